@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "bb-snyk-mirror {version}: no command is available yet. The commands (plan, apply, \
-                 sync, doctor, demo) arrive with the mirror-cli issue; the library crates \
+                 sync, doctor, demo) arrive with the mirror-cli issue; the library crate \
                  api-support is usable today."
             );
             ExitCode::from(2)
