@@ -109,6 +109,7 @@ struct Inner {
     delivery: Delivery,
     headers: HeaderMap,
     credential_kind: Option<String>,
+    token_exchange: bool,
     source: Option<BoxError>,
 }
 
@@ -130,6 +131,7 @@ impl Error {
                 delivery: Delivery::NotSent,
                 headers: HeaderMap::new(),
                 credential_kind: None,
+                token_exchange: false,
                 source: None,
             }),
         }
@@ -196,6 +198,18 @@ impl Error {
     pub fn with_credential_kind(mut self, kind: impl Into<String>) -> Self {
         self.inner.credential_kind = Some(kind.into());
         self
+    }
+
+    /// Marks the error as a failure of an OAuth token exchange (the token endpoint refused or
+    /// failed), not of the API call that needed the token.
+    pub fn with_token_exchange(mut self) -> Self {
+        self.inner.token_exchange = true;
+        self
+    }
+
+    /// Whether the failure happened while exchanging client credentials for a token.
+    pub fn is_token_exchange(&self) -> bool {
+        self.inner.token_exchange
     }
 
     /// Adds the underlying cause.
@@ -345,6 +359,7 @@ impl fmt::Debug for Error {
             .field("attempts", &i.attempts)
             .field("delivery", &i.delivery)
             .field("credential_kind", &i.credential_kind)
+            .field("token_exchange", &i.token_exchange)
             .field("header_names", &header_names)
             .field("body", &i.body)
             .field("source", &i.source.as_ref().map(|s| s.to_string()))

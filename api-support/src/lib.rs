@@ -49,9 +49,12 @@ mod auth;
 mod base_url;
 mod client;
 mod error;
+mod oauth;
 mod pool;
 pub mod redact;
 mod retry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 mod transport;
 
 pub use auth::{Anonymous, Authorizer, StaticAuth, base64, sensitive_header};
@@ -61,6 +64,7 @@ pub use client::{
     decode_json,
 };
 pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
+pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use transport::{ReqwestTransport, Transport, TransportConfig, TransportError};

@@ -1,0 +1,540 @@
+//! A tiny in-process HTTP server for fake APIs (feature `sandbox`).
+//!
+//! Both sandboxes (the fake Bitbucket Cloud and the fake Snyk) are a [`Handler`] served by
+//! [`Server`]: plain HTTP/1.1 on `127.0.0.1` with a random port, request counting per route and
+//! per credential, latency, and injected faults (error statuses, dropped connections, bodies cut
+//! mid-way, malformed JSON). It is built directly on hyper, which the HTTP client already brings,
+//! because a fake server must be able to drop a connection or cut a body, which mock-server crates
+//! cannot do.
+//!
+//! Latency and injected delays use tokio's clock, so the sandboxes work on a paused clock too.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A request as a handler sees it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The path, percent-decoded.
+    pub path: String,
+    /// The query pairs, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The origin the client used, such as `http://127.0.0.1:41234`.
+    pub origin: String,
+}
+
+impl Request {
+    /// The first value of a query parameter.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path split into decoded segments, without empty ones.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// The `Authorization` header split into its scheme (lowercased) and its credentials.
+    pub fn authorization(&self) -> Option<(String, String)> {
+        let value = self.headers.get(AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, rest) = value.split_once(' ')?;
+        Some((scheme.to_ascii_lowercase(), rest.trim().to_owned()))
+    }
+
+    /// The user and password of HTTP Basic credentials.
+    pub fn basic(&self) -> Option<(String, String)> {
+        let (scheme, encoded) = self.authorization()?;
+        if scheme != "basic" {
+            return None;
+        }
+        let decoded = String::from_utf8(decode_base64(&encoded)?).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        Some((user.to_owned(), password.to_owned()))
+    }
+
+    /// The form body's pairs.
+    pub fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}
+
+fn decode_base64(input: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// A handler's answer, with the labels the server counts it under.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The route the request matched, such as `GET /repositories/{workspace}`.
+    pub route: String,
+    /// A label for the credential used, never the secret itself.
+    pub credential: Option<String>,
+}
+
+impl Response {
+    /// A JSON answer.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut r = Self::bytes(status, serde_json::to_vec(value).unwrap_or_default());
+        r.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        r
+    }
+
+    /// A plain-text answer.
+    pub fn text(status: u16, text: &str) -> Self {
+        let mut r = Self::bytes(status, text.as_bytes().to_vec());
+        r.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    }
+
+    /// An answer with an empty body.
+    pub fn empty(status: u16) -> Self {
+        Self::bytes(status, Vec::new())
+    }
+
+    fn bytes(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            headers: HeaderMap::new(),
+            body: body.into(),
+            route: String::new(),
+            credential: None,
+        }
+    }
+
+    /// Adds a header; invalid names or values are ignored (the handler's own bug).
+    pub fn header(mut self, name: &'static str, value: impl AsRef<str>) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    /// Sets the route label.
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = route.into();
+        self
+    }
+
+    /// Sets the credential label.
+    pub fn credential(mut self, label: Option<String>) -> Self {
+        self.credential = label;
+        self
+    }
+}
+
+/// A fake API.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(&self, request: &Request) -> Response;
+}
+
+/// A fault injected into the next matching requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this status and a short body instead of calling the handler.
+    Status(u16),
+    /// Close the connection without answering.
+    Drop,
+    /// Call the handler, send half of its body, then close the connection.
+    DropMidBody,
+    /// Answer 200 with JSON that does not parse.
+    Malformed,
+    /// Wait this long before answering (on top of the latency).
+    Delay(Duration),
+}
+
+#[derive(Debug)]
+struct Injection {
+    path_prefix: Option<String>,
+    fault: Fault,
+    remaining: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    latency: Mutex<Duration>,
+    injections: Mutex<VecDeque<Injection>>,
+    stats: Mutex<StatsInner>,
+    total: AtomicU64,
+}
+
+#[derive(Default, Debug, Clone)]
+struct StatsInner {
+    per_route: BTreeMap<String, u64>,
+    per_credential: BTreeMap<String, u64>,
+    per_status: BTreeMap<u16, u64>,
+    faults: u64,
+}
+
+/// What a server has answered so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests received.
+    pub total: u64,
+    /// Requests per route label (faults injected before the handler count under `fault`).
+    pub per_route: BTreeMap<String, u64>,
+    /// Requests per credential label.
+    pub per_credential: BTreeMap<String, u64>,
+    /// Answers per status.
+    pub per_status: BTreeMap<u16, u64>,
+    /// Requests that met an injected fault.
+    pub faults: u64,
+}
+
+impl Stats {
+    /// Requests counted under `route`.
+    pub fn route(&self, route: &str) -> u64 {
+        self.per_route.get(route).copied().unwrap_or(0)
+    }
+
+    /// Answers with `status`.
+    pub fn status(&self, status: u16) -> u64 {
+        self.per_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// A running fake server; it stops when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+type Body = BoxBody<Bytes, io::Error>;
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+impl Server {
+    /// Starts serving `handler` on `127.0.0.1` with a random port.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start(handler: Arc<dyn Handler>) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let task_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let handler = handler.clone();
+                let shared = task_shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let handler = handler.clone();
+                        let shared = shared.clone();
+                        async move { serve(req, handler, shared).await }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The server's origin, such as `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sets the latency added to every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.shared.latency) = latency;
+    }
+
+    /// Injects `fault` into the next `times` requests.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        self.push(None, fault, times);
+    }
+
+    /// Injects `fault` into the next `times` requests whose path starts with `path_prefix`.
+    pub fn inject_on(&self, path_prefix: &str, fault: Fault, times: usize) {
+        self.push(Some(path_prefix.to_owned()), fault, times);
+    }
+
+    fn push(&self, path_prefix: Option<String>, fault: Fault, times: usize) {
+        if times > 0 {
+            lock(&self.shared.injections).push_back(Injection {
+                path_prefix,
+                fault,
+                remaining: times,
+            });
+        }
+    }
+
+    /// What the server has answered so far.
+    pub fn stats(&self) -> Stats {
+        let inner = lock(&self.shared.stats).clone();
+        Stats {
+            total: self.shared.total.load(Ordering::SeqCst),
+            per_route: inner.per_route,
+            per_credential: inner.per_credential,
+            per_status: inner.per_status,
+            faults: inner.faults,
+        }
+    }
+
+    /// Forgets the counts so far.
+    pub fn reset_stats(&self) {
+        *lock(&self.shared.stats) = StatsInner::default();
+        self.shared.total.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
+    let mut injections = lock(&shared.injections);
+    let index = injections.iter().position(|i| {
+        i.path_prefix
+            .as_deref()
+            .is_none_or(|prefix| path.starts_with(prefix))
+    })?;
+    let injection = &mut injections[index];
+    let fault = injection.fault.clone();
+    injection.remaining -= 1;
+    if injection.remaining == 0 {
+        injections.remove(index);
+    }
+    Some(fault)
+}
+
+async fn serve(
+    req: http::Request<Incoming>,
+    handler: Arc<dyn Handler>,
+    shared: Arc<Shared>,
+) -> Result<http::Response<Body>, io::Error> {
+    shared.total.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let raw_path = parts.uri.path();
+    let path = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = Request {
+        method: parts.method,
+        path,
+        query,
+        headers: parts.headers,
+        body,
+        origin: format!("http://{host}"),
+    };
+
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = take_fault(&shared, &request.path);
+    if let Some(Fault::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let record = |route: &str, credential: Option<&String>, status: u16, faulted: bool| {
+        let mut stats = lock(&shared.stats);
+        *stats.per_route.entry(route.to_owned()).or_default() += 1;
+        if let Some(c) = credential {
+            *stats.per_credential.entry(c.clone()).or_default() += 1;
+        }
+        *stats.per_status.entry(status).or_default() += 1;
+        if faulted {
+            stats.faults += 1;
+        }
+    };
+    match fault {
+        Some(Fault::Drop) => {
+            record("fault", None, 0, true);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "sandbox: injected dropped connection",
+            ));
+        }
+        Some(Fault::Status(status)) => {
+            record("fault", None, status, true);
+            let r = if status == 429 {
+                Response::text(429, "Rate limit for this resource has been exceeded")
+            } else {
+                Response::json(
+                    status,
+                    &serde_json::json!({"type": "error", "error": {"message": "sandbox: injected fault"}}),
+                )
+            };
+            return Ok(into_http(r));
+        }
+        Some(Fault::Malformed) => {
+            record("fault", None, 200, true);
+            let mut r = Response::bytes(200, b"{\"values\": [{\"slug\": ".to_vec());
+            r.headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return Ok(into_http(r));
+        }
+        _ => {}
+    }
+    let answer = handler.handle(&request);
+    let faulted = matches!(fault, Some(Fault::DropMidBody | Fault::Delay(_)));
+    record(
+        &answer.route,
+        answer.credential.as_ref(),
+        answer.status.as_u16(),
+        faulted,
+    );
+    if fault == Some(Fault::DropMidBody) {
+        let len = answer.body.len();
+        let half = answer.body.slice(..len / 2);
+        let frames: Vec<Result<Frame<Bytes>, io::Error>> = vec![
+            Ok(Frame::data(half)),
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "sandbox: injected cut",
+            )),
+        ];
+        let mut response =
+            http::Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len.max(1)));
+        return Ok(response);
+    }
+    Ok(into_http(answer))
+}
+
+fn into_http(answer: Response) -> http::Response<Body> {
+    let mut response = http::Response::new(full(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic bWVAZXhhbXBsZS5jb206dG9r"),
+        );
+        let r = Request {
+            method: Method::GET,
+            path: "/".into(),
+            query: vec![],
+            headers,
+            body: Bytes::new(),
+            origin: String::new(),
+        };
+        assert_eq!(
+            r.basic(),
+            Some(("me@example.com".to_owned(), "tok".to_owned()))
+        );
+        assert_eq!(decode_base64("Zm9vYmFy").unwrap(), b"foobar");
+        assert_eq!(decode_base64("Zm9vYg==").unwrap(), b"foob");
+    }
+}

@@ -1,0 +1,443 @@
+//! The client and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+
+use api_support::{
+    ApiRequest, ApiResponse, Credential, CredentialPool, Endpoint, ErrorKind, HttpClient,
+    RateLimit, RetryPolicy, Transport, TransportConfig,
+};
+use http::Method;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::auth::{Auth, CredentialKind, DEFAULT_TOKEN_URL};
+use crate::endpoints::{
+    CurrentUser, Fields, GetRepository, GetWorkspace, ListRepositories, MAX_PAGE_LEN, Role,
+    UserWorkspaces, WorkspaceProjects, quote,
+};
+use crate::error::classify;
+use crate::models::{Page, Project, Repository, User, Workspace, WorkspaceAccess};
+use crate::paginate::Paginator;
+use crate::{Error, Identified};
+
+/// Bitbucket Cloud's API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.bitbucket.org/2.0";
+
+/// The default client-side budget of each credential: Bitbucket's 1,000 requests per rolling
+/// hour. Raise it for access tokens on large paid workspaces (up to 10,000).
+pub const DEFAULT_HOURLY_BUDGET: u32 = 1_000;
+
+/// Builds a [`BitbucketClient`].
+pub struct BitbucketClientBuilder {
+    base_url: String,
+    token_url: String,
+    auths: Vec<Auth>,
+    rate_limit: Option<RateLimit>,
+    retry: RetryPolicy,
+    transport: Option<Arc<dyn Transport>>,
+    transport_config: TransportConfig,
+    page_len: u32,
+}
+
+impl fmt::Debug for BitbucketClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BitbucketClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("token_url", &self.token_url)
+            .field("credentials", &self.auths)
+            .field("rate_limit", &self.rate_limit)
+            .field("retry", &self.retry)
+            .field("page_len", &self.page_len)
+            .finish()
+    }
+}
+
+impl BitbucketClientBuilder {
+    /// The API base URL (default [`DEFAULT_BASE_URL`]); plain `http` only on loopback.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The OAuth token endpoint for client credentials (default [`DEFAULT_TOKEN_URL`]).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// Adds a credential. Several credentials of one kind form a pool used in turn, each with
+    /// its own budget.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auths.push(auth);
+        self
+    }
+
+    /// Adds several credentials.
+    pub fn auths(mut self, auths: impl IntoIterator<Item = Auth>) -> Self {
+        self.auths.extend(auths);
+        self
+    }
+
+    /// The client-side budget of each credential (default 1,000 per hour); `None` for none.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// A transport of your own.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Timeouts of the default transport.
+    pub fn transport_config(mut self, config: TransportConfig) -> Self {
+        self.transport_config = config;
+        self
+    }
+
+    /// The page length of listings (1 to 100; default 100, the maximum).
+    pub fn page_len(mut self, len: u32) -> Self {
+        self.page_len = len;
+        self
+    }
+
+    /// Builds the client. No request is made.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no credential is given, credentials of different kinds are mixed,
+    /// the page length is out of range, or a URL is refused (not HTTPS outside loopback).
+    pub fn build(self) -> Result<BitbucketClient, Error> {
+        let Some(first) = self.auths.first() else {
+            return Err(Error::Config(
+                "no Bitbucket credential given: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET".to_owned(),
+            ));
+        };
+        let kind = first.kind();
+        if let Some(other) = self.auths.iter().find(|a| a.kind() != kind) {
+            return Err(Error::Config(format!(
+                "a credential pool must hold credentials of one kind, got {kind} and {}",
+                other.kind()
+            )));
+        }
+        if !(1..=MAX_PAGE_LEN).contains(&self.page_len) {
+            return Err(Error::Config(format!(
+                "page length {} is out of range: Bitbucket serves 1 to {MAX_PAGE_LEN}",
+                self.page_len
+            )));
+        }
+        let mut credentials = Vec::with_capacity(self.auths.len());
+        for auth in &self.auths {
+            let authorizer = auth
+                .authorizer(&self.token_url, self.transport_config, self.retry)
+                .map_err(|e| Error::Config(e.message().to_owned()))?;
+            let credential = Credential::new(authorizer);
+            credentials.push(match self.rate_limit {
+                Some(limit) => credential.with_limit(limit),
+                None => credential,
+            });
+        }
+        let mut http = HttpClient::builder(self.base_url.clone())
+            .credentials(CredentialPool::new(credentials))
+            .retry(self.retry)
+            .transport_config(self.transport_config)
+            .request_id_headers([http::HeaderName::from_static("x-request-id")]);
+        if let Some(t) = self.transport {
+            http = http.transport(t);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::Config(format!("Bitbucket base URL: {}", e.message())))?;
+        Ok(BitbucketClient {
+            http,
+            kind,
+            page_len: self.page_len,
+        })
+    }
+}
+
+/// A Bitbucket Cloud 2.0 client. Cloning is cheap; clones share credentials and budgets.
+///
+/// Every request goes through [`api_support::HttpClient`]'s loop (retries, `Retry-After`,
+/// client-side budgets per credential). When an access token's answer says
+/// `X-RateLimit-NearLimit: true`, that credential slows to an even pace over its window until the
+/// header clears.
+#[derive(Clone)]
+pub struct BitbucketClient {
+    http: HttpClient,
+    kind: CredentialKind,
+    page_len: u32,
+}
+
+impl fmt::Debug for BitbucketClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BitbucketClient")
+            .field("kind", &self.kind)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl BitbucketClient {
+    /// Starts building a client.
+    pub fn builder() -> BitbucketClientBuilder {
+        BitbucketClientBuilder {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            token_url: DEFAULT_TOKEN_URL.to_owned(),
+            auths: Vec::new(),
+            rate_limit: Some(RateLimit::per_hour(DEFAULT_HOURLY_BUDGET)),
+            retry: RetryPolicy::default(),
+            transport: None,
+            transport_config: TransportConfig::default(),
+            page_len: MAX_PAGE_LEN,
+        }
+    }
+
+    /// The kind of the configured credentials.
+    pub fn credential_kind(&self) -> CredentialKind {
+        self.kind
+    }
+
+    /// Whether these credentials can list workspaces (access tokens cannot).
+    pub fn can_list_workspaces(&self) -> bool {
+        self.kind.can_list_workspaces()
+    }
+
+    /// The underlying HTTP client (base URL, credential pool and its usage).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// Sends a request and maps failures to [`Error`].
+    ///
+    /// # Errors
+    /// As the request loop, classified: 410 as [`Error::Removed`], 401/403 as [`Error::Auth`].
+    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse, Error> {
+        let response = self.http.send(request).await.map_err(classify)?;
+        self.observe_near_limit(&response);
+        Ok(response)
+    }
+
+    /// Sends an endpoint description and reads the JSON answer.
+    ///
+    /// # Errors
+    /// As [`BitbucketClient::send`], and [`api_support::ErrorKind::Decode`] naming the JSON path.
+    pub async fn get<T: DeserializeOwned>(&self, endpoint: &impl Endpoint) -> Result<T, Error> {
+        let request = self.http.request_for(endpoint)?;
+        Ok(self.send(request).await?.json()?)
+    }
+
+    pub(crate) async fn get_url<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        workspace: Option<&str>,
+    ) -> Result<T, Error> {
+        let answer = self.send(ApiRequest::new(Method::GET, url)).await;
+        let answer = match (answer, workspace) {
+            (Err(Error::Api(e)), Some(ws)) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::WorkspaceNotFound {
+                    workspace: ws.to_owned(),
+                    source: e,
+                });
+            }
+            (other, _) => other?,
+        };
+        Ok(answer.json()?)
+    }
+
+    fn observe_near_limit(&self, response: &ApiResponse) {
+        let Some(near) = response.header("x-ratelimit-nearlimit") else {
+            return;
+        };
+        let pool = self.http.credentials();
+        let index = response.credential_index();
+        if near.eq_ignore_ascii_case("true") {
+            let pace = pool
+                .limit(index)
+                .map(|l| l.window / l.requests.max(1))
+                .unwrap_or(std::time::Duration::from_millis(3600));
+            tracing::info!(
+                credential = index,
+                pace_ms = pace.as_millis() as u64,
+                "Bitbucket says this credential is near its rate limit; slowing down"
+            );
+            pool.set_pace(index, Some(pace));
+        } else {
+            pool.set_pace(index, None);
+        }
+    }
+
+    fn paginator<T>(&self, endpoint: &impl Endpoint, workspace: Option<&str>) -> Paginator<T>
+    where
+        T: DeserializeOwned + Identified + Send + 'static,
+    {
+        let first = self
+            .http
+            .request_for(endpoint)
+            .map(|r| r.url)
+            .map_err(Error::from);
+        Paginator::new(self.clone(), first, workspace.map(str::to_owned))
+    }
+
+    /// `GET /user`: the authenticated user. Access tokens have no user.
+    ///
+    /// # Errors
+    /// [`Error::Auth`] for refused credentials, among others.
+    pub async fn current_user(&self) -> Result<User, Error> {
+        self.get(&CurrentUser).await
+    }
+
+    /// `GET /user/workspaces`: the workspaces the credentials can access, sorted by slug,
+    /// 100 a page. `administrator` filters on the caller's role.
+    ///
+    /// With access tokens the stream yields [`Error::WorkspaceListingUnsupported`] at once,
+    /// without a request: their workspace slugs must be configured.
+    pub fn user_workspaces(&self, administrator: Option<bool>) -> Paginator<WorkspaceAccess> {
+        if !self.can_list_workspaces() {
+            return Paginator::new(
+                self.clone(),
+                Err(Error::WorkspaceListingUnsupported {
+                    credential: self.kind,
+                }),
+                None,
+            );
+        }
+        self.paginator(
+            &UserWorkspaces {
+                administrator,
+                pagelen: self.page_len,
+            },
+            None,
+        )
+    }
+
+    /// `GET /workspaces/{workspace}`: one workspace with its name.
+    ///
+    /// # Errors
+    /// [`Error::WorkspaceNotFound`] when it does not exist or is invisible to the credentials.
+    pub async fn workspace(&self, workspace: &str) -> Result<Workspace, Error> {
+        let endpoint = GetWorkspace {
+            workspace: workspace.to_owned(),
+        };
+        let url = self.http.request_for(&endpoint)?.url;
+        self.get_url(url, Some(workspace)).await
+    }
+
+    /// `GET /workspaces/{workspace}/projects`: the workspace's projects.
+    pub fn projects(&self, workspace: &str) -> Paginator<Project> {
+        self.paginator(
+            &WorkspaceProjects {
+                workspace: workspace.to_owned(),
+                pagelen: self.page_len,
+            },
+            Some(workspace),
+        )
+    }
+
+    /// `GET /repositories/{workspace}`: a listing to refine (filter, order, fields) and stream.
+    pub fn repositories(&self, workspace: &str) -> RepositoriesRequest {
+        let mut endpoint = ListRepositories::new(workspace);
+        endpoint.pagelen = self.page_len;
+        RepositoriesRequest {
+            client: self.clone(),
+            endpoint,
+        }
+    }
+
+    /// `GET /repositories/{workspace}/{repo_slug}`: one repository.
+    ///
+    /// # Errors
+    /// [`api_support::ErrorKind::NotFound`] when it does not exist.
+    pub async fn repository(&self, workspace: &str, repo_slug: &str) -> Result<Repository, Error> {
+        self.get(&GetRepository {
+            workspace: workspace.to_owned(),
+            repo_slug: repo_slug.to_owned(),
+        })
+        .await
+    }
+
+    /// Fetches one page of any listing by URL (for example a saved `next` link).
+    ///
+    /// # Errors
+    /// As [`BitbucketClient::send`]; a URL outside the base's origin is refused.
+    pub async fn page<T: DeserializeOwned>(&self, url: Url) -> Result<Page<T>, Error> {
+        self.get_url(url, None).await
+    }
+}
+
+/// A repository listing being refined. Nothing is sent until it is streamed.
+#[derive(Debug, Clone)]
+#[must_use = "a listing does nothing until streamed"]
+pub struct RepositoriesRequest {
+    client: BitbucketClient,
+    endpoint: ListRepositories,
+}
+
+impl RepositoriesRequest {
+    /// Adds a raw `q` filter clause (joined with `AND`).
+    pub fn query(mut self, clause: impl Into<String>) -> Self {
+        self.endpoint.and_q(clause);
+        self
+    }
+
+    /// Only repositories of the project with this key.
+    pub fn project_key(self, key: &str) -> Self {
+        self.query(format!("project.key={}", quote(key)))
+    }
+
+    /// Only repositories updated after this RFC 3339 time (for example `2026-01-01T00:00:00Z`).
+    pub fn updated_since(self, rfc3339: &str) -> Self {
+        self.query(format!("updated_on>{rfc3339}"))
+    }
+
+    /// The order, such as `-updated_on` (default `slug`).
+    pub fn sort(mut self, sort: impl Into<String>) -> Self {
+        self.endpoint.sort = sort.into();
+        self
+    }
+
+    /// The caller's role filter.
+    pub fn role(mut self, role: Role) -> Self {
+        self.endpoint.role = Some(role);
+        self
+    }
+
+    /// A partial-response selection; `next` is always kept.
+    pub fn fields(mut self, fields: Fields) -> Self {
+        self.endpoint.fields = Some(fields);
+        self
+    }
+
+    /// The endpoint as described so far.
+    pub fn endpoint(&self) -> &ListRepositories {
+        &self.endpoint
+    }
+
+    /// The paginator.
+    pub fn paginator(self) -> Paginator<Repository> {
+        let workspace = self.endpoint.workspace.clone();
+        self.client.paginator(&self.endpoint, Some(&workspace))
+    }
+
+    /// The repositories, de-duplicated by UUID, as a `Send + 'static` stream.
+    pub fn items(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<Repository, Error>> + Send + 'static {
+        self.paginator().items()
+    }
+
+    /// Every repository.
+    ///
+    /// # Errors
+    /// The first error of any page; [`Error::WorkspaceNotFound`] for an unknown workspace.
+    pub async fn collect(self) -> Result<Vec<Repository>, Error> {
+        self.paginator().collect().await
+    }
+}

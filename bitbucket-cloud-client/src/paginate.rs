@@ -1,0 +1,129 @@
+//! Paging through listings: streams that own a cheap clone of the client, so they are
+//! `Send + 'static` and can be moved into spawned tasks.
+
+use std::collections::{HashSet, VecDeque};
+use std::marker::PhantomData;
+
+use futures_util::{Stream, TryStreamExt, stream};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::models::{Identified, Page};
+use crate::{BitbucketClient, Error};
+
+/// A listing: the first page's URL and the client to fetch it with. Later pages follow `next`
+/// verbatim (it carries every query parameter); the listing stops on a page without `next`, or
+/// one whose `next` points back to itself. Items are de-duplicated by UUID within the listing.
+#[must_use = "a paginator does nothing until streamed"]
+pub struct Paginator<T> {
+    client: BitbucketClient,
+    first: Result<Url, Error>,
+    workspace: Option<String>,
+    _items: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Paginator<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paginator")
+            .field("first", &self.first.as_ref().map(Url::as_str).ok())
+            .finish()
+    }
+}
+
+struct PageState {
+    client: BitbucketClient,
+    next: Option<Result<Url, Error>>,
+    workspace: Option<String>,
+}
+
+impl PageState {
+    async fn fetch<T: DeserializeOwned>(&mut self) -> Result<Option<Page<T>>, Error> {
+        let url = match self.next.take() {
+            None => return Ok(None),
+            Some(url) => url?,
+        };
+        let page: Page<T> = self
+            .client
+            .get_url(url.clone(), self.workspace.as_deref())
+            .await?;
+        self.next = match &page.next {
+            None => None,
+            Some(next) => {
+                let parsed = Url::parse(next).or_else(|_| url.join(next)).map_err(|e| {
+                    Error::Config(format!("Bitbucket sent an unreadable `next` link ({e})"))
+                });
+                match parsed {
+                    Ok(n) if n == url => {
+                        tracing::warn!(url = %url, "`next` points to the same page; stopping");
+                        None
+                    }
+                    other => Some(other),
+                }
+            }
+        };
+        Ok(Some(page))
+    }
+}
+
+impl<T> Paginator<T>
+where
+    T: DeserializeOwned + Identified + Send + 'static,
+{
+    pub(crate) fn new(
+        client: BitbucketClient,
+        first: Result<Url, Error>,
+        workspace: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            first,
+            workspace,
+            _items: PhantomData,
+        }
+    }
+
+    fn state(self) -> PageState {
+        PageState {
+            client: self.client,
+            next: Some(self.first),
+            workspace: self.workspace,
+        }
+    }
+
+    /// The pages, as they come.
+    pub fn pages(self) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static {
+        stream::try_unfold(self.state(), |mut state| async move {
+            Ok(state.fetch::<T>().await?.map(|page| (page, state)))
+        })
+    }
+
+    /// The items, de-duplicated by UUID.
+    pub fn items(self) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let start = (self.state(), VecDeque::<T>::new(), HashSet::<String>::new());
+        stream::try_unfold(start, |(mut state, mut buffer, mut seen)| async move {
+            loop {
+                if let Some(item) = buffer.pop_front() {
+                    if let Some(uuid) = item.uuid()
+                        && !seen.insert(uuid.to_owned())
+                    {
+                        tracing::debug!(uuid, "dropping an item repeated across pages");
+                        continue;
+                    }
+                    return Ok(Some((item, (state, buffer, seen))));
+                }
+                match state.fetch::<T>().await? {
+                    None => return Ok(None),
+                    Some(page) => buffer.extend(page.values),
+                }
+            }
+        })
+    }
+
+    /// Every item, de-duplicated by UUID.
+    ///
+    /// # Errors
+    /// The first error of any page.
+    pub async fn collect(self) -> Result<Vec<T>, Error> {
+        self.items().try_collect().await
+    }
+}

@@ -1,0 +1,1169 @@
+//! A fake Bitbucket Cloud on 127.0.0.1 (feature `sandbox`), for the CLI's demo, the tests, the
+//! examples and the benchmarks.
+//!
+//! It is served by [`api_support::sandbox::Server`], a small hyper server, rather than wiremock:
+//! the fake needs state (issued OAuth tokens, rolling budgets per credential), must drop
+//! connections and cut bodies for fault tests, and must stay fast at 100,000 repositories.
+//!
+//! What it does as the real service does (see `shared/api-facts/bitbucket-cloud.md`):
+//! - credentials: Atlassian API tokens as Basic `e-mail:token` with scopes, access tokens as
+//!   Bearer (one workspace each, no cross-workspace endpoints), OAuth client credentials at
+//!   `/site/oauth2/access_token` with expiring tokens; app passwords are refused (removed);
+//! - pagination: `pagelen` 10 by default, at most 100; `page`; `next` as an absolute URL carrying
+//!   every parameter; `fields` projections that drop `next` unless asked for;
+//! - `q` filters (`=`, `!=`, `>`, `>=`, `<`, `<=`, `~` joined by `AND`) and `sort` on repositories;
+//! - 410 with CHANGE-2770 on `/workspaces`, `/user/permissions/*` and `/repositories`;
+//! - a rolling hourly budget per credential, plain-text 429s beyond it, and the
+//!   `X-RateLimit-*` headers for access tokens;
+//! - latency and faults through [`Sandbox::server`], and request counts per route and per
+//!   credential through [`Sandbox::stats`].
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use api_support::sandbox::{Handler, Request, Response, Server, Stats};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+/// The e-mail of the sample estate's API token user.
+pub const SAMPLE_EMAIL: &str = "demo@example.com";
+/// The sample estate's API token.
+pub const SAMPLE_API_TOKEN: &str = "sandbox-api-token";
+/// The sample estate's OAuth consumer key.
+pub const SAMPLE_CONSUMER_KEY: &str = "sandbox-consumer";
+/// The sample estate's OAuth consumer secret.
+pub const SAMPLE_CONSUMER_SECRET: &str = "sandbox-consumer-secret";
+/// The scopes an API token needs for mirroring.
+pub const READ_SCOPES: [&str; 4] = [
+    "read:user:bitbucket",
+    "read:workspace:bitbucket",
+    "read:project:bitbucket",
+    "read:repository:bitbucket",
+];
+
+const GONE_BODY: &str = r#"{"type":"error","error":{"message":"CHANGE-2770 - Functionality has been deprecated","detail":"Please read the changelog entry for more details.","data":{"announcement_url":"https://developer.atlassian.com/cloud/bitbucket/changelog#CHANGE-2770"}}}"#;
+const NOT_ACCESSIBLE: &str = "This API is not accessible by this authentication mechanism";
+
+/// A repository of the fake estate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxRepository {
+    /// The slug.
+    pub slug: String,
+    /// The UUID, with braces.
+    pub uuid: String,
+    /// The key of its project.
+    pub project_key: Option<String>,
+    /// Whether it is private.
+    pub is_private: bool,
+    /// The main branch; `None` for an empty repository.
+    pub main_branch: Option<String>,
+    /// `workspace/slug` of the repository it was forked from.
+    pub parent: Option<String>,
+    /// The language.
+    pub language: String,
+    /// Creation time (RFC 3339).
+    pub created_on: String,
+    /// Last update (RFC 3339).
+    pub updated_on: String,
+}
+
+impl SandboxRepository {
+    /// A private repository on `main`, updated on 2026-01-01.
+    pub fn new(slug: &str, uuid: &str) -> Self {
+        Self {
+            slug: slug.to_owned(),
+            uuid: uuid.to_owned(),
+            project_key: None,
+            is_private: true,
+            main_branch: Some("main".to_owned()),
+            parent: None,
+            language: String::new(),
+            created_on: "2025-01-01T00:00:00.000000+00:00".to_owned(),
+            updated_on: "2026-01-01T00:00:00.000000+00:00".to_owned(),
+        }
+    }
+}
+
+/// A project of the fake estate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxProject {
+    /// The key.
+    pub key: String,
+    /// The name.
+    pub name: String,
+    /// The UUID.
+    pub uuid: String,
+}
+
+/// A workspace of the fake estate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxWorkspace {
+    /// The slug.
+    pub slug: String,
+    /// The name.
+    pub name: String,
+    /// The UUID.
+    pub uuid: String,
+    /// Its projects.
+    pub projects: Vec<SandboxProject>,
+    /// Its repositories.
+    pub repositories: Vec<SandboxRepository>,
+}
+
+/// The workspaces, projects and repositories the fake serves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Estate {
+    /// The workspaces, in order.
+    pub workspaces: Vec<SandboxWorkspace>,
+}
+
+fn uuid(a: u64, b: u64) -> String {
+    format!("{{{a:08x}-0000-4000-8000-{b:012x}}}")
+}
+
+/// `days` after 2025-01-01 as an RFC 3339 timestamp.
+fn date_after_2025(days: u32, seconds: u32) -> String {
+    // Days from civil (Howard Hinnant), from 1970-01-01: 2025-01-01 is day 20089.
+    let z = i64::from(days) + 20_089 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = seconds % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000+00:00",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+impl Estate {
+    /// A small estate for the demo: three workspaces, twelve repositories, among them an empty
+    /// one (no main branch), a fork, public and private ones.
+    pub fn sample() -> Self {
+        let mut n = 0u64;
+        let mut repo = |slug: &str,
+                        project: &str,
+                        language: &str,
+                        main: Option<&str>,
+                        private: bool,
+                        parent: Option<&str>| {
+            n += 1;
+            SandboxRepository {
+                slug: slug.to_owned(),
+                uuid: uuid(0xac3e, n),
+                project_key: Some(project.to_owned()),
+                is_private: private,
+                main_branch: main.map(str::to_owned),
+                parent: parent.map(str::to_owned),
+                language: language.to_owned(),
+                created_on: date_after_2025(n as u32 * 7, 3600),
+                updated_on: date_after_2025(300 + n as u32 * 5, 7200),
+            }
+        };
+        let platform = vec![
+            repo("api-gateway", "CORE", "go", Some("main"), true, None),
+            repo("billing-service", "CORE", "java", Some("main"), true, None),
+            repo(
+                "web-frontend",
+                "WEB",
+                "typescript",
+                Some("main"),
+                true,
+                None,
+            ),
+            repo(
+                "design-system",
+                "WEB",
+                "typescript",
+                Some("master"),
+                false,
+                None,
+            ),
+            repo("empty-sandbox", "CORE", "", None, true, None),
+            repo(
+                "api-gateway-fork",
+                "CORE",
+                "go",
+                Some("main"),
+                true,
+                Some("acme-platform/api-gateway"),
+            ),
+        ];
+        let mobile = vec![
+            repo("android-app", "APP", "kotlin", Some("main"), true, None),
+            repo("ios-app", "APP", "swift", Some("main"), true, None),
+            repo("shared-kit", "APP", "kotlin", Some("develop"), false, None),
+        ];
+        let data = vec![
+            repo("ml-models", "DATA", "python", Some("main"), true, None),
+            repo("notebooks", "DATA", "python", Some("main"), false, None),
+            repo("pipelines", "DATA", "python", Some("main"), true, None),
+        ];
+        let project = |key: &str, name: &str, i: u64| SandboxProject {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            uuid: uuid(0x9000, i),
+        };
+        Self {
+            workspaces: vec![
+                SandboxWorkspace {
+                    slug: "acme-platform".into(),
+                    name: "ACME Platform".into(),
+                    uuid: uuid(1, 1),
+                    projects: vec![
+                        project("CORE", "Core services", 1),
+                        project("WEB", "Web", 2),
+                    ],
+                    repositories: platform,
+                },
+                SandboxWorkspace {
+                    slug: "acme-mobile".into(),
+                    name: "ACME Mobile".into(),
+                    uuid: uuid(1, 2),
+                    projects: vec![project("APP", "Apps", 3)],
+                    repositories: mobile,
+                },
+                SandboxWorkspace {
+                    slug: "acme-data".into(),
+                    name: "ACME Data".into(),
+                    uuid: uuid(1, 3),
+                    projects: vec![project("DATA", "Data", 4)],
+                    repositories: data,
+                },
+            ],
+        }
+    }
+
+    /// `workspaces` × `repositories` generated from `seed`: three projects per workspace, about
+    /// one repository in 20 empty (no main branch), one in 25 a fork, one in 5 public.
+    pub fn generate(workspaces: usize, repositories: usize, seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let languages = ["python", "java", "go", "typescript", "kotlin", "ruby", ""];
+        let keys = ["CORE", "WEB", "DATA"];
+        let workspaces = (0..workspaces)
+            .map(|w| {
+                let slug = format!("ws-{:04}", w + 1);
+                let repos = (0..repositories)
+                    .map(|r| {
+                        let n = (w * repositories + r) as u64;
+                        let empty = rng.u32(0..20) == 0;
+                        let fork = r > 0 && rng.u32(0..25) == 0;
+                        SandboxRepository {
+                            slug: format!("repo-{:05}", r + 1),
+                            uuid: uuid(w as u64 + 1, n + 1),
+                            project_key: Some(keys[r % keys.len()].to_owned()),
+                            is_private: rng.u32(0..5) != 0,
+                            main_branch: (!empty)
+                                .then(|| if rng.bool() { "main" } else { "master" }.to_owned()),
+                            parent: fork.then(|| format!("{slug}/repo-{:05}", rng.usize(0..r) + 1)),
+                            language: languages[rng.usize(0..languages.len())].to_owned(),
+                            created_on: date_after_2025(rng.u32(0..300), rng.u32(0..86_400)),
+                            updated_on: date_after_2025(rng.u32(300..690), rng.u32(0..86_400)),
+                        }
+                    })
+                    .collect();
+                SandboxWorkspace {
+                    name: format!("Workspace {}", w + 1),
+                    uuid: uuid(0xf000 + w as u64, 0),
+                    projects: keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| SandboxProject {
+                            key: (*k).to_owned(),
+                            name: k.to_lowercase(),
+                            uuid: uuid(0xe000 + w as u64, i as u64),
+                        })
+                        .collect(),
+                    repositories: repos,
+                    slug,
+                }
+            })
+            .collect();
+        Self { workspaces }
+    }
+
+    /// How many repositories the estate holds.
+    pub fn repository_count(&self) -> usize {
+        self.workspaces.iter().map(|w| w.repositories.len()).sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ApiTokenUser {
+    email: String,
+    token: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Consumer {
+    key: String,
+    secret: String,
+    lifetime: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Principal {
+    ApiToken { label: String, scopes: Vec<String> },
+    AccessToken { label: String, workspace: String },
+    OAuth { label: String },
+}
+
+impl Principal {
+    fn label(&self) -> &str {
+        match self {
+            Self::ApiToken { label, .. }
+            | Self::AccessToken { label, .. }
+            | Self::OAuth { label } => label,
+        }
+    }
+
+    fn credential_type(&self) -> &'static str {
+        match self {
+            Self::ApiToken { .. } => "api_token",
+            Self::AccessToken { .. } => "workspace_access_token",
+            Self::OAuth { .. } => "oauth2",
+        }
+    }
+
+    fn sees(&self, workspace: &str) -> bool {
+        match self {
+            Self::AccessToken { workspace: w, .. } => w == workspace,
+            _ => true,
+        }
+    }
+}
+
+struct State {
+    estate: Estate,
+    api_tokens: Vec<ApiTokenUser>,
+    access_tokens: Vec<(String, String)>,
+    consumers: Vec<Consumer>,
+    issued: HashMap<String, (String, Instant)>,
+    issued_count: u64,
+    hourly_budget: Option<u32>,
+    windows: HashMap<String, VecDeque<Instant>>,
+}
+
+/// Builds a [`Sandbox`].
+#[derive(Debug, Default)]
+pub struct SandboxBuilder {
+    estate: Option<Estate>,
+    api_tokens: Vec<ApiTokenUser>,
+    access_tokens: Vec<(String, String)>,
+    consumers: Vec<Consumer>,
+    hourly_budget: Option<u32>,
+    latency: Duration,
+}
+
+impl SandboxBuilder {
+    /// The estate to serve (default [`Estate::sample`]).
+    pub fn estate(mut self, estate: Estate) -> Self {
+        self.estate = Some(estate);
+        self
+    }
+
+    /// Accepts an Atlassian API token for `email` with every read scope.
+    pub fn api_token(self, email: &str, token: &str) -> Self {
+        self.api_token_with_scopes(email, token, &READ_SCOPES)
+    }
+
+    /// Accepts an Atlassian API token for `email` with the given scopes.
+    pub fn api_token_with_scopes(mut self, email: &str, token: &str, scopes: &[&str]) -> Self {
+        self.api_tokens.push(ApiTokenUser {
+            email: email.to_owned(),
+            token: token.to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Accepts an access token for `workspace`. Its credential label is `access-token#N`, N
+    /// counting from 0 in the order added.
+    pub fn access_token(mut self, token: &str, workspace: &str) -> Self {
+        self.access_tokens
+            .push((token.to_owned(), workspace.to_owned()));
+        self
+    }
+
+    /// Accepts an OAuth consumer whose tokens last `lifetime`.
+    pub fn oauth_consumer(mut self, key: &str, secret: &str, lifetime: Duration) -> Self {
+        self.consumers.push(Consumer {
+            key: key.to_owned(),
+            secret: secret.to_owned(),
+            lifetime,
+        });
+        self
+    }
+
+    /// The hourly budget of every credential (default: none).
+    pub fn hourly_budget(mut self, requests: u32) -> Self {
+        self.hourly_budget = Some(requests);
+        self
+    }
+
+    /// Latency added to every answer.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Starts the sandbox on 127.0.0.1 with a random port.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start(self) -> io::Result<Sandbox> {
+        let state = Arc::new(Mutex::new(State {
+            estate: self.estate.unwrap_or_else(Estate::sample),
+            api_tokens: self.api_tokens,
+            access_tokens: self.access_tokens,
+            consumers: self.consumers,
+            issued: HashMap::new(),
+            issued_count: 0,
+            hourly_budget: self.hourly_budget,
+            windows: HashMap::new(),
+        }));
+        let server = Server::start(Arc::new(FakeBitbucket {
+            state: state.clone(),
+        }))
+        .await?;
+        server.set_latency(self.latency);
+        Ok(Sandbox { server, state })
+    }
+}
+
+/// A running fake Bitbucket Cloud; it stops when dropped.
+pub struct Sandbox {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("base_url", &self.base_url())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sandbox {
+    /// Starts building a sandbox.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The sample estate with the sample API token ([`SAMPLE_EMAIL`], [`SAMPLE_API_TOKEN`]), the
+    /// sample OAuth consumer (tokens last an hour) and one access token per workspace
+    /// (`sandbox-access-token-<workspace>`).
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start_sample() -> io::Result<Self> {
+        let estate = Estate::sample();
+        let mut builder = Self::builder()
+            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .oauth_consumer(
+                SAMPLE_CONSUMER_KEY,
+                SAMPLE_CONSUMER_SECRET,
+                Duration::from_secs(3600),
+            );
+        for w in &estate.workspaces {
+            builder = builder.access_token(&format!("sandbox-access-token-{}", w.slug), &w.slug);
+        }
+        builder.estate(estate).start().await
+    }
+
+    /// The API base URL, such as `http://127.0.0.1:41234/2.0`.
+    pub fn base_url(&self) -> String {
+        format!("{}/2.0", self.server.url())
+    }
+
+    /// The OAuth token URL.
+    pub fn token_url(&self) -> String {
+        format!("{}/site/oauth2/access_token", self.server.url())
+    }
+
+    /// The underlying server: latency and fault injection.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Requests per route and per credential so far.
+    pub fn stats(&self) -> Stats {
+        self.server.stats()
+    }
+
+    /// How many OAuth tokens were issued.
+    pub fn issued_tokens(&self) -> u64 {
+        lock(&self.state).issued_count
+    }
+
+    /// Adds a repository to a workspace (a repository created between two runs).
+    pub fn add_repository(&self, workspace: &str, repository: SandboxRepository) -> bool {
+        let mut state = lock(&self.state);
+        match state
+            .estate
+            .workspaces
+            .iter_mut()
+            .find(|w| w.slug == workspace)
+        {
+            Some(w) => {
+                w.repositories.push(repository);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Revokes every OAuth access token issued so far: the next request with one gets a 401.
+    pub fn revoke_oauth_tokens(&self) {
+        lock(&self.state).issued.clear();
+    }
+
+    /// A copy of the estate as it is now.
+    pub fn estate(&self) -> Estate {
+        lock(&self.state).estate.clone()
+    }
+}
+
+struct FakeBitbucket {
+    state: Arc<Mutex<State>>,
+}
+
+impl Handler for FakeBitbucket {
+    fn handle(&self, request: &Request) -> Response {
+        lock(&self.state).handle(request)
+    }
+}
+
+fn error(status: u16, message: &str) -> Response {
+    Response::json(
+        status,
+        &json!({"type": "error", "error": {"message": message}}),
+    )
+}
+
+impl State {
+    fn handle(&mut self, req: &Request) -> Response {
+        let segments = req.segments();
+        if req.method == http::Method::POST && segments == ["site", "oauth2", "access_token"] {
+            return self
+                .issue_token(req)
+                .route("POST /site/oauth2/access_token");
+        }
+        if req.method != http::Method::GET {
+            return error(405, "method not allowed in the sandbox").route("other");
+        }
+        let Some(("2.0", rest)) = segments.split_first().map(|(a, b)| (*a, b)) else {
+            return error(404, "Resource not found").route("other");
+        };
+        let gone = matches!(
+            rest,
+            ["workspaces"]
+                | ["repositories"]
+                | ["user", "permissions", "workspaces" | "repositories"]
+        );
+        if gone {
+            let mut r = Response::json(410, &serde_json::from_str(GONE_BODY).unwrap_or_default());
+            r.route = format!("GET /{} (removed)", rest.join("/"));
+            return r;
+        }
+        let route = match rest {
+            ["user"] => "GET /user",
+            ["user", "workspaces"] => "GET /user/workspaces",
+            ["workspaces", _] => "GET /workspaces/{workspace}",
+            ["workspaces", _, "projects"] => "GET /workspaces/{workspace}/projects",
+            ["repositories", _] => "GET /repositories/{workspace}",
+            ["repositories", _, _] => "GET /repositories/{workspace}/{repo_slug}",
+            _ => return error(404, "Resource not found").route("other"),
+        };
+        let principal = match self.authenticate(req) {
+            Ok(p) => p,
+            Err(r) => return r.route(route),
+        };
+        let label = principal.label().to_owned();
+        let mut extra: Vec<(&'static str, String)> =
+            vec![("x-credential-type", principal.credential_type().to_owned())];
+        if let Principal::ApiToken { scopes, .. } = &principal {
+            extra.push(("x-oauth-scopes", scopes.join(", ")));
+        }
+        if let Some(budget) = self.hourly_budget {
+            let now = Instant::now();
+            let window = self.windows.entry(label.clone()).or_default();
+            while window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
+            {
+                window.pop_front();
+            }
+            if window.len() >= budget as usize {
+                let mut r = Response::text(429, "Rate limit for this resource has been exceeded");
+                if matches!(principal, Principal::AccessToken { .. }) {
+                    r = r
+                        .header("x-ratelimit-limit", budget.to_string())
+                        .header("x-ratelimit-resource", "api-repository")
+                        .header("x-ratelimit-nearlimit", "true");
+                }
+                return r.route(route).credential(Some(label));
+            }
+            window.push_back(now);
+            if matches!(principal, Principal::AccessToken { .. }) {
+                let remaining = budget as usize - window.len();
+                extra.push(("x-ratelimit-limit", budget.to_string()));
+                extra.push(("x-ratelimit-resource", "api-repository".to_owned()));
+                extra.push((
+                    "x-ratelimit-nearlimit",
+                    (remaining * 5 < budget as usize).to_string(),
+                ));
+            }
+        }
+        let mut response = self.route(req, rest, &principal);
+        for (name, value) in extra {
+            response = response.header(name, value);
+        }
+        response.route(route).credential(Some(label))
+    }
+
+    fn issue_token(&mut self, req: &Request) -> Response {
+        let form = req.form();
+        let grant = form
+            .iter()
+            .find(|(k, _)| k == "grant_type")
+            .map(|(_, v)| v.as_str());
+        if grant != Some("client_credentials") {
+            return Response::json(
+                400,
+                &json!({"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}),
+            );
+        }
+        let Some((key, secret)) = req.basic() else {
+            return Response::json(
+                401,
+                &json!({"error": "invalid_client", "error_description": "Client credentials missing"}),
+            );
+        };
+        let Some(consumer) = self
+            .consumers
+            .iter()
+            .find(|c| c.key == key && c.secret == secret)
+            .cloned()
+        else {
+            return Response::json(
+                401,
+                &json!({"error": "invalid_client", "error_description": "Invalid OAuth client credentials"}),
+            );
+        };
+        self.issued_count += 1;
+        let token = format!("sbx-oauth-{}-{:016x}", self.issued_count, fastrand::u64(..));
+        self.issued.insert(
+            token.clone(),
+            (consumer.key.clone(), Instant::now() + consumer.lifetime),
+        );
+        Response::json(
+            200,
+            &json!({
+                "access_token": token,
+                "scopes": READ_SCOPES.join(" "),
+                "expires_in": consumer.lifetime.as_secs(),
+                "refresh_token": format!("sbx-refresh-{}", self.issued_count),
+                "token_type": "bearer",
+                "state": "client_credentials",
+            }),
+        )
+        .credential(Some(format!("oauth:{}", consumer.key)))
+    }
+
+    fn authenticate(&self, req: &Request) -> Result<Principal, Box<Response>> {
+        let unauthorized = || Box::new(error(401, "Unauthorized"));
+        let Some((scheme, value)) = req.authorization() else {
+            return Err(unauthorized());
+        };
+        match scheme.as_str() {
+            "basic" => {
+                let (user, password) = req.basic().ok_or_else(unauthorized)?;
+                self.api_tokens
+                    .iter()
+                    .find(|u| u.email == user && u.token == password)
+                    .map(|u| Principal::ApiToken {
+                        label: format!("api-token:{}", u.email),
+                        scopes: u.scopes.clone(),
+                    })
+                    .ok_or_else(unauthorized)
+            }
+            "bearer" => {
+                if let Some(i) = self.access_tokens.iter().position(|(t, _)| *t == value) {
+                    return Ok(Principal::AccessToken {
+                        label: format!("access-token#{i}"),
+                        workspace: self.access_tokens[i].1.clone(),
+                    });
+                }
+                match self.issued.get(&value) {
+                    Some((consumer, expiry)) if Instant::now() < *expiry => Ok(Principal::OAuth {
+                        label: format!("oauth:{consumer}"),
+                    }),
+                    Some(_) => Err(Box::new(error(401, "Access token expired."))),
+                    None => Err(unauthorized()),
+                }
+            }
+            _ => Err(unauthorized()),
+        }
+    }
+
+    fn route(&self, req: &Request, rest: &[&str], principal: &Principal) -> Response {
+        let needs = |scope: &str| -> Option<Response> {
+            match principal {
+                Principal::ApiToken { scopes, .. } if !scopes.iter().any(|s| s == scope) => Some(
+                    error(
+                        403,
+                        "Your credentials lack one or more required privilege scopes.",
+                    )
+                    .header("x-accepted-oauth-scopes", scope),
+                ),
+                _ => None,
+            }
+        };
+        let cross_workspace = matches!(principal, Principal::AccessToken { .. });
+        match rest {
+            ["user"] => {
+                if cross_workspace {
+                    return error(403, NOT_ACCESSIBLE);
+                }
+                if let Some(r) = needs("read:user:bitbucket") {
+                    return r;
+                }
+                Response::json(
+                    200,
+                    &json!({
+                        "type": "user",
+                        "uuid": "{00000000-0000-4000-8000-00000000beef}",
+                        "account_id": "557058:sandbox",
+                        "display_name": "Sandbox User",
+                        "nickname": "sandbox",
+                        "account_status": "active",
+                    }),
+                )
+            }
+            ["user", "workspaces"] => {
+                if cross_workspace {
+                    return error(403, NOT_ACCESSIBLE);
+                }
+                if let Some(r) = needs("read:workspace:bitbucket") {
+                    return r;
+                }
+                if let Some(sort) = req.query_value("sort")
+                    && sort.trim_start_matches('-') != "slug"
+                {
+                    return error(400, "Invalid sort field: only slug is supported");
+                }
+                let admin_filter = req.query_value("administrator");
+                let mut items: Vec<Value> = self
+                    .estate
+                    .workspaces
+                    .iter()
+                    .filter(|_| admin_filter != Some("false"))
+                    .map(|w| {
+                        json!({
+                            "type": "workspace_access",
+                            "administrator": true,
+                            "workspace": {
+                                "type": "workspace_base",
+                                "slug": w.slug,
+                                "uuid": w.uuid,
+                                "links": {"self": {"href": format!("{}/2.0/workspaces/{}", req.origin, w.slug)}},
+                            },
+                        })
+                    })
+                    .collect();
+                items.sort_by(|a, b| {
+                    a["workspace"]["slug"]
+                        .as_str()
+                        .cmp(&b["workspace"]["slug"].as_str())
+                });
+                if req.query_value("sort") == Some("-slug") {
+                    items.reverse();
+                }
+                paginate(req, items)
+            }
+            ["workspaces", ws, rest @ ..] => {
+                if let Some(r) = needs("read:workspace:bitbucket") {
+                    return r;
+                }
+                let Some(w) = self.workspace(ws, principal) else {
+                    return error(404, &format!("No workspace with identifier '{ws}'."));
+                };
+                match rest {
+                    [] => Response::json(200, &workspace_json(w, &req.origin)),
+                    _ => {
+                        if let Some(r) = needs("read:project:bitbucket") {
+                            return r;
+                        }
+                        let items = w
+                            .projects
+                            .iter()
+                            .map(|p| {
+                                json!({"type": "project", "key": p.key, "uuid": p.uuid, "name": p.name, "is_private": true,
+                                       "created_on": "2025-01-01T00:00:00.000000+00:00", "updated_on": "2026-01-01T00:00:00.000000+00:00"})
+                            })
+                            .collect();
+                        paginate(req, items)
+                    }
+                }
+            }
+            ["repositories", ws, rest @ ..] => {
+                if let Some(r) = needs("read:repository:bitbucket") {
+                    return r;
+                }
+                let Some(w) = self.workspace(ws, principal) else {
+                    return error(404, &format!("No workspace with identifier '{ws}'."));
+                };
+                if let [slug] = rest {
+                    return match w.repositories.iter().find(|r| r.slug == *slug) {
+                        Some(r) => Response::json(200, &repository_json(w, r, &req.origin)),
+                        None => error(404, &format!("Repository {ws}/{slug} not found")),
+                    };
+                }
+                if let Some(role) = req.query_value("role")
+                    && !["member", "contributor", "admin", "owner"].contains(&role)
+                {
+                    return error(400, &format!("Invalid role '{role}'"));
+                }
+                let mut items: Vec<Value> = w
+                    .repositories
+                    .iter()
+                    .map(|r| repository_json(w, r, &req.origin))
+                    .collect();
+                if let Some(q) = req.query_value("q") {
+                    let clauses = match parse_query(q) {
+                        Ok(c) => c,
+                        Err(m) => return error(400, &m),
+                    };
+                    items.retain(|item| clauses.iter().all(|c| c.matches(item)));
+                }
+                if let Some(sort) = req.query_value("sort") {
+                    let (descending, field) = match sort.strip_prefix('-') {
+                        Some(f) => (true, f),
+                        None => (false, sort),
+                    };
+                    if !["slug", "name", "full_name", "updated_on", "created_on"].contains(&field) {
+                        return error(400, &format!("Invalid sort field '{field}'"));
+                    }
+                    items.sort_by(|a, b| {
+                        let key = |v: &Value| v[field].as_str().unwrap_or_default().to_owned();
+                        let o = key(a).cmp(&key(b));
+                        if descending { o.reverse() } else { o }
+                    });
+                }
+                paginate(req, items)
+            }
+            _ => error(404, "Resource not found"),
+        }
+    }
+
+    fn workspace(&self, slug: &str, principal: &Principal) -> Option<&SandboxWorkspace> {
+        self.estate
+            .workspaces
+            .iter()
+            .find(|w| w.slug == slug && principal.sees(slug))
+    }
+}
+
+fn workspace_json(w: &SandboxWorkspace, origin: &str) -> Value {
+    json!({
+        "type": "workspace",
+        "uuid": w.uuid,
+        "name": w.name,
+        "slug": w.slug,
+        "is_private": true,
+        "created_on": "2024-06-01T00:00:00.000000+00:00",
+        "updated_on": "2026-01-01T00:00:00.000000+00:00",
+        "links": {
+            "self": {"href": format!("{origin}/2.0/workspaces/{}", w.slug)},
+            "html": {"href": format!("https://bitbucket.org/{}/", w.slug)},
+        },
+    })
+}
+
+fn repository_json(w: &SandboxWorkspace, r: &SandboxRepository, origin: &str) -> Value {
+    let project = w
+        .projects
+        .iter()
+        .find(|p| Some(&p.key) == r.project_key.as_ref());
+    let mut v = json!({
+        "type": "repository",
+        "uuid": r.uuid,
+        "slug": r.slug,
+        "name": r.slug,
+        "full_name": format!("{}/{}", w.slug, r.slug),
+        "workspace": {"type": "workspace", "slug": w.slug, "uuid": w.uuid, "name": w.name},
+        "is_private": r.is_private,
+        "scm": "git",
+        "mainbranch": r.main_branch.as_ref().map(|b| json!({"type": "branch", "name": b})),
+        "language": r.language,
+        "size": 1024 + r.slug.len() as u64 * 100,
+        "created_on": r.created_on,
+        "updated_on": r.updated_on,
+        "has_issues": false,
+        "links": {
+            "self": {"href": format!("{origin}/2.0/repositories/{}/{}", w.slug, r.slug)},
+            "html": {"href": format!("https://bitbucket.org/{}/{}", w.slug, r.slug)},
+        },
+    });
+    if let Some(p) = project {
+        v["project"] = json!({"type": "project", "key": p.key, "uuid": p.uuid, "name": p.name});
+    }
+    if let Some(parent) = &r.parent {
+        v["parent"] = json!({"type": "repository", "full_name": parent, "uuid": "{00000000-0000-4000-8000-0000000f0000}"});
+    }
+    v
+}
+
+/// Pages `items` as Bitbucket does: `pagelen` 10 by default and at most 100, `page` from 1, an
+/// absolute `next` carrying every parameter, then the `fields` projection.
+fn paginate(req: &Request, items: Vec<Value>) -> Response {
+    let pagelen = match req.query_value("pagelen").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if n >= 1 => n.min(100),
+        Some(_) => return error(400, "Invalid pagelen"),
+    };
+    let page = match req.query_value("page").map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => return error(400, "Invalid page"),
+    };
+    let total = items.len();
+    let start = (page - 1).saturating_mul(pagelen).min(total);
+    let end = (start + pagelen).min(total);
+    let values: Vec<Value> = items[start..end].to_vec();
+    let mut body = Map::new();
+    body.insert("pagelen".into(), json!(pagelen));
+    body.insert("size".into(), json!(total));
+    body.insert("page".into(), json!(page));
+    body.insert("values".into(), Value::Array(values));
+    let with_page = |n: usize| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &req.query {
+            if k != "page" {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.append_pair("page", &n.to_string());
+        format!("{}{}?{}", req.origin, req.path, ser.finish())
+    };
+    if end < total {
+        body.insert("next".into(), json!(with_page(page + 1)));
+    }
+    if page > 1 {
+        body.insert("previous".into(), json!(with_page(page - 1)));
+    }
+    let mut body = Value::Object(body);
+    if let Some(fields) = req.query_value("fields") {
+        body = apply_fields(body, fields);
+    }
+    Response::json(200, &body)
+}
+
+/// Applies a `fields` selection: names project the answer to those paths; `-path` removes one;
+/// `+path` keeps the defaults (everything here).
+fn apply_fields(body: Value, fields: &str) -> Value {
+    let list: Vec<&str> = fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    let keep: Vec<Vec<&str>> = list
+        .iter()
+        .filter(|f| !f.starts_with(['+', '-']))
+        .chain(list.iter().filter(|f| f.starts_with('+')))
+        .map(|f| f.trim_start_matches('+').split('.').collect())
+        .collect();
+    let projects = list.iter().any(|f| !f.starts_with(['+', '-']));
+    let mut body = if projects {
+        project(&body, &keep)
+    } else {
+        body
+    };
+    for f in list.iter().filter(|f| f.starts_with('-')) {
+        remove(&mut body, &f[1..].split('.').collect::<Vec<_>>());
+    }
+    body
+}
+
+fn project(value: &Value, paths: &[Vec<&str>]) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| project(v, paths)).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, v) in map {
+                let tails: Vec<Vec<&str>> = paths
+                    .iter()
+                    .filter(|p| p.first() == Some(&key.as_str()) || p.first() == Some(&"*"))
+                    .map(|p| p[1..].to_vec())
+                    .collect();
+                if tails.is_empty() {
+                    continue;
+                }
+                if tails.iter().any(Vec::is_empty) {
+                    out.insert(key.clone(), v.clone());
+                } else {
+                    out.insert(key.clone(), project(v, &tails));
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn remove(value: &mut Value, path: &[&str]) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| remove(v, path)),
+        Value::Object(map) => match path {
+            [] => {}
+            [last] => {
+                map.remove(*last);
+            }
+            [first, rest @ ..] => {
+                if let Some(v) = map.get_mut(*first) {
+                    remove(v, rest);
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+#[derive(Debug)]
+struct Clause {
+    path: Vec<String>,
+    op: &'static str,
+    value: String,
+}
+
+impl Clause {
+    fn matches(&self, item: &Value) -> bool {
+        let mut v = item;
+        for part in &self.path {
+            v = &v[part.as_str()];
+        }
+        let actual = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => "null".to_owned(),
+            other => other.to_string(),
+        };
+        // Timestamps compare on their first 19 characters (to the second).
+        let looks_like_time = |s: &str| s.len() >= 19 && s.as_bytes().get(10) == Some(&b'T');
+        let (a, b) = if looks_like_time(&actual) && self.value.len() >= 10 {
+            let cut = |s: &str| s.chars().take(19).collect::<String>();
+            (cut(&actual), cut(&self.value))
+        } else {
+            (actual, self.value.clone())
+        };
+        match self.op {
+            "=" => a == b,
+            "!=" => a != b,
+            ">" => a > b,
+            ">=" => a >= b,
+            "<" => a < b,
+            "<=" => a <= b,
+            "~" => a.to_lowercase().contains(&b.to_lowercase()),
+            _ => false,
+        }
+    }
+}
+
+fn parse_query(q: &str) -> Result<Vec<Clause>, String> {
+    let mut clauses = Vec::new();
+    let lower = q.to_ascii_lowercase();
+    if lower.contains(" or ") {
+        return Err("the sandbox supports only AND in q".to_owned());
+    }
+    let mut rest = q;
+    loop {
+        let lower_rest = rest.to_ascii_lowercase();
+        let (part, next) = match lower_rest.find(" and ") {
+            Some(i) => (&rest[..i], Some(&rest[i + 5..])),
+            None => (rest, None),
+        };
+        let part = part
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        let op = [">=", "<=", "!=", "=", ">", "<", "~"]
+            .into_iter()
+            .find(|op| part.contains(op))
+            .ok_or_else(|| format!("Invalid query: `{part}`"))?;
+        let (field, value) = part.split_once(op).unwrap_or_default();
+        let value = value.trim();
+        let value = if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+            value[1..value.len() - 1]
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\")
+        } else {
+            value.to_owned()
+        };
+        clauses.push(Clause {
+            path: field.trim().split('.').map(str::to_owned).collect(),
+            op,
+            value,
+        });
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
+    }
+    Ok(clauses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(date_after_2025(0, 0), "2025-01-01T00:00:00.000000+00:00");
+        assert_eq!(date_after_2025(59, 61), "2025-03-01T00:01:01.000000+00:00");
+        assert_eq!(date_after_2025(365, 0), "2026-01-01T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn fields_projection_keeps_only_what_was_asked() {
+        let body = json!({"next": "n", "size": 3, "values": [{"slug": "a", "mainbranch": {"name": "main", "type": "branch"}, "uuid": "u"}]});
+        assert_eq!(
+            apply_fields(body.clone(), "values.slug,values.mainbranch.name"),
+            json!({"values": [{"slug": "a", "mainbranch": {"name": "main"}}]})
+        );
+        assert!(
+            apply_fields(body.clone(), "-values.uuid")["values"][0]
+                .get("uuid")
+                .is_none()
+        );
+        assert_eq!(apply_fields(body, "next,values.uuid")["next"], "n");
+    }
+
+    #[test]
+    fn queries_filter() {
+        let item = json!({"project": {"key": "CORE"}, "updated_on": "2026-03-01T10:00:00.000000+00:00", "is_private": true});
+        let ok = |q: &str| parse_query(q).unwrap().iter().all(|c| c.matches(&item));
+        assert!(ok(r#"project.key="CORE""#));
+        assert!(!ok(r#"project.key="WEB""#));
+        assert!(ok("updated_on>2026-01-01T00:00:00Z"));
+        assert!(!ok("updated_on>2026-06-01T00:00:00Z"));
+        assert!(ok(r#"(project.key="CORE") AND (is_private=true)"#));
+        assert!(parse_query("a=1 OR b=2").is_err());
+    }
+}
