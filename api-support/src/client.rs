@@ -456,7 +456,8 @@ impl HttpClient {
                     continue;
                 }
             }
-            if !error.is_retryable() || attempt >= retry.max_attempts {
+            // A failed token exchange was already retried by the authorizer's own loop.
+            if !error.is_retryable() || error.is_token_exchange() || attempt >= retry.max_attempts {
                 return Err(error);
             }
             let mut delay = error

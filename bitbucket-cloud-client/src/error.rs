@@ -144,6 +144,9 @@ pub(crate) fn classify(e: api_support::Error) -> Error {
         return Error::Api(e);
     }
     let credential = e.credential_kind().and_then(CredentialKind::from_name);
+    if e.is_token_exchange() && e.kind() != ErrorKind::Auth {
+        return Error::Api(e);
+    }
     if e.is_token_exchange() {
         return Error::Auth {
             message: format!(

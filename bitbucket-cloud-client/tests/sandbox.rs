@@ -350,3 +350,32 @@ async fn injected_faults_are_retried_for_reads() {
     let repos = client.repositories("acme-mobile").collect().await.unwrap();
     assert_eq!(repos.len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_token_endpoint_is_retried_once_over_not_per_api_attempt() {
+    use api_support::sandbox::Fault;
+    let sandbox = Sandbox::builder()
+        .oauth_consumer(
+            SAMPLE_CONSUMER_KEY,
+            SAMPLE_CONSUMER_SECRET,
+            Duration::from_secs(3600),
+        )
+        .start()
+        .await
+        .unwrap();
+    let client = builder(&sandbox)
+        .auth(Auth::oauth_client_credentials(
+            SAMPLE_CONSUMER_KEY,
+            SAMPLE_CONSUMER_SECRET,
+        ))
+        .build()
+        .unwrap();
+    sandbox
+        .server()
+        .inject_on("/site/oauth2/access_token", Fault::Status(503), 100);
+    let e = client.current_user().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    // The token request's own four attempts, and no API request at all.
+    assert_eq!(sandbox.stats().faults, 4);
+    assert_eq!(sandbox.stats().route("GET /user"), 0);
+}
