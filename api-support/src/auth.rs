@@ -68,6 +68,30 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Decodes base64, standard or URL-safe alphabet, padded or not. `None` for anything else.
+pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    for c in input.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
+}
+
 enum Scheme {
     Basic {
         user: String,
@@ -197,6 +221,27 @@ mod tests {
         ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
+    }
+
+    #[test]
+    fn base64_round_trips_in_both_alphabets() {
+        for i in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "\u{ff}\u{fe}?>",
+        ] {
+            assert_eq!(base64_decode(&base64(i.as_bytes())).unwrap(), i.as_bytes());
+        }
+        assert_eq!(
+            base64_decode("-_8").unwrap(),
+            base64_decode("+/8=").unwrap()
+        );
+        assert_eq!(base64_decode("a*b"), None);
     }
 
     #[tokio::test]

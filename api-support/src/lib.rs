@@ -57,7 +57,7 @@ mod retry;
 pub mod sandbox;
 mod transport;
 
-pub use auth::{Anonymous, Authorizer, StaticAuth, base64, sensitive_header};
+pub use auth::{Anonymous, Authorizer, StaticAuth, base64, base64_decode, sensitive_header};
 pub use base_url::{BaseUrl, is_loopback, path_segment};
 pub use client::{
     ApiRequest, ApiResponse, Body, DEFAULT_USER_AGENT, Endpoint, HttpClient, HttpClientBuilder,

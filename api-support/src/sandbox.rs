@@ -73,7 +73,7 @@ impl Request {
         if scheme != "basic" {
             return None;
         }
-        let decoded = String::from_utf8(decode_base64(&encoded)?).ok()?;
+        let decoded = String::from_utf8(crate::base64_decode(&encoded)?).ok()?;
         let (user, password) = decoded.split_once(':')?;
         Some((user.to_owned(), password.to_owned()))
     }
@@ -84,30 +84,6 @@ impl Request {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     }
-}
-
-fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    for c in input.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// A handler's answer, with the labels the server counts it under.
@@ -534,7 +510,5 @@ mod tests {
             r.basic(),
             Some(("me@example.com".to_owned(), "tok".to_owned()))
         );
-        assert_eq!(decode_base64("Zm9vYmFy").unwrap(), b"foobar");
-        assert_eq!(decode_base64("Zm9vYg==").unwrap(), b"foob");
     }
 }

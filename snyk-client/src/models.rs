@@ -1,0 +1,704 @@
+//! Models of Snyk's v1 and REST answers, and the import request.
+//!
+//! Fields the API may omit are `Option`; unknown fields are ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// An organization, from v1 or REST.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct Org {
+    /// The org id (a UUID).
+    pub id: String,
+    /// The name (not unique).
+    pub name: String,
+    /// The slug (unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// The org's web address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When it was created.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "created_at")]
+    pub created: Option<String>,
+    /// The group it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Whether it is a personal org (outside any group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_personal: Option<bool>,
+}
+
+impl Org {
+    /// An org with an id and a name. For tests and in-memory fakes.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// `GET /v1/group/{groupId}/orgs`.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct GroupOrgsV1 {
+    #[serde(default)]
+    pub(crate) orgs: Vec<Org>,
+}
+
+/// The group of a created org.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct GroupRef {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+}
+
+/// `POST /v1/org`'s answer.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct CreatedOrgV1 {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) slug: Option<String>,
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) created: Option<String>,
+    #[serde(default)]
+    pub(crate) group: Option<GroupRef>,
+}
+
+impl From<CreatedOrgV1> for Org {
+    fn from(c: CreatedOrgV1) -> Self {
+        Org {
+            id: c.id,
+            name: c.name,
+            slug: c.slug,
+            url: c.url,
+            created: c.created,
+            group_id: c.group.and_then(|g| g.id),
+            is_personal: Some(false),
+        }
+    }
+}
+
+/// The kinds of Bitbucket Cloud integration a Snyk org can have.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum IntegrationType {
+    /// `bitbucket-cloud`: e-mail + API token, configured per org.
+    BitbucketCloud,
+    /// `bitbucket-connect-app`: the Bitbucket Cloud App (set up in the web UI only). Users also
+    /// call it `bitbucket-cloud-app`.
+    BitbucketConnectApp,
+    /// Any other integration type, as Snyk names it.
+    Other(String),
+}
+
+impl IntegrationType {
+    /// The name the API uses.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::BitbucketCloud => "bitbucket-cloud",
+            Self::BitbucketConnectApp => "bitbucket-connect-app",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Reads a type name; `bitbucket-cloud-app` is accepted for the App.
+    pub fn parse(name: &str) -> Self {
+        match name.trim() {
+            "bitbucket-cloud" => Self::BitbucketCloud,
+            "bitbucket-connect-app" | "bitbucket-cloud-app" => Self::BitbucketConnectApp,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for IntegrationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An org's integrations: type name → integration id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Integrations(pub BTreeMap<String, String>);
+
+impl Integrations {
+    /// The id of the integration of `kind`, if the org has one.
+    pub fn id_of(&self, kind: &IntegrationType) -> Option<&str> {
+        self.0.get(kind.as_str()).map(String::as_str)
+    }
+}
+
+/// An integration's settings, as Snyk sends them (for example `pullRequestTestEnabled`,
+/// `autoRemediationPrs`). Kept whole so that an update sends back what it read.
+pub type IntegrationSettings = serde_json::Map<String, serde_json::Value>;
+
+/// One manifest file to import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportFile {
+    /// Its path in the repository, such as `app/package.json`.
+    pub path: String,
+}
+
+/// The repository to import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportTarget {
+    /// The Bitbucket workspace slug.
+    pub owner: String,
+    /// The repository slug.
+    pub name: String,
+    /// The branch; the repository's main branch in the mirror.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+/// The body of `POST …/import` for Bitbucket Cloud and the Bitbucket Cloud App. It has exactly
+/// the keys Snyk accepts (`target` with `owner`, `name`, `branch`; `files`; `exclusionGlobs`):
+/// any other key makes Snyk answer 400 `invalidParamData`, so none can be added.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportRequest {
+    target: ImportTarget,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<ImportFile>>,
+    #[serde(rename = "exclusionGlobs", skip_serializing_if = "Option::is_none")]
+    exclusion_globs: Option<String>,
+}
+
+/// Snyk's limits on `exclusionGlobs`.
+const MAX_GLOBS: usize = 10;
+const MAX_GLOB_LEN: usize = 100;
+
+impl ImportRequest {
+    /// Imports `workspace/repository` at `branch` (all manifests Snyk finds).
+    pub fn new(workspace: &str, repository: &str, branch: Option<&str>) -> Self {
+        Self {
+            target: ImportTarget {
+                owner: workspace.to_owned(),
+                name: repository.to_owned(),
+                branch: branch.map(str::to_owned),
+            },
+            files: None,
+            exclusion_globs: None,
+        }
+    }
+
+    /// Only these manifest files.
+    pub fn with_files<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let files: Vec<ImportFile> = paths
+            .into_iter()
+            .map(|p| ImportFile { path: p.into() })
+            .collect();
+        self.files = (!files.is_empty()).then_some(files);
+        self
+    }
+
+    /// Skips paths matching these globs (Snyk allows at most 10, each at most 100 characters).
+    ///
+    /// # Errors
+    /// [`Error::Config`] beyond those limits.
+    pub fn with_exclusion_globs<I, S>(mut self, globs: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let globs: Vec<String> = globs
+            .into_iter()
+            .map(|g| g.as_ref().trim().to_owned())
+            .filter(|g| !g.is_empty())
+            .collect();
+        if globs.len() > MAX_GLOBS {
+            return Err(Error::Config(format!(
+                "exclusionGlobs has {} entries; Snyk accepts at most {MAX_GLOBS}",
+                globs.len()
+            )));
+        }
+        if let Some(long) = globs.iter().find(|g| g.len() > MAX_GLOB_LEN) {
+            return Err(Error::Config(format!(
+                "the exclusion glob `{long}` is longer than {MAX_GLOB_LEN} characters"
+            )));
+        }
+        if let Some(bad) = globs.iter().find(|g| g.contains(',')) {
+            return Err(Error::Config(format!(
+                "the exclusion glob `{bad}` contains a comma, which separates globs"
+            )));
+        }
+        self.exclusion_globs = (!globs.is_empty()).then(|| globs.join(", "));
+        Ok(self)
+    }
+
+    /// The target.
+    pub fn target(&self) -> &ImportTarget {
+        &self.target
+    }
+
+    /// The files, if restricted.
+    pub fn files(&self) -> Option<&[ImportFile]> {
+        self.files.as_deref()
+    }
+
+    /// The exclusion globs as sent.
+    pub fn exclusion_globs(&self) -> Option<&str> {
+        self.exclusion_globs.as_deref()
+    }
+}
+
+/// Where an accepted import job lives: parsed from the `Location` header, polled against the
+/// configured API host.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobHandle {
+    /// The org id.
+    pub org_id: String,
+    /// The integration id.
+    pub integration_id: String,
+    /// The job id.
+    pub job_id: String,
+}
+
+impl JobHandle {
+    /// Reads `…/org/{orgId}/integrations/{integrationId}/import/{jobId}` from a `Location`
+    /// (absolute or relative, `/v1/` or `/api/v1/`, any host).
+    pub fn from_location(location: &str) -> Option<Self> {
+        let path = match url::Url::parse(location) {
+            Ok(u) => u.path().to_owned(),
+            Err(_) => location
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        segments.windows(6).find_map(|w| match w {
+            ["org", org, "integrations", integration, "import", job] => Some(Self {
+                org_id: (*org).to_owned(),
+                integration_id: (*integration).to_owned(),
+                job_id: (*job).to_owned(),
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// The state of an import job.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ImportStatus {
+    /// Still running.
+    Pending,
+    /// Finished (each log says per repository what happened).
+    Complete,
+    /// Failed.
+    Failed,
+    /// Aborted.
+    Aborted,
+    /// A state this client does not know; treated as not final.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ImportStatus {
+    /// Whether the job has finished: complete, failed or aborted.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Complete | Self::Failed | Self::Aborted)
+    }
+}
+
+/// One project an import created or tried to create.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ImportedProject {
+    /// The manifest, such as `package.json`.
+    #[serde(default)]
+    pub target_file: Option<String>,
+    /// Whether the project was created.
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// The project's web address.
+    #[serde(default)]
+    pub project_url: Option<String>,
+    /// The project id.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Snyk's message when it failed.
+    #[serde(default)]
+    pub user_message: Option<String>,
+}
+
+/// The log of one repository in an import job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct ImportLog {
+    /// `workspace/repository`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When it started.
+    #[serde(default)]
+    pub created: Option<String>,
+    /// Its status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Whether the list of projects was cut.
+    #[serde(default)]
+    pub truncated: Option<bool>,
+    /// The projects.
+    #[serde(default)]
+    pub projects: Vec<ImportedProject>,
+}
+
+/// An import job's state (`GET …/import/{jobId}`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct ImportJob {
+    /// The job id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The state.
+    pub status: ImportStatus,
+    /// When it was created.
+    #[serde(default)]
+    pub created: Option<String>,
+    /// One log per repository.
+    #[serde(default)]
+    pub logs: Vec<ImportLog>,
+}
+
+impl ImportJob {
+    /// The projects created successfully.
+    pub fn created_projects(&self) -> impl Iterator<Item = &ImportedProject> {
+        self.logs
+            .iter()
+            .flat_map(|l| &l.projects)
+            .filter(|p| p.success == Some(true))
+    }
+
+    /// Snyk's messages for what failed.
+    pub fn failure_messages(&self) -> Vec<String> {
+        self.logs
+            .iter()
+            .flat_map(|l| &l.projects)
+            .filter(|p| p.success == Some(false))
+            .filter_map(|p| p.user_message.clone())
+            .collect()
+    }
+}
+
+/// A target (a repository imported into an org), from REST.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Target {
+    /// The target id.
+    pub id: String,
+    /// `workspace/repository` for Bitbucket targets.
+    pub display_name: String,
+    /// The repository address; usually `None` for SCM targets.
+    pub url: Option<String>,
+    /// Whether the repository is private.
+    pub is_private: Option<bool>,
+    /// When it was created.
+    pub created_at: Option<String>,
+    /// The integration type it was imported through.
+    pub integration_type: Option<String>,
+    /// The integration id.
+    pub integration_id: Option<String>,
+}
+
+/// A project (one manifest of a target), from REST.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Project {
+    /// The project id.
+    pub id: String,
+    /// `workspace/repository:path/to/manifest` for SCM projects.
+    pub name: String,
+    /// The project type, such as `npm`.
+    pub project_type: Option<String>,
+    /// The manifest path.
+    pub target_file: Option<String>,
+    /// The branch.
+    pub target_reference: Option<String>,
+    /// The origin, such as `bitbucket-cloud`.
+    pub origin: Option<String>,
+    /// The status (`active`, `inactive`).
+    pub status: Option<String>,
+    /// The target id.
+    pub target_id: Option<String>,
+}
+
+/// REST (JSON:API) shapes.
+pub(crate) mod rest {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct Document<T> {
+        #[serde(default = "Vec::new")]
+        pub(crate) data: Vec<T>,
+        #[serde(default)]
+        pub(crate) links: Option<Links>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct Single<T> {
+        pub(crate) data: T,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct Links {
+        #[serde(default)]
+        pub(crate) next: Option<LinkValue>,
+        #[serde(rename = "self", default)]
+        pub(crate) self_link: Option<LinkValue>,
+    }
+
+    /// A link is a string or an object with `href`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub(crate) enum LinkValue {
+        Text(String),
+        Object { href: String },
+    }
+
+    impl LinkValue {
+        pub(crate) fn href(&self) -> &str {
+            match self {
+                Self::Text(s) | Self::Object { href: s } => s,
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct OrgResource {
+        pub(crate) id: String,
+        pub(crate) attributes: OrgAttributes,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct OrgAttributes {
+        pub(crate) name: String,
+        #[serde(default)]
+        pub(crate) slug: Option<String>,
+        #[serde(default)]
+        pub(crate) is_personal: Option<bool>,
+        #[serde(default)]
+        pub(crate) group_id: Option<String>,
+        #[serde(default)]
+        pub(crate) created_at: Option<String>,
+    }
+
+    impl From<OrgResource> for super::Org {
+        fn from(r: OrgResource) -> Self {
+            super::Org {
+                id: r.id,
+                name: r.attributes.name,
+                slug: r.attributes.slug,
+                url: None,
+                created: r.attributes.created_at,
+                group_id: r.attributes.group_id,
+                is_personal: r.attributes.is_personal,
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct TargetResource {
+        pub(crate) id: String,
+        pub(crate) attributes: TargetAttributes,
+        #[serde(default)]
+        pub(crate) relationships: Option<TargetRelationships>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct TargetAttributes {
+        pub(crate) display_name: String,
+        #[serde(default)]
+        pub(crate) url: Option<String>,
+        #[serde(default)]
+        pub(crate) is_private: Option<bool>,
+        #[serde(default)]
+        pub(crate) created_at: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct TargetRelationships {
+        #[serde(default)]
+        pub(crate) integration: Option<Related>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct Related {
+        #[serde(default)]
+        pub(crate) data: Option<RelatedData>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct RelatedData {
+        #[serde(default)]
+        pub(crate) id: Option<String>,
+        #[serde(default)]
+        pub(crate) attributes: Option<RelatedAttributes>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct RelatedAttributes {
+        #[serde(default)]
+        pub(crate) integration_type: Option<String>,
+    }
+
+    impl From<TargetResource> for super::Target {
+        fn from(r: TargetResource) -> Self {
+            let integration = r
+                .relationships
+                .and_then(|rel| rel.integration)
+                .and_then(|i| i.data);
+            super::Target {
+                id: r.id,
+                display_name: r.attributes.display_name,
+                url: r.attributes.url,
+                is_private: r.attributes.is_private,
+                created_at: r.attributes.created_at,
+                integration_type: integration
+                    .as_ref()
+                    .and_then(|d| d.attributes.as_ref())
+                    .and_then(|a| a.integration_type.clone()),
+                integration_id: integration.and_then(|d| d.id),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct ProjectResource {
+        pub(crate) id: String,
+        pub(crate) attributes: ProjectAttributes,
+        #[serde(default)]
+        pub(crate) relationships: Option<ProjectRelationships>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct ProjectAttributes {
+        pub(crate) name: String,
+        #[serde(rename = "type", default)]
+        pub(crate) project_type: Option<String>,
+        #[serde(default)]
+        pub(crate) target_file: Option<String>,
+        #[serde(default)]
+        pub(crate) target_reference: Option<String>,
+        #[serde(default)]
+        pub(crate) origin: Option<String>,
+        #[serde(default)]
+        pub(crate) status: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct ProjectRelationships {
+        #[serde(default)]
+        pub(crate) target: Option<Related>,
+    }
+
+    impl From<ProjectResource> for super::Project {
+        fn from(r: ProjectResource) -> Self {
+            super::Project {
+                id: r.id,
+                name: r.attributes.name,
+                project_type: r.attributes.project_type,
+                target_file: r.attributes.target_file,
+                target_reference: r.attributes.target_reference,
+                origin: r.attributes.origin,
+                status: r.attributes.status,
+                target_id: r
+                    .relationships
+                    .and_then(|rel| rel.target)
+                    .and_then(|t| t.data)
+                    .and_then(|d| d.id),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_bodies_have_only_the_accepted_keys() {
+        let body = ImportRequest::new("acme", "api", Some("main"))
+            .with_files(["package.json"])
+            .with_exclusion_globs(["fixtures", "tests"])
+            .unwrap();
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "target": {"owner": "acme", "name": "api", "branch": "main"},
+                "files": [{"path": "package.json"}],
+                "exclusionGlobs": "fixtures, tests"
+            })
+        );
+        let bare = serde_json::to_value(ImportRequest::new("acme", "api", None)).unwrap();
+        assert_eq!(
+            bare,
+            serde_json::json!({"target": {"owner": "acme", "name": "api"}})
+        );
+        assert!(
+            ImportRequest::new("a", "b", None)
+                .with_exclusion_globs((0..11).map(|i| format!("g{i}")))
+                .is_err()
+        );
+        assert!(
+            ImportRequest::new("a", "b", None)
+                .with_exclusion_globs(["x".repeat(101)])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn job_handles_parse_from_every_location_form() {
+        let want = JobHandle {
+            org_id: "o1".into(),
+            integration_id: "i1".into(),
+            job_id: "j1".into(),
+        };
+        for loc in [
+            "https://app.snyk.io/api/v1/org/o1/integrations/i1/import/j1",
+            "https://api.eu.snyk.io/v1/org/o1/integrations/i1/import/j1",
+            "/api/v1/org/o1/integrations/i1/import/j1",
+            "http://localhost:9/api/v1/org/o1/integrations/i1/import/j1?x=1",
+        ] {
+            assert_eq!(JobHandle::from_location(loc).as_ref(), Some(&want), "{loc}");
+        }
+        assert_eq!(JobHandle::from_location("https://x/api/v1/org/o1"), None);
+    }
+
+    #[test]
+    fn statuses_and_integration_types() {
+        let job: ImportJob = serde_json::from_str(
+            r#"{"id":"j","status":"weird","logs":[{"name":"a/b","projects":[{"targetFile":"p","success":false,"userMessage":"no"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(job.status, ImportStatus::Unknown);
+        assert!(!job.status.is_final());
+        assert_eq!(job.failure_messages(), ["no"]);
+        assert!(ImportStatus::Aborted.is_final());
+        assert_eq!(
+            IntegrationType::parse("bitbucket-cloud-app"),
+            IntegrationType::BitbucketConnectApp
+        );
+        assert_eq!(
+            IntegrationType::BitbucketConnectApp.as_str(),
+            "bitbucket-connect-app"
+        );
+    }
+}

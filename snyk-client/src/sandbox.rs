@@ -1,0 +1,1160 @@
+//! A fake Snyk (v1 + REST) on 127.0.0.1 (feature `sandbox`), for the CLI's demo, the tests, the
+//! examples and the benchmarks. Served by [`api_support::sandbox::Server`], like the Bitbucket
+//! sandbox, because it keeps state (orgs, integrations, jobs, targets, budgets) and must inject
+//! faults a mock server cannot.
+//!
+//! What it does as the real service does (see `shared/api-facts/snyk.md`):
+//! - one group whose orgs may share names; `POST /v1/org` with `groupId` and `sourceOrgId`
+//!   (integrations copied with new ids); `DELETE` only without projects;
+//! - integrations per org (new orgs get the configured defaults unless copied from a template),
+//!   adding, updating, cloning, settings, notification settings;
+//! - import: a body with any key but `target` (`owner`, `name`, `branch`), `files` and
+//!   `exclusionGlobs` is refused with 400 `invalidParamData`; acceptance is 201 with a
+//!   `Location` in the `/api/v1/` form on another host name (`localhost`); jobs complete after a
+//!   configurable delay and create a target and one project per manifest (a repository without
+//!   manifests completes with zero projects and no target); the 25,000-project cap (configurable)
+//!   refuses imports with Snyk's message;
+//! - REST: `version` required, cursor paging whose `next` links alternate between the forms
+//!   with and without `/rest`, targets filtered by `source_types`, `exclude_empty` (default
+//!   true) and `display_name` (prefix), projects by target;
+//! - `token` and `bearer` auth, OAuth client credentials at `/oauth2/token` with expiry;
+//! - per-token budgets per minute (v1 and REST apart) with 429 and `Retry-After`;
+//! - latency, faults and request counts through [`Sandbox::server`] and [`Sandbox::stats`].
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use api_support::sandbox::{Handler, Request, Response, Server, Stats};
+use http::Method;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::models::IntegrationType;
+
+/// The sample group id.
+pub const SAMPLE_GROUP_ID: &str = "4a18d42f-0706-4ad0-b127-24078731fbed";
+/// The sample API token.
+pub const SAMPLE_TOKEN: &str = "sandbox-snyk-token";
+/// The sample OAuth client id.
+pub const SAMPLE_CLIENT_ID: &str = "sandbox-snyk-client";
+/// The sample OAuth client secret.
+pub const SAMPLE_CLIENT_SECRET: &str = "sandbox-snyk-client-secret";
+
+/// An org of the fake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxOrg {
+    /// The id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The slug.
+    pub slug: String,
+    /// Type name → integration id.
+    pub integrations: BTreeMap<String, String>,
+    /// Whether notifications were turned off.
+    pub notifications_off: bool,
+    /// Whether it is a personal org (created without a group).
+    pub personal: bool,
+}
+
+/// A target of the fake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxTarget {
+    /// The id.
+    pub id: String,
+    /// The org.
+    pub org_id: String,
+    /// `workspace/repository`.
+    pub display_name: String,
+    /// The integration type.
+    pub integration_type: String,
+    /// The integration id.
+    pub integration_id: String,
+}
+
+#[derive(Clone, Debug)]
+struct SandboxProject {
+    id: String,
+    org_id: String,
+    target_id: String,
+    name: String,
+    target_file: String,
+    branch: Option<String>,
+    origin: String,
+}
+
+#[derive(Clone, Debug)]
+struct Job {
+    id: String,
+    org_id: String,
+    integration_id: String,
+    full_name: String,
+    branch: Option<String>,
+    ready_at: Instant,
+    result: Option<Value>,
+}
+
+struct State {
+    group_id: String,
+    tokens: Vec<String>,
+    no_group_access: HashSet<String>,
+    clients: Vec<(String, String, Duration)>,
+    issued: HashMap<String, (String, Instant)>,
+    orgs: Vec<SandboxOrg>,
+    credentials: HashMap<String, (String, String)>,
+    settings: HashMap<String, serde_json::Map<String, Value>>,
+    default_integrations: Vec<String>,
+    manifests: HashMap<String, Vec<String>>,
+    default_manifests: Vec<String>,
+    failing: HashSet<String>,
+    jobs: HashMap<String, Job>,
+    targets: Vec<SandboxTarget>,
+    projects: Vec<SandboxProject>,
+    import_delay: Duration,
+    project_cap: usize,
+    per_minute: Option<u32>,
+    windows: HashMap<String, VecDeque<Instant>>,
+    counter: u64,
+}
+
+/// Builds a [`Sandbox`].
+#[derive(Debug)]
+pub struct SandboxBuilder {
+    group_id: String,
+    tokens: Vec<String>,
+    no_group_access: Vec<String>,
+    clients: Vec<(String, String, Duration)>,
+    orgs: Vec<(String, Vec<String>)>,
+    default_integrations: Vec<String>,
+    manifests: HashMap<String, Vec<String>>,
+    default_manifests: Vec<String>,
+    failing: HashSet<String>,
+    import_delay: Duration,
+    project_cap: usize,
+    per_minute: Option<u32>,
+    latency: Duration,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self {
+            group_id: SAMPLE_GROUP_ID.to_owned(),
+            tokens: Vec::new(),
+            no_group_access: Vec::new(),
+            clients: Vec::new(),
+            orgs: Vec::new(),
+            default_integrations: vec![IntegrationType::BitbucketCloud.as_str().to_owned()],
+            manifests: HashMap::new(),
+            default_manifests: vec!["package.json".to_owned()],
+            failing: HashSet::new(),
+            import_delay: Duration::from_secs(3),
+            project_cap: 25_000,
+            per_minute: None,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// The group id (default [`SAMPLE_GROUP_ID`]).
+    pub fn group(mut self, id: &str) -> Self {
+        self.group_id = id.to_owned();
+        self
+    }
+
+    /// Accepts an API token (`token …`) with access to the group.
+    pub fn token(mut self, token: &str) -> Self {
+        self.tokens.push(token.to_owned());
+        self
+    }
+
+    /// Accepts a token that has no permission on the group.
+    pub fn token_without_group_access(mut self, token: &str) -> Self {
+        self.tokens.push(token.to_owned());
+        self.no_group_access.push(token.to_owned());
+        self
+    }
+
+    /// Accepts OAuth client credentials whose tokens last `lifetime`.
+    pub fn oauth_client(mut self, id: &str, secret: &str, lifetime: Duration) -> Self {
+        self.clients
+            .push((id.to_owned(), secret.to_owned(), lifetime));
+        self
+    }
+
+    /// An org that exists from the start, with these integration types. Names may repeat.
+    pub fn org(mut self, name: &str, integrations: &[&str]) -> Self {
+        self.orgs.push((
+            name.to_owned(),
+            integrations.iter().map(|s| (*s).to_owned()).collect(),
+        ));
+        self
+    }
+
+    /// The integration types a new org gets when it is not copied from a template (default
+    /// `bitbucket-cloud`).
+    pub fn default_integrations(mut self, types: &[&str]) -> Self {
+        self.default_integrations = types.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// The manifests Snyk finds in `workspace/repository`; an empty list imports zero projects.
+    pub fn repository(mut self, full_name: &str, manifests: &[&str]) -> Self {
+        self.manifests.insert(
+            full_name.to_ascii_lowercase(),
+            manifests.iter().map(|s| (*s).to_owned()).collect(),
+        );
+        self
+    }
+
+    /// The manifests of repositories not named with [`SandboxBuilder::repository`] (default
+    /// `package.json`).
+    pub fn default_manifests(mut self, manifests: &[&str]) -> Self {
+        self.default_manifests = manifests.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Import jobs for this repository fail.
+    pub fn failing_repository(mut self, full_name: &str) -> Self {
+        self.failing.insert(full_name.to_ascii_lowercase());
+        self
+    }
+
+    /// How long an import job stays pending (default 3 s).
+    pub fn import_delay(mut self, delay: Duration) -> Self {
+        self.import_delay = delay;
+        self
+    }
+
+    /// The project cap per org (default 25,000).
+    pub fn project_cap(mut self, cap: usize) -> Self {
+        self.project_cap = cap;
+        self
+    }
+
+    /// Requests a minute per token and API (v1 and REST apart); none by default.
+    pub fn per_minute(mut self, requests: u32) -> Self {
+        self.per_minute = Some(requests);
+        self
+    }
+
+    /// Latency added to every answer.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Starts the sandbox on 127.0.0.1 with a random port.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start(self) -> io::Result<Sandbox> {
+        let mut state = State {
+            group_id: self.group_id,
+            tokens: self.tokens,
+            no_group_access: self.no_group_access.into_iter().collect(),
+            clients: self.clients,
+            issued: HashMap::new(),
+            orgs: Vec::new(),
+            credentials: HashMap::new(),
+            settings: HashMap::new(),
+            default_integrations: self.default_integrations,
+            manifests: self.manifests,
+            default_manifests: self.default_manifests,
+            failing: self.failing,
+            jobs: HashMap::new(),
+            targets: Vec::new(),
+            projects: Vec::new(),
+            import_delay: self.import_delay,
+            project_cap: self.project_cap,
+            per_minute: self.per_minute,
+            windows: HashMap::new(),
+            counter: 0,
+        };
+        for (name, integrations) in self.orgs {
+            state.new_org(&name, &integrations, false);
+        }
+        let state = Arc::new(Mutex::new(state));
+        let server = Server::start(Arc::new(FakeSnyk {
+            state: state.clone(),
+        }))
+        .await?;
+        server.set_latency(self.latency);
+        Ok(Sandbox { server, state })
+    }
+}
+
+/// A running fake Snyk; it stops when dropped.
+pub struct Sandbox {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("api_url", &self.api_url())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sandbox {
+    /// Starts building a sandbox.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The sample: group [`SAMPLE_GROUP_ID`], token [`SAMPLE_TOKEN`], the sample OAuth client,
+    /// no orgs yet, manifests matching the Bitbucket sandbox's sample estate (its empty
+    /// repository and its notebooks have none), jobs that finish after 3 s.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start_sample() -> io::Result<Self> {
+        Self::builder()
+            .token(SAMPLE_TOKEN)
+            .oauth_client(
+                SAMPLE_CLIENT_ID,
+                SAMPLE_CLIENT_SECRET,
+                Duration::from_secs(3600),
+            )
+            .repository("acme-platform/api-gateway", &["go.mod"])
+            .repository(
+                "acme-platform/billing-service",
+                &["pom.xml", "docker/Dockerfile"],
+            )
+            .repository("acme-platform/web-frontend", &["package.json"])
+            .repository(
+                "acme-platform/design-system",
+                &["package.json", "docs/package.json"],
+            )
+            .repository("acme-platform/empty-sandbox", &[])
+            .repository("acme-platform/api-gateway-fork", &["go.mod"])
+            .repository("acme-mobile/android-app", &["build.gradle"])
+            .repository("acme-mobile/ios-app", &["Podfile", "Package.swift"])
+            .repository("acme-mobile/shared-kit", &["build.gradle"])
+            .repository("acme-data/ml-models", &["requirements.txt"])
+            .repository("acme-data/notebooks", &[])
+            .repository(
+                "acme-data/pipelines",
+                &["requirements.txt", "pyproject.toml"],
+            )
+            .start()
+            .await
+    }
+
+    /// The API address to configure (the host; v1 and REST are derived from it).
+    pub fn api_url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The group id.
+    pub fn group_id(&self) -> String {
+        lock(&self.state).group_id.clone()
+    }
+
+    /// The underlying server: latency and fault injection.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Requests per route and per credential so far.
+    pub fn stats(&self) -> Stats {
+        self.server.stats()
+    }
+
+    /// The orgs as they are now.
+    pub fn orgs(&self) -> Vec<SandboxOrg> {
+        lock(&self.state).orgs.clone()
+    }
+
+    /// The targets as they are now.
+    pub fn targets(&self) -> Vec<SandboxTarget> {
+        lock(&self.state).targets.clone()
+    }
+
+    /// How many projects the org has.
+    pub fn project_count(&self, org_id: &str) -> usize {
+        lock(&self.state)
+            .projects
+            .iter()
+            .filter(|p| p.org_id == org_id)
+            .count()
+    }
+
+    /// The e-mail stored in an integration's credentials (the token is never exposed).
+    pub fn integration_email(&self, integration_id: &str) -> Option<String> {
+        lock(&self.state)
+            .credentials
+            .get(integration_id)
+            .map(|(email, _)| email.clone())
+    }
+
+    /// Whether the integration's stored token equals `token`.
+    pub fn integration_token_is(&self, integration_id: &str, token: &str) -> bool {
+        lock(&self.state)
+            .credentials
+            .get(integration_id)
+            .is_some_and(|(_, t)| t == token)
+    }
+
+    /// Adds an org directly (as if created in the web UI); returns its id.
+    pub fn add_org(&self, name: &str, integrations: &[&str]) -> String {
+        let integrations: Vec<String> = integrations.iter().map(|s| (*s).to_owned()).collect();
+        lock(&self.state).new_org(name, &integrations, false)
+    }
+
+    /// Revokes every OAuth token issued so far.
+    pub fn revoke_oauth_tokens(&self) {
+        lock(&self.state).issued.clear();
+    }
+}
+
+struct FakeSnyk {
+    state: Arc<Mutex<State>>,
+}
+
+impl Handler for FakeSnyk {
+    fn handle(&self, request: &Request) -> Response {
+        lock(&self.state).handle(request)
+    }
+}
+
+fn v1_error(status: u16, message: &str) -> Response {
+    Response::json(
+        status,
+        &json!({"code": status, "message": message, "errorRef": "sandbox-error-ref"}),
+    )
+}
+
+fn rest_error(status: u16, detail: &str) -> Response {
+    Response::json(
+        status,
+        &json!({"jsonapi": {"version": "1.0"}, "errors": [{"status": status.to_string(), "detail": detail}]}),
+    )
+    .header("content-type", "application/vnd.api+json")
+}
+
+fn now_text() -> String {
+    "2026-11-01T00:00:00.000Z".to_owned()
+}
+
+enum Caller {
+    Token(usize),
+    OAuth(String),
+}
+
+impl State {
+    fn next_id(&mut self, kind: u16) -> String {
+        self.counter += 1;
+        format!("{kind:08x}-5a4d-4b0c-8000-{:012x}", self.counter)
+    }
+
+    fn new_org(&mut self, name: &str, integrations: &[String], personal: bool) -> String {
+        let id = self.next_id(0x0a);
+        let mut map = BTreeMap::new();
+        for t in integrations {
+            let int_id = self.next_id(0x1e);
+            map.insert(t.clone(), int_id);
+        }
+        let slug = format!(
+            "{}-{}",
+            name.to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+            &id[id.len() - 4..]
+        );
+        self.orgs.push(SandboxOrg {
+            id: id.clone(),
+            name: name.to_owned(),
+            slug,
+            integrations: map,
+            notifications_off: false,
+            personal,
+        });
+        id
+    }
+
+    fn org_index(&self, id: &str) -> Option<usize> {
+        self.orgs.iter().position(|o| o.id == id)
+    }
+
+    fn handle(&mut self, req: &Request) -> Response {
+        let segments = req.segments();
+        if req.method == Method::POST && segments == ["oauth2", "token"] {
+            return self.issue_token(req).route("POST /oauth2/token");
+        }
+        let (api, rest): (&str, Vec<&str>) = match segments.split_first() {
+            Some((&"v1", rest)) => ("v1", rest.to_vec()),
+            Some((&"api", rest)) if rest.first() == Some(&"v1") => ("v1", rest[1..].to_vec()),
+            Some((&"rest", rest)) => ("rest", rest.to_vec()),
+            _ => return v1_error(404, "Not found").route("other"),
+        };
+        let route = route_label(&req.method, api, &rest);
+        let caller = match self.authenticate(req) {
+            Ok(c) => c,
+            Err(r) => return r.route(route),
+        };
+        let label = match &caller {
+            Caller::Token(i) => format!("token#{i}"),
+            Caller::OAuth(client) => format!("oauth:{client}"),
+        };
+        if let Some(limit) = self.per_minute {
+            let now = Instant::now();
+            let window = self.windows.entry(format!("{api}:{label}")).or_default();
+            while window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            {
+                window.pop_front();
+            }
+            if window.len() >= limit as usize {
+                let wait = window
+                    .front()
+                    .map(|t| 60 - now.duration_since(*t).as_secs().min(59))
+                    .unwrap_or(60);
+                let r = if api == "rest" {
+                    rest_error(429, "Too many requests")
+                } else {
+                    v1_error(429, "Too many requests")
+                };
+                return r
+                    .header("retry-after", wait.to_string())
+                    .route(route)
+                    .credential(Some(label));
+            }
+            window.push_back(now);
+        }
+        let group_access = match &caller {
+            Caller::Token(i) => !self.no_group_access.contains(&self.tokens[*i]),
+            Caller::OAuth(_) => true,
+        };
+        let response = if api == "v1" {
+            self.v1(req, &rest, group_access)
+        } else {
+            if req.query_value("version").is_none() {
+                return rest_error(400, "the version query parameter is required")
+                    .route(route)
+                    .credential(Some(label));
+            }
+            self.rest(req, &rest)
+        };
+        let response = if api == "rest" {
+            response.header(
+                "x-ratelimit-limit",
+                r#"160, 160;w=1;name="burst", 1620;w=60;name="minute""#,
+            )
+        } else {
+            response
+        };
+        response
+            .header("snyk-request-id", format!("sbx-{:08x}", fastrand::u32(..)))
+            .route(route)
+            .credential(Some(label))
+    }
+
+    fn issue_token(&mut self, req: &Request) -> Response {
+        let form: HashMap<String, String> = req.form().into_iter().collect();
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return Response::json(400, &json!({"error": "unsupported_grant_type"}));
+        }
+        let id = form.get("client_id").cloned().unwrap_or_default();
+        let secret = form.get("client_secret").cloned().unwrap_or_default();
+        let Some((_, _, lifetime)) = self
+            .clients
+            .iter()
+            .find(|(i, s, _)| *i == id && *s == secret)
+            .cloned()
+        else {
+            return Response::json(401, &json!({"error": "invalid_client"}));
+        };
+        self.counter += 1;
+        let token = format!("sbx-snyk-oauth-{}", self.counter);
+        self.issued
+            .insert(token.clone(), (id.clone(), Instant::now() + lifetime));
+        Response::json(
+            200,
+            &json!({"access_token": token, "expires_in": lifetime.as_secs(), "token_type": "bearer", "scope": "org.read"}),
+        )
+        .credential(Some(format!("oauth:{id}")))
+    }
+
+    fn authenticate(&self, req: &Request) -> Result<Caller, Box<Response>> {
+        let refused = || Box::new(v1_error(401, "Not authorised"));
+        let (scheme, value) = req.authorization().ok_or_else(refused)?;
+        match scheme.as_str() {
+            "token" => self
+                .tokens
+                .iter()
+                .position(|t| *t == value)
+                .map(Caller::Token)
+                .ok_or_else(refused),
+            "bearer" => match self.issued.get(&value) {
+                Some((client, expiry)) if Instant::now() < *expiry => {
+                    Ok(Caller::OAuth(client.clone()))
+                }
+                _ => Err(refused()),
+            },
+            _ => Err(refused()),
+        }
+    }
+
+    fn v1(&mut self, req: &Request, rest: &[&str], group_access: bool) -> Response {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        match (&req.method, rest) {
+            (&Method::GET, ["group", group, "orgs"]) => {
+                if *group != self.group_id {
+                    return v1_error(404, "Group not found");
+                }
+                if !group_access {
+                    return v1_error(
+                        403,
+                        "You do not have the required permissions for this group",
+                    );
+                }
+                let per_page = req
+                    .query_value("perPage")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(100)
+                    .clamp(1, 100);
+                let page = req
+                    .query_value("page")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .max(1);
+                let prefix = req.query_value("name").map(str::to_ascii_lowercase);
+                let orgs: Vec<Value> = self
+                    .orgs
+                    .iter()
+                    .filter(|o| !o.personal)
+                    .filter(|o| {
+                        prefix
+                            .as_ref()
+                            .is_none_or(|p| o.name.to_ascii_lowercase().starts_with(p))
+                    })
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .map(|o| json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug), "created": now_text()}))
+                    .collect();
+                Response::json(
+                    200,
+                    &json!({"id": self.group_id, "name": "Sandbox Group", "url": "https://app.snyk.io/group/sandbox", "created": now_text(), "orgs": orgs}),
+                )
+            }
+            (&Method::POST, ["org"]) => {
+                let name = body["name"].as_str().unwrap_or_default().to_owned();
+                if name.is_empty() || name.chars().count() > 60 {
+                    return v1_error(400, "Org name must be between 1 and 60 characters");
+                }
+                let group = body["groupId"].as_str();
+                if let Some(g) = group {
+                    if g != self.group_id {
+                        return v1_error(404, "Group not found");
+                    }
+                    if !group_access {
+                        return v1_error(
+                            403,
+                            "You do not have the required permissions for this group",
+                        );
+                    }
+                }
+                let integrations: Vec<String> = match body["sourceOrgId"].as_str() {
+                    Some(source) => match self.org_index(source) {
+                        Some(i) => self.orgs[i].integrations.keys().cloned().collect(),
+                        None => return v1_error(400, "Source org not found in this group"),
+                    },
+                    None => self.default_integrations.clone(),
+                };
+                let source = body["sourceOrgId"].as_str().map(str::to_owned);
+                let id = self.new_org(&name, &integrations, group.is_none());
+                if let (Some(source), Some(new)) = (source, self.org_index(&id)) {
+                    // Credentials and settings travel with the copied integrations.
+                    let source_ints = self.orgs[self.org_index(&source).unwrap_or(new)]
+                        .integrations
+                        .clone();
+                    for (kind, new_int) in self.orgs[new].integrations.clone() {
+                        if let Some(old) = source_ints.get(&kind) {
+                            if let Some(c) = self.credentials.get(old).cloned() {
+                                self.credentials.insert(new_int.clone(), c);
+                            }
+                            if let Some(s) = self.settings.get(old).cloned() {
+                                self.settings.insert(new_int, s);
+                            }
+                        }
+                    }
+                }
+                let Some(o) = self.org_index(&id).map(|i| self.orgs[i].clone()) else {
+                    return v1_error(500, "org vanished");
+                };
+                Response::json(
+                    201,
+                    &json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug),
+                            "created": now_text(), "group": group.map(|g| json!({"name": "Sandbox Group", "id": g}))}),
+                )
+            }
+            (&Method::DELETE, ["org", org]) => {
+                let Some(i) = self.org_index(org) else {
+                    return v1_error(404, "Org not found");
+                };
+                if self.projects.iter().any(|p| p.org_id == *org) {
+                    return v1_error(400, "Org has projects and cannot be deleted");
+                }
+                self.orgs.remove(i);
+                Response::empty(204)
+            }
+            (_, ["org", org, rest @ ..]) => {
+                let Some(i) = self.org_index(org) else {
+                    return v1_error(404, "Org not found");
+                };
+                self.v1_org(req, i, rest, &body)
+            }
+            _ => v1_error(404, "Not found"),
+        }
+    }
+
+    fn v1_org(&mut self, req: &Request, i: usize, rest: &[&str], body: &Value) -> Response {
+        let org_id = self.orgs[i].id.clone();
+        match (&req.method, rest) {
+            (&Method::GET, ["integrations"]) => {
+                Response::json(200, &json!(self.orgs[i].integrations))
+            }
+            (&Method::POST, ["integrations"]) => {
+                let kind = body["type"].as_str().unwrap_or_default().to_owned();
+                let user = body["credentials"]["username"].as_str();
+                let pass = body["credentials"]["password"].as_str();
+                let (Some(user), Some(pass)) = (user, pass) else {
+                    return v1_error(
+                        400,
+                        "credentials.username and credentials.password are required",
+                    );
+                };
+                if kind != "bitbucket-cloud" {
+                    return v1_error(400, "Unsupported integration type");
+                }
+                let id = match self.orgs[i].integrations.get(&kind) {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = self.next_id(0x1e);
+                        self.orgs[i].integrations.insert(kind, id.clone());
+                        id
+                    }
+                };
+                self.credentials
+                    .insert(id.clone(), (user.to_owned(), pass.to_owned()));
+                Response::json(200, &json!({"id": id}))
+            }
+            (method, ["integrations", int, rest @ ..]) => {
+                if !self.orgs[i].integrations.values().any(|v| v == int) {
+                    return v1_error(404, "Integration not found");
+                }
+                let int = (*int).to_owned();
+                match (method, rest) {
+                    (&Method::PUT, []) => {
+                        let user = body["credentials"]["username"].as_str();
+                        let pass = body["credentials"]["password"].as_str();
+                        let (Some(user), Some(pass)) = (user, pass) else {
+                            return v1_error(400, "credentials are required");
+                        };
+                        self.credentials
+                            .insert(int.clone(), (user.to_owned(), pass.to_owned()));
+                        Response::json(200, &json!({"id": int}))
+                    }
+                    (&Method::POST, ["clone"]) => {
+                        let Some(dest) = body["destinationOrgPublicId"].as_str() else {
+                            return v1_error(400, "destinationOrgPublicId is required");
+                        };
+                        let Some(d) = self.org_index(dest) else {
+                            return v1_error(404, "Destination org not found");
+                        };
+                        let kind = self.orgs[i]
+                            .integrations
+                            .iter()
+                            .find(|(_, v)| **v == int)
+                            .map(|(k, _)| k.clone())
+                            .unwrap_or_default();
+                        let new_id = self.next_id(0x1e);
+                        self.orgs[d].integrations.insert(kind, new_id.clone());
+                        if let Some(c) = self.credentials.get(&int).cloned() {
+                            self.credentials.insert(new_id.clone(), c);
+                        }
+                        Response::json(200, &json!({"newIntegrationId": new_id}))
+                    }
+                    (&Method::GET, ["settings"]) => Response::json(
+                        200,
+                        &Value::Object(self.settings.get(&int).cloned().unwrap_or_else(|| {
+                            json!({"pullRequestTestEnabled": true, "autoRemediationPrs": {"backlogPrsEnabled": true}})
+                                .as_object()
+                                .cloned()
+                                .unwrap_or_default()
+                        })),
+                    ),
+                    (&Method::PUT, ["settings"]) => {
+                        let map = body.as_object().cloned().unwrap_or_default();
+                        self.settings.insert(int, map.clone());
+                        Response::json(200, &Value::Object(map))
+                    }
+                    (&Method::POST, ["import"]) => self.import(req, &org_id, &int, body),
+                    (&Method::GET, ["import", job]) => self.job(job, &org_id),
+                    _ => v1_error(404, "Not found"),
+                }
+            }
+            (&Method::PUT, ["notification-settings"]) => {
+                self.orgs[i].notifications_off = true;
+                Response::json(200, body)
+            }
+            _ => v1_error(404, "Not found"),
+        }
+    }
+
+    fn import(&mut self, req: &Request, org_id: &str, int: &str, body: &Value) -> Response {
+        let invalid = || {
+            Response::json(
+                400,
+                &json!({"ok": false, "code": 400, "message": "Invalid parameter format.", "name": "invalidParamData"}),
+            )
+        };
+        let Some(top) = body.as_object() else {
+            return invalid();
+        };
+        if top
+            .keys()
+            .any(|k| !["target", "files", "exclusionGlobs"].contains(&k.as_str()))
+        {
+            return invalid();
+        }
+        let Some(target) = top.get("target").and_then(Value::as_object) else {
+            return invalid();
+        };
+        if target
+            .keys()
+            .any(|k| !["owner", "name", "branch"].contains(&k.as_str()))
+        {
+            return invalid();
+        }
+        let (Some(owner), Some(name)) = (
+            target.get("owner").and_then(Value::as_str),
+            target.get("name").and_then(Value::as_str),
+        ) else {
+            return invalid();
+        };
+        let full_name = format!("{owner}/{name}");
+        let manifests = self
+            .manifests
+            .get(&full_name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| self.default_manifests.clone());
+        let existing = self.projects.iter().filter(|p| p.org_id == org_id).count();
+        if existing + manifests.len() > self.project_cap {
+            return Response::json(
+                400,
+                &json!({"code": 400, "message": format!("This organization has {existing} of the maximum {} projects. Remove projects or use another organization.", self.project_cap), "errorRef": "sandbox-cap"}),
+            );
+        }
+        let job_id = self.next_id(0x70);
+        self.jobs.insert(
+            job_id.clone(),
+            Job {
+                id: job_id.clone(),
+                org_id: org_id.to_owned(),
+                integration_id: int.to_owned(),
+                full_name,
+                branch: target
+                    .get("branch")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                ready_at: Instant::now() + self.import_delay,
+                result: None,
+            },
+        );
+        let foreign = req.origin.replace("127.0.0.1", "localhost");
+        Response::empty(201).header(
+            "location",
+            format!("{foreign}/api/v1/org/{org_id}/integrations/{int}/import/{job_id}"),
+        )
+    }
+
+    fn job(&mut self, job_id: &str, org_id: &str) -> Response {
+        let Some(job) = self.jobs.get(job_id).cloned() else {
+            return v1_error(404, "Import job not found");
+        };
+        if job.org_id != org_id {
+            return v1_error(404, "Import job not found");
+        }
+        if let Some(result) = &job.result {
+            return Response::json(200, result);
+        }
+        if Instant::now() < job.ready_at {
+            return Response::json(
+                200,
+                &json!({"id": job.id, "status": "pending", "created": now_text(), "logs": [
+                    {"name": job.full_name, "created": now_text(), "status": "pending", "projects": []}]}),
+            );
+        }
+        let result = self.finish(&job);
+        if let Some(j) = self.jobs.get_mut(job_id) {
+            j.result = Some(result.clone());
+        }
+        Response::json(200, &result)
+    }
+
+    fn finish(&mut self, job: &Job) -> Value {
+        let key = job.full_name.to_ascii_lowercase();
+        if self.failing.contains(&key) {
+            return json!({"id": job.id, "status": "failed", "created": now_text(), "logs": [
+                {"name": job.full_name, "created": now_text(), "status": "failed", "projects": [
+                    {"targetFile": null, "success": false, "projectUrl": "", "userMessage": "Could not access the repository: check the integration's credentials"}]}]});
+        }
+        let manifests = self
+            .manifests
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| self.default_manifests.clone());
+        let kind = self
+            .orgs
+            .iter()
+            .find(|o| o.id == job.org_id)
+            .and_then(|o| {
+                o.integrations
+                    .iter()
+                    .find(|(_, v)| **v == job.integration_id)
+                    .map(|(k, _)| k.clone())
+            })
+            .unwrap_or_else(|| "bitbucket-cloud".to_owned());
+        let mut projects = Vec::new();
+        if !manifests.is_empty() {
+            let target_id = match self.targets.iter().find(|t| {
+                t.org_id == job.org_id
+                    && t.display_name.eq_ignore_ascii_case(&job.full_name)
+                    && t.integration_type == kind
+            }) {
+                Some(t) => t.id.clone(),
+                None => {
+                    let id = self.next_id(0x7a);
+                    self.targets.push(SandboxTarget {
+                        id: id.clone(),
+                        org_id: job.org_id.clone(),
+                        display_name: job.full_name.clone(),
+                        integration_type: kind.clone(),
+                        integration_id: job.integration_id.clone(),
+                    });
+                    id
+                }
+            };
+            for m in &manifests {
+                let existing = self
+                    .projects
+                    .iter()
+                    .find(|p| p.target_id == target_id && p.target_file == *m)
+                    .map(|p| p.id.clone());
+                let project_id = match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = self.next_id(0x9c);
+                        self.projects.push(SandboxProject {
+                            id: id.clone(),
+                            org_id: job.org_id.clone(),
+                            target_id: target_id.clone(),
+                            name: format!("{}:{m}", job.full_name),
+                            target_file: m.clone(),
+                            branch: job.branch.clone(),
+                            origin: kind.clone(),
+                        });
+                        id
+                    }
+                };
+                projects.push(
+                    json!({"targetFile": m, "success": true, "projectId": project_id,
+                    "projectUrl": format!("https://app.snyk.io/org/x/project/{project_id}")}),
+                );
+            }
+        }
+        json!({"id": job.id, "status": "complete", "created": now_text(), "logs": [
+            {"name": job.full_name, "created": now_text(), "status": "complete", "projects": projects}]})
+    }
+
+    fn rest(&self, req: &Request, rest: &[&str]) -> Response {
+        match rest {
+            ["groups", group, "orgs"] => {
+                if *group != self.group_id {
+                    return rest_error(404, "group not found");
+                }
+                let name = req.query_value("name").map(str::to_ascii_lowercase);
+                let items: Vec<Value> = self
+                    .orgs
+                    .iter()
+                    .filter(|o| !o.personal)
+                    .filter(|o| {
+                        name.as_ref()
+                            .is_none_or(|n| o.name.to_ascii_lowercase().contains(n))
+                    })
+                    .map(|o| org_json(o, &self.group_id))
+                    .collect();
+                page(req, items)
+            }
+            ["orgs", org] => match self.orgs.iter().find(|o| o.id == *org) {
+                Some(o) => Response::json(
+                    200,
+                    &json!({"jsonapi": {"version": "1.0"}, "data": org_json(o, &self.group_id)}),
+                ),
+                None => rest_error(404, "org not found"),
+            },
+            ["orgs", org, "targets"] => {
+                if !self.orgs.iter().any(|o| o.id == *org) {
+                    return rest_error(404, "org not found");
+                }
+                let types: Option<Vec<&str>> = req
+                    .query_value("source_types")
+                    .map(|s| s.split(',').map(str::trim).collect());
+                let exclude_empty = req.query_value("exclude_empty") != Some("false");
+                let prefix = req.query_value("display_name");
+                let items: Vec<Value> = self
+                    .targets
+                    .iter()
+                    .filter(|t| t.org_id == *org)
+                    .filter(|t| {
+                        types
+                            .as_ref()
+                            .is_none_or(|ts| ts.contains(&t.integration_type.as_str()))
+                    })
+                    .filter(|t| prefix.is_none_or(|p| t.display_name.starts_with(p)))
+                    .filter(|t| !exclude_empty || self.projects.iter().any(|p| p.target_id == t.id))
+                    .map(|t| {
+                        json!({"id": t.id, "type": "target",
+                               "attributes": {"display_name": t.display_name, "url": null, "is_private": true, "created_at": now_text()},
+                               "relationships": {
+                                   "integration": {"data": {"id": t.integration_id, "type": "integration", "attributes": {"integration_type": t.integration_type}}},
+                                   "organization": {"data": {"id": t.org_id, "type": "org"}}}})
+                    })
+                    .collect();
+                page(req, items)
+            }
+            ["orgs", org, "projects"] => {
+                if !self.orgs.iter().any(|o| o.id == *org) {
+                    return rest_error(404, "org not found");
+                }
+                let target = req.query_value("target_id");
+                let items: Vec<Value> = self
+                    .projects
+                    .iter()
+                    .filter(|p| p.org_id == *org)
+                    .filter(|p| target.is_none_or(|t| p.target_id == t))
+                    .map(|p| {
+                        json!({"id": p.id, "type": "project",
+                               "attributes": {"name": p.name, "type": "npm", "target_file": p.target_file,
+                                              "target_reference": p.branch, "origin": p.origin, "status": "active"},
+                               "relationships": {"target": {"data": {"id": p.target_id, "type": "target"}}}})
+                    })
+                    .collect();
+                page(req, items)
+            }
+            _ => rest_error(404, "not found"),
+        }
+    }
+}
+
+fn org_json(o: &SandboxOrg, group: &str) -> Value {
+    json!({"id": o.id, "type": "org", "attributes": {"name": o.name, "slug": o.slug, "is_personal": o.personal,
+           "group_id": group, "created_at": now_text(), "updated_at": now_text()}})
+}
+
+/// Cursor paging: `starting_after` is the id of the last item seen; `next` links alternate
+/// between the forms without and with the `/rest` prefix.
+fn page(req: &Request, items: Vec<Value>) -> Response {
+    let limit = match req.query_value("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return rest_error(400, "limit must be between 1 and 100"),
+    };
+    let start = match req.query_value("starting_after") {
+        None => 0,
+        Some(cursor) => match items.iter().position(|v| v["id"] == cursor) {
+            Some(i) => i + 1,
+            None => return rest_error(400, "invalid starting_after cursor"),
+        },
+    };
+    let end = (start + limit).min(items.len());
+    let data: Vec<Value> = items[start.min(end)..end].to_vec();
+    let path = req
+        .path
+        .strip_prefix("/rest")
+        .unwrap_or(&req.path)
+        .to_owned();
+    let query = |cursor: Option<&str>| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &req.query {
+            if k != "starting_after" {
+                ser.append_pair(k, v);
+            }
+        }
+        if let Some(c) = cursor {
+            ser.append_pair("starting_after", c);
+        }
+        ser.finish()
+    };
+    let mut links =
+        json!({"self": format!("/rest{path}?{}", query(req.query_value("starting_after")))});
+    if end < items.len()
+        && let Some(last) = data.last().and_then(|v| v["id"].as_str())
+    {
+        let with_prefix = req.query_value("starting_after").is_some();
+        let prefix = if with_prefix { "/rest" } else { "" };
+        links["next"] = json!(format!("{prefix}{path}?{}", query(Some(last))));
+    }
+    Response::json(
+        200,
+        &json!({"jsonapi": {"version": "1.0"}, "data": data, "links": links}),
+    )
+    .header("content-type", "application/vnd.api+json")
+}
+
+fn route_label(method: &Method, api: &str, rest: &[&str]) -> String {
+    let names: Vec<&str> = rest
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match (rest.get(i.wrapping_sub(1)).copied(), api) {
+            (Some("group"), _) => "{groupId}",
+            (Some("groups"), _) => "{group_id}",
+            (Some("org"), _) => "{orgId}",
+            (Some("orgs"), _) => "{org_id}",
+            (Some("integrations"), _) if *s != "clone" => "{integrationId}",
+            (Some("import"), _) => "{jobId}",
+            _ => s,
+        })
+        .collect();
+    format!("{method} /{api}/{}", names.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_name_the_templates() {
+        assert_eq!(
+            route_label(
+                &Method::POST,
+                "v1",
+                &["org", "o", "integrations", "i", "import"]
+            ),
+            "POST /v1/org/{orgId}/integrations/{integrationId}/import"
+        );
+        assert_eq!(
+            route_label(
+                &Method::GET,
+                "v1",
+                &["org", "o", "integrations", "i", "import", "j"]
+            ),
+            "GET /v1/org/{orgId}/integrations/{integrationId}/import/{jobId}"
+        );
+        assert_eq!(
+            route_label(&Method::GET, "rest", &["orgs", "o", "targets"]),
+            "GET /rest/orgs/{org_id}/targets"
+        );
+        assert_eq!(route_label(&Method::POST, "v1", &["org"]), "POST /v1/org");
+    }
+}

@@ -1,0 +1,129 @@
+//! Contract test: every REST call the client can make exists in Snyk's OpenAPI description
+//! (`../shared/specs/snyk-rest.openapi.json`) with its method and query parameters, the pinned
+//! version is at or after each operation's release, and answers are JSON:API.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use snyk_client::api_support::Endpoint;
+use snyk_client::endpoints::{
+    BITBUCKET_SOURCE_TYPES, GetOrg, GroupOrgs, ListProjects, ListTargets, REST_VERSION,
+};
+use snyk_client::{SnykAuth, SnykClient};
+
+fn spec() -> Value {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs/snyk-rest.openapi.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("the spec is JSON")
+}
+
+fn rest_endpoints() -> Vec<Box<dyn Endpoint>> {
+    vec![
+        Box::new(GroupOrgs {
+            group_id: "g".into(),
+            name: Some("acme".into()),
+        }),
+        Box::new(GetOrg { org_id: "o".into() }),
+        Box::new(ListTargets {
+            org_id: "o".into(),
+            source_types: BITBUCKET_SOURCE_TYPES.into(),
+            display_name: Some("acme/api".into()),
+        }),
+        Box::new(ListProjects {
+            org_id: "o".into(),
+            target_id: Some("t".into()),
+        }),
+    ]
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
+}
+
+fn resolve<'a>(spec: &'a Value, p: &'a Value) -> &'a Value {
+    match p.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(spec, |v, part| &v[part]),
+        None => p,
+    }
+}
+
+#[test]
+fn every_rest_call_is_in_the_spec() {
+    let spec = spec();
+    let client = SnykClient::builder()
+        .auth(SnykAuth::token("x"))
+        .build()
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for endpoint in rest_endpoints() {
+        let request = client.rest().request_for(endpoint.as_ref()).unwrap();
+        let path = request.url.path().strip_prefix("/rest").unwrap().to_owned();
+        let method = request.method.as_str().to_ascii_lowercase();
+        let (template, item) = paths
+            .iter()
+            .find(|(t, _)| matches_template(t, &path))
+            .unwrap_or_else(|| panic!("{path} is not in the spec"));
+        let op = item
+            .get(&method)
+            .unwrap_or_else(|| panic!("{method} {template} is not in the spec"));
+        let allowed: Vec<&str> = [item.get("parameters"), op.get("parameters")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .map(|p| resolve(&spec, p))
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let sent: Vec<String> = request
+            .url
+            .query_pairs()
+            .map(|(k, _)| k.into_owned())
+            .collect();
+        assert!(
+            sent.contains(&"version".to_owned()),
+            "{template}: no version"
+        );
+        for name in &sent {
+            assert!(
+                allowed.contains(&name.as_str()),
+                "{method} {template}: `{name}` is not a parameter (allowed: {allowed:?})"
+            );
+        }
+        let released = op["x-snyk-api-version"].as_str().unwrap_or("0000-00-00");
+        assert!(
+            released <= REST_VERSION,
+            "{template} is released at {released}, after the pinned {REST_VERSION}"
+        );
+        let content = &op["responses"]["200"]["content"];
+        assert!(
+            content.get("application/vnd.api+json").is_some(),
+            "{template} does not answer JSON:API"
+        );
+    }
+}
+
+#[test]
+fn the_spec_serves_the_documented_base() {
+    let spec = spec();
+    assert_eq!(spec["servers"][0]["url"], "https://api.snyk.io/rest");
+    let client = SnykClient::builder()
+        .auth(SnykAuth::token("x"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.rest().base_url().to_string(),
+        "https://api.snyk.io/rest"
+    );
+    assert_eq!(client.v1().base_url().to_string(), "https://api.snyk.io/v1");
+}

@@ -1,0 +1,387 @@
+//! The client against the fake Snyk, on tokio's paused clock where time matters.
+#![cfg(feature = "sandbox")]
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use futures_util::future::join_all;
+use secrecy::SecretString;
+use snyk_client::api_support::{RateLimit, TransportConfig};
+use snyk_client::sandbox::{SAMPLE_CLIENT_ID, SAMPLE_CLIENT_SECRET, SAMPLE_TOKEN, Sandbox};
+use snyk_client::{
+    Error, ImportRequest, ImportStatus, IntegrationType, Region, SnykAuth, SnykClient,
+    SnykClientBuilder,
+};
+use tokio::time::Instant;
+
+fn builder(sandbox: &Sandbox) -> SnykClientBuilder {
+    SnykClient::builder()
+        .api_url(sandbox.api_url())
+        .transport_config(TransportConfig::without_timers())
+}
+
+fn client(sandbox: &Sandbox) -> SnykClient {
+    builder(sandbox)
+        .auth(SnykAuth::token(SAMPLE_TOKEN))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_import_poll_and_list_targets() {
+    let sandbox = Sandbox::start_sample().await.unwrap();
+    let c = client(&sandbox);
+    let group = sandbox.group_id();
+    let org = c.create_org(&group, "acme-platform", None).await.unwrap();
+    let ints = c.integrations(&org.id).await.unwrap();
+    let int = ints
+        .id_of(&IntegrationType::BitbucketCloud)
+        .unwrap()
+        .to_owned();
+
+    let job = c
+        .import(
+            &org.id,
+            &int,
+            &ImportRequest::new("acme-platform", "billing-service", Some("main")),
+        )
+        .await
+        .unwrap();
+    let done = c.wait_for_import(&job).await.unwrap();
+    assert_eq!(done.job.status, ImportStatus::Complete);
+    assert_eq!(done.job.created_projects().count(), 2);
+    // The sandbox finishes jobs after 3 s: polls at 2 s and 6 s.
+    assert_eq!(done.polls, 2);
+
+    // A repository without manifests completes with zero projects and leaves no target.
+    let empty = c
+        .import(
+            &org.id,
+            &int,
+            &ImportRequest::new("acme-platform", "empty-sandbox", None),
+        )
+        .await
+        .unwrap();
+    let done = c.wait_for_import(&empty).await.unwrap();
+    assert_eq!(done.job.status, ImportStatus::Complete);
+    assert_eq!(done.job.created_projects().count(), 0);
+
+    let targets: Vec<_> = c.targets(&org.id).try_collect().await.unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].display_name, "acme-platform/billing-service");
+    let found = c
+        .find_target(
+            &org.id,
+            "ACME-PLATFORM/billing-service",
+            &IntegrationType::BitbucketCloud,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.map(|t| t.id), Some(targets[0].id.clone()));
+    // The prefix filter would also match `billing-service-2`; the client compares exactly.
+    assert!(
+        c.find_target(
+            &org.id,
+            "acme-platform/billing",
+            &IntegrationType::BitbucketCloud
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    let projects: Vec<_> = c
+        .projects(&org.id, Some(&targets[0].id))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(projects.len(), 2);
+    assert_eq!(
+        sandbox
+            .stats()
+            .route("POST /v1/org/{orgId}/integrations/{integrationId}/import"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_body_with_an_extra_key_is_refused_by_snyk_and_cannot_be_built() {
+    let sandbox = Sandbox::start_sample().await.unwrap();
+    let c = client(&sandbox);
+    let org = c.create_org(&sandbox.group_id(), "o", None).await.unwrap();
+    let int = c.integrations(&org.id).await.unwrap().0["bitbucket-cloud"].clone();
+    // What another tool sends (`fork` is not a key Snyk accepts), sent raw:
+    let url = c
+        .v1()
+        .url(&format!("org/{}/integrations/{int}/import", org.id), &[]);
+    let raw = snyk_client::api_support::ApiRequest::new(http::Method::POST, url).with_body(
+        snyk_client::api_support::Body::json(
+            &serde_json::json!({"target": {"owner": "a", "name": "b", "fork": false}}),
+        )
+        .unwrap(),
+    );
+    let e = c.v1().send(raw).await.unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(400));
+    assert!(e.body().unwrap().contains("invalidParamData"));
+    // The typed request has only the accepted keys.
+    let v = serde_json::to_value(ImportRequest::new("a", "b", Some("main"))).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"target": {"owner": "a", "name": "b", "branch": "main"}})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_project_cap_refuses_the_import() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .project_cap(2)
+        .default_manifests(&["a/package.json", "b/package.json", "c/package.json"])
+        .start()
+        .await
+        .unwrap();
+    let c = client(&sandbox);
+    let org = c
+        .create_org(&sandbox.group_id(), "full", None)
+        .await
+        .unwrap();
+    let int = c.integrations(&org.id).await.unwrap().0["bitbucket-cloud"].clone();
+    let e = c
+        .import(&org.id, &int, &ImportRequest::new("ws", "big", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::ProjectCap { .. }), "{e:?}");
+    assert!(e.to_string().contains("25,000"), "{e}");
+}
+
+#[tokio::test]
+async fn a_template_org_copies_integrations_with_their_credentials() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .default_integrations(&[])
+        .start()
+        .await
+        .unwrap();
+    let c = client(&sandbox);
+    let group = sandbox.group_id();
+    let template = c.create_org(&group, "template", None).await.unwrap();
+    assert!(c.integrations(&template.id).await.unwrap().0.is_empty());
+    let token = SecretString::from("bb-api-token");
+    let int = c
+        .add_bitbucket_cloud_integration(&template.id, "bot@example.com", &token)
+        .await
+        .unwrap();
+    let copy = c
+        .create_org(&group, "copy", Some(&template.id))
+        .await
+        .unwrap();
+    let copied = c.integrations(&copy.id).await.unwrap();
+    let new_int = copied.id_of(&IntegrationType::BitbucketCloud).unwrap();
+    assert_ne!(new_int, int);
+    assert_eq!(
+        sandbox.integration_email(new_int).as_deref(),
+        Some("bot@example.com")
+    );
+    assert!(sandbox.integration_token_is(new_int, "bb-api-token"));
+
+    // Rotation: new credentials in one integration.
+    c.update_bitbucket_cloud_credentials(
+        &copy.id,
+        new_int,
+        "bot@example.com",
+        &SecretString::from("rotated"),
+    )
+    .await
+    .unwrap();
+    assert!(sandbox.integration_token_is(new_int, "rotated"));
+    assert!(sandbox.integration_token_is(&int, "bb-api-token"));
+}
+
+#[tokio::test]
+async fn rest_listings_page_over_both_link_forms() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .start()
+        .await
+        .unwrap();
+    for i in 0..250 {
+        sandbox.add_org(&format!("org-{i:03}"), &["bitbucket-cloud"]);
+    }
+    let c = client(&sandbox);
+    let orgs: Vec<_> = c
+        .group_orgs_rest(&sandbox.group_id())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(orgs.len(), 250);
+    assert_eq!(sandbox.stats().route("GET /rest/groups/{group_id}/orgs"), 3);
+    let v1 = c.group_orgs(&sandbox.group_id()).await.unwrap();
+    assert_eq!(v1.len(), 250);
+    assert_eq!(sandbox.stats().route("GET /v1/group/{groupId}/orgs"), 3);
+}
+
+#[tokio::test]
+async fn duplicate_org_names_are_listed_as_they_are() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .org("acme", &["bitbucket-cloud"])
+        .org("acme", &[])
+        .start()
+        .await
+        .unwrap();
+    let orgs = client(&sandbox)
+        .group_orgs(&sandbox.group_id())
+        .await
+        .unwrap();
+    assert_eq!(orgs.iter().filter(|o| o.name == "acme").count(), 2);
+}
+
+#[tokio::test]
+async fn a_token_without_group_permission_gets_a_clear_error() {
+    let sandbox = Sandbox::builder()
+        .token_without_group_access("member-token")
+        .start()
+        .await
+        .unwrap();
+    let c = builder(&sandbox)
+        .auth(SnykAuth::token("member-token"))
+        .build()
+        .unwrap();
+    let e = c.group_orgs(&sandbox.group_id()).await.unwrap_err();
+    assert!(matches!(e, Error::GroupPermission { .. }), "{e:?}");
+    let e = c
+        .create_org(&sandbox.group_id(), "x", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::GroupPermission { .. }), "{e:?}");
+    assert!(sandbox.orgs().is_empty());
+
+    let wrong = builder(&sandbox)
+        .auth(SnykAuth::token("nope"))
+        .build()
+        .unwrap();
+    let e = wrong.group_orgs(&sandbox.group_id()).await.unwrap_err();
+    assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn oauth_client_credentials_renew_once_for_concurrent_401s() {
+    let sandbox = Sandbox::start_sample().await.unwrap();
+    let c = builder(&sandbox)
+        .auth(SnykAuth::oauth_client_credentials(
+            SAMPLE_CLIENT_ID,
+            SAMPLE_CLIENT_SECRET,
+        ))
+        .build()
+        .unwrap();
+    let group = sandbox.group_id();
+    let results = join_all((0..10).map(|_| c.group_orgs(&group))).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(sandbox.stats().route("POST /oauth2/token"), 1);
+    sandbox.revoke_oauth_tokens();
+    let results = join_all((0..10).map(|_| c.group_orgs(&group))).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(sandbox.stats().route("POST /oauth2/token"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_budgets_keep_under_the_server_limit() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .per_minute(5)
+        .start()
+        .await
+        .unwrap();
+    let c = builder(&sandbox)
+        .auth(SnykAuth::token(SAMPLE_TOKEN))
+        .v1_limit(Some(RateLimit::per_minute(5)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..6 {
+        c.group_orgs(&sandbox.group_id()).await.unwrap();
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    assert_eq!(sandbox.stats().status(429), 0);
+
+    // Without a client budget, the server's 429 and Retry-After carry it through.
+    let unbudgeted = builder(&sandbox)
+        .auth(SnykAuth::token(SAMPLE_TOKEN))
+        .v1_limit(None)
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        unbudgeted.group_orgs(&sandbox.group_id()).await.unwrap();
+    }
+    assert!(sandbox.stats().status(429) >= 1);
+}
+
+#[tokio::test]
+async fn a_pat_names_its_host_and_a_contradicting_region_is_refused() {
+    let sandbox = Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .start()
+        .await
+        .unwrap();
+    let claims = format!(r#"{{"h":"{}"}}"#, sandbox.api_url());
+    let payload = snyk_client::api_support::base64(claims.as_bytes());
+    let pat = format!("snyk_uat.12345678.{}.sig", payload.trim_end_matches('='));
+    // No region and no address: the token's host is used (the sandbox refuses the PAT itself,
+    // which proves the request went there).
+    let c = SnykClient::builder()
+        .auth(SnykAuth::token(pat.clone()))
+        .transport_config(TransportConfig::without_timers())
+        .build()
+        .unwrap();
+    assert_eq!(c.host(), sandbox.api_url());
+    let e = c.group_orgs(&sandbox.group_id()).await.unwrap_err();
+    assert_eq!(e.status(), Some(401));
+    assert_eq!(sandbox.stats().total, 1);
+
+    let eu_claims = api_support_b64(r#"{"h":"api.eu.snyk.io"}"#);
+    let eu_pat = format!("snyk_uat.12345678.{eu_claims}.sig");
+    let e = SnykClient::builder()
+        .region(Region::Us01)
+        .auth(SnykAuth::token(eu_pat.clone()))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("api.eu.snyk.io"), "{e}");
+    assert!(!e.to_string().contains(&eu_pat));
+    let eu = SnykClient::builder()
+        .auth(SnykAuth::token(eu_pat))
+        .build()
+        .unwrap();
+    assert_eq!(eu.region(), Some(Region::Eu01));
+}
+
+fn api_support_b64(s: &str) -> String {
+    snyk_client::api_support::base64(s.as_bytes())
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+#[test]
+fn no_secret_in_formatted_credentials_clients_and_errors() {
+    let secret = "snyk-Secret-Value-42";
+    for auth in [
+        SnykAuth::token(secret),
+        SnykAuth::bearer(secret),
+        SnykAuth::oauth_client_credentials("cid", secret),
+    ] {
+        let b = SnykClient::builder().auth(auth.clone());
+        let shown_builder = format!("{b:?}");
+        let c = b.build().unwrap();
+        for shown in [format!("{auth:?}"), shown_builder, format!("{c:?}")] {
+            assert!(!shown.contains(secret), "leaked: {shown}");
+        }
+    }
+    let e = SnykClient::builder().build().unwrap_err();
+    assert!(e.to_string().contains("SNYK_TOKEN"), "{e}");
+    let e = SnykClient::builder()
+        .api_url("http://api.snyk.io")
+        .auth(SnykAuth::token(secret))
+        .build()
+        .unwrap_err();
+    assert!(!format!("{e} {e:?}").contains(secret));
+    assert!(e.to_string().contains("plain-HTTP"), "{e}");
+}
