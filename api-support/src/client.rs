@@ -237,14 +237,25 @@ pub trait Endpoint {
     }
 }
 
+/// How a client reaches the network: its retry policy, and a transport of its own or the
+/// default transport's timeouts. Every builder of the API clients holds one and hands it on, so
+/// the OAuth token exchange behaves like the API calls.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// The retry policy.
+    pub retry: RetryPolicy,
+    /// A transport of your own instead of [`ReqwestTransport`].
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Timeouts of the default transport.
+    pub transport_config: TransportConfig,
+}
+
 /// Builds an [`HttpClient`].
 #[derive(Debug)]
 pub struct HttpClientBuilder {
     base: String,
     credentials: Option<CredentialPool>,
-    transport: Option<Arc<dyn Transport>>,
-    transport_config: TransportConfig,
-    retry: RetryPolicy,
+    options: HttpOptions,
     user_agent: Cow<'static, str>,
     request_id_headers: Vec<HeaderName>,
     accept: HeaderValue,
@@ -259,19 +270,25 @@ impl HttpClientBuilder {
 
     /// A transport of your own instead of [`ReqwestTransport`].
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+        self.options.transport = Some(transport);
         self
     }
 
     /// Timeouts of the default transport.
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.transport_config = config;
+        self.options.transport_config = config;
         self
     }
 
     /// The retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.options.retry = retry;
+        self
+    }
+
+    /// Retry policy, transport and timeouts at once.
+    pub fn options(mut self, options: &HttpOptions) -> Self {
+        self.options = options.clone();
         self
     }
 
@@ -303,9 +320,9 @@ impl HttpClientBuilder {
         let base = BaseUrl::parse(&self.base)?;
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::config("the user agent is not a valid header value"))?;
-        let transport = match self.transport {
+        let transport = match self.options.transport {
             Some(t) => t,
-            None => Arc::new(ReqwestTransport::new(self.transport_config)?),
+            None => Arc::new(ReqwestTransport::new(self.options.transport_config)?),
         };
         Ok(HttpClient {
             inner: Arc::new(Inner {
@@ -314,7 +331,7 @@ impl HttpClientBuilder {
                     .credentials
                     .unwrap_or_else(|| CredentialPool::new(Vec::new())),
                 transport,
-                retry: self.retry,
+                retry: self.options.retry,
                 user_agent,
                 request_id_headers: self.request_id_headers,
                 accept: self.accept,
@@ -363,9 +380,7 @@ impl HttpClient {
         HttpClientBuilder {
             base: base_url.into(),
             credentials: None,
-            transport: None,
-            transport_config: TransportConfig::default(),
-            retry: RetryPolicy::default(),
+            options: HttpOptions::default(),
             user_agent: Cow::Borrowed(DEFAULT_USER_AGENT),
             request_id_headers: vec![HeaderName::from_static("x-request-id")],
             accept: HeaderValue::from_static("application/json"),

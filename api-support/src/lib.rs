@@ -61,7 +61,7 @@ pub use auth::{Anonymous, Authorizer, StaticAuth, base64, base64_decode, sensiti
 pub use base_url::{BaseUrl, is_loopback, path_segment};
 pub use client::{
     ApiRequest, ApiResponse, Body, DEFAULT_USER_AGENT, Endpoint, HttpClient, HttpClientBuilder,
-    decode_json,
+    HttpOptions, decode_json,
 };
 pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
 pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};

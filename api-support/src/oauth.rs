@@ -3,7 +3,6 @@
 //! one renewal.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -18,8 +17,8 @@ use url::Url;
 
 use crate::redact::redact_exact;
 use crate::{
-    ApiRequest, Authorizer, BaseUrl, Body, Error, ErrorKind, HttpClient, RetryPolicy, Transport,
-    TransportConfig, base64, sensitive_header,
+    ApiRequest, Authorizer, BaseUrl, Body, Error, ErrorKind, HttpClient, HttpOptions, base64,
+    sensitive_header,
 };
 
 /// How the client authenticates itself to the token endpoint.
@@ -55,9 +54,7 @@ pub struct OAuthClientCredentialsBuilder {
     client_secret: SecretString,
     style: ClientAuthentication,
     scheme: &'static str,
-    transport: Option<Arc<dyn Transport>>,
-    transport_config: TransportConfig,
-    retry: RetryPolicy,
+    options: HttpOptions,
 }
 
 impl OAuthClientCredentialsBuilder {
@@ -73,21 +70,9 @@ impl OAuthClientCredentialsBuilder {
         self
     }
 
-    /// A transport of your own for the token endpoint.
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
-        self
-    }
-
-    /// Timeouts of the default transport.
-    pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.transport_config = config;
-        self
-    }
-
-    /// The retry policy of token requests.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+    /// Retry policy, transport and timeouts of token requests.
+    pub fn options(mut self, options: &HttpOptions) -> Self {
+        self.options = options.clone();
         self
     }
 
@@ -104,12 +89,7 @@ impl OAuthClientCredentialsBuilder {
         })?;
         let origin = BaseUrl::parse(&token_url.origin().ascii_serialization())
             .map_err(|e| Error::config(format!("OAuth token URL: {}", e.message())))?;
-        let mut http = HttpClient::builder(origin.to_string())
-            .retry(self.retry)
-            .transport_config(self.transport_config);
-        if let Some(t) = self.transport {
-            http = http.transport(t);
-        }
+        let http = HttpClient::builder(origin.to_string()).options(&self.options);
         Ok(OAuthClientCredentials {
             kind: self.kind,
             token_url,
@@ -159,9 +139,7 @@ impl OAuthClientCredentials {
             client_secret,
             style: ClientAuthentication::BasicHeader,
             scheme: "Bearer",
-            transport: None,
-            transport_config: TransportConfig::default(),
-            retry: RetryPolicy::default(),
+            options: HttpOptions::default(),
         }
     }
 

@@ -342,7 +342,9 @@ impl Drop for Server {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks a sandbox's state. A handler that panicked leaves the state as it was at its last
+/// complete step, so the lock is taken even when poisoned.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

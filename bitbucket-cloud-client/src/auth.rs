@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use api_support::{
-    Authorizer, ClientAuthentication, OAuthClientCredentials, RetryPolicy, StaticAuth,
-    TransportConfig,
+    Authorizer, ClientAuthentication, HttpOptions, OAuthClientCredentials, StaticAuth,
 };
 use secrecy::SecretString;
 
@@ -164,8 +163,7 @@ impl Auth {
     pub(crate) fn authorizer(
         &self,
         token_url: &str,
-        transport_config: TransportConfig,
-        retry: RetryPolicy,
+        options: &HttpOptions,
     ) -> Result<Arc<dyn Authorizer>, api_support::Error> {
         let kind = self.kind().as_str();
         Ok(match self {
@@ -178,8 +176,7 @@ impl Auth {
             Self::OAuthClientCredentials { key, secret } => Arc::new(
                 OAuthClientCredentials::builder(kind, token_url, key.clone(), secret.clone())
                     .client_authentication(ClientAuthentication::BasicHeader)
-                    .transport_config(transport_config)
-                    .retry(retry)
+                    .options(options)
                     .build()?,
             ),
             Self::AppPassword { username, password } => {

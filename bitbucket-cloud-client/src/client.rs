@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use api_support::{
     ApiRequest, ApiResponse, Credential, CredentialPool, Endpoint, ErrorKind, HttpClient,
-    RateLimit, RetryPolicy, Transport, TransportConfig,
+    HttpOptions, RateLimit, RetryPolicy, Transport, TransportConfig,
 };
 use http::Method;
 use serde::de::DeserializeOwned;
@@ -34,9 +34,7 @@ pub struct BitbucketClientBuilder {
     token_url: String,
     auths: Vec<Auth>,
     rate_limit: Option<RateLimit>,
-    retry: RetryPolicy,
-    transport: Option<Arc<dyn Transport>>,
-    transport_config: TransportConfig,
+    options: HttpOptions,
     page_len: u32,
 }
 
@@ -47,7 +45,7 @@ impl fmt::Debug for BitbucketClientBuilder {
             .field("token_url", &self.token_url)
             .field("credentials", &self.auths)
             .field("rate_limit", &self.rate_limit)
-            .field("retry", &self.retry)
+            .field("retry", &self.options.retry)
             .field("page_len", &self.page_len)
             .finish()
     }
@@ -87,19 +85,19 @@ impl BitbucketClientBuilder {
 
     /// The retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.options.retry = retry;
         self
     }
 
     /// A transport of your own.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+        self.options.transport = Some(transport);
         self
     }
 
     /// Timeouts of the default transport.
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.transport_config = config;
+        self.options.transport_config = config;
         self
     }
 
@@ -136,7 +134,7 @@ impl BitbucketClientBuilder {
         let mut credentials = Vec::with_capacity(self.auths.len());
         for auth in &self.auths {
             let authorizer = auth
-                .authorizer(&self.token_url, self.transport_config, self.retry)
+                .authorizer(&self.token_url, &self.options)
                 .map_err(|e| Error::Config(e.message().to_owned()))?;
             let credential = Credential::new(authorizer);
             credentials.push(match self.rate_limit {
@@ -144,15 +142,10 @@ impl BitbucketClientBuilder {
                 None => credential,
             });
         }
-        let mut http = HttpClient::builder(self.base_url.clone())
+        let http = HttpClient::builder(self.base_url.clone())
             .credentials(CredentialPool::new(credentials))
-            .retry(self.retry)
-            .transport_config(self.transport_config)
-            .request_id_headers([http::HeaderName::from_static("x-request-id")]);
-        if let Some(t) = self.transport {
-            http = http.transport(t);
-        }
-        let http = http
+            .options(&self.options)
+            .request_id_headers([http::HeaderName::from_static("x-request-id")])
             .build()
             .map_err(|e| Error::Config(format!("Bitbucket base URL: {}", e.message())))?;
         Ok(BitbucketClient {
@@ -193,9 +186,7 @@ impl BitbucketClient {
             token_url: DEFAULT_TOKEN_URL.to_owned(),
             auths: Vec::new(),
             rate_limit: Some(RateLimit::per_hour(DEFAULT_HOURLY_BUDGET)),
-            retry: RetryPolicy::default(),
-            transport: None,
-            transport_config: TransportConfig::default(),
+            options: HttpOptions::default(),
             page_len: MAX_PAGE_LEN,
         }
     }

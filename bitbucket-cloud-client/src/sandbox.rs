@@ -20,10 +20,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api_support::sandbox::{Handler, Request, Response, Server, Stats};
+use api_support::sandbox::{Handler, Request, Response, Server, Stats, lock};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
@@ -452,10 +452,6 @@ impl std::fmt::Debug for Sandbox {
             .field("base_url", &self.base_url())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Sandbox {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use api_support::{
     ApiRequest, ApiResponse, Authorizer, ClientAuthentication, Credential, CredentialPool,
-    Endpoint, HttpClient, OAuthClientCredentials, RateLimit, RetryPolicy, StaticAuth, Transport,
-    TransportConfig,
+    Endpoint, HttpClient, HttpOptions, OAuthClientCredentials, RateLimit, RetryPolicy, StaticAuth,
+    Transport, TransportConfig,
 };
 use futures_util::{Stream, TryStreamExt, stream};
 use http::{HeaderName, Method};
@@ -155,9 +155,7 @@ pub struct SnykClientBuilder {
     auth: Option<SnykAuth>,
     v1_limit: Option<RateLimit>,
     rest_limit: Option<RateLimit>,
-    retry: RetryPolicy,
-    transport: Option<Arc<dyn Transport>>,
-    transport_config: TransportConfig,
+    options: HttpOptions,
     poll: PollPolicy,
 }
 
@@ -207,19 +205,19 @@ impl SnykClientBuilder {
 
     /// The retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.options.retry = retry;
         self
     }
 
     /// A transport of your own.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+        self.options.transport = Some(transport);
         self
     }
 
     /// Timeouts of the default transport.
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.transport_config = config;
+        self.options.transport_config = config;
         self
     }
 
@@ -263,7 +261,7 @@ impl SnykClientBuilder {
                 client_id,
                 client_secret,
             } => {
-                let mut b = OAuthClientCredentials::builder(
+                let oauth = OAuthClientCredentials::builder(
                     auth.kind(),
                     format!("{host_text}/oauth2/token"),
                     client_id.clone(),
@@ -271,15 +269,10 @@ impl SnykClientBuilder {
                 )
                 .client_authentication(ClientAuthentication::FormBody)
                 .scheme("bearer")
-                .transport_config(self.transport_config)
-                .retry(self.retry);
-                if let Some(t) = &self.transport {
-                    b = b.transport(t.clone());
-                }
-                Arc::new(
-                    b.build()
-                        .map_err(|e| Error::Config(e.message().to_owned()))?,
-                )
+                .options(&self.options)
+                .build()
+                .map_err(|e| Error::Config(e.message().to_owned()))?;
+                Arc::new(oauth)
             }
         };
         let http = |suffix: &str, limit: Option<RateLimit>, accept: &'static str| {
@@ -287,19 +280,15 @@ impl SnykClientBuilder {
             if let Some(l) = limit {
                 credential = credential.with_limit(l);
             }
-            let mut b = HttpClient::builder(format!("{host_text}/{suffix}"))
+            HttpClient::builder(format!("{host_text}/{suffix}"))
                 .credentials(CredentialPool::single(credential))
-                .retry(self.retry)
-                .transport_config(self.transport_config)
+                .options(&self.options)
                 .accept(accept)
                 .request_id_headers([
                     HeaderName::from_static("snyk-request-id"),
                     HeaderName::from_static("x-request-id"),
-                ]);
-            if let Some(t) = &self.transport {
-                b = b.transport(t.clone());
-            }
-            b.build()
+                ])
+                .build()
                 .map_err(|e| Error::Config(format!("Snyk API address: {}", e.message())))
         };
         Ok(SnykClient {
@@ -347,9 +336,7 @@ impl SnykClient {
             auth: None,
             v1_limit: Some(RateLimit::per_minute(V1_PER_MINUTE)),
             rest_limit: Some(RateLimit::per_minute(REST_PER_MINUTE)),
-            retry: RetryPolicy::default(),
-            transport: None,
-            transport_config: TransportConfig::default(),
+            options: HttpOptions::default(),
             poll: PollPolicy::default(),
         }
     }

@@ -23,10 +23,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api_support::sandbox::{Handler, Request, Response, Server, Stats};
+use api_support::sandbox::{Handler, Request, Response, Server, Stats, lock};
 use http::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -298,10 +298,6 @@ impl std::fmt::Debug for Sandbox {
             .field("api_url", &self.api_url())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Sandbox {
