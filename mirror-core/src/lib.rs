@@ -1,7 +1,70 @@
-//! The domain of bb-snyk-mirror: inventory of both sides, the plan (a pure function), apply with a
-//! journal, and snyk-api-import's file formats.
+//! The domain of bb-snyk-mirror: inventory of both sides, the plan (a pure function of
+//! configuration, inventory and history), apply with a journal that makes every run resumable,
+//! and snyk-api-import's file formats.
 //!
-//! This crate is being built (see the mirror-core issue); it depends on both clients.
+//! # Quick start
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mirror_core::{Config, Journal, adapters::{BitbucketAdapter, SnykAdapter}};
+//! use bitbucket_cloud_client::{Auth, BitbucketClient};
+//! use snyk_client::{SnykAuth, SnykClient};
+//!
+//! # async fn run() -> Result<(), mirror_core::Error> {
+//! let config = Config::from_toml(r#"
+//!     [snyk]
+//!     group_id = "4a18d42f-0706-4ad0-b127-24078731fbed"
+//! "#)?;
+//! let bitbucket = BitbucketAdapter::new(
+//!     BitbucketClient::builder().auth(Auth::api_token("me@example.com", "token")).build()?,
+//! );
+//! let snyk = Arc::new(SnykAdapter::new(
+//!     SnykClient::builder().auth(SnykAuth::token("snyk-token")).build()?,
+//! ));
+//! let journal = Journal::open(std::path::Path::new(".bb-snyk-mirror"), None)?;
+//! let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;
+//! let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+//! print!("{}", plan.render());
+//! let report = mirror_core::apply(&plan, snyk, &journal, &config.apply, None, None).await?;
+//! print!("{}", report.render());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Guarantees
+//!
+//! - Planning is deterministic, and planning again after a successful apply yields no org to
+//!   create and no import.
+//! - No org is created whose name exists in the group; two existing orgs with one name are a
+//!   conflict, not a guess.
+//! - The journal records every remote action before and after it (each line flushed to disk),
+//!   so a rerun after a crash neither creates an org twice nor posts an accepted import again.
+
+pub mod adapters;
+mod apply;
+pub mod compat;
+pub mod config;
+mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+mod inventory;
+pub mod journal;
+mod plan;
+pub mod ports;
+
+pub use apply::{ApplyObserver, FailedImport, Report, apply};
+pub use config::{Config, Integration, Mapping};
+pub use error::Error;
+pub use inventory::{
+    BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
+    gather_bitbucket, gather_snyk, wanted_org_names,
+};
+pub use journal::{Journal, JournalState};
+pub use plan::{
+    Action, ConflictReason, History, MAX_ORG_NAME, OrgRef, PLAN_SCHEMA_VERSION, Plan, SkipReason,
+    Summary, plan,
+};
+pub use ports::{Repo, SnykOrg};
 
 pub use bitbucket_cloud_client;
 pub use snyk_client;

@@ -1,0 +1,204 @@
+//! The ports implemented over the two clients.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bitbucket_cloud_client::BitbucketClient;
+use futures_util::TryStreamExt;
+use snyk_client::{ImportRequest, JobHandle, SnykClient};
+
+use crate::Error;
+use crate::ports::{BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, SnykOrg, SnykPort};
+
+/// [`BitbucketPort`] over a [`BitbucketClient`].
+#[derive(Clone, Debug)]
+pub struct BitbucketAdapter {
+    client: BitbucketClient,
+}
+
+impl BitbucketAdapter {
+    /// Wraps a client.
+    pub fn new(client: BitbucketClient) -> Self {
+        Self { client }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &BitbucketClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl BitbucketPort for BitbucketAdapter {
+    async fn workspaces(&self) -> Result<Vec<String>, Error> {
+        let list = self.client.user_workspaces(None).collect().await?;
+        let mut slugs: Vec<String> = list.into_iter().filter_map(|w| w.workspace.slug).collect();
+        slugs.sort();
+        slugs.dedup();
+        Ok(slugs)
+    }
+
+    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error> {
+        let mut listing = self.client.repositories(workspace);
+        if let [key] = query.project_keys.as_slice() {
+            listing = listing.project_key(key);
+        }
+        if let Some(since) = &query.updated_since {
+            listing = listing.updated_since(since);
+        }
+        let repos = listing.collect().await?;
+        Ok(repos
+            .into_iter()
+            .map(|r| Repo {
+                workspace: r.workspace_slug().unwrap_or(workspace).to_owned(),
+                main_branch: r.main_branch().map(str::to_owned),
+                is_fork: r.is_fork(),
+                is_private: r.is_private.unwrap_or(true),
+                project_key: r.project_key().map(str::to_owned),
+                updated_on: r.updated_on.clone(),
+                slug: r.slug,
+            })
+            .collect())
+    }
+
+    fn requests(&self) -> u64 {
+        self.client.http().credentials().usage().iter().sum()
+    }
+}
+
+/// [`SnykPort`] over a [`SnykClient`].
+#[derive(Clone, Debug)]
+pub struct SnykAdapter {
+    client: SnykClient,
+}
+
+impl SnykAdapter {
+    /// Wraps a client.
+    pub fn new(client: SnykClient) -> Self {
+        Self { client }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &SnykClient {
+        &self.client
+    }
+}
+
+/// A job reference as the journal keeps it: `org/integration/job`.
+pub fn job_ref(handle: &JobHandle) -> String {
+    format!(
+        "{}/{}/{}",
+        handle.org_id, handle.integration_id, handle.job_id
+    )
+}
+
+/// Reads a job reference written by [`job_ref`].
+pub fn parse_job_ref(job: &str) -> Result<JobHandle, Error> {
+    let mut parts = job.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(o), Some(i), Some(j), None) if !o.is_empty() && !i.is_empty() && !j.is_empty() => {
+            Ok(JobHandle {
+                org_id: o.to_owned(),
+                integration_id: i.to_owned(),
+                job_id: j.to_owned(),
+            })
+        }
+        _ => Err(Error::Config(format!("`{job}` is not a job reference"))),
+    }
+}
+
+#[async_trait]
+impl SnykPort for SnykAdapter {
+    async fn orgs(&self, group_id: &str) -> Result<Vec<SnykOrg>, Error> {
+        Ok(self
+            .client
+            .group_orgs(group_id)
+            .await?
+            .into_iter()
+            .map(|o| SnykOrg {
+                id: o.id,
+                name: o.name,
+            })
+            .collect())
+    }
+
+    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error> {
+        Ok(self
+            .client
+            .group_orgs_named(group_id, Some(name))
+            .await?
+            .into_iter()
+            .filter(|o| o.name == name)
+            .map(|o| SnykOrg {
+                id: o.id,
+                name: o.name,
+            })
+            .collect())
+    }
+
+    async fn integrations(&self, org_id: &str) -> Result<BTreeMap<String, String>, Error> {
+        Ok(self.client.integrations(org_id).await?.0)
+    }
+
+    async fn imported(&self, org_id: &str, integration_type: &str) -> Result<Vec<String>, Error> {
+        let targets: Vec<_> = self
+            .client
+            .targets_of(org_id, integration_type, None)
+            .try_collect()
+            .await?;
+        Ok(targets.into_iter().map(|t| t.display_name).collect())
+    }
+
+    async fn create_org(
+        &self,
+        group_id: &str,
+        name: &str,
+        template_org_id: Option<&str>,
+    ) -> Result<SnykOrg, Error> {
+        let o = self
+            .client
+            .create_org(group_id, name, template_org_id)
+            .await?;
+        Ok(SnykOrg {
+            id: o.id,
+            name: o.name,
+        })
+    }
+
+    async fn import(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+        spec: &ImportSpec,
+    ) -> Result<String, Error> {
+        let mut request =
+            ImportRequest::new(&spec.workspace, &spec.repository, spec.branch.as_deref())
+                .with_files(spec.files.iter().cloned());
+        if !spec.exclusion_globs.is_empty() {
+            request = request.with_exclusion_globs(&spec.exclusion_globs)?;
+        }
+        let handle = self.client.import(org_id, integration_id, &request).await?;
+        Ok(job_ref(&handle))
+    }
+
+    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+        let handle = parse_job_ref(job)?;
+        let done = self.client.wait_for_import(&handle).await?;
+        let status = serde_json::to_value(&done.job.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(JobOutcome {
+            status,
+            projects: done.job.created_projects().count() as u32,
+            messages: done.job.failure_messages(),
+            polls: done.polls,
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        let v1: u64 = self.client.v1().credentials().usage().iter().sum();
+        let rest: u64 = self.client.rest().credentials().usage().iter().sum();
+        v1 + rest
+    }
+}

@@ -1,0 +1,597 @@
+//! Carrying out a plan: orgs first, then imports with bounded concurrency per org and overall,
+//! each remote step journaled before and after, so that a rerun after a crash neither creates
+//! an org twice nor posts an accepted import again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::Error;
+use crate::config::ApplyOptions;
+use crate::journal::{Event, ImportState, Journal, JournalWriter};
+use crate::plan::{Action, OrgRef, Plan};
+use crate::ports::{ImportSpec, SnykPort};
+
+/// One import that did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedImport {
+    /// `workspace/repository`.
+    pub repository: String,
+    /// The org name.
+    pub org: String,
+    /// Why, in Snyk's words where it gave some.
+    pub message: String,
+}
+
+/// What apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Orgs created by this run.
+    pub orgs_created: Vec<String>,
+    /// Orgs found already existing (for example created by a run that crashed).
+    pub orgs_adopted: Vec<String>,
+    /// Imports Snyk accepted in this run.
+    pub imports_accepted: usize,
+    /// Imports that completed.
+    pub imports_completed: usize,
+    /// Imports an earlier, interrupted run had started and this one finished or confirmed.
+    pub imports_resumed: usize,
+    /// Imports that failed, with the reason.
+    pub imports_failed: Vec<FailedImport>,
+    /// Projects created.
+    pub projects_created: u64,
+    /// Import jobs that completed with zero projects.
+    pub zero_project_imports: usize,
+    /// Status requests made while waiting for jobs.
+    pub polls: u64,
+    /// Skips by reason (from the plan).
+    pub skipped: BTreeMap<String, usize>,
+    /// Conflicts (from the plan, and found while applying).
+    pub conflicts: Vec<String>,
+    /// Requests made per API.
+    pub requests: BTreeMap<String, u64>,
+    /// Whether the run was stopped before the end (it can be resumed).
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether something failed or was held back.
+    pub fn has_failures(&self) -> bool {
+        !self.imports_failed.is_empty() || !self.conflicts.is_empty()
+    }
+
+    /// The report for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let skipped: usize = self.skipped.values().sum();
+        let _ = writeln!(out, "Mirror report");
+        let _ = writeln!(
+            out,
+            "  orgs        {} created, {} already there",
+            self.orgs_created.len(),
+            self.orgs_adopted.len()
+        );
+        let _ = writeln!(
+            out,
+            "  imports     {} accepted, {} completed, {} failed{}",
+            self.imports_accepted,
+            self.imports_completed,
+            self.imports_failed.len(),
+            if self.imports_resumed > 0 {
+                format!(", {} resumed from an earlier run", self.imports_resumed)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  projects    {} created ({} repositories had none)",
+            self.projects_created, self.zero_project_imports
+        );
+        let _ = writeln!(out, "  skipped     {skipped}");
+        for (reason, n) in &self.skipped {
+            let _ = writeln!(out, "    {reason:<30}{n:>4}");
+        }
+        let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
+        let requests: Vec<String> = self
+            .requests
+            .iter()
+            .map(|(api, n)| format!("{api} {n}"))
+            .collect();
+        let _ = writeln!(out, "  requests    {}", requests.join(", "));
+        for c in &self.conflicts {
+            let _ = writeln!(out, "! {c}");
+        }
+        for f in &self.imports_failed {
+            let _ = writeln!(out, "x {} into {}: {}", f.repository, f.org, f.message);
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "Interrupted: run the same command again to resume where it stopped."
+            );
+        }
+        out
+    }
+}
+
+/// Told what apply does, for progress displays. Every method has a no-op default.
+pub trait ApplyObserver: Send + Sync {
+    /// An org is ready (created or found).
+    fn org_ready(&self, _name: &str, _created: bool) {}
+    /// An import was accepted.
+    fn import_accepted(&self, _repository: &str) {}
+    /// An import ended (`None` when it completed, else the reason).
+    fn import_finished(&self, _repository: &str, _failure: Option<&str>) {}
+}
+
+struct Silent;
+impl ApplyObserver for Silent {}
+
+/// One import to carry out.
+struct Work {
+    org_id: String,
+    org_name: String,
+    integration_id: String,
+    spec: ImportSpec,
+    /// The job to resume waiting for, when an earlier run had it accepted.
+    resume_job: Option<String>,
+    /// An earlier run intended it and its outcome is unknown.
+    dangling: bool,
+}
+
+enum Outcome {
+    Completed {
+        projects: u32,
+        polls: u32,
+        resumed: bool,
+        accepted: bool,
+    },
+    Failed {
+        message: String,
+        accepted: bool,
+    },
+    AlreadyThere,
+}
+
+/// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new imports when
+/// `stop` turns true (in-flight ones finish), and reports `interrupted`.
+///
+/// # Errors
+/// When the journal cannot be written or the group's orgs cannot be listed; failures of single
+/// imports are in the report instead.
+pub async fn apply(
+    plan: &Plan,
+    snyk: Arc<dyn SnykPort>,
+    journal: &Journal,
+    options: &ApplyOptions,
+    observer: Option<Arc<dyn ApplyObserver>>,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<Report, Error> {
+    let observer = observer.unwrap_or_else(|| Arc::new(Silent));
+    let writer = journal.writer();
+    let state = journal.state().clone();
+    let mut report = Report::default();
+    let summary = plan.summary();
+    report.skipped = summary.skipped.clone();
+    let integration = plan.integration.api_name();
+    let stopped = |stop: &Option<watch::Receiver<bool>>| stop.as_ref().is_some_and(|s| *s.borrow());
+
+    writer
+        .append(Event::RunStarted {
+            imports: summary.imports,
+        })
+        .await?;
+
+    for a in &plan.actions {
+        if let Action::Conflict {
+            org,
+            reason,
+            repositories,
+        } = a
+        {
+            report.conflicts.push(format!(
+                "{org}: {reason:?} ({} repositories held back)",
+                repositories.len()
+            ));
+        }
+    }
+
+    // Orgs: never create one whose name exists. The group is listed once, which is also how an
+    // intent left without an outcome by a crash is checked.
+    let to_create: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateOrg { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut ready: HashMap<String, (String, Option<String>)> = HashMap::new();
+    if !to_create.is_empty() {
+        let existing = snyk.orgs(&plan.group_id).await?;
+        let mut by_name: HashMap<&str, Vec<&str>> = HashMap::new();
+        for o in &existing {
+            by_name
+                .entry(o.name.as_str())
+                .or_default()
+                .push(o.id.as_str());
+        }
+        for name in to_create {
+            if stopped(&stop) {
+                report.interrupted = true;
+                break;
+            }
+            let found = by_name.get(name).cloned().unwrap_or_default();
+            let (org_id, created) = match found.as_slice() {
+                [] => {
+                    writer
+                        .append(Event::OrgCreateIntent {
+                            name: name.to_owned(),
+                        })
+                        .await?;
+                    match snyk
+                        .create_org(&plan.group_id, name, plan.template_org_id.as_deref())
+                        .await
+                    {
+                        Ok(org) => (org.id, true),
+                        Err(e) => {
+                            report
+                                .conflicts
+                                .push(format!("{name}: the org could not be created: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                [one] => ((*one).to_owned(), false),
+                many => {
+                    report.conflicts.push(format!(
+                        "{name}: {} orgs with this name exist now ({}); nothing imported into it",
+                        many.len(),
+                        many.join(", ")
+                    ));
+                    continue;
+                }
+            };
+            let integration_id = snyk.integrations(&org_id).await?.get(integration).cloned();
+            writer
+                .append(Event::OrgReady {
+                    name: name.to_owned(),
+                    org_id: org_id.clone(),
+                    integration_id: integration_id.clone(),
+                    created,
+                })
+                .await?;
+            observer.org_ready(name, created);
+            if created {
+                report.orgs_created.push(name.to_owned());
+            } else {
+                report.orgs_adopted.push(name.to_owned());
+            }
+            if integration_id.is_none() {
+                report.conflicts.push(format!(
+                    "{name}: org {org_id} has no {integration} integration: add one in Snyk, or set snyk.template_org_id so new orgs copy it"
+                ));
+            }
+            ready.insert(name.to_owned(), (org_id, integration_id));
+        }
+    }
+
+    // The imports, grouped by org, in plan order.
+    let mut queues: BTreeMap<String, VecDeque<Work>> = BTreeMap::new();
+    for a in &plan.actions {
+        let Action::Import {
+            org,
+            workspace,
+            repository,
+            branch,
+            files,
+            exclusion_globs,
+        } = a
+        else {
+            continue;
+        };
+        let (org_id, org_name, integration_id) = match org {
+            OrgRef::Existing {
+                id,
+                name,
+                integration_id,
+            } => (id.clone(), name.clone(), integration_id.clone()),
+            OrgRef::New { name } => match ready.get(name) {
+                Some((id, Some(int))) => (id.clone(), name.clone(), int.clone()),
+                _ => continue,
+            },
+        };
+        let full = format!("{workspace}/{repository}");
+        let known = state.imports.get(&(org_id.clone(), full.to_lowercase()));
+        let (resume_job, dangling) = match known {
+            Some(ImportState::Finished { status, .. }) if status == "complete" => continue,
+            Some(ImportState::Accepted(job)) => (Some(job.clone()), false),
+            Some(ImportState::Intended) => (None, true),
+            _ => (None, false),
+        };
+        queues.entry(org_id.clone()).or_default().push_back(Work {
+            org_id,
+            org_name,
+            integration_id,
+            spec: ImportSpec {
+                workspace: workspace.clone(),
+                repository: repository.clone(),
+                branch: Some(branch.clone()),
+                files: files.clone(),
+                exclusion_globs: exclusion_globs.clone(),
+            },
+            resume_job,
+            dangling,
+        });
+    }
+
+    let grace = Duration::from_secs(options.resume_grace_seconds);
+    let mut in_flight: HashMap<String, usize> = HashMap::new();
+    let mut total = 0usize;
+    let mut tasks: JoinSet<(String, String, String, Result<Outcome, Error>)> = JoinSet::new();
+    let org_ids: Vec<String> = queues.keys().cloned().collect();
+    let mut cursor = 0usize;
+    loop {
+        // Fill free slots, taking orgs in turn so that one large org does not starve the others.
+        let mut progressed = true;
+        while progressed && total < options.concurrency && !stopped(&stop) {
+            progressed = false;
+            for step in 0..org_ids.len() {
+                if total >= options.concurrency {
+                    break;
+                }
+                let org_id = &org_ids[(cursor + step) % org_ids.len()];
+                let busy = in_flight.get(org_id).copied().unwrap_or(0);
+                if busy >= options.per_org_concurrency {
+                    continue;
+                }
+                let Some(work) = queues.get_mut(org_id).and_then(VecDeque::pop_front) else {
+                    continue;
+                };
+                *in_flight.entry(org_id.clone()).or_default() += 1;
+                total += 1;
+                progressed = true;
+                let snyk = snyk.clone();
+                let writer = writer.clone();
+                let observer = observer.clone();
+                let integration = integration.to_owned();
+                tasks.spawn(async move {
+                    let repository = format!("{}/{}", work.spec.workspace, work.spec.repository);
+                    let result = run_import(
+                        &work,
+                        snyk.as_ref(),
+                        &writer,
+                        &integration,
+                        grace,
+                        observer.as_ref(),
+                    )
+                    .await;
+                    (work.org_id, work.org_name, repository, result)
+                });
+            }
+            cursor = (cursor + 1) % org_ids.len().max(1);
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (org_id, org_name, repository, result) =
+            joined.map_err(|e| Error::Config(format!("an import task failed: {e}")))?;
+        total -= 1;
+        if let Some(n) = in_flight.get_mut(&org_id) {
+            *n -= 1;
+        }
+        match result? {
+            Outcome::Completed {
+                projects,
+                polls,
+                resumed,
+                accepted,
+            } => {
+                report.imports_completed += 1;
+                report.projects_created += u64::from(projects);
+                report.polls += u64::from(polls);
+                if accepted {
+                    report.imports_accepted += 1;
+                }
+                if resumed {
+                    report.imports_resumed += 1;
+                }
+                if projects == 0 {
+                    report.zero_project_imports += 1;
+                }
+                observer.import_finished(&repository, None);
+            }
+            Outcome::AlreadyThere => {
+                report.imports_resumed += 1;
+                observer.import_finished(&repository, None);
+            }
+            Outcome::Failed { message, accepted } => {
+                if accepted {
+                    report.imports_accepted += 1;
+                }
+                observer.import_finished(&repository, Some(&message));
+                report.imports_failed.push(FailedImport {
+                    repository,
+                    org: org_name,
+                    message,
+                });
+            }
+        }
+    }
+    if stopped(&stop) && queues.values().any(|q| !q.is_empty()) {
+        report.interrupted = true;
+    }
+    if !report.interrupted {
+        writer.append(Event::RunFinished).await?;
+    }
+    report.requests.insert("snyk".to_owned(), snyk.requests());
+    Ok(report)
+}
+
+async fn run_import(
+    work: &Work,
+    snyk: &dyn SnykPort,
+    writer: &JournalWriter,
+    integration: &str,
+    grace: Duration,
+    observer: &dyn ApplyObserver,
+) -> Result<Outcome, Error> {
+    let repository = format!("{}/{}", work.spec.workspace, work.spec.repository);
+    let key = repository.to_lowercase();
+    let mut resumed = false;
+    let job = match &work.resume_job {
+        Some(job) => {
+            resumed = true;
+            job.clone()
+        }
+        None => {
+            if work.dangling {
+                // An earlier run meant to post this import and stopped before recording
+                // Snyk's answer: look for the target before posting it again.
+                resumed = true;
+                if target_exists(snyk, &work.org_id, integration, &key).await? {
+                    writer
+                        .append(finished(
+                            work,
+                            &repository,
+                            "complete",
+                            0,
+                            vec!["found in Snyk after an interrupted run".to_owned()],
+                        ))
+                        .await?;
+                    return Ok(Outcome::AlreadyThere);
+                }
+                if !grace.is_zero() {
+                    tokio::time::sleep(grace).await;
+                    if target_exists(snyk, &work.org_id, integration, &key).await? {
+                        writer
+                            .append(finished(
+                                work,
+                                &repository,
+                                "complete",
+                                0,
+                                vec!["found in Snyk after an interrupted run".to_owned()],
+                            ))
+                            .await?;
+                        return Ok(Outcome::AlreadyThere);
+                    }
+                }
+            }
+            writer
+                .append(Event::ImportIntent {
+                    org_id: work.org_id.clone(),
+                    repository: repository.clone(),
+                })
+                .await?;
+            match snyk
+                .import(&work.org_id, &work.integration_id, &work.spec)
+                .await
+            {
+                Ok(job) => {
+                    writer
+                        .append(Event::ImportAccepted {
+                            org_id: work.org_id.clone(),
+                            repository: repository.clone(),
+                            job: job.clone(),
+                        })
+                        .await?;
+                    observer.import_accepted(&repository);
+                    job
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    writer
+                        .append(Event::ImportFailed {
+                            org_id: work.org_id.clone(),
+                            repository: repository.clone(),
+                            message: message.clone(),
+                            project_cap: e.is_project_cap(),
+                        })
+                        .await?;
+                    return Ok(Outcome::Failed {
+                        message,
+                        accepted: false,
+                    });
+                }
+            }
+        }
+    };
+    let accepted = work.resume_job.is_none();
+    match snyk.wait(&job).await {
+        Ok(outcome) => {
+            writer
+                .append(finished(
+                    work,
+                    &repository,
+                    &outcome.status,
+                    outcome.projects,
+                    outcome.messages.clone(),
+                ))
+                .await?;
+            if outcome.is_complete() {
+                Ok(Outcome::Completed {
+                    projects: outcome.projects,
+                    polls: outcome.polls,
+                    resumed,
+                    accepted,
+                })
+            } else {
+                let reason = if outcome.messages.is_empty() {
+                    format!("the import job ended {}", outcome.status)
+                } else {
+                    format!(
+                        "the import job ended {}: {}",
+                        outcome.status,
+                        outcome.messages.join("; ")
+                    )
+                };
+                Ok(Outcome::Failed {
+                    message: reason,
+                    accepted,
+                })
+            }
+        }
+        // The job stays accepted in the journal: the next run polls it instead of posting.
+        Err(e) => Ok(Outcome::Failed {
+            message: format!("could not follow the import job: {e}"),
+            accepted,
+        }),
+    }
+}
+
+fn finished(
+    work: &Work,
+    repository: &str,
+    status: &str,
+    projects: u32,
+    messages: Vec<String>,
+) -> Event {
+    Event::ImportFinished {
+        org_id: work.org_id.clone(),
+        repository: repository.to_owned(),
+        status: status.to_owned(),
+        projects,
+        messages,
+    }
+}
+
+async fn target_exists(
+    snyk: &dyn SnykPort,
+    org_id: &str,
+    integration: &str,
+    key: &str,
+) -> Result<bool, Error> {
+    let names: BTreeSet<String> = snyk
+        .imported(org_id, integration)
+        .await?
+        .into_iter()
+        .map(|n| n.to_lowercase())
+        .collect();
+    Ok(names.contains(key))
+}

@@ -1,0 +1,483 @@
+//! The mirror's configuration: a typed struct, loadable from TOML.
+//!
+//! ```toml
+//! [snyk]
+//! group_id = "4a18d42f-0706-4ad0-b127-24078731fbed"
+//! integration = "bitbucket-cloud"      # or "bitbucket-cloud-app"
+//! template_org_id = "…"                # optional: new orgs copy its integrations and settings
+//!
+//! [source]
+//! workspaces = ["acme", "acme-data"]   # omit to mirror every workspace the credentials see
+//! exclude_repositories = ["*-archive"]
+//! skip_forks = true
+//!
+//! [mapping]
+//! kind = "org-per-workspace"           # or "org-per-project", or "single-org"
+//! name = "{workspace}"
+//!
+//! [import]
+//! exclusion_globs = ["fixtures", "tests"]
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Snyk side.
+    #[serde(default)]
+    pub snyk: SnykSettings,
+    /// What to mirror from Bitbucket.
+    #[serde(default)]
+    pub source: Source,
+    /// How workspaces map to orgs.
+    #[serde(default)]
+    pub mapping: Mapping,
+    /// What each import asks for.
+    #[serde(default)]
+    pub import: ImportOptions,
+    /// How apply runs.
+    #[serde(default)]
+    pub apply: ApplyOptions,
+}
+
+/// Which Bitbucket integration imports go through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Integration {
+    /// `bitbucket-cloud`: an Atlassian e-mail and API token per org.
+    #[default]
+    #[serde(rename = "bitbucket-cloud")]
+    BitbucketCloud,
+    /// The Bitbucket Cloud App (`bitbucket-connect-app` in the API).
+    #[serde(rename = "bitbucket-cloud-app", alias = "bitbucket-connect-app")]
+    BitbucketCloudApp,
+}
+
+impl Integration {
+    /// The type name the Snyk API uses.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::BitbucketCloud => "bitbucket-cloud",
+            Self::BitbucketCloudApp => "bitbucket-connect-app",
+        }
+    }
+
+    /// Reads a name as users write it (`bitbucket-cloud`, `bitbucket-cloud-app`,
+    /// `bitbucket-connect-app`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the valid values.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        match name.trim() {
+            "bitbucket-cloud" => Ok(Self::BitbucketCloud),
+            "bitbucket-cloud-app" | "bitbucket-connect-app" => Ok(Self::BitbucketCloudApp),
+            other => Err(Error::Config(format!(
+                "unknown integration type `{other}`: use bitbucket-cloud or bitbucket-cloud-app"
+            ))),
+        }
+    }
+}
+
+/// The Snyk side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnykSettings {
+    /// The group whose orgs are listed and created.
+    #[serde(default)]
+    pub group_id: String,
+    /// The integration imports go through.
+    #[serde(default)]
+    pub integration: Integration,
+    /// A template org: new orgs copy its integrations (with credentials) and settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_org_id: Option<String>,
+}
+
+/// Public, private or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Every repository.
+    #[default]
+    All,
+    /// Only private repositories.
+    Private,
+    /// Only public repositories.
+    Public,
+}
+
+/// What to mirror from Bitbucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The workspaces to mirror; `None` for every workspace the credentials can see (access
+    /// tokens cannot list workspaces and need this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
+    /// Glob patterns (`*`, `?`) a workspace slug must match, if any are given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_workspaces: Vec<String>,
+    /// Glob patterns of workspace slugs to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_workspaces: Vec<String>,
+    /// Glob patterns a repository must match, if any are given: against the slug, or against
+    /// `workspace/slug` when the pattern has a `/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_repositories: Vec<String>,
+    /// Glob patterns of repositories to leave out (same matching).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_repositories: Vec<String>,
+    /// Leave forks out.
+    #[serde(default)]
+    pub skip_forks: bool,
+    /// Public, private or both.
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// Only repositories of these Bitbucket project keys, if any are given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub project_keys: Vec<String>,
+    /// Only repositories updated after this RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_since: Option<String>,
+    /// Create no org for a workspace without repositories to import.
+    #[serde(default = "yes")]
+    pub skip_empty_workspaces: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Source {
+    /// Every visible workspace and repository, forks included; no org for an empty workspace.
+    fn default() -> Self {
+        Self {
+            workspaces: None,
+            include_workspaces: Vec::new(),
+            exclude_workspaces: Vec::new(),
+            include_repositories: Vec::new(),
+            exclude_repositories: Vec::new(),
+            skip_forks: false,
+            visibility: Visibility::All,
+            project_keys: Vec::new(),
+            updated_since: None,
+            skip_empty_workspaces: true,
+        }
+    }
+}
+
+/// How workspaces (or projects) map to Snyk orgs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Mapping {
+    /// One org per workspace, named by a template over `{workspace}`.
+    OrgPerWorkspace {
+        /// The org name template (default `{workspace}`).
+        #[serde(default = "workspace_template")]
+        name: String,
+    },
+    /// One org per Bitbucket project, named by a template over `{workspace}` and `{project}`
+    /// (the project key). Repositories without a project go to `{project}` = `no-project`.
+    OrgPerProject {
+        /// The org name template (default `{workspace}-{project}`).
+        #[serde(default = "project_template")]
+        name: String,
+    },
+    /// Everything into one existing org.
+    SingleOrg {
+        /// The org id.
+        org_id: String,
+    },
+}
+
+fn workspace_template() -> String {
+    "{workspace}".to_owned()
+}
+
+fn project_template() -> String {
+    "{workspace}-{project}".to_owned()
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        Self::OrgPerWorkspace {
+            name: workspace_template(),
+        }
+    }
+}
+
+/// The project key used for repositories that belong to no project.
+pub const NO_PROJECT: &str = "no-project";
+
+impl Mapping {
+    /// The org name for a workspace and project key, or `None` for [`Mapping::SingleOrg`].
+    pub fn org_name(&self, workspace: &str, project: Option<&str>) -> Option<String> {
+        match self {
+            Self::OrgPerWorkspace { name } => Some(name.replace("{workspace}", workspace)),
+            Self::OrgPerProject { name } => Some(
+                name.replace("{workspace}", workspace)
+                    .replace("{project}", project.unwrap_or(NO_PROJECT)),
+            ),
+            Self::SingleOrg { .. } => None,
+        }
+    }
+}
+
+/// What each import asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    /// Only these manifest paths (passed through as `files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Paths to leave out (passed through as `exclusionGlobs`; at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusion_globs: Vec<String>,
+}
+
+/// How apply runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyOptions {
+    /// Imports in flight at once (default 15, at most 50).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Imports in flight at once per org (default 5).
+    #[serde(default = "default_per_org")]
+    pub per_org_concurrency: usize,
+    /// Seconds to wait, after a crash, for the target of an import whose acceptance was not
+    /// recorded to appear before posting it again (default 30).
+    #[serde(default = "default_grace")]
+    pub resume_grace_seconds: u64,
+}
+
+fn default_concurrency() -> usize {
+    15
+}
+fn default_per_org() -> usize {
+    5
+}
+fn default_grace() -> u64 {
+    30
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            per_org_concurrency: default_per_org(),
+            resume_grace_seconds: default_grace(),
+        }
+    }
+}
+
+/// The most imports in flight Snyk tolerates well.
+pub const MAX_CONCURRENCY: usize = 50;
+
+impl Config {
+    /// Reads a TOML configuration and checks it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the line and column of a syntax error or unknown key, or naming
+    /// the setting that is wrong.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid configuration: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Writes the configuration as TOML.
+    ///
+    /// # Errors
+    /// Never in practice; [`Error::Config`] if serialisation fails.
+    pub fn to_toml(&self) -> Result<String, Error> {
+        toml::to_string(self).map_err(|e| Error::Config(format!("cannot write configuration: {e}")))
+    }
+
+    /// Checks the settings that the types alone cannot.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting and the fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        let needs_group = !matches!(self.mapping, Mapping::SingleOrg { .. });
+        if needs_group && self.snyk.group_id.trim().is_empty() {
+            return Err(Error::Config(
+                "snyk.group_id is missing: set it in the configuration or SNYK_GROUP_ID (orgs are created in that group)".to_owned(),
+            ));
+        }
+        match &self.mapping {
+            Mapping::OrgPerWorkspace { name } => check_template(name, &["{workspace}"])?,
+            Mapping::OrgPerProject { name } => check_template(name, &["{workspace}", "{project}"])?,
+            Mapping::SingleOrg { org_id } if org_id.trim().is_empty() => {
+                return Err(Error::Config(
+                    "mapping.org_id is empty: give the id of the org to import into".to_owned(),
+                ));
+            }
+            Mapping::SingleOrg { .. } => {}
+        }
+        if self.apply.concurrency == 0 || self.apply.concurrency > MAX_CONCURRENCY {
+            return Err(Error::Config(format!(
+                "apply.concurrency is {}: use 1 to {MAX_CONCURRENCY}",
+                self.apply.concurrency
+            )));
+        }
+        if self.apply.per_org_concurrency == 0 {
+            return Err(Error::Config(
+                "apply.per_org_concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.import.exclusion_globs.len() > 10 {
+            return Err(Error::Config(format!(
+                "import.exclusion_globs has {} entries; Snyk accepts at most 10",
+                self.import.exclusion_globs.len()
+            )));
+        }
+        if let Some(ws) = &self.source.workspaces
+            && let Some(bad) = ws.iter().find(|w| w.trim().is_empty() || w.contains('/'))
+        {
+            return Err(Error::Config(format!(
+                "source.workspaces has an invalid slug `{bad}`"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_template(template: &str, allowed: &[&str]) -> Result<(), Error> {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(Error::Config(format!(
+                "mapping.name `{template}` has an unclosed `{{`"
+            )));
+        };
+        let placeholder = &rest[start..start + len + 1];
+        if !allowed.contains(&placeholder) {
+            return Err(Error::Config(format!(
+                "mapping.name `{template}` uses {placeholder}; this mapping offers {}",
+                allowed.join(" and ")
+            )));
+        }
+        rest = &rest[start + len + 1..];
+    }
+    if template.trim().is_empty() {
+        return Err(Error::Config("mapping.name is empty".to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `text` matches a glob pattern with `*` (any run) and `?` (one character),
+/// case-insensitively.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("acme-*", "ACME-data"));
+        assert!(glob_match("*-archive", "x-archive"));
+        assert!(!glob_match("*-archive", "x-archived"));
+        assert!(glob_match("ws?", "ws1"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+    }
+
+    #[test]
+    fn a_full_file_parses_and_round_trips() {
+        let text = r#"
+[snyk]
+group_id = "g-1"
+integration = "bitbucket-cloud-app"
+template_org_id = "tpl"
+
+[source]
+workspaces = ["acme", "acme-data"]
+exclude_repositories = ["*-archive"]
+skip_forks = true
+visibility = "private"
+project_keys = ["CORE"]
+updated_since = "2026-01-01T00:00:00Z"
+
+[mapping]
+kind = "org-per-project"
+name = "bb-{workspace}-{project}"
+
+[import]
+exclusion_globs = ["fixtures", "tests"]
+
+[apply]
+concurrency = 20
+"#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.snyk.integration, Integration::BitbucketCloudApp);
+        assert_eq!(c.snyk.integration.api_name(), "bitbucket-connect-app");
+        assert_eq!(
+            c.mapping.org_name("acme", Some("CORE")).as_deref(),
+            Some("bb-acme-CORE")
+        );
+        assert_eq!(c.apply.per_org_concurrency, 5);
+        // Defaults hold whether or not the section is present.
+        assert!(
+            Config::from_toml("[snyk]\ngroup_id = \"g\"\n")
+                .unwrap()
+                .source
+                .skip_empty_workspaces
+        );
+        assert!(c.source.skip_empty_workspaces);
+        let again = Config::from_toml(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn bad_files_name_the_fix() {
+        let e = Config::from_toml("[snyk]\ngroup_id = \"g\"\nintegraton = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("integraton"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        let e = Config::from_toml("").unwrap_err();
+        assert!(e.to_string().contains("SNYK_GROUP_ID"), "{e}");
+        let e = Config::from_toml(
+            "[snyk]\ngroup_id=\"g\"\n[mapping]\nkind=\"org-per-workspace\"\nname=\"{team}\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("{team}"), "{e}");
+        let e = Config::from_toml("[snyk]\ngroup_id=\"g\"\n[apply]\nconcurrency=99\n").unwrap_err();
+        assert!(e.to_string().contains("1 to 50"), "{e}");
+        let e = Config::from_toml("[snyk]\ngroup_id=\"g\"\n[mapping]\nkind=\"one-big-org\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("one-big-org"), "{e}");
+        // A single org needs no group.
+        Config::from_toml("[mapping]\nkind=\"single-org\"\norg_id=\"o-1\"\n").unwrap();
+    }
+}

@@ -1,0 +1,87 @@
+//! Errors of mirror-core.
+
+use std::path::PathBuf;
+
+use bitbucket_cloud_client::ErrorKind;
+
+/// What went wrong while planning or applying.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration, plan or input problem found before anything changed.
+    #[error("{0}")]
+    Config(String),
+    /// Bitbucket refused or failed.
+    #[error("Bitbucket: {0}")]
+    Bitbucket(#[from] bitbucket_cloud_client::Error),
+    /// Snyk refused or failed.
+    #[error("Snyk: {0}")]
+    Snyk(#[from] snyk_client::Error),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is malformed.
+    #[error("{}:{line}: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another run holds the state directory.
+    #[error(
+        "another bb-snyk-mirror run is using the state directory {}: wait for it to finish, or use another --state-dir",
+        path.display()
+    )]
+    Locked {
+        /// The state directory.
+        path: PathBuf,
+    },
+    /// A failure of an in-memory fake, with its kind.
+    #[error("{message}")]
+    Fake {
+        /// The kind of failure it imitates.
+        kind: ErrorKind,
+        /// The message.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The kind of failure, as the clients classify it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(_) | Self::Malformed { .. } | Self::Locked { .. } => ErrorKind::Config,
+            Self::Bitbucket(e) => e.kind(),
+            Self::Snyk(e) => e.kind(),
+            Self::Io { .. } => ErrorKind::Transport,
+            Self::Fake { kind, .. } => *kind,
+        }
+    }
+
+    /// Whether credentials were refused (for the exit code).
+    pub fn is_auth(&self) -> bool {
+        self.kind() == ErrorKind::Auth
+    }
+
+    /// Whether the org is at its project cap.
+    pub fn is_project_cap(&self) -> bool {
+        matches!(self, Self::Snyk(snyk_client::Error::ProjectCap { .. }))
+            || matches!(self, Self::Fake { message, .. } if message.contains("maximum 25000 projects"))
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

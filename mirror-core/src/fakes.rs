@@ -1,0 +1,311 @@
+//! In-memory fakes of both ports (feature `fakes`): for planning and apply tests without any
+//! server, yours included.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bitbucket_cloud_client::ErrorKind;
+
+use crate::Error;
+use crate::ports::{BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, SnykOrg, SnykPort};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A Bitbucket of workspaces and repositories held in memory.
+#[derive(Debug, Default)]
+pub struct FakeBitbucket {
+    workspaces: Mutex<BTreeMap<String, Vec<Repo>>>,
+    requests: AtomicU64,
+}
+
+impl FakeBitbucket {
+    /// An empty Bitbucket.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a workspace with repositories (a workspace may be empty).
+    pub fn with_workspace(self, slug: &str, repos: Vec<Repo>) -> Self {
+        lock(&self.workspaces).insert(slug.to_owned(), repos);
+        self
+    }
+
+    /// Adds a repository (a repository created between two runs).
+    pub fn add_repository(&self, repo: Repo) {
+        lock(&self.workspaces)
+            .entry(repo.workspace.clone())
+            .or_default()
+            .push(repo);
+    }
+}
+
+#[async_trait]
+impl BitbucketPort for FakeBitbucket {
+    async fn workspaces(&self) -> Result<Vec<String>, Error> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.workspaces).keys().cloned().collect())
+    }
+
+    async fn repositories(&self, workspace: &str, _query: &RepoQuery) -> Result<Vec<Repo>, Error> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        lock(&self.workspaces)
+            .get(workspace)
+            .cloned()
+            .ok_or_else(|| Error::Fake {
+                kind: ErrorKind::NotFound,
+                message: format!(
+                    "workspace `{workspace}` does not exist or these credentials cannot see it"
+                ),
+            })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// One org of [`FakeSnyk`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeOrg {
+    /// The id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// Type → integration id.
+    pub integrations: BTreeMap<String, String>,
+    /// Lowercased `workspace/repository` of its targets.
+    pub targets: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct SnykState {
+    orgs: Vec<FakeOrg>,
+    counter: u64,
+    jobs: BTreeMap<String, (String, String)>,
+    posted: Vec<(String, String)>,
+    created: Vec<String>,
+    zero_projects: BTreeSet<String>,
+    failing: BTreeSet<String>,
+    capped: BTreeSet<String>,
+    new_org_integrations: Vec<String>,
+}
+
+/// A Snyk group held in memory. Imports complete at once; a repository has one project unless
+/// marked as having none.
+#[derive(Debug)]
+pub struct FakeSnyk {
+    state: Mutex<SnykState>,
+    requests: AtomicU64,
+}
+
+impl Default for FakeSnyk {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(SnykState {
+                new_org_integrations: vec!["bitbucket-cloud".to_owned()],
+                ..SnykState::default()
+            }),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl FakeSnyk {
+    /// An empty group whose new orgs get a `bitbucket-cloud` integration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an existing org with these integration types; returns its id. Names may repeat.
+    pub fn add_org(&self, name: &str, integrations: &[&str]) -> String {
+        let mut s = lock(&self.state);
+        s.counter += 1;
+        let id = format!("org-{}", s.counter);
+        let integrations = integrations
+            .iter()
+            .map(|t| ((*t).to_owned(), format!("int-{t}-{id}")))
+            .collect();
+        s.orgs.push(FakeOrg {
+            id: id.clone(),
+            name: name.to_owned(),
+            integrations,
+            targets: BTreeSet::new(),
+        });
+        id
+    }
+
+    /// Marks a repository as imported into an org already.
+    pub fn add_target(&self, org_id: &str, full_name: &str) {
+        if let Some(o) = lock(&self.state).orgs.iter_mut().find(|o| o.id == org_id) {
+            o.targets.insert(full_name.to_lowercase());
+        }
+    }
+
+    /// New orgs get these integration types (default `bitbucket-cloud`).
+    pub fn set_new_org_integrations(&self, types: &[&str]) {
+        lock(&self.state).new_org_integrations = types.iter().map(|t| (*t).to_owned()).collect();
+    }
+
+    /// This repository has no manifests: its import completes with zero projects, no target.
+    pub fn set_zero_projects(&self, full_name: &str) {
+        lock(&self.state)
+            .zero_projects
+            .insert(full_name.to_lowercase());
+    }
+
+    /// Imports of this repository are refused.
+    pub fn set_failing(&self, full_name: &str) {
+        lock(&self.state).failing.insert(full_name.to_lowercase());
+    }
+
+    /// This org is at its project cap.
+    pub fn set_capped(&self, org_id: &str) {
+        lock(&self.state).capped.insert(org_id.to_owned());
+    }
+
+    /// The orgs as they are now.
+    pub fn orgs_now(&self) -> Vec<FakeOrg> {
+        lock(&self.state).orgs.clone()
+    }
+
+    /// Every import posted: (org id, `workspace/repository`).
+    pub fn posted(&self) -> Vec<(String, String)> {
+        lock(&self.state).posted.clone()
+    }
+
+    /// The names of orgs created.
+    pub fn created(&self) -> Vec<String> {
+        lock(&self.state).created.clone()
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SnykPort for FakeSnyk {
+    async fn orgs(&self, _group_id: &str) -> Result<Vec<SnykOrg>, Error> {
+        self.count();
+        Ok(lock(&self.state)
+            .orgs
+            .iter()
+            .map(|o| SnykOrg {
+                id: o.id.clone(),
+                name: o.name.clone(),
+            })
+            .collect())
+    }
+
+    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error> {
+        Ok(self
+            .orgs(group_id)
+            .await?
+            .into_iter()
+            .filter(|o| o.name == name)
+            .collect())
+    }
+
+    async fn integrations(&self, org_id: &str) -> Result<BTreeMap<String, String>, Error> {
+        self.count();
+        lock(&self.state)
+            .orgs
+            .iter()
+            .find(|o| o.id == org_id)
+            .map(|o| o.integrations.clone())
+            .ok_or_else(|| Error::Fake {
+                kind: ErrorKind::NotFound,
+                message: format!("org {org_id} not found"),
+            })
+    }
+
+    async fn imported(&self, org_id: &str, _integration_type: &str) -> Result<Vec<String>, Error> {
+        self.count();
+        Ok(lock(&self.state)
+            .orgs
+            .iter()
+            .find(|o| o.id == org_id)
+            .map(|o| o.targets.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn create_org(
+        &self,
+        _group_id: &str,
+        name: &str,
+        template_org_id: Option<&str>,
+    ) -> Result<SnykOrg, Error> {
+        self.count();
+        let types: Vec<String> = {
+            let s = lock(&self.state);
+            match template_org_id.and_then(|t| s.orgs.iter().find(|o| o.id == t)) {
+                Some(t) => t.integrations.keys().cloned().collect(),
+                None => s.new_org_integrations.clone(),
+            }
+        };
+        let refs: Vec<&str> = types.iter().map(String::as_str).collect();
+        let id = self.add_org(name, &refs);
+        lock(&self.state).created.push(name.to_owned());
+        Ok(SnykOrg {
+            id,
+            name: name.to_owned(),
+        })
+    }
+
+    async fn import(
+        &self,
+        org_id: &str,
+        _integration_id: &str,
+        spec: &ImportSpec,
+    ) -> Result<String, Error> {
+        self.count();
+        let full = format!("{}/{}", spec.workspace, spec.repository);
+        let mut s = lock(&self.state);
+        if s.capped.contains(org_id) {
+            return Err(Error::Fake {
+                kind: ErrorKind::Client,
+                message: "This organization has 25000 of the maximum 25000 projects.".to_owned(),
+            });
+        }
+        if s.failing.contains(&full.to_lowercase()) {
+            return Err(Error::Fake {
+                kind: ErrorKind::Client,
+                message: format!("Snyk refused the import of {full}"),
+            });
+        }
+        s.posted.push((org_id.to_owned(), full.clone()));
+        s.counter += 1;
+        let job = format!("{org_id}/int/job-{}", s.counter);
+        s.jobs.insert(job.clone(), (org_id.to_owned(), full));
+        Ok(job)
+    }
+
+    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let Some((org_id, full)) = s.jobs.get(job).cloned() else {
+            return Err(Error::Fake {
+                kind: ErrorKind::NotFound,
+                message: format!("job {job} not found"),
+            });
+        };
+        let zero = s.zero_projects.contains(&full.to_lowercase());
+        if !zero && let Some(o) = s.orgs.iter_mut().find(|o| o.id == org_id) {
+            o.targets.insert(full.to_lowercase());
+        }
+        Ok(JobOutcome {
+            status: "complete".to_owned(),
+            projects: u32::from(!zero),
+            messages: Vec::new(),
+            polls: 1,
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}

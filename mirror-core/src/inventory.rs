@@ -1,0 +1,232 @@
+//! Reading both sides: the Bitbucket workspaces and repositories the configuration selects, and
+//! the Snyk orgs they map to with their integrations and already-imported targets.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Mapping, glob_match};
+use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
+use crate::{Error, Repo};
+
+/// Workspace listings in flight at once.
+const LISTING_CONCURRENCY: usize = 4;
+/// Org detail reads in flight at once.
+const ORG_CONCURRENCY: usize = 8;
+
+/// One workspace and its repositories.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceInventory {
+    /// The slug.
+    pub slug: String,
+    /// Its repositories, sorted by slug.
+    pub repositories: Vec<Repo>,
+}
+
+/// The Bitbucket side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BitbucketInventory {
+    /// The selected workspaces, sorted by slug.
+    pub workspaces: Vec<WorkspaceInventory>,
+    /// Workspaces left out by the include/exclude patterns, with the pattern.
+    #[serde(default)]
+    pub excluded_workspaces: Vec<(String, String)>,
+}
+
+/// One Snyk org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgInventory {
+    /// The id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// Type → integration id; read only for orgs the plan may use.
+    pub integrations: Option<BTreeMap<String, String>>,
+    /// Lowercased `workspace/repository` of targets imported through the chosen integration;
+    /// read only for orgs the plan may use.
+    pub imported: Option<BTreeSet<String>>,
+}
+
+/// The Snyk side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnykInventory {
+    /// The group's orgs (or the single configured org).
+    pub orgs: Vec<OrgInventory>,
+}
+
+/// Both sides.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Bitbucket.
+    pub bitbucket: BitbucketInventory,
+    /// Snyk.
+    pub snyk: SnykInventory,
+}
+
+fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
+    let s = &config.source;
+    if !s.include_workspaces.is_empty() && !s.include_workspaces.iter().any(|p| glob_match(p, slug))
+    {
+        return Err(format!(
+            "not matched by {}",
+            s.include_workspaces.join(", ")
+        ));
+    }
+    if let Some(p) = s.exclude_workspaces.iter().find(|p| glob_match(p, slug)) {
+        return Err(format!("excluded by {p}"));
+    }
+    Ok(())
+}
+
+/// Reads the Bitbucket side.
+///
+/// # Errors
+/// The first listing that fails (a workspace that does not exist is named).
+pub async fn gather_bitbucket(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+) -> Result<BitbucketInventory, Error> {
+    let mut slugs = match &config.source.workspaces {
+        Some(list) => list.iter().map(|s| s.trim().to_owned()).collect(),
+        None => bitbucket.workspaces().await?,
+    };
+    slugs.sort();
+    slugs.dedup();
+    let mut excluded = Vec::new();
+    let mut selected = Vec::new();
+    for slug in slugs {
+        match workspace_selected(config, &slug) {
+            Ok(()) => selected.push(slug),
+            Err(why) => excluded.push((slug, why)),
+        }
+    }
+    let query = RepoQuery {
+        project_keys: config.source.project_keys.clone(),
+        updated_since: config.source.updated_since.clone(),
+    };
+    let query = &query;
+    let mut workspaces: Vec<WorkspaceInventory> = stream::iter(selected)
+        .map(|slug| async move {
+            let mut repositories = bitbucket.repositories(&slug, query).await?;
+            repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
+            repositories.dedup_by(|a, b| a.slug == b.slug);
+            Ok::<_, Error>(WorkspaceInventory { slug, repositories })
+        })
+        .buffer_unordered(LISTING_CONCURRENCY)
+        .try_collect()
+        .await?;
+    workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Ok(BitbucketInventory {
+        workspaces,
+        excluded_workspaces: excluded,
+    })
+}
+
+/// The org names the plan may use for this Bitbucket side.
+pub fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for ws in &bitbucket.workspaces {
+        match &config.mapping {
+            Mapping::OrgPerProject { .. } => {
+                for r in &ws.repositories {
+                    if let Some(n) = config.mapping.org_name(&ws.slug, r.project_key.as_deref()) {
+                        names.insert(n);
+                    }
+                }
+            }
+            _ => {
+                if let Some(n) = config.mapping.org_name(&ws.slug, None) {
+                    names.insert(n);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted
+/// name, when the name is not ambiguous) their integrations and imported targets.
+///
+/// # Errors
+/// The first request that fails.
+pub async fn gather_snyk(
+    config: &Config,
+    bitbucket: &BitbucketInventory,
+    snyk: &dyn SnykPort,
+) -> Result<SnykInventory, Error> {
+    let integration = config.snyk.integration.api_name();
+    let mut orgs: Vec<OrgInventory> = match &config.mapping {
+        Mapping::SingleOrg { org_id } => vec![OrgInventory {
+            id: org_id.clone(),
+            name: org_id.clone(),
+            integrations: None,
+            imported: None,
+        }],
+        _ => snyk
+            .orgs(&config.snyk.group_id)
+            .await?
+            .into_iter()
+            .map(|o| OrgInventory {
+                id: o.id,
+                name: o.name,
+                integrations: None,
+                imported: None,
+            })
+            .collect(),
+    };
+    let wanted = wanted_org_names(config, bitbucket);
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &orgs {
+        *by_name.entry(o.name.as_str()).or_default() += 1;
+    }
+    let single = matches!(config.mapping, Mapping::SingleOrg { .. });
+    let to_read: Vec<usize> = orgs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            single || (wanted.contains(&o.name) && by_name.get(o.name.as_str()) == Some(&1))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let details: Vec<(usize, BTreeMap<String, String>, BTreeSet<String>)> = stream::iter(to_read)
+        .map(|i| {
+            let id = orgs[i].id.clone();
+            async move {
+                let integrations = snyk.integrations(&id).await?;
+                let imported = snyk
+                    .imported(&id, integration)
+                    .await?
+                    .into_iter()
+                    .map(|n| n.to_lowercase())
+                    .collect();
+                Ok::<_, Error>((i, integrations, imported))
+            }
+        })
+        .buffer_unordered(ORG_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (i, integrations, imported) in details {
+        orgs[i].integrations = Some(integrations);
+        orgs[i].imported = Some(imported);
+    }
+    orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(SnykInventory { orgs })
+}
+
+/// Reads both sides.
+///
+/// # Errors
+/// The first request that fails.
+pub async fn gather(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+    snyk: &dyn SnykPort,
+) -> Result<Inventory, Error> {
+    let bb = gather_bitbucket(config, bitbucket).await?;
+    let sn = gather_snyk(config, &bb, snyk).await?;
+    Ok(Inventory {
+        bitbucket: bb,
+        snyk: sn,
+    })
+}

@@ -1,0 +1,666 @@
+//! The plan: a pure function of (configuration, inventory, history) and a plain value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Integration, Mapping, Visibility, glob_match};
+use crate::inventory::{Inventory, OrgInventory};
+use crate::{Error, Repo};
+
+/// The plan format's version; a plan of another version is refused.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// The longest org name Snyk accepts.
+pub const MAX_ORG_NAME: usize = 60;
+
+/// What earlier runs recorded (from the journal), as far as planning cares.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Completed imports: (org id, lowercased `workspace/repository`) → projects created.
+    pub completed: BTreeMap<(String, String), u32>,
+    /// Orgs an import found at the project cap.
+    pub capped_orgs: BTreeSet<String>,
+}
+
+/// Where an import goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum OrgRef {
+    /// An org that exists.
+    Existing {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The integration to import through.
+        integration_id: String,
+    },
+    /// An org this plan creates.
+    New {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl OrgRef {
+    /// The org's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Existing { name, .. } | Self::New { name } => name,
+        }
+    }
+}
+
+/// Why a repository (or workspace) is left alone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// A pattern or filter of the configuration left it out.
+    Excluded {
+        /// Which rule.
+        rule: String,
+    },
+    /// A fork, and forks are skipped.
+    Fork,
+    /// An empty repository: it has no main branch to import.
+    EmptyRepository,
+    /// Snyk already has a target for it in the org.
+    AlreadyImported {
+        /// The org.
+        org_id: String,
+    },
+    /// An earlier run imported it and Snyk found no projects; it is not imported again.
+    ImportedBeforeWithZeroProjects {
+        /// The org.
+        org_id: String,
+    },
+    /// A workspace with nothing to import gets no org.
+    EmptyWorkspace,
+}
+
+impl SkipReason {
+    /// A short label for summaries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Excluded { .. } => "excluded",
+            Self::Fork => "fork",
+            Self::EmptyRepository => "empty repository",
+            Self::AlreadyImported { .. } => "already imported",
+            Self::ImportedBeforeWithZeroProjects { .. } => "imported before, no projects",
+            Self::EmptyWorkspace => "empty workspace",
+        }
+    }
+
+    fn explain(&self) -> String {
+        match self {
+            Self::Excluded { rule } => format!("excluded ({rule})"),
+            Self::Fork => "fork (source.skip_forks)".to_owned(),
+            Self::EmptyRepository => "empty repository (no main branch)".to_owned(),
+            Self::AlreadyImported { org_id } => format!("already imported into {org_id}"),
+            Self::ImportedBeforeWithZeroProjects { org_id } => {
+                format!("imported into {org_id} before; Snyk found no projects")
+            }
+            Self::EmptyWorkspace => {
+                "nothing to import, so no org is created (source.skip_empty_workspaces)".to_owned()
+            }
+        }
+    }
+}
+
+/// Why an org cannot be used; its repositories are not imported.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum ConflictReason {
+    /// Several existing orgs have this name: which one is meant cannot be guessed.
+    DuplicateOrgName {
+        /// Their ids.
+        org_ids: Vec<String>,
+    },
+    /// The name is longer than Snyk allows.
+    NameTooLong {
+        /// Its length.
+        length: usize,
+    },
+    /// The org is at Snyk's cap of 25,000 projects.
+    ProjectCap {
+        /// The org.
+        org_id: String,
+    },
+    /// The org has no integration of the chosen type.
+    MissingIntegration {
+        /// The org.
+        org_id: String,
+        /// The integration type.
+        integration: String,
+    },
+}
+
+impl ConflictReason {
+    fn explain(&self, org: &str) -> String {
+        match self {
+            Self::DuplicateOrgName { org_ids } => format!(
+                "{} orgs are named \"{org}\" ({}): rename or delete all but one, or change mapping.name",
+                org_ids.len(),
+                org_ids.join(", ")
+            ),
+            Self::NameTooLong { length } => format!(
+                "the org name \"{org}\" has {length} characters; Snyk allows {MAX_ORG_NAME}: shorten mapping.name"
+            ),
+            Self::ProjectCap { org_id } => format!(
+                "org {org_id} is at Snyk's cap of 25,000 projects: remove projects or map these repositories to another org"
+            ),
+            Self::MissingIntegration {
+                org_id,
+                integration,
+            } => format!(
+                "org {org_id} has no {integration} integration: add one in Snyk (Settings > Integrations), or set snyk.template_org_id so new orgs copy it"
+            ),
+        }
+    }
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Create an org in the group.
+    CreateOrg {
+        /// Its name.
+        name: String,
+    },
+    /// Import one repository into an org.
+    Import {
+        /// The org.
+        org: OrgRef,
+        /// The workspace slug.
+        workspace: String,
+        /// The repository slug.
+        repository: String,
+        /// The branch (the repository's main branch).
+        branch: String,
+        /// Only these manifests.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        /// Paths to leave out.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclusion_globs: Vec<String>,
+    },
+    /// Leave a repository (or a workspace) alone.
+    Skip {
+        /// The workspace slug.
+        workspace: String,
+        /// The repository slug; `None` for a whole workspace.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<String>,
+        /// Why.
+        #[serde(flatten)]
+        reason: SkipReason,
+    },
+    /// An org that cannot be used; its repositories wait until the conflict is resolved.
+    Conflict {
+        /// The org name.
+        org: String,
+        /// Why.
+        #[serde(flatten)]
+        reason: ConflictReason,
+        /// `workspace/repository` of the repositories held back.
+        repositories: Vec<String>,
+    },
+}
+
+/// What the plan does, in numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Orgs to create.
+    pub orgs_to_create: usize,
+    /// Repositories to import.
+    pub imports: usize,
+    /// Skips by reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Conflicts.
+    pub conflicts: usize,
+    /// Repositories held back by conflicts.
+    pub held_back: usize,
+}
+
+/// The plan: what to create, what to import, what to skip and why, what conflicts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The group orgs are created in.
+    pub group_id: String,
+    /// The integration imports go through.
+    pub integration: Integration,
+    /// The template org new orgs copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_org_id: Option<String>,
+    /// The steps, in order: org creations, imports, conflicts, skips.
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// The plan in numbers.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            match a {
+                Action::CreateOrg { .. } => s.orgs_to_create += 1,
+                Action::Import { .. } => s.imports += 1,
+                Action::Skip { reason, .. } => {
+                    *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
+                }
+                Action::Conflict { repositories, .. } => {
+                    s.conflicts += 1;
+                    s.held_back += repositories.len();
+                }
+            }
+        }
+        s
+    }
+
+    /// Whether there is nothing to create or import.
+    pub fn is_noop(&self) -> bool {
+        !self
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateOrg { .. } | Action::Import { .. }))
+    }
+
+    /// The plan as pretty JSON.
+    ///
+    /// # Errors
+    /// Never in practice.
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Config(format!("cannot write the plan: {e}")))
+    }
+
+    /// Reads a plan written by [`Plan::to_json`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] for malformed JSON (with its line and column) or another schema
+    /// version.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<u32>,
+        }
+        let v: Version = serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("the plan file is not valid JSON: {e}")))?;
+        match v.schema_version {
+            Some(PLAN_SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "the plan has schema version {other}; this bb-snyk-mirror reads version {PLAN_SCHEMA_VERSION}: make a new plan"
+                )));
+            }
+            None => {
+                return Err(Error::Config(
+                    "the plan file has no schema_version: is it a bb-snyk-mirror plan?".to_owned(),
+                ));
+            }
+        }
+        serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("the plan file is malformed: {e}")))
+    }
+
+    /// The plan for people: a summary table, then one line per action.
+    pub fn render(&self) -> String {
+        let s = self.summary();
+        let skipped: usize = s.skipped.values().sum();
+        let mut out = String::new();
+        let _ = writeln!(out, "Plan for group {}", self.group_id);
+        let _ = writeln!(out, "  orgs to create      {:>6}", s.orgs_to_create);
+        let _ = writeln!(out, "  repositories        {:>6} to import", s.imports);
+        let _ = writeln!(out, "  skipped             {skipped:>6}");
+        for (reason, n) in &s.skipped {
+            let _ = writeln!(out, "    {reason:<30}{n:>4}");
+        }
+        let _ = writeln!(
+            out,
+            "  conflicts           {:>6} ({} held back)",
+            s.conflicts,
+            repositories(s.held_back)
+        );
+        if !self.actions.is_empty() {
+            out.push('\n');
+        }
+        for a in &self.actions {
+            match a {
+                Action::CreateOrg { name } => {
+                    let from = self
+                        .template_org_id
+                        .as_deref()
+                        .map(|t| format!(" from template {t}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "+ create org {name}{from}");
+                }
+                Action::Import {
+                    org,
+                    workspace,
+                    repository,
+                    branch,
+                    ..
+                } => {
+                    let new = if matches!(org, OrgRef::New { .. }) {
+                        " (new)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        out,
+                        "+ import {workspace}/{repository} ({branch}) into {}{new}",
+                        org.name()
+                    );
+                }
+                Action::Conflict {
+                    org,
+                    reason,
+                    repositories,
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "! conflict {org}: {} [{} held back]",
+                        reason.explain(org),
+                        self::repositories(repositories.len())
+                    );
+                }
+                Action::Skip {
+                    workspace,
+                    repository,
+                    reason,
+                } => {
+                    let what = match repository {
+                        Some(r) => format!("{workspace}/{r}"),
+                        None => format!("workspace {workspace}"),
+                    };
+                    let _ = writeln!(out, "= skip {what}: {}", reason.explain());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// "1 repository", "2 repositories".
+fn repositories(n: usize) -> String {
+    if n == 1 {
+        "1 repository".to_owned()
+    } else {
+        format!("{n} repositories")
+    }
+}
+
+fn skip_key(a: &Action) -> (&str, &str) {
+    match a {
+        Action::Skip {
+            workspace,
+            repository,
+            ..
+        } => (workspace.as_str(), repository.as_deref().unwrap_or("")),
+        _ => ("", ""),
+    }
+}
+
+fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
+    let s = &config.source;
+    let full = repo.full_name();
+    let matches = |p: &String| {
+        if p.contains('/') {
+            glob_match(p, &full)
+        } else {
+            glob_match(p, &repo.slug)
+        }
+    };
+    if !s.include_repositories.is_empty() && !s.include_repositories.iter().any(matches) {
+        return Some(SkipReason::Excluded {
+            rule: format!("not matched by {}", s.include_repositories.join(", ")),
+        });
+    }
+    if let Some(p) = s.exclude_repositories.iter().find(|p| matches(p)) {
+        return Some(SkipReason::Excluded {
+            rule: format!("matched by {p}"),
+        });
+    }
+    match (s.visibility, repo.is_private) {
+        (Visibility::Private, false) => {
+            return Some(SkipReason::Excluded {
+                rule: "public (source.visibility = private)".to_owned(),
+            });
+        }
+        (Visibility::Public, true) => {
+            return Some(SkipReason::Excluded {
+                rule: "private (source.visibility = public)".to_owned(),
+            });
+        }
+        _ => {}
+    }
+    if !s.project_keys.is_empty()
+        && !repo
+            .project_key
+            .as_ref()
+            .is_some_and(|k| s.project_keys.iter().any(|p| p.eq_ignore_ascii_case(k)))
+    {
+        return Some(SkipReason::Excluded {
+            rule: format!("not in project {}", s.project_keys.join(", ")),
+        });
+    }
+    if let (Some(since), Some(updated)) = (&s.updated_since, &repo.updated_on) {
+        let cut = |t: &str| t.chars().take(19).collect::<String>();
+        if cut(updated) <= cut(since) {
+            return Some(SkipReason::Excluded {
+                rule: format!("not updated since {since}"),
+            });
+        }
+    }
+    if s.skip_forks && repo.is_fork {
+        return Some(SkipReason::Fork);
+    }
+    if repo.main_branch.as_deref().is_none_or(str::is_empty) {
+        return Some(SkipReason::EmptyRepository);
+    }
+    None
+}
+
+/// Makes the plan. Pure: the same inputs give the same plan, in the same order.
+pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
+    let integration = config.snyk.integration.api_name();
+    let mut actions_skip = Vec::new();
+    // Destination → (workspace, repo) to import, in order.
+    let mut destinations: BTreeMap<String, Vec<&Repo>> = BTreeMap::new();
+    // Destination → workspaces it serves (for empty-workspace skips).
+    let mut destination_workspaces: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+
+    for (ws, why) in &inventory.bitbucket.excluded_workspaces {
+        actions_skip.push(Action::Skip {
+            workspace: ws.clone(),
+            repository: None,
+            reason: SkipReason::Excluded { rule: why.clone() },
+        });
+    }
+
+    let single_org = match &config.mapping {
+        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
+        _ => None,
+    };
+    // Sorted here too, so that the plan does not depend on the order the inventory came in.
+    let mut workspaces: Vec<_> = inventory.bitbucket.workspaces.iter().collect();
+    workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
+    for ws in workspaces {
+        let mut repositories: Vec<&Repo> = ws.repositories.iter().collect();
+        repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
+        if let Some(name) = config.mapping.org_name(&ws.slug, None) {
+            if !matches!(config.mapping, Mapping::OrgPerProject { .. }) {
+                destination_workspaces
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(ws.slug.clone());
+                destinations.entry(name).or_default();
+            }
+        } else if let Some(id) = &single_org {
+            destinations.entry(id.clone()).or_default();
+        }
+        for repo in repositories {
+            if let Some(reason) = repo_filter(config, repo) {
+                actions_skip.push(Action::Skip {
+                    workspace: ws.slug.clone(),
+                    repository: Some(repo.slug.clone()),
+                    reason,
+                });
+                continue;
+            }
+            let dest = match &single_org {
+                Some(id) => id.clone(),
+                None => config
+                    .mapping
+                    .org_name(&ws.slug, repo.project_key.as_deref())
+                    .unwrap_or_default(),
+            };
+            destination_workspaces
+                .entry(dest.clone())
+                .or_default()
+                .insert(ws.slug.clone());
+            destinations.entry(dest).or_default().push(repo);
+        }
+    }
+
+    let mut creates = Vec::new();
+    let mut imports = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut lookup: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
+    lookup.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+
+    for (dest, repos) in &destinations {
+        let existing: Vec<&&OrgInventory> = match &single_org {
+            Some(id) => lookup.iter().filter(|o| &o.id == id).collect(),
+            None => lookup.iter().filter(|o| &o.name == dest).collect(),
+        };
+        let held = || repos.iter().map(|r| r.full_name()).collect::<Vec<_>>();
+        if single_org.is_none() && dest.chars().count() > MAX_ORG_NAME {
+            conflicts.push(Action::Conflict {
+                org: dest.clone(),
+                reason: ConflictReason::NameTooLong {
+                    length: dest.chars().count(),
+                },
+                repositories: held(),
+            });
+            continue;
+        }
+        if existing.len() > 1 {
+            conflicts.push(Action::Conflict {
+                org: dest.clone(),
+                reason: ConflictReason::DuplicateOrgName {
+                    org_ids: existing.iter().map(|o| o.id.clone()).collect(),
+                },
+                repositories: held(),
+            });
+            continue;
+        }
+        let org_ref = match existing.first() {
+            Some(org) => {
+                if history.capped_orgs.contains(&org.id) {
+                    conflicts.push(Action::Conflict {
+                        org: org.name.clone(),
+                        reason: ConflictReason::ProjectCap {
+                            org_id: org.id.clone(),
+                        },
+                        repositories: held(),
+                    });
+                    continue;
+                }
+                let integration_id = org
+                    .integrations
+                    .as_ref()
+                    .and_then(|m| m.get(integration))
+                    .cloned();
+                match integration_id {
+                    Some(integration_id) => OrgRef::Existing {
+                        id: org.id.clone(),
+                        name: org.name.clone(),
+                        integration_id,
+                    },
+                    None if repos.is_empty() => continue,
+                    None => {
+                        conflicts.push(Action::Conflict {
+                            org: org.name.clone(),
+                            reason: ConflictReason::MissingIntegration {
+                                org_id: org.id.clone(),
+                                integration: integration.to_owned(),
+                            },
+                            repositories: held(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            None => {
+                if repos.is_empty() && config.source.skip_empty_workspaces {
+                    for ws in destination_workspaces.get(dest).into_iter().flatten() {
+                        actions_skip.push(Action::Skip {
+                            workspace: ws.clone(),
+                            repository: None,
+                            reason: SkipReason::EmptyWorkspace,
+                        });
+                    }
+                    continue;
+                }
+                creates.push(Action::CreateOrg { name: dest.clone() });
+                OrgRef::New { name: dest.clone() }
+            }
+        };
+        let imported = existing.first().and_then(|o| o.imported.as_ref());
+        let org_id = existing.first().map(|o| o.id.clone());
+        for repo in repos {
+            let key = repo.full_name().to_lowercase();
+            if let (Some(set), Some(id)) = (imported, &org_id)
+                && set.contains(&key)
+            {
+                actions_skip.push(Action::Skip {
+                    workspace: repo.workspace.clone(),
+                    repository: Some(repo.slug.clone()),
+                    reason: SkipReason::AlreadyImported { org_id: id.clone() },
+                });
+                continue;
+            }
+            if let Some(id) = &org_id
+                && let Some(projects) = history.completed.get(&(id.clone(), key.clone()))
+            {
+                let reason = if *projects == 0 {
+                    SkipReason::ImportedBeforeWithZeroProjects { org_id: id.clone() }
+                } else {
+                    SkipReason::AlreadyImported { org_id: id.clone() }
+                };
+                actions_skip.push(Action::Skip {
+                    workspace: repo.workspace.clone(),
+                    repository: Some(repo.slug.clone()),
+                    reason,
+                });
+                continue;
+            }
+            imports.push(Action::Import {
+                org: org_ref.clone(),
+                workspace: repo.workspace.clone(),
+                repository: repo.slug.clone(),
+                branch: repo.main_branch.clone().unwrap_or_default(),
+                files: config.import.files.clone(),
+                exclusion_globs: config.import.exclusion_globs.clone(),
+            });
+        }
+    }
+
+    actions_skip.sort_by(|a, b| skip_key(a).cmp(&skip_key(b)));
+    let mut actions = creates;
+    actions.extend(imports);
+    actions.extend(conflicts);
+    actions.extend(actions_skip);
+    Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        group_id: config.snyk.group_id.clone(),
+        integration: config.snyk.integration,
+        template_org_id: config.snyk.template_org_id.clone(),
+        actions,
+    }
+}

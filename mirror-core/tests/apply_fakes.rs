@@ -1,0 +1,360 @@
+//! Apply against the in-memory fakes: reports, resume after every kind of interruption, stale
+//! plans, concurrency bounds, stopping.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
+use mirror_core::journal::{Event, Journal};
+use mirror_core::ports::{ImportSpec, JobOutcome, SnykOrg, SnykPort};
+use mirror_core::{Config, Error, Repo, apply, gather, plan};
+
+fn config(extra: &str) -> Config {
+    Config::from_toml(&format!(
+        "[snyk]\ngroup_id = \"g\"\n[apply]\nresume_grace_seconds = 0\n{extra}"
+    ))
+    .unwrap()
+}
+
+fn estate() -> FakeBitbucket {
+    FakeBitbucket::new()
+        .with_workspace(
+            "acme",
+            vec![
+                Repo::new("acme", "api"),
+                Repo::new("acme", "web"),
+                Repo::new("acme", "docs"),
+            ],
+        )
+        .with_workspace("beta", vec![Repo::new("beta", "svc")])
+}
+
+#[tokio::test]
+async fn a_first_run_creates_orgs_and_imports_everything() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    snyk.set_zero_projects("acme/docs");
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &journal.state().history());
+    let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.orgs_created, ["acme", "beta"]);
+    assert_eq!(report.imports_accepted, 4);
+    assert_eq!(report.imports_completed, 4);
+    assert_eq!(report.projects_created, 3);
+    assert_eq!(report.zero_project_imports, 1);
+    assert!(!report.has_failures());
+    assert!(
+        report
+            .render()
+            .contains("4 accepted, 4 completed, 0 failed"),
+        "{}",
+        report.render()
+    );
+    assert!(report.requests["snyk"] > 0);
+}
+
+#[tokio::test]
+async fn failures_are_reported_with_snyks_reason_and_the_cap_is_remembered() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
+    snyk.add_org("beta", &["bitbucket-cloud"]);
+    snyk.set_failing("beta/svc");
+    snyk.set_capped(&acme);
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+        let p = plan(&cfg, &inventory, &journal.state().history());
+        let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+            .await
+            .unwrap();
+        assert!(report.has_failures());
+        assert_eq!(report.imports_failed.len(), 4);
+        let beta = report
+            .imports_failed
+            .iter()
+            .find(|f| f.repository == "beta/svc")
+            .unwrap();
+        assert!(beta.message.contains("refused"), "{}", beta.message);
+    }
+    // The next plan holds the capped org's repositories back instead of trying again.
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &journal.state().history());
+    assert_eq!(p.summary().conflicts, 1);
+    assert!(p.render().contains("cap of 25,000"), "{}", p.render());
+    assert_eq!(p.summary().imports, 1, "beta/svc is tried again");
+}
+
+#[tokio::test]
+async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
+    snyk.add_org("beta", &["bitbucket-cloud"]);
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    // A run posted acme/api (Snyk made the target) and died before recording the answer;
+    // it intended acme/web and died before posting it.
+    snyk.add_target(&acme, "acme/api");
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let stale = plan(&cfg, &inventory, &Default::default());
+    {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        let w = journal.writer();
+        for repo in ["acme/api", "acme/web"] {
+            w.append(Event::ImportIntent {
+                org_id: acme.clone(),
+                repository: repo.into(),
+            })
+            .await
+            .unwrap();
+        }
+    }
+    // The plan made before the crash still lists acme/api: apply must not post it again.
+    let stale_with_api = {
+        let mut p = stale.clone();
+        p.actions.push(mirror_core::Action::Import {
+            org: mirror_core::OrgRef::Existing {
+                id: acme.clone(),
+                name: "acme".into(),
+                integration_id: "int-bitbucket-cloud-".to_owned() + &acme,
+            },
+            workspace: "acme".into(),
+            repository: "api".into(),
+            branch: "main".into(),
+            files: vec![],
+            exclusion_globs: vec![],
+        });
+        p
+    };
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let report = apply(
+        &stale_with_api,
+        snyk.clone(),
+        &journal,
+        &cfg.apply,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let posted = snyk.posted();
+    assert!(!posted.iter().any(|(_, r)| r == "acme/api"), "{posted:?}");
+    assert_eq!(posted.iter().filter(|(_, r)| r == "acme/web").count(), 1);
+    assert!(report.imports_resumed >= 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn an_accepted_job_is_polled_not_posted_again() {
+    let bb = FakeBitbucket::new().with_workspace("acme", vec![Repo::new("acme", "api")]);
+    let snyk = Arc::new(FakeSnyk::new());
+    let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &Default::default());
+    // The earlier run got the import accepted and died while polling.
+    let spec = ImportSpec {
+        workspace: "acme".into(),
+        repository: "api".into(),
+        branch: Some("main".into()),
+        files: vec![],
+        exclusion_globs: vec![],
+    };
+    let job = snyk.import(&acme, "i", &spec).await.unwrap();
+    {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        let w = journal.writer();
+        w.append(Event::ImportIntent {
+            org_id: acme.clone(),
+            repository: "acme/api".into(),
+        })
+        .await
+        .unwrap();
+        w.append(Event::ImportAccepted {
+            org_id: acme.clone(),
+            repository: "acme/api".into(),
+            job,
+        })
+        .await
+        .unwrap();
+    }
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+        .await
+        .unwrap();
+    assert_eq!(snyk.posted().len(), 1);
+    assert_eq!(report.imports_completed, 1);
+    assert_eq!(report.imports_resumed, 1);
+    assert_eq!(report.imports_accepted, 0);
+}
+
+#[tokio::test]
+async fn a_stale_plan_never_creates_an_org_whose_name_now_exists() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    let cfg = config("");
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &Default::default());
+    assert_eq!(p.summary().orgs_to_create, 2);
+    // Meanwhile (or in a run that crashed after creating it) "acme" came to exist, and "beta"
+    // twice.
+    snyk.add_org("acme", &["bitbucket-cloud"]);
+    snyk.add_org("beta", &["bitbucket-cloud"]);
+    snyk.add_org("beta", &["bitbucket-cloud"]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+        .await
+        .unwrap();
+    assert!(snyk.created().is_empty());
+    assert_eq!(report.orgs_adopted, ["acme"]);
+    assert!(
+        report
+            .conflicts
+            .iter()
+            .any(|c| c.contains("beta") && c.contains("2 orgs")),
+        "{report:?}"
+    );
+    assert_eq!(report.imports_completed, 3);
+}
+
+/// Wraps the fake Snyk: each job takes a while, and in-flight counts are recorded.
+struct Slow {
+    inner: FakeSnyk,
+    in_flight: AtomicUsize,
+    max: AtomicUsize,
+    per_org: Mutex<BTreeMap<String, (usize, usize)>>,
+    /// The first job posted waits here until every other job has finished.
+    gate: tokio::sync::Notify,
+    first: Mutex<Option<String>>,
+    quick_done: AtomicUsize,
+    quick_total: usize,
+}
+
+#[async_trait]
+impl SnykPort for Slow {
+    async fn orgs(&self, g: &str) -> Result<Vec<SnykOrg>, Error> {
+        self.inner.orgs(g).await
+    }
+    async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
+        self.inner.orgs_named(g, n).await
+    }
+    async fn integrations(&self, o: &str) -> Result<BTreeMap<String, String>, Error> {
+        self.inner.integrations(o).await
+    }
+    async fn imported(&self, o: &str, t: &str) -> Result<Vec<String>, Error> {
+        self.inner.imported(o, t).await
+    }
+    async fn create_org(&self, g: &str, n: &str, t: Option<&str>) -> Result<SnykOrg, Error> {
+        self.inner.create_org(g, n, t).await
+    }
+    async fn import(&self, o: &str, i: &str, s: &ImportSpec) -> Result<String, Error> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        {
+            let mut per = self.per_org.lock().unwrap();
+            let e = per.entry(o.to_owned()).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(e.0);
+        }
+        self.inner.import(o, i, s).await
+    }
+    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+        let is_first = {
+            let mut first = self.first.lock().unwrap();
+            first.get_or_insert_with(|| job.to_owned()) == job
+        };
+        if is_first {
+            self.gate.notified().await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        let org = job.split('/').next().unwrap_or_default().to_owned();
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(e) = self.per_org.lock().unwrap().get_mut(&org) {
+            e.0 -= 1;
+        }
+        if !is_first && self.quick_done.fetch_add(1, Ordering::SeqCst) + 1 == self.quick_total {
+            self.gate.notify_one();
+        }
+        self.inner.wait(job).await
+    }
+    fn requests(&self) -> u64 {
+        self.inner.requests()
+    }
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded_per_org_and_overall_without_batches() {
+    let mut bb = FakeBitbucket::new();
+    for w in ["a", "b", "c"] {
+        bb = bb.with_workspace(
+            w,
+            (0..12).map(|i| Repo::new(w, &format!("r{i:02}"))).collect(),
+        );
+    }
+    let inner = FakeSnyk::new();
+    for w in ["a", "b", "c"] {
+        inner.add_org(w, &["bitbucket-cloud"]);
+    }
+    // The first job holds its slot until all 35 others have finished: with batches (a barrier
+    // after each group of jobs) that would never happen; without, the others flow past it.
+    let slow = Arc::new(Slow {
+        inner,
+        in_flight: AtomicUsize::new(0),
+        max: AtomicUsize::new(0),
+        per_org: Mutex::new(BTreeMap::new()),
+        gate: tokio::sync::Notify::new(),
+        first: Mutex::new(None),
+        quick_done: AtomicUsize::new(0),
+        quick_total: 35,
+    });
+    let cfg = config("concurrency = 6\nper_org_concurrency = 3\n");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, slow.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &Default::default());
+    let run = apply(&p, slow.clone(), &journal, &cfg.apply, None, None);
+    let report = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("apply waited for the held job before starting others: a barrier")
+        .unwrap();
+    assert_eq!(report.imports_completed, 36);
+    assert_eq!(slow.max.load(Ordering::SeqCst), 6);
+    for (org, (_, max)) in slow.per_org.lock().unwrap().iter() {
+        assert!(*max <= 3, "{org}: {max}");
+    }
+    assert_eq!(slow.quick_done.load(Ordering::SeqCst), 35);
+}
+
+#[tokio::test]
+async fn a_stop_request_starts_nothing_new_and_reports_interrupted() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    snyk.add_org("acme", &["bitbucket-cloud"]);
+    snyk.add_org("beta", &["bitbucket-cloud"]);
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &Default::default());
+    let (_tx, rx) = tokio::sync::watch::channel(true);
+    let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, Some(rx))
+        .await
+        .unwrap();
+    assert!(report.interrupted);
+    assert!(snyk.posted().is_empty());
+    assert!(report.render().contains("resume"));
+}

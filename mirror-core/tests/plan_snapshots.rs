@@ -1,0 +1,283 @@
+//! Plans for a dozen estates, snapshot-tested as people read them and as JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mirror_core::{
+    BitbucketInventory, Config, History, Inventory, OrgInventory, Plan, Repo, SnykInventory,
+    WorkspaceInventory, plan,
+};
+
+fn config(extra: &str) -> Config {
+    Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap()
+}
+
+fn ws(slug: &str, repos: Vec<Repo>) -> WorkspaceInventory {
+    WorkspaceInventory {
+        slug: slug.to_owned(),
+        repositories: repos,
+    }
+}
+
+fn repo(ws: &str, slug: &str) -> Repo {
+    Repo::new(ws, slug)
+}
+
+fn org(id: &str, name: &str, integrations: &[&str], imported: &[&str]) -> OrgInventory {
+    OrgInventory {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        integrations: Some(
+            integrations
+                .iter()
+                .map(|t| ((*t).to_owned(), format!("int-{t}-{id}")))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        imported: Some(
+            imported
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<BTreeSet<_>>(),
+        ),
+    }
+}
+
+fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> Inventory {
+    Inventory {
+        bitbucket: BitbucketInventory {
+            workspaces,
+            excluded_workspaces: Vec::new(),
+        },
+        snyk: SnykInventory { orgs },
+    }
+}
+
+fn check(name: &str, config: &Config, inventory: &Inventory, history: &History) -> Plan {
+    let p = plan(config, inventory, history);
+    insta::assert_snapshot!(format!("{name}-text"), p.render());
+    insta::assert_snapshot!(format!("{name}-json"), p.to_json().unwrap());
+    // The JSON form reads back to the same plan.
+    assert_eq!(Plan::from_json(&p.to_json().unwrap()).unwrap(), p);
+    p
+}
+
+#[test]
+fn new_workspace_creates_an_org_and_imports_everything() {
+    let inv = inventory(
+        vec![ws("acme", vec![repo("acme", "api"), repo("acme", "web")])],
+        vec![],
+    );
+    let p = check("new-workspace", &config(""), &inv, &History::default());
+    assert_eq!(p.summary().orgs_to_create, 1);
+    assert_eq!(p.summary().imports, 2);
+}
+
+#[test]
+fn empty_workspaces_get_no_org_unless_asked() {
+    let inv = inventory(
+        vec![ws("quiet", vec![]), ws("busy", vec![repo("busy", "a")])],
+        vec![],
+    );
+    let p = check("empty-workspace", &config(""), &inv, &History::default());
+    assert_eq!(p.summary().orgs_to_create, 1);
+    let keep = config("[source]\nskip_empty_workspaces = false\n");
+    let p = check("empty-workspace-kept", &keep, &inv, &History::default());
+    assert_eq!(p.summary().orgs_to_create, 2);
+}
+
+#[test]
+fn forks_and_empty_repositories() {
+    let mut fork = repo("acme", "api-fork");
+    fork.is_fork = true;
+    let mut empty = repo("acme", "empty");
+    empty.main_branch = None;
+    let mut develop = repo("acme", "legacy");
+    develop.main_branch = Some("develop".into());
+    let inv = inventory(
+        vec![ws("acme", vec![repo("acme", "api"), fork, empty, develop])],
+        vec![],
+    );
+    check(
+        "forks-skipped",
+        &config("[source]\nskip_forks = true\n"),
+        &inv,
+        &History::default(),
+    );
+    let p = check("forks-kept", &config(""), &inv, &History::default());
+    assert_eq!(p.summary().imports, 3);
+}
+
+#[test]
+fn duplicate_org_names_are_a_conflict() {
+    let inv = inventory(
+        vec![
+            ws("acme", vec![repo("acme", "api")]),
+            ws("beta", vec![repo("beta", "b")]),
+        ],
+        vec![
+            org("o-1", "acme", &["bitbucket-cloud"], &[]),
+            org("o-2", "acme", &["bitbucket-cloud"], &[]),
+            org("o-3", "beta", &["bitbucket-cloud"], &[]),
+        ],
+    );
+    let p = check("duplicate-names", &config(""), &inv, &History::default());
+    assert_eq!(p.summary().conflicts, 1);
+    assert_eq!(p.summary().orgs_to_create, 0);
+}
+
+#[test]
+fn a_name_over_60_characters_is_a_conflict() {
+    let long = "a-workspace-with-a-really-long-slug-that-goes-on";
+    let inv = inventory(vec![ws(long, vec![repo(long, "api")])], vec![]);
+    let cfg = config(
+        "[mapping]\nkind = \"org-per-workspace\"\nname = \"bitbucket-{workspace}-mirror\"\n",
+    );
+    let p = check("name-too-long", &cfg, &inv, &History::default());
+    assert_eq!(p.summary().conflicts, 1);
+    assert_eq!(p.summary().imports, 0);
+}
+
+#[test]
+fn the_app_integration_and_a_missing_integration() {
+    let inv = inventory(
+        vec![
+            ws("acme", vec![repo("acme", "api")]),
+            ws("beta", vec![repo("beta", "b")]),
+        ],
+        vec![
+            org("o-1", "acme", &["bitbucket-connect-app"], &[]),
+            org("o-2", "beta", &["bitbucket-cloud"], &[]),
+        ],
+    );
+    let cfg = config("integration = \"bitbucket-cloud-app\"\n");
+    let p = check("app-integration", &cfg, &inv, &History::default());
+    assert_eq!(p.summary().imports, 1);
+    assert_eq!(p.summary().conflicts, 1);
+}
+
+#[test]
+fn one_org_per_project() {
+    let mut core = repo("acme", "api");
+    core.project_key = Some("CORE".into());
+    let mut web = repo("acme", "site");
+    web.project_key = Some("WEB".into());
+    let loose = repo("acme", "scratch");
+    let inv = inventory(
+        vec![ws("acme", vec![core, web, loose])],
+        vec![org("o-9", "acme-CORE", &["bitbucket-cloud"], &[])],
+    );
+    let cfg = config("[mapping]\nkind = \"org-per-project\"\n");
+    let p = check("per-project", &cfg, &inv, &History::default());
+    assert_eq!(p.summary().orgs_to_create, 2);
+}
+
+#[test]
+fn everything_into_one_existing_org() {
+    let inv = inventory(
+        vec![
+            ws("acme", vec![repo("acme", "api")]),
+            ws("beta", vec![repo("beta", "b")]),
+        ],
+        vec![org("o-7", "o-7", &["bitbucket-cloud"], &["beta/b"])],
+    );
+    let cfg = Config::from_toml("[mapping]\nkind = \"single-org\"\norg_id = \"o-7\"\n").unwrap();
+    let p = check("single-org", &cfg, &inv, &History::default());
+    assert_eq!(p.summary().imports, 1);
+}
+
+#[test]
+fn already_imported_and_history() {
+    let inv = inventory(
+        vec![ws(
+            "acme",
+            vec![
+                repo("acme", "api"),
+                repo("acme", "docs"),
+                repo("acme", "Tools"),
+                repo("acme", "new"),
+            ],
+        )],
+        vec![org("o-1", "acme", &["bitbucket-cloud"], &["acme/api"])],
+    );
+    let mut history = History::default();
+    history
+        .completed
+        .insert(("o-1".into(), "acme/docs".into()), 0);
+    history
+        .completed
+        .insert(("o-1".into(), "acme/tools".into()), 3);
+    let p = check("already-imported", &config(""), &inv, &history);
+    assert_eq!(p.summary().imports, 1);
+}
+
+#[test]
+fn patterns_and_filters_exclude() {
+    let mut public = repo("acme", "site");
+    public.is_private = false;
+    let mut stale = repo("acme", "old-tool");
+    stale.updated_on = Some("2025-02-01T00:00:00.000000+00:00".into());
+    let mut fresh = repo("acme", "api");
+    fresh.updated_on = Some("2026-03-01T00:00:00.000000+00:00".into());
+    let inv = Inventory {
+        bitbucket: BitbucketInventory {
+            workspaces: vec![ws(
+                "acme",
+                vec![fresh, public, stale, repo("acme", "db-archive")],
+            )],
+            excluded_workspaces: vec![("sandbox".into(), "excluded by sand*".into())],
+        },
+        snyk: SnykInventory::default(),
+    };
+    let cfg = config(
+        "[source]\nexclude_workspaces = [\"sand*\"]\nexclude_repositories = [\"*-archive\"]\nvisibility = \"private\"\nupdated_since = \"2026-01-01T00:00:00Z\"\n",
+    );
+    let p = check("filters", &cfg, &inv, &History::default());
+    assert_eq!(p.summary().imports, 1);
+}
+
+#[test]
+fn an_org_at_its_project_cap() {
+    let inv = inventory(
+        vec![ws("acme", vec![repo("acme", "api")])],
+        vec![org("o-1", "acme", &["bitbucket-cloud"], &[])],
+    );
+    let mut history = History::default();
+    history.capped_orgs.insert("o-1".into());
+    let p = check("project-cap", &config(""), &inv, &history);
+    assert_eq!(p.summary().conflicts, 1);
+}
+
+#[test]
+fn a_template_org_and_custom_names() {
+    let inv = inventory(
+        vec![
+            ws("acme", vec![repo("acme", "api")]),
+            ws("beta", vec![repo("beta", "b")]),
+        ],
+        vec![org("o-1", "bb-beta", &["bitbucket-cloud"], &[])],
+    );
+    let cfg = config(
+        "template_org_id = \"tpl-1\"\n[mapping]\nkind = \"org-per-workspace\"\nname = \"bb-{workspace}\"\n[import]\nexclusion_globs = [\"fixtures\"]\n",
+    );
+    check("template", &cfg, &inv, &History::default());
+}
+
+#[test]
+fn an_empty_estate_plans_nothing() {
+    let p = check(
+        "empty-estate",
+        &config(""),
+        &Inventory::default(),
+        &History::default(),
+    );
+    assert!(p.is_noop());
+}
+
+#[test]
+fn plan_files_of_other_versions_are_refused() {
+    let e = Plan::from_json(r#"{"schema_version": 2, "actions": []}"#).unwrap_err();
+    assert!(e.to_string().contains("make a new plan"), "{e}");
+    let e = Plan::from_json("{\"actions\": [").unwrap_err();
+    assert!(e.to_string().contains("not valid JSON"), "{e}");
+    let e = Plan::from_json(r#"{"schema_version": 1}"#).unwrap_err();
+    assert!(e.to_string().contains("malformed"), "{e}");
+}
