@@ -110,6 +110,9 @@ struct State {
     default_manifests: Vec<String>,
     failing: HashSet<String>,
     jobs: HashMap<String, Job>,
+    /// Jobs not finished yet, in the order they become due.
+    pending: VecDeque<(Instant, String)>,
+    import_posts: BTreeMap<String, usize>,
     targets: Vec<SandboxTarget>,
     projects: Vec<SandboxProject>,
     import_delay: Duration,
@@ -265,6 +268,8 @@ impl SandboxBuilder {
             default_manifests: self.default_manifests,
             failing: self.failing,
             jobs: HashMap::new(),
+            pending: VecDeque::new(),
+            import_posts: BTreeMap::new(),
             targets: Vec::new(),
             projects: Vec::new(),
             import_delay: self.import_delay,
@@ -410,6 +415,11 @@ impl Sandbox {
     pub fn revoke_oauth_tokens(&self) {
         lock(&self.state).issued.clear();
     }
+
+    /// How many times each `workspace/repository` (lowercased) was posted for import.
+    pub fn import_posts(&self) -> BTreeMap<String, usize> {
+        lock(&self.state).import_posts.clone()
+    }
 }
 
 struct FakeSnyk {
@@ -480,7 +490,26 @@ impl State {
         self.orgs.iter().position(|o| o.id == id)
     }
 
+    /// Finishes every job whose time has come, as Snyk does whether or not anyone polls.
+    fn complete_due_jobs(&mut self) {
+        let now = Instant::now();
+        while self.pending.front().is_some_and(|(due, _)| *due <= now) {
+            let Some((_, id)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(job) = self.jobs.get(&id).cloned()
+                && job.result.is_none()
+            {
+                let result = self.finish(&job);
+                if let Some(j) = self.jobs.get_mut(&id) {
+                    j.result = Some(result);
+                }
+            }
+        }
+    }
+
     fn handle(&mut self, req: &Request) -> Response {
+        self.complete_due_jobs();
         let segments = req.segments();
         if req.method == Method::POST && segments == ["oauth2", "token"] {
             return self.issue_token(req).route("POST /oauth2/token");
@@ -851,7 +880,13 @@ impl State {
                 &json!({"code": 400, "message": format!("This organization has {existing} of the maximum {} projects. Remove projects or use another organization.", self.project_cap), "errorRef": "sandbox-cap"}),
             );
         }
+        *self
+            .import_posts
+            .entry(full_name.to_ascii_lowercase())
+            .or_default() += 1;
         let job_id = self.next_id(0x70);
+        let ready_at = Instant::now() + self.import_delay;
+        self.pending.push_back((ready_at, job_id.clone()));
         self.jobs.insert(
             job_id.clone(),
             Job {
@@ -863,7 +898,7 @@ impl State {
                     .get("branch")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                ready_at: Instant::now() + self.import_delay,
+                ready_at,
                 result: None,
             },
         );

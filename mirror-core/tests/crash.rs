@@ -1,0 +1,211 @@
+//! Crash test: a process running apply against the sandboxes is killed with SIGKILL at many
+//! points and started again on the same state directory. In the end every repository is
+//! imported exactly once and no org exists twice.
+//!
+//! The test binary plays both parts: the parent test hosts both sandboxes on 127.0.0.1 (they
+//! outlive every child), and starts this same binary again running only `crash_child`, which
+//! plans and applies against them and prints a line after each journal write. The parent kills
+//! the child (SIGKILL) once it has seen a chosen number of writes; the child keeps working
+//! between its print and the kill, so the kills land at varied points, between a remote call
+//! and its journal entry too.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitbucket_cloud_client::sandbox::{Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
+use bitbucket_cloud_client::{Auth, BitbucketClient, TransportConfig};
+use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::{Config, Journal, apply, gather, plan};
+use snyk_client::sandbox::SAMPLE_TOKEN;
+use snyk_client::{PollPolicy, SnykAuth, SnykClient};
+
+const CHILD_ENV: &str = "MIRROR_CRASH_CHILD";
+
+fn child_config(group: &str) -> Config {
+    Config::from_toml(&format!(
+        "[snyk]\ngroup_id = \"{group}\"\n[apply]\nconcurrency = 4\nper_org_concurrency = 2\nresume_grace_seconds = 1\n"
+    ))
+    .unwrap()
+}
+
+/// The child's part: plan and apply once; exit 0 when done.
+#[test]
+fn crash_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let var = |k: &str| std::env::var(k).unwrap();
+    let (bb_url, snyk_url, group, state) = (
+        var("BB_URL"),
+        var("SNYK_URL"),
+        var("GROUP_ID"),
+        var("STATE_DIR"),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let bitbucket = BitbucketAdapter::new(
+            BitbucketClient::builder()
+                .base_url(bb_url)
+                .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+                .transport_config(TransportConfig::default())
+                .build()
+                .unwrap(),
+        );
+        let snyk = Arc::new(SnykAdapter::new(
+            SnykClient::builder()
+                .api_url(snyk_url)
+                .auth(SnykAuth::token(SAMPLE_TOKEN))
+                .poll(PollPolicy {
+                    first_delay: Duration::from_millis(20),
+                    max_delay: Duration::from_millis(100),
+                    timeout: Duration::from_secs(60),
+                    grace_polls: 3,
+                })
+                .build()
+                .unwrap(),
+        ));
+        let observer: mirror_core::journal::WriteObserver = Arc::new(|seq| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "journaled {seq}");
+            let _ = out.flush();
+        });
+        let journal = Journal::open(std::path::Path::new(&state), Some(observer)).unwrap();
+        let config = child_config(&group);
+        let inventory = gather(&config, &bitbucket, snyk.as_ref()).await.unwrap();
+        let p = plan(&config, &inventory, &journal.state().history());
+        let report = apply(&p, snyk, &journal, &config.apply, None, None)
+            .await
+            .unwrap();
+        assert!(report.imports_failed.is_empty(), "{}", report.render());
+        println!("child done");
+    });
+}
+
+/// Runs the child; kills it after it reports `kill_after` journal writes. Returns whether it
+/// finished on its own.
+fn run_child(env: &[(&str, String)], kill_after: Option<usize>) -> bool {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut writes = 0;
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.starts_with("journaled ") {
+            writes += 1;
+            if Some(writes) == kill_after {
+                child.kill().unwrap(); // SIGKILL
+                killed = true;
+                break;
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    if killed {
+        return false;
+    }
+    assert!(status.success(), "the child failed on its own: {status}");
+    true
+}
+
+#[test]
+fn sigkill_at_many_points_then_resume() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let estate = Estate::generate(3, 6, 11);
+    let (bb, snyk) = rt.block_on(async {
+        let bb = bitbucket_cloud_client::sandbox::Sandbox::builder()
+            .estate(estate.clone())
+            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .start()
+            .await
+            .unwrap();
+        let snyk = snyk_client::sandbox::Sandbox::builder()
+            .token(SAMPLE_TOKEN)
+            .import_delay(Duration::from_millis(150))
+            .start()
+            .await
+            .unwrap();
+        (bb, snyk)
+    });
+    let state = tempfile::tempdir().unwrap();
+    let env = [
+        ("BB_URL", bb.base_url()),
+        ("SNYK_URL", snyk.api_url()),
+        ("GROUP_ID", snyk.group_id()),
+        ("STATE_DIR", state.path().display().to_string()),
+    ];
+
+    let mut kills = 0;
+    let mut finished = false;
+    for round in 0..80 {
+        // Kill after 1, 2, 3, … 7 writes of the run, then again from 1.
+        if run_child(&env, Some(1 + round % 7)) {
+            finished = true;
+            break;
+        }
+        kills += 1;
+    }
+    assert!(kills >= 5, "too few kills ({kills}) to mean anything");
+    if !finished {
+        assert!(run_child(&env, None), "the last run did not finish");
+    }
+    // One more run after the end has nothing to do and posts nothing.
+    let posts_before: usize = snyk.import_posts().values().sum();
+    assert!(run_child(&env, None));
+    assert_eq!(snyk.import_posts().values().sum::<usize>(), posts_before);
+
+    // Every importable repository was posted exactly once and has its target.
+    let importable: BTreeSet<String> = estate
+        .workspaces
+        .iter()
+        .flat_map(|w| {
+            w.repositories
+                .iter()
+                .filter(|r| r.main_branch.is_some())
+                .map(move |r| format!("{}/{}", w.slug, r.slug))
+        })
+        .collect();
+    let posts = snyk.import_posts();
+    for repo in &importable {
+        assert_eq!(
+            posts.get(repo),
+            Some(&1),
+            "{repo} posted {:?} times",
+            posts.get(repo)
+        );
+    }
+    assert_eq!(posts.len(), importable.len());
+    let targets: BTreeSet<String> = snyk.targets().into_iter().map(|t| t.display_name).collect();
+    assert_eq!(targets, importable);
+    // No org exists twice.
+    let names: Vec<String> = snyk.orgs().into_iter().map(|o| o.name).collect();
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert_eq!(names.len(), estate.workspaces.len());
+    eprintln!(
+        "crash test: {kills} SIGKILLs, {} repositories imported once each",
+        importable.len()
+    );
+}
