@@ -1,25 +1,143 @@
 //! `bb-snyk-mirror`: mirror Bitbucket Cloud workspaces and repositories into Snyk.
 //!
-//! The commands (`plan`, `apply`, `sync`, `doctor`, `demo` and snyk-api-import's) arrive with the
-//! mirror-cli issue; until then the binary only names its version and says so.
+//! The binary is the thin face over the crates: arguments, configuration, credentials from the
+//! environment, output and exit codes. Run `bb-snyk-mirror --help`.
 
+// A binary: `pub` marks what modules share, not an API.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod compat;
+mod output;
+mod run;
+mod settings;
+
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let version = env!("CARGO_PKG_VERSION");
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V") => {
-            println!("bb-snyk-mirror {version}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!(
-                "bb-snyk-mirror {version}: no command is available yet. The commands (plan, apply, \
-                 sync, doctor, demo) arrive with the mirror-cli issue; the library crate \
-                 api-support is usable today."
-            );
-            ExitCode::from(2)
-        }
+use api_kind::kind_of;
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+
+/// A usage or configuration error: exit code 2, nothing changed.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
+}
+
+impl std::error::Error for Usage {}
+
+/// Exit codes.
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// Finished with failures.
+    pub const FAILURES: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// Credentials rejected.
+    pub const AUTH: u8 = 3;
+    /// Interrupted; resumable.
+    pub const INTERRUPTED: u8 = 4;
+}
+
+mod api_kind {
+    use bitbucket_cloud_client::ErrorKind;
+
+    /// The kind of the first classified error in the chain.
+    pub(crate) fn kind_of(e: &anyhow::Error) -> Option<ErrorKind> {
+        e.chain().find_map(|c| {
+            c.downcast_ref::<mirror_core::Error>()
+                .map(|m| m.kind())
+                .or_else(|| {
+                    c.downcast_ref::<bitbucket_cloud_client::Error>()
+                        .map(|b| b.kind())
+                })
+                .or_else(|| c.downcast_ref::<snyk_client::Error>().map(|s| s.kind()))
+                .or_else(|| c.downcast_ref::<super::Usage>().map(|_| ErrorKind::Config))
+        })
+    }
+}
+
+/// The exit code for an error that ended a command.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use bitbucket_cloud_client::ErrorKind;
+    match kind_of(e) {
+        Some(ErrorKind::Auth) => exit::AUTH,
+        Some(ErrorKind::Config | ErrorKind::NotFound | ErrorKind::Gone) => exit::USAGE,
+        _ => exit::FAILURES,
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "bb-snyk-mirror",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURES);
+        }
+    };
+    let result = runtime.block_on(run::dispatch(&cli));
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = exit_code(&e);
+            let mut message = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!("\n  caused by: {text}"));
+                }
+            }
+            if code == exit::AUTH {
+                message.push_str(
+                    "\n  (credentials rejected: run `bb-snyk-mirror doctor` for details)",
+                );
+            }
+            if cli.global.output == cli::OutputFormat::Json {
+                let doc = serde_json::json!({"error": e.to_string(), "exit_code": code});
+                println!("{doc}");
+            }
+            eprintln!("{message}");
+            code
+        }
+    };
+    ExitCode::from(code)
 }

@@ -90,8 +90,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  projects    {} created ({} repositories had none)",
-            self.projects_created, self.zero_project_imports
+            "  projects    {} created ({} had none)",
+            self.projects_created,
+            crate::plan::repositories(self.zero_project_imports)
         );
         let _ = writeln!(out, "  skipped     {skipped}");
         for (reason, n) in &self.skipped {

@@ -284,10 +284,18 @@ impl Config {
     /// [`Error::Config`] with the line and column of a syntax error or unknown key, or naming
     /// the setting that is wrong.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("invalid configuration: {e}")))?;
+        let config = Self::from_toml_unchecked(text)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Reads a TOML configuration without [`Config::validate`], so that other sources (the
+    /// environment, flags) can be layered on top before checking.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the line and column of a syntax error, unknown key or wrong type.
+    pub fn from_toml_unchecked(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("invalid configuration: {e}")))
     }
 
     /// Writes the configuration as TOML.

@@ -386,7 +386,7 @@ impl Plan {
 }
 
 /// "1 repository", "2 repositories".
-fn repositories(n: usize) -> String {
+pub(crate) fn repositories(n: usize) -> String {
     if n == 1 {
         "1 repository".to_owned()
     } else {

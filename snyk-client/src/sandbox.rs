@@ -318,6 +318,12 @@ impl Sandbox {
     /// # Errors
     /// When no port can be bound.
     pub async fn start_sample() -> io::Result<Self> {
+        Self::sample_builder().start().await
+    }
+
+    /// The sample's builder, to change it before starting (for example a shorter import
+    /// delay).
+    pub fn sample_builder() -> SandboxBuilder {
         Self::builder()
             .token(SAMPLE_TOKEN)
             .oauth_client(
@@ -346,8 +352,6 @@ impl Sandbox {
                 "acme-data/pipelines",
                 &["requirements.txt", "pyproject.toml"],
             )
-            .start()
-            .await
     }
 
     /// The API address to configure (the host; v1 and REST are derived from it).

@@ -1,0 +1,229 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// The exit codes, shown in `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  finished with failures (see the report)
+  2  usage or configuration error; nothing was changed
+  3  credentials rejected; nothing was changed
+  4  interrupted; run the same command again to resume";
+
+/// Mirror Bitbucket Cloud workspaces and repositories into Snyk organizations and projects.
+#[derive(Debug, Parser)]
+#[command(name = "bb-snyk-mirror", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+/// Options for every command. Flags win over environment variables, which win over the
+/// configuration file.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The configuration file (default ./bb-snyk-mirror.toml when it exists).
+    #[arg(
+        long,
+        global = true,
+        env = "BB_SNYK_MIRROR_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Where the journal and logs live [env: SNYK_LOG_PATH] [default: ./.bb-snyk-mirror].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How results are printed on stdout.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (-v: requests, -vv: everything); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// The Snyk group [env: SNYK_GROUP_ID].
+    #[arg(
+        long = "group-id",
+        visible_alias = "groupId",
+        global = true,
+        value_name = "ID"
+    )]
+    pub group_id: Option<String>,
+    /// Only these workspaces, comma-separated [env: BITBUCKET_CLOUD_WORKSPACES].
+    #[arg(long, global = true, value_delimiter = ',', value_name = "SLUGS")]
+    pub workspaces: Option<Vec<String>>,
+    /// The Snyk region, such as SNYK-EU-01 [env: SNYK_REGION].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The Snyk API address in any form (…/v1, https://app.eu.snyk.io/api) [env: SNYK_API].
+    #[arg(long = "snyk-api", global = true, value_name = "URL")]
+    pub snyk_api: Option<String>,
+    /// The Bitbucket API base URL [env: BITBUCKET_CLOUD_API_URL].
+    #[arg(long = "bitbucket-api-url", global = true, value_name = "URL")]
+    pub bitbucket_api_url: Option<String>,
+    /// Imports in flight at once, 1 to 50 [env: CONCURRENT_IMPORTS].
+    #[arg(long, global = true)]
+    pub concurrency: Option<usize>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read both sides and show what a sync would do.
+    Plan {
+        /// Write the plan as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Carry out a plan (a fresh one unless --plan is given); resumable.
+    Apply {
+        /// A plan written by `plan --out`.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Plan and apply in one.
+    Sync {
+        /// Repeat every --interval until Ctrl-C (scheduled mirroring).
+        #[arg(long)]
+        watch: bool,
+        /// Time between runs with --watch, such as 30m, 1h, 6h.
+        #[arg(long, default_value = "1h")]
+        interval: String,
+    },
+    /// Check both sides' credentials, scopes, region and group access.
+    Doctor,
+    /// Mirror a sample estate between two built-in sandboxes: no account, no network.
+    Demo,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// snyk-api-import step 1: write the orgs data file from the Bitbucket workspaces.
+    #[command(name = "orgs:data")]
+    OrgsData(OrgsDataArgs),
+    /// snyk-api-import step 2: create the orgs of an orgs data file (never a duplicate).
+    #[command(name = "orgs:create")]
+    OrgsCreate(OrgsCreateArgs),
+    /// snyk-api-import step 3: write the import targets of the created orgs.
+    #[command(name = "import:data")]
+    ImportData(ImportDataArgs),
+    /// snyk-api-import step 4: record the targets already in Snyk, so import skips them.
+    #[command(name = "list:imported")]
+    ListImported(ListImportedArgs),
+    /// snyk-api-import step 5: import the targets of a targets file.
+    Import(ImportArgs),
+}
+
+/// `orgs:data`.
+#[derive(Debug, Args)]
+pub struct OrgsDataArgs {
+    /// The source; only bitbucket-cloud.
+    #[arg(long, default_value = "bitbucket-cloud")]
+    pub source: String,
+    /// A template org for every new org.
+    #[arg(long = "source-org-public-id", visible_alias = "sourceOrgPublicId")]
+    pub source_org_public_id: Option<String>,
+    /// Leave out workspaces without repositories (also --skipEmptyOrg).
+    #[arg(
+        long = "skip-empty-orgs",
+        visible_aliases = ["skipEmptyOrgs", "skipEmptyOrg", "skip-empty-org"],
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub skip_empty_orgs: Option<bool>,
+}
+
+/// `orgs:create`.
+#[derive(Debug, Args)]
+pub struct OrgsCreateArgs {
+    /// The orgs data file.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Accepted for compatibility: duplicates are never created.
+    #[arg(
+        long = "no-duplicate-names",
+        visible_alias = "noDuplicateNames",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_duplicate_names: Option<bool>,
+    /// Put orgs that already exist into the output with their integrations (default true).
+    #[arg(
+        long = "include-existing-orgs-in-output",
+        visible_alias = "includeExistingOrgsInOutput",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub include_existing: Option<bool>,
+    /// Leave existing orgs out of the output.
+    #[arg(
+        long = "no-include-existing-orgs-in-output",
+        visible_alias = "no-includeExistingOrgsInOutput"
+    )]
+    pub no_include_existing: bool,
+}
+
+/// `import:data`.
+#[derive(Debug, Args)]
+pub struct ImportDataArgs {
+    /// The created orgs file.
+    #[arg(long = "orgs-data", visible_alias = "orgsData")]
+    pub orgs_data: PathBuf,
+    /// The source; only bitbucket-cloud.
+    #[arg(long, default_value = "bitbucket-cloud")]
+    pub source: String,
+    /// bitbucket-cloud or bitbucket-cloud-app.
+    #[arg(
+        long = "integration-type",
+        visible_alias = "integrationType",
+        default_value = "bitbucket-cloud"
+    )]
+    pub integration_type: String,
+}
+
+/// `list:imported`.
+#[derive(Debug, Args)]
+pub struct ListImportedArgs {
+    /// bitbucket-cloud or bitbucket-cloud-app.
+    #[arg(
+        long = "integration-type",
+        visible_alias = "integrationType",
+        default_value = "bitbucket-cloud"
+    )]
+    pub integration_type: String,
+    /// One org instead of the whole group.
+    #[arg(long = "org-id", visible_alias = "orgId")]
+    pub org_id: Option<String>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The targets file [env: SNYK_IMPORT_PATH].
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}

@@ -1,0 +1,645 @@
+//! snyk-api-import's five commands, files and environment, with its defects fixed: workspaces
+//! listed through `/user/workspaces`, `--skipEmptyOrgs` that works, never a duplicate org, no
+//! made-up branch for empty repositories, failed jobs that end at once and are retried next
+//! time, imports journaled so that a rerun never posts an accepted import again, and a partial
+//! failure that exits non-zero.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use futures_util::TryStreamExt;
+use mirror_core::compat::{
+    self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
+    ImportTargets, ImportedTargetLine, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
+};
+use mirror_core::journal::{Event, ImportState, Journal};
+use mirror_core::{Integration, gather_bitbucket};
+use serde_json::{Map, Value};
+use snyk_client::{ImportRequest, ImportStatus, JobHandle, SnykClient};
+use tokio::task::JoinSet;
+
+use crate::cli::{
+    Global, ImportArgs, ImportDataArgs, ListImportedArgs, OrgsCreateArgs, OrgsDataArgs,
+};
+use crate::output::Out;
+use crate::{Usage, exit, settings};
+
+fn check_source(source: &str) -> Result<()> {
+    if source != "bitbucket-cloud" {
+        return Err(Usage(format!(
+            "--source={source}: this tool mirrors Bitbucket Cloud; use --source=bitbucket-cloud"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn group_id(g: &Global) -> Result<String> {
+    g.group_id
+        .clone()
+        .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Usage("--groupId is required (or SNYK_GROUP_ID)".to_owned()).into())
+}
+
+fn out_dir(g: &Global) -> Result<PathBuf> {
+    let dir = settings::state_dir(g);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Usage(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+fn with_fields(level: u8, mut extra: Map<String, Value>) -> Map<String, Value> {
+    for (k, v) in compat::log_fields(level) {
+        extra.entry(k).or_insert(v);
+    }
+    extra
+}
+
+/// `orgs:data`.
+pub async fn orgs_data(g: &Global, out: Out, a: &OrgsDataArgs) -> Result<u8> {
+    check_source(&a.source)?;
+    let group = group_id(g)?;
+    let config = settings::config(g, false)?;
+    let bitbucket = mirror_core::adapters::BitbucketAdapter::new(settings::bitbucket(g)?);
+    let inventory = gather_bitbucket(&config, &bitbucket).await?;
+    let skip_empty = a.skip_empty_orgs.unwrap_or(false);
+    let orgs: Vec<OrgDataEntry> = inventory
+        .workspaces
+        .iter()
+        .filter(|w| !(skip_empty && w.repositories.is_empty()))
+        .map(|w| OrgDataEntry {
+            name: w.slug.clone(),
+            group_id: group.clone(),
+            source_org_id: a.source_org_public_id.clone(),
+            extra: Map::new(),
+        })
+        .collect();
+    let path = out_dir(g)?.join(compat::orgs_data_file(&group));
+    let n = orgs.len();
+    compat::write_json(
+        &path,
+        &OrgsData {
+            orgs,
+            extra: Map::new(),
+        },
+    )?;
+    out.status(&format!(
+        "{n} orgs ({} workspaces, {} skipped as empty) written to {}",
+        inventory.workspaces.len(),
+        inventory.workspaces.len() - n,
+        path.display()
+    ));
+    if !out.human() {
+        println!(
+            "{}",
+            serde_json::json!({"file": path, "orgs": n, "exit_code": 0})
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `orgs:create`.
+pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8> {
+    let data: OrgsData = compat::read_json(&a.file)?;
+    let snyk = settings::snyk(g)?;
+    let dir = out_dir(g)?;
+    let include_existing = !a.no_include_existing && a.include_existing.unwrap_or(true);
+    let mut existing: HashMap<String, Vec<snyk_client::Org>> = HashMap::new();
+    for group in data
+        .orgs
+        .iter()
+        .map(|o| o.group_id.clone())
+        .collect::<HashSet<_>>()
+    {
+        for org in snyk.group_orgs(&group).await? {
+            existing
+                .entry(format!("{group}\u{0}{}", org.name))
+                .or_default()
+                .push(org);
+        }
+    }
+    let mut created = CreatedOrgs::default();
+    let (mut made, mut skipped, mut failed) = (0, 0, 0);
+    for entry in &data.orgs {
+        let key = format!("{}\u{0}{}", entry.group_id, entry.name);
+        let failed_log = dir.join(compat::failed_orgs_log(&entry.group_id));
+        let found = existing.get(&key).cloned().unwrap_or_default();
+        if !found.is_empty() {
+            skipped += 1;
+            let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+            compat::append_line(
+                &failed_log,
+                &FailedOrgLine {
+                    orig_name: entry.name.clone(),
+                    group_id: entry.group_id.clone(),
+                    error_message: format!(
+                        "Refusing to create a duplicate organization: {} org(s) named {} exist ({})",
+                        found.len(),
+                        entry.name,
+                        ids.join(", ")
+                    ),
+                    msg: "Failed to create org".to_owned(),
+                    extra: with_fields(50, Map::new()),
+                },
+            )?;
+            if include_existing && let [org] = found.as_slice() {
+                let integrations = snyk.integrations(&org.id).await?.0;
+                created
+                    .org_data
+                    .push(created_entry(org, entry, integrations));
+            }
+            continue;
+        }
+        match snyk
+            .create_org(&entry.group_id, &entry.name, entry.source_org_id.as_deref())
+            .await
+        {
+            Ok(org) => {
+                made += 1;
+                let integrations = snyk.integrations(&org.id).await?.0;
+                compat::append_line(
+                    &dir.join(compat::created_orgs_log(&entry.group_id)),
+                    &CreatedOrgLine {
+                        name: org.name.clone(),
+                        id: org.id.clone(),
+                        integrations: integrations
+                            .iter()
+                            .map(|(k, v)| format!("{k}:{v}"))
+                            .collect(),
+                        msg: "Created org".to_owned(),
+                        extra: with_fields(
+                            30,
+                            Map::from_iter([(
+                                "created".to_owned(),
+                                Value::from(org.created.clone()),
+                            )]),
+                        ),
+                    },
+                )?;
+                out.status(&format!("created org {}", org.name));
+                created
+                    .org_data
+                    .push(created_entry(&org, entry, integrations));
+            }
+            Err(e) => {
+                if e.kind() == api_support::ErrorKind::Auth {
+                    return Err(e.into());
+                }
+                failed += 1;
+                compat::append_line(
+                    &failed_log,
+                    &FailedOrgLine {
+                        orig_name: entry.name.clone(),
+                        group_id: entry.group_id.clone(),
+                        error_message: e.to_string(),
+                        msg: "Failed to create org".to_owned(),
+                        extra: with_fields(50, Map::new()),
+                    },
+                )?;
+                out.status(&format!("failed to create org {}: {e}", entry.name));
+            }
+        }
+    }
+    let path = dir.join(compat::CREATED_ORGS_FILE);
+    compat::write_json(&path, &created)?;
+    out.status(&format!(
+        "{made} orgs created, {skipped} already existed (never duplicated), {failed} failed; written to {}",
+        path.display()
+    ));
+    let code = if failed > 0 { exit::FAILURES } else { exit::OK };
+    if !out.human() {
+        println!(
+            "{}",
+            serde_json::json!({"file": path, "created": made, "existing": skipped, "failed": failed, "exit_code": code})
+        );
+    }
+    Ok(code)
+}
+
+use bitbucket_cloud_client::api_support;
+
+fn created_entry(
+    org: &snyk_client::Org,
+    entry: &OrgDataEntry,
+    integrations: BTreeMap<String, String>,
+) -> CreatedOrg {
+    let mut extra = Map::new();
+    if let Some(slug) = &org.slug {
+        extra.insert("slug".into(), slug.clone().into());
+    }
+    if let Some(url) = &org.url {
+        extra.insert("url".into(), url.clone().into());
+    }
+    extra.insert("group".into(), serde_json::json!({"id": entry.group_id}));
+    CreatedOrg {
+        name: org.name.clone(),
+        id: org.id.clone(),
+        org_id: org.id.clone(),
+        integrations,
+        group_id: entry.group_id.clone(),
+        orig_name: entry.name.clone(),
+        extra,
+    }
+}
+
+/// `import:data`.
+pub async fn import_data(g: &Global, out: Out, a: &ImportDataArgs) -> Result<u8> {
+    check_source(&a.source)?;
+    let integration = Integration::parse(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
+    let orgs: CreatedOrgs = compat::read_json(&a.orgs_data)?;
+    let bitbucket = settings::bitbucket(g)?;
+    let mut targets = ImportTargets::default();
+    let mut problems = 0;
+    let (mut empty, mut repos_seen) = (0, 0);
+    for org in &orgs.org_data {
+        let Some(int) = org.integrations.get(integration.api_name()) else {
+            problems += 1;
+            out.status(&format!(
+                "org {} ({}) has no {} integration: its repositories are left out",
+                org.name,
+                org.id,
+                integration.api_name()
+            ));
+            continue;
+        };
+        let workspace = &org.orig_name;
+        let repos = bitbucket.repositories(workspace).collect().await?;
+        for r in repos {
+            repos_seen += 1;
+            let Some(branch) = r.main_branch().map(str::to_owned) else {
+                empty += 1;
+                continue;
+            };
+            targets.targets.push(ImportTargetEntry {
+                target: TargetRef {
+                    owner: workspace.clone(),
+                    name: r.slug.clone(),
+                    branch: Some(branch),
+                },
+                integration_id: int.clone(),
+                org_id: org.id.clone(),
+                files: None,
+                exclusion_globs: None,
+                extra: Map::new(),
+            });
+        }
+    }
+    let path = out_dir(g)?.join(compat::IMPORT_TARGETS_FILE);
+    let n = targets.targets.len();
+    compat::write_json(&path, &targets)?;
+    out.status(&format!(
+        "{n} targets from {repos_seen} repositories ({empty} empty repositories left out) written to {}",
+        path.display()
+    ));
+    let code = if problems > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    };
+    if !out.human() {
+        println!(
+            "{}",
+            serde_json::json!({"file": path, "targets": n, "exit_code": code})
+        );
+    }
+    Ok(code)
+}
+
+/// `list:imported`.
+pub async fn list_imported(g: &Global, out: Out, a: &ListImportedArgs) -> Result<u8> {
+    let integration = Integration::parse(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
+    let kind = integration.api_name();
+    let snyk = settings::snyk(g)?;
+    let org_ids: Vec<String> = match &a.org_id {
+        Some(o) => vec![o.clone()],
+        None => {
+            let group = g
+                .group_id
+                .clone()
+                .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
+                .ok_or_else(|| Usage("give --groupId or --orgId".to_owned()))?;
+            snyk.group_orgs(&group)
+                .await?
+                .into_iter()
+                .map(|o| o.id)
+                .collect()
+        }
+    };
+    let log = out_dir(g)?.join(compat::IMPORTED_TARGETS_LOG);
+    let mut written = 0;
+    for org in org_ids {
+        let Some(int) = snyk.integrations(&org).await?.0.get(kind).cloned() else {
+            continue;
+        };
+        let targets: Vec<_> = snyk.targets_of(&org, kind, None).try_collect().await?;
+        if targets.is_empty() {
+            continue;
+        }
+        let branches: HashMap<String, String> = snyk
+            .projects(&org, None)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.target_id?, p.target_reference?)))
+            .collect();
+        for t in targets {
+            let Some((owner, name)) = t.display_name.split_once('/') else {
+                continue;
+            };
+            let target = TargetRef {
+                owner: owner.to_owned(),
+                name: name.to_owned(),
+                branch: branches.get(&t.id).cloned(),
+            };
+            let integration_id = t.integration_id.clone().unwrap_or_else(|| int.clone());
+            compat::append_line(
+                &log,
+                &ImportedTargetLine {
+                    target_id: compat::target_id(&org, &integration_id, &target),
+                    target,
+                    location_url: None,
+                    org_id: org.clone(),
+                    integration_id,
+                    msg: "Target exists in Snyk".to_owned(),
+                    extra: with_fields(30, Map::new()),
+                },
+            )?;
+            written += 1;
+        }
+    }
+    out.status(&format!(
+        "{written} imported targets recorded in {}",
+        log.display()
+    ));
+    if !out.human() {
+        println!(
+            "{}",
+            serde_json::json!({"file": log, "targets": written, "exit_code": 0})
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn targets_file(g: &Global, a: &ImportArgs) -> PathBuf {
+    if let Some(f) = &a.file {
+        return f.clone();
+    }
+    if let Ok(p) = std::env::var("SNYK_IMPORT_PATH") {
+        let p = PathBuf::from(p);
+        if p.is_dir() {
+            for name in [compat::IMPORT_TARGETS_FILE, "import-projects.json"] {
+                if p.join(name).exists() {
+                    return p.join(name);
+                }
+            }
+            return p.join("import-projects.json");
+        }
+        return p;
+    }
+    settings::state_dir(g).join(compat::IMPORT_TARGETS_FILE)
+}
+
+fn polling_url(snyk: &SnykClient, h: &JobHandle) -> String {
+    format!(
+        "{}/org/{}/integrations/{}/import/{}",
+        snyk.v1().base_url().to_string().trim_end_matches('/'),
+        h.org_id,
+        h.integration_id,
+        h.job_id
+    )
+}
+
+/// `import`.
+pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
+    let file = targets_file(g, a);
+    if !file.exists() {
+        return Err(Usage(format!(
+            "no targets file at {}: run import:data first, or give --file (or SNYK_IMPORT_PATH)",
+            file.display()
+        ))
+        .into());
+    }
+    let targets: ImportTargets = compat::read_json(&file)?;
+    let config = settings::config(g, false)?;
+    let snyk = settings::snyk(g)?;
+    let dir = out_dir(g)?;
+    let done = compat::imported_target_ids(&dir.join(compat::IMPORTED_TARGETS_LOG))?;
+    let journal = Journal::open(&dir, None)?;
+    let state = journal.state().clone();
+    let writer = journal.writer();
+    let pending: Vec<ImportTargetEntry> = targets
+        .targets
+        .into_iter()
+        .filter(|t| !done.contains(&t.target_id()))
+        .collect();
+    let skipped = done.len();
+    out.status(&format!(
+        "{} targets to import ({} already in imported-targets.log)",
+        pending.len(),
+        skipped
+    ));
+    let progress = out.progress(pending.len());
+    let concurrency = config.apply.concurrency.max(1);
+    let snyk = Arc::new(snyk);
+    let dir = Arc::new(dir);
+    let mut queue = pending.into_iter();
+    let mut tasks: JoinSet<Result<bool>> = JoinSet::new();
+    let (mut ok, mut failed) = (0, 0);
+    loop {
+        while tasks.len() < concurrency {
+            let Some(t) = queue.next() else { break };
+            let repository = format!("{}/{}", t.target.owner, t.target.name);
+            let known = state
+                .imports
+                .get(&(t.org_id.clone(), repository.to_lowercase()))
+                .cloned();
+            let (snyk, dir, writer, progress) =
+                (snyk.clone(), dir.clone(), writer.clone(), progress.clone());
+            tasks.spawn(async move {
+                let result = import_one(&snyk, &dir, &writer, &t, known).await;
+                match &result {
+                    Ok(true) => mirror_core::ApplyObserver::import_finished(
+                        progress.as_ref(),
+                        &repository,
+                        None,
+                    ),
+                    Ok(false) => mirror_core::ApplyObserver::import_finished(
+                        progress.as_ref(),
+                        &repository,
+                        Some("failed (see the failed logs)"),
+                    ),
+                    Err(e) => mirror_core::ApplyObserver::import_finished(
+                        progress.as_ref(),
+                        &repository,
+                        Some(&e.to_string()),
+                    ),
+                }
+                result
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        match joined.map_err(|e| anyhow::anyhow!("an import task failed: {e}"))? {
+            Ok(true) => ok += 1,
+            Ok(false) => failed += 1,
+            Err(e) => {
+                if mirror_core_kind(&e) == Some(api_support::ErrorKind::Auth) {
+                    return Err(e);
+                }
+                failed += 1;
+            }
+        }
+    }
+    progress.finish();
+    drop(writer);
+    let code = if failed > 0 { exit::FAILURES } else { exit::OK };
+    if out.human() {
+        println!(
+            "{ok} imported, {failed} failed, {skipped} skipped as already imported; logs in {}",
+            dir.display()
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"imported": ok, "failed": failed, "skipped": skipped, "exit_code": code})
+        );
+    }
+    Ok(code)
+}
+
+fn mirror_core_kind(e: &anyhow::Error) -> Option<api_support::ErrorKind> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<snyk_client::Error>().map(|s| s.kind()))
+}
+
+/// Imports one target: journaled intent, post, journaled acceptance, poll, journaled outcome,
+/// logs. Returns whether it completed.
+async fn import_one(
+    snyk: &SnykClient,
+    dir: &Path,
+    writer: &mirror_core::journal::JournalWriter,
+    t: &ImportTargetEntry,
+    known: Option<ImportState>,
+) -> Result<bool> {
+    let repository = format!("{}/{}", t.target.owner, t.target.name);
+    let handle = match known {
+        Some(ImportState::Accepted(job)) => mirror_core::adapters::parse_job_ref(&job)?,
+        _ => {
+            let mut request =
+                ImportRequest::new(&t.target.owner, &t.target.name, t.target.branch.as_deref());
+            if let Some(files) = &t.files {
+                request = request.with_files(files.iter().map(|f| f.path.clone()));
+            }
+            if let Some(globs) = &t.exclusion_globs {
+                request = request.with_exclusion_globs(globs.split(','))?;
+            }
+            writer
+                .append(Event::ImportIntent {
+                    org_id: t.org_id.clone(),
+                    repository: repository.clone(),
+                })
+                .await?;
+            let handle = match snyk.import(&t.org_id, &t.integration_id, &request).await {
+                Ok(h) => h,
+                Err(e) => {
+                    writer
+                        .append(Event::ImportFailed {
+                            org_id: t.org_id.clone(),
+                            repository: repository.clone(),
+                            message: e.to_string(),
+                            project_cap: matches!(e, snyk_client::Error::ProjectCap { .. }),
+                        })
+                        .await?;
+                    compat::append_line(
+                        &dir.join(format!("{}.failed-imports.log", t.org_id)),
+                        &serde_json::json!({"orgId": t.org_id, "target": t.target, "errorMessage": e.to_string(),
+                            "msg": "Failed to kick off import", "name": compat::LOGGER_NAME, "level": 50, "v": 0}),
+                    )?;
+                    if e.kind() == api_support::ErrorKind::Auth {
+                        return Err(e.into());
+                    }
+                    return Ok(false);
+                }
+            };
+            writer
+                .append(Event::ImportAccepted {
+                    org_id: t.org_id.clone(),
+                    repository: repository.clone(),
+                    job: mirror_core::adapters::job_ref(&handle),
+                })
+                .await?;
+            compat::append_line(
+                &dir.join(compat::import_jobs_log(&t.org_id)),
+                &ImportJobLine {
+                    org_id: t.org_id.clone(),
+                    polling_url: polling_url(snyk, &handle),
+                    msg: "Kicked off import".to_owned(),
+                    extra: with_fields(30, Map::new()),
+                },
+            )?;
+            handle
+        }
+    };
+    let url = polling_url(snyk, &handle);
+    let finished = snyk.wait_for_import(&handle).await?;
+    let job = finished.job;
+    let projects = job.created_projects().count() as u32;
+    writer
+        .append(Event::ImportFinished {
+            org_id: t.org_id.clone(),
+            repository: repository.clone(),
+            status: serde_json::to_value(&job.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            projects,
+            messages: job.failure_messages(),
+        })
+        .await?;
+    for p in job.logs.iter().flat_map(|l| &l.projects) {
+        let ok = p.success == Some(true);
+        let line = ProjectLine {
+            org_id: t.org_id.clone(),
+            location_url: Some(url.clone()),
+            project_id: p.project_id.clone(),
+            target_file: p.target_file.clone(),
+            success: ok,
+            project_url: Some(p.project_url.clone().unwrap_or_default()),
+            user_message: p.user_message.clone(),
+            msg: if ok {
+                "Imported project"
+            } else {
+                "Error importing project"
+            }
+            .to_owned(),
+            extra: with_fields(if ok { 30 } else { 50 }, Map::new()),
+        };
+        let file = if ok {
+            compat::imported_projects_log(&t.org_id)
+        } else {
+            compat::failed_projects_log(&t.org_id)
+        };
+        compat::append_line(&dir.join(file), &line)?;
+    }
+    let complete = job.status == ImportStatus::Complete;
+    if complete {
+        // Only a finished import is recorded as imported, so a failed one is tried again.
+        compat::append_line(
+            &dir.join(compat::IMPORTED_TARGETS_LOG),
+            &ImportedTargetLine {
+                target_id: t.target_id(),
+                target: t.target.clone(),
+                location_url: Some(url),
+                org_id: t.org_id.clone(),
+                integration_id: t.integration_id.clone(),
+                msg: "Target requested for import".to_owned(),
+                extra: with_fields(30, Map::new()),
+            },
+        )?;
+    }
+    Ok(complete)
+}

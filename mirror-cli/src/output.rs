@@ -1,0 +1,133 @@
+//! Progress and results: bars on a terminal, plain lines otherwise, JSON on request.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mirror_core::ApplyObserver;
+
+use crate::cli::{Global, OutputFormat};
+
+/// How a command talks to people.
+#[derive(Clone, Copy, Debug)]
+pub struct Out {
+    /// Human or JSON results on stdout.
+    pub format: OutputFormat,
+    /// Only errors on stderr.
+    pub quiet: bool,
+    /// Whether stderr is a terminal (progress bars).
+    pub terminal: bool,
+}
+
+impl Out {
+    /// From the global options.
+    pub fn new(global: &Global) -> Self {
+        Self {
+            format: global.output,
+            quiet: global.quiet,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Whether results are printed for people.
+    pub fn human(&self) -> bool {
+        self.format == OutputFormat::Human
+    }
+
+    /// A status line on stderr (not when quiet).
+    pub fn status(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// A spinner while something is read, or a plain line.
+    pub fn spinner(&self, message: &str) -> Option<ProgressBar> {
+        if self.quiet {
+            return None;
+        }
+        if self.terminal {
+            let bar = ProgressBar::new_spinner();
+            bar.set_message(message.to_owned());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            Some(bar)
+        } else {
+            eprintln!("{message}");
+            None
+        }
+    }
+
+    /// The observer for apply.
+    pub fn progress(&self, imports: usize) -> Arc<Progress> {
+        let bar = (self.terminal && !self.quiet && imports > 0).then(|| {
+            let bar = ProgressBar::new(imports as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} imports {pos}/{len} [{bar:30}] {elapsed} {msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Arc::new(Progress {
+            bar,
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// Reports apply's progress.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if !self.quiet => eprintln!("{text}"),
+            None => {}
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ApplyObserver for Progress {
+    fn org_ready(&self, name: &str, created: bool) {
+        self.line(&if created {
+            format!("created org {name}")
+        } else {
+            format!("using existing org {name}")
+        });
+    }
+
+    fn import_accepted(&self, repository: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(repository.to_owned());
+        }
+    }
+
+    fn import_finished(&self, repository: &str, failure: Option<&str>) {
+        match failure {
+            None => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                } else if !self.quiet {
+                    eprintln!("imported {repository}");
+                }
+            }
+            Some(why) => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.line(&format!("failed {repository}: {why}"));
+            }
+        }
+    }
+}

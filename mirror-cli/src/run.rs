@@ -1,0 +1,494 @@
+//! plan, apply, sync, doctor, demo.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use bitbucket_cloud_client::{Auth, BitbucketClient};
+use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::ports::BitbucketPort;
+use mirror_core::{Config, Journal, Plan, Report};
+use snyk_client::{PollPolicy, SnykAuth, SnykClient};
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, Global};
+use crate::output::Out;
+use crate::{Usage, compat, exit, settings};
+use bitbucket_cloud_client::api_support;
+use bitbucket_cloud_client::api_support::http;
+
+/// Runs the chosen command; returns the exit code.
+pub async fn dispatch(cli: &Cli) -> Result<u8> {
+    let out = Out::new(&cli.global);
+    let g = &cli.global;
+    match &cli.command {
+        Command::Plan { out: file } => {
+            let ctx = Ctx::from_env(g)?;
+            plan_command(&ctx, out, file.as_deref()).await
+        }
+        Command::Apply { plan } => {
+            let ctx = Ctx::from_env(g)?;
+            let plan = match plan {
+                Some(path) => Some(
+                    Plan::from_json(&settings::read_file(path)?)
+                        .map_err(|e| Usage(format!("{}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            sync_once(&ctx, out, plan).await
+        }
+        Command::Sync { watch, interval } => {
+            let ctx = Ctx::from_env(g)?;
+            if *watch {
+                watch_loop(&ctx, out, parse_interval(interval)?).await
+            } else {
+                sync_once(&ctx, out, None).await
+            }
+        }
+        Command::Doctor => doctor(g, out).await,
+        Command::Demo => demo(out).await,
+        Command::Completions { .. } => Ok(exit::OK),
+        Command::OrgsData(a) => compat::orgs_data(g, out, a).await,
+        Command::OrgsCreate(a) => compat::orgs_create(g, out, a).await,
+        Command::ImportData(a) => compat::import_data(g, out, a).await,
+        Command::ListImported(a) => compat::list_imported(g, out, a).await,
+        Command::Import(a) => compat::import(g, out, a).await,
+    }
+}
+
+/// Everything a mirror run needs.
+pub struct Ctx {
+    /// The configuration.
+    pub config: Config,
+    /// Bitbucket.
+    pub bitbucket: BitbucketAdapter,
+    /// Snyk.
+    pub snyk: Arc<SnykAdapter>,
+    /// The journal's directory.
+    pub state_dir: PathBuf,
+}
+
+impl Ctx {
+    /// From flags, environment and configuration file.
+    pub fn from_env(g: &Global) -> Result<Self> {
+        let config = settings::config(g, true)?;
+        Ok(Self {
+            bitbucket: BitbucketAdapter::new(settings::bitbucket(g)?),
+            snyk: Arc::new(SnykAdapter::new(settings::snyk(g)?)),
+            state_dir: settings::state_dir(g),
+            config,
+        })
+    }
+}
+
+fn parse_interval(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = number.parse().map_err(|_| {
+        Usage(format!(
+            "--interval `{text}`: use a number with s, m, h or d, such as 30m or 1h"
+        ))
+    })?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(Usage(format!(
+                "--interval `{text}`: use a number with s, m, h or d, such as 30m or 1h"
+            ))
+            .into());
+        }
+    };
+    if secs == 0 {
+        return Err(Usage("--interval must be longer than zero".to_owned()).into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+async fn make_plan(ctx: &Ctx, out: Out, journal: &Journal) -> Result<Plan> {
+    let spinner = out.spinner("reading Bitbucket and Snyk…");
+    let inventory = mirror_core::gather(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref()).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    Ok(mirror_core::plan(
+        &ctx.config,
+        &inventory?,
+        &journal.state().history(),
+    ))
+}
+
+async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
+    // The journal is read, not written: planning may run beside nothing else.
+    let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
+    let spinner = out.spinner("reading Bitbucket and Snyk…");
+    let inventory = mirror_core::gather(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref()).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let plan = mirror_core::plan(&ctx.config, &inventory?, &history);
+    if let Some(path) = file {
+        std::fs::write(path, plan.to_json()?)
+            .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
+        out.status(&format!("plan written to {}", path.display()));
+    }
+    if out.human() {
+        print!("{}", plan.render());
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"plan": plan, "summary": plan.summary(), "exit_code": 0})
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping after the imports in flight (Ctrl-C again to abort)…");
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
+    });
+    rx
+}
+
+/// One sync (or apply of a given plan).
+pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>) -> Result<u8> {
+    let journal = Journal::open(&ctx.state_dir, None)?;
+    let plan = match given {
+        Some(p) => p,
+        None => make_plan(ctx, out, &journal).await?,
+    };
+    run_plan(ctx, out, &journal, &plan, Some(stop_on_ctrl_c())).await
+}
+
+async fn run_plan(
+    ctx: &Ctx,
+    out: Out,
+    journal: &Journal,
+    plan: &Plan,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<u8> {
+    if out.human() && !out.quiet {
+        eprint!("{}", plan.render());
+    }
+    let progress = out.progress(plan.summary().imports);
+    let report = mirror_core::apply(
+        plan,
+        ctx.snyk.clone(),
+        journal,
+        &ctx.config.apply,
+        Some(progress.clone()),
+        stop,
+    )
+    .await;
+    progress.finish();
+    let mut report = report?;
+    report
+        .requests
+        .insert("bitbucket".to_owned(), ctx.bitbucket.requests());
+    Ok(print_report(out, plan, &report))
+}
+
+/// Prints a report and returns the exit code it means.
+pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
+    let code = if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.has_failures() {
+        exit::FAILURES
+    } else {
+        exit::OK
+    };
+    if out.human() {
+        print!("{}", report.render());
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"summary": plan.summary(), "report": report, "exit_code": code})
+        );
+    }
+    code
+}
+
+async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
+    let stop = stop_on_ctrl_c();
+    loop {
+        let journal = Journal::open(&ctx.state_dir, None)?;
+        let plan = make_plan(ctx, out, &journal).await?;
+        let code = run_plan(ctx, out, &journal, &plan, Some(stop.clone())).await?;
+        drop(journal);
+        if *stop.borrow() {
+            return Ok(exit::INTERRUPTED);
+        }
+        out.status(&format!(
+            "next sync in {}s (exit code of this one: {code}); Ctrl-C to stop",
+            interval.as_secs()
+        ));
+        let mut waiting = stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = waiting.changed() => return Ok(exit::INTERRUPTED),
+        }
+    }
+}
+
+async fn doctor(g: &Global, out: Out) -> Result<u8> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut auth_failed = false;
+    let mut problems = 0;
+    let mut report = serde_json::Map::new();
+
+    // Bitbucket.
+    let bitbucket = settings::bitbucket(g)?;
+    let kind = bitbucket.credential_kind();
+    lines.push(format!(
+        "Bitbucket: {kind} credentials, {}",
+        bitbucket.http().base_url()
+    ));
+    report.insert("bitbucket_credential".into(), kind.as_str().into());
+    let configured = settings::config(g, false)
+        .ok()
+        .and_then(|c| c.source.workspaces.clone());
+    if bitbucket.can_list_workspaces() {
+        let url = bitbucket.http().url("user", &[]);
+        match bitbucket
+            .send(api_support::ApiRequest::new(http::Method::GET, url))
+            .await
+        {
+            Ok(answer) => {
+                let user: serde_json::Value = answer.json().unwrap_or_default();
+                let granted: Vec<String> = answer
+                    .header("x-oauth-scopes")
+                    .unwrap_or_default()
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                lines.push(format!(
+                    "  ok    authenticated as {}",
+                    user["display_name"].as_str().unwrap_or("(unknown)")
+                ));
+                if !granted.is_empty() {
+                    let missing: Vec<&str> = bitbucket_cloud_client::sandbox::READ_SCOPES
+                        .iter()
+                        .copied()
+                        .filter(|s| !granted.iter().any(|g| g == s))
+                        .collect();
+                    lines.push(format!("  ok    scopes granted: {}", granted.join(", ")));
+                    if !missing.is_empty() {
+                        problems += 1;
+                        lines.push(format!("  FAIL  scopes missing: {}", missing.join(", ")));
+                    }
+                    report.insert("scopes_missing".into(), missing.into());
+                }
+            }
+            Err(e) => {
+                auth_failed |= e.kind() == api_support::ErrorKind::Auth;
+                problems += 1;
+                lines.push(format!("  FAIL  {e}"));
+            }
+        }
+        match bitbucket.user_workspaces(None).collect().await {
+            Ok(list) => {
+                let slugs: Vec<String> =
+                    list.into_iter().filter_map(|w| w.workspace.slug).collect();
+                lines.push(format!(
+                    "  ok    {} workspaces visible: {}",
+                    slugs.len(),
+                    slugs.join(", ")
+                ));
+                report.insert("workspaces".into(), slugs.into());
+            }
+            Err(e) => {
+                auth_failed |= e.kind() == api_support::ErrorKind::Auth;
+                problems += 1;
+                lines.push(format!("  FAIL  listing workspaces: {e}"));
+            }
+        }
+    } else {
+        match &configured {
+            None => {
+                problems += 1;
+                lines.push("  FAIL  access tokens cannot list workspaces: set BITBUCKET_CLOUD_WORKSPACES (or source.workspaces)".to_owned());
+            }
+            Some(list) => {
+                for ws in list {
+                    match bitbucket.workspace(ws).await {
+                        Ok(w) => lines.push(format!(
+                            "  ok    workspace {ws} ({})",
+                            w.name.unwrap_or_default()
+                        )),
+                        Err(e) => {
+                            auth_failed |= e.kind() == api_support::ErrorKind::Auth;
+                            problems += 1;
+                            lines.push(format!("  FAIL  workspace {ws}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Snyk.
+    let snyk = settings::snyk(g)?;
+    lines.push(format!(
+        "Snyk: {} ({})",
+        snyk.host(),
+        snyk.region().map(|r| r.name()).unwrap_or("custom host")
+    ));
+    report.insert("snyk_host".into(), snyk.host().into());
+    let group = g
+        .group_id
+        .clone()
+        .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
+        .or_else(|| settings::config(g, false).ok().map(|c| c.snyk.group_id))
+        .filter(|s| !s.is_empty());
+    match group {
+        None => {
+            problems += 1;
+            lines.push("  FAIL  no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned());
+        }
+        Some(group) => match snyk.group_orgs(&group).await {
+            Ok(orgs) => {
+                lines.push(format!("  ok    group {group}: {} orgs", orgs.len()));
+                report.insert("orgs".into(), orgs.len().into());
+            }
+            Err(e) => {
+                auth_failed |= e.kind() == api_support::ErrorKind::Auth;
+                problems += 1;
+                lines.push(format!("  FAIL  group {group}: {e}"));
+            }
+        },
+    }
+
+    let code = if auth_failed {
+        exit::AUTH
+    } else if problems > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    };
+    if out.human() {
+        for l in &lines {
+            println!("{l}");
+        }
+        println!(
+            "{}",
+            if code == exit::OK {
+                "All checks passed."
+            } else {
+                "Some checks failed."
+            }
+        );
+    } else {
+        report.insert("checks".into(), lines.into());
+        report.insert("exit_code".into(), code.into());
+        println!("{}", serde_json::Value::Object(report));
+    }
+    Ok(code)
+}
+
+async fn demo(out: Out) -> Result<u8> {
+    use bitbucket_cloud_client::sandbox as bb_sandbox;
+    use snyk_client::sandbox as snyk_sandbox;
+
+    let bb = bb_sandbox::Sandbox::start_sample().await?;
+    let snyk = snyk_sandbox::Sandbox::sample_builder()
+        .import_delay(Duration::from_millis(300))
+        .start()
+        .await?;
+    let state = tempfile::tempdir()?;
+    let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
+    let ctx = Ctx {
+        config,
+        bitbucket: BitbucketAdapter::new(
+            BitbucketClient::builder()
+                .base_url(bb.base_url())
+                .auth(Auth::api_token(
+                    bb_sandbox::SAMPLE_EMAIL,
+                    bb_sandbox::SAMPLE_API_TOKEN,
+                ))
+                .build()?,
+        ),
+        snyk: Arc::new(SnykAdapter::new(
+            SnykClient::builder()
+                .api_url(snyk.api_url())
+                .auth(SnykAuth::token(snyk_sandbox::SAMPLE_TOKEN))
+                .poll(PollPolicy {
+                    first_delay: Duration::from_millis(200),
+                    max_delay: Duration::from_secs(1),
+                    ..PollPolicy::default()
+                })
+                .build()?,
+        )),
+        state_dir: state.path().to_path_buf(),
+    };
+    if out.human() {
+        println!(
+            "bb-snyk-mirror demo: a sample Bitbucket Cloud estate mirrored into a sample Snyk group."
+        );
+        println!("  fake Bitbucket Cloud  {}", bb.base_url());
+        println!("  fake Snyk             {}", snyk.api_url());
+        println!("Nothing leaves this machine. First run:\n");
+    }
+    let journal = Journal::open(&ctx.state_dir, None)?;
+    let plan = make_plan(&ctx, out, &journal).await?;
+    if out.human() {
+        println!("{}", plan.render());
+    }
+    let progress = out.progress(plan.summary().imports);
+    let mut report = mirror_core::apply(
+        &plan,
+        ctx.snyk.clone(),
+        &journal,
+        &ctx.config.apply,
+        Some(progress.clone()),
+        None,
+    )
+    .await?;
+    progress.finish();
+    report
+        .requests
+        .insert("bitbucket".to_owned(), ctx.bitbucket.requests());
+    let code = print_report(out, &plan, &report);
+    // Reopened, so that the second plan sees what the first run recorded.
+    drop(journal);
+    let journal = Journal::open(&ctx.state_dir, None)?;
+    let second = make_plan(&ctx, out, &journal).await?;
+    if out.human() {
+        let s = second.summary();
+        println!(
+            "\nSecond run, right after: {} orgs to create, {} repositories to import ({} skipped as already imported or empty).",
+            s.orgs_to_create,
+            s.imports,
+            s.skipped.values().sum::<usize>()
+        );
+        println!(
+            "Try it for real: set BITBUCKET_CLOUD_EMAIL, BITBUCKET_CLOUD_API_TOKEN, SNYK_TOKEN and SNYK_GROUP_ID, then run `bb-snyk-mirror plan`."
+        );
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_interval("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_interval("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_interval("soon").is_err());
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5y").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Turning flags, environment variables and the configuration file into a configuration and
+//! two clients. Flags win over the environment, which wins over the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use bitbucket_cloud_client::{Auth, BitbucketClient, DEFAULT_TOKEN_URL, RateLimit};
+use mirror_core::Config;
+use mirror_core::config::Mapping;
+use snyk_client::{Region, SnykAuth, SnykClient};
+
+use crate::Usage;
+use crate::cli::Global;
+
+/// The configuration file looked for in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "bb-snyk-mirror.toml";
+/// The state directory used when neither --state-dir nor SNYK_LOG_PATH is set.
+pub const DEFAULT_STATE_DIR: &str = ".bb-snyk-mirror";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The state directory: --state-dir, SNYK_LOG_PATH, or ./.bb-snyk-mirror.
+pub fn state_dir(global: &Global) -> PathBuf {
+    global
+        .state_dir
+        .clone()
+        .or_else(|| env("SNYK_LOG_PATH").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+/// The configuration, layered: file, then environment, then flags; then checked.
+pub fn config(global: &Global, need_group: bool) -> Result<Config> {
+    let path = global.config.clone().or_else(|| {
+        let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+        p.exists().then_some(p)
+    });
+    let mut config = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Usage(format!(
+                    "cannot read the configuration file {}: {e}",
+                    p.display()
+                ))
+            })?;
+            Config::from_toml_unchecked(&text)
+                .map_err(|e| Usage(format!("{}: {e}", p.display())))?
+        }
+        None => Config::default(),
+    };
+    if let Some(g) = global.group_id.clone().or_else(|| env("SNYK_GROUP_ID")) {
+        config.snyk.group_id = g;
+    }
+    let workspaces = global.workspaces.clone().or_else(|| {
+        env("BITBUCKET_CLOUD_WORKSPACES").map(|w| {
+            w.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+    });
+    if let Some(w) = workspaces {
+        config.source.workspaces = Some(w);
+    }
+    let concurrency = match global.concurrency {
+        Some(c) => Some(c),
+        None => match env("CONCURRENT_IMPORTS") {
+            Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+                Usage(format!(
+                    "CONCURRENT_IMPORTS is `{v}`: give a number from 1 to 50"
+                ))
+            })?),
+            None => None,
+        },
+    };
+    if let Some(c) = concurrency {
+        config.apply.concurrency = c;
+    }
+    if need_group
+        || !config.snyk.group_id.is_empty()
+        || matches!(config.mapping, Mapping::SingleOrg { .. })
+    {
+        config.validate().map_err(|e| Usage(e.to_string()))?;
+    }
+    Ok(config)
+}
+
+/// The Bitbucket credentials from the environment.
+pub fn bitbucket_auths() -> Result<Vec<Auth>> {
+    let method = env("BITBUCKET_CLOUD_AUTH_METHOD").map(|m| m.to_ascii_lowercase());
+    let email = env("BITBUCKET_CLOUD_EMAIL");
+    let api_token = env("BITBUCKET_CLOUD_API_TOKEN");
+    let pool = env("BITBUCKET_CLOUD_ACCESS_TOKENS");
+    let oauth = env("BITBUCKET_CLOUD_OAUTH_TOKEN");
+    let client_id = env("BITBUCKET_CLOUD_OAUTH_CLIENT_ID");
+    let client_secret = env("BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET");
+    let user = env("BITBUCKET_CLOUD_USERNAME");
+    let password = env("BITBUCKET_CLOUD_PASSWORD");
+
+    if client_id.is_some() != client_secret.is_some() {
+        return Err(Usage(
+            "set both BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET, or neither".to_owned(),
+        )
+        .into());
+    }
+    if email.is_some() && api_token.is_none() {
+        return Err(Usage(
+            "BITBUCKET_CLOUD_EMAIL is set without BITBUCKET_CLOUD_API_TOKEN: set the Atlassian API token too".to_owned(),
+        )
+        .into());
+    }
+    if user.is_some() != password.is_some() {
+        return Err(Usage(
+            "set both BITBUCKET_CLOUD_USERNAME and BITBUCKET_CLOUD_PASSWORD, or neither (app passwords were removed by Bitbucket on 2026-07-28: prefer BITBUCKET_CLOUD_EMAIL + BITBUCKET_CLOUD_API_TOKEN)".to_owned(),
+        )
+        .into());
+    }
+    let api = || match (&email, &api_token) {
+        (Some(e), Some(t)) => Some(vec![Auth::api_token(e.clone(), t.clone())]),
+        (None, Some(t)) => Some(vec![Auth::access_token(t.clone())]),
+        _ => None,
+    };
+    let access_pool = || {
+        pool.as_ref().map(|p| {
+            p.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| Auth::access_token(t.to_owned()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let oauth_token = || oauth.as_ref().map(|t| vec![Auth::oauth_token(t.clone())]);
+    let consumer = || match (&client_id, &client_secret) {
+        (Some(i), Some(s)) => Some(vec![Auth::oauth_client_credentials(i.clone(), s.clone())]),
+        _ => None,
+    };
+    let app_password = || match (&user, &password) {
+        (Some(u), Some(p)) => Some(vec![Auth::app_password(u.clone(), p.clone())]),
+        _ => None,
+    };
+    let chosen = match method.as_deref() {
+        Some("api") => api().or_else(access_pool),
+        Some("oauth") => consumer().or_else(oauth_token),
+        Some("user") => app_password(),
+        Some(other) => {
+            return Err(Usage(format!(
+                "BITBUCKET_CLOUD_AUTH_METHOD is `{other}`: use api, oauth or user"
+            ))
+            .into());
+        }
+        None => consumer()
+            .or_else(api)
+            .or_else(access_pool)
+            .or_else(oauth_token)
+            .or_else(app_password),
+    };
+    match chosen {
+        Some(a) if !a.is_empty() => Ok(a),
+        _ => Err(Usage(
+            "no Bitbucket credentials: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (an Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET".to_owned(),
+        )
+        .into()),
+    }
+}
+
+/// The Bitbucket client.
+pub fn bitbucket(global: &Global) -> Result<BitbucketClient> {
+    let auths = bitbucket_auths()?;
+    let mut builder = BitbucketClient::builder().auths(auths).token_url(
+        env("BITBUCKET_CLOUD_OAUTH_TOKEN_URL").unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned()),
+    );
+    if let Some(url) = global
+        .bitbucket_api_url
+        .clone()
+        .or_else(|| env("BITBUCKET_CLOUD_API_URL"))
+    {
+        builder = builder.base_url(url);
+    }
+    if let Some(budget) = env("BITBUCKET_CLOUD_HOURLY_BUDGET") {
+        let n: u32 = budget.parse().map_err(|_| {
+            Usage(format!(
+                "BITBUCKET_CLOUD_HOURLY_BUDGET is `{budget}`: give a number"
+            ))
+        })?;
+        builder = builder.rate_limit(Some(RateLimit::per_hour(n)));
+    }
+    builder.build().map_err(|e| Usage(e.to_string()).into())
+}
+
+/// The Snyk credentials from the environment.
+pub fn snyk_auth() -> Result<SnykAuth> {
+    let token = env("SNYK_TOKEN");
+    let oauth = env("SNYK_OAUTH_TOKEN");
+    let id = env("SNYK_OAUTH_CLIENT_ID");
+    let secret = env("SNYK_OAUTH_CLIENT_SECRET");
+    if id.is_some() != secret.is_some() {
+        return Err(Usage(
+            "set both SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET, or neither".to_owned(),
+        )
+        .into());
+    }
+    if let Some(t) = oauth {
+        return Ok(SnykAuth::bearer(t));
+    }
+    if let (Some(i), Some(s)) = (id, secret) {
+        return Ok(SnykAuth::oauth_client_credentials(i, s));
+    }
+    match token {
+        Some(t) => Ok(SnykAuth::token(t)),
+        None => Err(Usage(
+            "no Snyk credentials: set SNYK_TOKEN (API, service-account or personal access token), SNYK_OAUTH_TOKEN, or SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET".to_owned(),
+        )
+        .into()),
+    }
+}
+
+/// The Snyk client.
+pub fn snyk(global: &Global) -> Result<SnykClient> {
+    let auth = snyk_auth()?;
+    let region = global.region.clone().or_else(|| env("SNYK_REGION"));
+    let api = global.snyk_api.clone().or_else(|| env("SNYK_API"));
+    let mut builder = SnykClient::builder().auth(auth);
+    match (region, api) {
+        (Some(r), Some(a)) => {
+            let region = Region::parse(&r).map_err(|e| Usage(e.to_string()))?;
+            let host = snyk_client::normalize_api_url(&a).map_err(|e| Usage(e.to_string()))?;
+            if Region::from_host(&host.to_string()) != Some(region) {
+                return Err(Usage(format!(
+                    "SNYK_REGION ({}) and SNYK_API ({a}) disagree: set only one",
+                    region.name()
+                ))
+                .into());
+            }
+            builder = builder.region(region);
+        }
+        (Some(r), None) => {
+            builder = builder.region(Region::parse(&r).map_err(|e| Usage(e.to_string()))?)
+        }
+        (None, Some(a)) => builder = builder.api_url(a),
+        (None, None) => {}
+    }
+    builder.build().map_err(|e| Usage(e.to_string()).into())
+}
+
+/// Reads a file the user named, with a clear error.
+pub fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))
+        .context("reading input")
+}
