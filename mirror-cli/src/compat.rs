@@ -142,7 +142,7 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
                         ids.join(", ")
                     ),
                     msg: "Failed to create org".to_owned(),
-                    extra: with_fields(50, Map::new()),
+                    extra: compat::time_fields(),
                 },
             )?;
             if include_existing && let [org] = found.as_slice() {
@@ -170,13 +170,11 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
                             .map(|(k, v)| format!("{k}:{v}"))
                             .collect(),
                         msg: "Created org".to_owned(),
-                        extra: with_fields(
-                            30,
-                            Map::from_iter([(
-                                "created".to_owned(),
-                                Value::from(org.created.clone()),
-                            )]),
-                        ),
+                        extra: {
+                            let mut m = compat::time_fields();
+                            m.insert("created".to_owned(), Value::from(org.created.clone()));
+                            m
+                        },
                     },
                 )?;
                 out.status(&format!("created org {}", org.name));
@@ -196,7 +194,7 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
                         group_id: entry.group_id.clone(),
                         error_message: e.to_string(),
                         msg: "Failed to create org".to_owned(),
-                        extra: with_fields(50, Map::new()),
+                        extra: compat::time_fields(),
                     },
                 )?;
                 out.status(&format!("failed to create org {}: {e}", entry.name));

@@ -321,6 +321,15 @@ pub fn log_fields(level: u8) -> Map<String, Value> {
     m
 }
 
+/// The fields of the org logs (`created-orgs.log`, `failed-to-create-orgs.log`), which in the
+/// anchor carry only `time` and `v` (their `name` is the org's).
+pub fn time_fields() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("time".into(), Value::from(rfc3339(SystemTime::now())));
+    m.insert("v".into(), Value::from(0));
+    m
+}
+
 fn malformed(path: &Path, line: usize, e: impl std::fmt::Display) -> Error {
     Error::Malformed {
         path: path.to_path_buf(),

@@ -1,0 +1,548 @@
+//! The binary against both sandboxes: every command, every exit code, the snyk-api-import
+//! flow end to end, and no secret in any output or file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use bitbucket_cloud_client::sandbox::{self as bb, Estate, SandboxWorkspace};
+use mirror_core::compat;
+use predicates::prelude::*;
+use snyk_client::sandbox as snyk;
+
+const BB_TOKEN: &str = bb::SAMPLE_API_TOKEN;
+const SNYK_TOKEN: &str = snyk::SAMPLE_TOKEN;
+
+struct World {
+    bb: bb::Sandbox,
+    snyk: snyk::Sandbox,
+    state: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with(Estate::sample(), snyk::Sandbox::sample_builder())
+    }
+
+    fn with(estate: Estate, snyk_builder: snyk::SandboxBuilder) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (bb, snyk) = rt.block_on(async {
+            let mut b = bb::Sandbox::builder()
+                .estate(estate.clone())
+                .api_token(bb::SAMPLE_EMAIL, BB_TOKEN);
+            for w in &estate.workspaces {
+                b = b.access_token(&format!("sandbox-access-token-{}", w.slug), &w.slug);
+            }
+            (
+                b.start().await.unwrap(),
+                snyk_builder
+                    .import_delay(Duration::from_millis(100))
+                    .start()
+                    .await
+                    .unwrap(),
+            )
+        });
+        Self {
+            bb,
+            snyk,
+            state: tempfile::tempdir().unwrap(),
+            rt,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("bb-snyk-mirror").unwrap();
+        c.env_clear()
+            .current_dir(self.state.path())
+            .env("BITBUCKET_CLOUD_API_URL", self.bb.base_url())
+            .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
+            .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
+            .env("SNYK_API", self.snyk.api_url())
+            .env("SNYK_TOKEN", SNYK_TOKEN)
+            .env("SNYK_GROUP_ID", self.snyk.group_id())
+            .env("SNYK_LOG_PATH", self.state.path())
+            .timeout(Duration::from_secs(120));
+        c
+    }
+
+    /// Every file the runs wrote, as text.
+    fn files_text(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.state.path()).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                all.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn assert_no_secret(texts: &[&str]) {
+    for t in texts {
+        for secret in [
+            BB_TOKEN,
+            SNYK_TOKEN,
+            "wrong-snyk-token-123",
+            "wrong-bb-token-456",
+        ] {
+            assert!(!t.contains(secret), "a secret leaked: {secret}");
+        }
+    }
+}
+
+#[test]
+fn demo_mirrors_the_sample_and_a_second_run_has_nothing_to_do() {
+    let out = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .arg("demo")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    assert!(text.contains("3 created"), "{text}");
+    assert!(
+        text.contains("11 accepted, 11 completed, 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Second run, right after: 0 orgs to create, 0 repositories to import"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_apply_sync_and_exit_zero() {
+    let w = World::new();
+    let plan_file = w.state.path().join("plan.json");
+    w.cmd()
+        .args(["plan", "--out"])
+        .arg(&plan_file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("+ create org acme-platform"))
+        .stdout(predicate::str::contains(
+            "= skip acme-platform/empty-sandbox: empty repository",
+        ));
+    assert!(w.snyk.orgs().is_empty(), "plan changed nothing");
+    let applied = w
+        .cmd()
+        .args(["apply", "--plan"])
+        .arg(&plan_file)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert!(stdout(&applied).contains("11 accepted, 11 completed, 0 failed"));
+    let json = w
+        .cmd()
+        .args(["sync", "--output", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let doc: serde_json::Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(doc["summary"]["imports"], 0);
+    assert_eq!(doc["summary"]["orgs_to_create"], 0);
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(w.snyk.orgs().len(), 3);
+    assert_no_secret(&[
+        &stdout(&applied),
+        &String::from_utf8_lossy(&applied.stderr),
+        &w.files_text(),
+    ]);
+}
+
+#[test]
+fn a_failed_import_exits_one_and_names_it() {
+    let w = World::with(
+        Estate::sample(),
+        snyk::Sandbox::sample_builder().failing_repository("acme-data/ml-models"),
+    );
+    let out = w.cmd().arg("sync").assert().code(1).get_output().clone();
+    let text = stdout(&out);
+    assert!(
+        text.contains("x acme-data/ml-models into acme-data"),
+        "{text}"
+    );
+    assert!(text.contains("10 completed, 1 failed"), "{text}");
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_two_and_change_nothing() {
+    let w = World::new();
+    w.cmd()
+        .env_remove("SNYK_TOKEN")
+        .arg("sync")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SNYK_TOKEN"));
+    w.cmd()
+        .env_remove("BITBUCKET_CLOUD_API_TOKEN")
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("BITBUCKET_CLOUD_API_TOKEN"));
+    w.cmd()
+        .env("SNYK_REGION", "SNYK-MARS-01")
+        .env_remove("SNYK_API")
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SNYK-EU-01"));
+    std::fs::write(
+        w.state.path().join("bb-snyk-mirror.toml"),
+        "[source]\nskip_fork = true\n",
+    )
+    .unwrap();
+    w.cmd()
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("skip_fork").and(predicate::str::contains("line 2")));
+    std::fs::remove_file(w.state.path().join("bb-snyk-mirror.toml")).unwrap();
+    w.cmd()
+        .args(["plan", "--no-such-flag"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--no-such-flag"));
+    w.cmd()
+        .env("BITBUCKET_CLOUD_WORKSPACES", "no-such-ws")
+        .arg("sync")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`no-such-ws` does not exist"));
+    std::fs::write(
+        w.state.path().join("bad-plan.json"),
+        "{\"schema_version\": 7}",
+    )
+    .unwrap();
+    w.cmd()
+        .args(["apply", "--plan", "bad-plan.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("make a new plan"));
+    assert!(w.snyk.orgs().is_empty());
+    assert_eq!(w.snyk.stats().route("POST /v1/org"), 0);
+}
+
+#[test]
+fn rejected_credentials_exit_three_and_change_nothing() {
+    let w = World::new();
+    let out = w
+        .cmd()
+        .env("SNYK_TOKEN", "wrong-snyk-token-123")
+        .arg("sync")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("Snyk refused the token"))
+        .get_output()
+        .clone();
+    let bad_bb = w
+        .cmd()
+        .env("BITBUCKET_CLOUD_API_TOKEN", "wrong-bb-token-456")
+        .arg("plan")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("Atlassian account e-mail"))
+        .get_output()
+        .clone();
+    w.cmd()
+        .env("SNYK_TOKEN", "wrong-snyk-token-123")
+        .arg("doctor")
+        .assert()
+        .code(3);
+    assert!(w.snyk.orgs().is_empty());
+    assert_no_secret(&[
+        &String::from_utf8_lossy(&out.stderr),
+        &String::from_utf8_lossy(&bad_bb.stderr),
+        &w.files_text(),
+    ]);
+}
+
+#[test]
+fn an_interrupted_sync_exits_four_and_resumes() {
+    let w = World::with(Estate::sample(), snyk::Sandbox::sample_builder());
+    // Slow answers keep the run going long enough to interrupt it.
+    w.snyk.server().set_latency(Duration::from_millis(400));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
+    cmd.env_clear()
+        .current_dir(w.state.path())
+        .env("BITBUCKET_CLOUD_API_URL", w.bb.base_url())
+        .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
+        .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
+        .env("SNYK_API", w.snyk.api_url())
+        .env("SNYK_TOKEN", SNYK_TOKEN)
+        .env("SNYK_GROUP_ID", w.snyk.group_id())
+        .env("SNYK_LOG_PATH", w.state.path())
+        .env("CONCURRENT_IMPORTS", "2")
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    // Wait until the first org exists, then press Ctrl-C.
+    let started = std::time::Instant::now();
+    while w.snyk.orgs().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(stdout(&out).contains("resume"), "{}", stdout(&out));
+    // Resuming finishes the job without posting anything twice.
+    w.snyk.server().set_latency(Duration::ZERO);
+    w.cmd().arg("sync").assert().code(0);
+    assert!(
+        w.snyk.import_posts().values().all(|n| *n == 1),
+        "{:?}",
+        w.snyk.import_posts()
+    );
+    assert_eq!(w.snyk.import_posts().len(), 11);
+}
+
+#[test]
+fn doctor_reports_credentials_scopes_and_group() {
+    let w = World::new();
+    w.cmd()
+        .arg("doctor")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("atlassian-api-token"))
+        .stdout(predicate::str::contains(
+            "scopes granted: read:user:bitbucket",
+        ))
+        .stdout(predicate::str::contains("3 workspaces visible"))
+        .stdout(predicate::str::contains("All checks passed."));
+    // An access token cannot list workspaces: doctor says what to set.
+    w.cmd()
+        .env_remove("BITBUCKET_CLOUD_EMAIL")
+        .env(
+            "BITBUCKET_CLOUD_API_TOKEN",
+            "sandbox-access-token-acme-data",
+        )
+        .arg("doctor")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("BITBUCKET_CLOUD_WORKSPACES"));
+}
+
+#[test]
+fn an_api_token_without_email_is_sent_as_an_access_token() {
+    let w = World::new();
+    w.cmd()
+        .env_remove("BITBUCKET_CLOUD_EMAIL")
+        .env(
+            "BITBUCKET_CLOUD_API_TOKEN",
+            "sandbox-access-token-acme-data",
+        )
+        .env("BITBUCKET_CLOUD_WORKSPACES", "acme-data")
+        .arg("plan")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("+ import acme-data/pipelines"));
+    assert!(w.bb.stats().per_credential.contains_key("access-token#2"));
+}
+
+#[test]
+fn completions_and_help() {
+    Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("bb-snyk-mirror"));
+    Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes:"))
+        .stdout(predicate::str::contains("4  interrupted"));
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    compat::read_json(path).unwrap()
+}
+
+#[test]
+fn the_snyk_api_import_flow_end_to_end() {
+    let mut estate = Estate::sample();
+    estate.workspaces.push(SandboxWorkspace {
+        slug: "acme-empty".into(),
+        name: "Empty".into(),
+        uuid: "{e}".into(),
+        projects: vec![],
+        repositories: vec![],
+    });
+    let w = World::with(estate, snyk::Sandbox::sample_builder());
+    let group = w.snyk.group_id();
+    let dir = w.state.path();
+
+    // 1. orgs:data; `--skipEmptyOrgs=false` is a real false, `--skipEmptyOrg` a real true.
+    w.cmd()
+        .args([
+            "orgs:data",
+            "--source=bitbucket-cloud",
+            &format!("--groupId={group}"),
+            "--skipEmptyOrgs=false",
+        ])
+        .assert()
+        .code(0);
+    let data: compat::OrgsData = read(&dir.join(compat::orgs_data_file(&group)));
+    assert_eq!(data.orgs.len(), 4);
+    w.cmd()
+        .args([
+            "orgs:data",
+            "--source=bitbucket-cloud",
+            "--group-id",
+            &group,
+            "--skipEmptyOrg",
+        ])
+        .assert()
+        .code(0);
+    let data: compat::OrgsData = read(&dir.join(compat::orgs_data_file(&group)));
+    assert_eq!(
+        data.orgs
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
+        ["acme-data", "acme-mobile", "acme-platform"]
+    );
+    w.cmd()
+        .args(["orgs:data", "--source=github"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bitbucket-cloud"));
+
+    // 2. orgs:create, twice: the second run creates no duplicate.
+    let orgs_file = dir.join(compat::orgs_data_file(&group));
+    w.cmd()
+        .arg("orgs:create")
+        .arg(format!("--file={}", orgs_file.display()))
+        .assert()
+        .code(0);
+    w.cmd()
+        .args(["orgs:create", "--noDuplicateNames"])
+        .arg(format!("--file={}", orgs_file.display()))
+        .assert()
+        .code(0);
+    assert_eq!(w.snyk.orgs().len(), 3);
+    let created: compat::CreatedOrgs = read(&dir.join(compat::CREATED_ORGS_FILE));
+    assert_eq!(created.org_data.len(), 3);
+    assert!(
+        created
+            .org_data
+            .iter()
+            .all(|o| o.integrations.contains_key("bitbucket-cloud"))
+    );
+    let created_log: Vec<compat::CreatedOrgLine> =
+        compat::read_lines(&dir.join(compat::created_orgs_log(&group))).unwrap();
+    assert_eq!(created_log.len(), 3);
+    let failed_log: Vec<compat::FailedOrgLine> =
+        compat::read_lines(&dir.join(compat::failed_orgs_log(&group))).unwrap();
+    assert_eq!(failed_log.len(), 3);
+    assert!(failed_log[0].error_message.contains("duplicate"));
+
+    // 3. import:data: one target per repository with a main branch; none made up.
+    w.cmd()
+        .args(["import:data", "--source=bitbucket-cloud"])
+        .arg(format!(
+            "--orgsData={}",
+            dir.join(compat::CREATED_ORGS_FILE).display()
+        ))
+        .assert()
+        .code(0);
+    let targets: compat::ImportTargets = read(&dir.join(compat::IMPORT_TARGETS_FILE));
+    assert_eq!(targets.targets.len(), 11);
+    assert!(
+        !targets
+            .targets
+            .iter()
+            .any(|t| t.target.name == "empty-sandbox")
+    );
+    let design = targets
+        .targets
+        .iter()
+        .find(|t| t.target.name == "design-system")
+        .unwrap();
+    assert_eq!(design.target.branch.as_deref(), Some("master"));
+
+    // 5. import, then again: the second posts nothing.
+    w.cmd()
+        .arg("import")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("11 imported, 0 failed"));
+    let posts_after_first: usize = w.snyk.import_posts().values().sum();
+    assert_eq!(posts_after_first, 11);
+    w.cmd()
+        .arg("import")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 imported"));
+    assert_eq!(w.snyk.import_posts().values().sum::<usize>(), 11);
+    let imported: Vec<compat::ImportedTargetLine> =
+        compat::read_lines(&dir.join(compat::IMPORTED_TARGETS_LOG)).unwrap();
+    assert_eq!(imported.len(), 11);
+    assert!(
+        imported
+            .iter()
+            .all(|l| l.msg == "Target requested for import")
+    );
+    let org = &created.org_data[0];
+    let projects: Vec<compat::ProjectLine> =
+        compat::read_lines(&dir.join(compat::imported_projects_log(&org.id))).unwrap();
+    assert!(!projects.is_empty());
+    let jobs: Vec<compat::ImportJobLine> =
+        compat::read_lines(&dir.join(compat::import_jobs_log(&org.id))).unwrap();
+    assert!(!jobs.is_empty());
+
+    // 4. list:imported writes the targets Snyk has (those with projects).
+    std::fs::remove_file(dir.join(compat::IMPORTED_TARGETS_LOG)).unwrap();
+    w.cmd()
+        .args([
+            "list:imported",
+            "--integrationType=bitbucket-cloud",
+            &format!("--groupId={group}"),
+        ])
+        .assert()
+        .code(0);
+    let listed: Vec<compat::ImportedTargetLine> =
+        compat::read_lines(&dir.join(compat::IMPORTED_TARGETS_LOG)).unwrap();
+    assert_eq!(
+        listed.len(),
+        10,
+        "notebooks has no projects and so no target"
+    );
+    assert!(listed.iter().all(|l| l.msg == "Target exists in Snyk"));
+    let ids: std::collections::HashSet<String> =
+        listed.iter().map(|l| l.target_id.clone()).collect();
+    let design_id = design.target_id();
+    assert!(ids.contains(&design_id), "{design_id} not in {ids:?}");
+
+    // Unknown flags are refused with a hint.
+    w.cmd()
+        .args(["import", "--fille=x.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--file"));
+    assert_no_secret(&[&w.files_text()]);
+    drop(w.rt);
+}
