@@ -546,3 +546,47 @@ fn the_snyk_api_import_flow_end_to_end() {
     assert_no_secret(&[&w.files_text()]);
     drop(w.rt);
 }
+
+#[test]
+fn sync_watch_repeats_until_ctrl_c() {
+    let w = World::new();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
+    cmd.env_clear()
+        .current_dir(w.state.path())
+        .env("BITBUCKET_CLOUD_API_URL", w.bb.base_url())
+        .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
+        .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
+        .env("SNYK_API", w.snyk.api_url())
+        .env("SNYK_TOKEN", SNYK_TOKEN)
+        .env("SNYK_GROUP_ID", w.snyk.group_id())
+        .env("SNYK_LOG_PATH", w.state.path())
+        .args(["sync", "--watch", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut rounds = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let Ok(line) = line else { break };
+        if line.starts_with("next sync in") {
+            rounds += 1;
+            if rounds == 2 {
+                break;
+            }
+        }
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(rounds, 2);
+    assert_eq!(out.status.code(), Some(4));
+    // The first round did the work; the second found nothing to do.
+    let text = stdout(&out);
+    assert_eq!(text.matches("Mirror report").count(), 2, "{text}");
+    assert!(text.contains("11 accepted"), "{text}");
+    assert!(text.contains("0 accepted, 0 completed"), "{text}");
+    assert!(w.snyk.import_posts().values().all(|n| *n == 1));
+}
