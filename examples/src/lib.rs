@@ -1,2 +1,120 @@
-//! Library examples of custom import flows for bb-snyk-mirror's crates. The examples themselves
-//! live in `examples/` and arrive with the examples issue.
+//! Shared set-up of the examples in `examples/examples/`: the real services when credentials
+//! are in the environment, the built-in sandboxes otherwise.
+//!
+//! Real mode needs `SNYK_TOKEN` and `SNYK_GROUP_ID` (and `SNYK_REGION` outside US-01), plus
+//! `BITBUCKET_CLOUD_EMAIL` + `BITBUCKET_CLOUD_API_TOKEN`, or `BITBUCKET_CLOUD_ACCESS_TOKENS`
+//! with `BITBUCKET_CLOUD_WORKSPACES`.
+
+use std::time::Duration;
+
+use bitbucket_cloud_client::sandbox as bb_sandbox;
+use bitbucket_cloud_client::{Auth, BitbucketClient};
+use snyk_client::sandbox as snyk_sandbox;
+use snyk_client::{PollPolicy, Region, SnykAuth, SnykClient};
+
+/// Both sandboxes, kept running while the example runs.
+pub struct Sandboxes {
+    /// The fake Bitbucket Cloud.
+    pub bitbucket: bb_sandbox::Sandbox,
+    /// The fake Snyk.
+    pub snyk: snyk_sandbox::Sandbox,
+}
+
+/// What an example talks to.
+pub struct Env {
+    /// Bitbucket.
+    pub bitbucket: BitbucketClient,
+    /// Snyk.
+    pub snyk: SnykClient,
+    /// The Snyk group.
+    pub group_id: String,
+    /// The workspaces to use when the credentials cannot list them.
+    pub workspaces: Option<Vec<String>>,
+    /// The sandboxes, in sandbox mode.
+    pub sandboxes: Option<Sandboxes>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Whether the environment holds real credentials for both sides.
+pub fn real_credentials() -> bool {
+    var("SNYK_TOKEN").is_some()
+        && var("SNYK_GROUP_ID").is_some()
+        && (var("BITBUCKET_CLOUD_API_TOKEN").is_some()
+            || var("BITBUCKET_CLOUD_ACCESS_TOKENS").is_some())
+}
+
+/// Connects to the real services, or starts the sandboxes with their sample estates.
+///
+/// # Errors
+/// When a client cannot be built or a sandbox cannot bind a port.
+pub async fn connect() -> anyhow::Result<Env> {
+    if real_credentials() {
+        println!("using the real Bitbucket Cloud and Snyk (credentials found in the environment)");
+        let mut bb = BitbucketClient::builder();
+        if let Some(pool) = var("BITBUCKET_CLOUD_ACCESS_TOKENS") {
+            bb = bb.auths(
+                pool.split(',')
+                    .map(|t| Auth::access_token(t.trim().to_owned())),
+            );
+        } else if let (Some(email), Some(token)) = (
+            var("BITBUCKET_CLOUD_EMAIL"),
+            var("BITBUCKET_CLOUD_API_TOKEN"),
+        ) {
+            bb = bb.auth(Auth::api_token(email, token));
+        } else if let Some(token) = var("BITBUCKET_CLOUD_API_TOKEN") {
+            bb = bb.auth(Auth::access_token(token));
+        }
+        let mut snyk =
+            SnykClient::builder().auth(SnykAuth::token(var("SNYK_TOKEN").unwrap_or_default()));
+        if let Some(region) = var("SNYK_REGION") {
+            snyk = snyk.region(Region::parse(&region)?);
+        }
+        return Ok(Env {
+            bitbucket: bb.build()?,
+            snyk: snyk.build()?,
+            group_id: var("SNYK_GROUP_ID").unwrap_or_default(),
+            workspaces: var("BITBUCKET_CLOUD_WORKSPACES")
+                .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect()),
+            sandboxes: None,
+        });
+    }
+    println!("using the built-in sandboxes (no credentials in the environment)");
+    let mut bb_builder = bb_sandbox::Sandbox::builder()
+        .estate(bb_sandbox::Estate::sample())
+        .api_token(bb_sandbox::SAMPLE_EMAIL, bb_sandbox::SAMPLE_API_TOKEN);
+    // Two access tokens per workspace, for the pool example.
+    for w in bb_sandbox::Estate::sample().workspaces {
+        for n in 1..=2 {
+            bb_builder = bb_builder.access_token(&format!("{}-token-{n}", w.slug), &w.slug);
+        }
+    }
+    let bitbucket = bb_builder.start().await?;
+    let snyk = snyk_sandbox::Sandbox::sample_builder()
+        .import_delay(Duration::from_millis(200))
+        .start()
+        .await?;
+    Ok(Env {
+        bitbucket: BitbucketClient::builder()
+            .base_url(bitbucket.base_url())
+            .auth(Auth::api_token(
+                bb_sandbox::SAMPLE_EMAIL,
+                bb_sandbox::SAMPLE_API_TOKEN,
+            ))
+            .build()?,
+        snyk: SnykClient::builder()
+            .api_url(snyk.api_url())
+            .auth(SnykAuth::token(snyk_sandbox::SAMPLE_TOKEN))
+            .poll(PollPolicy {
+                first_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(500),
+                ..PollPolicy::default()
+            })
+            .build()?,
+        group_id: snyk.group_id(),
+        workspaces: None,
+        sandboxes: Some(Sandboxes { bitbucket, snyk }),
+    })
+}

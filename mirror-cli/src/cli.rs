@@ -72,7 +72,7 @@ pub struct Global {
     /// The Snyk region, such as SNYK-EU-01 [env: SNYK_REGION].
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// The Snyk API address in any form (…/v1, https://app.eu.snyk.io/api) [env: SNYK_API].
+    /// The Snyk API address in any form (…/v1, `https://app.eu.snyk.io/api`) [env: SNYK_API].
     #[arg(long = "snyk-api", global = true, value_name = "URL")]
     pub snyk_api: Option<String>,
     /// The Bitbucket API base URL [env: BITBUCKET_CLOUD_API_URL].

@@ -1,0 +1,45 @@
+//! Plans, shows the plan, asks for confirmation, then applies: a custom approval step.
+//!
+//! Shows: a plan is a value to inspect (its summary, its actions) before anything changes.
+//! Answer `yes` on standard input to apply; anything else changes nothing.
+//!
+//! Run: `cargo run -p examples --example plan_approve_apply` (or `echo yes | …`)
+
+use std::sync::Arc;
+
+use examples::connect;
+use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::{Config, Journal};
+use tokio::io::AsyncBufReadExt;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let env = connect().await?;
+    let mut config = Config::default();
+    config.snyk.group_id = env.group_id.clone();
+    config.source.workspaces = env.workspaces.clone();
+    config.validate()?;
+    let bitbucket = BitbucketAdapter::new(env.bitbucket.clone());
+    let snyk = Arc::new(SnykAdapter::new(env.snyk.clone()));
+    let state = tempfile::tempdir()?;
+    let journal = Journal::open(state.path(), None)?;
+    let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;
+    let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+    print!("{}", plan.render());
+    let summary = plan.summary();
+    println!(
+        "Apply this plan ({} orgs, {} imports)? Type yes to go on:",
+        summary.orgs_to_create, summary.imports
+    );
+    let mut answer = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut answer)
+        .await?;
+    if answer.trim() != "yes" {
+        println!("Not applied; nothing changed.");
+        return Ok(());
+    }
+    let report = mirror_core::apply(&plan, snyk, &journal, &config.apply, None, None).await?;
+    print!("{}", report.render());
+    Ok(())
+}
