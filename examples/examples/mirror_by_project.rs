@@ -8,22 +8,20 @@
 use std::sync::Arc;
 
 use examples::connect;
-use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::{Config, Journal, Mapping};
+use mirror_core::adapters::BitbucketAdapter;
+use mirror_core::{Journal, Mapping};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = connect().await?;
-    let mut config = Config::default();
-    config.snyk.group_id = env.group_id.clone();
-    config.source.workspaces = env.workspaces.clone();
+    let mut config = env.config()?;
     config.mapping = Mapping::OrgPerProject {
         name: "bb-{workspace}-{project}".to_owned(),
     };
     config.validate()?;
 
     let bitbucket = BitbucketAdapter::new(env.bitbucket.clone());
-    let snyk = Arc::new(SnykAdapter::new(env.snyk.clone()));
+    let snyk = Arc::new(env.snyk_adapter());
     let state = tempfile::tempdir()?;
     let journal = Journal::open(state.path(), None)?;
     let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox::SandboxRepository;
 use examples::connect;
-use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::{Config, Journal};
+use mirror_core::Journal;
+use mirror_core::adapters::BitbucketAdapter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,12 +29,9 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
     );
-    let mut config = Config::default();
-    config.snyk.group_id = env.group_id.clone();
-    config.source.workspaces = env.workspaces.clone();
-    config.validate()?;
+    let config = env.config()?;
     let bitbucket = BitbucketAdapter::new(env.bitbucket.clone());
-    let snyk = Arc::new(SnykAdapter::new(env.snyk.clone()));
+    let snyk = Arc::new(env.snyk_adapter());
     // Keep this directory between runs (a volume, a CI cache): it is what makes runs resumable.
     let state = tempfile::tempdir()?;
 

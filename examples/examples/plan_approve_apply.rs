@@ -8,19 +8,16 @@
 use std::sync::Arc;
 
 use examples::connect;
-use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::{Config, Journal};
+use mirror_core::Journal;
+use mirror_core::adapters::BitbucketAdapter;
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = connect().await?;
-    let mut config = Config::default();
-    config.snyk.group_id = env.group_id.clone();
-    config.source.workspaces = env.workspaces.clone();
-    config.validate()?;
+    let config = env.config()?;
     let bitbucket = BitbucketAdapter::new(env.bitbucket.clone());
-    let snyk = Arc::new(SnykAdapter::new(env.snyk.clone()));
+    let snyk = Arc::new(env.snyk_adapter());
     let state = tempfile::tempdir()?;
     let journal = Journal::open(state.path(), None)?;
     let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox as bb_sandbox;
 use bitbucket_cloud_client::{Auth, BitbucketClient};
+use mirror_core::Config;
+use mirror_core::adapters::SnykAdapter;
 use snyk_client::sandbox as snyk_sandbox;
 use snyk_client::{PollPolicy, Region, SnykAuth, SnykClient};
 
@@ -36,6 +38,46 @@ pub struct Env {
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Env {
+    /// The Atlassian e-mail and API token Snyk uses to read Bitbucket (to add missing
+    /// integrations): SNYK_BITBUCKET_EMAIL + SNYK_BITBUCKET_API_TOKEN, the tool's own API token,
+    /// or in sandbox mode the sample's.
+    pub fn snyk_bitbucket_credentials(&self) -> Option<(String, String)> {
+        if self.sandboxes.is_some() {
+            return Some((
+                bb_sandbox::SAMPLE_EMAIL.to_owned(),
+                bb_sandbox::SAMPLE_API_TOKEN.to_owned(),
+            ));
+        }
+        var("SNYK_BITBUCKET_EMAIL")
+            .zip(var("SNYK_BITBUCKET_API_TOKEN"))
+            .or_else(|| var("BITBUCKET_CLOUD_EMAIL").zip(var("BITBUCKET_CLOUD_API_TOKEN")))
+    }
+
+    /// The Snyk port, able to add missing `bitbucket-cloud` integrations when credentials are
+    /// at hand.
+    pub fn snyk_adapter(&self) -> SnykAdapter {
+        let adapter = SnykAdapter::new(self.snyk.clone());
+        match self.snyk_bitbucket_credentials() {
+            Some((email, token)) => adapter.with_bitbucket_credentials(email, token.into()),
+            None => adapter,
+        }
+    }
+
+    /// A configuration for this environment: its group and workspaces.
+    ///
+    /// # Errors
+    /// When the configuration is not valid (no group).
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        config.snyk.group_id = self.group_id.clone();
+        config.snyk.can_add_integrations = self.snyk_bitbucket_credentials().is_some();
+        config.source.workspaces = self.workspaces.clone();
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 /// Whether the environment holds real credentials for both sides.

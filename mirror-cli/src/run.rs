@@ -73,9 +73,13 @@ impl Ctx {
     /// From flags, environment and configuration file.
     pub fn from_env(g: &Global) -> Result<Self> {
         let config = settings::config(g, true)?;
+        let mut snyk = SnykAdapter::new(settings::snyk(g)?);
+        if let Some((email, token)) = settings::snyk_bitbucket_credentials()? {
+            snyk = snyk.with_bitbucket_credentials(email, token);
+        }
         Ok(Self {
             bitbucket: BitbucketAdapter::new(settings::bitbucket(g)?),
-            snyk: Arc::new(SnykAdapter::new(settings::snyk(g)?)),
+            snyk: Arc::new(snyk),
             state_dir: settings::state_dir(g),
             config,
         })
@@ -406,7 +410,8 @@ async fn demo(out: Out) -> Result<u8> {
         .start()
         .await?;
     let state = tempfile::tempdir()?;
-    let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
+    let mut config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
+    config.snyk.can_add_integrations = true;
     let ctx = Ctx {
         config,
         bitbucket: BitbucketAdapter::new(
@@ -418,17 +423,23 @@ async fn demo(out: Out) -> Result<u8> {
                 ))
                 .build()?,
         ),
-        snyk: Arc::new(SnykAdapter::new(
-            SnykClient::builder()
-                .api_url(snyk.api_url())
-                .auth(SnykAuth::token(snyk_sandbox::SAMPLE_TOKEN))
-                .poll(PollPolicy {
-                    first_delay: Duration::from_millis(200),
-                    max_delay: Duration::from_secs(1),
-                    ..PollPolicy::default()
-                })
-                .build()?,
-        )),
+        snyk: Arc::new(
+            SnykAdapter::new(
+                SnykClient::builder()
+                    .api_url(snyk.api_url())
+                    .auth(SnykAuth::token(snyk_sandbox::SAMPLE_TOKEN))
+                    .poll(PollPolicy {
+                        first_delay: Duration::from_millis(200),
+                        max_delay: Duration::from_secs(1),
+                        ..PollPolicy::default()
+                    })
+                    .build()?,
+            )
+            .with_bitbucket_credentials(
+                bb_sandbox::SAMPLE_EMAIL,
+                bb_sandbox::SAMPLE_API_TOKEN.into(),
+            ),
+        ),
         state_dir: state.path().to_path_buf(),
     };
     if out.human() {

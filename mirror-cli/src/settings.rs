@@ -52,6 +52,10 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     if let Some(g) = global.group_id.clone().or_else(|| env("SNYK_GROUP_ID")) {
         config.snyk.group_id = g;
     }
+    if let Some(t) = env("SNYK_TEMPLATE_ORG_ID") {
+        config.snyk.template_org_id = Some(t);
+    }
+    config.snyk.can_add_integrations = snyk_bitbucket_credentials()?.is_some();
     let workspaces = global.workspaces.clone().or_else(|| {
         env("BITBUCKET_CLOUD_WORKSPACES").map(|w| {
             w.split(',')
@@ -186,6 +190,28 @@ pub fn bitbucket(global: &Global) -> Result<BitbucketClient> {
         builder = builder.rate_limit(Some(RateLimit::per_hour(n)));
     }
     builder.build().map_err(|e| Usage(e.to_string()).into())
+}
+
+/// The Atlassian e-mail and API token Snyk uses to read Bitbucket, for adding and rotating
+/// `bitbucket-cloud` integrations: SNYK_BITBUCKET_EMAIL + SNYK_BITBUCKET_API_TOKEN, else the
+/// tool's own BITBUCKET_CLOUD_EMAIL + BITBUCKET_CLOUD_API_TOKEN when those are an API token.
+pub fn snyk_bitbucket_credentials() -> Result<Option<(String, secrecy::SecretString)>> {
+    match (env("SNYK_BITBUCKET_EMAIL"), env("SNYK_BITBUCKET_API_TOKEN")) {
+        (Some(e), Some(t)) => Ok(Some((e, t.into()))),
+        (Some(_), None) | (None, Some(_)) => Err(Usage(
+            "set both SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN, or neither".to_owned(),
+        )
+        .into()),
+        (None, None) => Ok(
+            match (
+                env("BITBUCKET_CLOUD_EMAIL"),
+                env("BITBUCKET_CLOUD_API_TOKEN"),
+            ) {
+                (Some(e), Some(t)) => Some((e, t.into())),
+                _ => None,
+            },
+        ),
+    }
 }
 
 /// The Snyk credentials from the environment.

@@ -345,19 +345,55 @@ fn doctor_reports_credentials_scopes_and_group() {
 
 #[test]
 fn an_api_token_without_email_is_sent_as_an_access_token() {
-    let w = World::new();
-    w.cmd()
-        .env_remove("BITBUCKET_CLOUD_EMAIL")
-        .env(
-            "BITBUCKET_CLOUD_API_TOKEN",
-            "sandbox-access-token-acme-data",
-        )
-        .env("BITBUCKET_CLOUD_WORKSPACES", "acme-data")
-        .arg("plan")
+    let w = World::with(
+        Estate::sample(),
+        // As in real Snyk, a new org has no Bitbucket integration until one is added.
+        snyk::Sandbox::sample_builder().default_integrations(&[]),
+    );
+    let access = |c: &mut Command| {
+        c.env_remove("BITBUCKET_CLOUD_EMAIL")
+            .env(
+                "BITBUCKET_CLOUD_API_TOKEN",
+                "sandbox-access-token-acme-data",
+            )
+            .env("BITBUCKET_CLOUD_WORKSPACES", "acme-data");
+    };
+    // An access token is no Atlassian API token: Snyk has no credentials for the new org's
+    // integration, so the plan holds the org back and says what to set.
+    let mut plan = w.cmd();
+    access(&mut plan);
+    plan.arg("plan")
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("+ import acme-data/pipelines"));
+        .stdout(predicate::str::contains("! conflict acme-data"))
+        .stdout(predicate::str::contains("SNYK_BITBUCKET_API_TOKEN"));
     assert!(w.bb.stats().per_credential.contains_key("access-token#2"));
+    let mut sync = w.cmd();
+    access(&mut sync);
+    sync.arg("sync").assert().code(1);
+    assert!(w.snyk.orgs().is_empty());
+    assert!(w.snyk.import_posts().is_empty());
+    // With Snyk-side credentials the org is created, gets its integration, and imports.
+    let mut sync = w.cmd();
+    access(&mut sync);
+    sync.env("SNYK_BITBUCKET_EMAIL", "bot@example.com")
+        .env("SNYK_BITBUCKET_API_TOKEN", "snyk-side-bb-token-789")
+        .arg("sync")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("integrations 1 added (acme-data)"));
+    let org = &w.snyk.orgs()[0];
+    let integration = &org.integrations["bitbucket-cloud"];
+    assert_eq!(
+        w.snyk.integration_email(integration).as_deref(),
+        Some("bot@example.com")
+    );
+    assert!(
+        w.snyk
+            .integration_token_is(integration, "snyk-side-bb-token-789")
+    );
+    assert_eq!(w.snyk.import_posts().len(), 3);
+    assert!(!w.files_text().contains("snyk-side-bb-token-789"));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use bitbucket_cloud_client::BitbucketClient;
 use futures_util::TryStreamExt;
+use secrecy::SecretString;
 use snyk_client::{ImportRequest, JobHandle, SnykClient};
 
 use crate::Error;
@@ -67,15 +68,45 @@ impl BitbucketPort for BitbucketAdapter {
 }
 
 /// [`SnykPort`] over a [`SnykClient`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SnykAdapter {
     client: SnykClient,
+    bitbucket_credentials: Option<(String, SecretString)>,
+}
+
+impl std::fmt::Debug for SnykAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnykAdapter")
+            .field("client", &self.client)
+            .field(
+                "bitbucket_credentials",
+                &self
+                    .bitbucket_credentials
+                    .as_ref()
+                    .map(|(e, _)| (e, "[REDACTED]")),
+            )
+            .finish()
+    }
 }
 
 impl SnykAdapter {
     /// Wraps a client.
     pub fn new(client: SnykClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            bitbucket_credentials: None,
+        }
+    }
+
+    /// The Atlassian e-mail and API token that Snyk uses to read Bitbucket, for adding missing
+    /// `bitbucket-cloud` integrations.
+    pub fn with_bitbucket_credentials(
+        mut self,
+        email: impl Into<String>,
+        token: SecretString,
+    ) -> Self {
+        self.bitbucket_credentials = Some((email.into(), token));
+        self
     }
 
     /// The client.
@@ -163,6 +194,17 @@ impl SnykPort for SnykAdapter {
             id: o.id,
             name: o.name,
         })
+    }
+
+    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error> {
+        let Some((email, token)) = &self.bitbucket_credentials else {
+            return Ok(None);
+        };
+        let id = self
+            .client
+            .add_bitbucket_cloud_integration(org_id, email, token)
+            .await?;
+        Ok(Some(id))
     }
 
     async fn import(

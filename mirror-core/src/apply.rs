@@ -35,6 +35,8 @@ pub struct Report {
     pub orgs_created: Vec<String>,
     /// Orgs found already existing (for example created by a run that crashed).
     pub orgs_adopted: Vec<String>,
+    /// Orgs a `bitbucket-cloud` integration was added to.
+    pub integrations_added: Vec<String>,
     /// Imports Snyk accepted in this run.
     pub imports_accepted: usize,
     /// Imports that completed.
@@ -76,6 +78,14 @@ impl Report {
             self.orgs_created.len(),
             self.orgs_adopted.len()
         );
+        if !self.integrations_added.is_empty() {
+            let _ = writeln!(
+                out,
+                "  integrations {} added ({})",
+                self.integrations_added.len(),
+                self.integrations_added.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "  imports     {} accepted, {} completed, {} failed{}",
@@ -274,12 +284,56 @@ pub async fn apply(
             } else {
                 report.orgs_adopted.push(name.to_owned());
             }
-            if integration_id.is_none() {
-                report.conflicts.push(format!(
-                    "{name}: org {org_id} has no {integration} integration: add one in Snyk, or set snyk.template_org_id so new orgs copy it"
-                ));
-            }
             ready.insert(name.to_owned(), (org_id, integration_id));
+        }
+    }
+
+    // Integrations: added where the plan says so, unless one appeared meanwhile.
+    let mut integration_of: HashMap<String, String> = ready
+        .values()
+        .filter_map(|(id, int)| int.clone().map(|i| (id.clone(), i)))
+        .collect();
+    for a in &plan.actions {
+        let Action::AddIntegration { org, org_id } = a else {
+            continue;
+        };
+        let Some(id) = org_id
+            .clone()
+            .or_else(|| ready.get(org).map(|(id, _)| id.clone()))
+        else {
+            continue;
+        };
+        if integration_of.contains_key(&id) {
+            continue;
+        }
+        if let Some(existing) = snyk.integrations(&id).await?.get(integration).cloned() {
+            integration_of.insert(id, existing);
+            continue;
+        }
+        match snyk.add_bitbucket_integration(&id).await {
+            Ok(Some(int)) => {
+                writer
+                    .append(Event::IntegrationAdded {
+                        org_id: id.clone(),
+                        integration_id: int.clone(),
+                    })
+                    .await?;
+                report.integrations_added.push(org.clone());
+                integration_of.insert(id, int);
+            }
+            Ok(None) => report.conflicts.push(format!(
+                "{org}: no Snyk-side Bitbucket credentials to add its {integration} integration: set SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN"
+            )),
+            Err(e) => report
+                .conflicts
+                .push(format!("{org}: the {integration} integration could not be added: {e}")),
+        }
+    }
+    for (name, (id, _)) in &ready {
+        if !integration_of.contains_key(id) {
+            report.conflicts.push(format!(
+                "{name}: org {id} has no {integration} integration; nothing imported into it"
+            ));
         }
     }
 
@@ -302,10 +356,19 @@ pub async fn apply(
                 id,
                 name,
                 integration_id,
-            } => (id.clone(), name.clone(), integration_id.clone()),
-            OrgRef::New { name } => match ready.get(name) {
-                Some((id, Some(int))) => (id.clone(), name.clone(), int.clone()),
-                _ => continue,
+            } => match integration_id
+                .clone()
+                .or_else(|| integration_of.get(id).cloned())
+            {
+                Some(int) => (id.clone(), name.clone(), int),
+                None => continue,
+            },
+            OrgRef::New { name } => match ready
+                .get(name)
+                .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone())))
+            {
+                Some((id, int)) => (id, name.clone(), int),
+                None => continue,
             },
         };
         let full = format!("{workspace}/{repository}");

@@ -92,6 +92,8 @@ struct SnykState {
     failing: BTreeSet<String>,
     capped: BTreeSet<String>,
     new_org_integrations: Vec<String>,
+    can_add_integrations: bool,
+    added_integrations: Vec<String>,
 }
 
 /// A Snyk group held in memory. Imports complete at once; a repository has one project unless
@@ -182,6 +184,16 @@ impl FakeSnyk {
         lock(&self.state).created.clone()
     }
 
+    /// Whether Snyk-side Bitbucket credentials are configured (default false).
+    pub fn set_can_add_integrations(&self, can: bool) {
+        lock(&self.state).can_add_integrations = can;
+    }
+
+    /// The orgs a `bitbucket-cloud` integration was added to.
+    pub fn added_integrations(&self) -> Vec<String> {
+        lock(&self.state).added_integrations.clone()
+    }
+
     fn count(&self) {
         self.requests.fetch_add(1, Ordering::SeqCst);
     }
@@ -254,6 +266,27 @@ impl SnykPort for FakeSnyk {
             id,
             name: name.to_owned(),
         })
+    }
+
+    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        if !s.can_add_integrations {
+            return Ok(None);
+        }
+        let id = format!("int-bitbucket-cloud-{org_id}");
+        let org = s
+            .orgs
+            .iter_mut()
+            .find(|o| o.id == org_id)
+            .ok_or_else(|| Error::Fake {
+                kind: ErrorKind::NotFound,
+                message: format!("org {org_id} not found"),
+            })?;
+        org.integrations
+            .insert("bitbucket-cloud".to_owned(), id.clone());
+        s.added_integrations.push(org_id.to_owned());
+        Ok(Some(id))
     }
 
     async fn import(

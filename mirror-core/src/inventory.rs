@@ -53,6 +53,9 @@ pub struct OrgInventory {
 pub struct SnykInventory {
     /// The group's orgs (or the single configured org).
     pub orgs: Vec<OrgInventory>,
+    /// The template org's integrations, when a template is configured.
+    #[serde(default)]
+    pub template_integrations: Option<BTreeMap<String, String>>,
 }
 
 /// Both sides.
@@ -211,7 +214,14 @@ pub async fn gather_snyk(
         orgs[i].imported = Some(imported);
     }
     orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    Ok(SnykInventory { orgs })
+    let template_integrations = match &config.snyk.template_org_id {
+        Some(t) => Some(snyk.integrations(t).await?),
+        None => None,
+    };
+    Ok(SnykInventory {
+        orgs,
+        template_integrations,
+    })
 }
 
 /// Reads both sides.

@@ -51,6 +51,23 @@ pub enum Event {
         /// Whether this run created it.
         created: bool,
     },
+    /// A `bitbucket-cloud` integration was added to an org.
+    IntegrationAdded {
+        /// The org.
+        org_id: String,
+        /// The new integration.
+        integration_id: String,
+    },
+    /// An integration's Bitbucket credentials were replaced.
+    CredentialsUpdated {
+        /// The org.
+        org_id: String,
+        /// The integration.
+        integration_id: String,
+        /// A fingerprint of the new credentials (FNV-1a of e-mail and token; not reversible
+        /// for tokens of this length), so that a rerun skips what it already changed.
+        fingerprint: String,
+    },
     /// About to post an import.
     ImportIntent {
         /// The org.
@@ -132,6 +149,8 @@ pub struct JournalState {
     pub imports: BTreeMap<(String, String), ImportState>,
     /// Orgs found at the project cap.
     pub capped_orgs: std::collections::BTreeSet<String>,
+    /// (org id, integration id) → fingerprint of the credentials last put into it.
+    pub credentials: BTreeMap<(String, String), String>,
     /// Events read.
     pub events: u64,
 }
@@ -196,7 +215,17 @@ impl JournalState {
                     self.capped_orgs.insert(org_id.clone());
                 }
             }
-            Event::RunStarted { .. } | Event::RunFinished => {}
+            Event::CredentialsUpdated {
+                org_id,
+                integration_id,
+                fingerprint,
+            } => {
+                self.credentials.insert(
+                    (org_id.clone(), integration_id.clone()),
+                    fingerprint.clone(),
+                );
+            }
+            Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
         }
     }
 
@@ -397,6 +426,16 @@ impl JournalWriter {
         done.await
             .map_err(|_| Error::Config("the journal writer stopped".to_owned()))?
     }
+}
+
+/// A fingerprint of credentials: FNV-1a (64 bits) of `email`, a separator and `token`, in hex.
+pub fn fingerprint(email: &str, token: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in email.bytes().chain([0u8]).chain(token.bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-22T13:04:12.849Z`).

@@ -34,8 +34,10 @@ pub enum OrgRef {
         id: String,
         /// Its name.
         name: String,
-        /// The integration to import through.
-        integration_id: String,
+        /// The integration to import through; `None` when the plan adds it
+        /// ([`Action::AddIntegration`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        integration_id: Option<String>,
     },
     /// An org this plan creates.
     New {
@@ -128,10 +130,12 @@ pub enum ConflictReason {
         /// The org.
         org_id: String,
     },
-    /// The org has no integration of the chosen type.
+    /// The org has (or a new org would have) no integration of the chosen type, and this plan
+    /// cannot add one.
     MissingIntegration {
-        /// The org.
-        org_id: String,
+        /// The org, when it exists.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org_id: Option<String>,
         /// The integration type.
         integration: String,
     },
@@ -154,9 +158,21 @@ impl ConflictReason {
             Self::MissingIntegration {
                 org_id,
                 integration,
-            } => format!(
-                "org {org_id} has no {integration} integration: add one in Snyk (Settings > Integrations), or set snyk.template_org_id so new orgs copy it"
-            ),
+            } => {
+                let which = match org_id {
+                    Some(id) => format!("org {id} has no {integration} integration"),
+                    None => format!("a new org would have no {integration} integration"),
+                };
+                if integration == "bitbucket-cloud" {
+                    format!(
+                        "{which}: set SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN (an Atlassian API token with read:user:bitbucket, read:workspace:bitbucket and read:repository:bitbucket) so that it is added, or set SNYK_TEMPLATE_ORG_ID (snyk.template_org_id) to an org that has one"
+                    )
+                } else {
+                    format!(
+                        "{which}: the Bitbucket Cloud App cannot be set up through the API; in the Snyk web UI open the org, then Settings > Integrations > Bitbucket Cloud App, and connect it to the workspace (steps: 'Bitbucket Cloud App' in Snyk's documentation at docs.snyk.io); or set SNYK_TEMPLATE_ORG_ID to an org that has it"
+                    )
+                }
+            }
         }
     }
 }
@@ -169,6 +185,14 @@ pub enum Action {
     CreateOrg {
         /// Its name.
         name: String,
+    },
+    /// Add a `bitbucket-cloud` integration to an org, with the Snyk-side Bitbucket credentials.
+    AddIntegration {
+        /// The org's name.
+        org: String,
+        /// The org's id, when it exists already.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org_id: Option<String>,
     },
     /// Import one repository into an org.
     Import {
@@ -215,6 +239,8 @@ pub enum Action {
 pub struct Summary {
     /// Orgs to create.
     pub orgs_to_create: usize,
+    /// Integrations to add.
+    pub integrations_to_add: usize,
     /// Repositories to import.
     pub imports: usize,
     /// Skips by reason.
@@ -237,7 +263,7 @@ pub struct Plan {
     /// The template org new orgs copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<String>,
-    /// The steps, in order: org creations, imports, conflicts, skips.
+    /// The steps, in order: org creations, integrations to add, imports, conflicts, skips.
     pub actions: Vec<Action>,
 }
 
@@ -248,6 +274,7 @@ impl Plan {
         for a in &self.actions {
             match a {
                 Action::CreateOrg { .. } => s.orgs_to_create += 1,
+                Action::AddIntegration { .. } => s.integrations_to_add += 1,
                 Action::Import { .. } => s.imports += 1,
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
@@ -263,10 +290,12 @@ impl Plan {
 
     /// Whether there is nothing to create or import.
     pub fn is_noop(&self) -> bool {
-        !self
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::CreateOrg { .. } | Action::Import { .. }))
+        !self.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::CreateOrg { .. } | Action::AddIntegration { .. } | Action::Import { .. }
+            )
+        })
     }
 
     /// The plan as pretty JSON.
@@ -314,6 +343,9 @@ impl Plan {
         let mut out = String::new();
         let _ = writeln!(out, "Plan for group {}", self.group_id);
         let _ = writeln!(out, "  orgs to create      {:>6}", s.orgs_to_create);
+        if s.integrations_to_add > 0 {
+            let _ = writeln!(out, "  integrations to add {:>6}", s.integrations_to_add);
+        }
         let _ = writeln!(out, "  repositories        {:>6} to import", s.imports);
         let _ = writeln!(out, "  skipped             {skipped:>6}");
         for (reason, n) in &s.skipped {
@@ -337,6 +369,9 @@ impl Plan {
                         .map(|t| format!(" from template {t}"))
                         .unwrap_or_default();
                     let _ = writeln!(out, "+ create org {name}{from}");
+                }
+                Action::AddIntegration { org, .. } => {
+                    let _ = writeln!(out, "+ add a bitbucket-cloud integration to org {org}");
                 }
                 Action::Import {
                     org,
@@ -528,7 +563,18 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
     }
 
     let mut creates = Vec::new();
+    let mut adds = Vec::new();
     let mut imports = Vec::new();
+    // An integration can be added through the API only for bitbucket-cloud, with credentials.
+    let can_add = config.snyk.integration == crate::config::Integration::BitbucketCloud
+        && config.snyk.can_add_integrations;
+    // A new org copies the template's integrations.
+    let template_has = config.snyk.template_org_id.is_some()
+        && inventory
+            .snyk
+            .template_integrations
+            .as_ref()
+            .is_some_and(|m| m.contains_key(integration));
     let mut conflicts = Vec::new();
     let mut lookup: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
     lookup.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
@@ -580,14 +626,25 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                     Some(integration_id) => OrgRef::Existing {
                         id: org.id.clone(),
                         name: org.name.clone(),
-                        integration_id,
+                        integration_id: Some(integration_id),
                     },
                     None if repos.is_empty() => continue,
+                    None if can_add => {
+                        adds.push(Action::AddIntegration {
+                            org: org.name.clone(),
+                            org_id: Some(org.id.clone()),
+                        });
+                        OrgRef::Existing {
+                            id: org.id.clone(),
+                            name: org.name.clone(),
+                            integration_id: None,
+                        }
+                    }
                     None => {
                         conflicts.push(Action::Conflict {
                             org: org.name.clone(),
                             reason: ConflictReason::MissingIntegration {
-                                org_id: org.id.clone(),
+                                org_id: Some(org.id.clone()),
                                 integration: integration.to_owned(),
                             },
                             repositories: held(),
@@ -606,6 +663,23 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                         });
                     }
                     continue;
+                }
+                if !template_has {
+                    if !can_add {
+                        conflicts.push(Action::Conflict {
+                            org: dest.clone(),
+                            reason: ConflictReason::MissingIntegration {
+                                org_id: None,
+                                integration: integration.to_owned(),
+                            },
+                            repositories: held(),
+                        });
+                        continue;
+                    }
+                    adds.push(Action::AddIntegration {
+                        org: dest.clone(),
+                        org_id: None,
+                    });
                 }
                 creates.push(Action::CreateOrg { name: dest.clone() });
                 OrgRef::New { name: dest.clone() }
@@ -653,6 +727,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
 
     actions_skip.sort_by(|a, b| skip_key(a).cmp(&skip_key(b)));
     let mut actions = creates;
+    actions.extend(adds);
     actions.extend(imports);
     actions.extend(conflicts);
     actions.extend(actions_skip);

@@ -133,6 +133,9 @@ pub trait SnykPort: Send + Sync {
         name: &str,
         template_org_id: Option<&str>,
     ) -> Result<SnykOrg, Error>;
+    /// Adds a `bitbucket-cloud` integration to an org with the Snyk-side Bitbucket credentials;
+    /// returns its id, or `None` when no such credentials are configured.
+    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error>;
     /// Posts an import; returns a job reference.
     async fn import(
         &self,

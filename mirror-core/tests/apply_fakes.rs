@@ -13,10 +13,12 @@ use mirror_core::ports::{ImportSpec, JobOutcome, SnykOrg, SnykPort};
 use mirror_core::{Config, Error, Repo, apply, gather, plan};
 
 fn config(extra: &str) -> Config {
-    Config::from_toml(&format!(
+    let mut c = Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"g\"\n[apply]\nresume_grace_seconds = 0\n{extra}"
     ))
-    .unwrap()
+    .unwrap();
+    c.snyk.can_add_integrations = true;
+    c
 }
 
 fn estate() -> FakeBitbucket {
@@ -128,7 +130,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
             org: mirror_core::OrgRef::Existing {
                 id: acme.clone(),
                 name: "acme".into(),
-                integration_id: "int-bitbucket-cloud-".to_owned() + &acme,
+                integration_id: Some("int-bitbucket-cloud-".to_owned() + &acme),
             },
             workspace: "acme".into(),
             repository: "api".into(),
@@ -259,6 +261,9 @@ impl SnykPort for Slow {
     }
     async fn create_org(&self, g: &str, n: &str, t: Option<&str>) -> Result<SnykOrg, Error> {
         self.inner.create_org(g, n, t).await
+    }
+    async fn add_bitbucket_integration(&self, o: &str) -> Result<Option<String>, Error> {
+        self.inner.add_bitbucket_integration(o).await
     }
     async fn import(&self, o: &str, i: &str, s: &ImportSpec) -> Result<String, Error> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

@@ -25,10 +25,12 @@ use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 const CHILD_ENV: &str = "MIRROR_CRASH_CHILD";
 
 fn child_config(group: &str) -> Config {
-    Config::from_toml(&format!(
+    let mut c = Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"{group}\"\n[apply]\nconcurrency = 4\nper_org_concurrency = 2\nresume_grace_seconds = 1\n"
     ))
-    .unwrap()
+    .unwrap();
+    c.snyk.can_add_integrations = true;
+    c
 }
 
 /// The child's part: plan and apply once; exit 0 when done.
@@ -58,19 +60,22 @@ fn crash_child() {
                 .build()
                 .unwrap(),
         );
-        let snyk = Arc::new(SnykAdapter::new(
-            SnykClient::builder()
-                .api_url(snyk_url)
-                .auth(SnykAuth::token(SAMPLE_TOKEN))
-                .poll(PollPolicy {
-                    first_delay: Duration::from_millis(20),
-                    max_delay: Duration::from_millis(100),
-                    timeout: Duration::from_secs(60),
-                    grace_polls: 3,
-                })
-                .build()
-                .unwrap(),
-        ));
+        let snyk = Arc::new(
+            SnykAdapter::new(
+                SnykClient::builder()
+                    .api_url(snyk_url)
+                    .auth(SnykAuth::token(SAMPLE_TOKEN))
+                    .poll(PollPolicy {
+                        first_delay: Duration::from_millis(20),
+                        max_delay: Duration::from_millis(100),
+                        timeout: Duration::from_secs(60),
+                        grace_polls: 3,
+                    })
+                    .build()
+                    .unwrap(),
+            )
+            .with_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN.into()),
+        );
         let observer: mirror_core::journal::WriteObserver = Arc::new(|seq| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -8,7 +8,10 @@ use mirror_core::{
 };
 
 fn config(extra: &str) -> Config {
-    Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap()
+    let mut c = Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap();
+    // Snyk-side Bitbucket credentials at hand: missing integrations can be added.
+    c.snyk.can_add_integrations = true;
+    c
 }
 
 fn ws(slug: &str, repos: Vec<Repo>) -> WorkspaceInventory {
@@ -47,7 +50,10 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
             workspaces,
             excluded_workspaces: Vec::new(),
         },
-        snyk: SnykInventory { orgs },
+        snyk: SnykInventory {
+            orgs,
+            template_integrations: None,
+        },
     }
 }
 
@@ -179,7 +185,9 @@ fn everything_into_one_existing_org() {
         ],
         vec![org("o-7", "o-7", &["bitbucket-cloud"], &["beta/b"])],
     );
-    let cfg = Config::from_toml("[mapping]\nkind = \"single-org\"\norg_id = \"o-7\"\n").unwrap();
+    let mut cfg =
+        Config::from_toml("[mapping]\nkind = \"single-org\"\norg_id = \"o-7\"\n").unwrap();
+    cfg.snyk.can_add_integrations = true;
     let p = check("single-org", &cfg, &inv, &History::default());
     assert_eq!(p.summary().imports, 1);
 }
@@ -244,6 +252,73 @@ fn an_org_at_its_project_cap() {
     history.capped_orgs.insert("o-1".into());
     let p = check("project-cap", &config(""), &inv, &history);
     assert_eq!(p.summary().conflicts, 1);
+}
+
+#[test]
+fn missing_integrations_without_credentials_and_with_a_template() {
+    let inv = |template: Option<&[&str]>| {
+        let mut i = inventory(
+            vec![
+                ws("acme", vec![repo("acme", "api")]),
+                ws("beta", vec![repo("beta", "b")]),
+            ],
+            vec![org("o-1", "acme", &["github"], &[])],
+        );
+        i.snyk.template_integrations = template.map(|t| {
+            t.iter()
+                .map(|k| ((*k).to_owned(), format!("tpl-{k}")))
+                .collect()
+        });
+        i
+    };
+    // No Snyk-side credentials: nothing can be added, so both orgs are held back, and the new
+    // one is not even created.
+    let mut none = config("");
+    none.snyk.can_add_integrations = false;
+    let p = check(
+        "no-integration-credentials",
+        &none,
+        &inv(None),
+        &History::default(),
+    );
+    assert_eq!(p.summary().conflicts, 2);
+    assert_eq!(p.summary().orgs_to_create, 0);
+    assert!(
+        p.render().contains("SNYK_BITBUCKET_API_TOKEN"),
+        "{}",
+        p.render()
+    );
+    // With credentials: added to the existing org and to the new one.
+    let p = check(
+        "add-integrations",
+        &config(""),
+        &inv(None),
+        &History::default(),
+    );
+    assert_eq!(p.summary().integrations_to_add, 2);
+    assert_eq!(p.summary().imports, 2);
+    // A template that has the integration: the new org copies it, nothing to add there.
+    let mut with_template = none.clone();
+    with_template.snyk.template_org_id = Some("tpl".into());
+    let p = check(
+        "template-has-integration",
+        &with_template,
+        &inv(Some(&["bitbucket-cloud"])),
+        &History::default(),
+    );
+    assert_eq!(p.summary().orgs_to_create, 1);
+    assert_eq!(p.summary().integrations_to_add, 0);
+    // The App cannot be added through the API: the plan says where to set it up.
+    let mut app = config("integration = \"bitbucket-cloud-app\"\n");
+    app.snyk.can_add_integrations = true;
+    let p = check("app-missing", &app, &inv(None), &History::default());
+    assert_eq!(p.summary().conflicts, 2);
+    assert!(
+        p.render()
+            .contains("Settings > Integrations > Bitbucket Cloud App"),
+        "{}",
+        p.render()
+    );
 }
 
 #[test]

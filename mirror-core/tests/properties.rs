@@ -18,6 +18,8 @@ struct Estate {
     zero: BTreeSet<String>,
     skip_forks: bool,
     per_project: bool,
+    /// Whether Snyk-side Bitbucket credentials are at hand.
+    can_add: bool,
 }
 
 fn repo_strategy(ws: String) -> impl Strategy<Value = Repo> {
@@ -61,11 +63,11 @@ fn estate_strategy() -> impl Strategy<Value = Estate> {
                 prop::collection::vec(any::<bool>(), 0..20),
                 any::<bool>(),
                 any::<bool>(),
-                Just(names),
+                (Just(names), any::<bool>()),
             )
         })
         .prop_map(
-            |(slugs, repos, orgs, zero_flags, skip_forks, per_project, _)| {
+            |(slugs, repos, orgs, zero_flags, skip_forks, per_project, (_, can_add))| {
                 let mut workspaces: Vec<(String, Vec<Repo>)> =
                     slugs.into_iter().zip(repos).collect();
                 for (_, repos) in &mut workspaces {
@@ -88,6 +90,7 @@ fn estate_strategy() -> impl Strategy<Value = Estate> {
                     zero,
                     skip_forks,
                     per_project,
+                    can_add,
                 }
             },
         )
@@ -99,11 +102,13 @@ fn config(e: &Estate) -> Config {
     } else {
         ""
     };
-    Config::from_toml(&format!(
+    let mut c = Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"g\"\n[source]\nskip_forks = {}\n{mapping}[apply]\nresume_grace_seconds = 0\n",
         e.skip_forks
     ))
-    .unwrap()
+    .unwrap();
+    c.snyk.can_add_integrations = e.can_add;
+    c
 }
 
 fn fakes(e: &Estate) -> (FakeBitbucket, Arc<FakeSnyk>) {
@@ -112,6 +117,7 @@ fn fakes(e: &Estate) -> (FakeBitbucket, Arc<FakeSnyk>) {
         bb = bb.with_workspace(slug, repos.clone());
     }
     let snyk = FakeSnyk::new();
+    snyk.set_can_add_integrations(e.can_add);
     for (name, integration) in &e.orgs {
         let types: &[&str] = if *integration {
             &["bitbucket-cloud"]
