@@ -111,6 +111,12 @@ pub enum Command {
     Doctor,
     /// Mirror a sample estate between two built-in sandboxes: no account, no network.
     Demo,
+    /// The Snyk side of the Bitbucket connection: list and rotate org integrations.
+    Integrations {
+        /// What to do.
+        #[command(subcommand)]
+        action: IntegrationsAction,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -130,6 +136,24 @@ pub enum Command {
     ListImported(ListImportedArgs),
     /// snyk-api-import step 5: import the targets of a targets file.
     Import(ImportArgs),
+}
+
+/// `integrations …`.
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsAction {
+    /// Every org of the group with its Bitbucket integration, and whether it is missing.
+    List,
+    /// Put new Bitbucket credentials (SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN) into
+    /// the bitbucket-cloud integration of every org, or of the orgs matching --orgs. Resumable:
+    /// a rerun skips the orgs it already updated with the same credentials.
+    UpdateCredentials {
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only orgs whose names match these glob patterns, comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+        orgs: Option<Vec<String>>,
+    },
 }
 
 /// `orgs:data`.

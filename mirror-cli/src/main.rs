@@ -8,6 +8,7 @@
 
 mod cli;
 mod compat;
+mod integrations;
 mod output;
 mod run;
 mod settings;

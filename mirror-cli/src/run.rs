@@ -49,6 +49,7 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
         Command::Doctor => doctor(g, out).await,
         Command::Demo => demo(out).await,
         Command::Completions { .. } => Ok(exit::OK),
+        Command::Integrations { action } => crate::integrations::run(g, out, action).await,
         Command::OrgsData(a) => compat::orgs_data(g, out, a).await,
         Command::OrgsCreate(a) => compat::orgs_create(g, out, a).await,
         Command::ImportData(a) => compat::import_data(g, out, a).await,
@@ -364,6 +365,29 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Ok(orgs) => {
                 lines.push(format!("  ok    group {group}: {} orgs", orgs.len()));
                 report.insert("orgs".into(), orgs.len().into());
+                match crate::integrations::org_integrations(&snyk, &group).await {
+                    Ok(list) => {
+                        let missing: Vec<String> = list
+                            .iter()
+                            .filter(|o| o.cloud.is_none() && o.app.is_none())
+                            .map(|o| o.org.name.clone())
+                            .collect();
+                        if missing.is_empty() {
+                            lines.push("  ok    every org has a Bitbucket integration".to_owned());
+                        } else {
+                            lines.push(format!(
+                                "  note  {} orgs without a Bitbucket integration: {} (sync adds it when SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN are set)",
+                                missing.len(),
+                                missing.join(", ")
+                            ));
+                        }
+                        report.insert("orgs_without_bitbucket_integration".into(), missing.into());
+                    }
+                    Err(e) => {
+                        problems += 1;
+                        lines.push(format!("  FAIL  reading the orgs' integrations: {e}"));
+                    }
+                }
             }
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;

@@ -626,3 +626,92 @@ fn sync_watch_repeats_until_ctrl_c() {
     assert!(text.contains("0 accepted, 0 completed"), "{text}");
     assert!(w.snyk.import_posts().values().all(|n| *n == 1));
 }
+
+#[test]
+fn integrations_list_rotate_across_fifty_orgs_and_a_rerun_changes_nothing() {
+    let mut builder = snyk::Sandbox::sample_builder();
+    for i in 0..50 {
+        builder = builder.org(&format!("team-{i:02}"), &["bitbucket-cloud"]);
+    }
+    let w = World::with(Estate::sample(), builder.org("no-bitbucket", &["github"]));
+    let new_token = "rotated-bb-token-2027";
+    let rotate = |extra: &[&str]| {
+        let mut c = w.cmd();
+        c.env("SNYK_BITBUCKET_EMAIL", "bot@example.com")
+            .env("SNYK_BITBUCKET_API_TOKEN", new_token)
+            .args(["integrations", "update-credentials"])
+            .args(extra);
+        c
+    };
+    let puts = || {
+        w.snyk
+            .stats()
+            .route("PUT /v1/org/{orgId}/integrations/{integrationId}")
+    };
+
+    w.cmd()
+        .args(["integrations", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no-bitbucket"))
+        .stdout(predicate::str::contains("MISSING"))
+        .stdout(predicate::str::contains(
+            "51 orgs, 1 without a Bitbucket integration",
+        ));
+    w.cmd()
+        .arg("doctor")
+        .assert()
+        .stdout(predicate::str::contains(
+            "1 orgs without a Bitbucket integration: no-bitbucket",
+        ));
+
+    // A dry run changes nothing.
+    rotate(&["--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("dry run: 50 to update"));
+    assert_eq!(puts(), 0);
+
+    // One run rotates all fifty…
+    let out = rotate(&[]).assert().code(0).get_output().clone();
+    assert!(
+        stdout(&out).contains("50 integrations updated, 0 already updated"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(puts(), 50);
+    for org in w.snyk.orgs().iter().filter(|o| o.name.starts_with("team-")) {
+        assert!(
+            w.snyk
+                .integration_token_is(&org.integrations["bitbucket-cloud"], new_token)
+        );
+    }
+    // …and a second run skips what it already changed.
+    rotate(&[])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "0 integrations updated, 50 already updated",
+        ));
+    assert_eq!(puts(), 50);
+    // A pattern narrows the set; new credentials update again.
+    w.cmd()
+        .env("SNYK_BITBUCKET_EMAIL", "bot@example.com")
+        .env("SNYK_BITBUCKET_API_TOKEN", "rotated-again-2028")
+        .args(["integrations", "update-credentials", "--orgs", "team-0*"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("10 integrations updated"));
+    assert_eq!(puts(), 60);
+    // Without the new credentials, a clear error and nothing changed.
+    w.cmd()
+        .env_remove("BITBUCKET_CLOUD_EMAIL")
+        .env_remove("BITBUCKET_CLOUD_API_TOKEN")
+        .env("BITBUCKET_CLOUD_ACCESS_TOKENS", "x")
+        .args(["integrations", "update-credentials"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SNYK_BITBUCKET_API_TOKEN"));
+    let all = format!("{}{}", stdout(&out), w.files_text());
+    assert!(!all.contains(new_token) && !all.contains("rotated-again-2028"));
+}
