@@ -70,6 +70,21 @@ impl World {
         c
     }
 
+    /// The binary as a plain process with the same environment, for tests that signal it.
+    fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
+        c.env_clear()
+            .current_dir(self.state.path())
+            .env("BITBUCKET_CLOUD_API_URL", self.bb.base_url())
+            .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
+            .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
+            .env("SNYK_API", self.snyk.api_url())
+            .env("SNYK_TOKEN", SNYK_TOKEN)
+            .env("SNYK_GROUP_ID", self.snyk.group_id())
+            .env("SNYK_LOG_PATH", self.state.path());
+        c
+    }
+
     /// Every file the runs wrote, as text.
     fn files_text(&self) -> String {
         let mut all = String::new();
@@ -277,17 +292,8 @@ fn an_interrupted_sync_exits_four_and_resumes() {
     let w = World::with(Estate::sample(), snyk::Sandbox::sample_builder());
     // Slow answers keep the run going long enough to interrupt it.
     w.snyk.server().set_latency(Duration::from_millis(400));
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
-    cmd.env_clear()
-        .current_dir(w.state.path())
-        .env("BITBUCKET_CLOUD_API_URL", w.bb.base_url())
-        .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
-        .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
-        .env("SNYK_API", w.snyk.api_url())
-        .env("SNYK_TOKEN", SNYK_TOKEN)
-        .env("SNYK_GROUP_ID", w.snyk.group_id())
-        .env("SNYK_LOG_PATH", w.state.path())
-        .env("CONCURRENT_IMPORTS", "2")
+    let mut cmd = w.process();
+    cmd.env("CONCURRENT_IMPORTS", "2")
         .arg("sync")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
@@ -586,17 +592,8 @@ fn the_snyk_api_import_flow_end_to_end() {
 #[test]
 fn sync_watch_repeats_until_ctrl_c() {
     let w = World::new();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
-    cmd.env_clear()
-        .current_dir(w.state.path())
-        .env("BITBUCKET_CLOUD_API_URL", w.bb.base_url())
-        .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
-        .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
-        .env("SNYK_API", w.snyk.api_url())
-        .env("SNYK_TOKEN", SNYK_TOKEN)
-        .env("SNYK_GROUP_ID", w.snyk.group_id())
-        .env("SNYK_LOG_PATH", w.state.path())
-        .args(["sync", "--watch", "--interval", "1s"])
+    let mut cmd = w.process();
+    cmd.args(["sync", "--watch", "--interval", "1s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();

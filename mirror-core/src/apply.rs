@@ -519,20 +519,13 @@ async fn run_import(
                 // An earlier run meant to post this import and stopped before recording
                 // Snyk's answer: look for the target before posting it again.
                 resumed = true;
-                if target_exists(snyk, &work.org_id, integration, &key).await? {
-                    writer
-                        .append(finished(
-                            work,
-                            &repository,
-                            "complete",
-                            0,
-                            vec!["found in Snyk after an interrupted run".to_owned()],
-                        ))
-                        .await?;
-                    return Ok(Outcome::AlreadyThere);
-                }
-                if !grace.is_zero() {
-                    tokio::time::sleep(grace).await;
+                // Look now and, after the grace period, once more (a job accepted just before
+                // the crash may not have made its target yet).
+                let checks = if grace.is_zero() { 1 } else { 2 };
+                for check in 0..checks {
+                    if check > 0 {
+                        tokio::time::sleep(grace).await;
+                    }
                     if target_exists(snyk, &work.org_id, integration, &key).await? {
                         writer
                             .append(finished(
