@@ -16,6 +16,9 @@ use tokio::time::Instant;
 
 use crate::Authorizer;
 
+/// Waits at least this long are logged as warnings.
+const LONG_WAIT: Duration = Duration::from_secs(10);
+
 /// A request budget: at most `requests` in any rolling `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
@@ -228,10 +231,19 @@ impl CredentialPool {
                 }
                 earliest.unwrap_or(now)
             };
-            tracing::debug!(
-                wait_ms = wake.saturating_duration_since(Instant::now()).as_millis() as u64,
-                "every credential is out of budget; waiting"
-            );
+            let wait = wake.saturating_duration_since(Instant::now());
+            if wait >= LONG_WAIT {
+                // Worth telling people: a long pause is the budget, not a hang.
+                tracing::warn!(
+                    wait_s = wait.as_secs(),
+                    "every credential has spent its request budget; waiting for the rolling window"
+                );
+            } else {
+                tracing::debug!(
+                    wait_ms = wait.as_millis() as u64,
+                    "every credential is out of budget; waiting"
+                );
+            }
             tokio::time::sleep_until(wake).await;
         }
     }

@@ -245,6 +245,9 @@ async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
     }
 }
 
+/// Above this many orgs, doctor does not read every org's integrations (one request each).
+const DOCTOR_MAX_ORGS: usize = 300;
+
 async fn doctor(g: &Global, out: Out) -> Result<u8> {
     let mut lines: Vec<String> = Vec::new();
     let mut auth_failed = false;
@@ -365,28 +368,45 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Ok(orgs) => {
                 lines.push(format!("  ok    group {group}: {} orgs", orgs.len()));
                 report.insert("orgs".into(), orgs.len().into());
-                match crate::integrations::org_integrations(&snyk, &group).await {
-                    Ok(list) => {
-                        let missing: Vec<String> = list
-                            .iter()
-                            .filter(|o| o.cloud.is_none() && o.app.is_none())
-                            .map(|o| o.org.name.clone())
-                            .collect();
-                        if missing.is_empty() {
-                            lines.push("  ok    every org has a Bitbucket integration".to_owned());
-                        } else {
-                            lines.push(format!(
+                let checked = if orgs.len() > DOCTOR_MAX_ORGS {
+                    lines.push(format!(
+                        "  note  {} orgs: run `bb-snyk-mirror integrations list` to see which lack a Bitbucket integration",
+                        orgs.len()
+                    ));
+                    None
+                } else {
+                    Some(crate::integrations::org_integrations(&snyk, &group).await)
+                };
+                match checked {
+                    None => {}
+                    Some(result) => match result {
+                        Ok(list) => {
+                            let missing: Vec<String> = list
+                                .iter()
+                                .filter(|o| o.cloud.is_none() && o.app.is_none())
+                                .map(|o| o.org.name.clone())
+                                .collect();
+                            if missing.is_empty() {
+                                lines.push(
+                                    "  ok    every org has a Bitbucket integration".to_owned(),
+                                );
+                            } else {
+                                lines.push(format!(
                                 "  note  {} orgs without a Bitbucket integration: {} (sync adds it when SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN are set)",
                                 missing.len(),
                                 missing.join(", ")
                             ));
+                            }
+                            report.insert(
+                                "orgs_without_bitbucket_integration".into(),
+                                missing.into(),
+                            );
                         }
-                        report.insert("orgs_without_bitbucket_integration".into(), missing.into());
-                    }
-                    Err(e) => {
-                        problems += 1;
-                        lines.push(format!("  FAIL  reading the orgs' integrations: {e}"));
-                    }
+                        Err(e) => {
+                            problems += 1;
+                            lines.push(format!("  FAIL  reading the orgs' integrations: {e}"));
+                        }
+                    },
                 }
             }
             Err(e) => {

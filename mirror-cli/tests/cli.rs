@@ -712,3 +712,22 @@ fn integrations_list_rotate_across_fifty_orgs_and_a_rerun_changes_nothing() {
     let all = format!("{}{}", stdout(&out), w.files_text());
     assert!(!all.contains(new_token) && !all.contains("rotated-again-2028"));
 }
+
+#[test]
+fn doctor_does_not_read_every_org_of_a_large_group() {
+    let mut builder = snyk::Sandbox::sample_builder();
+    for i in 0..301 {
+        builder = builder.org(&format!("org-{i:03}"), &["bitbucket-cloud"]);
+    }
+    let w = World::with(Estate::sample(), builder);
+    w.cmd()
+        .arg("doctor")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("group"))
+        .stdout(predicate::str::contains(
+            "301 orgs: run `bb-snyk-mirror integrations list`",
+        ));
+    // One listing of the group (four pages of 100), no per-org reads.
+    assert_eq!(w.snyk.stats().route("GET /v1/org/{orgId}/integrations"), 0);
+}
