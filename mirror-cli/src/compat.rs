@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
+use bitbucket_cloud_client::api_support;
 use futures_util::TryStreamExt;
 use mirror_core::compat::{
     self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
@@ -37,10 +38,7 @@ fn check_source(source: &str) -> Result<()> {
 }
 
 fn group_id(g: &Global) -> Result<String> {
-    g.group_id
-        .clone()
-        .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
-        .filter(|s| !s.trim().is_empty())
+    settings::group_id(g)
         .ok_or_else(|| Usage("--groupId is required (or SNYK_GROUP_ID)".to_owned()).into())
 }
 
@@ -217,8 +215,6 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
     Ok(code)
 }
 
-use bitbucket_cloud_client::api_support;
-
 fn created_entry(
     org: &snyk_client::Org,
     entry: &OrgDataEntry,
@@ -314,10 +310,7 @@ pub async fn list_imported(g: &Global, out: Out, a: &ListImportedArgs) -> Result
     let org_ids: Vec<String> = match &a.org_id {
         Some(o) => vec![o.clone()],
         None => {
-            let group = g
-                .group_id
-                .clone()
-                .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
+            let group = settings::group_id(g)
                 .ok_or_else(|| Usage("give --groupId or --orgId".to_owned()))?;
             snyk.group_orgs(&group)
                 .await?
@@ -485,7 +478,7 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
             Ok(true) => ok += 1,
             Ok(false) => failed += 1,
             Err(e) => {
-                if mirror_core_kind(&e) == Some(api_support::ErrorKind::Auth) {
+                if crate::api_kind::kind_of(&e) == Some(api_support::ErrorKind::Auth) {
                     return Err(e);
                 }
                 failed += 1;
@@ -507,11 +500,6 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         );
     }
     Ok(code)
-}
-
-fn mirror_core_kind(e: &anyhow::Error) -> Option<api_support::ErrorKind> {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<snyk_client::Error>().map(|s| s.kind()))
 }
 
 /// Imports one target: journaled intent, post, journaled acceptance, poll, journaled outcome,

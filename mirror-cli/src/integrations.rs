@@ -18,11 +18,7 @@ use crate::{Usage, exit, settings};
 const CONCURRENCY: usize = 8;
 
 fn group(g: &Global) -> Result<String> {
-    g.group_id
-        .clone()
-        .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
-        .or_else(|| settings::config(g, false).ok().map(|c| c.snyk.group_id))
-        .filter(|s| !s.trim().is_empty())
+    settings::group_id(g)
         .ok_or_else(|| Usage("set SNYK_GROUP_ID (or --group-id)".to_owned()).into())
 }
 

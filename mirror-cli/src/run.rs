@@ -8,7 +8,7 @@ use anyhow::Result;
 use bitbucket_cloud_client::{Auth, BitbucketClient};
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
 use mirror_core::ports::BitbucketPort;
-use mirror_core::{Config, Journal, Plan, Report};
+use mirror_core::{Config, History, Journal, Plan, Report};
 use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 use tokio::sync::watch;
 
@@ -113,28 +113,19 @@ fn parse_interval(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-async fn make_plan(ctx: &Ctx, out: Out, journal: &Journal) -> Result<Plan> {
+async fn make_plan(ctx: &Ctx, out: Out, history: &History) -> Result<Plan> {
     let spinner = out.spinner("reading Bitbucket and Snyk…");
     let inventory = mirror_core::gather(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref()).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    Ok(mirror_core::plan(
-        &ctx.config,
-        &inventory?,
-        &journal.state().history(),
-    ))
+    Ok(mirror_core::plan(&ctx.config, &inventory?, history))
 }
 
 async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
     // The journal is read, not written: planning may run beside nothing else.
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
-    let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let inventory = mirror_core::gather(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref()).await;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    let plan = mirror_core::plan(&ctx.config, &inventory?, &history);
+    let plan = make_plan(ctx, out, &history).await?;
     if let Some(path) = file {
         std::fs::write(path, plan.to_json()?)
             .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
@@ -170,9 +161,17 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>) -> Result<u8> {
     let journal = Journal::open(&ctx.state_dir, None)?;
     let plan = match given {
         Some(p) => p,
-        None => make_plan(ctx, out, &journal).await?,
+        None => make_plan(ctx, out, &journal.state().history()).await?,
     };
+    show_plan(out, &plan);
     run_plan(ctx, out, &journal, &plan, Some(stop_on_ctrl_c())).await
+}
+
+/// The plan on stderr for people (stdout carries the report).
+fn show_plan(out: Out, plan: &Plan) {
+    if out.human() && !out.quiet {
+        eprint!("{}", plan.render());
+    }
 }
 
 async fn run_plan(
@@ -182,9 +181,6 @@ async fn run_plan(
     plan: &Plan,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<u8> {
-    if out.human() && !out.quiet {
-        eprint!("{}", plan.render());
-    }
     let progress = out.progress(plan.summary().imports);
     let report = mirror_core::apply(
         plan,
@@ -227,7 +223,8 @@ async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
     let stop = stop_on_ctrl_c();
     loop {
         let journal = Journal::open(&ctx.state_dir, None)?;
-        let plan = make_plan(ctx, out, &journal).await?;
+        let plan = make_plan(ctx, out, &journal.state().history()).await?;
+        show_plan(out, &plan);
         let code = run_plan(ctx, out, &journal, &plan, Some(stop.clone())).await?;
         drop(journal);
         if *stop.borrow() {
@@ -353,13 +350,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
         snyk.region().map(|r| r.name()).unwrap_or("custom host")
     ));
     report.insert("snyk_host".into(), snyk.host().into());
-    let group = g
-        .group_id
-        .clone()
-        .or_else(|| std::env::var("SNYK_GROUP_ID").ok())
-        .or_else(|| settings::config(g, false).ok().map(|c| c.snyk.group_id))
-        .filter(|s| !s.is_empty());
-    match group {
+    match settings::group_id(g) {
         None => {
             problems += 1;
             lines.push("  FAIL  no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned());
@@ -495,29 +486,15 @@ async fn demo(out: Out) -> Result<u8> {
         println!("Nothing leaves this machine. First run:\n");
     }
     let journal = Journal::open(&ctx.state_dir, None)?;
-    let plan = make_plan(&ctx, out, &journal).await?;
+    let plan = make_plan(&ctx, out, &journal.state().history()).await?;
     if out.human() {
         println!("{}", plan.render());
     }
-    let progress = out.progress(plan.summary().imports);
-    let mut report = mirror_core::apply(
-        &plan,
-        ctx.snyk.clone(),
-        &journal,
-        &ctx.config.apply,
-        Some(progress.clone()),
-        None,
-    )
-    .await?;
-    progress.finish();
-    report
-        .requests
-        .insert("bitbucket".to_owned(), ctx.bitbucket.requests());
-    let code = print_report(out, &plan, &report);
+    let code = run_plan(&ctx, out, &journal, &plan, None).await?;
     // Reopened, so that the second plan sees what the first run recorded.
     drop(journal);
     let journal = Journal::open(&ctx.state_dir, None)?;
-    let second = make_plan(&ctx, out, &journal).await?;
+    let second = make_plan(&ctx, out, &journal.state().history()).await?;
     if out.human() {
         let s = second.summary();
         println!(

@@ -30,6 +30,16 @@ pub fn state_dir(global: &Global) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
+/// The Snyk group: --group-id, SNYK_GROUP_ID, or snyk.group_id in the configuration file.
+pub fn group_id(global: &Global) -> Option<String> {
+    global
+        .group_id
+        .clone()
+        .or_else(|| env("SNYK_GROUP_ID"))
+        .or_else(|| config(global, false).ok().map(|c| c.snyk.group_id))
+        .filter(|s| !s.trim().is_empty())
+}
+
 /// The configuration, layered: file, then environment, then flags; then checked.
 pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     let path = global.config.clone().or_else(|| {

@@ -55,17 +55,24 @@ impl World {
         }
     }
 
+    /// The environment every run gets: both sandboxes, sample credentials, the state directory.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BITBUCKET_CLOUD_API_URL", self.bb.base_url()),
+            ("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL.to_owned()),
+            ("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN.to_owned()),
+            ("SNYK_API", self.snyk.api_url()),
+            ("SNYK_TOKEN", SNYK_TOKEN.to_owned()),
+            ("SNYK_GROUP_ID", self.snyk.group_id()),
+            ("SNYK_LOG_PATH", self.state.path().display().to_string()),
+        ]
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("bb-snyk-mirror").unwrap();
         c.env_clear()
             .current_dir(self.state.path())
-            .env("BITBUCKET_CLOUD_API_URL", self.bb.base_url())
-            .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
-            .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
-            .env("SNYK_API", self.snyk.api_url())
-            .env("SNYK_TOKEN", SNYK_TOKEN)
-            .env("SNYK_GROUP_ID", self.snyk.group_id())
-            .env("SNYK_LOG_PATH", self.state.path())
+            .envs(self.env())
             .timeout(Duration::from_secs(120));
         c
     }
@@ -75,13 +82,7 @@ impl World {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"));
         c.env_clear()
             .current_dir(self.state.path())
-            .env("BITBUCKET_CLOUD_API_URL", self.bb.base_url())
-            .env("BITBUCKET_CLOUD_EMAIL", bb::SAMPLE_EMAIL)
-            .env("BITBUCKET_CLOUD_API_TOKEN", BB_TOKEN)
-            .env("SNYK_API", self.snyk.api_url())
-            .env("SNYK_TOKEN", SNYK_TOKEN)
-            .env("SNYK_GROUP_ID", self.snyk.group_id())
-            .env("SNYK_LOG_PATH", self.state.path());
+            .envs(self.env());
         c
     }
 

@@ -288,6 +288,19 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
     Ok(state)
 }
 
+/// Whether a file is empty or ends with a line break, reading only its last byte.
+fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    if f.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 type Ack = oneshot::Sender<Result<(), Error>>;
 
 /// An observer told the sequence number of every event once it is on disk (tests use it to
@@ -340,11 +353,8 @@ impl Journal {
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         // A torn last line gets its own line ended, so the next event starts clean.
-        if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) > 0 {
-            let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            if text.last() != Some(&b'\n') {
-                file.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
-            }
+        if !ends_with_newline(&path).map_err(|e| Error::io(&path, e))? {
+            file.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
         }
         let (sender, receiver) = mpsc::channel::<(Event, Ack)>();
         let mut seq = state.events;

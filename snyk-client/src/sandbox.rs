@@ -92,7 +92,6 @@ struct Job {
     integration_id: String,
     full_name: String,
     branch: Option<String>,
-    ready_at: Instant,
     result: Option<Value>,
 }
 
@@ -902,7 +901,6 @@ impl State {
                     .get("branch")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                ready_at,
                 result: None,
             },
         );
@@ -920,21 +918,15 @@ impl State {
         if job.org_id != org_id {
             return v1_error(404, "Import job not found");
         }
-        if let Some(result) = &job.result {
-            return Response::json(200, result);
-        }
-        if Instant::now() < job.ready_at {
-            return Response::json(
+        // Due jobs were finished by `complete_due_jobs` before routing.
+        match &job.result {
+            Some(result) => Response::json(200, result),
+            None => Response::json(
                 200,
                 &json!({"id": job.id, "status": "pending", "created": now_text(), "logs": [
                     {"name": job.full_name, "created": now_text(), "status": "pending", "projects": []}]}),
-            );
+            ),
         }
-        let result = self.finish(&job);
-        if let Some(j) = self.jobs.get_mut(job_id) {
-            j.result = Some(result.clone());
-        }
-        Response::json(200, &result)
     }
 
     fn finish(&mut self, job: &Job) -> Value {
