@@ -259,6 +259,7 @@ pub struct HttpClientBuilder {
     user_agent: Cow<'static, str>,
     request_id_headers: Vec<HeaderName>,
     accept: HeaderValue,
+    budget_scope: Option<String>,
 }
 
 impl HttpClientBuilder {
@@ -311,6 +312,15 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Limits the credentials' budgets to the requests whose path, below the base path, starts
+    /// with `prefix` (the provider's rate-limited resource, such as Bitbucket's
+    /// `/repositories`). Other requests are not counted and never wait for a budget. Default:
+    /// every request counts.
+    pub fn budget_scope(mut self, prefix: impl Into<String>) -> Self {
+        self.budget_scope = Some(prefix.into());
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -335,6 +345,7 @@ impl HttpClientBuilder {
                 user_agent,
                 request_id_headers: self.request_id_headers,
                 accept: self.accept,
+                budget_scope: self.budget_scope,
             }),
         })
     }
@@ -348,6 +359,20 @@ struct Inner {
     user_agent: HeaderValue,
     request_id_headers: Vec<HeaderName>,
     accept: HeaderValue,
+    budget_scope: Option<String>,
+}
+
+impl Inner {
+    /// Whether a request to `url` counts against the credentials' budgets.
+    fn metered(&self, url: &Url) -> bool {
+        let Some(scope) = &self.budget_scope else {
+            return true;
+        };
+        let base = self.base.as_url().path().trim_end_matches('/');
+        url.path()
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with(scope.as_str()))
+    }
 }
 
 /// An HTTP client bound to one API's base URL and credentials. Cloning is cheap (one `Arc`), so
@@ -384,6 +409,7 @@ impl HttpClient {
             user_agent: Cow::Borrowed(DEFAULT_USER_AGENT),
             request_id_headers: vec![HeaderName::from_static("x-request-id")],
             accept: HeaderValue::from_static("application/json"),
+            budget_scope: None,
         }
     }
 
@@ -451,9 +477,10 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         let mut waited = Duration::ZERO;
         let mut renewed = false;
+        let metered = inner.metered(&request.url);
         loop {
             attempt += 1;
-            let lease = inner.pool.acquire().await;
+            let lease = inner.pool.acquire_for(metered).await;
             let (error, sent_auth) = match self.attempt(&request, &lease, attempt).await {
                 Ok(response) => return Ok(response),
                 Err(Failure { error, sent_auth }) => (error.with_attempts(attempt), sent_auth),

@@ -86,8 +86,9 @@ struct SlotState {
 }
 
 impl SlotState {
-    /// When this slot can next send: `None` if now.
-    fn next_free(&mut self, now: Instant) -> Option<Instant> {
+    /// When this slot can next send a request (`metered`: one that counts against the budget):
+    /// `None` if now.
+    fn next_free(&mut self, now: Instant, metered: bool) -> Option<Instant> {
         let mut at: Option<Instant> = None;
         let mut later = |t: Instant| {
             if t > now {
@@ -96,6 +97,9 @@ impl SlotState {
         };
         if let Some(until) = self.resting_until {
             later(until);
+        }
+        if !metered {
+            return at;
         }
         if let (Some(pace), Some(last)) = (self.pace, self.last) {
             later(last + pace);
@@ -117,11 +121,13 @@ impl SlotState {
         at
     }
 
-    fn record(&mut self, now: Instant) {
-        if self.limit.is_some() {
-            self.sent.push_back(now);
+    fn record(&mut self, now: Instant, metered: bool) {
+        if metered {
+            if self.limit.is_some() {
+                self.sent.push_back(now);
+            }
+            self.last = Some(now);
         }
-        self.last = Some(now);
         self.used += 1;
     }
 }
@@ -206,6 +212,13 @@ impl CredentialPool {
     /// Takes a credential for one request: the least-used one with budget left, waiting for the
     /// first to become free when none is.
     pub async fn acquire(&self) -> Lease {
+        self.acquire_for(true).await
+    }
+
+    /// Takes a credential for one request. A `metered` request counts against the credential's
+    /// budget and waits for it; an unmetered one (an endpoint outside the rate-limited resource)
+    /// only waits while the credential rests after a 429.
+    pub async fn acquire_for(&self, metered: bool) -> Lease {
         loop {
             let wake = {
                 let now = Instant::now();
@@ -213,7 +226,7 @@ impl CredentialPool {
                 let mut best: Option<(usize, u64)> = None;
                 let mut earliest: Option<Instant> = None;
                 for (i, slot) in slots.iter_mut().enumerate() {
-                    match slot.next_free(now) {
+                    match slot.next_free(now, metered) {
                         None => {
                             if best.is_none_or(|(_, used)| slot.used < used) {
                                 best = Some((i, slot.used));
@@ -223,7 +236,7 @@ impl CredentialPool {
                     }
                 }
                 if let Some((i, _)) = best {
-                    slots[i].record(now);
+                    slots[i].record(now, metered);
                     return Lease {
                         index: i,
                         auth: self.auths[i].clone(),
@@ -274,7 +287,7 @@ impl CredentialPool {
         self.lock()
             .iter_mut()
             .enumerate()
-            .any(|(i, s)| i != index && s.next_free(now).is_none())
+            .any(|(i, s)| i != index && s.next_free(now, true).is_none())
     }
 
     /// How many requests each credential has been handed, in order.

@@ -24,8 +24,9 @@ use crate::{Error, Identified};
 /// Bitbucket Cloud's API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.bitbucket.org/2.0";
 
-/// The default client-side budget of each credential: Bitbucket's 1,000 requests per rolling
-/// hour. Raise it for access tokens on large paid workspaces (up to 10,000).
+/// The default client-side budget of each credential: Bitbucket's 1,000 requests for repository
+/// data (`/2.0/repositories/…`) per rolling hour; other endpoints are not counted. Raise it for
+/// access tokens on large paid workspaces (up to 10,000).
 pub const DEFAULT_HOURLY_BUDGET: u32 = 1_000;
 
 /// Builds a [`BitbucketClient`].
@@ -146,6 +147,8 @@ impl BitbucketClientBuilder {
             .credentials(CredentialPool::new(credentials))
             .options(&self.options)
             .request_id_headers([http::HeaderName::from_static("x-request-id")])
+            // Bitbucket's hourly budget covers repository data (`/2.0/repositories/…`) only.
+            .budget_scope("/repositories")
             .build()
             .map_err(|e| Error::Config(format!("Bitbucket base URL: {}", e.message())))?;
         Ok(BitbucketClient {

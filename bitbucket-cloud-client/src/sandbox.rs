@@ -404,7 +404,8 @@ impl SandboxBuilder {
         self
     }
 
-    /// The hourly budget of every credential (default: none).
+    /// The hourly budget of every credential for repository data, `/2.0/repositories/…`
+    /// (default: none).
     pub fn hourly_budget(mut self, requests: u32) -> Self {
         self.hourly_budget = Some(requests);
         self
@@ -595,7 +596,9 @@ impl State {
         if let Principal::ApiToken { scopes, .. } = &principal {
             extra.push(("x-oauth-scopes", scopes.join(", ")));
         }
-        if let Some(budget) = self.hourly_budget {
+        // Like Bitbucket, the hourly budget covers repository data only.
+        let budgeted = matches!(rest, ["repositories", ..]);
+        if let Some(budget) = self.hourly_budget.filter(|_| budgeted) {
             let now = Instant::now();
             let window = self.windows.entry(label.clone()).or_default();
             while window

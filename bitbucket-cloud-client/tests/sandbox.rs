@@ -221,9 +221,46 @@ async fn near_limit_slows_the_credential_down() {
     }
     // Nine requests at once; the ninth answer says the budget is nearly spent.
     assert_eq!(start.elapsed(), Duration::ZERO);
+    // Outside repository data, nothing waits.
     client.workspace("acme-platform").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    client
+        .repository("acme-platform", "api-gateway")
+        .await
+        .unwrap();
     // The tenth waited for an even pace: 3600 s / 10.
     assert_eq!(start.elapsed(), Duration::from_secs(360));
+    assert_eq!(sandbox.stats().status(429), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_repository_data_counts_against_the_hourly_budget() {
+    let sandbox = Sandbox::builder()
+        .hourly_budget(1)
+        .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+        .start()
+        .await
+        .unwrap();
+    let client = builder(&sandbox)
+        .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+        .rate_limit(Some(RateLimit::per_hour(1)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let workspaces = client.user_workspaces(None).collect().await.unwrap();
+    assert!(!workspaces.is_empty());
+    client.current_user().await.unwrap();
+    client
+        .repository("acme-platform", "api-gateway")
+        .await
+        .unwrap();
+    // Workspaces and the user are another resource: the one repository request did not wait.
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    client
+        .repository("acme-platform", "api-gateway")
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(3600));
     assert_eq!(sandbox.stats().status(429), 0);
 }
 
