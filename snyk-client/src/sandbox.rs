@@ -114,9 +114,18 @@ struct State {
     import_posts: BTreeMap<String, usize>,
     targets: Vec<SandboxTarget>,
     projects: Vec<SandboxProject>,
+    /// Indexes, so that estates of 100,000 repositories stay fast: org → its targets
+    /// (positions in `targets`); (org, lowercased name, type) → target position; org → project
+    /// count; target id → project count; (target id, file) → project id.
+    org_targets: HashMap<String, Vec<usize>>,
+    target_keys: HashMap<(String, String, String), usize>,
+    org_projects: HashMap<String, usize>,
+    target_projects: HashMap<String, usize>,
+    project_keys: HashMap<(String, String), String>,
     import_delay: Duration,
     project_cap: usize,
     per_minute: Option<u32>,
+    rest_per_minute: Option<u32>,
     windows: HashMap<String, VecDeque<Instant>>,
     counter: u64,
 }
@@ -136,6 +145,7 @@ pub struct SandboxBuilder {
     import_delay: Duration,
     project_cap: usize,
     per_minute: Option<u32>,
+    rest_per_minute: Option<u32>,
     latency: Duration,
 }
 
@@ -154,6 +164,7 @@ impl Default for SandboxBuilder {
             import_delay: Duration::from_secs(3),
             project_cap: 25_000,
             per_minute: None,
+            rest_per_minute: None,
             latency: Duration::ZERO,
         }
     }
@@ -242,6 +253,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Requests a minute per token on REST when it differs from v1 (Snyk: 2,000 on v1,
+    /// 1,620 on REST).
+    pub fn rest_per_minute(mut self, requests: u32) -> Self {
+        self.rest_per_minute = Some(requests);
+        self
+    }
+
     /// Latency added to every answer.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
@@ -271,9 +289,15 @@ impl SandboxBuilder {
             import_posts: BTreeMap::new(),
             targets: Vec::new(),
             projects: Vec::new(),
+            org_targets: HashMap::new(),
+            target_keys: HashMap::new(),
+            org_projects: HashMap::new(),
+            target_projects: HashMap::new(),
+            project_keys: HashMap::new(),
             import_delay: self.import_delay,
             project_cap: self.project_cap,
             per_minute: self.per_minute,
+            rest_per_minute: self.rest_per_minute,
             windows: HashMap::new(),
             counter: 0,
         };
@@ -386,10 +410,10 @@ impl Sandbox {
     /// How many projects the org has.
     pub fn project_count(&self, org_id: &str) -> usize {
         lock(&self.state)
-            .projects
-            .iter()
-            .filter(|p| p.org_id == org_id)
-            .count()
+            .org_projects
+            .get(org_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The e-mail stored in an integration's credentials (the token is never exposed).
@@ -532,7 +556,12 @@ impl State {
             Caller::Token(i) => format!("token#{i}"),
             Caller::OAuth(client) => format!("oauth:{client}"),
         };
-        if let Some(limit) = self.per_minute {
+        let limit = if api == "rest" {
+            self.rest_per_minute.or(self.per_minute)
+        } else {
+            self.per_minute
+        };
+        if let Some(limit) = limit {
             let now = Instant::now();
             let window = self.windows.entry(format!("{api}:{label}")).or_default();
             while window
@@ -729,7 +758,7 @@ impl State {
                 let Some(i) = self.org_index(org) else {
                     return v1_error(404, "Org not found");
                 };
-                if self.projects.iter().any(|p| p.org_id == *org) {
+                if self.org_projects.get(*org).is_some_and(|n| *n > 0) {
                     return v1_error(400, "Org has projects and cannot be deleted");
                 }
                 self.orgs.remove(i);
@@ -876,7 +905,7 @@ impl State {
             .get(&full_name.to_ascii_lowercase())
             .cloned()
             .unwrap_or_else(|| self.default_manifests.clone());
-        let existing = self.projects.iter().filter(|p| p.org_id == org_id).count();
+        let existing = self.org_projects.get(org_id).copied().unwrap_or(0);
         if existing + manifests.len() > self.project_cap {
             return Response::json(
                 400,
@@ -954,14 +983,16 @@ impl State {
             .unwrap_or_else(|| "bitbucket-cloud".to_owned());
         let mut projects = Vec::new();
         if !manifests.is_empty() {
-            let target_id = match self.targets.iter().find(|t| {
-                t.org_id == job.org_id
-                    && t.display_name.eq_ignore_ascii_case(&job.full_name)
-                    && t.integration_type == kind
-            }) {
-                Some(t) => t.id.clone(),
+            let target_key = (job.org_id.clone(), key.clone(), kind.clone());
+            let target_id = match self.target_keys.get(&target_key) {
+                Some(&i) => self.targets[i].id.clone(),
                 None => {
                     let id = self.next_id(0x7a);
+                    self.org_targets
+                        .entry(job.org_id.clone())
+                        .or_default()
+                        .push(self.targets.len());
+                    self.target_keys.insert(target_key, self.targets.len());
                     self.targets.push(SandboxTarget {
                         id: id.clone(),
                         org_id: job.org_id.clone(),
@@ -973,15 +1004,14 @@ impl State {
                 }
             };
             for m in &manifests {
-                let existing = self
-                    .projects
-                    .iter()
-                    .find(|p| p.target_id == target_id && p.target_file == *m)
-                    .map(|p| p.id.clone());
-                let project_id = match existing {
-                    Some(id) => id,
+                let project_key = (target_id.clone(), m.clone());
+                let project_id = match self.project_keys.get(&project_key) {
+                    Some(id) => id.clone(),
                     None => {
                         let id = self.next_id(0x9c);
+                        self.project_keys.insert(project_key, id.clone());
+                        *self.org_projects.entry(job.org_id.clone()).or_default() += 1;
+                        *self.target_projects.entry(target_id.clone()).or_default() += 1;
                         self.projects.push(SandboxProject {
                             id: id.clone(),
                             org_id: job.org_id.clone(),
@@ -1039,26 +1069,32 @@ impl State {
                     .map(|s| s.split(',').map(str::trim).collect());
                 let exclude_empty = req.query_value("exclude_empty") != Some("false");
                 let prefix = req.query_value("display_name");
-                let items: Vec<Value> = self
-                    .targets
-                    .iter()
-                    .filter(|t| t.org_id == *org)
+                let items: Vec<&SandboxTarget> = self
+                    .org_targets
+                    .get(*org)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| &self.targets[i])
                     .filter(|t| {
                         types
                             .as_ref()
                             .is_none_or(|ts| ts.contains(&t.integration_type.as_str()))
                     })
                     .filter(|t| prefix.is_none_or(|p| t.display_name.starts_with(p)))
-                    .filter(|t| !exclude_empty || self.projects.iter().any(|p| p.target_id == t.id))
-                    .map(|t| {
-                        json!({"id": t.id, "type": "target",
-                               "attributes": {"display_name": t.display_name, "url": null, "is_private": true, "created_at": now_text()},
-                               "relationships": {
-                                   "integration": {"data": {"id": t.integration_id, "type": "integration", "attributes": {"integration_type": t.integration_type}}},
-                                   "organization": {"data": {"id": t.org_id, "type": "org"}}}})
-                    })
+                    .filter(|t| !exclude_empty || self.target_projects.contains_key(&t.id))
                     .collect();
-                page(req, items)
+                page_of(
+                    req,
+                    &items,
+                    |t| &t.id,
+                    |t| {
+                        json!({"id": t.id, "type": "target",
+                           "attributes": {"display_name": t.display_name, "url": null, "is_private": true, "created_at": now_text()},
+                           "relationships": {
+                               "integration": {"data": {"id": t.integration_id, "type": "integration", "attributes": {"integration_type": t.integration_type}}},
+                               "organization": {"data": {"id": t.org_id, "type": "org"}}}})
+                    },
+                )
             }
             ["orgs", org, "projects"] => {
                 if !self.orgs.iter().any(|o| o.id == *org) {
@@ -1092,6 +1128,21 @@ fn org_json(o: &SandboxOrg, group: &str) -> Value {
 /// Cursor paging: `starting_after` is the id of the last item seen; `next` links alternate
 /// between the forms without and with the `/rest` prefix.
 fn page(req: &Request, items: Vec<Value>) -> Response {
+    page_of(
+        req,
+        &items,
+        |v| v["id"].as_str().unwrap_or_default(),
+        Value::clone,
+    )
+}
+
+/// As [`page`], turning only the page's items into JSON.
+fn page_of<T>(
+    req: &Request,
+    items: &[T],
+    id: impl Fn(&T) -> &str,
+    to_json: impl Fn(&T) -> Value,
+) -> Response {
     let limit = match req.query_value("limit").map(str::parse::<usize>) {
         None => 10,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
@@ -1099,13 +1150,13 @@ fn page(req: &Request, items: Vec<Value>) -> Response {
     };
     let start = match req.query_value("starting_after") {
         None => 0,
-        Some(cursor) => match items.iter().position(|v| v["id"] == cursor) {
+        Some(cursor) => match items.iter().position(|v| id(v) == cursor) {
             Some(i) => i + 1,
             None => return rest_error(400, "invalid starting_after cursor"),
         },
     };
     let end = (start + limit).min(items.len());
-    let data: Vec<Value> = items[start.min(end)..end].to_vec();
+    let data: Vec<Value> = items[start.min(end)..end].iter().map(to_json).collect();
     let path = req
         .path
         .strip_prefix("/rest")
