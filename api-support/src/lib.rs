@@ -44,6 +44,7 @@
 //! by hand; error bodies pass through [`redact::redact`] and each credential's own
 //! [`Authorizer::redact`]; `Authorization` headers are marked sensitive; `tracing` events carry
 //! method, path, status, attempt and delay, never headers.
+#![forbid(unsafe_code)]
 
 mod auth;
 mod base_url;

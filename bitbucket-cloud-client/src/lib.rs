@@ -85,6 +85,7 @@
 //!
 //! With the feature `sandbox`, [`sandbox::Sandbox`] is a fake Bitbucket Cloud on 127.0.0.1 for
 //! demos, tests, examples and benchmarks.
+#![forbid(unsafe_code)]
 
 mod auth;
 mod client;

@@ -4,6 +4,7 @@
 //! Real mode needs `SNYK_TOKEN` and `SNYK_GROUP_ID` (and `SNYK_REGION` outside US-01), plus
 //! `BITBUCKET_CLOUD_EMAIL` + `BITBUCKET_CLOUD_API_TOKEN`, or `BITBUCKET_CLOUD_ACCESS_TOKENS`
 //! with `BITBUCKET_CLOUD_WORKSPACES`.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //!
 //! The binary is the thin face over the crates: arguments, configuration, credentials from the
 //! environment, output and exit codes. Run `bb-snyk-mirror --help`.
-
+#![forbid(unsafe_code)]
 // A binary: `pub` marks what modules share, not an API.
 #![allow(unreachable_pub)]
 

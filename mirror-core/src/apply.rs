@@ -186,7 +186,7 @@ pub async fn apply(
 ) -> Result<Report, Error> {
     let observer = observer.unwrap_or_else(|| Arc::new(Silent));
     let writer = journal.writer();
-    let state = journal.state().clone();
+    let state = journal.state();
     let mut report = Report::default();
     let summary = plan.summary();
     report.skipped = summary.skipped.clone();

@@ -114,6 +114,9 @@ pub async fn gather_bitbucket(
             let mut repositories = bitbucket.repositories(&slug, query).await?;
             repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
             repositories.dedup_by(|a, b| a.slug == b.slug);
+            // A listing collected in place keeps the larger buffer of the raw models (five
+            // times the room at 100,000 repositories): keep only what is used.
+            repositories.shrink_to_fit();
             Ok::<_, Error>(WorkspaceInventory { slug, repositories })
         })
         .buffer_unordered(LISTING_CONCURRENCY)

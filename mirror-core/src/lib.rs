@@ -39,6 +39,7 @@
 //!   conflict, not a guess.
 //! - The journal records every remote action before and after it (each line flushed to disk),
 //!   so a rerun after a crash neither creates an org twice nor posts an accepted import again.
+#![forbid(unsafe_code)]
 
 pub mod adapters;
 mod apply;

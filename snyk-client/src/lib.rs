@@ -49,6 +49,7 @@
 //! # Sandbox
 //!
 //! With the feature `sandbox`, [`sandbox::Sandbox`] is a fake Snyk on 127.0.0.1.
+#![forbid(unsafe_code)]
 
 mod client;
 pub mod endpoints;

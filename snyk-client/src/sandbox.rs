@@ -92,7 +92,38 @@ struct Job {
     integration_id: String,
     full_name: String,
     branch: Option<String>,
-    result: Option<Value>,
+    result: Option<JobEnd>,
+}
+
+/// How a job ended, kept small (estates of 100,000 imports) and rendered when polled.
+#[derive(Clone, Debug)]
+enum JobEnd {
+    Failed,
+    /// (target file, project id) of each project.
+    Complete(Vec<(String, String)>),
+}
+
+impl JobEnd {
+    fn json(&self, job: &Job) -> Value {
+        match self {
+            JobEnd::Failed => {
+                json!({"id": job.id, "status": "failed", "created": now_text(), "logs": [
+                {"name": job.full_name, "created": now_text(), "status": "failed", "projects": [
+                    {"targetFile": null, "success": false, "projectUrl": "", "userMessage": "Could not access the repository: check the integration's credentials"}]}]})
+            }
+            JobEnd::Complete(projects) => {
+                let projects: Vec<Value> = projects
+                    .iter()
+                    .map(|(file, id)| {
+                        json!({"targetFile": file, "success": true, "projectId": id,
+                               "projectUrl": format!("https://app.snyk.io/org/x/project/{id}")})
+                    })
+                    .collect();
+                json!({"id": job.id, "status": "complete", "created": now_text(), "logs": [
+                    {"name": job.full_name, "created": now_text(), "status": "complete", "projects": projects}]})
+            }
+        }
+    }
 }
 
 struct State {
@@ -949,7 +980,7 @@ impl State {
         }
         // Due jobs were finished by `complete_due_jobs` before routing.
         match &job.result {
-            Some(result) => Response::json(200, result),
+            Some(end) => Response::json(200, &end.json(&job)),
             None => Response::json(
                 200,
                 &json!({"id": job.id, "status": "pending", "created": now_text(), "logs": [
@@ -958,12 +989,10 @@ impl State {
         }
     }
 
-    fn finish(&mut self, job: &Job) -> Value {
+    fn finish(&mut self, job: &Job) -> JobEnd {
         let key = job.full_name.to_ascii_lowercase();
         if self.failing.contains(&key) {
-            return json!({"id": job.id, "status": "failed", "created": now_text(), "logs": [
-                {"name": job.full_name, "created": now_text(), "status": "failed", "projects": [
-                    {"targetFile": null, "success": false, "projectUrl": "", "userMessage": "Could not access the repository: check the integration's credentials"}]}]});
+            return JobEnd::Failed;
         }
         let manifests = self
             .manifests
@@ -1024,14 +1053,10 @@ impl State {
                         id
                     }
                 };
-                projects.push(
-                    json!({"targetFile": m, "success": true, "projectId": project_id,
-                    "projectUrl": format!("https://app.snyk.io/org/x/project/{project_id}")}),
-                );
+                projects.push((m.clone(), project_id));
             }
         }
-        json!({"id": job.id, "status": "complete", "created": now_text(), "logs": [
-            {"name": job.full_name, "created": now_text(), "status": "complete", "projects": projects}]})
+        JobEnd::Complete(projects)
     }
 
     fn rest(&self, req: &Request, rest: &[&str]) -> Response {

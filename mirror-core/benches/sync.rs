@@ -1,0 +1,676 @@
+//! The sync benchmark: a full `sync` (read both sides, plan, apply with the journal) against
+//! both sandboxes, then a second `sync` right after, for estates of 1×10 to 100×1000
+//! workspaces × repositories.
+//!
+//! ```text
+//! cargo bench -p mirror-core --bench sync                      # the four standard estates
+//! cargo bench -p mirror-core --bench sync -- --estate 10x100   # one estate
+//! cargo bench -p mirror-core --bench sync -- --latency-ms 50 --job-seconds 20 --concurrency 15
+//! ```
+//!
+//! Time is tokio's paused clock: the sandboxes' latency, the import jobs' duration, the
+//! clients' budgets (Bitbucket 1,000 repository requests an hour, Snyk 2,000 v1 and 1,620 REST
+//! requests a minute, enforced by the sandboxes too) and every poll interval run on virtual
+//! time, so a run that would take hours against the real services takes seconds and its
+//! "wall" figure is what the real run would take. The CPU figure is real time on this machine.
+//! Each estate runs in a fresh process so that its peak memory (`VmHWM`) is its own; the
+//! sandboxes live in that process too, so the peak is an upper bound for the tool.
+//!
+//! Heap is also counted by a small counting allocator (the one `unsafe` outside the libraries,
+//! which forbid it) that tells the tool's allocations from those made inside the sandboxes'
+//! handlers: "tool heap peak" is the most the code under test held at once, above what it held
+//! before the sync began.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant as RealInstant};
+
+use api_support::sandbox::Stats;
+use bitbucket_cloud_client::sandbox::{self as bb, Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
+use bitbucket_cloud_client::{Auth, BitbucketClient};
+use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::config::ApplyOptions;
+use mirror_core::ports::SnykPort;
+use mirror_core::{Config, Journal};
+use snyk_client::sandbox::{self as snyk, SAMPLE_TOKEN};
+use snyk_client::{SnykAuth, SnykClient};
+use tokio::time::Instant;
+
+/// The system allocator, counting live and peak bytes of the code under test apart from the
+/// sandboxes' (allocations made inside a sandbox handler, see
+/// [`api_support::sandbox::serving`]). Each block carries its owner in a small header, so a
+/// block is subtracted from the side that allocated it wherever it is freed.
+struct Counting;
+
+/// Live bytes: [0] the tool, [1] the sandboxes.
+static LIVE: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+/// The tool's peak since the last [`reset_peak`].
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn owner() -> u8 {
+    u8::from(api_support::sandbox::serving())
+}
+
+fn grew(owner: u8, n: usize) {
+    let live = LIVE[usize::from(owner)].fetch_add(n, Ordering::Relaxed) + n;
+    if owner == 0 {
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+fn shrank(owner: u8, n: usize) {
+    LIVE[usize::from(owner)].fetch_sub(n, Ordering::Relaxed);
+}
+
+/// The header in front of each block: at least 16 bytes, and the block's alignment.
+fn header(layout: Layout) -> usize {
+    layout.align().max(16)
+}
+
+/// The layout actually asked of the system: header + block.
+fn outer(layout: Layout) -> Option<Layout> {
+    Layout::from_size_align(layout.size().checked_add(header(layout))?, header(layout)).ok()
+}
+
+// SAFETY: blocks are the system's with a header of `header(layout)` bytes in front, which keeps
+// the requested alignment; the owner byte lives at the start of the header. Every pointer given
+// out is `base + header`, and every pointer taken back is turned into `base` the same way.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let Some(outer) = outer(layout) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `outer` has a non-zero size.
+        let base = unsafe { System.alloc(outer) };
+        if base.is_null() {
+            return base;
+        }
+        let who = owner();
+        // SAFETY: the header is inside the block just allocated.
+        unsafe { base.write(who) };
+        grew(who, layout.size());
+        // SAFETY: as above.
+        unsafe { base.add(header(layout)) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` or `realloc` with this layout.
+        let base = unsafe { ptr.sub(header(layout)) };
+        // SAFETY: the owner byte was written at `base`.
+        let who = unsafe { base.read() };
+        shrank(who, layout.size());
+        if let Some(outer) = outer(layout) {
+            // SAFETY: `base` was allocated with `outer`.
+            unsafe { System.dealloc(base, outer) };
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let (Some(old), Some(total)) = (outer(layout), new_size.checked_add(header(layout))) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: as in `dealloc`.
+        let base = unsafe { ptr.sub(header(layout)) };
+        // SAFETY: the system keeps the header's bytes when it moves the block.
+        let moved = unsafe { System.realloc(base, old, total) };
+        if moved.is_null() {
+            return moved;
+        }
+        // SAFETY: the owner byte was kept.
+        let who = unsafe { moved.read() };
+        if new_size > layout.size() {
+            grew(who, new_size - layout.size());
+        } else {
+            shrank(who, layout.size() - new_size);
+        }
+        // SAFETY: as in `alloc`.
+        unsafe { moved.add(header(layout)) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The tool's live heap bytes now.
+fn live() -> usize {
+    LIVE[0].load(Ordering::Relaxed)
+}
+
+/// The sandboxes' live heap bytes now.
+fn sandbox_live() -> usize {
+    LIVE[1].load(Ordering::Relaxed)
+}
+
+/// Starts a new peak from the live heap now.
+fn reset_peak() {
+    PEAK.store(live(), Ordering::Relaxed);
+}
+
+/// Bitbucket's budget for repository data, per credential and rolling hour.
+const BITBUCKET_PER_HOUR: u64 = 1_000;
+/// Snyk's budgets per token and rolling minute.
+const SNYK_V1_PER_MINUTE: u64 = 2_000;
+const SNYK_REST_PER_MINUTE: u64 = 1_620;
+/// Bitbucket's largest page.
+const PAGE: u64 = 100;
+
+#[derive(Clone, Debug)]
+struct Options {
+    estates: Vec<(usize, usize)>,
+    latency_ms: u64,
+    job_seconds: u64,
+    concurrency: usize,
+    per_org: usize,
+    one: bool,
+}
+
+fn parse_estate(text: &str) -> Result<(usize, usize), String> {
+    let (w, r) = text.split_once(['x', 'X', '×']).ok_or_else(|| {
+        format!("--estate `{text}`: write workspaces x repositories, like 10x100")
+    })?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("--estate `{text}`: `{s}` is not a positive number"))
+    };
+    Ok((parse(w)?, parse(r)?))
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        estates: Vec::new(),
+        latency_ms: 50,
+        job_seconds: 20,
+        concurrency: ApplyOptions::default().concurrency,
+        per_org: ApplyOptions::default().per_org_concurrency,
+        one: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            // cargo bench passes this to every bench target.
+            "--bench" => {}
+            "--estate" => o.estates.push(parse_estate(&value("--estate")?)?),
+            "--latency-ms" => {
+                o.latency_ms = value("--latency-ms")?
+                    .parse()
+                    .map_err(|_| "--latency-ms needs milliseconds".to_owned())?;
+            }
+            "--job-seconds" => {
+                o.job_seconds = value("--job-seconds")?
+                    .parse()
+                    .map_err(|_| "--job-seconds needs seconds".to_owned())?;
+            }
+            "--concurrency" => {
+                o.concurrency = value("--concurrency")?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=50).contains(n))
+                    .ok_or_else(|| "--concurrency needs 1 to 50".to_owned())?;
+            }
+            "--one" => o.one = true,
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --concurrency N"
+                ));
+            }
+        }
+    }
+    if o.estates.is_empty() {
+        o.estates = vec![(1, 10), (10, 100), (10, 1000), (100, 1000)];
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sync bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.one {
+        let (w, r) = options.estates[0];
+        return match run_estate(w, r, &options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sync bench {w}x{r}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    println!(
+        "sync benchmark: latency {} ms a request, import jobs take {} s, {} imports in flight; \
+         real rate limits (Bitbucket {BITBUCKET_PER_HOUR}/h, Snyk v1 {SNYK_V1_PER_MINUTE}/min, REST {SNYK_REST_PER_MINUTE}/min); virtual clock",
+        options.latency_ms, options.job_seconds, options.concurrency
+    );
+    let Ok(me) = std::env::current_exe() else {
+        eprintln!("sync bench: cannot find its own executable");
+        return ExitCode::FAILURE;
+    };
+    let mut summary = Vec::new();
+    for &(w, r) in &options.estates {
+        let output = Command::new(&me)
+            .args([
+                "--one",
+                "--estate",
+                &format!("{w}x{r}"),
+                "--latency-ms",
+                &options.latency_ms.to_string(),
+                "--job-seconds",
+                &options.job_seconds.to_string(),
+                "--concurrency",
+                &options.concurrency.to_string(),
+            ])
+            .output();
+        let output = match output {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("sync bench: cannot start the {w}x{r} run: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        for line in text.lines() {
+            match line.strip_prefix("summary|") {
+                Some(row) => summary.push(row.to_owned()),
+                None => println!("{line}"),
+            }
+        }
+        if !output.status.success() {
+            eprint!("{}", String::from_utf8_lossy(&output.stderr));
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("\n## Summary\n");
+    println!(
+        "| estate | sync | Bitbucket requests (minimum) | Snyk v1 / REST | wall (virtual) | bound (what sets it) | wall / bound | imports/s | polls/job | tool heap peak | process peak RSS | CPU |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in summary {
+        println!("{row}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// What one sync did and took.
+struct Figures {
+    bitbucket: Stats,
+    snyk: Stats,
+    wall: Duration,
+    cpu: Duration,
+    imports: usize,
+    /// Imports posted per org (per workspace: the benchmark maps one org per workspace).
+    imports_per_org: Vec<usize>,
+    failed: usize,
+    orgs_created: usize,
+    polls: u64,
+    peak_rss_kib: u64,
+    /// The tool's live heap before the sync and at its peak; the sandboxes' after it.
+    heap_before: usize,
+    heap_peak: usize,
+    sandbox_heap: usize,
+}
+
+fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async move {
+        let latency = Duration::from_millis(o.latency_ms);
+        let estate = Estate::generate(workspaces, repos, 7);
+        let bitbucket = bb::Sandbox::builder()
+            .estate(estate)
+            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .hourly_budget(BITBUCKET_PER_HOUR as u32)
+            .latency(latency)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        let snyk = snyk::Sandbox::builder()
+            .token(SAMPLE_TOKEN)
+            .import_delay(Duration::from_secs(o.job_seconds))
+            .per_minute(SNYK_V1_PER_MINUTE as u32)
+            .rest_per_minute(SNYK_REST_PER_MINUTE as u32)
+            .latency(latency)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        let base_rss = memory("VmRSS");
+
+        let mut config = Config::from_toml(&format!(
+            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n",
+            snyk.group_id(),
+            o.concurrency
+        ))
+        .map_err(|e| e.to_string())?;
+        config.snyk.can_add_integrations = true;
+        let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            // Fresh clients each time, as two runs of the binary would have.
+            let bitbucket_port = BitbucketAdapter::new(
+                BitbucketClient::builder()
+                    .base_url(bitbucket.base_url())
+                    .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+            let snyk_port: Arc<dyn SnykPort> = Arc::new(
+                SnykAdapter::new(
+                    SnykClient::builder()
+                        .api_url(snyk.api_url())
+                        .auth(SnykAuth::token(SAMPLE_TOKEN))
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .with_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN.into()),
+            );
+            bitbucket.server().reset_stats();
+            snyk.server().reset_stats();
+            let posts_before = snyk.import_posts();
+            reset_peak_memory();
+            let heap_before = live();
+            reset_peak();
+            let cpu = RealInstant::now();
+            let start = Instant::now();
+            let journal = Journal::open(state.path(), None).map_err(|e| e.to_string())?;
+            let inventory = mirror_core::gather(&config, &bitbucket_port, snyk_port.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+            drop(inventory);
+            let report = mirror_core::apply(
+                &plan,
+                snyk_port.clone(),
+                &journal,
+                &config.apply,
+                None,
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            drop(journal);
+            let wall = start.elapsed();
+            let imports = report.imports_accepted;
+            let failed = report.imports_failed.len();
+            let orgs_created = report.orgs_created.len();
+            let polls = report.polls;
+            let wall_cpu = cpu.elapsed();
+            let heap_peak = PEAK.load(Ordering::Relaxed);
+            let peak_rss_kib = memory("VmHWM");
+            let bitbucket_stats = bitbucket.stats();
+            let snyk_stats = snyk.stats();
+            let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
+            let posts_after = snyk.import_posts();
+            for (name, n) in &posts_after {
+                let new = n - posts_before.get(name).copied().unwrap_or(0);
+                let workspace = name.split('/').next().unwrap_or_default();
+                *per_org.entry(workspace).or_default() += new;
+            }
+            let sandbox_heap = sandbox_live();
+            runs.push(Figures {
+                imports_per_org: per_org.into_values().filter(|n| *n > 0).collect(),
+                bitbucket: bitbucket_stats,
+                snyk: snyk_stats,
+                wall,
+                cpu: wall_cpu,
+                imports,
+                failed,
+                orgs_created,
+                polls,
+                peak_rss_kib,
+                heap_before,
+                heap_peak,
+                sandbox_heap,
+            });
+        }
+        let minimum = bitbucket_minimum(workspaces, repos);
+        println!("\n# {workspaces} workspaces × {repos} repositories");
+        println!(
+            "memory before the first sync (both sandboxes loaded): {}",
+            mib(base_rss)
+        );
+        for (i, f) in runs.iter().enumerate() {
+            let name = if i == 0 { "first" } else { "second" };
+            print_run(name, f, minimum, o);
+            println!(
+                "{}",
+                summary_row(&format!("{workspaces}×{repos}"), name, f, minimum, o)
+            );
+        }
+        Ok(())
+    })
+}
+
+/// The fewest Bitbucket requests a listing can take: one page of workspaces per 100, then
+/// ceil(repositories / 100) pages per workspace.
+fn bitbucket_minimum(workspaces: usize, repos: usize) -> u64 {
+    let w = workspaces as u64;
+    w.div_ceil(PAGE) + w * (repos as u64).div_ceil(PAGE)
+}
+
+/// Requests counted against each budget.
+struct Metered {
+    bitbucket: u64,
+    v1: u64,
+    rest: u64,
+}
+
+fn metered(f: &Figures) -> Metered {
+    let sum = |stats: &Stats, prefix: &str| -> u64 {
+        stats
+            .per_route
+            .iter()
+            .filter(|(route, _)| route.contains(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    Metered {
+        bitbucket: sum(&f.bitbucket, " /repositories/"),
+        v1: sum(&f.snyk, " /v1/"),
+        rest: sum(&f.snyk, " /rest/"),
+    }
+}
+
+/// The shortest time the rate limits allow for `n` requests on a budget of `per` a `window`:
+/// the n-th request cannot start before floor((n - 1) / per) windows have passed.
+fn rate_bound(n: u64, per: u64, window: Duration) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    window * u32::try_from((n - 1) / per).unwrap_or(u32::MAX)
+}
+
+/// The shortest time the in-flight caps allow: `concurrency` jobs at a time overall and
+/// `per_org` in one org, each holding its slot until its end is seen. A job of `job` seconds
+/// polled at 2, 6, 14, 30 s and every 30 s after is seen at the first poll at or after its end.
+fn in_flight_bound(f: &Figures, o: &Options) -> Duration {
+    if f.imports == 0 {
+        return Duration::ZERO;
+    }
+    let mut seen = 0u64;
+    let mut delay = 2u64;
+    while seen < o.job_seconds {
+        seen += delay;
+        delay = (delay * 2).min(30);
+    }
+    let overall = f.imports.div_ceil(o.concurrency);
+    let one_org = f
+        .imports_per_org
+        .iter()
+        .map(|n| n.div_ceil(o.per_org))
+        .max()
+        .unwrap_or(0);
+    Duration::from_secs(seen) * u32::try_from(overall.max(one_org)).unwrap_or(u32::MAX)
+}
+
+fn bound(f: &Figures, o: &Options) -> (Duration, &'static str) {
+    let m = metered(f);
+    [
+        (
+            rate_bound(m.bitbucket, BITBUCKET_PER_HOUR, Duration::from_secs(3600)),
+            "Bitbucket rate",
+        ),
+        (
+            rate_bound(m.v1, SNYK_V1_PER_MINUTE, Duration::from_secs(60)),
+            "Snyk v1 rate",
+        ),
+        (
+            rate_bound(m.rest, SNYK_REST_PER_MINUTE, Duration::from_secs(60)),
+            "Snyk REST rate",
+        ),
+        (in_flight_bound(f, o), "imports in flight"),
+    ]
+    .into_iter()
+    .max_by_key(|(d, _)| *d)
+    .filter(|(d, _)| !d.is_zero())
+    .unwrap_or((Duration::ZERO, "nothing binds"))
+}
+
+fn print_run(name: &str, f: &Figures, minimum: u64, o: &Options) {
+    let m = metered(f);
+    println!("\n## {name} sync");
+    println!(
+        "Bitbucket: {} requests (minimum {minimum}), {} of them on the hourly budget; 429s: {}",
+        f.bitbucket.total,
+        m.bitbucket,
+        f.bitbucket.status(429)
+    );
+    print_routes(&f.bitbucket.per_route);
+    println!(
+        "Snyk: {} requests, v1 {} + REST {}; 429s: {}",
+        f.snyk.total,
+        m.v1,
+        m.rest,
+        f.snyk.status(429)
+    );
+    print_routes(&f.snyk.per_route);
+    let (limit, what) = bound(f, o);
+    println!(
+        "orgs created {}, imports accepted {}, failed {}, polls {} ({} per job)",
+        f.orgs_created,
+        f.imports,
+        f.failed,
+        f.polls,
+        per_job(f)
+    );
+    println!(
+        "wall (virtual) {}; bound {} set by {what}; wall / bound {}; imports/s {}",
+        clock(f.wall),
+        clock(limit),
+        ratio(f.wall, limit),
+        imports_per_second(f)
+    );
+    println!(
+        "CPU (real) {:.2} s; peak resident memory of the process (sandboxes included) {}",
+        f.cpu.as_secs_f64(),
+        mib(f.peak_rss_kib)
+    );
+    println!(
+        "heap: the tool's peak {} (above the {} it held before); the sandboxes hold {}",
+        mb(f.heap_peak.saturating_sub(f.heap_before)),
+        mb(f.heap_before),
+        mb(f.sandbox_heap)
+    );
+}
+
+fn print_routes(routes: &BTreeMap<String, u64>) {
+    for (route, n) in routes {
+        println!("  {n:>8}  {route}");
+    }
+}
+
+fn summary_row(estate: &str, name: &str, f: &Figures, minimum: u64, o: &Options) -> String {
+    let m = metered(f);
+    let (limit, what) = bound(f, o);
+    format!(
+        "summary|| {estate} | {name} | {} ({minimum}) | {} / {} | {} | {} ({what}) | {} | {} | {} | {} | {} | {:.1} s |",
+        f.bitbucket.total,
+        m.v1,
+        m.rest,
+        clock(f.wall),
+        clock(limit),
+        ratio(f.wall, limit),
+        imports_per_second(f),
+        per_job(f),
+        mb(f.heap_peak.saturating_sub(f.heap_before)),
+        mib(f.peak_rss_kib),
+        f.cpu.as_secs_f64()
+    )
+}
+
+fn per_job(f: &Figures) -> String {
+    if f.imports == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.2}", f.polls as f64 / f.imports as f64)
+    }
+}
+
+fn imports_per_second(f: &Figures) -> String {
+    if f.imports == 0 || f.wall.is_zero() {
+        "-".to_owned()
+    } else {
+        format!("{:.2}", f.imports as f64 / f.wall.as_secs_f64())
+    }
+}
+
+fn ratio(wall: Duration, limit: Duration) -> String {
+    if limit.is_zero() {
+        "-".to_owned()
+    } else {
+        format!("{:.2}", wall.as_secs_f64() / limit.as_secs_f64())
+    }
+}
+
+fn clock(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// A field of `/proc/self/status` in KiB (0 where there is no procfs).
+fn memory(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':').map(str::to_owned))
+        })
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets `VmHWM` to the current resident size (Linux; ignored elsewhere).
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
