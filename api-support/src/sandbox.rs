@@ -198,6 +198,11 @@ pub enum Fault {
     Malformed,
     /// Wait this long before answering (on top of the latency).
     Delay(Duration),
+    /// Answer 429 with a plain-text body, and `Retry-After` in seconds when given.
+    Throttled(Option<u64>),
+    /// Call the handler, then take `next` (and `links.next`) out of its JSON answer: a
+    /// listing that ends early.
+    NoNext,
 }
 
 #[derive(Debug)]
@@ -463,6 +468,14 @@ async fn serve(
             };
             return Ok(into_http(r));
         }
+        Some(Fault::Throttled(retry_after)) => {
+            record("fault", None, 429, true);
+            let mut r = Response::text(429, "Rate limit for this resource has been exceeded");
+            if let Some(seconds) = retry_after {
+                r = r.header("retry-after", seconds.to_string());
+            }
+            return Ok(into_http(r));
+        }
         Some(Fault::Malformed) => {
             record("fault", None, 200, true);
             let mut r = Response::bytes(200, b"{\"values\": [{\"slug\": ".to_vec());
@@ -472,8 +485,26 @@ async fn serve(
         }
         _ => {}
     }
-    let answer = handle_marked(handler.as_ref(), &request);
-    let faulted = matches!(fault, Some(Fault::DropMidBody | Fault::Delay(_)));
+    let mut answer = handle_marked(handler.as_ref(), &request);
+    let faulted = matches!(
+        fault,
+        Some(Fault::DropMidBody | Fault::Delay(_) | Fault::NoNext)
+    );
+    if fault == Some(Fault::NoNext)
+        && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&answer.body)
+    {
+        if let Some(o) = json.as_object_mut() {
+            o.remove("next");
+        }
+        if let Some(links) = json
+            .get_mut("links")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            links.remove("next");
+        }
+        answer.body = Bytes::from(json.to_string());
+        answer.headers.remove(CONTENT_LENGTH);
+    }
     record(
         &answer.route,
         answer.credential.as_ref(),

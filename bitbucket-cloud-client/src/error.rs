@@ -57,6 +57,19 @@ pub enum Error {
     /// A configuration problem found before any request.
     #[error("{0}")]
     Config(String),
+    /// A listing ended before the total its first page announced (a page without `next` in
+    /// the middle), even after that page was asked for again. Nothing was planned from it.
+    #[error(
+        "Bitbucket's listing {what} ended after {received} of {expected} items (a page came without `next`, twice); nothing was planned from it: run again"
+    )]
+    IncompleteListing {
+        /// The listing, as a path.
+        what: String,
+        /// The total the server announced (`size`).
+        expected: u64,
+        /// The items received.
+        received: u64,
+    },
     /// Any other failure of a request.
     #[error(transparent)]
     Api(#[from] api_support::Error),
@@ -70,6 +83,7 @@ impl Error {
             Self::Removed { .. } => ErrorKind::Gone,
             Self::WorkspaceNotFound { .. } => ErrorKind::NotFound,
             Self::Config(_) => ErrorKind::Config,
+            Self::IncompleteListing { .. } => ErrorKind::Decode,
             Self::Api(e) => e.kind(),
         }
     }
@@ -81,7 +95,9 @@ impl Error {
             | Self::Removed { source, .. }
             | Self::WorkspaceNotFound { source, .. } => Some(source),
             Self::Api(e) => Some(e),
-            Self::WorkspaceListingUnsupported { .. } | Self::Config(_) => None,
+            Self::WorkspaceListingUnsupported { .. }
+            | Self::Config(_)
+            | Self::IncompleteListing { .. } => None,
         }
     }
 

@@ -14,6 +14,10 @@ use crate::{BitbucketClient, Error};
 /// A listing: the first page's URL and the client to fetch it with. Later pages follow `next`
 /// verbatim (it carries every query parameter); the listing stops on a page without `next`, or
 /// one whose `next` points back to itself. Items are de-duplicated by UUID within the listing.
+///
+/// A page without `next` before the total the server announced (`size`) was reached is asked
+/// for once more; if it still has no `next`, the listing fails with
+/// [`Error::IncompleteListing`] rather than pass for complete.
 #[must_use = "a paginator does nothing until streamed"]
 pub struct Paginator<T> {
     client: BitbucketClient,
@@ -34,6 +38,8 @@ struct PageState {
     client: BitbucketClient,
     next: Option<Result<Url, Error>>,
     workspace: Option<String>,
+    /// Items received so far.
+    received: u64,
 }
 
 impl PageState {
@@ -42,10 +48,31 @@ impl PageState {
             None => return Ok(None),
             Some(url) => url?,
         };
-        let page: Page<T> = self
+        let mut page: Page<T> = self
             .client
             .get_url(url.clone(), self.workspace.as_deref())
             .await?;
+        let short = |page: &Page<T>, received: u64| {
+            page.next.is_none()
+                && page
+                    .size
+                    .is_some_and(|size| received + (page.values.len() as u64) < size)
+        };
+        if short(&page, self.received) {
+            tracing::warn!(url = %url, "a page ended the listing before its announced size; asking again");
+            page = self
+                .client
+                .get_url(url.clone(), self.workspace.as_deref())
+                .await?;
+            if short(&page, self.received) {
+                return Err(Error::IncompleteListing {
+                    what: url.path().to_owned(),
+                    expected: page.size.unwrap_or_default(),
+                    received: self.received + page.values.len() as u64,
+                });
+            }
+        }
+        self.received += page.values.len() as u64;
         self.next = match &page.next {
             None => None,
             Some(next) => {
@@ -87,6 +114,7 @@ where
             client: self.client,
             next: Some(self.first),
             workspace: self.workspace,
+            received: 0,
         }
     }
 

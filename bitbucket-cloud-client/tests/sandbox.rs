@@ -416,3 +416,42 @@ async fn a_failing_token_endpoint_is_retried_once_over_not_per_api_attempt() {
     assert_eq!(sandbox.stats().faults, 4);
     assert_eq!(sandbox.stats().route("GET /user"), 0);
 }
+
+#[tokio::test]
+async fn a_page_without_next_mid_listing_is_asked_again_and_never_passes_for_complete() {
+    use api_support::sandbox::Fault;
+    let sandbox = Sandbox::builder()
+        .estate(Estate::generate(1, 250, 3))
+        .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+        .start()
+        .await
+        .unwrap();
+    let client = api_token_client(&sandbox);
+
+    // Once: the first page comes without `next`; it is asked for again and the listing
+    // completes with every repository.
+    sandbox
+        .server()
+        .inject_on("/2.0/repositories/ws-0001", Fault::NoNext, 1);
+    let repos = client.repositories("ws-0001").collect().await.unwrap();
+    assert_eq!(repos.len(), 250);
+    assert_eq!(sandbox.stats().route("GET /repositories/{workspace}"), 4);
+
+    // Twice: the listing fails instead of passing 100 repositories for 250.
+    sandbox
+        .server()
+        .inject_on("/2.0/repositories/ws-0001", Fault::NoNext, 2);
+    let e = client.repositories("ws-0001").collect().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::IncompleteListing {
+                expected: 250,
+                received: 100,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("run again"), "{e}");
+}
