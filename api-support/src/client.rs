@@ -124,6 +124,15 @@ impl ApiRequest {
     }
 }
 
+/// Whether a 2xx answer says it is JSON and is not even well-formed JSON.
+fn garbled_json(headers: &HeaderMap, body: &[u8]) -> bool {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json"));
+    json && !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+}
+
 /// A successful (2xx) answer, read whole.
 #[derive(Clone)]
 pub struct ApiResponse {
@@ -176,7 +185,7 @@ impl ApiResponse {
             Error::new(
                 ErrorKind::Decode,
                 format!(
-                    "unexpected answer from the server: at `{path}`: {}",
+                    "the answer is not the JSON expected: at `{path}`: {}",
                     redact(&e)
                 ),
             )
@@ -588,6 +597,19 @@ impl HttpClient {
             Ok(response) if response.status().is_success() => {
                 tracing::debug!(method = %method, path = %path, status = response.status().as_u16(), attempt, "answered");
                 let (parts, body) = response.into_parts();
+                if crate::error::is_idempotent(&method) && garbled_json(&parts.headers, &body) {
+                    // A JSON answer that does not even parse was cut or garbled on the way
+                    // (a proxy, a dropped connection): asking again is safe and usually works.
+                    let error = Error::new(
+                        ErrorKind::Transient,
+                        "the answer is not valid JSON (cut or garbled on the way)",
+                    )
+                    .with_request(method, path)
+                    .with_status(parts.status)
+                    .with_delivery(Delivery::Answered)
+                    .with_credential_kind(auth.kind());
+                    return Err(Failure { error, sent_auth });
+                }
                 Ok(ApiResponse {
                     status: parts.status,
                     headers: parts.headers,

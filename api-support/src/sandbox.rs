@@ -225,6 +225,7 @@ struct StatsInner {
     per_route: BTreeMap<String, u64>,
     per_credential: BTreeMap<String, u64>,
     per_status: BTreeMap<u16, u64>,
+    per_host: BTreeMap<String, u64>,
     faults: u64,
 }
 
@@ -240,6 +241,9 @@ pub struct Stats {
     pub per_credential: BTreeMap<String, u64>,
     /// Answers per status.
     pub per_status: BTreeMap<u16, u64>,
+    /// Requests per `Host` header (a client that follows a link to another host name shows
+    /// here, even when that name leads back to this server).
+    pub per_host: BTreeMap<String, u64>,
     /// Requests that met an injected fault.
     pub faults: u64,
 }
@@ -342,6 +346,14 @@ impl Server {
         }
     }
 
+    /// Injected faults not met yet.
+    pub fn pending_faults(&self) -> usize {
+        lock(&self.shared.injections)
+            .iter()
+            .map(|i| i.remaining)
+            .sum()
+    }
+
     /// What the server has answered so far.
     pub fn stats(&self) -> Stats {
         let inner = lock(&self.shared.stats).clone();
@@ -350,6 +362,7 @@ impl Server {
             per_route: inner.per_route,
             per_credential: inner.per_credential,
             per_status: inner.per_status,
+            per_host: inner.per_host,
             faults: inner.faults,
         }
     }
@@ -407,6 +420,10 @@ async fn serve(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
+    *lock(&shared.stats)
+        .per_host
+        .entry(host.clone())
+        .or_default() += 1;
     let raw_path = parts.uri.path();
     let path = percent_encoding::percent_decode_str(raw_path)
         .decode_utf8_lossy()

@@ -375,13 +375,19 @@ async fn injected_faults_are_retried_for_reads() {
     assert_eq!(repos.len(), 3);
     assert_eq!(sandbox.stats().faults, 3);
 
+    // A body that is not even JSON was garbled on the way: a read asks again.
     sandbox.server().inject(Fault::Malformed, 1);
+    let repos = client.repositories("acme-mobile").collect().await.unwrap();
+    assert_eq!(repos.len(), 3);
+    // Garbled on every attempt, it fails and says so.
+    sandbox.server().inject(Fault::Malformed, 4);
     let e = client
         .repositories("acme-mobile")
         .collect()
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    assert!(e.to_string().contains("not valid JSON"), "{e}");
 
     sandbox.server().inject(Fault::DropMidBody, 1);
     let repos = client.repositories("acme-mobile").collect().await.unwrap();

@@ -33,19 +33,8 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
-/// Exit codes.
-pub mod exit {
-    /// Done.
-    pub const OK: u8 = 0;
-    /// Finished with failures.
-    pub const FAILURES: u8 = 1;
-    /// Usage or configuration error.
-    pub const USAGE: u8 = 2;
-    /// Credentials rejected.
-    pub const AUTH: u8 = 3;
-    /// Interrupted; resumable.
-    pub const INTERRUPTED: u8 = 4;
-}
+/// Exit codes (defined beside the report they are read from).
+pub use mirror_core::exit;
 
 mod api_kind {
     use bitbucket_cloud_client::ErrorKind;
@@ -67,12 +56,7 @@ mod api_kind {
 
 /// The exit code for an error that ended a command.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    use bitbucket_cloud_client::ErrorKind;
-    match kind_of(e) {
-        Some(ErrorKind::Auth) => exit::AUTH,
-        Some(ErrorKind::Config | ErrorKind::NotFound | ErrorKind::Gone) => exit::USAGE,
-        _ => exit::FAILURES,
-    }
+    kind_of(e).map_or(exit::FAILURES, exit::for_error)
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -201,13 +201,7 @@ async fn run_plan(
 
 /// Prints a report and returns the exit code it means.
 pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
-    let code = if report.interrupted {
-        exit::INTERRUPTED
-    } else if report.has_failures() {
-        exit::FAILURES
-    } else {
-        exit::OK
-    };
+    let code = exit::for_report(report);
     if out.human() {
         print!("{}", report.render());
     } else {

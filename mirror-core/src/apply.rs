@@ -166,6 +166,8 @@ enum Outcome {
     Failed {
         message: String,
         accepted: bool,
+        /// Snyk refused it because the org is at its project cap.
+        project_cap: bool,
     },
     AlreadyThere,
 }
@@ -207,7 +209,8 @@ pub async fn apply(
         } = a
         {
             report.conflicts.push(format!(
-                "{org}: {reason:?} ({} repositories held back)",
+                "{org}: {} ({} repositories held back)",
+                reason.explain(org),
                 repositories.len()
             ));
         }
@@ -475,11 +478,31 @@ pub async fn apply(
                 report.imports_resumed += 1;
                 observer.import_finished(&repository, None);
             }
-            Outcome::Failed { message, accepted } => {
+            Outcome::Failed {
+                message,
+                accepted,
+                project_cap,
+            } => {
                 if accepted {
                     report.imports_accepted += 1;
                 }
                 observer.import_finished(&repository, Some(&message));
+                if project_cap {
+                    // Every further import into this org would be refused the same way: the
+                    // rest of its queue is reported, not posted.
+                    for work in queues.remove(&org_id).unwrap_or_default() {
+                        let held = format!("{}/{}", work.spec.workspace, work.spec.repository);
+                        let why = format!(
+                            "not posted: org {org_name} reached Snyk's project cap ({message})"
+                        );
+                        observer.import_finished(&held, Some(&why));
+                        report.imports_failed.push(FailedImport {
+                            repository: held,
+                            org: org_name.clone(),
+                            message: why,
+                        });
+                    }
+                }
                 report.imports_failed.push(FailedImport {
                     repository,
                     org: org_name,
@@ -574,6 +597,7 @@ async fn run_import(
                     return Ok(Outcome::Failed {
                         message,
                         accepted: false,
+                        project_cap: e.is_project_cap(),
                     });
                 }
             }
@@ -611,6 +635,7 @@ async fn run_import(
                 Ok(Outcome::Failed {
                     message: reason,
                     accepted,
+                    project_cap: false,
                 })
             }
         }
@@ -618,6 +643,7 @@ async fn run_import(
         Err(e) => Ok(Outcome::Failed {
             message: format!("could not follow the import job: {e}"),
             accepted,
+            project_cap: false,
         }),
     }
 }

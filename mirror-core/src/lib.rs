@@ -46,6 +46,7 @@ mod apply;
 pub mod compat;
 pub mod config;
 mod error;
+pub mod exit;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 mod inventory;

@@ -142,7 +142,8 @@ pub enum ConflictReason {
 }
 
 impl ConflictReason {
-    fn explain(&self, org: &str) -> String {
+    /// What the conflict means and how to resolve it, for people.
+    pub fn explain(&self, org: &str) -> String {
         match self {
             Self::DuplicateOrgName { org_ids } => format!(
                 "{} orgs are named \"{org}\" ({}): rename or delete all but one, or change mapping.name",
