@@ -25,10 +25,12 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 4 attempts, 1 s base, 60 s cap per delay, 10 minutes in all.
+    /// 6 attempts, 1 s base, 60 s cap per delay, 10 minutes in all: a burst of errors of up to
+    /// about half a minute is ridden out (backoff with full jitter of at most 1, 2, 4, 8 and
+    /// 16 s), while a dead service is given up on quickly.
     fn default() -> Self {
         Self {
-            max_attempts: 4,
+            max_attempts: 6,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             max_total_wait: Duration::from_secs(600),

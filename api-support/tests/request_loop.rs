@@ -191,7 +191,7 @@ async fn a_post_to_a_closed_port_is_retried() {
     let e = c.send(post(&c, "/import")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transport);
     assert_eq!(e.delivery(), Delivery::NotSent);
-    assert_eq!(e.attempts(), 4, "{e:?}");
+    assert_eq!(e.attempts(), 6, "{e:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -380,7 +380,7 @@ async fn injected_faults_are_retried_for_reads() {
     let repos = client.repositories("acme-mobile").collect().await.unwrap();
     assert_eq!(repos.len(), 3);
     // Garbled on every attempt, it fails and says so.
-    sandbox.server().inject(Fault::Malformed, 4);
+    sandbox.server().inject(Fault::Malformed, 6);
     let e = client
         .repositories("acme-mobile")
         .collect()
@@ -418,8 +418,8 @@ async fn a_failing_token_endpoint_is_retried_once_over_not_per_api_attempt() {
         .inject_on("/site/oauth2/access_token", Fault::Status(503), 100);
     let e = client.current_user().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient);
-    // The token request's own four attempts, and no API request at all.
-    assert_eq!(sandbox.stats().faults, 4);
+    // The token request's own attempts (the retry policy's six), and no API request at all.
+    assert_eq!(sandbox.stats().faults, 6);
     assert_eq!(sandbox.stats().route("GET /user"), 0);
 }
 

@@ -120,7 +120,7 @@ fn main() -> ExitCode {
                 let doc = serde_json::json!({"error": e.to_string(), "exit_code": code});
                 println!("{doc}");
             }
-            eprintln!("{message}");
+            eprintln!("{}", mirror_core::fit_screen(&message));
             code
         }
     };

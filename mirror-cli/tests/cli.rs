@@ -732,3 +732,254 @@ fn doctor_does_not_read_every_org_of_a_large_group() {
     // One listing of the group (four pages of 100), no per-org reads.
     assert_eq!(w.snyk.stats().route("GET /v1/org/{orgId}/integrations"), 0);
 }
+
+/// One bad input: the command, what to write first, the exit code, and a word of the fix.
+struct Bad {
+    what: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    file: Option<(&'static str, String)>,
+    code: i32,
+    fix: &'static str,
+}
+
+#[test]
+fn bad_input_gets_one_screen_naming_the_fix_and_changes_nothing() {
+    let w = World::new();
+    let huge = "x".repeat(1 << 20);
+    let plan = |body: String| Some(("plan.json", body));
+    let config = |body: String| Some(("bb-snyk-mirror.toml", body));
+    let cases = vec![
+        Bad {
+            what: "a truncated configuration file",
+            args: vec!["plan".into()],
+            env: vec![],
+            file: config("[snyk\ngroup_id = ".into()),
+            code: 2,
+            fix: "bb-snyk-mirror.toml",
+        },
+        Bad {
+            what: "a configuration value of the wrong type",
+            args: vec!["plan".into()],
+            env: vec![],
+            file: config("[apply]\nconcurrency = \"many\"\n".into()),
+            code: 2,
+            fix: "concurrency",
+        },
+        Bad {
+            what: "an unknown configuration field",
+            args: vec!["sync".into()],
+            env: vec![],
+            file: config("[mapping]\nkind = \"org-per-workspace\"\ncolour = \"blue\"\n".into()),
+            code: 2,
+            fix: "colour",
+        },
+        Bad {
+            what: "a configuration file of one huge line",
+            args: vec!["sync".into()],
+            env: vec![],
+            file: config(huge.clone()),
+            code: 2,
+            fix: "bb-snyk-mirror.toml",
+        },
+        Bad {
+            what: "a truncated plan",
+            args: vec!["apply".into(), "--plan".into(), "plan.json".into()],
+            env: vec![],
+            file: plan("{\"schema_version\": 1, \"actions\": [".into()),
+            code: 2,
+            fix: "plan.json",
+        },
+        Bad {
+            what: "a plan with a wrong type",
+            args: vec!["apply".into(), "--plan".into(), "plan.json".into()],
+            env: vec![],
+            file: plan("{\"schema_version\": \"one\"}".into()),
+            code: 2,
+            fix: "plan",
+        },
+        Bad {
+            what: "a plan of one huge line",
+            args: vec!["apply".into(), "--plan".into(), "plan.json".into()],
+            env: vec![],
+            file: plan(huge.clone()),
+            code: 2,
+            fix: "plan.json",
+        },
+        Bad {
+            what: "a truncated orgs data file",
+            args: vec!["orgs:create".into(), "--file".into(), "orgs.json".into()],
+            env: vec![],
+            file: Some(("orgs.json", "{\"orgs\": [{\"name\": \"a\"".into())),
+            code: 2,
+            fix: "orgs.json",
+        },
+        Bad {
+            what: "an orgs data file with a wrong type",
+            args: vec!["orgs:create".into(), "--file".into(), "orgs.json".into()],
+            env: vec![],
+            file: Some(("orgs.json", "{\"orgs\": [{\"name\": 7}]}".into())),
+            code: 2,
+            fix: "orgs.json",
+        },
+        Bad {
+            what: "a targets file of one huge line",
+            args: vec!["import".into(), "--file".into(), "targets.json".into()],
+            env: vec![],
+            file: Some(("targets.json", huge.clone())),
+            code: 2,
+            fix: "targets.json",
+        },
+        Bad {
+            what: "a targets file with a wrong type",
+            args: vec!["import".into(), "--file".into(), "targets.json".into()],
+            env: vec![],
+            file: Some((
+                "targets.json",
+                "{\"targets\": [{\"orgId\": \"o\", \"integrationId\": \"i\", \"target\": \"w/r\"}]}".into(),
+            )),
+            code: 2,
+            fix: "targets.json",
+        },
+        Bad {
+            what: "a missing Snyk token",
+            args: vec!["sync".into()],
+            env: vec![("SNYK_TOKEN", String::new())],
+            file: None,
+            code: 2,
+            fix: "SNYK_TOKEN",
+        },
+        Bad {
+            what: "a wrong Snyk token",
+            args: vec!["sync".into()],
+            env: vec![("SNYK_TOKEN", "wrong-snyk-token-123".into())],
+            file: None,
+            code: 3,
+            fix: "token",
+        },
+        Bad {
+            what: "a wrong Bitbucket token",
+            args: vec!["sync".into()],
+            env: vec![("BITBUCKET_CLOUD_API_TOKEN", "wrong-bb-token-456".into())],
+            file: None,
+            code: 3,
+            fix: "API token",
+        },
+        Bad {
+            what: "an unknown region",
+            args: vec!["sync".into()],
+            env: vec![
+                ("SNYK_REGION", "SNYK-MARS-01".into()),
+                ("SNYK_API", String::new()),
+            ],
+            file: None,
+            code: 2,
+            fix: "SNYK-EU-01",
+        },
+        Bad {
+            what: "a workspace that does not exist",
+            args: vec!["sync".into()],
+            env: vec![("BITBUCKET_CLOUD_WORKSPACES", "acme-platform,no-such-ws".into())],
+            file: None,
+            code: 2,
+            fix: "no-such-ws",
+        },
+        Bad {
+            what: "a group that does not exist",
+            args: vec!["sync".into()],
+            env: vec![(
+                "SNYK_GROUP_ID",
+                "00000000-0000-4000-8000-00000000dead".into(),
+            )],
+            file: None,
+            code: 2,
+            fix: "SNYK_GROUP_ID",
+        },
+    ];
+    for case in cases {
+        if let Some((name, body)) = &case.file {
+            std::fs::write(w.state.path().join(name), body).unwrap();
+        }
+        let mut cmd = w.cmd();
+        for (k, v) in &case.env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.args(&case.args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let what = case.what;
+        assert_eq!(out.status.code(), Some(case.code), "{what}: {stderr}");
+        assert!(
+            stderr.contains(case.fix),
+            "{what}: the error does not name `{}`: {stderr}",
+            case.fix
+        );
+        assert!(
+            stderr.lines().count() <= 24 && stderr.len() <= 2_000,
+            "{what}: the error is longer than a screen ({} lines, {} bytes)",
+            stderr.lines().count(),
+            stderr.len()
+        );
+        assert_no_secret(&[&stdout(&out), &stderr, &w.files_text()]);
+        if let Some((name, _)) = &case.file {
+            std::fs::remove_file(w.state.path().join(name)).unwrap();
+        }
+        // Nothing was created or posted remotely.
+        assert!(w.snyk.orgs().is_empty(), "{what}: an org was created");
+        assert!(
+            w.snyk.import_posts().is_empty(),
+            "{what}: an import was posted"
+        );
+    }
+}
+
+#[test]
+fn faults_through_the_binary_end_with_the_right_exit_code_and_no_secret() {
+    use api_support::sandbox::Fault;
+    // Throttled and failing answers along the way: the binary rides them out and exits 0.
+    let w = World::new();
+    w.bb.server()
+        .inject_on("/2.0/repositories/", Fault::Throttled(Some(1)), 2);
+    w.snyk
+        .server()
+        .inject_on("/v1/org/", Fault::Throttled(Some(1)), 2);
+    w.snyk.server().inject_on("/v1/org/", Fault::Status(503), 2);
+    let out = w.cmd().arg("sync").output().unwrap();
+    let (text, err) = (
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    assert!(
+        text.contains("11 accepted, 11 completed, 0 failed"),
+        "{text}"
+    );
+    assert_eq!(
+        w.bb.server().pending_faults() + w.snyk.server().pending_faults(),
+        0
+    );
+    assert!(w.snyk.import_posts().values().all(|n| *n == 1));
+    assert_no_secret(&[&text, &err, &w.files_text()]);
+
+    // An org at the project cap: the rest of it is reported, the exit code is 1.
+    let w = World::with(
+        Estate::sample(),
+        snyk::Sandbox::sample_builder().project_cap(1),
+    );
+    let out = w.cmd().arg("sync").output().unwrap();
+    let (text, err) = (
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
+    assert!(text.contains("project"), "{text}");
+    assert!(w.snyk.import_posts().values().all(|n| *n == 1));
+    let mut names: Vec<String> = w.snyk.orgs().into_iter().map(|o| o.name).collect();
+    let count = names.len();
+    names.dedup();
+    assert_eq!(names.len(), count);
+    assert_no_secret(&[&text, &err, &w.files_text()]);
+}

@@ -300,7 +300,11 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] with the line and column of a syntax error, unknown key or wrong type.
     pub fn from_toml_unchecked(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Config(format!("invalid configuration: {e}")))
+        toml::from_str(text).map_err(|e| {
+            Error::Config(crate::error::fit_screen(&format!(
+                "invalid configuration: {e}"
+            )))
+        })
     }
 
     /// Writes the configuration as TOML.

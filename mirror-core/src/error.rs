@@ -85,3 +85,46 @@ impl Error {
         }
     }
 }
+
+/// The longest line an error message keeps, in characters.
+const SCREEN_WIDTH: usize = 200;
+/// The most lines an error message keeps.
+const SCREEN_LINES: usize = 20;
+
+/// Fits a message for people on one screen: lines longer than 200 characters are cut with `…`
+/// (a parser quoting a huge input line would otherwise print all of it), and at most 20 lines
+/// are kept.
+pub fn fit_screen(text: &str) -> String {
+    let mut out: Vec<String> = text
+        .lines()
+        .take(SCREEN_LINES)
+        .map(|line| match line.char_indices().nth(SCREEN_WIDTH) {
+            Some((cut, _)) => format!("{}…", &line[..cut]),
+            None => line.to_owned(),
+        })
+        .collect();
+    if text.lines().count() > SCREEN_LINES {
+        out.push("…".to_owned());
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod screen_tests {
+    use super::fit_screen;
+
+    #[test]
+    fn long_lines_and_many_lines_are_cut() {
+        let huge = "x".repeat(10_000);
+        let fitted = fit_screen(&format!("error at line 1\n{huge}\nend"));
+        assert!(fitted.len() < 300, "{}", fitted.len());
+        assert!(fitted.starts_with("error at line 1\nxxx"));
+        assert!(fitted.ends_with("…\nend"));
+        let many = (0..50)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(fit_screen(&many).lines().count(), 21);
+        assert_eq!(fit_screen("é".repeat(300).as_str()).chars().count(), 201);
+    }
+}

@@ -56,7 +56,7 @@ pub mod ports;
 
 pub use apply::{ApplyObserver, FailedImport, Report, apply};
 pub use config::{Config, Integration, Mapping};
-pub use error::Error;
+pub use error::{Error, fit_screen};
 pub use inventory::{
     BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
     gather_bitbucket, gather_snyk, wanted_org_names,

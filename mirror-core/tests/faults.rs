@@ -480,7 +480,7 @@ async fn malformed_json() {
     // Garbled every time: the sync stops before anything is planned, and says why.
     let mut w = World::standard().await;
     w.bb.server()
-        .inject_on("/2.0/repositories/ws-0001", Fault::Malformed, 4);
+        .inject_on("/2.0/repositories/ws-0001", Fault::Malformed, 6);
     let ending = w.sync().await;
     w.assert_safe(&ending);
     assert_eq!(ending.code, exit::FAILURES);
@@ -492,7 +492,7 @@ async fn malformed_json() {
     );
     assert!(w.snyk.import_posts().is_empty());
     w.assert_recovers().await;
-    assert_eq!(w.faults(), 4);
+    assert_eq!(w.faults(), 6);
 }
 
 #[tokio::test(start_paused = true)]

@@ -42,6 +42,17 @@ pub enum Error {
         #[source]
         source: api_support::Error,
     },
+    /// The group does not exist in this region, or the token cannot see it (404).
+    #[error(
+        "Snyk group {group_id} does not exist in this region or this token cannot see it: check SNYK_GROUP_ID (or --group-id) and SNYK_REGION"
+    )]
+    GroupNotFound {
+        /// The group id.
+        group_id: String,
+        /// The underlying HTTP error.
+        #[source]
+        source: api_support::Error,
+    },
     /// The credentials were refused (401) or lack a permission (403).
     #[error("{message}")]
     Auth {
@@ -91,6 +102,7 @@ impl Error {
         match self {
             Self::ProjectCap { .. } | Self::InvalidParameter { .. } => ErrorKind::Client,
             Self::GroupPermission { .. } | Self::Auth { .. } => ErrorKind::Auth,
+            Self::GroupNotFound { .. } => ErrorKind::NotFound,
             Self::NoJobLocation { .. } => ErrorKind::Decode,
             Self::ImportTimeout { .. } => ErrorKind::Transient,
             Self::Config(_) => ErrorKind::Config,
@@ -104,6 +116,7 @@ impl Error {
             Self::ProjectCap { source, .. }
             | Self::InvalidParameter { source, .. }
             | Self::GroupPermission { source, .. }
+            | Self::GroupNotFound { source, .. }
             | Self::Auth { source, .. }
             | Self::Api { source, .. } => Some(source),
             _ => None,
@@ -168,6 +181,14 @@ pub(crate) fn classify(e: api_support::Error, group_id: Option<&str>) -> Error {
     }
     if name.as_deref() == Some("invalidParamData") {
         return Error::InvalidParameter { message, source: e };
+    }
+    if status == Some(404)
+        && let Some(group) = group_id
+    {
+        return Error::GroupNotFound {
+            group_id: group.to_owned(),
+            source: e,
+        };
     }
     if status == Some(403)
         && let Some(group) = group_id
