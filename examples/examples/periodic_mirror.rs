@@ -39,8 +39,11 @@ async fn main() -> anyhow::Result<()> {
     for round in 1..=rounds {
         ticker.tick().await;
         let journal = Journal::open(state.path(), None)?;
-        let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;
-        let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+        // Only the orgs with work left are read: a round over a mirrored estate is cheap.
+        let history = journal.state().history();
+        let inventory =
+            mirror_core::gather_for(&config, &bitbucket, snyk.as_ref(), &history).await?;
+        let plan = mirror_core::plan(&config, &inventory, &history);
         let report =
             mirror_core::apply(&plan, snyk.clone(), &journal, &config.apply, None, None).await?;
         println!(

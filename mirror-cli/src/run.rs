@@ -115,7 +115,8 @@ fn parse_interval(text: &str) -> Result<Duration> {
 
 async fn make_plan(ctx: &Ctx, out: Out, history: &History) -> Result<Plan> {
     let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let inventory = mirror_core::gather(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref()).await;
+    let inventory =
+        mirror_core::gather_for(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref(), history).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }

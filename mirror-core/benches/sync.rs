@@ -386,10 +386,12 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let cpu = RealInstant::now();
             let start = Instant::now();
             let journal = Journal::open(state.path(), None).map_err(|e| e.to_string())?;
-            let inventory = mirror_core::gather(&config, &bitbucket_port, snyk_port.as_ref())
-                .await
-                .map_err(|e| e.to_string())?;
-            let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+            let history = journal.state().history();
+            let inventory =
+                mirror_core::gather_for(&config, &bitbucket_port, snyk_port.as_ref(), &history)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let plan = mirror_core::plan(&config, &inventory, &history);
             drop(inventory);
             let report = mirror_core::apply(
                 &plan,

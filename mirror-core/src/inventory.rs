@@ -7,6 +7,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
+use crate::plan::{History, pending_by_history, repo_filter};
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
 use crate::{Error, Repo};
 
@@ -161,6 +162,22 @@ pub async fn gather_snyk(
     bitbucket: &BitbucketInventory,
     snyk: &dyn SnykPort,
 ) -> Result<SnykInventory, Error> {
+    gather_snyk_for(config, bitbucket, snyk, &History::default()).await
+}
+
+/// As [`gather_snyk`], reading only the orgs that have work left: an org whose every
+/// repository the journal (`history`) shows imported is listed but not read, as the plan will
+/// skip all of them anyway. A scheduled run over a mirrored estate then costs one group listing
+/// on the Snyk side.
+///
+/// # Errors
+/// The first request that fails.
+pub async fn gather_snyk_for(
+    config: &Config,
+    bitbucket: &BitbucketInventory,
+    snyk: &dyn SnykPort,
+    history: &History,
+) -> Result<SnykInventory, Error> {
     let integration = config.snyk.integration.api_name();
     let mut orgs: Vec<OrgInventory> = match &config.mapping {
         Mapping::SingleOrg { org_id } => vec![OrgInventory {
@@ -187,11 +204,34 @@ pub async fn gather_snyk(
         *by_name.entry(o.name.as_str()).or_default() += 1;
     }
     let single = matches!(config.mapping, Mapping::SingleOrg { .. });
+    // The repositories each destination would import, before looking at Snyk.
+    let mut candidates: BTreeMap<String, Vec<&Repo>> = BTreeMap::new();
+    for ws in &bitbucket.workspaces {
+        for repo in &ws.repositories {
+            if repo_filter(config, repo).is_some() {
+                continue;
+            }
+            let dest = match &config.mapping {
+                Mapping::SingleOrg { org_id } => Some(org_id.clone()),
+                m => m.org_name(&ws.slug, repo.project_key.as_deref()),
+            };
+            if let Some(dest) = dest {
+                candidates.entry(dest).or_default().push(repo);
+            }
+        }
+    }
+    let has_work = |o: &OrgInventory| {
+        let dest = if single { &o.id } else { &o.name };
+        candidates
+            .get(dest)
+            .is_some_and(|repos| repos.iter().any(|r| pending_by_history(r, &o.id, history)))
+    };
     let to_read: Vec<usize> = orgs
         .iter()
         .enumerate()
         .filter(|(_, o)| {
-            single || (wanted.contains(&o.name) && by_name.get(o.name.as_str()) == Some(&1))
+            (single || (wanted.contains(&o.name) && by_name.get(o.name.as_str()) == Some(&1)))
+                && has_work(o)
         })
         .map(|(i, _)| i)
         .collect();
@@ -227,7 +267,7 @@ pub async fn gather_snyk(
     })
 }
 
-/// Reads both sides.
+/// Reads both sides, everything the plan could need whatever the history.
 ///
 /// # Errors
 /// The first request that fails.
@@ -236,8 +276,23 @@ pub async fn gather(
     bitbucket: &dyn BitbucketPort,
     snyk: &dyn SnykPort,
 ) -> Result<Inventory, Error> {
+    gather_for(config, bitbucket, snyk, &History::default()).await
+}
+
+/// Reads both sides for a plan with this `history` (the journal's): Snyk orgs whose every
+/// repository the journal shows imported are not read (see [`gather_snyk_for`]). The plan made
+/// from it is the one [`gather`] would give.
+///
+/// # Errors
+/// The first request that fails.
+pub async fn gather_for(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+    snyk: &dyn SnykPort,
+    history: &History,
+) -> Result<Inventory, Error> {
     let bb = gather_bitbucket(config, bitbucket).await?;
-    let sn = gather_snyk(config, &bb, snyk).await?;
+    let sn = gather_snyk_for(config, &bb, snyk, history).await?;
     Ok(Inventory {
         bitbucket: bb,
         snyk: sn,

@@ -59,7 +59,7 @@ pub use config::{Config, Integration, Mapping};
 pub use error::{Error, fit_screen};
 pub use inventory::{
     BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
-    gather_bitbucket, gather_snyk, wanted_org_names,
+    gather_bitbucket, gather_for, gather_snyk, gather_snyk_for, wanted_org_names,
 };
 pub use journal::{Journal, JournalState};
 pub use plan::{

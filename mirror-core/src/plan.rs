@@ -441,7 +441,41 @@ fn skip_key(a: &Action) -> (&str, &str) {
     }
 }
 
-fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
+/// Why `repo` needs no import into the existing org `org_id`: Snyk already has its target
+/// (`imported`), or an earlier run's journal says it completed there.
+fn done_reason(
+    repo: &Repo,
+    imported: Option<&BTreeSet<String>>,
+    org_id: Option<&str>,
+    history: &History,
+) -> Option<SkipReason> {
+    let id = org_id?;
+    let key = repo.full_name().to_lowercase();
+    if imported.is_some_and(|set| set.contains(&key)) {
+        return Some(SkipReason::AlreadyImported {
+            org_id: id.to_owned(),
+        });
+    }
+    let projects = history.completed.get(&(id.to_owned(), key))?;
+    Some(if *projects == 0 {
+        SkipReason::ImportedBeforeWithZeroProjects {
+            org_id: id.to_owned(),
+        }
+    } else {
+        SkipReason::AlreadyImported {
+            org_id: id.to_owned(),
+        }
+    })
+}
+
+/// Whether `repo` still needs importing into the existing org `org_id`, as far as the journal
+/// knows (the inventory uses it to read only the orgs that have work).
+pub(crate) fn pending_by_history(repo: &Repo, org_id: &str, history: &History) -> bool {
+    done_reason(repo, None, Some(org_id), history).is_none()
+}
+
+/// Why a repository is not imported at all under this configuration (excluded, a fork, empty).
+pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
     let s = &config.source;
     let full = repo.full_name();
     let matches = |p: &String| {
@@ -606,8 +640,27 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
             });
             continue;
         }
+        let imported = existing.first().and_then(|o| o.imported.as_ref());
+        let org_id = existing.first().map(|o| o.id.clone());
         let org_ref = match existing.first() {
             Some(org) => {
+                // Nothing left to import: no integration, cap or conflict matters (and the
+                // inventory may not have read this org at all).
+                if repos
+                    .iter()
+                    .all(|r| done_reason(r, imported, Some(&org.id), history).is_some())
+                {
+                    for repo in repos {
+                        if let Some(reason) = done_reason(repo, imported, Some(&org.id), history) {
+                            actions_skip.push(Action::Skip {
+                                workspace: repo.workspace.clone(),
+                                repository: Some(repo.slug.clone()),
+                                reason,
+                            });
+                        }
+                    }
+                    continue;
+                }
                 if history.capped_orgs.contains(&org.id) {
                     conflicts.push(Action::Conflict {
                         org: org.name.clone(),
@@ -686,28 +739,8 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                 OrgRef::New { name: dest.clone() }
             }
         };
-        let imported = existing.first().and_then(|o| o.imported.as_ref());
-        let org_id = existing.first().map(|o| o.id.clone());
         for repo in repos {
-            let key = repo.full_name().to_lowercase();
-            if let (Some(set), Some(id)) = (imported, &org_id)
-                && set.contains(&key)
-            {
-                actions_skip.push(Action::Skip {
-                    workspace: repo.workspace.clone(),
-                    repository: Some(repo.slug.clone()),
-                    reason: SkipReason::AlreadyImported { org_id: id.clone() },
-                });
-                continue;
-            }
-            if let Some(id) = &org_id
-                && let Some(projects) = history.completed.get(&(id.clone(), key.clone()))
-            {
-                let reason = if *projects == 0 {
-                    SkipReason::ImportedBeforeWithZeroProjects { org_id: id.clone() }
-                } else {
-                    SkipReason::AlreadyImported { org_id: id.clone() }
-                };
+            if let Some(reason) = done_reason(repo, imported, org_id.as_deref(), history) {
                 actions_skip.push(Action::Skip {
                     workspace: repo.workspace.clone(),
                     repository: Some(repo.slug.clone()),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bitbucket_cloud_client::sandbox::{Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
 use bitbucket_cloud_client::{Auth, BitbucketClient, TransportConfig};
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::{Config, Journal, apply, gather, plan};
+use mirror_core::{Config, Journal, apply, gather_for, plan};
 use snyk_client::sandbox::SAMPLE_TOKEN;
 use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 
@@ -84,8 +84,11 @@ fn crash_child() {
         });
         let journal = Journal::open(std::path::Path::new(&state), Some(observer)).unwrap();
         let config = child_config(&group);
-        let inventory = gather(&config, &bitbucket, snyk.as_ref()).await.unwrap();
-        let p = plan(&config, &inventory, &journal.state().history());
+        let history = journal.state().history();
+        let inventory = gather_for(&config, &bitbucket, snyk.as_ref(), &history)
+            .await
+            .unwrap();
+        let p = plan(&config, &inventory, &history);
         let report = apply(&p, snyk, &journal, &config.apply, None, None)
             .await
             .unwrap();

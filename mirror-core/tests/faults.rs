@@ -203,8 +203,10 @@ impl World {
         let mut held = BTreeSet::new();
         let result = async {
             let journal = Journal::open(self.state.path(), None)?;
-            let inventory = mirror_core::gather(&self.config, &bitbucket, snyk.as_ref()).await?;
-            let plan = mirror_core::plan(&self.config, &inventory, &journal.state().history());
+            let history = journal.state().history();
+            let inventory =
+                mirror_core::gather_for(&self.config, &bitbucket, snyk.as_ref(), &history).await?;
+            let plan = mirror_core::plan(&self.config, &inventory, &history);
             for action in &plan.actions {
                 if let Action::Conflict { repositories, .. } = action {
                     held.extend(repositories.iter().map(|r| r.to_lowercase()));
@@ -406,7 +408,13 @@ async fn storms_of_429_without_retry_after_back_off() {
 
 #[tokio::test(start_paused = true)]
 async fn bursts_of_500_502_and_503() {
-    let mut w = World::standard().await;
+    // One org exists already, so that its targets are read (REST) in the first sync.
+    let mut w = World::start(
+        Estate::generate(2, 150, 21),
+        snyk::Sandbox::builder().org("ws-0001", &["bitbucket-cloud"]),
+        Credentials::Tokens,
+    )
+    .await;
     for status in [500, 502, 503] {
         w.bb.server()
             .inject_on("/2.0/repositories/", Fault::Status(status), 1);

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
-use mirror_core::{Action, Config, Journal, OrgRef, Repo, apply, gather, plan};
+use mirror_core::{Action, Config, Journal, OrgRef, Repo, apply, gather, gather_for, plan};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -210,8 +210,13 @@ proptest! {
             assert!(report.imports_failed.is_empty(), "{report:?}");
             drop(journal);
             let journal = Journal::open(dir.path(), None).unwrap();
+            let history = journal.state().history();
             let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
-            (plan(&cfg, &inventory, &journal.state().history()), snyk.posted())
+            let full = plan(&cfg, &inventory, &history);
+            // Reading only the orgs with work left gives the same plan.
+            let lean = gather_for(&cfg, &bb, snyk.as_ref(), &history).await.unwrap();
+            assert_eq!(plan(&cfg, &lean, &history), full);
+            (full, snyk.posted())
         });
         prop_assert!(second.is_noop(), "{}", second.render());
         // Nothing was posted twice, and no org name was created twice.
