@@ -106,7 +106,7 @@ struct World {
     _log_guard: tracing::subscriber::DefaultGuard,
     /// `workspace/repository`, lowercased, of every repository a sync should import.
     expected: BTreeSet<String>,
-    endings: Vec<String>,
+    endings: std::cell::RefCell<Vec<String>>,
 }
 
 impl World {
@@ -158,7 +158,7 @@ impl World {
             logs,
             _log_guard: log_guard,
             expected,
-            endings: Vec::new(),
+            endings: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -173,7 +173,7 @@ impl World {
     }
 
     /// One sync, as `bb-snyk-mirror sync` runs it, with fresh clients.
-    async fn sync(&mut self) -> Ending {
+    async fn sync(&self) -> Ending {
         let bb_auth = match self.credentials {
             Credentials::Tokens => Auth::api_token(EMAIL, BB_TOKEN),
             Credentials::OAuth => Auth::oauth_client_credentials(BB_CONSUMER.0, BB_CONSUMER.1),
@@ -238,14 +238,14 @@ impl World {
             },
         };
         if let Some(r) = &ending.report {
-            self.endings.push(format!(
+            self.endings.borrow_mut().push(format!(
                 "{}\n{r:?}\n{}",
                 r.render(),
                 serde_json::to_string(r).unwrap()
             ));
         }
         if let Some(e) = &ending.error {
-            self.endings.push(e.clone());
+            self.endings.borrow_mut().push(e.clone());
         }
         ending
     }
@@ -336,7 +336,7 @@ impl World {
     /// No secret in the logs, the reports and errors, or any file of the state directory.
     fn assert_no_secret(&self) {
         let mut texts = vec![("logs".to_owned(), self.logs.text())];
-        for (i, e) in self.endings.iter().enumerate() {
+        for (i, e) in self.endings.borrow().iter().enumerate() {
             texts.push((format!("ending {i}"), e.clone()));
         }
         files(self.state.path(), &mut texts);
@@ -349,7 +349,7 @@ impl World {
 
     /// After the fault: a sync imports whatever is left, and the estate is complete, each
     /// repository imported exactly once.
-    async fn assert_recovers(&mut self) {
+    async fn assert_recovers(&self) {
         let ending = self.sync().await;
         self.assert_safe(&ending);
         assert_eq!(ending.code, exit::OK, "{:?}", ending.error);
@@ -377,7 +377,7 @@ fn files(dir: &Path, out: &mut Vec<(String, String)>) {
 
 #[tokio::test(start_paused = true)]
 async fn storms_of_429_with_retry_after_are_waited_out() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     w.bb.server()
         .inject_on("/2.0/repositories/", Fault::Throttled(Some(30)), 3);
     w.snyk
@@ -394,7 +394,7 @@ async fn storms_of_429_with_retry_after_are_waited_out() {
 
 #[tokio::test(start_paused = true)]
 async fn storms_of_429_without_retry_after_back_off() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     w.bb.server().inject_on("/2.0/", Fault::Throttled(None), 3);
     w.snyk.server().inject(Fault::Throttled(None), 3);
     w.snyk
@@ -409,7 +409,7 @@ async fn storms_of_429_without_retry_after_back_off() {
 #[tokio::test(start_paused = true)]
 async fn bursts_of_500_502_and_503() {
     // One org exists already, so that its targets are read (REST) in the first sync.
-    let mut w = World::start(
+    let w = World::start(
         Estate::generate(2, 150, 21),
         snyk::Sandbox::builder().org("ws-0001", &["bitbucket-cloud"]),
         Credentials::Tokens,
@@ -439,7 +439,7 @@ async fn bursts_of_500_502_and_503() {
 
 #[tokio::test(start_paused = true)]
 async fn connections_cut_mid_body() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     w.bb.server()
         .inject_on("/2.0/repositories/", Fault::DropMidBody, 2);
     // Polls, integrations, and the answers of imports Snyk has already accepted.
@@ -452,7 +452,7 @@ async fn connections_cut_mid_body() {
 
 #[tokio::test(start_paused = true)]
 async fn answers_slower_than_the_timeout() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     // The default request timeout is 60 s.
     w.bb.server().inject_on(
         "/2.0/repositories/",
@@ -475,7 +475,7 @@ async fn answers_slower_than_the_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn malformed_json() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     // A garbled answer to a read is asked again; to an import, it is reported.
     w.bb.server()
         .inject_on("/2.0/repositories/", Fault::Malformed, 2);
@@ -486,7 +486,7 @@ async fn malformed_json() {
     assert_eq!(w.faults(), 5);
 
     // Garbled every time: the sync stops before anything is planned, and says why.
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     w.bb.server()
         .inject_on("/2.0/repositories/ws-0001", Fault::Malformed, 6);
     let ending = w.sync().await;
@@ -505,7 +505,7 @@ async fn malformed_json() {
 
 #[tokio::test(start_paused = true)]
 async fn a_page_without_next_in_the_middle_of_a_listing() {
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     // Once: the page is asked for again and nothing is missed.
     w.bb.server()
         .inject_on("/2.0/repositories/ws-0001", Fault::NoNext, 1);
@@ -516,7 +516,7 @@ async fn a_page_without_next_in_the_middle_of_a_listing() {
 
     // Twice in a row, on a workspace added since: the sync stops instead of taking 100
     // repositories for 150, and creates nothing.
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     w.bb.server()
         .inject_on("/2.0/repositories/ws-0002", Fault::NoNext, 2);
     let ending = w.sync().await;
@@ -538,29 +538,48 @@ async fn a_page_without_next_in_the_middle_of_a_listing() {
 
 #[tokio::test(start_paused = true)]
 async fn oauth_tokens_expire_mid_run_and_are_renewed() {
-    let mut w = World::start(
+    let w = World::start(
         Estate::generate(2, 150, 21),
         snyk::Sandbox::builder(),
         Credentials::OAuth,
     )
     .await;
+    // Bitbucket answers in 15 s, so its two pages a workspace outlast a token of 20 s.
+    w.bb.server().set_latency(Duration::from_secs(15));
     let ending = w.sync().await;
     w.assert_safe(&ending);
     assert_eq!(ending.code, exit::OK, "{:?}", ending.error);
     assert_eq!(w.imported(), w.expected);
     // Tokens last 20 s; the run lasts minutes: both sides renewed theirs on the way.
     assert!(w.snyk.stats().route("POST /oauth2/token") > 2);
-    assert!(w.bb.issued_tokens() >= 1);
-    // A token revoked under the run's feet is renewed on its 401.
-    w.snyk.revoke_oauth_tokens();
-    w.assert_recovers().await;
+    assert!(w.bb.issued_tokens() >= 2, "{}", w.bb.issued_tokens());
+    assert_eq!(w.bb.stats().status(401) + w.snyk.stats().status(401), 0);
+
+    // Tokens revoked in the middle of a run: the 401 renews the token and the run goes on.
+    let w = World::start(
+        Estate::generate(2, 150, 21),
+        snyk::Sandbox::builder(),
+        Credentials::OAuth,
+    )
+    .await;
+    let (ending, ()) = tokio::join!(w.sync(), async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        w.snyk.revoke_oauth_tokens();
+    });
+    w.assert_safe(&ending);
+    assert_eq!(ending.code, exit::OK, "{:?}", ending.error);
+    assert!(
+        w.snyk.stats().status(401) >= 1,
+        "the revoked token was never refused"
+    );
+    assert_eq!(w.imported(), w.expected);
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_org_reaches_the_project_cap() {
     let mut estate = Estate::generate(2, 60, 5);
     estate.workspaces[1].repositories.truncate(10);
-    let mut w = World::start(
+    let w = World::start(
         estate,
         snyk::Sandbox::builder().project_cap(40),
         Credentials::Tokens,
@@ -620,7 +639,7 @@ async fn one_org_reaches_the_project_cap() {
 #[tokio::test(start_paused = true)]
 async fn a_location_on_another_host_is_polled_on_the_configured_one() {
     // The Snyk sandbox answers every import with `Location: http://localhost:<port>/api/v1/…`.
-    let mut w = World::standard().await;
+    let w = World::standard().await;
     let ending = w.sync().await;
     w.assert_safe(&ending);
     assert_eq!(ending.code, exit::OK);
