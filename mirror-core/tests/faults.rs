@@ -379,23 +379,23 @@ fn files(dir: &Path, out: &mut Vec<(String, String)>) {
 async fn storms_of_429_with_retry_after_are_waited_out() {
     let w = World::standard().await;
     w.bb.server()
-        .inject_on("/2.0/repositories/", Fault::Throttled(Some(30)), 3);
+        .inject_on("/2.0/repositories/", Fault::Throttled(Some(30)), 5);
     w.snyk
         .server()
-        .inject_on("/v1/org/", Fault::Throttled(Some(5)), 3);
+        .inject_on("/v1/org/", Fault::Throttled(Some(5)), 5);
     let ending = w.sync().await;
     w.assert_safe(&ending);
     assert_eq!(ending.code, exit::OK, "{:?}", ending.error);
     assert_eq!(w.imported(), w.expected);
-    assert_eq!(w.snyk.stats().status(429) + w.bb.stats().status(429), 6);
+    assert_eq!(w.snyk.stats().status(429) + w.bb.stats().status(429), 10);
     w.assert_recovers().await;
-    assert_eq!(w.faults(), 6);
+    assert_eq!(w.faults(), 10);
 }
 
 #[tokio::test(start_paused = true)]
 async fn storms_of_429_without_retry_after_back_off() {
     let w = World::standard().await;
-    w.bb.server().inject_on("/2.0/", Fault::Throttled(None), 3);
+    w.bb.server().inject_on("/2.0/", Fault::Throttled(None), 5);
     w.snyk.server().inject(Fault::Throttled(None), 3);
     w.snyk
         .server()
@@ -403,7 +403,7 @@ async fn storms_of_429_without_retry_after_back_off() {
     let ending = w.sync().await;
     w.assert_safe(&ending);
     w.assert_recovers().await;
-    assert_eq!(w.faults(), 9);
+    assert_eq!(w.faults(), 11);
 }
 
 #[tokio::test(start_paused = true)]
