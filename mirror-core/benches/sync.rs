@@ -409,7 +409,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let failed = report.imports_failed.len();
             let orgs_created = report.orgs_created.len();
             let polls = report.polls;
-            let wall_cpu = cpu.elapsed();
+            let cpu_time = cpu.elapsed();
             let heap_peak = PEAK.load(Ordering::Relaxed);
             let peak_rss_kib = memory("VmHWM");
             let bitbucket_stats = bitbucket.stats();
@@ -427,7 +427,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 bitbucket: bitbucket_stats,
                 snyk: snyk_stats,
                 wall,
-                cpu: wall_cpu,
+                cpu: cpu_time,
                 imports,
                 failed,
                 orgs_created,

@@ -46,7 +46,7 @@ enum Credentials {
     OAuth,
 }
 
-/// Captured log lines (debug and up), shared with the subscriber.
+/// Captured log lines (every level, trace included), shared with the subscriber.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
 
@@ -114,7 +114,7 @@ impl World {
         let logs = Logs::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
+            .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
