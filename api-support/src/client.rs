@@ -124,13 +124,22 @@ impl ApiRequest {
     }
 }
 
-/// Whether a 2xx answer says it is JSON and is not even well-formed JSON.
+/// Whether a 2xx answer says it is JSON and is not even well-formed JSON. An object or array
+/// that ends as it began is taken as whole without a second parse (decoding will tell the
+/// rest), so the check costs nothing on the common path; anything else is parsed once to know.
 fn garbled_json(headers: &HeaderMap, body: &[u8]) -> bool {
     let json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.contains("json"));
-    json && !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+    let trimmed = body.trim_ascii();
+    if !json || trimmed.is_empty() {
+        return false;
+    }
+    match (trimmed.first(), trimmed.last()) {
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => false,
+        _ => serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_err(),
+    }
 }
 
 /// A successful (2xx) answer, read whole.
@@ -688,5 +697,26 @@ impl HttpClient {
             .with_retry_after(parse_retry_after(&headers))
             .with_body(excerpt)
             .with_headers(headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbled_json_is_told_from_whole_answers() {
+        let mut json = HeaderMap::new();
+        json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let garbled = |body: &str| garbled_json(&json, body.as_bytes());
+        assert!(!garbled("{\"values\": []}\n"));
+        assert!(!garbled("[1, 2]"));
+        assert!(!garbled("\"ok\""));
+        assert!(!garbled(""));
+        assert!(garbled("{\"values\": [{\"slug\": "));
+        assert!(garbled("<html>bad gateway</html>"));
+        assert!(garbled("\"cut"));
+        // Not said to be JSON: not judged.
+        assert!(!garbled_json(&HeaderMap::new(), b"<html>"));
     }
 }
