@@ -468,6 +468,21 @@ fn done_reason(
     })
 }
 
+/// The skip of `repo` when it needs no import into the existing org `org_id` (see
+/// [`done_reason`]).
+fn skip_if_done(
+    repo: &Repo,
+    imported: Option<&BTreeSet<String>>,
+    org_id: Option<&str>,
+    history: &History,
+) -> Option<Action> {
+    done_reason(repo, imported, org_id, history).map(|reason| Action::Skip {
+        workspace: repo.workspace.clone(),
+        repository: Some(repo.slug.clone()),
+        reason,
+    })
+}
+
 /// Whether `repo` still needs importing into the existing org `org_id`, as far as the journal
 /// knows (the inventory uses it to read only the orgs that have work).
 pub(crate) fn pending_by_history(repo: &Repo, org_id: &str, history: &History) -> bool {
@@ -646,19 +661,12 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
             Some(org) => {
                 // Nothing left to import: no integration, cap or conflict matters (and the
                 // inventory may not have read this org at all).
-                if repos
+                let skips: Vec<Action> = repos
                     .iter()
-                    .all(|r| done_reason(r, imported, Some(&org.id), history).is_some())
-                {
-                    for repo in repos {
-                        if let Some(reason) = done_reason(repo, imported, Some(&org.id), history) {
-                            actions_skip.push(Action::Skip {
-                                workspace: repo.workspace.clone(),
-                                repository: Some(repo.slug.clone()),
-                                reason,
-                            });
-                        }
-                    }
+                    .filter_map(|r| skip_if_done(r, imported, Some(&org.id), history))
+                    .collect();
+                if skips.len() == repos.len() {
+                    actions_skip.extend(skips);
                     continue;
                 }
                 if history.capped_orgs.contains(&org.id) {
@@ -740,12 +748,8 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
             }
         };
         for repo in repos {
-            if let Some(reason) = done_reason(repo, imported, org_id.as_deref(), history) {
-                actions_skip.push(Action::Skip {
-                    workspace: repo.workspace.clone(),
-                    repository: Some(repo.slug.clone()),
-                    reason,
-                });
+            if let Some(skip) = skip_if_done(repo, imported, org_id.as_deref(), history) {
+                actions_skip.push(skip);
                 continue;
             }
             imports.push(Action::Import {
