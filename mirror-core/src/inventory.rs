@@ -7,7 +7,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
-use crate::plan::{History, pending_by_history, repo_filter};
+use crate::plan::{History, destination, pending_by_history, repo_filter};
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
 use crate::{Error, Repo};
 
@@ -211,11 +211,7 @@ pub async fn gather_snyk_for(
             if repo_filter(config, repo).is_some() {
                 continue;
             }
-            let dest = match &config.mapping {
-                Mapping::SingleOrg { org_id } => Some(org_id.clone()),
-                m => m.org_name(&ws.slug, repo.project_key.as_deref()),
-            };
-            if let Some(dest) = dest {
+            if let Some(dest) = destination(config, &ws.slug, repo) {
                 candidates.entry(dest).or_default().push(repo);
             }
         }

@@ -489,6 +489,14 @@ pub(crate) fn pending_by_history(repo: &Repo, org_id: &str, history: &History) -
     done_reason(repo, None, Some(org_id), history).is_none()
 }
 
+/// Where `repo` of `workspace` goes: the org name the mapping gives, or the single org's id.
+pub(crate) fn destination(config: &Config, workspace: &str, repo: &Repo) -> Option<String> {
+    match &config.mapping {
+        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
+        mapping => mapping.org_name(workspace, repo.project_key.as_deref()),
+    }
+}
+
 /// Why a repository is not imported at all under this configuration (excluded, a fork, empty).
 pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
     let s = &config.source;
@@ -597,13 +605,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                 });
                 continue;
             }
-            let dest = match &single_org {
-                Some(id) => id.clone(),
-                None => config
-                    .mapping
-                    .org_name(&ws.slug, repo.project_key.as_deref())
-                    .unwrap_or_default(),
-            };
+            let dest = destination(config, &ws.slug, repo).unwrap_or_default();
             destination_workspaces
                 .entry(dest.clone())
                 .or_default()
