@@ -81,6 +81,14 @@ pub struct Global {
     /// Imports in flight at once, 1 to 50 [env: CONCURRENT_IMPORTS].
     #[arg(long, global = true)]
     pub concurrency: Option<usize>,
+    /// Turn PR checks and fix PRs off in the orgs receiving imports for the run, and put them
+    /// back after (`apply.quiet_integrations`).
+    #[arg(long = "quiet-integrations", global = true)]
+    pub quiet_integrations: bool,
+    /// Turn off the notifications of the orgs the run creates
+    /// (`apply.notifications_off_for_new_orgs`).
+    #[arg(long = "notifications-off", global = true)]
+    pub notifications_off: bool,
 }
 
 /// The commands.

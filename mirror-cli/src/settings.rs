@@ -91,6 +91,8 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     if let Some(c) = concurrency {
         config.apply.concurrency = c;
     }
+    config.apply.quiet_integrations |= global.quiet_integrations;
+    config.apply.notifications_off_for_new_orgs |= global.notifications_off;
     if need_group
         || !config.snyk.group_id.is_empty()
         || matches!(config.mapping, Mapping::SingleOrg { .. })

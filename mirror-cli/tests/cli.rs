@@ -983,3 +983,42 @@ fn faults_through_the_binary_end_with_the_right_exit_code_and_no_secret() {
     assert_eq!(names.len(), count);
     assert_no_secret(&[&text, &err, &w.files_text()]);
 }
+
+#[test]
+fn quiet_integrations_and_notifications_off_through_the_binary() {
+    let w = World::new();
+    let out = w
+        .cmd()
+        .args(["sync", "--quiet-integrations", "--notifications-off"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("PR checks and fix PRs off during the run, then back"),
+        "{text}"
+    );
+    let orgs = w.snyk.orgs();
+    assert_eq!(orgs.len(), 3);
+    for org in &orgs {
+        assert!(org.notifications_off, "{} still notifies", org.name);
+        let int = &org.integrations["bitbucket-cloud"];
+        let settings = w.snyk.integration_settings(int);
+        assert_eq!(settings["pullRequestTestEnabled"], true, "{}", org.name);
+        assert_eq!(
+            settings["autoRemediationPrs"]["freshPrsEnabled"], true,
+            "{}",
+            org.name
+        );
+    }
+    // One read and two changes of settings per org.
+    let stats = w.snyk.stats();
+    assert_eq!(
+        stats.route("GET /v1/org/{orgId}/integrations/{integrationId}/settings"),
+        3
+    );
+    assert_eq!(
+        stats.route("PUT /v1/org/{orgId}/integrations/{integrationId}/settings"),
+        6
+    );
+}

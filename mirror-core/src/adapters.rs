@@ -9,7 +9,9 @@ use secrecy::SecretString;
 use snyk_client::{ImportRequest, JobHandle, SnykClient};
 
 use crate::Error;
-use crate::ports::{BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, SnykOrg, SnykPort};
+use crate::ports::{
+    BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, Settings, SnykOrg, SnykPort,
+};
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
 #[derive(Clone, Debug)]
@@ -236,6 +238,33 @@ impl SnykPort for SnykAdapter {
             messages: done.job.failure_messages(),
             polls: done.polls,
         })
+    }
+
+    async fn integration_settings(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+    ) -> Result<Settings, Error> {
+        Ok(self
+            .client
+            .integration_settings(org_id, integration_id)
+            .await?)
+    }
+
+    async fn update_integration_settings(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+        settings: &Settings,
+    ) -> Result<(), Error> {
+        self.client
+            .update_integration_settings(org_id, integration_id, settings)
+            .await?;
+        Ok(())
+    }
+
+    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
+        Ok(self.client.disable_notifications(org_id).await?)
     }
 
     fn requests(&self) -> u64 {

@@ -15,7 +15,8 @@ use crate::Error;
 use crate::config::ApplyOptions;
 use crate::journal::{Event, ImportState, Journal, JournalWriter};
 use crate::plan::{Action, OrgRef, Plan};
-use crate::ports::{ImportSpec, SnykPort};
+use crate::ports::{ImportSpec, Settings, SnykPort};
+use serde_json::Value;
 
 /// One import that did not complete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,16 @@ pub struct Report {
     pub requests: BTreeMap<String, u64>,
     /// Whether the run was stopped before the end (it can be resumed).
     pub interrupted: bool,
+    /// Orgs whose integration had its PR checks and fix PRs off during the run
+    /// (`apply.quiet_integrations`) and put back after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations_quieted: Vec<String>,
+    /// Orgs created with their notifications turned off (`apply.notifications_off_for_new_orgs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications_off: Vec<String>,
+    /// What went wrong without failing the mirroring (a setting that could not be changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -108,6 +119,20 @@ impl Report {
         for (reason, n) in &self.skipped {
             let _ = writeln!(out, "    {reason:<30}{n:>4}");
         }
+        if !self.integrations_quieted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  quiet       PR checks and fix PRs off during the run, then back, in {}",
+                self.integrations_quieted.join(", ")
+            );
+        }
+        if !self.notifications_off.is_empty() {
+            let _ = writeln!(
+                out,
+                "  notifications off in new orgs {}",
+                self.notifications_off.join(", ")
+            );
+        }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
         let requests: Vec<String> = self
             .requests
@@ -120,6 +145,9 @@ impl Report {
         }
         for f in &self.imports_failed {
             let _ = writeln!(out, "x {} into {}: {}", f.repository, f.org, f.message);
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "? {w}");
         }
         if self.interrupted {
             let _ = writeln!(
@@ -143,6 +171,31 @@ pub trait ApplyObserver: Send + Sync {
 
 struct Silent;
 impl ApplyObserver for Silent {}
+
+/// The settings a quiet run changes: PR checks, dependency upgrade PRs and fix PRs (fresh and
+/// backlog). Returns their values now (to put back) and the values that turn them off. Keys
+/// the integration does not have are left alone.
+fn quiet_settings(current: &Settings) -> (Settings, Settings) {
+    let mut original = Settings::new();
+    let mut quiet = Settings::new();
+    for key in ["pullRequestTestEnabled", "dependencyAutoUpgradeEnabled"] {
+        if let Some(value) = current.get(key) {
+            original.insert(key.to_owned(), value.clone());
+            quiet.insert(key.to_owned(), Value::Bool(false));
+        }
+    }
+    if let Some(Value::Object(prs)) = current.get("autoRemediationPrs") {
+        let mut off = prs.clone();
+        for key in ["freshPrsEnabled", "backlogPrsEnabled"] {
+            if off.contains_key(key) {
+                off.insert(key.to_owned(), Value::Bool(false));
+            }
+        }
+        original.insert("autoRemediationPrs".to_owned(), Value::Object(prs.clone()));
+        quiet.insert("autoRemediationPrs".to_owned(), Value::Object(off));
+    }
+    (original, quiet)
+}
 
 /// One import to carry out.
 struct Work {
@@ -282,6 +335,14 @@ pub async fn apply(
                 })
                 .await?;
             observer.org_ready(name, created);
+            if created && options.notifications_off_for_new_orgs {
+                match snyk.disable_notifications(&org_id).await {
+                    Ok(()) => report.notifications_off.push(name.to_owned()),
+                    Err(e) => report.warnings.push(format!(
+                        "{name}: notifications could not be turned off: {e}"
+                    )),
+                }
+            }
             if created {
                 report.orgs_created.push(name.to_owned());
             } else {
@@ -396,6 +457,63 @@ pub async fn apply(
             resume_job,
             dangling,
         });
+    }
+
+    // Quiet integrations: what an earlier run quieted and did not put back is restored at the
+    // end whatever this run's options.
+    let mut to_restore: BTreeMap<(String, String), (String, Settings)> = state
+        .quieted
+        .iter()
+        .map(|(key, original)| (key.clone(), (key.0.clone(), original.clone())))
+        .collect();
+    if options.quiet_integrations && !stopped(&stop) {
+        for queue in queues.values() {
+            let Some(work) = queue.front() else {
+                continue;
+            };
+            let key = (work.org_id.clone(), work.integration_id.clone());
+            let saved = state.quieted.get(&key).cloned();
+            let current = match saved.clone() {
+                Some(original) => original,
+                None => match snyk
+                    .integration_settings(&work.org_id, &work.integration_id)
+                    .await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        report.warnings.push(format!(
+                            "{}: the integration's settings could not be read, so PR checks and fix PRs stay as they are: {e}",
+                            work.org_name
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let (original, quiet) = quiet_settings(&current);
+            if quiet.is_empty() {
+                continue;
+            }
+            if saved.is_none() {
+                writer
+                    .append(Event::IntegrationQuieted {
+                        org_id: key.0.clone(),
+                        integration_id: key.1.clone(),
+                        original: original.clone(),
+                    })
+                    .await?;
+            }
+            // Restored at the end even if this fails: part of it may have been applied.
+            to_restore.insert(key.clone(), (work.org_name.clone(), original));
+            if let Err(e) = snyk
+                .update_integration_settings(&key.0, &key.1, &quiet)
+                .await
+            {
+                report.warnings.push(format!(
+                    "{}: PR checks and fix PRs could not be turned off: {e}",
+                    work.org_name
+                ));
+            }
+        }
     }
 
     let grace = Duration::from_secs(options.resume_grace_seconds);
@@ -513,6 +631,25 @@ pub async fn apply(
     }
     if stopped(&stop) && queues.values().any(|q| !q.is_empty()) {
         report.interrupted = true;
+    }
+    for ((org_id, integration_id), (org_name, original)) in to_restore {
+        match snyk
+            .update_integration_settings(&org_id, &integration_id, &original)
+            .await
+        {
+            Ok(()) => {
+                writer
+                    .append(Event::IntegrationRestored {
+                        org_id,
+                        integration_id,
+                    })
+                    .await?;
+                report.integrations_quieted.push(org_name);
+            }
+            Err(e) => report.warnings.push(format!(
+                "{org_name}: PR checks and fix PRs could not be put back ({e}); the next run tries again"
+            )),
+        }
     }
     if !report.interrupted {
         writer.append(Event::RunFinished).await?;

@@ -257,6 +257,15 @@ pub struct ApplyOptions {
     /// recorded to appear before posting it again (default 30).
     #[serde(default = "default_grace")]
     pub resume_grace_seconds: u64,
+    /// Turn the integration's PR checks and fix PRs off in every org that receives imports,
+    /// for the length of the run, and put them back after (default false). Snyk advises it
+    /// for bulk imports, so that new projects do not open a flood of pull requests.
+    #[serde(default)]
+    pub quiet_integrations: bool,
+    /// Turn off the notifications of the orgs the run creates (default false), as Snyk's own
+    /// import tool does.
+    #[serde(default)]
+    pub notifications_off_for_new_orgs: bool,
 }
 
 fn default_concurrency() -> usize {
@@ -275,6 +284,8 @@ impl Default for ApplyOptions {
             concurrency: default_concurrency(),
             per_org_concurrency: default_per_org(),
             resume_grace_seconds: default_grace(),
+            quiet_integrations: false,
+            notifications_off_for_new_orgs: false,
         }
     }
 }

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bitbucket_cloud_client::ErrorKind;
 
 use crate::Error;
-use crate::ports::{BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, SnykOrg, SnykPort};
+use crate::ports::{
+    BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, Settings, SnykOrg, SnykPort,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -94,6 +96,9 @@ struct SnykState {
     new_org_integrations: Vec<String>,
     can_add_integrations: bool,
     added_integrations: Vec<String>,
+    /// Integration id → settings.
+    settings: BTreeMap<String, Settings>,
+    notifications_off: BTreeSet<String>,
 }
 
 /// A Snyk group held in memory. Imports complete at once; a repository has one project unless
@@ -194,9 +199,33 @@ impl FakeSnyk {
         lock(&self.state).added_integrations.clone()
     }
 
+    /// An integration's settings now (new integrations have PR checks and fix PRs on).
+    pub fn settings(&self, integration_id: &str) -> Settings {
+        lock(&self.state)
+            .settings
+            .get(integration_id)
+            .cloned()
+            .unwrap_or_else(default_settings)
+    }
+
+    /// The orgs whose notifications were turned off.
+    pub fn notifications_off(&self) -> BTreeSet<String> {
+        lock(&self.state).notifications_off.clone()
+    }
+
     fn count(&self) {
         self.requests.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// The settings of an integration no one has changed: PR checks and fix PRs on.
+fn default_settings() -> Settings {
+    let value = serde_json::json!({
+        "pullRequestTestEnabled": true,
+        "dependencyAutoUpgradeEnabled": true,
+        "autoRemediationPrs": {"freshPrsEnabled": true, "backlogPrsEnabled": true, "usePatchRemediation": false}
+    });
+    value.as_object().cloned().unwrap_or_default()
 }
 
 #[async_trait]
@@ -266,6 +295,41 @@ impl SnykPort for FakeSnyk {
             id,
             name: name.to_owned(),
         })
+    }
+
+    async fn integration_settings(
+        &self,
+        _org_id: &str,
+        integration_id: &str,
+    ) -> Result<Settings, Error> {
+        self.count();
+        Ok(self.settings(integration_id))
+    }
+
+    async fn update_integration_settings(
+        &self,
+        _org_id: &str,
+        integration_id: &str,
+        settings: &Settings,
+    ) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let current = s
+            .settings
+            .entry(integration_id.to_owned())
+            .or_insert_with(default_settings);
+        for (k, v) in settings {
+            current.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
+        self.count();
+        lock(&self.state)
+            .notifications_off
+            .insert(org_id.to_owned());
+        Ok(())
     }
 
     async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error> {

@@ -59,6 +59,24 @@ pub enum Event {
         /// The new integration.
         integration_id: String,
     },
+    /// An integration's PR checks and fix PRs are about to be turned off for the run
+    /// (`apply.quiet_integrations`); `original` holds the values to put back. Written before
+    /// the change, so a crash at any point leaves what to restore.
+    IntegrationQuieted {
+        /// The org.
+        org_id: String,
+        /// The integration.
+        integration_id: String,
+        /// The settings as they were, only the keys the run changes.
+        original: serde_json::Map<String, serde_json::Value>,
+    },
+    /// An integration's settings were put back as they were before the run.
+    IntegrationRestored {
+        /// The org.
+        org_id: String,
+        /// The integration.
+        integration_id: String,
+    },
     /// An integration's Bitbucket credentials were replaced.
     CredentialsUpdated {
         /// The org.
@@ -152,6 +170,8 @@ pub struct JournalState {
     pub capped_orgs: std::collections::BTreeSet<String>,
     /// (org id, integration id) → fingerprint of the credentials last put into it.
     pub credentials: BTreeMap<(String, String), String>,
+    /// (org id, integration id) → settings to put back: quieted by a run not yet restored.
+    pub quieted: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>>,
     /// Events read.
     pub events: u64,
 }
@@ -225,6 +245,24 @@ impl JournalState {
                     (org_id.clone(), integration_id.clone()),
                     fingerprint.clone(),
                 );
+            }
+            Event::IntegrationQuieted {
+                org_id,
+                integration_id,
+                original,
+            } => {
+                // A second quieting before a restore keeps the first originals: by then the
+                // settings read were already quiet.
+                self.quieted
+                    .entry((org_id.clone(), integration_id.clone()))
+                    .or_insert_with(|| original.clone());
+            }
+            Event::IntegrationRestored {
+                org_id,
+                integration_id,
+            } => {
+                self.quieted
+                    .remove(&(org_id.clone(), integration_id.clone()));
             }
             Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
         }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+/// An integration's settings: a JSON object as Snyk holds it.
+pub type Settings = serde_json::Map<String, serde_json::Value>;
+
 /// A repository as the plan needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Repo {
@@ -145,6 +148,38 @@ pub trait SnykPort: Send + Sync {
     ) -> Result<String, Error>;
     /// Polls a job (by the reference [`SnykPort::import`] returned) to a final state.
     async fn wait(&self, job: &str) -> Result<JobOutcome, Error>;
+    /// An integration's settings (`pullRequestTestEnabled`, `autoRemediationPrs`, …). The
+    /// default answers that this port cannot.
+    async fn integration_settings(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+    ) -> Result<Settings, Error> {
+        let _ = (org_id, integration_id);
+        Err(Error::Config(
+            "this Snyk port cannot read integration settings".to_owned(),
+        ))
+    }
+    /// Changes the given settings of an integration; the others stay as they are. The default
+    /// answers that this port cannot.
+    async fn update_integration_settings(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+        settings: &Settings,
+    ) -> Result<(), Error> {
+        let _ = (org_id, integration_id, settings);
+        Err(Error::Config(
+            "this Snyk port cannot change integration settings".to_owned(),
+        ))
+    }
+    /// Turns an org's notifications off. The default answers that this port cannot.
+    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
+        let _ = org_id;
+        Err(Error::Config(
+            "this Snyk port cannot change notification settings".to_owned(),
+        ))
+    }
     /// Requests made so far.
     fn requests(&self) -> u64;
 }

@@ -363,3 +363,93 @@ async fn a_stop_request_starts_nothing_new_and_reports_interrupted() {
     assert!(snyk.posted().is_empty());
     assert!(report.render().contains("resume"));
 }
+
+#[tokio::test]
+async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_crash() {
+    let bb = estate();
+    let snyk = Arc::new(FakeSnyk::new());
+    let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
+    let acme_int = snyk.integrations(&acme).await.unwrap()["bitbucket-cloud"].clone();
+    let before = snyk.settings(&acme_int);
+    assert_eq!(before["pullRequestTestEnabled"], true);
+    let cfg = config("quiet_integrations = true\nnotifications_off_for_new_orgs = true\n");
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+        let p = plan(&cfg, &inventory, &journal.state().history());
+        let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+            .await
+            .unwrap();
+        assert!(!report.has_failures(), "{}", report.render());
+        assert_eq!(report.integrations_quieted, ["acme", "beta"]);
+        // Notifications: only the org the run created.
+        assert_eq!(report.notifications_off, ["beta"]);
+        assert_eq!(snyk.notifications_off().len(), 1);
+        assert!(!snyk.notifications_off().contains(&acme));
+        assert!(
+            report
+                .render()
+                .contains("PR checks and fix PRs off during the run")
+        );
+    }
+    // Put back as they were.
+    assert_eq!(snyk.settings(&acme_int), before);
+    // Off before the first import into the org, back after the last one ended.
+    let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let position = |kind: &str, org: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == kind && e["org_id"] == org)
+            .unwrap_or_else(|| panic!("no {kind} for {org}"))
+    };
+    let last_finished = events
+        .iter()
+        .rposition(|e| e["event"] == "import-finished" && e["org_id"] == acme.as_str())
+        .unwrap();
+    assert!(position("integration-quieted", &acme) < position("import-intent", &acme));
+    assert!(position("integration-restored", &acme) > last_finished);
+    let quieted = &events[position("integration-quieted", &acme)];
+    assert_eq!(quieted["original"]["pullRequestTestEnabled"], true);
+
+    // A run that died with the integration quiet: the next run puts it back, even without the
+    // option and with nothing to import.
+    {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        journal
+            .writer()
+            .append(Event::IntegrationQuieted {
+                org_id: acme.clone(),
+                integration_id: acme_int.clone(),
+                original: before.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut off = before.clone();
+    off.insert("pullRequestTestEnabled".into(), false.into());
+    snyk.update_integration_settings(&acme, &acme_int, &off)
+        .await
+        .unwrap();
+    let cfg = config("");
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &journal.state().history());
+    assert!(p.is_noop());
+    let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.integrations_quieted, std::slice::from_ref(&acme));
+    assert_eq!(snyk.settings(&acme_int), before);
+    drop(journal);
+    assert!(
+        mirror_core::journal::read_state(dir.path())
+            .unwrap()
+            .quieted
+            .is_empty()
+    );
+}

@@ -447,6 +447,15 @@ impl Sandbox {
             .unwrap_or(0)
     }
 
+    /// An integration's settings now.
+    pub fn integration_settings(&self, integration_id: &str) -> serde_json::Map<String, Value> {
+        lock(&self.state)
+            .settings
+            .get(integration_id)
+            .cloned()
+            .unwrap_or_else(default_settings)
+    }
+
     /// The e-mail stored in an integration's credentials (the token is never exposed).
     pub fn integration_email(&self, integration_id: &str) -> Option<String> {
         lock(&self.state)
@@ -874,17 +883,20 @@ impl State {
                     }
                     (&Method::GET, ["settings"]) => Response::json(
                         200,
-                        &Value::Object(self.settings.get(&int).cloned().unwrap_or_else(|| {
-                            json!({"pullRequestTestEnabled": true, "autoRemediationPrs": {"backlogPrsEnabled": true}})
-                                .as_object()
+                        &Value::Object(
+                            self.settings
+                                .get(&int)
                                 .cloned()
-                                .unwrap_or_default()
-                        })),
+                                .unwrap_or_else(default_settings),
+                        ),
                     ),
+                    // The keys given change; the others stay.
                     (&Method::PUT, ["settings"]) => {
-                        let map = body.as_object().cloned().unwrap_or_default();
-                        self.settings.insert(int, map.clone());
-                        Response::json(200, &Value::Object(map))
+                        let current = self.settings.entry(int).or_insert_with(default_settings);
+                        for (k, v) in body.as_object().into_iter().flatten() {
+                            current.insert(k.clone(), v.clone());
+                        }
+                        Response::json(200, &Value::Object(current.clone()))
                     }
                     (&Method::POST, ["import"]) => self.import(req, &org_id, &int, body),
                     (&Method::GET, ["import", job]) => self.job(job, &org_id),
@@ -1143,6 +1155,15 @@ impl State {
             _ => rest_error(404, "not found"),
         }
     }
+}
+
+/// The settings of an integration no one has changed: PR checks and fix PRs on.
+fn default_settings() -> serde_json::Map<String, Value> {
+    json!({"pullRequestTestEnabled": true, "dependencyAutoUpgradeEnabled": true,
+           "autoRemediationPrs": {"freshPrsEnabled": true, "backlogPrsEnabled": true, "usePatchRemediation": false}})
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
 }
 
 fn org_json(o: &SandboxOrg, group: &str) -> Value {
