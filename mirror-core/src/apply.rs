@@ -2,7 +2,7 @@
 //! each remote step journaled before and after, so that a rerun after a crash neither creates
 //! an org twice nor posts an accepted import again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::Error;
 use crate::config::ApplyOptions;
-use crate::journal::{Event, ImportState, Journal, JournalWriter};
+use crate::journal::{Event, ImportState, Journal, JournalState, JournalWriter};
 use crate::plan::{Action, OrgRef, Plan};
 use crate::ports::{ImportSpec, Settings, SnykPort};
 use serde_json::Value;
@@ -195,6 +195,89 @@ fn quiet_settings(current: &Settings) -> (Settings, Settings) {
         quiet.insert("autoRemediationPrs".to_owned(), Value::Object(off));
     }
     (original, quiet)
+}
+
+/// Turns PR checks and fix PRs off for the integration `work` imports through, journaling
+/// the values to put back first. Returns the key and what to restore, or `None` when there was
+/// nothing to turn off or the settings could not be read (a warning says so).
+async fn quiet(
+    work: &Work,
+    state: &JournalState,
+    snyk: &dyn SnykPort,
+    writer: &JournalWriter,
+    report: &mut Report,
+) -> Result<Option<((String, String), (String, Settings))>, Error> {
+    let key = (work.org_id.clone(), work.integration_id.clone());
+    // Quieted by a run that died: the settings now are the quiet ones; the journal has the
+    // values to put back.
+    let saved = state.quieted.get(&key).cloned();
+    let current = match saved.clone() {
+        Some(original) => original,
+        None => match snyk
+            .integration_settings(&work.org_id, &work.integration_id)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                report.warnings.push(format!(
+                    "{}: the integration's settings could not be read, so PR checks and fix PRs stay as they are: {e}",
+                    work.org_name
+                ));
+                return Ok(None);
+            }
+        },
+    };
+    let (original, off) = quiet_settings(&current);
+    if off.is_empty() {
+        return Ok(None);
+    }
+    if saved.is_none() {
+        writer
+            .append(Event::IntegrationQuieted {
+                org_id: key.0.clone(),
+                integration_id: key.1.clone(),
+                original: original.clone(),
+            })
+            .await?;
+    }
+    // Restored later even if this fails: part of it may have been applied.
+    if let Err(e) = snyk.update_integration_settings(&key.0, &key.1, &off).await {
+        report.warnings.push(format!(
+            "{}: PR checks and fix PRs could not be turned off: {e}",
+            work.org_name
+        ));
+    }
+    Ok(Some((key, (work.org_name.clone(), original))))
+}
+
+/// Puts an integration's settings back and journals it; a failure is a warning, and the
+/// journal keeps the values for the next run.
+async fn restore(
+    (org_id, integration_id): (String, String),
+    org_name: String,
+    original: &Settings,
+    snyk: &dyn SnykPort,
+    writer: &JournalWriter,
+    report: &mut Report,
+) -> Result<(), Error> {
+    match snyk
+        .update_integration_settings(&org_id, &integration_id, original)
+        .await
+    {
+        Ok(()) => {
+            writer
+                .append(Event::IntegrationRestored {
+                    org_id,
+                    integration_id,
+                })
+                .await?;
+            report.integrations_quieted.push(org_name);
+        }
+        Err(e) => report.warnings.push(format!(
+            "{org_name}: PR checks and fix PRs could not be put back ({e}); the next run tries again"
+        )),
+    }
+    Ok(())
 }
 
 /// One import to carry out.
@@ -459,62 +542,15 @@ pub async fn apply(
         });
     }
 
-    // Quiet integrations: what an earlier run quieted and did not put back is restored at the
-    // end whatever this run's options.
+    // Quiet integrations: each org's integration is quieted just before its first import and
+    // put back as soon as its last one has ended. What an earlier run quieted and did not put
+    // back is restored too, whatever this run's options.
     let mut to_restore: BTreeMap<(String, String), (String, Settings)> = state
         .quieted
         .iter()
         .map(|(key, original)| (key.clone(), (key.0.clone(), original.clone())))
         .collect();
-    if options.quiet_integrations && !stopped(&stop) {
-        for queue in queues.values() {
-            let Some(work) = queue.front() else {
-                continue;
-            };
-            let key = (work.org_id.clone(), work.integration_id.clone());
-            let saved = state.quieted.get(&key).cloned();
-            let current = match saved.clone() {
-                Some(original) => original,
-                None => match snyk
-                    .integration_settings(&work.org_id, &work.integration_id)
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        report.warnings.push(format!(
-                            "{}: the integration's settings could not be read, so PR checks and fix PRs stay as they are: {e}",
-                            work.org_name
-                        ));
-                        continue;
-                    }
-                },
-            };
-            let (original, quiet) = quiet_settings(&current);
-            if quiet.is_empty() {
-                continue;
-            }
-            if saved.is_none() {
-                writer
-                    .append(Event::IntegrationQuieted {
-                        org_id: key.0.clone(),
-                        integration_id: key.1.clone(),
-                        original: original.clone(),
-                    })
-                    .await?;
-            }
-            // Restored at the end even if this fails: part of it may have been applied.
-            to_restore.insert(key.clone(), (work.org_name.clone(), original));
-            if let Err(e) = snyk
-                .update_integration_settings(&key.0, &key.1, &quiet)
-                .await
-            {
-                report.warnings.push(format!(
-                    "{}: PR checks and fix PRs could not be turned off: {e}",
-                    work.org_name
-                ));
-            }
-        }
-    }
+    let mut quiet_handled: HashSet<String> = HashSet::new();
 
     let grace = Duration::from_secs(options.resume_grace_seconds);
     let mut in_flight: HashMap<String, usize> = HashMap::new();
@@ -539,6 +575,13 @@ pub async fn apply(
                 let Some(work) = queues.get_mut(org_id).and_then(VecDeque::pop_front) else {
                     continue;
                 };
+                if options.quiet_integrations
+                    && quiet_handled.insert(org_id.clone())
+                    && let Some((key, saved)) =
+                        quiet(&work, state, snyk.as_ref(), &writer, &mut report).await?
+                {
+                    to_restore.insert(key, saved);
+                }
                 *in_flight.entry(org_id.clone()).or_default() += 1;
                 total += 1;
                 progressed = true;
@@ -570,6 +613,20 @@ pub async fn apply(
         total -= 1;
         if let Some(n) = in_flight.get_mut(&org_id) {
             *n -= 1;
+        }
+        let org_done = in_flight.get(&org_id).is_none_or(|n| *n == 0)
+            && queues.get(&org_id).is_none_or(VecDeque::is_empty);
+        if org_done {
+            let keys: Vec<_> = to_restore
+                .keys()
+                .filter(|(o, _)| *o == org_id)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some((name, original)) = to_restore.remove(&key) {
+                    restore(key, name, &original, snyk.as_ref(), &writer, &mut report).await?;
+                }
+            }
         }
         match result? {
             Outcome::Completed {
@@ -632,25 +689,10 @@ pub async fn apply(
     if stopped(&stop) && queues.values().any(|q| !q.is_empty()) {
         report.interrupted = true;
     }
-    for ((org_id, integration_id), (org_name, original)) in to_restore {
-        match snyk
-            .update_integration_settings(&org_id, &integration_id, &original)
-            .await
-        {
-            Ok(()) => {
-                writer
-                    .append(Event::IntegrationRestored {
-                        org_id,
-                        integration_id,
-                    })
-                    .await?;
-                report.integrations_quieted.push(org_name);
-            }
-            Err(e) => report.warnings.push(format!(
-                "{org_name}: PR checks and fix PRs could not be put back ({e}); the next run tries again"
-            )),
-        }
+    for (key, (name, original)) in to_restore {
+        restore(key, name, &original, snyk.as_ref(), &writer, &mut report).await?;
     }
+    report.integrations_quieted.sort();
     if !report.interrupted {
         writer.append(Event::RunFinished).await?;
     }
