@@ -657,17 +657,22 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
             });
             continue;
         }
+        // Each repository once: already there (a skip), or still to import.
         let imported = existing.first().and_then(|o| o.imported.as_ref());
-        let org_id = existing.first().map(|o| o.id.clone());
+        let org_id = existing.first().map(|o| o.id.as_str());
+        let mut skips = Vec::new();
+        let mut pending = Vec::new();
+        for repo in repos {
+            match skip_if_done(repo, imported, org_id, history) {
+                Some(skip) => skips.push(skip),
+                None => pending.push(*repo),
+            }
+        }
         let org_ref = match existing.first() {
             Some(org) => {
                 // Nothing left to import: no integration, cap or conflict matters (and the
                 // inventory may not have read this org at all).
-                let skips: Vec<Action> = repos
-                    .iter()
-                    .filter_map(|r| skip_if_done(r, imported, Some(&org.id), history))
-                    .collect();
-                if skips.len() == repos.len() {
+                if pending.is_empty() {
                     actions_skip.extend(skips);
                     continue;
                 }
@@ -749,11 +754,8 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                 OrgRef::New { name: dest.clone() }
             }
         };
-        for repo in repos {
-            if let Some(skip) = skip_if_done(repo, imported, org_id.as_deref(), history) {
-                actions_skip.push(skip);
-                continue;
-            }
+        actions_skip.extend(skips);
+        for repo in pending {
             imports.push(Action::Import {
                 org: org_ref.clone(),
                 workspace: repo.workspace.clone(),
