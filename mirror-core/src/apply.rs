@@ -614,20 +614,6 @@ pub async fn apply(
         if let Some(n) = in_flight.get_mut(&org_id) {
             *n -= 1;
         }
-        let org_done = in_flight.get(&org_id).is_none_or(|n| *n == 0)
-            && queues.get(&org_id).is_none_or(VecDeque::is_empty);
-        if org_done {
-            let keys: Vec<_> = to_restore
-                .keys()
-                .filter(|(o, _)| *o == org_id)
-                .cloned()
-                .collect();
-            for key in keys {
-                if let Some((name, original)) = to_restore.remove(&key) {
-                    restore(key, name, &original, snyk.as_ref(), &writer, &mut report).await?;
-                }
-            }
-        }
         match result? {
             Outcome::Completed {
                 projects,
@@ -683,6 +669,21 @@ pub async fn apply(
                     org: org_name,
                     message,
                 });
+            }
+        }
+        // After the outcome, so that an org whose queue the project cap just emptied counts.
+        let org_done = in_flight.get(&org_id).is_none_or(|n| *n == 0)
+            && queues.get(&org_id).is_none_or(VecDeque::is_empty);
+        if org_done {
+            let keys: Vec<_> = to_restore
+                .keys()
+                .filter(|(o, _)| *o == org_id)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some((name, original)) = to_restore.remove(&key) {
+                    restore(key, name, &original, snyk.as_ref(), &writer, &mut report).await?;
+                }
             }
         }
     }
