@@ -453,3 +453,75 @@ async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_cra
             .is_empty()
     );
 }
+
+/// A Snyk port that implements only the required methods: settings and notifications answer
+/// with the trait's defaults (this port cannot).
+struct Basic(Arc<FakeSnyk>);
+
+#[async_trait]
+impl SnykPort for Basic {
+    async fn orgs(&self, g: &str) -> Result<Vec<SnykOrg>, Error> {
+        self.0.orgs(g).await
+    }
+    async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
+        self.0.orgs_named(g, n).await
+    }
+    async fn integrations(&self, o: &str) -> Result<BTreeMap<String, String>, Error> {
+        self.0.integrations(o).await
+    }
+    async fn imported(&self, o: &str, t: &str) -> Result<Vec<String>, Error> {
+        self.0.imported(o, t).await
+    }
+    async fn create_org(&self, g: &str, n: &str, t: Option<&str>) -> Result<SnykOrg, Error> {
+        self.0.create_org(g, n, t).await
+    }
+    async fn add_bitbucket_integration(&self, o: &str) -> Result<Option<String>, Error> {
+        self.0.add_bitbucket_integration(o).await
+    }
+    async fn import(&self, o: &str, i: &str, s: &ImportSpec) -> Result<String, Error> {
+        self.0.import(o, i, s).await
+    }
+    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+        self.0.wait(job).await
+    }
+    fn requests(&self) -> u64 {
+        self.0.requests()
+    }
+}
+
+#[tokio::test]
+async fn settings_that_cannot_be_changed_are_warnings_and_the_imports_go_on() {
+    let bb = estate();
+    let fake = Arc::new(FakeSnyk::new());
+    fake.add_org("acme", &["bitbucket-cloud"]);
+    let snyk: Arc<dyn SnykPort> = Arc::new(Basic(fake.clone()));
+    let cfg = config("quiet_integrations = true\nnotifications_off_for_new_orgs = true\n");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&cfg, &inventory, &journal.state().history());
+    let report = apply(&p, snyk, &journal, &cfg.apply, None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.imports_completed, 4, "{}", report.render());
+    assert!(!report.has_failures(), "{}", report.render());
+    assert!(report.integrations_quieted.is_empty());
+    assert!(report.notifications_off.is_empty());
+    let text = report.render();
+    assert!(
+        text.contains("? acme: the integration's settings could not be read, so PR checks and fix PRs stay as they are: this Snyk port cannot read integration settings"),
+        "{text}"
+    );
+    assert!(
+        text.contains("? beta: notifications could not be turned off: this Snyk port cannot change notification settings"),
+        "{text}"
+    );
+    // Nothing was journaled as quieted, so no later run tries to put anything back.
+    drop(journal);
+    assert!(
+        mirror_core::journal::read_state(dir.path())
+            .unwrap()
+            .quieted
+            .is_empty()
+    );
+}
