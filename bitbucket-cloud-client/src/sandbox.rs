@@ -5,7 +5,7 @@
 //! the fake needs state (issued OAuth tokens, rolling budgets per credential), must drop
 //! connections and cut bodies for fault tests, and must stay fast at 100,000 repositories.
 //!
-//! What it does as the real service does (see `shared/api-facts/bitbucket-cloud.md`):
+//! What it does as the real service does (see `docs/api-facts/bitbucket-cloud.md`):
 //! - credentials: Atlassian API tokens as Basic `e-mail:token` with scopes, access tokens as
 //!   Bearer (one workspace each, no cross-workspace endpoints), OAuth client credentials at
 //!   `/site/oauth2/access_token` with expiring tokens; app passwords are refused (removed);

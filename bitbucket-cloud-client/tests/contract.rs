@@ -1,5 +1,5 @@
 //! Contract test: every path, method and query parameter the client can send exists in
-//! Atlassian's OpenAPI description (`../shared/specs/bitbucket-cloud.openapi.json`), none of
+//! Atlassian's OpenAPI description (`testdata/specs/bitbucket-cloud.openapi.json`), none of
 //! them is a removed endpoint, and the description's examples for these endpoints deserialize
 //! into the models.
 
@@ -19,7 +19,7 @@ const GLOBAL_QUERY: [&str; 3] = ["page", "pagelen", "fields"];
 
 fn spec() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/specs/bitbucket-cloud.openapi.json");
+        .join("../testdata/specs/bitbucket-cloud.openapi.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the spec is JSON")

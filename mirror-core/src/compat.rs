@@ -1,5 +1,5 @@
 //! snyk-api-import's files, read and written in its formats and under its names
-//! (`shared/api-facts/snyk-api-import-compat.md`).
+//! (`docs/api-facts/snyk-api-import-compat.md`).
 //!
 //! Reading ignores fields it does not know but keeps them (`extra`), so that a file read and
 //! written again loses nothing; a malformed line is reported with its file and line number.

@@ -1,4 +1,4 @@
-//! Round trips over every file snyk-api-import really wrote (`../shared/compat-samples/`):
+//! Round trips over every file snyk-api-import really wrote (`testdata/compat-samples/`):
 //! read into the typed form, write, read again; nothing is lost and the known fields are typed.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat-samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/compat-samples")
 }
 
 fn round_trip_json<T: DeserializeOwned + Serialize>(path: &Path) {

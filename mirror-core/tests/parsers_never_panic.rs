@@ -11,7 +11,7 @@ use mirror_core::{Config, Plan};
 use proptest::prelude::*;
 
 fn samples() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat-samples");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/compat-samples");
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())

@@ -3,7 +3,7 @@
 //! sandbox, because it keeps state (orgs, integrations, jobs, targets, budgets) and must inject
 //! faults a mock server cannot.
 //!
-//! What it does as the real service does (see `shared/api-facts/snyk.md`):
+//! What it does as the real service does (see `docs/api-facts/snyk.md`):
 //! - one group whose orgs may share names; `POST /v1/org` with `groupId` and `sourceOrgId`
 //!   (integrations copied with new ids); `DELETE` only without projects;
 //! - integrations per org (new orgs get the configured defaults unless copied from a template),

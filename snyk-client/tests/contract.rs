@@ -1,5 +1,5 @@
 //! Contract test: every REST call the client can make exists in Snyk's OpenAPI description
-//! (`../shared/specs/snyk-rest.openapi.json`) with its method and query parameters, the pinned
+//! (`testdata/specs/snyk-rest.openapi.json`) with its method and query parameters, the pinned
 //! version is at or after each operation's release, and answers are JSON:API.
 
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use snyk_client::{SnykAuth, SnykClient};
 
 fn spec() -> Value {
     let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs/snyk-rest.openapi.json");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/specs/snyk-rest.openapi.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the spec is JSON")
