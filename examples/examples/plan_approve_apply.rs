@@ -5,23 +5,16 @@
 //!
 //! Run: `cargo run -p examples --example plan_approve_apply` (or `echo yes | …`)
 
-use std::sync::Arc;
-
 use examples::connect;
-use mirror_core::Journal;
-use mirror_core::adapters::BitbucketAdapter;
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = connect().await?;
     let config = env.config()?;
-    let bitbucket = BitbucketAdapter::new(env.bitbucket.clone());
-    let snyk = Arc::new(env.snyk_adapter());
     let state = tempfile::tempdir()?;
-    let journal = Journal::open(state.path(), None)?;
-    let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;
-    let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+    let mirror = env.mirror(&config, state.path())?;
+    let plan = mirror.plan(&config).await?;
     print!("{}", plan.render());
     let summary = plan.summary();
     println!(
@@ -36,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         println!("Not applied; nothing changed.");
         return Ok(());
     }
-    let report = mirror_core::apply(&plan, snyk, &journal, &config.apply, None, None).await?;
+    let report = mirror.apply(&plan).await?;
     print!("{}", report.render());
     Ok(())
 }

@@ -6,12 +6,14 @@
 //! with `BITBUCKET_CLOUD_WORKSPACES`.
 #![forbid(unsafe_code)]
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox as bb_sandbox;
 use bitbucket_cloud_client::{Auth, BitbucketClient};
-use mirror_core::Config;
 use mirror_core::adapters::SnykAdapter;
+use mirror_core::{Config, Mirror};
 use snyk_client::sandbox as snyk_sandbox;
 use snyk_client::{PollPolicy, Region, SnykAuth, SnykClient};
 
@@ -67,6 +69,20 @@ impl Env {
         }
     }
 
+    /// A [`Mirror`] over this environment's two sides, journaling into `state_dir`, applying
+    /// with `config`'s options.
+    ///
+    /// # Errors
+    /// When the state directory cannot be opened or is held by another run.
+    pub fn mirror(&self, config: &Config, state_dir: &Path) -> anyhow::Result<Mirror> {
+        Ok(Mirror::builder()
+            .bitbucket(self.bitbucket.clone())
+            .snyk_port(Arc::new(self.snyk_adapter()))
+            .state_dir(state_dir)
+            .options(config.apply.clone())
+            .build()?)
+    }
+
     /// A configuration for this environment: its group and workspaces.
     ///
     /// # Errors
@@ -74,7 +90,6 @@ impl Env {
     pub fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::default();
         config.snyk.group_id = self.group_id.clone();
-        config.snyk.can_add_integrations = self.snyk_bitbucket_credentials().is_some();
         config.source.workspaces = self.workspaces.clone();
         config.validate()?;
         Ok(config)

@@ -5,21 +5,24 @@
 //! failure that exits non-zero.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::Result;
 use bitbucket_cloud_client::api_support;
 use futures_util::TryStreamExt;
+use mirror_core::adapters::SnykAdapter;
 use mirror_core::compat::{
     self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
     ImportTargets, ImportedTargetLine, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
 };
-use mirror_core::journal::{Event, ImportState, Journal};
-use mirror_core::{Integration, gather_bitbucket};
+use mirror_core::config::ApplyOptions;
+use mirror_core::import::{ImportContext, ImportOutcome, ImportTask, run_imports};
+use mirror_core::journal::Journal;
+use mirror_core::ports::ImportSpec;
+use mirror_core::{ApplyObserver, Integration, JobHandle, JobOutcome, Report, gather_bitbucket};
 use serde_json::{Map, Value};
-use snyk_client::{ImportRequest, ImportStatus, JobHandle, SnykClient};
-use tokio::task::JoinSet;
 
 use crate::cli::{
     Global, ImportArgs, ImportDataArgs, ListImportedArgs, OrgsCreateArgs, OrgsDataArgs,
@@ -393,17 +396,161 @@ fn targets_file(g: &Global, a: &ImportArgs) -> PathBuf {
     settings::state_dir(g).join(compat::IMPORT_TARGETS_FILE)
 }
 
-fn polling_url(snyk: &SnykClient, h: &JobHandle) -> String {
-    format!(
-        "{}/org/{}/integrations/{}/import/{}",
-        snyk.v1().base_url().to_string().trim_end_matches('/'),
-        h.org_id,
-        h.integration_id,
-        h.job_id
-    )
+/// snyk-api-import's logs, written from what the import protocol reports: the jobs kicked off,
+/// the projects imported or not, the targets imported, the imports refused. A file that cannot
+/// be written is kept as the run's error (the imports themselves are journaled).
+struct CompatLogs {
+    dir: PathBuf,
+    /// The v1 API's base, for the polling URLs the logs carry.
+    v1_base: String,
+    /// The targets file's entries by (org id, lowercased `workspace/repository`).
+    entries: HashMap<(String, String), ImportTargetEntry>,
+    progress: Arc<dyn ApplyObserver>,
+    error: Mutex<Option<mirror_core::Error>>,
 }
 
-/// `import`.
+type Written = Result<(), mirror_core::Error>;
+
+impl CompatLogs {
+    fn polling_url(&self, h: &JobHandle) -> String {
+        format!(
+            "{}/org/{}/integrations/{}/import/{}",
+            self.v1_base, h.org_id, h.integration_id, h.job_id
+        )
+    }
+
+    fn entry(&self, task: &ImportTask) -> Option<&ImportTargetEntry> {
+        self.entries
+            .get(&(task.org_id.to_string(), task.repository().to_lowercase()))
+    }
+
+    fn keep(&self, result: Written) {
+        if let Err(e) = result {
+            let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+            error.get_or_insert(e);
+        }
+    }
+
+    fn take_error(&self) -> Option<mirror_core::Error> {
+        self.error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// `imported-targets.log`: only a finished import is recorded, so a failed one is tried
+    /// again.
+    fn imported(&self, t: &ImportTargetEntry, location_url: Option<String>) -> Written {
+        compat::append_line(
+            &self.dir.join(compat::IMPORTED_TARGETS_LOG),
+            &ImportedTargetLine {
+                target_id: t.target_id(),
+                target: t.target.clone(),
+                location_url,
+                org_id: t.org_id.clone(),
+                integration_id: t.integration_id.clone(),
+                msg: "Target requested for import".to_owned(),
+                extra: with_fields(30, Map::new()),
+            },
+        )
+    }
+
+    fn projects(&self, task: &ImportTask, url: &str, outcome: &JobOutcome) -> Written {
+        for p in &outcome.project_results {
+            let line = ProjectLine {
+                org_id: task.org_id.to_string(),
+                location_url: Some(url.to_owned()),
+                project_id: p.project_id.as_ref().map(ToString::to_string),
+                target_file: p.target_file.clone(),
+                success: p.success,
+                project_url: Some(p.project_url.clone().unwrap_or_default()),
+                user_message: p.user_message.clone(),
+                msg: if p.success {
+                    "Imported project"
+                } else {
+                    "Error importing project"
+                }
+                .to_owned(),
+                extra: with_fields(if p.success { 30 } else { 50 }, Map::new()),
+            };
+            let file = if p.success {
+                compat::imported_projects_log(task.org_id.as_str())
+            } else {
+                compat::failed_projects_log(task.org_id.as_str())
+            };
+            compat::append_line(&self.dir.join(file), &line)?;
+        }
+        Ok(())
+    }
+
+    fn refused(&self, t: &ImportTargetEntry, error: &mirror_core::Error) -> Written {
+        compat::append_line(
+            &self.dir.join(format!("{}.failed-imports.log", t.org_id)),
+            &serde_json::json!({"orgId": t.org_id, "target": t.target, "errorMessage": error.to_string(),
+                "msg": "Failed to kick off import", "name": compat::LOGGER_NAME, "level": 50, "v": 0}),
+        )
+    }
+}
+
+impl ApplyObserver for CompatLogs {
+    fn job_accepted(&self, task: &ImportTask, job: &JobHandle) {
+        self.keep(compat::append_line(
+            &self.dir.join(compat::import_jobs_log(task.org_id.as_str())),
+            &ImportJobLine {
+                org_id: task.org_id.to_string(),
+                polling_url: self.polling_url(job),
+                msg: "Kicked off import".to_owned(),
+                extra: with_fields(30, Map::new()),
+            },
+        ));
+    }
+
+    fn import_done(&self, task: &ImportTask, outcome: &ImportOutcome) {
+        let Some(entry) = self.entry(task) else {
+            return;
+        };
+        let result = match outcome {
+            ImportOutcome::Ended { job, outcome, .. } => {
+                let url = self.polling_url(job);
+                self.projects(task, &url, outcome).and_then(|()| {
+                    if outcome.is_complete() {
+                        self.imported(entry, Some(url))
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+            ImportOutcome::AlreadyThere => self.imported(entry, None),
+            ImportOutcome::Refused(e) => self.refused(entry, e),
+            _ => Ok(()),
+        };
+        self.keep(result);
+    }
+
+    fn import_finished(&self, repository: &str, failure: Option<&str>) {
+        self.progress.import_finished(repository, failure);
+    }
+}
+
+/// What the targets file asks for, as the protocol's import spec.
+fn spec_of(t: &ImportTargetEntry) -> ImportSpec {
+    ImportSpec {
+        workspace: t.target.owner.clone(),
+        repository: t.target.name.clone(),
+        branch: t.target.branch.clone(),
+        files: t.files.iter().flatten().map(|f| f.path.clone()).collect(),
+        exclusion_globs: t
+            .exclusion_globs
+            .as_deref()
+            .map(|g| g.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `import`: every target of the file not yet in `imported-targets.log`, through the same
+/// import protocol and scheduler as `apply` (journaled intent, post, acceptance, outcome), so
+/// that a rerun after a crash never posts an accepted import again and checks Snyk before
+/// posting one whose outcome was lost.
 pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
     let file = targets_file(g, a);
     if !file.exists() {
@@ -415,12 +562,10 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
     }
     let targets: ImportTargets = compat::read_json(&file)?;
     let config = settings::config(g, false)?;
-    let snyk = settings::snyk(g)?;
+    let client = settings::snyk(g)?;
     let dir = out_dir(g)?;
     let done = compat::imported_target_ids(&dir.join(compat::IMPORTED_TARGETS_LOG))?;
     let journal = Journal::open(&dir, None)?;
-    let state = journal.state().clone();
-    let writer = journal.writer();
     let pending: Vec<ImportTargetEntry> = targets
         .targets
         .into_iter()
@@ -433,61 +578,74 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         skipped
     ));
     let progress = out.progress(pending.len());
-    let concurrency = config.apply.concurrency.max(1);
-    let snyk = Arc::new(snyk);
-    let dir = Arc::new(dir);
-    let mut queue = pending.into_iter();
-    let mut tasks: JoinSet<Result<bool>> = JoinSet::new();
-    let (mut ok, mut failed) = (0, 0);
-    loop {
-        while tasks.len() < concurrency {
-            let Some(t) = queue.next() else { break };
-            let repository = format!("{}/{}", t.target.owner, t.target.name);
-            let known = state
-                .imports
-                .get(&(t.org_id.clone(), repository.to_lowercase()))
-                .cloned();
-            let (snyk, dir, writer, progress) =
-                (snyk.clone(), dir.clone(), writer.clone(), progress.clone());
-            tasks.spawn(async move {
-                let result = import_one(&snyk, &dir, &writer, &t, known).await;
-                match &result {
-                    Ok(true) => mirror_core::ApplyObserver::import_finished(
-                        progress.as_ref(),
-                        &repository,
-                        None,
-                    ),
-                    Ok(false) => mirror_core::ApplyObserver::import_finished(
-                        progress.as_ref(),
-                        &repository,
-                        Some("failed (see the failed logs)"),
-                    ),
-                    Err(e) => mirror_core::ApplyObserver::import_finished(
-                        progress.as_ref(),
-                        &repository,
-                        Some(&e.to_string()),
-                    ),
-                }
-                result
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        match joined.map_err(|e| anyhow::anyhow!("an import task failed: {e}"))? {
-            Ok(true) => ok += 1,
-            Ok(false) => failed += 1,
-            Err(e) => {
-                if crate::api_kind::kind_of(&e) == Some(api_support::ErrorKind::Auth) {
-                    return Err(e);
-                }
-                failed += 1;
+    let logs = Arc::new(CompatLogs {
+        dir: dir.clone(),
+        v1_base: client
+            .v1()
+            .base_url()
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned(),
+        entries: pending
+            .iter()
+            .map(|t| {
+                let repository = format!("{}/{}", t.target.owner, t.target.name);
+                ((t.org_id.clone(), repository.to_lowercase()), t.clone())
+            })
+            .collect(),
+        progress: progress.clone(),
+        error: Mutex::new(None),
+    });
+    let mut tasks = Vec::new();
+    let mut recorded = 0;
+    for t in &pending {
+        let task = journal.with_state(|state| {
+            ImportTask::resuming(
+                t.org_id.as_str().into(),
+                t.org_id.clone(),
+                t.integration_id.as_str().into(),
+                spec_of(t),
+                state,
+            )
+        });
+        match task {
+            Some(task) => tasks.push(task),
+            // Completed by a run that stopped before writing the log: record it now.
+            None => {
+                logs.imported(t, None)?;
+                recorded += 1;
             }
         }
     }
+    let ctx = ImportContext {
+        snyk: Arc::new(SnykAdapter::new(client)),
+        writer: journal.writer(),
+        integration_type: config.snyk.integration.api_name(),
+        grace: Duration::from_secs(config.apply.resume_grace_seconds),
+        observer: logs.clone(),
+    };
+    // snyk-api-import's `import` does not touch integration settings.
+    let options = ApplyOptions {
+        quiet_integrations: false,
+        ..config.apply.clone()
+    };
+    let stop = crate::run::stop_on_ctrl_c();
+    let mut report = Report::default();
+    let ran = run_imports(tasks, &ctx, &journal, &options, Some(&stop), &mut report).await;
     progress.finish();
-    drop(writer);
-    let code = if failed > 0 { exit::FAILURES } else { exit::OK };
+    ran?;
+    if let Some(e) = logs.take_error() {
+        return Err(e.into());
+    }
+    let ok = report.imports_completed + recorded;
+    let failed = report.imports_failed.len();
+    let code = if report.interrupted {
+        exit::INTERRUPTED
+    } else if failed > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    };
     if out.human() {
         println!(
             "{ok} imported, {failed} failed, {skipped} skipped as already imported; logs in {}",
@@ -500,132 +658,4 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         );
     }
     Ok(code)
-}
-
-/// Imports one target: journaled intent, post, journaled acceptance, poll, journaled outcome,
-/// logs. Returns whether it completed.
-async fn import_one(
-    snyk: &SnykClient,
-    dir: &Path,
-    writer: &mirror_core::journal::JournalWriter,
-    t: &ImportTargetEntry,
-    known: Option<ImportState>,
-) -> Result<bool> {
-    let repository = format!("{}/{}", t.target.owner, t.target.name);
-    let handle = match known {
-        Some(ImportState::Accepted(job)) => mirror_core::adapters::parse_job_ref(&job)?,
-        _ => {
-            let mut request =
-                ImportRequest::new(&t.target.owner, &t.target.name, t.target.branch.as_deref());
-            if let Some(files) = &t.files {
-                request = request.with_files(files.iter().map(|f| f.path.clone()));
-            }
-            if let Some(globs) = &t.exclusion_globs {
-                request = request.with_exclusion_globs(globs.split(','))?;
-            }
-            writer
-                .append(Event::ImportIntent {
-                    org_id: t.org_id.clone(),
-                    repository: repository.clone(),
-                })
-                .await?;
-            let handle = match snyk.import(&t.org_id, &t.integration_id, &request).await {
-                Ok(h) => h,
-                Err(e) => {
-                    writer
-                        .append(Event::ImportFailed {
-                            org_id: t.org_id.clone(),
-                            repository: repository.clone(),
-                            message: e.to_string(),
-                            project_cap: matches!(e, snyk_client::Error::ProjectCap { .. }),
-                        })
-                        .await?;
-                    compat::append_line(
-                        &dir.join(format!("{}.failed-imports.log", t.org_id)),
-                        &serde_json::json!({"orgId": t.org_id, "target": t.target, "errorMessage": e.to_string(),
-                            "msg": "Failed to kick off import", "name": compat::LOGGER_NAME, "level": 50, "v": 0}),
-                    )?;
-                    if e.kind() == api_support::ErrorKind::Auth {
-                        return Err(e.into());
-                    }
-                    return Ok(false);
-                }
-            };
-            writer
-                .append(Event::ImportAccepted {
-                    org_id: t.org_id.clone(),
-                    repository: repository.clone(),
-                    job: mirror_core::adapters::job_ref(&handle),
-                })
-                .await?;
-            compat::append_line(
-                &dir.join(compat::import_jobs_log(&t.org_id)),
-                &ImportJobLine {
-                    org_id: t.org_id.clone(),
-                    polling_url: polling_url(snyk, &handle),
-                    msg: "Kicked off import".to_owned(),
-                    extra: with_fields(30, Map::new()),
-                },
-            )?;
-            handle
-        }
-    };
-    let url = polling_url(snyk, &handle);
-    let finished = snyk.wait_for_import(&handle).await?;
-    let job = finished.job;
-    let projects = job.created_projects().count() as u32;
-    writer
-        .append(Event::ImportFinished {
-            org_id: t.org_id.clone(),
-            repository: repository.clone(),
-            status: serde_json::to_value(&job.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            projects,
-            messages: job.failure_messages(),
-        })
-        .await?;
-    for p in job.logs.iter().flat_map(|l| &l.projects) {
-        let ok = p.success == Some(true);
-        let line = ProjectLine {
-            org_id: t.org_id.clone(),
-            location_url: Some(url.clone()),
-            project_id: p.project_id.clone(),
-            target_file: p.target_file.clone(),
-            success: ok,
-            project_url: Some(p.project_url.clone().unwrap_or_default()),
-            user_message: p.user_message.clone(),
-            msg: if ok {
-                "Imported project"
-            } else {
-                "Error importing project"
-            }
-            .to_owned(),
-            extra: with_fields(if ok { 30 } else { 50 }, Map::new()),
-        };
-        let file = if ok {
-            compat::imported_projects_log(&t.org_id)
-        } else {
-            compat::failed_projects_log(&t.org_id)
-        };
-        compat::append_line(&dir.join(file), &line)?;
-    }
-    let complete = job.status == ImportStatus::Complete;
-    if complete {
-        // Only a finished import is recorded as imported, so a failed one is tried again.
-        compat::append_line(
-            &dir.join(compat::IMPORTED_TARGETS_LOG),
-            &ImportedTargetLine {
-                target_id: t.target_id(),
-                target: t.target.clone(),
-                location_url: Some(url),
-                org_id: t.org_id.clone(),
-                integration_id: t.integration_id.clone(),
-                msg: "Target requested for import".to_owned(),
-                extra: with_fields(30, Map::new()),
-            },
-        )?;
-    }
-    Ok(complete)
 }

@@ -137,9 +137,9 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
         .into_iter()
         .filter_map(|o| o.cloud.map(|c| (o.org, c)))
         .collect();
-    let (done, pending): (Vec<_>, Vec<_>) = todo
-        .into_iter()
-        .partition(|(org, int)| known.get(&(org.id.clone(), int.clone())) == Some(&print));
+    let (done, pending): (Vec<_>, Vec<_>) = todo.into_iter().partition(|(org, int)| {
+        known.get(&(org.id.as_str().into(), int.as_str().into())) == Some(&print)
+    });
     if dry_run {
         for (org, _) in &pending {
             println!("would update {}", org.name);
@@ -174,8 +174,8 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
                 {
                     Ok(()) => writer
                         .append(Event::CredentialsUpdated {
-                            org_id: org.id.clone(),
-                            integration_id: int.clone(),
+                            org_id: org.id.as_str().into(),
+                            integration_id: int.as_str().into(),
                             fingerprint: print,
                         })
                         .await

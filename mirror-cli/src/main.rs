@@ -6,6 +6,7 @@
 // A binary: `pub` marks what modules share, not an API.
 #![allow(unreachable_pub)]
 
+mod advice;
 mod cli;
 mod compat;
 mod integrations;
@@ -34,7 +35,7 @@ impl std::fmt::Display for Usage {
 impl std::error::Error for Usage {}
 
 /// Exit codes (defined beside the report they are read from).
-pub use mirror_core::exit;
+pub mod exit;
 
 mod api_kind {
     use bitbucket_cloud_client::ErrorKind;
@@ -110,6 +111,9 @@ fn main() -> ExitCode {
                 if !message.contains(&text) {
                     message.push_str(&format!("\n  caused by: {text}"));
                 }
+            }
+            if let Some(hint) = advice::for_error(&e) {
+                message.push_str(&format!("\n  ({hint})"));
             }
             if code == exit::AUTH {
                 message.push_str(

@@ -133,7 +133,7 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
         out.status(&format!("plan written to {}", path.display()));
     }
     if out.human() {
-        print!("{}", plan.render());
+        print!("{}{}", plan.render(), crate::advice::for_plan(&plan));
     } else {
         println!(
             "{}",
@@ -143,7 +143,7 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -171,7 +171,7 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>) -> Result<u8> {
 /// The plan on stderr for people (stdout carries the report).
 fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
-        eprint!("{}", plan.render());
+        eprint!("{}{}", plan.render(), crate::advice::for_plan(plan));
     }
 }
 
@@ -204,7 +204,7 @@ async fn run_plan(
 pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
     let code = exit::for_report(report);
     if out.human() {
-        print!("{}", report.render());
+        print!("{}{}", report.render(), crate::advice::for_report(report));
     } else {
         println!(
             "{}",
@@ -440,8 +440,7 @@ async fn demo(out: Out) -> Result<u8> {
         .start()
         .await?;
     let state = tempfile::tempdir()?;
-    let mut config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
-    config.snyk.can_add_integrations = true;
+    let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
     let ctx = Ctx {
         config,
         bitbucket: BitbucketAdapter::new(

@@ -65,7 +65,6 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     if let Some(t) = env("SNYK_TEMPLATE_ORG_ID") {
         config.snyk.template_org_id = Some(t);
     }
-    config.snyk.can_add_integrations = snyk_bitbucket_credentials()?.is_some();
     let workspaces = global.workspaces.clone().or_else(|| {
         env("BITBUCKET_CLOUD_WORKSPACES").map(|w| {
             w.split(',')

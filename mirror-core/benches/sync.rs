@@ -348,13 +348,12 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             .map_err(|e| e.to_string())?;
         let base_rss = memory("VmRSS");
 
-        let mut config = Config::from_toml(&format!(
+        let config = Config::from_toml(&format!(
             "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n",
             snyk.group_id(),
             o.concurrency
         ))
         .map_err(|e| e.to_string())?;
-        config.snyk.can_add_integrations = true;
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
 
         let mut runs = Vec::new();

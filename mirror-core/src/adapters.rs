@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use bitbucket_cloud_client::BitbucketClient;
 use futures_util::TryStreamExt;
 use secrecy::SecretString;
-use snyk_client::{ImportRequest, JobHandle, SnykClient};
+use snyk_client::{ImportRequest, SnykClient};
 
 use crate::Error;
+use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{
-    BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, Settings, SnykOrg, SnykPort,
+    BitbucketPort, ImportSpec, JobHandle, JobOutcome, ProjectResult, Repo, RepoQuery, Settings,
+    SnykOrg, SnykPort, SnykTarget,
 };
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
@@ -53,6 +55,7 @@ impl BitbucketPort for BitbucketAdapter {
         Ok(repos
             .into_iter()
             .map(|r| Repo {
+                uuid: r.uuid.clone().map(Into::into),
                 workspace: r.workspace_slug().unwrap_or(workspace).to_owned(),
                 main_branch: r.main_branch().map(str::to_owned),
                 is_fork: r.is_fork(),
@@ -117,29 +120,6 @@ impl SnykAdapter {
     }
 }
 
-/// A job reference as the journal keeps it: `org/integration/job`.
-pub fn job_ref(handle: &JobHandle) -> String {
-    format!(
-        "{}/{}/{}",
-        handle.org_id, handle.integration_id, handle.job_id
-    )
-}
-
-/// Reads a job reference written by [`job_ref`].
-pub fn parse_job_ref(job: &str) -> Result<JobHandle, Error> {
-    let mut parts = job.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(o), Some(i), Some(j), None) if !o.is_empty() && !i.is_empty() && !j.is_empty() => {
-            Ok(JobHandle {
-                org_id: o.to_owned(),
-                integration_id: i.to_owned(),
-                job_id: j.to_owned(),
-            })
-        }
-        _ => Err(Error::Config(format!("`{job}` is not a job reference"))),
-    }
-}
-
 #[async_trait]
 impl SnykPort for SnykAdapter {
     async fn orgs(&self, group_id: &str) -> Result<Vec<SnykOrg>, Error> {
@@ -149,7 +129,7 @@ impl SnykPort for SnykAdapter {
             .await?
             .into_iter()
             .map(|o| SnykOrg {
-                id: o.id,
+                id: o.id.into(),
                 name: o.name,
             })
             .collect())
@@ -163,108 +143,144 @@ impl SnykPort for SnykAdapter {
             .into_iter()
             .filter(|o| o.name == name)
             .map(|o| SnykOrg {
-                id: o.id,
+                id: o.id.into(),
                 name: o.name,
             })
             .collect())
     }
 
-    async fn integrations(&self, org_id: &str) -> Result<BTreeMap<String, String>, Error> {
-        Ok(self.client.integrations(org_id).await?.0)
+    async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
+        Ok(self
+            .client
+            .integrations(org_id.as_str())
+            .await?
+            .0
+            .into_iter()
+            .map(|(kind, id)| (kind, id.into()))
+            .collect())
     }
 
-    async fn imported(&self, org_id: &str, integration_type: &str) -> Result<Vec<String>, Error> {
+    async fn imported(
+        &self,
+        org_id: &OrgId,
+        integration_type: &str,
+    ) -> Result<Vec<SnykTarget>, Error> {
         let targets: Vec<_> = self
             .client
-            .targets_of(org_id, integration_type, None)
+            .targets_of(org_id.as_str(), integration_type, None)
             .try_collect()
             .await?;
-        Ok(targets.into_iter().map(|t| t.display_name).collect())
+        Ok(targets
+            .into_iter()
+            .map(|t| SnykTarget {
+                id: t.id.into(),
+                display_name: t.display_name,
+            })
+            .collect())
     }
 
     async fn create_org(
         &self,
         group_id: &str,
         name: &str,
-        template_org_id: Option<&str>,
+        template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {
         let o = self
             .client
-            .create_org(group_id, name, template_org_id)
+            .create_org(group_id, name, template_org_id.map(OrgId::as_str))
             .await?;
         Ok(SnykOrg {
-            id: o.id,
+            id: o.id.into(),
             name: o.name,
         })
     }
 
-    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error> {
+    fn can_add_integrations(&self) -> bool {
+        self.bitbucket_credentials.is_some()
+    }
+
+    async fn add_bitbucket_integration(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Option<IntegrationId>, Error> {
         let Some((email, token)) = &self.bitbucket_credentials else {
             return Ok(None);
         };
         let id = self
             .client
-            .add_bitbucket_cloud_integration(org_id, email, token)
+            .add_bitbucket_cloud_integration(org_id.as_str(), email, token)
             .await?;
-        Ok(Some(id))
+        Ok(Some(id.into()))
     }
 
     async fn import(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
         spec: &ImportSpec,
-    ) -> Result<String, Error> {
+    ) -> Result<JobHandle, Error> {
         let mut request =
             ImportRequest::new(&spec.workspace, &spec.repository, spec.branch.as_deref())
                 .with_files(spec.files.iter().cloned());
         if !spec.exclusion_globs.is_empty() {
             request = request.with_exclusion_globs(&spec.exclusion_globs)?;
         }
-        let handle = self.client.import(org_id, integration_id, &request).await?;
-        Ok(job_ref(&handle))
+        let handle = self
+            .client
+            .import(org_id.as_str(), integration_id.as_str(), &request)
+            .await?;
+        Ok(handle.into())
     }
 
-    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
-        let handle = parse_job_ref(job)?;
-        let done = self.client.wait_for_import(&handle).await?;
-        let status = serde_json::to_value(&done.job.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".to_owned());
+    async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
+        let done = self.client.wait_for_import(&job.into()).await?;
+        let project_results = done
+            .job
+            .logs
+            .iter()
+            .flat_map(|l| &l.projects)
+            .map(|p| ProjectResult {
+                project_id: p.project_id.clone().map(Into::into),
+                target_file: p.target_file.clone(),
+                success: p.success == Some(true),
+                project_url: p.project_url.clone(),
+                user_message: p.user_message.clone(),
+            })
+            .collect();
         Ok(JobOutcome {
-            status,
             projects: done.job.created_projects().count() as u32,
             messages: done.job.failure_messages(),
             polls: done.polls,
+            status: done.job.status,
+            project_results,
         })
     }
 
     async fn integration_settings(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
     ) -> Result<Settings, Error> {
         Ok(self
             .client
-            .integration_settings(org_id, integration_id)
+            .integration_settings(org_id.as_str(), integration_id.as_str())
             .await?)
     }
 
     async fn update_integration_settings(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
         settings: &Settings,
     ) -> Result<(), Error> {
         self.client
-            .update_integration_settings(org_id, integration_id, settings)
+            .update_integration_settings(org_id.as_str(), integration_id.as_str(), settings)
             .await?;
         Ok(())
     }
 
-    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
-        Ok(self.client.disable_notifications(org_id).await?)
+    async fn disable_notifications(&self, org_id: &OrgId) -> Result<(), Error> {
+        Ok(self.client.disable_notifications(org_id.as_str()).await?)
     }
 
     fn requests(&self) -> u64 {

@@ -94,11 +94,6 @@ pub struct SnykSettings {
     /// A template org: new orgs copy its integrations (with credentials) and settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<String>,
-    /// Whether Snyk-side Bitbucket credentials (an Atlassian e-mail and API token) are at hand,
-    /// so that a missing `bitbucket-cloud` integration can be added. Set by the caller from
-    /// the environment; never read from a file.
-    #[serde(skip)]
-    pub can_add_integrations: bool,
 }
 
 /// Public, private or both.

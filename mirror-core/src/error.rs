@@ -38,13 +38,28 @@ pub enum Error {
     },
     /// Another run holds the state directory.
     #[error(
-        "another bb-snyk-mirror run is using the state directory {}: wait for it to finish, or use another --state-dir",
+        "another run is using the state directory {}: wait for it to finish, or use another state directory",
         path.display()
     )]
     Locked {
         /// The state directory.
         path: PathBuf,
     },
+    /// The Snyk port cannot do this (a port of your own that leaves a method out).
+    #[error("this Snyk port cannot {what}")]
+    Unsupported {
+        /// What it cannot do.
+        what: &'static str,
+    },
+    /// A job reference in the journal or a plan is not `org/integration/job`.
+    #[error("`{text}` is not a job reference (org/integration/job)")]
+    BadJobReference {
+        /// The text found.
+        text: String,
+    },
+    /// Something that should not happen did: a task panicked, or the journal writer stopped.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A failure of an in-memory fake, with its kind.
     #[error("{message}")]
     Fake {
@@ -59,7 +74,12 @@ impl Error {
     /// The kind of failure, as the clients classify it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Config(_) | Self::Malformed { .. } | Self::Locked { .. } => ErrorKind::Config,
+            Self::Config(_)
+            | Self::Malformed { .. }
+            | Self::Locked { .. }
+            | Self::BadJobReference { .. } => ErrorKind::Config,
+            Self::Unsupported { .. } => ErrorKind::Client,
+            Self::Internal(_) => ErrorKind::Server,
             Self::Bitbucket(e) => e.kind(),
             Self::Snyk(e) => e.kind(),
             Self::Io { .. } => ErrorKind::Transport,

@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use bitbucket_cloud_client::ErrorKind;
 
 use crate::Error;
+use crate::ids::{IntegrationId, OrgId, TargetId};
 use crate::ports::{
-    BitbucketPort, ImportSpec, JobOutcome, Repo, RepoQuery, Settings, SnykOrg, SnykPort,
+    BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Repo, RepoQuery, Settings,
+    SnykOrg, SnykPort, SnykTarget,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -128,7 +130,7 @@ impl FakeSnyk {
     }
 
     /// Adds an existing org with these integration types; returns its id. Names may repeat.
-    pub fn add_org(&self, name: &str, integrations: &[&str]) -> String {
+    pub fn add_org(&self, name: &str, integrations: &[&str]) -> OrgId {
         let mut s = lock(&self.state);
         s.counter += 1;
         let id = format!("org-{}", s.counter);
@@ -142,11 +144,12 @@ impl FakeSnyk {
             integrations,
             targets: BTreeSet::new(),
         });
-        id
+        id.into()
     }
 
     /// Marks a repository as imported into an org already.
-    pub fn add_target(&self, org_id: &str, full_name: &str) {
+    pub fn add_target(&self, org_id: impl AsRef<str>, full_name: &str) {
+        let org_id = org_id.as_ref();
         if let Some(o) = lock(&self.state).orgs.iter_mut().find(|o| o.id == org_id) {
             o.targets.insert(full_name.to_lowercase());
         }
@@ -170,8 +173,8 @@ impl FakeSnyk {
     }
 
     /// This org is at its project cap.
-    pub fn set_capped(&self, org_id: &str) {
-        lock(&self.state).capped.insert(org_id.to_owned());
+    pub fn set_capped(&self, org_id: impl AsRef<str>) {
+        lock(&self.state).capped.insert(org_id.as_ref().to_owned());
     }
 
     /// The orgs as they are now.
@@ -200,10 +203,10 @@ impl FakeSnyk {
     }
 
     /// An integration's settings now (new integrations have PR checks and fix PRs on).
-    pub fn settings(&self, integration_id: &str) -> Settings {
+    pub fn settings(&self, integration_id: impl AsRef<str>) -> Settings {
         lock(&self.state)
             .settings
-            .get(integration_id)
+            .get(integration_id.as_ref())
             .cloned()
             .unwrap_or_else(default_settings)
     }
@@ -236,7 +239,7 @@ impl SnykPort for FakeSnyk {
             .orgs
             .iter()
             .map(|o| SnykOrg {
-                id: o.id.clone(),
+                id: o.id.as_str().into(),
                 name: o.name.clone(),
             })
             .collect())
@@ -251,26 +254,43 @@ impl SnykPort for FakeSnyk {
             .collect())
     }
 
-    async fn integrations(&self, org_id: &str) -> Result<BTreeMap<String, String>, Error> {
+    async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
         self.count();
         lock(&self.state)
             .orgs
             .iter()
-            .find(|o| o.id == org_id)
-            .map(|o| o.integrations.clone())
+            .find(|o| o.id == org_id.as_str())
+            .map(|o| {
+                o.integrations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), IntegrationId::from(v.as_str())))
+                    .collect()
+            })
             .ok_or_else(|| Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!("org {org_id} not found"),
             })
     }
 
-    async fn imported(&self, org_id: &str, _integration_type: &str) -> Result<Vec<String>, Error> {
+    async fn imported(
+        &self,
+        org_id: &OrgId,
+        _integration_type: &str,
+    ) -> Result<Vec<SnykTarget>, Error> {
         self.count();
         Ok(lock(&self.state)
             .orgs
             .iter()
-            .find(|o| o.id == org_id)
-            .map(|o| o.targets.iter().cloned().collect())
+            .find(|o| o.id == org_id.as_str())
+            .map(|o| {
+                o.targets
+                    .iter()
+                    .map(|name| SnykTarget {
+                        id: TargetId::new(format!("target-{}-{name}", o.id)),
+                        display_name: name.clone(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -278,12 +298,12 @@ impl SnykPort for FakeSnyk {
         &self,
         _group_id: &str,
         name: &str,
-        template_org_id: Option<&str>,
+        template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {
         self.count();
         let types: Vec<String> = {
             let s = lock(&self.state);
-            match template_org_id.and_then(|t| s.orgs.iter().find(|o| o.id == t)) {
+            match template_org_id.and_then(|t| s.orgs.iter().find(|o| o.id == t.as_str())) {
                 Some(t) => t.integrations.keys().cloned().collect(),
                 None => s.new_org_integrations.clone(),
             }
@@ -299,24 +319,24 @@ impl SnykPort for FakeSnyk {
 
     async fn integration_settings(
         &self,
-        _org_id: &str,
-        integration_id: &str,
+        _org_id: &OrgId,
+        integration_id: &IntegrationId,
     ) -> Result<Settings, Error> {
         self.count();
-        Ok(self.settings(integration_id))
+        Ok(self.settings(integration_id.as_str()))
     }
 
     async fn update_integration_settings(
         &self,
-        _org_id: &str,
-        integration_id: &str,
+        _org_id: &OrgId,
+        integration_id: &IntegrationId,
         settings: &Settings,
     ) -> Result<(), Error> {
         self.count();
         let mut s = lock(&self.state);
         let current = s
             .settings
-            .entry(integration_id.to_owned())
+            .entry(integration_id.to_string())
             .or_insert_with(default_settings);
         for (k, v) in settings {
             current.insert(k.clone(), v.clone());
@@ -324,15 +344,22 @@ impl SnykPort for FakeSnyk {
         Ok(())
     }
 
-    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
+    async fn disable_notifications(&self, org_id: &OrgId) -> Result<(), Error> {
         self.count();
         lock(&self.state)
             .notifications_off
-            .insert(org_id.to_owned());
+            .insert(org_id.to_string());
         Ok(())
     }
 
-    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error> {
+    fn can_add_integrations(&self) -> bool {
+        lock(&self.state).can_add_integrations
+    }
+
+    async fn add_bitbucket_integration(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Option<IntegrationId>, Error> {
         self.count();
         let mut s = lock(&self.state);
         if !s.can_add_integrations {
@@ -342,27 +369,27 @@ impl SnykPort for FakeSnyk {
         let org = s
             .orgs
             .iter_mut()
-            .find(|o| o.id == org_id)
+            .find(|o| o.id == org_id.as_str())
             .ok_or_else(|| Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!("org {org_id} not found"),
             })?;
         org.integrations
             .insert("bitbucket-cloud".to_owned(), id.clone());
-        s.added_integrations.push(org_id.to_owned());
-        Ok(Some(id))
+        s.added_integrations.push(org_id.to_string());
+        Ok(Some(id.into()))
     }
 
     async fn import(
         &self,
-        org_id: &str,
-        _integration_id: &str,
+        org_id: &OrgId,
+        _integration_id: &IntegrationId,
         spec: &ImportSpec,
-    ) -> Result<String, Error> {
+    ) -> Result<JobHandle, Error> {
         self.count();
         let full = format!("{}/{}", spec.workspace, spec.repository);
         let mut s = lock(&self.state);
-        if s.capped.contains(org_id) {
+        if s.capped.contains(org_id.as_str()) {
             return Err(Error::Fake {
                 kind: ErrorKind::Client,
                 message: "This organization has 25000 of the maximum 25000 projects.".to_owned(),
@@ -374,17 +401,22 @@ impl SnykPort for FakeSnyk {
                 message: format!("Snyk refused the import of {full}"),
             });
         }
-        s.posted.push((org_id.to_owned(), full.clone()));
+        s.posted.push((org_id.to_string(), full.clone()));
         s.counter += 1;
-        let job = format!("{org_id}/int/job-{}", s.counter);
-        s.jobs.insert(job.clone(), (org_id.to_owned(), full));
+        let job = JobHandle {
+            org_id: org_id.clone(),
+            integration_id: "int".into(),
+            job_id: format!("job-{}", s.counter),
+        };
+        s.jobs
+            .insert(job.job_id.clone(), (org_id.to_string(), full));
         Ok(job)
     }
 
-    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+    async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
         self.count();
         let mut s = lock(&self.state);
-        let Some((org_id, full)) = s.jobs.get(job).cloned() else {
+        let Some((org_id, full)) = s.jobs.get(&job.job_id).cloned() else {
             return Err(Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!("job {job} not found"),
@@ -395,10 +427,11 @@ impl SnykPort for FakeSnyk {
             o.targets.insert(full.to_lowercase());
         }
         Ok(JobOutcome {
-            status: "complete".to_owned(),
+            status: ImportStatus::Complete,
             projects: u32::from(!zero),
             messages: Vec::new(),
             polls: 1,
+            project_results: Vec::new(),
         })
     }
 

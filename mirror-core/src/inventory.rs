@@ -7,8 +7,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
-use crate::plan::{History, destination, pending_by_history, repo_filter};
+use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
+use crate::rules::{History, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
 
 /// Workspace listings in flight at once.
@@ -39,11 +40,11 @@ pub struct BitbucketInventory {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgInventory {
     /// The id.
-    pub id: String,
+    pub id: OrgId,
     /// The name.
     pub name: String,
     /// Type → integration id; read only for orgs the plan may use.
-    pub integrations: Option<BTreeMap<String, String>>,
+    pub integrations: Option<BTreeMap<String, IntegrationId>>,
     /// Lowercased `workspace/repository` of targets imported through the chosen integration;
     /// read only for orgs the plan may use.
     pub imported: Option<BTreeSet<String>>,
@@ -56,7 +57,11 @@ pub struct SnykInventory {
     pub orgs: Vec<OrgInventory>,
     /// The template org's integrations, when a template is configured.
     #[serde(default)]
-    pub template_integrations: Option<BTreeMap<String, String>>,
+    pub template_integrations: Option<BTreeMap<String, IntegrationId>>,
+    /// Whether the Snyk port can add a missing `bitbucket-cloud` integration
+    /// ([`SnykPort::can_add_integrations`]).
+    #[serde(default)]
+    pub can_add_integrations: bool,
 }
 
 /// Both sides.
@@ -81,6 +86,28 @@ fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
         return Err(format!("excluded by {p}"));
     }
     Ok(())
+}
+
+/// The org names the plan may use for this Bitbucket side.
+pub fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for ws in &bitbucket.workspaces {
+        match &config.mapping {
+            Mapping::OrgPerProject { .. } => {
+                for r in &ws.repositories {
+                    if let Some(n) = config.mapping.org_name(&ws.slug, r.project_key.as_deref()) {
+                        names.insert(n);
+                    }
+                }
+            }
+            _ => {
+                if let Some(n) = config.mapping.org_name(&ws.slug, None) {
+                    names.insert(n);
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Reads the Bitbucket side.
@@ -130,28 +157,6 @@ pub async fn gather_bitbucket(
     })
 }
 
-/// The org names the plan may use for this Bitbucket side.
-pub fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for ws in &bitbucket.workspaces {
-        match &config.mapping {
-            Mapping::OrgPerProject { .. } => {
-                for r in &ws.repositories {
-                    if let Some(n) = config.mapping.org_name(&ws.slug, r.project_key.as_deref()) {
-                        names.insert(n);
-                    }
-                }
-            }
-            _ => {
-                if let Some(n) = config.mapping.org_name(&ws.slug, None) {
-                    names.insert(n);
-                }
-            }
-        }
-    }
-    names
-}
-
 /// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted
 /// name, when the name is not ambiguous) their integrations and imported targets.
 ///
@@ -181,7 +186,7 @@ pub async fn gather_snyk_for(
     let integration = config.snyk.integration.api_name();
     let mut orgs: Vec<OrgInventory> = match &config.mapping {
         Mapping::SingleOrg { org_id } => vec![OrgInventory {
-            id: org_id.clone(),
+            id: org_id.as_str().into(),
             name: org_id.clone(),
             integrations: None,
             imported: None,
@@ -217,7 +222,11 @@ pub async fn gather_snyk_for(
         }
     }
     let has_work = |o: &OrgInventory| {
-        let dest = if single { &o.id } else { &o.name };
+        let dest = if single {
+            o.id.as_str()
+        } else {
+            o.name.as_str()
+        };
         candidates
             .get(dest)
             .is_some_and(|repos| repos.iter().any(|r| pending_by_history(r, &o.id, history)))
@@ -231,7 +240,8 @@ pub async fn gather_snyk_for(
         })
         .map(|(i, _)| i)
         .collect();
-    let details: Vec<(usize, BTreeMap<String, String>, BTreeSet<String>)> = stream::iter(to_read)
+    type Details = (usize, BTreeMap<String, IntegrationId>, BTreeSet<String>);
+    let details: Vec<Details> = stream::iter(to_read)
         .map(|i| {
             let id = orgs[i].id.clone();
             async move {
@@ -240,7 +250,7 @@ pub async fn gather_snyk_for(
                     .imported(&id, integration)
                     .await?
                     .into_iter()
-                    .map(|n| n.to_lowercase())
+                    .map(|t| t.display_name.to_lowercase())
                     .collect();
                 Ok::<_, Error>((i, integrations, imported))
             }
@@ -254,12 +264,13 @@ pub async fn gather_snyk_for(
     }
     orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let template_integrations = match &config.snyk.template_org_id {
-        Some(t) => Some(snyk.integrations(t).await?),
+        Some(t) => Some(snyk.integrations(&OrgId::from(t.as_str())).await?),
         None => None,
     };
     Ok(SnykInventory {
         orgs,
         template_integrations,
+        can_add_integrations: snyk.can_add_integrations(),
     })
 }
 

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::Error;
-use crate::plan::History;
+use crate::ids::{IntegrationId, OrgId};
+use crate::ports::{ImportStatus, JobHandle};
+use crate::rules::History;
 
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -46,43 +48,43 @@ pub enum Event {
         /// Its name.
         name: String,
         /// Its id.
-        org_id: String,
+        org_id: OrgId,
         /// The integration imports go through, if it has one.
-        integration_id: Option<String>,
+        integration_id: Option<IntegrationId>,
         /// Whether this run created it.
         created: bool,
     },
     /// A `bitbucket-cloud` integration was added to an org.
     IntegrationAdded {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// The new integration.
-        integration_id: String,
+        integration_id: IntegrationId,
     },
     /// An integration's PR checks and fix PRs are about to be turned off for the run
     /// (`apply.quiet_integrations`); `original` holds the values to put back. Written before
     /// the change, so a crash at any point leaves what to restore.
     IntegrationQuieted {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// The integration.
-        integration_id: String,
+        integration_id: IntegrationId,
         /// The settings as they were, only the keys the run changes.
         original: serde_json::Map<String, serde_json::Value>,
     },
     /// An integration's settings were put back as they were before the run.
     IntegrationRestored {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// The integration.
-        integration_id: String,
+        integration_id: IntegrationId,
     },
     /// An integration's Bitbucket credentials were replaced.
     CredentialsUpdated {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// The integration.
-        integration_id: String,
+        integration_id: IntegrationId,
         /// A fingerprint of the new credentials (FNV-1a of e-mail and token; not reversible
         /// for tokens of this length), so that a rerun skips what it already changed.
         fingerprint: String,
@@ -90,27 +92,27 @@ pub enum Event {
     /// About to post an import.
     ImportIntent {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// `workspace/repository`.
         repository: String,
     },
     /// Snyk accepted the import.
     ImportAccepted {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// `workspace/repository`.
         repository: String,
-        /// The job reference.
-        job: String,
+        /// Where the job lives (`org/integration/job` in the file).
+        job: JobHandle,
     },
     /// The job finished.
     ImportFinished {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// `workspace/repository`.
         repository: String,
         /// `complete`, `failed` or `aborted`.
-        status: String,
+        status: ImportStatus,
         /// Projects created.
         projects: u32,
         /// Snyk's messages for what failed.
@@ -120,7 +122,7 @@ pub enum Event {
     /// Snyk refused the import before accepting it, or it could not be followed.
     ImportFailed {
         /// The org.
-        org_id: String,
+        org_id: OrgId,
         /// `workspace/repository`.
         repository: String,
         /// Why.
@@ -147,11 +149,11 @@ pub enum ImportState {
     /// About to be posted; whether Snyk got it is unknown.
     Intended,
     /// Accepted, with its job, not yet finished.
-    Accepted(String),
+    Accepted(JobHandle),
     /// Finished.
     Finished {
         /// The job's status.
-        status: String,
+        status: ImportStatus,
         /// Projects created.
         projects: u32,
     },
@@ -163,15 +165,15 @@ pub enum ImportState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalState {
     /// Orgs whose creation was intended, by name → id once known.
-    pub orgs: BTreeMap<String, Option<(String, Option<String>)>>,
+    pub orgs: BTreeMap<String, Option<(OrgId, Option<IntegrationId>)>>,
     /// Imports by (org id, lowercased `workspace/repository`).
-    pub imports: BTreeMap<(String, String), ImportState>,
+    pub imports: BTreeMap<(OrgId, String), ImportState>,
     /// Orgs found at the project cap.
-    pub capped_orgs: std::collections::BTreeSet<String>,
+    pub capped_orgs: std::collections::BTreeSet<OrgId>,
     /// (org id, integration id) → fingerprint of the credentials last put into it.
-    pub credentials: BTreeMap<(String, String), String>,
+    pub credentials: BTreeMap<(OrgId, IntegrationId), String>,
     /// (org id, integration id) → settings to put back: quieted by a run not yet restored.
-    pub quieted: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>>,
+    pub quieted: BTreeMap<(OrgId, IntegrationId), serde_json::Map<String, serde_json::Value>>,
     /// Events read.
     pub events: u64,
 }
@@ -275,9 +277,10 @@ impl JournalState {
                 .imports
                 .iter()
                 .filter_map(|(k, s)| match s {
-                    ImportState::Finished { status, projects } if status == "complete" => {
-                        Some((k.clone(), *projects))
-                    }
+                    ImportState::Finished {
+                        status: ImportStatus::Complete,
+                        projects,
+                    } => Some((k.clone(), *projects)),
                     _ => None,
                 })
                 .collect(),
@@ -370,6 +373,8 @@ enum Failure {
 struct Shared {
     pending: Mutex<Pending>,
     disk: Mutex<Disk>,
+    /// The journal replayed, kept up to date with every event on disk.
+    state: Mutex<JournalState>,
     observer: Option<WriteObserver>,
 }
 
@@ -421,13 +426,18 @@ impl Shared {
             let last = first + batch.len() as u64 - 1;
             if written.is_ok() {
                 disk.seq = last;
+                // Under the disk lock, so the state takes events in the file's order.
+                let mut state = lock(&self.state);
+                for (event, _) in &batch {
+                    state.apply(event);
+                }
             }
             let path = disk.path.clone();
             drop(disk);
             for (_, ack) in batch {
                 let _ = ack.send(match &written {
                     Ok(()) => Ok(()),
-                    Err(Failure::Encode(message)) => Err(Error::Config(message.clone())),
+                    Err(Failure::Encode(message)) => Err(Error::Internal(message.clone())),
                     Err(Failure::Io(kind, message)) => Err(Error::io(
                         &path,
                         std::io::Error::new(*kind, message.clone()),
@@ -448,7 +458,6 @@ impl Shared {
 /// An open, locked journal.
 pub struct Journal {
     shared: Arc<Shared>,
-    state: JournalState,
     dir: PathBuf,
     _lock: File,
 }
@@ -501,19 +510,25 @@ impl Journal {
                 path,
                 seq: state.events,
             }),
+            state: Mutex::new(state),
             observer,
         });
         Ok(Self {
             shared,
-            state,
             dir: dir.to_path_buf(),
             _lock: lock_file,
         })
     }
 
-    /// What the journal held when it was opened.
-    pub fn state(&self) -> &JournalState {
-        &self.state
+    /// What the journal holds now (every event written so far, by any writer), as a copy.
+    pub fn state(&self) -> JournalState {
+        self.with_state(JournalState::clone)
+    }
+
+    /// Reads what the journal holds now without copying it. `read` must not wait on the
+    /// journal (it runs under the lock that writers take).
+    pub fn with_state<T>(&self, read: impl FnOnce(&JournalState) -> T) -> T {
+        read(&lock(&self.shared.state))
     }
 
     /// The state directory.
@@ -630,7 +645,7 @@ mod tests {
         w.append(Event::ImportFinished {
             org_id: "o".into(),
             repository: "ws/A".into(),
-            status: "complete".into(),
+            status: ImportStatus::Complete,
             projects: 0,
             messages: vec![],
         })
@@ -641,7 +656,10 @@ mod tests {
         let state = read_state(dir.path()).unwrap();
         assert_eq!(state.events, 2);
         assert_eq!(
-            state.history().completed.get(&("o".into(), "ws/a".into())),
+            state
+                .history()
+                .completed
+                .get(&("o".into(), "ws/a".to_owned())),
             Some(&0)
         );
         // Reopening works once the first holder is gone.

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Integration, Mapping, Visibility, glob_match};
+use crate::config::{Config, Integration, Mapping};
+use crate::conflict::ConflictReason;
+use crate::ids::{IntegrationId, OrgId};
 use crate::inventory::{Inventory, OrgInventory};
+use crate::rules::{History, SkipReason, destination, done_reason, repo_filter};
 use crate::{Error, Repo};
 
 /// The plan format's version; a plan of another version is refused.
@@ -15,15 +18,6 @@ pub const PLAN_SCHEMA_VERSION: u32 = 1;
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;
 
-/// What earlier runs recorded (from the journal), as far as planning cares.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History {
-    /// Completed imports: (org id, lowercased `workspace/repository`) → projects created.
-    pub completed: BTreeMap<(String, String), u32>,
-    /// Orgs an import found at the project cap.
-    pub capped_orgs: BTreeSet<String>,
-}
-
 /// Where an import goes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
@@ -31,13 +25,13 @@ pub enum OrgRef {
     /// An org that exists.
     Existing {
         /// Its id.
-        id: String,
+        id: OrgId,
         /// Its name.
         name: String,
         /// The integration to import through; `None` when the plan adds it
         /// ([`Action::AddIntegration`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        integration_id: Option<String>,
+        integration_id: Option<IntegrationId>,
     },
     /// An org this plan creates.
     New {
@@ -51,129 +45,6 @@ impl OrgRef {
     pub fn name(&self) -> &str {
         match self {
             Self::Existing { name, .. } | Self::New { name } => name,
-        }
-    }
-}
-
-/// Why a repository (or workspace) is left alone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// A pattern or filter of the configuration left it out.
-    Excluded {
-        /// Which rule.
-        rule: String,
-    },
-    /// A fork, and forks are skipped.
-    Fork,
-    /// An empty repository: it has no main branch to import.
-    EmptyRepository,
-    /// Snyk already has a target for it in the org.
-    AlreadyImported {
-        /// The org.
-        org_id: String,
-    },
-    /// An earlier run imported it and Snyk found no projects; it is not imported again.
-    ImportedBeforeWithZeroProjects {
-        /// The org.
-        org_id: String,
-    },
-    /// A workspace with nothing to import gets no org.
-    EmptyWorkspace,
-}
-
-impl SkipReason {
-    /// A short label for summaries.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Excluded { .. } => "excluded",
-            Self::Fork => "fork",
-            Self::EmptyRepository => "empty repository",
-            Self::AlreadyImported { .. } => "already imported",
-            Self::ImportedBeforeWithZeroProjects { .. } => "imported before, no projects",
-            Self::EmptyWorkspace => "empty workspace",
-        }
-    }
-
-    fn explain(&self) -> String {
-        match self {
-            Self::Excluded { rule } => format!("excluded ({rule})"),
-            Self::Fork => "fork (source.skip_forks)".to_owned(),
-            Self::EmptyRepository => "empty repository (no main branch)".to_owned(),
-            Self::AlreadyImported { org_id } => format!("already imported into {org_id}"),
-            Self::ImportedBeforeWithZeroProjects { org_id } => {
-                format!("imported into {org_id} before; Snyk found no projects")
-            }
-            Self::EmptyWorkspace => {
-                "nothing to import, so no org is created (source.skip_empty_workspaces)".to_owned()
-            }
-        }
-    }
-}
-
-/// Why an org cannot be used; its repositories are not imported.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-pub enum ConflictReason {
-    /// Several existing orgs have this name: which one is meant cannot be guessed.
-    DuplicateOrgName {
-        /// Their ids.
-        org_ids: Vec<String>,
-    },
-    /// The name is longer than Snyk allows.
-    NameTooLong {
-        /// Its length.
-        length: usize,
-    },
-    /// The org is at Snyk's cap of 25,000 projects.
-    ProjectCap {
-        /// The org.
-        org_id: String,
-    },
-    /// The org has (or a new org would have) no integration of the chosen type, and this plan
-    /// cannot add one.
-    MissingIntegration {
-        /// The org, when it exists.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        org_id: Option<String>,
-        /// The integration type.
-        integration: String,
-    },
-}
-
-impl ConflictReason {
-    /// What the conflict means and how to resolve it, for people.
-    pub fn explain(&self, org: &str) -> String {
-        match self {
-            Self::DuplicateOrgName { org_ids } => format!(
-                "{} orgs are named \"{org}\" ({}): rename or delete all but one, or change mapping.name",
-                org_ids.len(),
-                org_ids.join(", ")
-            ),
-            Self::NameTooLong { length } => format!(
-                "the org name \"{org}\" has {length} characters; Snyk allows {MAX_ORG_NAME}: shorten mapping.name"
-            ),
-            Self::ProjectCap { org_id } => format!(
-                "org {org_id} is at Snyk's cap of 25,000 projects: remove projects or map these repositories to another org"
-            ),
-            Self::MissingIntegration {
-                org_id,
-                integration,
-            } => {
-                let which = match org_id {
-                    Some(id) => format!("org {id} has no {integration} integration"),
-                    None => format!("a new org would have no {integration} integration"),
-                };
-                if integration == "bitbucket-cloud" {
-                    format!(
-                        "{which}: set SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN (an Atlassian API token with read:user:bitbucket, read:workspace:bitbucket and read:repository:bitbucket) so that it is added, or set SNYK_TEMPLATE_ORG_ID (snyk.template_org_id) to an org that has one"
-                    )
-                } else {
-                    format!(
-                        "{which}: the Bitbucket Cloud App cannot be set up through the API; in the Snyk web UI open the org, then Settings > Integrations > Bitbucket Cloud App, and connect it to the workspace (steps: 'Bitbucket Cloud App' in Snyk's documentation at docs.snyk.io); or set SNYK_TEMPLATE_ORG_ID to an org that has it"
-                    )
-                }
-            }
         }
     }
 }
@@ -193,7 +64,7 @@ pub enum Action {
         org: String,
         /// The org's id, when it exists already.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        org_id: Option<String>,
+        org_id: Option<OrgId>,
     },
     /// Import one repository into an org.
     Import {
@@ -263,7 +134,7 @@ pub struct Plan {
     pub integration: Integration,
     /// The template org new orgs copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_org_id: Option<String>,
+    pub template_org_id: Option<OrgId>,
     /// The steps, in order: org creations, integrations to add, imports, conflicts, skips.
     pub actions: Vec<Action>,
 }
@@ -366,7 +237,7 @@ impl Plan {
                 Action::CreateOrg { name } => {
                     let from = self
                         .template_org_id
-                        .as_deref()
+                        .as_ref()
                         .map(|t| format!(" from template {t}"))
                         .unwrap_or_default();
                     let _ = writeln!(out, "+ create org {name}{from}");
@@ -441,39 +312,12 @@ fn skip_key(a: &Action) -> (&str, &str) {
     }
 }
 
-/// Why `repo` needs no import into the existing org `org_id`: Snyk already has its target
-/// (`imported`), or an earlier run's journal says it completed there.
-fn done_reason(
-    repo: &Repo,
-    imported: Option<&BTreeSet<String>>,
-    org_id: Option<&str>,
-    history: &History,
-) -> Option<SkipReason> {
-    let id = org_id?;
-    let key = repo.full_name().to_lowercase();
-    if imported.is_some_and(|set| set.contains(&key)) {
-        return Some(SkipReason::AlreadyImported {
-            org_id: id.to_owned(),
-        });
-    }
-    let projects = history.completed.get(&(id.to_owned(), key))?;
-    Some(if *projects == 0 {
-        SkipReason::ImportedBeforeWithZeroProjects {
-            org_id: id.to_owned(),
-        }
-    } else {
-        SkipReason::AlreadyImported {
-            org_id: id.to_owned(),
-        }
-    })
-}
-
 /// The skip of `repo` when it needs no import into the existing org `org_id` (see
 /// [`done_reason`]).
 fn skip_if_done(
     repo: &Repo,
     imported: Option<&BTreeSet<String>>,
-    org_id: Option<&str>,
+    org_id: Option<&OrgId>,
     history: &History,
 ) -> Option<Action> {
     done_reason(repo, imported, org_id, history).map(|reason| Action::Skip {
@@ -481,81 +325,6 @@ fn skip_if_done(
         repository: Some(repo.slug.clone()),
         reason,
     })
-}
-
-/// Whether `repo` still needs importing into the existing org `org_id`, as far as the journal
-/// knows (the inventory uses it to read only the orgs that have work).
-pub(crate) fn pending_by_history(repo: &Repo, org_id: &str, history: &History) -> bool {
-    done_reason(repo, None, Some(org_id), history).is_none()
-}
-
-/// Where `repo` of `workspace` goes: the org name the mapping gives, or the single org's id.
-pub(crate) fn destination(config: &Config, workspace: &str, repo: &Repo) -> Option<String> {
-    match &config.mapping {
-        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
-        mapping => mapping.org_name(workspace, repo.project_key.as_deref()),
-    }
-}
-
-/// Why a repository is not imported at all under this configuration (excluded, a fork, empty).
-pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
-    let s = &config.source;
-    let full = repo.full_name();
-    let matches = |p: &String| {
-        if p.contains('/') {
-            glob_match(p, &full)
-        } else {
-            glob_match(p, &repo.slug)
-        }
-    };
-    if !s.include_repositories.is_empty() && !s.include_repositories.iter().any(matches) {
-        return Some(SkipReason::Excluded {
-            rule: format!("not matched by {}", s.include_repositories.join(", ")),
-        });
-    }
-    if let Some(p) = s.exclude_repositories.iter().find(|p| matches(p)) {
-        return Some(SkipReason::Excluded {
-            rule: format!("matched by {p}"),
-        });
-    }
-    match (s.visibility, repo.is_private) {
-        (Visibility::Private, false) => {
-            return Some(SkipReason::Excluded {
-                rule: "public (source.visibility = private)".to_owned(),
-            });
-        }
-        (Visibility::Public, true) => {
-            return Some(SkipReason::Excluded {
-                rule: "private (source.visibility = public)".to_owned(),
-            });
-        }
-        _ => {}
-    }
-    if !s.project_keys.is_empty()
-        && !repo
-            .project_key
-            .as_ref()
-            .is_some_and(|k| s.project_keys.iter().any(|p| p.eq_ignore_ascii_case(k)))
-    {
-        return Some(SkipReason::Excluded {
-            rule: format!("not in project {}", s.project_keys.join(", ")),
-        });
-    }
-    if let (Some(since), Some(updated)) = (&s.updated_since, &repo.updated_on) {
-        let cut = |t: &str| t.chars().take(19).collect::<String>();
-        if cut(updated) <= cut(since) {
-            return Some(SkipReason::Excluded {
-                rule: format!("not updated since {since}"),
-            });
-        }
-    }
-    if s.skip_forks && repo.is_fork {
-        return Some(SkipReason::Fork);
-    }
-    if repo.main_branch.as_deref().is_none_or(str::is_empty) {
-        return Some(SkipReason::EmptyRepository);
-    }
-    None
 }
 
 /// Makes the plan. Pure: the same inputs give the same plan, in the same order.
@@ -619,7 +388,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
     let mut imports = Vec::new();
     // An integration can be added through the API only for bitbucket-cloud, with credentials.
     let can_add = config.snyk.integration == crate::config::Integration::BitbucketCloud
-        && config.snyk.can_add_integrations;
+        && inventory.snyk.can_add_integrations;
     // A new org copies the template's integrations.
     let template_has = config.snyk.template_org_id.is_some()
         && inventory
@@ -633,7 +402,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
 
     for (dest, repos) in &destinations {
         let existing: Vec<&&OrgInventory> = match &single_org {
-            Some(id) => lookup.iter().filter(|o| &o.id == id).collect(),
+            Some(id) => lookup.iter().filter(|o| o.id == id.as_str()).collect(),
             None => lookup.iter().filter(|o| &o.name == dest).collect(),
         };
         let held = || repos.iter().map(|r| r.full_name()).collect::<Vec<_>>();
@@ -659,7 +428,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
         }
         // Each repository once: already there (a skip), or still to import.
         let imported = existing.first().and_then(|o| o.imported.as_ref());
-        let org_id = existing.first().map(|o| o.id.as_str());
+        let org_id = existing.first().map(|o| &o.id);
         let mut skips = Vec::new();
         let mut pending = Vec::new();
         for repo in repos {
@@ -777,7 +546,7 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         group_id: config.snyk.group_id.clone(),
         integration: config.snyk.integration,
-        template_org_id: config.snyk.template_org_id.clone(),
+        template_org_id: config.snyk.template_org_id.as_deref().map(OrgId::from),
         actions,
     }
 }

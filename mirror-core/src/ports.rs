@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
+
+pub use snyk_client::ImportStatus;
 
 /// An integration's settings: a JSON object as Snyk holds it.
 pub type Settings = serde_json::Map<String, serde_json::Value>;
@@ -14,6 +17,10 @@ pub type Settings = serde_json::Map<String, serde_json::Value>;
 /// A repository as the plan needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Repo {
+    /// Bitbucket's uuid of the repository, unchanged by a rename or a transfer; `None` when
+    /// the source did not give one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<RepoUuid>,
     /// The workspace slug.
     pub workspace: String,
     /// The repository slug.
@@ -34,6 +41,7 @@ impl Repo {
     /// A private repository on `main`, in no project. For tests and fakes.
     pub fn new(workspace: &str, slug: &str) -> Self {
         Self {
+            uuid: None,
             workspace: workspace.to_owned(),
             slug: slug.to_owned(),
             main_branch: Some("main".to_owned()),
@@ -63,28 +71,130 @@ pub struct RepoQuery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnykOrg {
     /// The id.
-    pub id: String,
+    pub id: OrgId,
     /// The name.
     pub name: String,
+}
+
+/// A target of an org: a repository as Snyk knows it there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnykTarget {
+    /// The id.
+    pub id: TargetId,
+    /// `workspace/repository` as Snyk shows it.
+    pub display_name: String,
+}
+
+/// Where an accepted import job lives. In files it is one string, `org/integration/job`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobHandle {
+    /// The org the import went into.
+    pub org_id: OrgId,
+    /// The integration it went through.
+    pub integration_id: IntegrationId,
+    /// The job's id.
+    pub job_id: String,
+}
+
+impl std::fmt::Display for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.org_id, self.integration_id, self.job_id)
+    }
+}
+
+impl From<JobHandle> for String {
+    fn from(h: JobHandle) -> Self {
+        h.to_string()
+    }
+}
+
+impl TryFrom<String> for JobHandle {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self, Error> {
+        text.parse()
+    }
+}
+
+impl std::str::FromStr for JobHandle {
+    type Err = Error;
+
+    /// Reads `org/integration/job`.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let mut parts = text.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(o), Some(i), Some(j), None)
+                if !o.is_empty() && !i.is_empty() && !j.is_empty() =>
+            {
+                Ok(Self {
+                    org_id: o.into(),
+                    integration_id: i.into(),
+                    job_id: j.to_owned(),
+                })
+            }
+            _ => Err(Error::BadJobReference {
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
+impl From<snyk_client::JobHandle> for JobHandle {
+    fn from(h: snyk_client::JobHandle) -> Self {
+        Self {
+            org_id: h.org_id.into(),
+            integration_id: h.integration_id.into(),
+            job_id: h.job_id,
+        }
+    }
+}
+
+impl From<&JobHandle> for snyk_client::JobHandle {
+    fn from(h: &JobHandle) -> Self {
+        Self {
+            org_id: h.org_id.to_string(),
+            integration_id: h.integration_id.to_string(),
+            job_id: h.job_id.clone(),
+        }
+    }
+}
+
+/// One project an import created or tried to create.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectResult {
+    /// The project, when it was created.
+    pub project_id: Option<ProjectId>,
+    /// The manifest, such as `package.json`.
+    pub target_file: Option<String>,
+    /// Whether it was created.
+    pub success: bool,
+    /// Its page in Snyk.
+    pub project_url: Option<String>,
+    /// Snyk's message when it was not created.
+    pub user_message: Option<String>,
 }
 
 /// How an import ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobOutcome {
-    /// `complete`, `failed` or `aborted`.
-    pub status: String,
+    /// Complete, failed or aborted.
+    pub status: ImportStatus,
     /// Projects created.
     pub projects: u32,
     /// Snyk's messages for what failed.
     pub messages: Vec<String>,
     /// Status requests made.
     pub polls: u32,
+    /// Every project the job created or tried to, when the port reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub project_results: Vec<ProjectResult>,
 }
 
 impl JobOutcome {
     /// Whether the job completed.
     pub fn is_complete(&self) -> bool {
-        self.status == "complete"
+        self.status == ImportStatus::Complete
     }
 }
 
@@ -125,60 +235,73 @@ pub trait SnykPort: Send + Sync {
     /// not recorded).
     async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error>;
     /// An org's integrations: type → id.
-    async fn integrations(&self, org_id: &str) -> Result<BTreeMap<String, String>, Error>;
-    /// The display names (`workspace/repository`, lowercased) of an org's targets imported
-    /// through `integration_type`.
-    async fn imported(&self, org_id: &str, integration_type: &str) -> Result<Vec<String>, Error>;
+    async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error>;
+    /// An org's targets imported through `integration_type` (its display names are
+    /// `workspace/repository`).
+    async fn imported(
+        &self,
+        org_id: &OrgId,
+        integration_type: &str,
+    ) -> Result<Vec<SnykTarget>, Error>;
     /// Creates an org in the group, optionally from a template.
     async fn create_org(
         &self,
         group_id: &str,
         name: &str,
-        template_org_id: Option<&str>,
+        template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error>;
+    /// Whether [`SnykPort::add_bitbucket_integration`] can add an integration (the port holds
+    /// Snyk-side Bitbucket credentials). The plan asks this instead of being told. The default
+    /// answers no.
+    fn can_add_integrations(&self) -> bool {
+        false
+    }
     /// Adds a `bitbucket-cloud` integration to an org with the Snyk-side Bitbucket credentials;
     /// returns its id, or `None` when no such credentials are configured.
-    async fn add_bitbucket_integration(&self, org_id: &str) -> Result<Option<String>, Error>;
-    /// Posts an import; returns a job reference.
+    async fn add_bitbucket_integration(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Option<IntegrationId>, Error>;
+    /// Posts an import; returns where its job lives.
     async fn import(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
         spec: &ImportSpec,
-    ) -> Result<String, Error>;
-    /// Polls a job (by the reference [`SnykPort::import`] returned) to a final state.
-    async fn wait(&self, job: &str) -> Result<JobOutcome, Error>;
+    ) -> Result<JobHandle, Error>;
+    /// Polls a job (as [`SnykPort::import`] returned it) to a final state.
+    async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error>;
     /// An integration's settings (`pullRequestTestEnabled`, `autoRemediationPrs`, …). The
     /// default answers that this port cannot.
     async fn integration_settings(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
     ) -> Result<Settings, Error> {
         let _ = (org_id, integration_id);
-        Err(Error::Config(
-            "this Snyk port cannot read integration settings".to_owned(),
-        ))
+        Err(Error::Unsupported {
+            what: "read integration settings",
+        })
     }
     /// Changes the given settings of an integration; the others stay as they are. The default
     /// answers that this port cannot.
     async fn update_integration_settings(
         &self,
-        org_id: &str,
-        integration_id: &str,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
         settings: &Settings,
     ) -> Result<(), Error> {
         let _ = (org_id, integration_id, settings);
-        Err(Error::Config(
-            "this Snyk port cannot change integration settings".to_owned(),
-        ))
+        Err(Error::Unsupported {
+            what: "change integration settings",
+        })
     }
     /// Turns an org's notifications off. The default answers that this port cannot.
-    async fn disable_notifications(&self, org_id: &str) -> Result<(), Error> {
+    async fn disable_notifications(&self, org_id: &OrgId) -> Result<(), Error> {
         let _ = org_id;
-        Err(Error::Config(
-            "this Snyk port cannot change notification settings".to_owned(),
-        ))
+        Err(Error::Unsupported {
+            what: "change notification settings",
+        })
     }
     /// Requests made so far.
     fn requests(&self) -> u64;

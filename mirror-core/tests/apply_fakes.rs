@@ -9,16 +9,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
 use mirror_core::journal::{Event, Journal};
-use mirror_core::ports::{ImportSpec, JobOutcome, SnykOrg, SnykPort};
-use mirror_core::{Config, Error, Repo, apply, gather, plan};
+use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
+use mirror_core::{Config, Error, IntegrationId, OrgId, Repo, apply, gather, plan};
 
 fn config(extra: &str) -> Config {
-    let mut c = Config::from_toml(&format!(
+    Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"g\"\n[apply]\nresume_grace_seconds = 0\n{extra}"
     ))
-    .unwrap();
-    c.snyk.can_add_integrations = true;
-    c
+    .unwrap()
+}
+
+/// A fake Snyk whose port holds Snyk-side Bitbucket credentials (missing integrations can be
+/// added).
+fn fake_snyk() -> FakeSnyk {
+    let snyk = FakeSnyk::new();
+    snyk.set_can_add_integrations(true);
+    snyk
 }
 
 fn estate() -> FakeBitbucket {
@@ -37,7 +43,7 @@ fn estate() -> FakeBitbucket {
 #[tokio::test]
 async fn a_first_run_creates_orgs_and_imports_everything() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     snyk.set_zero_projects("acme/docs");
     let cfg = config("");
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +72,7 @@ async fn a_first_run_creates_orgs_and_imports_everything() {
 #[tokio::test]
 async fn failures_are_reported_with_snyks_reason_and_the_cap_is_remembered() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
     snyk.add_org("beta", &["bitbucket-cloud"]);
     snyk.set_failing("beta/svc");
@@ -101,7 +107,7 @@ async fn failures_are_reported_with_snyks_reason_and_the_cap_is_remembered() {
 #[tokio::test]
 async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
     snyk.add_org("beta", &["bitbucket-cloud"]);
     let cfg = config("");
@@ -130,7 +136,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
             org: mirror_core::OrgRef::Existing {
                 id: acme.clone(),
                 name: "acme".into(),
-                integration_id: Some("int-bitbucket-cloud-".to_owned() + &acme),
+                integration_id: Some(format!("int-bitbucket-cloud-{acme}").into()),
             },
             workspace: "acme".into(),
             repository: "api".into(),
@@ -160,7 +166,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
 #[tokio::test]
 async fn an_accepted_job_is_polled_not_posted_again() {
     let bb = FakeBitbucket::new().with_workspace("acme", vec![Repo::new("acme", "api")]);
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
     let cfg = config("");
     let dir = tempfile::tempdir().unwrap();
@@ -174,7 +180,7 @@ async fn an_accepted_job_is_polled_not_posted_again() {
         files: vec![],
         exclusion_globs: vec![],
     };
-    let job = snyk.import(&acme, "i", &spec).await.unwrap();
+    let job = snyk.import(&acme, &"i".into(), &spec).await.unwrap();
     {
         let journal = Journal::open(dir.path(), None).unwrap();
         let w = journal.writer();
@@ -205,7 +211,7 @@ async fn an_accepted_job_is_polled_not_posted_again() {
 #[tokio::test]
 async fn a_stale_plan_never_creates_an_org_whose_name_now_exists() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     let cfg = config("");
     let inventory = gather(&cfg, &bb, snyk.as_ref()).await.unwrap();
     let p = plan(&cfg, &inventory, &Default::default());
@@ -226,7 +232,7 @@ async fn a_stale_plan_never_creates_an_org_whose_name_now_exists() {
         report
             .conflicts
             .iter()
-            .any(|c| c.contains("beta") && c.contains("2 orgs")),
+            .any(|c| c.to_string().contains("beta") && c.to_string().contains("2 orgs")),
         "{report:?}"
     );
     assert_eq!(report.imports_completed, 3);
@@ -240,7 +246,7 @@ struct Slow {
     per_org: Mutex<BTreeMap<String, (usize, usize)>>,
     /// The first job posted waits here until every other job has finished.
     gate: tokio::sync::Notify,
-    first: Mutex<Option<String>>,
+    first: Mutex<Option<JobHandle>>,
     quick_done: AtomicUsize,
     quick_total: usize,
 }
@@ -253,40 +259,48 @@ impl SnykPort for Slow {
     async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
         self.inner.orgs_named(g, n).await
     }
-    async fn integrations(&self, o: &str) -> Result<BTreeMap<String, String>, Error> {
+    async fn integrations(&self, o: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
         self.inner.integrations(o).await
     }
-    async fn imported(&self, o: &str, t: &str) -> Result<Vec<String>, Error> {
+    async fn imported(&self, o: &OrgId, t: &str) -> Result<Vec<SnykTarget>, Error> {
         self.inner.imported(o, t).await
     }
-    async fn create_org(&self, g: &str, n: &str, t: Option<&str>) -> Result<SnykOrg, Error> {
+    async fn create_org(&self, g: &str, n: &str, t: Option<&OrgId>) -> Result<SnykOrg, Error> {
         self.inner.create_org(g, n, t).await
     }
-    async fn add_bitbucket_integration(&self, o: &str) -> Result<Option<String>, Error> {
+    fn can_add_integrations(&self) -> bool {
+        self.inner.can_add_integrations()
+    }
+    async fn add_bitbucket_integration(&self, o: &OrgId) -> Result<Option<IntegrationId>, Error> {
         self.inner.add_bitbucket_integration(o).await
     }
-    async fn import(&self, o: &str, i: &str, s: &ImportSpec) -> Result<String, Error> {
+    async fn import(
+        &self,
+        o: &OrgId,
+        i: &IntegrationId,
+        s: &ImportSpec,
+    ) -> Result<JobHandle, Error> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(now, Ordering::SeqCst);
         {
             let mut per = self.per_org.lock().unwrap();
-            let e = per.entry(o.to_owned()).or_default();
+            let e = per.entry(o.to_string()).or_default();
             e.0 += 1;
             e.1 = e.1.max(e.0);
         }
         self.inner.import(o, i, s).await
     }
-    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+    async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
         let is_first = {
             let mut first = self.first.lock().unwrap();
-            first.get_or_insert_with(|| job.to_owned()) == job
+            *first.get_or_insert_with(|| job.clone()) == *job
         };
         if is_first {
             self.gate.notified().await;
         } else {
             tokio::task::yield_now().await;
         }
-        let org = job.split('/').next().unwrap_or_default().to_owned();
+        let org = job.org_id.to_string();
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if let Some(e) = self.per_org.lock().unwrap().get_mut(&org) {
             e.0 -= 1;
@@ -310,7 +324,7 @@ async fn concurrency_is_bounded_per_org_and_overall_without_batches() {
             (0..12).map(|i| Repo::new(w, &format!("r{i:02}"))).collect(),
         );
     }
-    let inner = FakeSnyk::new();
+    let inner = fake_snyk();
     for w in ["a", "b", "c"] {
         inner.add_org(w, &["bitbucket-cloud"]);
     }
@@ -347,7 +361,7 @@ async fn concurrency_is_bounded_per_org_and_overall_without_batches() {
 #[tokio::test]
 async fn a_stop_request_starts_nothing_new_and_reports_interrupted() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     snyk.add_org("acme", &["bitbucket-cloud"]);
     snyk.add_org("beta", &["bitbucket-cloud"]);
     let cfg = config("");
@@ -367,7 +381,7 @@ async fn a_stop_request_starts_nothing_new_and_reports_interrupted() {
 #[tokio::test]
 async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_crash() {
     let bb = estate();
-    let snyk = Arc::new(FakeSnyk::new());
+    let snyk = Arc::new(fake_snyk());
     let acme = snyk.add_org("acme", &["bitbucket-cloud"]);
     let acme_int = snyk.integrations(&acme).await.unwrap()["bitbucket-cloud"].clone();
     let before = snyk.settings(&acme_int);
@@ -386,7 +400,7 @@ async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_cra
         // Notifications: only the org the run created.
         assert_eq!(report.notifications_off, ["beta"]);
         assert_eq!(snyk.notifications_off().len(), 1);
-        assert!(!snyk.notifications_off().contains(&acme));
+        assert!(!snyk.notifications_off().contains(acme.as_str()));
         assert!(
             report
                 .render()
@@ -401,10 +415,10 @@ async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_cra
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let position = |kind: &str, org: &str| {
+    let position = |kind: &str, org: &OrgId| {
         events
             .iter()
-            .position(|e| e["event"] == kind && e["org_id"] == org)
+            .position(|e| e["event"] == kind && e["org_id"] == org.as_str())
             .unwrap_or_else(|| panic!("no {kind} for {org}"))
     };
     let last_finished = events
@@ -443,7 +457,7 @@ async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_cra
     let report = apply(&p, snyk.clone(), &journal, &cfg.apply, None, None)
         .await
         .unwrap();
-    assert_eq!(report.integrations_quieted, std::slice::from_ref(&acme));
+    assert_eq!(report.integrations_quieted, [acme.to_string()]);
     assert_eq!(snyk.settings(&acme_int), before);
     drop(journal);
     assert!(
@@ -466,22 +480,30 @@ impl SnykPort for Basic {
     async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
         self.0.orgs_named(g, n).await
     }
-    async fn integrations(&self, o: &str) -> Result<BTreeMap<String, String>, Error> {
+    async fn integrations(&self, o: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
         self.0.integrations(o).await
     }
-    async fn imported(&self, o: &str, t: &str) -> Result<Vec<String>, Error> {
+    async fn imported(&self, o: &OrgId, t: &str) -> Result<Vec<SnykTarget>, Error> {
         self.0.imported(o, t).await
     }
-    async fn create_org(&self, g: &str, n: &str, t: Option<&str>) -> Result<SnykOrg, Error> {
+    async fn create_org(&self, g: &str, n: &str, t: Option<&OrgId>) -> Result<SnykOrg, Error> {
         self.0.create_org(g, n, t).await
     }
-    async fn add_bitbucket_integration(&self, o: &str) -> Result<Option<String>, Error> {
+    fn can_add_integrations(&self) -> bool {
+        self.0.can_add_integrations()
+    }
+    async fn add_bitbucket_integration(&self, o: &OrgId) -> Result<Option<IntegrationId>, Error> {
         self.0.add_bitbucket_integration(o).await
     }
-    async fn import(&self, o: &str, i: &str, s: &ImportSpec) -> Result<String, Error> {
+    async fn import(
+        &self,
+        o: &OrgId,
+        i: &IntegrationId,
+        s: &ImportSpec,
+    ) -> Result<JobHandle, Error> {
         self.0.import(o, i, s).await
     }
-    async fn wait(&self, job: &str) -> Result<JobOutcome, Error> {
+    async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
         self.0.wait(job).await
     }
     fn requests(&self) -> u64 {
@@ -492,7 +514,7 @@ impl SnykPort for Basic {
 #[tokio::test]
 async fn settings_that_cannot_be_changed_are_warnings_and_the_imports_go_on() {
     let bb = estate();
-    let fake = Arc::new(FakeSnyk::new());
+    let fake = Arc::new(fake_snyk());
     fake.add_org("acme", &["bitbucket-cloud"]);
     let snyk: Arc<dyn SnykPort> = Arc::new(Basic(fake.clone()));
     let cfg = config("quiet_integrations = true\nnotifications_off_for_new_orgs = true\n");

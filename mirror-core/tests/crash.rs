@@ -25,12 +25,10 @@ use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 const CHILD_ENV: &str = "MIRROR_CRASH_CHILD";
 
 fn child_config(group: &str) -> Config {
-    let mut c = Config::from_toml(&format!(
+    Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"{group}\"\n[apply]\nconcurrency = 4\nper_org_concurrency = 2\nresume_grace_seconds = 1\n"
     ))
-    .unwrap();
-    c.snyk.can_add_integrations = true;
-    c
+    .unwrap()
 }
 
 /// The child's part: plan and apply once; exit 0 when done.

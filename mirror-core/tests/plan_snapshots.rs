@@ -8,10 +8,7 @@ use mirror_core::{
 };
 
 fn config(extra: &str) -> Config {
-    let mut c = Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap();
-    // Snyk-side Bitbucket credentials at hand: missing integrations can be added.
-    c.snyk.can_add_integrations = true;
-    c
+    Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap()
 }
 
 fn ws(slug: &str, repos: Vec<Repo>) -> WorkspaceInventory {
@@ -27,12 +24,12 @@ fn repo(ws: &str, slug: &str) -> Repo {
 
 fn org(id: &str, name: &str, integrations: &[&str], imported: &[&str]) -> OrgInventory {
     OrgInventory {
-        id: id.to_owned(),
+        id: id.into(),
         name: name.to_owned(),
         integrations: Some(
             integrations
                 .iter()
-                .map(|t| ((*t).to_owned(), format!("int-{t}-{id}")))
+                .map(|t| ((*t).to_owned(), format!("int-{t}-{id}").into()))
                 .collect::<BTreeMap<_, _>>(),
         ),
         imported: Some(
@@ -53,6 +50,9 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
         snyk: SnykInventory {
             orgs,
             template_integrations: None,
+            // The Snyk port holds Snyk-side Bitbucket credentials: missing integrations can be
+            // added.
+            can_add_integrations: true,
         },
     }
 }
@@ -185,9 +185,7 @@ fn everything_into_one_existing_org() {
         ],
         vec![org("o-7", "o-7", &["bitbucket-cloud"], &["beta/b"])],
     );
-    let mut cfg =
-        Config::from_toml("[mapping]\nkind = \"single-org\"\norg_id = \"o-7\"\n").unwrap();
-    cfg.snyk.can_add_integrations = true;
+    let cfg = Config::from_toml("[mapping]\nkind = \"single-org\"\norg_id = \"o-7\"\n").unwrap();
     let p = check("single-org", &cfg, &inv, &History::default());
     assert_eq!(p.summary().imports, 1);
 }
@@ -233,7 +231,10 @@ fn patterns_and_filters_exclude() {
             )],
             excluded_workspaces: vec![("sandbox".into(), "excluded by sand*".into())],
         },
-        snyk: SnykInventory::default(),
+        snyk: SnykInventory {
+            can_add_integrations: true,
+            ..SnykInventory::default()
+        },
     };
     let cfg = config(
         "[source]\nexclude_workspaces = [\"sand*\"]\nexclude_repositories = [\"*-archive\"]\nvisibility = \"private\"\nupdated_since = \"2026-01-01T00:00:00Z\"\n",
@@ -256,7 +257,7 @@ fn an_org_at_its_project_cap() {
 
 #[test]
 fn missing_integrations_without_credentials_and_with_a_template() {
-    let inv = |template: Option<&[&str]>| {
+    let inv = |template: Option<&[&str]>, can_add: bool| {
         let mut i = inventory(
             vec![
                 ws("acme", vec![repo("acme", "api")]),
@@ -266,25 +267,27 @@ fn missing_integrations_without_credentials_and_with_a_template() {
         );
         i.snyk.template_integrations = template.map(|t| {
             t.iter()
-                .map(|k| ((*k).to_owned(), format!("tpl-{k}")))
+                .map(|k| ((*k).to_owned(), format!("tpl-{k}").into()))
                 .collect()
         });
+        // Whether the Snyk port holds Snyk-side Bitbucket credentials.
+        i.snyk.can_add_integrations = can_add;
         i
     };
     // No Snyk-side credentials: nothing can be added, so both orgs are held back, and the new
-    // one is not even created.
-    let mut none = config("");
-    none.snyk.can_add_integrations = false;
+    // one is not even created. The library names what is missing; the binary adds the names
+    // of its variables (`mirror-cli/tests/cli.rs`).
+    let none = config("");
     let p = check(
         "no-integration-credentials",
         &none,
-        &inv(None),
+        &inv(None, false),
         &History::default(),
     );
     assert_eq!(p.summary().conflicts, 2);
     assert_eq!(p.summary().orgs_to_create, 0);
     assert!(
-        p.render().contains("SNYK_BITBUCKET_API_TOKEN"),
+        p.render().contains("give Snyk-side Bitbucket credentials"),
         "{}",
         p.render()
     );
@@ -292,7 +295,7 @@ fn missing_integrations_without_credentials_and_with_a_template() {
     let p = check(
         "add-integrations",
         &config(""),
-        &inv(None),
+        &inv(None, true),
         &History::default(),
     );
     assert_eq!(p.summary().integrations_to_add, 2);
@@ -303,15 +306,14 @@ fn missing_integrations_without_credentials_and_with_a_template() {
     let p = check(
         "template-has-integration",
         &with_template,
-        &inv(Some(&["bitbucket-cloud"])),
+        &inv(Some(&["bitbucket-cloud"]), false),
         &History::default(),
     );
     assert_eq!(p.summary().orgs_to_create, 1);
     assert_eq!(p.summary().integrations_to_add, 0);
     // The App cannot be added through the API: the plan says where to set it up.
-    let mut app = config("integration = \"bitbucket-cloud-app\"\n");
-    app.snyk.can_add_integrations = true;
-    let p = check("app-missing", &app, &inv(None), &History::default());
+    let app = config("integration = \"bitbucket-cloud-app\"\n");
+    let p = check("app-missing", &app, &inv(None, true), &History::default());
     assert_eq!(p.summary().conflicts, 2);
     assert!(
         p.render()

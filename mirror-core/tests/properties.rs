@@ -31,6 +31,7 @@ fn repo_strategy(ws: String) -> impl Strategy<Value = Repo> {
         any::<bool>(),
     )
         .prop_map(move |(slug, fork, branch, project, private)| Repo {
+            uuid: None,
             workspace: ws.clone(),
             slug,
             main_branch: branch.map(str::to_owned),
@@ -102,13 +103,11 @@ fn config(e: &Estate) -> Config {
     } else {
         ""
     };
-    let mut c = Config::from_toml(&format!(
+    Config::from_toml(&format!(
         "[snyk]\ngroup_id = \"g\"\n[source]\nskip_forks = {}\n{mapping}[apply]\nresume_grace_seconds = 0\n",
         e.skip_forks
     ))
-    .unwrap();
-    c.snyk.can_add_integrations = e.can_add;
-    c
+    .unwrap()
 }
 
 fn fakes(e: &Estate) -> (FakeBitbucket, Arc<FakeSnyk>) {
@@ -150,7 +149,7 @@ fn import_keys(p: &mirror_core::Plan) -> Vec<(String, String, String)> {
                 ..
             } => Some((
                 match org {
-                    OrgRef::Existing { id, .. } => id.clone(),
+                    OrgRef::Existing { id, .. } => id.to_string(),
                     OrgRef::New { name } => format!("new:{name}"),
                 },
                 workspace.clone(),

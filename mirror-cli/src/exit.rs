@@ -3,7 +3,7 @@
 
 use bitbucket_cloud_client::ErrorKind;
 
-use crate::Report;
+use mirror_core::Report;
 
 /// Done.
 pub const OK: u8 = 0;

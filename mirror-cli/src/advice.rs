@@ -1,0 +1,85 @@
+//! What this binary adds to the library's words: the names of its own variables and flags.
+//! The library says what is missing (Snyk-side Bitbucket credentials, another state
+//! directory); the binary says which of its settings provide it.
+
+use mirror_core::{Action, ConflictReason, Plan, Report};
+
+/// How to give the binary Snyk-side Bitbucket credentials.
+const SNYK_SIDE_CREDENTIALS: &str = "To let bb-snyk-mirror add the missing bitbucket-cloud integrations, set SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN (an Atlassian API token with read:user:bitbucket, read:workspace:bitbucket and read:repository:bitbucket), or SNYK_TEMPLATE_ORG_ID to an org that has the integration.";
+
+/// How to let the binary copy the Bitbucket Cloud App from a template org.
+const APP_TEMPLATE: &str = "For the Bitbucket Cloud App, SNYK_TEMPLATE_ORG_ID may name an org that has it: new orgs copy it.";
+
+fn advice<'a>(reasons: impl Iterator<Item = &'a ConflictReason>) -> String {
+    let mut credentials = false;
+    let mut app = false;
+    for reason in reasons {
+        if let ConflictReason::MissingIntegration { integration, .. } = reason {
+            if integration == "bitbucket-cloud" {
+                credentials = true;
+            } else {
+                app = true;
+            }
+        }
+    }
+    let mut out = String::new();
+    for (wanted, line) in [(credentials, SNYK_SIDE_CREDENTIALS), (app, APP_TEMPLATE)] {
+        if wanted {
+            out.push_str("hint: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Hints for the plan's conflicts, one line each (empty when there is nothing to add).
+pub fn for_plan(plan: &Plan) -> String {
+    advice(plan.actions.iter().filter_map(|a| match a {
+        Action::Conflict { reason, .. } => Some(reason),
+        _ => None,
+    }))
+}
+
+/// Hints for the report's conflicts.
+pub fn for_report(report: &Report) -> String {
+    advice(report.conflicts.iter().map(|c| &c.reason))
+}
+
+/// A hint for an error that ended a command, when the binary has one.
+pub fn for_error(e: &anyhow::Error) -> Option<&'static str> {
+    e.chain().find_map(|c| match c.downcast_ref::<mirror_core::Error>() {
+        Some(mirror_core::Error::Locked { .. }) => Some(
+            "give this run its own state directory with --state-dir (or SNYK_LOG_PATH) if the other run is meant to go on",
+        ),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_core::Conflict;
+
+    #[test]
+    fn a_missing_integration_names_the_variables_that_add_it() {
+        let report = Report {
+            conflicts: vec![Conflict {
+                org: "acme".into(),
+                reason: ConflictReason::MissingIntegration {
+                    org_id: None,
+                    integration: "bitbucket-cloud".into(),
+                },
+                held_back: 3,
+            }],
+            ..Report::default()
+        };
+        let hint = for_report(&report);
+        assert!(
+            hint.contains("SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN"),
+            "{hint}"
+        );
+        assert!(!hint.contains("Cloud App"), "{hint}");
+        assert!(for_report(&Report::default()).is_empty());
+    }
+}

@@ -1,0 +1,194 @@
+//! Carrying out a plan, in stages: the plan's conflicts into the report, then the orgs
+//! ([`orgs`]), their integrations ([`integrations`]), and the imports, which go through the one
+//! import protocol and scheduler of [`crate::import`] with the settings guard around each org.
+//! Every remote step is journaled before and after, so that a rerun after a crash neither
+//! creates an org twice nor posts an accepted import again.
+
+mod integrations;
+mod orgs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::config::ApplyOptions;
+use crate::conflict::Conflict;
+use crate::ids::OrgId;
+use crate::import::{ImportContext, ImportTask, run_imports};
+use crate::journal::{Event, Journal, JournalState, JournalWriter};
+use crate::observer::{ApplyObserver, Silent};
+use crate::plan::{Action, OrgRef, Plan};
+use crate::ports::{ImportSpec, SnykPort};
+use crate::report::Report;
+
+use self::integrations::IntegrationOf;
+use self::orgs::Ready;
+
+/// What the stages of one apply share.
+pub(crate) struct Stage<'a> {
+    snyk: Arc<dyn SnykPort>,
+    writer: JournalWriter,
+    options: &'a ApplyOptions,
+    stop: Option<&'a watch::Receiver<bool>>,
+    report: Report,
+}
+
+impl Stage<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| *s.borrow())
+    }
+
+    /// Turns a new org's notifications off when the options say so; a failure is a warning.
+    async fn quiet_notifications(&mut self, name: &str, org_id: &OrgId) {
+        if !self.options.notifications_off_for_new_orgs {
+            return;
+        }
+        match self.snyk.disable_notifications(org_id).await {
+            Ok(()) => self.report.notifications_off.push(name.to_owned()),
+            Err(e) => self.report.warnings.push(format!(
+                "{name}: notifications could not be turned off: {e}"
+            )),
+        }
+    }
+}
+
+/// The imports the plan sends into the org named `org`.
+pub(crate) fn held_back(plan: &Plan, org: &str) -> usize {
+    plan.actions
+        .iter()
+        .filter(|a| matches!(a, Action::Import { org: o, .. } if o.name() == org))
+        .count()
+}
+
+/// The plan's own conflicts, as the report counts them.
+fn planned_conflicts(plan: &Plan) -> impl Iterator<Item = Conflict> + '_ {
+    plan.actions.iter().filter_map(|a| match a {
+        Action::Conflict {
+            org,
+            reason,
+            repositories,
+        } => Some(Conflict {
+            org: org.clone(),
+            reason: reason.clone(),
+            held_back: repositories.len(),
+        }),
+        _ => None,
+    })
+}
+
+/// The plan's imports as tasks of the protocol, each resuming where the journal says it
+/// stopped; imports into an org that is not usable (no id, no integration) are left out, as
+/// their conflict is already reported, and so are imports the journal shows completed.
+fn import_tasks(
+    plan: &Plan,
+    ready: &Ready,
+    integration_of: &IntegrationOf,
+    state: &JournalState,
+) -> Vec<ImportTask> {
+    let mut tasks = Vec::new();
+    for a in &plan.actions {
+        let Action::Import {
+            org,
+            workspace,
+            repository,
+            branch,
+            files,
+            exclusion_globs,
+        } = a
+        else {
+            continue;
+        };
+        let (org_id, integration_id) = match org {
+            OrgRef::Existing {
+                id, integration_id, ..
+            } => match integration_id
+                .clone()
+                .or_else(|| integration_of.get(id).cloned())
+            {
+                Some(int) => (id.clone(), int),
+                None => continue,
+            },
+            OrgRef::New { name } => match ready
+                .get(name)
+                .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone())))
+            {
+                Some(pair) => pair,
+                None => continue,
+            },
+        };
+        let spec = ImportSpec {
+            workspace: workspace.clone(),
+            repository: repository.clone(),
+            branch: Some(branch.clone()),
+            files: files.clone(),
+            exclusion_globs: exclusion_globs.clone(),
+        };
+        tasks.extend(ImportTask::resuming(
+            org_id,
+            org.name().to_owned(),
+            integration_id,
+            spec,
+            state,
+        ));
+    }
+    tasks
+}
+
+/// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when
+/// `stop` turns true (imports in flight finish), and reports `interrupted`.
+///
+/// Prefer [`crate::Mirror::apply`], which holds the journal, the options, the observer and the
+/// stop signal for you.
+///
+/// # Errors
+/// When the journal cannot be written, the group's orgs cannot be listed, or Snyk refuses the
+/// credentials; failures of single imports are in the report instead.
+pub async fn apply(
+    plan: &Plan,
+    snyk: Arc<dyn SnykPort>,
+    journal: &Journal,
+    options: &ApplyOptions,
+    observer: Option<Arc<dyn ApplyObserver>>,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<Report, Error> {
+    let observer = observer.unwrap_or_else(|| Arc::new(Silent));
+    let summary = plan.summary();
+    let mut stage = Stage {
+        snyk: snyk.clone(),
+        writer: journal.writer(),
+        options,
+        stop: stop.as_ref(),
+        report: Report {
+            skipped: summary.skipped.clone(),
+            conflicts: planned_conflicts(plan).collect(),
+            ..Report::default()
+        },
+    };
+    stage
+        .writer
+        .append(Event::RunStarted {
+            imports: summary.imports,
+        })
+        .await?;
+    let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
+    let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
+    let tasks = journal.with_state(|state| import_tasks(plan, &ready, &integration_of, state));
+    let ctx = ImportContext {
+        snyk,
+        writer: stage.writer.clone(),
+        integration_type: plan.integration.api_name(),
+        grace: Duration::from_secs(options.resume_grace_seconds),
+        observer,
+    };
+    let mut report = stage.report;
+    run_imports(tasks, &ctx, journal, options, stop.as_ref(), &mut report).await?;
+    if !report.interrupted {
+        ctx.writer.append(Event::RunFinished).await?;
+    }
+    report
+        .requests
+        .insert("snyk".to_owned(), ctx.snyk.requests());
+    Ok(report)
+}

@@ -1,0 +1,152 @@
+//! Many imports through one scheduler, each by the protocol, with the settings guard around
+//! each org's imports and every outcome counted in the report.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::Error;
+use crate::config::ApplyOptions;
+use crate::ids::OrgId;
+use crate::import::quiet::SettingsGuard;
+use crate::import::scheduler::Scheduler;
+use crate::import::{ImportContext, ImportOutcome, ImportTask, import_one};
+use crate::journal::Journal;
+use crate::report::{FailedImport, Report};
+
+type Joined = (OrgId, ImportTask, Result<ImportOutcome, Error>);
+
+/// Runs `tasks` (in their order within each org) by the protocol, at most
+/// `options.concurrency` at once and `options.per_org_concurrency` per org, orgs taken in
+/// turn; counts each outcome into `report`. With `options.quiet_integrations` each org's
+/// integration is quiet while its imports run; whatever the journal says an earlier run left quiet
+/// is put back in any case. Starts nothing new once `stop` turns true (what is in flight
+/// finishes) and marks the report interrupted.
+///
+/// Once Snyk refuses an import because the org is at its project cap, the rest of that org's
+/// queue is reported, not posted.
+///
+/// # Errors
+/// When the journal cannot be written, or Snyk refuses the credentials (every further import
+/// would be refused too; what was accepted is journaled and resumes on the next run).
+pub async fn run_imports(
+    tasks: Vec<ImportTask>,
+    ctx: &ImportContext,
+    journal: &Journal,
+    options: &ApplyOptions,
+    stop: Option<&watch::Receiver<bool>>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let stopped = || stop.is_some_and(|s| *s.borrow());
+    let mut queues: BTreeMap<OrgId, VecDeque<ImportTask>> = BTreeMap::new();
+    for task in tasks {
+        queues
+            .entry(task.org_id.clone())
+            .or_default()
+            .push_back(task);
+    }
+    let mut scheduler = Scheduler::new(queues, options.concurrency, options.per_org_concurrency);
+    let mut guard =
+        journal.with_state(|state| SettingsGuard::new(options.quiet_integrations, state));
+    let mut running: JoinSet<Joined> = JoinSet::new();
+    loop {
+        while !stopped() {
+            let Some((org, task)) = scheduler.next() else {
+                break;
+            };
+            guard
+                .before_import((&org, &task.org_name), &task.integration_id, ctx, report)
+                .await?;
+            let ctx = ctx.clone();
+            running.spawn(async move {
+                let outcome = import_one(&task, &ctx).await;
+                (org, task, outcome)
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (org, task, outcome) =
+            joined.map_err(|e| Error::Internal(format!("an import task failed: {e}")))?;
+        scheduler.finished(&org);
+        let outcome = outcome?.auth_error()?;
+        if count(report, &task, &outcome, ctx) {
+            // Every further import into this org would be refused the same way.
+            let cap = outcome.failure().unwrap_or_default();
+            for held in scheduler.drain(&org) {
+                let why = format!(
+                    "not posted: org {} reached Snyk's project cap ({cap})",
+                    held.org_name
+                );
+                ctx.observer.import_finished(&held.repository(), Some(&why));
+                report.imports_failed.push(FailedImport {
+                    repository: held.repository(),
+                    org: held.org_name.clone(),
+                    message: why,
+                });
+            }
+        }
+        // After the outcome, so that an org whose queue the project cap just emptied counts.
+        if scheduler.org_done(&org) {
+            guard.org_done(&org, ctx, report).await?;
+        }
+    }
+    if stopped() && scheduler.has_queued() {
+        report.interrupted = true;
+    }
+    guard.finish(ctx, report).await
+}
+
+/// Counts one outcome into the report and tells the observer; returns whether Snyk refused it
+/// for the org's project cap.
+fn count(
+    report: &mut Report,
+    task: &ImportTask,
+    outcome: &ImportOutcome,
+    ctx: &ImportContext,
+) -> bool {
+    let repository = task.repository();
+    let failure = outcome.failure();
+    let (accepted, project_cap) = match outcome {
+        ImportOutcome::Ended {
+            outcome: job,
+            accepted,
+            resumed,
+            ..
+        } => {
+            report.polls += u64::from(job.polls);
+            if job.is_complete() {
+                report.imports_completed += 1;
+                report.projects_created += u64::from(job.projects);
+                if *resumed {
+                    report.imports_resumed += 1;
+                }
+                if job.projects == 0 {
+                    report.zero_project_imports += 1;
+                }
+            }
+            (*accepted, false)
+        }
+        ImportOutcome::AlreadyThere => {
+            report.imports_resumed += 1;
+            (false, false)
+        }
+        ImportOutcome::Refused(e) => (false, e.is_project_cap()),
+        ImportOutcome::Unfollowed { accepted, .. } => (*accepted, false),
+    };
+    if accepted {
+        report.imports_accepted += 1;
+    }
+    ctx.observer.import_done(task, outcome);
+    ctx.observer
+        .import_finished(&repository, failure.as_deref());
+    if let Some(message) = failure {
+        report.imports_failed.push(FailedImport {
+            repository,
+            org: task.org_name.clone(),
+            message,
+        });
+    }
+    project_cap
+}

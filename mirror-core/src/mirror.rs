@@ -1,0 +1,229 @@
+//! The handle for embedders: both sides, the state directory and the options in one value;
+//! [`Mirror::plan`] and [`Mirror::apply`] are its methods.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bitbucket_cloud_client::BitbucketClient;
+use snyk_client::SnykClient;
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::adapters::{BitbucketAdapter, SnykAdapter};
+use crate::config::{ApplyOptions, Config};
+use crate::inventory::{Inventory, gather_for};
+use crate::journal::{Journal, WriteObserver};
+use crate::observer::{ApplyObserver, Silent};
+use crate::plan::{Plan, plan};
+use crate::ports::{BitbucketPort, SnykPort};
+use crate::report::Report;
+
+/// A mirror of Bitbucket Cloud into Snyk: reads both sides, plans, applies, and journals every
+/// remote action in its state directory so that any run can be resumed.
+///
+/// It holds the state directory's lock while it lives: a second `Mirror` (or a run of the
+/// binary) on the same directory is refused until it is dropped.
+pub struct Mirror {
+    bitbucket: Arc<dyn BitbucketPort>,
+    snyk: Arc<dyn SnykPort>,
+    journal: Journal,
+    options: ApplyOptions,
+    observer: Arc<dyn ApplyObserver>,
+    stop: Option<watch::Receiver<bool>>,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("journal", &self.journal)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mirror {
+    /// Starts building a mirror.
+    pub fn builder() -> MirrorBuilder {
+        MirrorBuilder::default()
+    }
+
+    /// Reads both sides as far as a plan for `config` needs: Snyk orgs whose every repository
+    /// the journal shows imported are listed but not read.
+    ///
+    /// # Errors
+    /// The first request that fails.
+    pub async fn inventory(&self, config: &Config) -> Result<Inventory, Error> {
+        let history = self.journal.with_state(|s| s.history());
+        gather_for(
+            config,
+            self.bitbucket.as_ref(),
+            self.snyk.as_ref(),
+            &history,
+        )
+        .await
+    }
+
+    /// Reads both sides and plans: what to create, import and skip, and why. Changes nothing.
+    ///
+    /// # Errors
+    /// The first request that fails.
+    pub async fn plan(&self, config: &Config) -> Result<Plan, Error> {
+        let inventory = self.inventory(config).await?;
+        Ok(self.plan_from(config, &inventory))
+    }
+
+    /// Plans from an inventory already read (pure: the same inputs give the same plan).
+    pub fn plan_from(&self, config: &Config, inventory: &Inventory) -> Plan {
+        let history = self.journal.with_state(|s| s.history());
+        plan(config, inventory, &history)
+    }
+
+    /// Carries out `plan` with the options, the observer and the stop signal set on this
+    /// mirror; resumes whatever an earlier run on the same state directory left unfinished.
+    ///
+    /// # Errors
+    /// When the journal cannot be written, the group's orgs cannot be listed, or Snyk refuses
+    /// the credentials; failures of single imports are in the report.
+    pub async fn apply(&self, plan: &Plan) -> Result<Report, Error> {
+        let mut report = crate::apply(
+            plan,
+            self.snyk.clone(),
+            &self.journal,
+            &self.options,
+            Some(self.observer.clone()),
+            self.stop.clone(),
+        )
+        .await?;
+        report
+            .requests
+            .insert("bitbucket".to_owned(), self.bitbucket.requests());
+        Ok(report)
+    }
+
+    /// Tells `observer` what apply does (progress displays, files of your own).
+    pub fn observe(&mut self, observer: Arc<dyn ApplyObserver>) -> &mut Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Stops applying once `stop` turns true: nothing new starts, imports in flight finish,
+    /// and the report says it was interrupted (run again to resume).
+    pub fn stop_when(&mut self, stop: watch::Receiver<bool>) -> &mut Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The options apply runs with.
+    pub fn options(&self) -> &ApplyOptions {
+        &self.options
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The Bitbucket side.
+    pub fn bitbucket(&self) -> &dyn BitbucketPort {
+        self.bitbucket.as_ref()
+    }
+
+    /// The Snyk side.
+    pub fn snyk(&self) -> &Arc<dyn SnykPort> {
+        &self.snyk
+    }
+}
+
+/// Builds a [`Mirror`]: both sides (clients or ports of your own), the state directory, and
+/// the options.
+#[derive(Default)]
+pub struct MirrorBuilder {
+    bitbucket: Option<Arc<dyn BitbucketPort>>,
+    snyk: Option<Arc<dyn SnykPort>>,
+    state_dir: Option<PathBuf>,
+    options: ApplyOptions,
+    journal_observer: Option<WriteObserver>,
+}
+
+impl std::fmt::Debug for MirrorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorBuilder")
+            .field("state_dir", &self.state_dir)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MirrorBuilder {
+    /// The Bitbucket side, as a client.
+    pub fn bitbucket(self, client: BitbucketClient) -> Self {
+        self.bitbucket_port(Arc::new(BitbucketAdapter::new(client)))
+    }
+
+    /// The Bitbucket side, as a port of your own (or [`crate::fakes::FakeBitbucket`]).
+    pub fn bitbucket_port(mut self, port: Arc<dyn BitbucketPort>) -> Self {
+        self.bitbucket = Some(port);
+        self
+    }
+
+    /// The Snyk side, as a client. To let the mirror add missing `bitbucket-cloud`
+    /// integrations, pass a [`SnykAdapter`] with Snyk-side Bitbucket credentials to
+    /// [`MirrorBuilder::snyk_port`] instead.
+    pub fn snyk(self, client: SnykClient) -> Self {
+        self.snyk_port(Arc::new(SnykAdapter::new(client)))
+    }
+
+    /// The Snyk side, as a port (a [`SnykAdapter`], a port of your own, or
+    /// [`crate::fakes::FakeSnyk`]).
+    pub fn snyk_port(mut self, port: Arc<dyn SnykPort>) -> Self {
+        self.snyk = Some(port);
+        self
+    }
+
+    /// The state directory: the journal and its lock (default `.bb-snyk-mirror`).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// How apply runs (default [`ApplyOptions::default`]; a configuration file's `[apply]`
+    /// table is `config.apply`).
+    pub fn options(mut self, options: ApplyOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Told the sequence number of every journal event once it is on disk (crash tests use it
+    /// to stop a process at chosen points).
+    pub fn journal_observer(mut self, observer: WriteObserver) -> Self {
+        self.journal_observer = Some(observer);
+        self
+    }
+
+    /// Opens the state directory (taking its lock) and builds the mirror. No request is made.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a side is missing; [`Error::Locked`] when another run holds the
+    /// state directory; I/O and malformed-journal errors.
+    pub fn build(self) -> Result<Mirror, Error> {
+        let missing = |side: &str| {
+            Error::Config(format!(
+                "Mirror::builder() needs the {side} side: call .{side}(client) or .{side}_port(port)"
+            ))
+        };
+        let bitbucket = self.bitbucket.ok_or_else(|| missing("bitbucket"))?;
+        let snyk = self.snyk.ok_or_else(|| missing("snyk"))?;
+        let dir = self
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(".bb-snyk-mirror"));
+        let journal = Journal::open(&dir, self.journal_observer)?;
+        Ok(Mirror {
+            bitbucket,
+            snyk,
+            journal,
+            options: self.options,
+            observer: Arc::new(Silent),
+            stop: None,
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! What a run did: the report, for people ([`Report::render`]) and as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::conflict::Conflict;
+
+/// One import that did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedImport {
+    /// `workspace/repository`.
+    pub repository: String,
+    /// The org name.
+    pub org: String,
+    /// Why, in Snyk's words where it gave some.
+    pub message: String,
+}
+
+/// What apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Orgs created by this run.
+    pub orgs_created: Vec<String>,
+    /// Orgs found already existing (for example created by a run that crashed).
+    pub orgs_adopted: Vec<String>,
+    /// Orgs a `bitbucket-cloud` integration was added to.
+    pub integrations_added: Vec<String>,
+    /// Imports Snyk accepted in this run.
+    pub imports_accepted: usize,
+    /// Imports that completed.
+    pub imports_completed: usize,
+    /// Imports an earlier, interrupted run had started and this one finished or confirmed.
+    pub imports_resumed: usize,
+    /// Imports that failed, with the reason.
+    pub imports_failed: Vec<FailedImport>,
+    /// Projects created.
+    pub projects_created: u64,
+    /// Import jobs that completed with zero projects.
+    pub zero_project_imports: usize,
+    /// Status requests made while waiting for jobs.
+    pub polls: u64,
+    /// Skips by reason (from the plan).
+    pub skipped: BTreeMap<String, usize>,
+    /// Conflicts (from the plan, and found while applying).
+    pub conflicts: Vec<Conflict>,
+    /// Requests made per API.
+    pub requests: BTreeMap<String, u64>,
+    /// Whether the run was stopped before the end (it can be resumed).
+    pub interrupted: bool,
+    /// Orgs whose integration had its PR checks and fix PRs off during the run
+    /// (`apply.quiet_integrations`) and put back after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations_quieted: Vec<String>,
+    /// Orgs created with their notifications turned off (`apply.notifications_off_for_new_orgs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications_off: Vec<String>,
+    /// What went wrong without failing the mirroring (a setting that could not be changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Whether something failed or was held back.
+    pub fn has_failures(&self) -> bool {
+        !self.imports_failed.is_empty() || !self.conflicts.is_empty()
+    }
+
+    /// The report for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let skipped: usize = self.skipped.values().sum();
+        let _ = writeln!(out, "Mirror report");
+        let _ = writeln!(
+            out,
+            "  orgs        {} created, {} already there",
+            self.orgs_created.len(),
+            self.orgs_adopted.len()
+        );
+        if !self.integrations_added.is_empty() {
+            let _ = writeln!(
+                out,
+                "  integrations {} added ({})",
+                self.integrations_added.len(),
+                self.integrations_added.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  imports     {} accepted, {} completed, {} failed{}",
+            self.imports_accepted,
+            self.imports_completed,
+            self.imports_failed.len(),
+            if self.imports_resumed > 0 {
+                format!(", {} resumed from an earlier run", self.imports_resumed)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  projects    {} created ({} had none)",
+            self.projects_created,
+            crate::plan::repositories(self.zero_project_imports)
+        );
+        let _ = writeln!(out, "  skipped     {skipped}");
+        for (reason, n) in &self.skipped {
+            let _ = writeln!(out, "    {reason:<30}{n:>4}");
+        }
+        if !self.integrations_quieted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  quiet       PR checks and fix PRs off during the run, then back, in {}",
+                self.integrations_quieted.join(", ")
+            );
+        }
+        if !self.notifications_off.is_empty() {
+            let _ = writeln!(
+                out,
+                "  notifications off in new orgs {}",
+                self.notifications_off.join(", ")
+            );
+        }
+        let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
+        let requests: Vec<String> = self
+            .requests
+            .iter()
+            .map(|(api, n)| format!("{api} {n}"))
+            .collect();
+        let _ = writeln!(out, "  requests    {}", requests.join(", "));
+        for c in &self.conflicts {
+            let _ = writeln!(out, "! {c}");
+        }
+        for f in &self.imports_failed {
+            let _ = writeln!(out, "x {} into {}: {}", f.repository, f.org, f.message);
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "? {w}");
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "Interrupted: run the same command again to resume where it stopped."
+            );
+        }
+        out
+    }
+}

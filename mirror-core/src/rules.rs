@@ -1,0 +1,173 @@
+//! The rules both the inventory and the plan apply: which workspaces and repositories are in
+//! scope, where a repository goes, and what the journal says is done. Kept apart so that
+//! neither module needs the other's internals (the plan reads the inventory; the inventory
+//! reads only these rules).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Repo;
+use crate::config::{Config, Mapping, Visibility, glob_match};
+use crate::ids::OrgId;
+
+/// Why a repository (or workspace) is left alone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// A pattern or filter of the configuration left it out.
+    Excluded {
+        /// Which rule.
+        rule: String,
+    },
+    /// A fork, and forks are skipped.
+    Fork,
+    /// An empty repository: it has no main branch to import.
+    EmptyRepository,
+    /// Snyk already has a target for it in the org.
+    AlreadyImported {
+        /// The org.
+        org_id: OrgId,
+    },
+    /// An earlier run imported it and Snyk found no projects; it is not imported again.
+    ImportedBeforeWithZeroProjects {
+        /// The org.
+        org_id: OrgId,
+    },
+    /// A workspace with nothing to import gets no org.
+    EmptyWorkspace,
+}
+
+impl SkipReason {
+    /// A short label for summaries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Excluded { .. } => "excluded",
+            Self::Fork => "fork",
+            Self::EmptyRepository => "empty repository",
+            Self::AlreadyImported { .. } => "already imported",
+            Self::ImportedBeforeWithZeroProjects { .. } => "imported before, no projects",
+            Self::EmptyWorkspace => "empty workspace",
+        }
+    }
+
+    pub(crate) fn explain(&self) -> String {
+        match self {
+            Self::Excluded { rule } => format!("excluded ({rule})"),
+            Self::Fork => "fork (source.skip_forks)".to_owned(),
+            Self::EmptyRepository => "empty repository (no main branch)".to_owned(),
+            Self::AlreadyImported { org_id } => format!("already imported into {org_id}"),
+            Self::ImportedBeforeWithZeroProjects { org_id } => {
+                format!("imported into {org_id} before; Snyk found no projects")
+            }
+            Self::EmptyWorkspace => {
+                "nothing to import, so no org is created (source.skip_empty_workspaces)".to_owned()
+            }
+        }
+    }
+}
+
+/// What earlier runs recorded (from the journal), as far as planning cares.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Completed imports: (org id, lowercased `workspace/repository`) → projects created.
+    pub completed: BTreeMap<(OrgId, String), u32>,
+    /// Orgs an import found at the project cap.
+    pub capped_orgs: BTreeSet<OrgId>,
+}
+
+/// Why `repo` needs no import into the existing org `org_id`: Snyk already has its target
+/// (`imported`), or an earlier run's journal says it completed there.
+pub(crate) fn done_reason(
+    repo: &Repo,
+    imported: Option<&BTreeSet<String>>,
+    org_id: Option<&OrgId>,
+    history: &History,
+) -> Option<SkipReason> {
+    let id = org_id?;
+    let key = repo.full_name().to_lowercase();
+    if imported.is_some_and(|set| set.contains(&key)) {
+        return Some(SkipReason::AlreadyImported { org_id: id.clone() });
+    }
+    let projects = history.completed.get(&(id.to_owned(), key))?;
+    Some(if *projects == 0 {
+        SkipReason::ImportedBeforeWithZeroProjects { org_id: id.clone() }
+    } else {
+        SkipReason::AlreadyImported { org_id: id.clone() }
+    })
+}
+
+/// Whether `repo` still needs importing into the existing org `org_id`, as far as the journal
+/// knows (the inventory uses it to read only the orgs that have work).
+pub(crate) fn pending_by_history(repo: &Repo, org_id: &OrgId, history: &History) -> bool {
+    done_reason(repo, None, Some(org_id), history).is_none()
+}
+
+/// Where `repo` of `workspace` goes: the org name the mapping gives, or the single org's id.
+pub(crate) fn destination(config: &Config, workspace: &str, repo: &Repo) -> Option<String> {
+    match &config.mapping {
+        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
+        mapping => mapping.org_name(workspace, repo.project_key.as_deref()),
+    }
+}
+
+/// Why a repository is not imported at all under this configuration (excluded, a fork, empty).
+pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
+    let s = &config.source;
+    let full = repo.full_name();
+    let matches = |p: &String| {
+        if p.contains('/') {
+            glob_match(p, &full)
+        } else {
+            glob_match(p, &repo.slug)
+        }
+    };
+    if !s.include_repositories.is_empty() && !s.include_repositories.iter().any(matches) {
+        return Some(SkipReason::Excluded {
+            rule: format!("not matched by {}", s.include_repositories.join(", ")),
+        });
+    }
+    if let Some(p) = s.exclude_repositories.iter().find(|p| matches(p)) {
+        return Some(SkipReason::Excluded {
+            rule: format!("matched by {p}"),
+        });
+    }
+    match (s.visibility, repo.is_private) {
+        (Visibility::Private, false) => {
+            return Some(SkipReason::Excluded {
+                rule: "public (source.visibility = private)".to_owned(),
+            });
+        }
+        (Visibility::Public, true) => {
+            return Some(SkipReason::Excluded {
+                rule: "private (source.visibility = public)".to_owned(),
+            });
+        }
+        _ => {}
+    }
+    if !s.project_keys.is_empty()
+        && !repo
+            .project_key
+            .as_ref()
+            .is_some_and(|k| s.project_keys.iter().any(|p| p.eq_ignore_ascii_case(k)))
+    {
+        return Some(SkipReason::Excluded {
+            rule: format!("not in project {}", s.project_keys.join(", ")),
+        });
+    }
+    if let (Some(since), Some(updated)) = (&s.updated_since, &repo.updated_on) {
+        let cut = |t: &str| t.chars().take(19).collect::<String>();
+        if cut(updated) <= cut(since) {
+            return Some(SkipReason::Excluded {
+                rule: format!("not updated since {since}"),
+            });
+        }
+    }
+    if s.skip_forks && repo.is_fork {
+        return Some(SkipReason::Fork);
+    }
+    if repo.main_branch.as_deref().is_none_or(str::is_empty) {
+        return Some(SkipReason::EmptyRepository);
+    }
+    None
+}
