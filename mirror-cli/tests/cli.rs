@@ -1022,3 +1022,134 @@ fn quiet_integrations_and_notifications_off_through_the_binary() {
         6
     );
 }
+
+/// Runs `bb-snyk-mirror import` and kills it (SIGKILL) once the journal has `kill_after` more
+/// lines than when it started; returns whether it finished on its own.
+fn import_until_killed(w: &World, kill_after: usize) -> bool {
+    let journal = w.state.path().join("journal.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&journal)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let start = lines();
+    let mut child = w
+        .process()
+        .arg("import")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "import failed on its own: {status}");
+            return true;
+        }
+        if lines() >= start + kill_after {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return false;
+        }
+        assert!(std::time::Instant::now() < deadline, "import hung");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn the_compat_import_killed_at_many_points_posts_every_target_exactly_once() {
+    let estate = Estate::generate(3, 6, 11);
+    let w = World::with(estate.clone(), snyk::Sandbox::sample_builder());
+    let group = w.snyk.group_id();
+    let dir = w.state.path();
+    // The dangling-intent check looks again after one second instead of thirty.
+    std::fs::write(
+        dir.join("bb-snyk-mirror.toml"),
+        "[apply]\nconcurrency = 4\nresume_grace_seconds = 1\n",
+    )
+    .unwrap();
+    w.cmd()
+        .args([
+            "orgs:data",
+            "--source=bitbucket-cloud",
+            &format!("--groupId={group}"),
+        ])
+        .assert()
+        .code(0);
+    let orgs_file = dir.join(compat::orgs_data_file(&group));
+    w.cmd()
+        .args(["orgs:create", &format!("--file={}", orgs_file.display())])
+        .assert()
+        .code(0);
+    w.cmd()
+        .args([
+            "import:data",
+            "--orgsData=snyk-created-orgs.json",
+            "--source=bitbucket-cloud",
+        ])
+        .assert()
+        .code(0);
+    // Slow answers leave time between a journaled intent and Snyk's answer: kills land
+    // between intent and post, between post and acceptance, and while jobs are followed.
+    w.snyk.server().set_latency(Duration::from_millis(60));
+
+    let mut kills = 0;
+    let mut finished = false;
+    for round in 0..60 {
+        if import_until_killed(&w, 1 + round % 5) {
+            finished = true;
+            break;
+        }
+        kills += 1;
+    }
+    assert!(kills >= 5, "too few kills ({kills}) to mean anything");
+    w.snyk.server().set_latency(Duration::ZERO);
+    if !finished {
+        w.cmd().arg("import").assert().code(0);
+    }
+    // A run after the end posts nothing.
+    let posts: usize = w.snyk.import_posts().values().sum();
+    w.cmd().arg("import").assert().code(0);
+    assert_eq!(w.snyk.import_posts().values().sum::<usize>(), posts);
+
+    let importable: std::collections::BTreeSet<String> = estate
+        .workspaces
+        .iter()
+        .flat_map(|ws| {
+            ws.repositories
+                .iter()
+                .filter(|r| r.main_branch.is_some())
+                .map(move |r| format!("{}/{}", ws.slug, r.slug))
+        })
+        .collect();
+    let posts = w.snyk.import_posts();
+    for repo in &importable {
+        assert_eq!(
+            posts.get(repo),
+            Some(&1),
+            "{repo} posted {:?} times",
+            posts.get(repo)
+        );
+    }
+    assert_eq!(posts.len(), importable.len());
+    // Every target is recorded as imported in snyk-api-import's log, once.
+    let log = std::fs::read_to_string(dir.join(compat::IMPORTED_TARGETS_LOG)).unwrap();
+    let mut logged: Vec<String> = log
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{}/{}",
+                v["target"]["owner"].as_str().unwrap(),
+                v["target"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    logged.sort();
+    let expected: Vec<String> = importable.iter().cloned().collect();
+    assert_eq!(logged, expected);
+    eprintln!(
+        "compat crash test: {kills} SIGKILLs, {} targets imported once each",
+        importable.len()
+    );
+}

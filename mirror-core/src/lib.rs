@@ -4,32 +4,45 @@
 //!
 //! # Quick start
 //!
-//! ```no_run
-//! use std::sync::Arc;
-//! use mirror_core::{Config, Journal, adapters::{BitbucketAdapter, SnykAdapter}};
-//! use bitbucket_cloud_client::{Auth, BitbucketClient};
-//! use snyk_client::{SnykAuth, SnykClient};
+//! One handle, [`Mirror`], holds both sides, the state directory and the options; `plan` reads
+//! both sides and says what it would do, `apply` does it. This program runs as it is against
+//! the built-in sandboxes (the hidden lines start them); point the clients at the real
+//! services with `BitbucketClient::builder()` and `SnykClient::builder()` defaults.
 //!
-//! # async fn run() -> Result<(), mirror_core::Error> {
-//! let config = Config::from_toml(r#"
-//!     [snyk]
-//!     group_id = "4a18d42f-0706-4ad0-b127-24078731fbed"
-//! "#)?;
-//! let bitbucket = BitbucketAdapter::new(
-//!     BitbucketClient::builder().auth(Auth::api_token("me@example.com", "token")).build()?,
-//! );
-//! let snyk = Arc::new(SnykAdapter::new(
-//!     SnykClient::builder().auth(SnykAuth::token("snyk-token")).build()?,
-//! ));
-//! let journal = Journal::open(std::path::Path::new(".bb-snyk-mirror"), None)?;
-//! let inventory = mirror_core::gather(&config, &bitbucket, snyk.as_ref()).await?;
-//! let plan = mirror_core::plan(&config, &inventory, &journal.state().history());
+//! ```
+//! # use bitbucket_cloud_client::sandbox::{self as bb, Sandbox as BitbucketSandbox};
+//! # use snyk_client::sandbox::{self as sn, Sandbox as SnykSandbox};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (bitbucket, snyk) = (BitbucketSandbox::start_sample().await?, SnykSandbox::sample_builder()
+//! #     .import_delay(std::time::Duration::from_millis(1)).start().await?);
+//! # let (email, token, snyk_token) = (bb::SAMPLE_EMAIL, bb::SAMPLE_API_TOKEN, sn::SAMPLE_TOKEN);
+//! # let state = tempfile::tempdir()?;
+//! use mirror_core::bitbucket_cloud_client::{Auth, BitbucketClient};
+//! use mirror_core::snyk_client::{SnykAuth, SnykClient};
+//! use mirror_core::{Config, Mirror};
+//!
+//! let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"", snyk.group_id()))?;
+//! let mirror = Mirror::builder()
+//!     .bitbucket(BitbucketClient::builder().base_url(bitbucket.base_url())
+//!         .auth(Auth::api_token(email, token)).build()?)
+//!     .snyk(SnykClient::builder().api_url(snyk.api_url()).auth(SnykAuth::token(snyk_token)).build()?)
+//!     .snyk_bitbucket_credentials(email, token) // lets it add missing integrations
+//!     .state_dir(state.path())
+//!     .build()?;
+//! let plan = mirror.plan(&config).await?;
 //! print!("{}", plan.render());
-//! let report = mirror_core::apply(&plan, snyk, &journal, &config.apply, None, None).await?;
-//! print!("{}", report.render());
+//! let report = mirror.apply(&plan).await?;
+//! assert_eq!(report.imports_completed, 11, "{}", report.render());
+//! assert!(mirror.plan(&config).await?.is_noop()); // a second run has nothing to do
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Lower down: [`gather_for`] and [`plan()`] read and plan without a state directory;
+//! [`import::run_imports`] runs imports of your own choosing through the same journaled
+//! protocol; the ports ([`ports::BitbucketPort`], [`ports::SnykPort`]) let you bring your own
+//! sides, and feature `fakes` gives in-memory ones for tests.
 //!
 //! # Guarantees
 //!

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bitbucket_cloud_client::BitbucketClient;
+use secrecy::SecretString;
 use snyk_client::SnykClient;
 use tokio::sync::watch;
 
@@ -134,12 +135,19 @@ impl Mirror {
     }
 }
 
+/// The Snyk side as given to the builder.
+enum SnykSide {
+    Client(Box<SnykClient>),
+    Port(Arc<dyn SnykPort>),
+}
+
 /// Builds a [`Mirror`]: both sides (clients or ports of your own), the state directory, and
 /// the options.
 #[derive(Default)]
 pub struct MirrorBuilder {
     bitbucket: Option<Arc<dyn BitbucketPort>>,
-    snyk: Option<Arc<dyn SnykPort>>,
+    snyk: Option<SnykSide>,
+    snyk_bitbucket_credentials: Option<(String, SecretString)>,
     state_dir: Option<PathBuf>,
     options: ApplyOptions,
     journal_observer: Option<WriteObserver>,
@@ -166,17 +174,29 @@ impl MirrorBuilder {
         self
     }
 
-    /// The Snyk side, as a client. To let the mirror add missing `bitbucket-cloud`
-    /// integrations, pass a [`SnykAdapter`] with Snyk-side Bitbucket credentials to
-    /// [`MirrorBuilder::snyk_port`] instead.
-    pub fn snyk(self, client: SnykClient) -> Self {
-        self.snyk_port(Arc::new(SnykAdapter::new(client)))
+    /// The Snyk side, as a client.
+    pub fn snyk(mut self, client: SnykClient) -> Self {
+        self.snyk = Some(SnykSide::Client(Box::new(client)));
+        self
+    }
+
+    /// The Atlassian e-mail and API token that Snyk uses to read Bitbucket: with them the
+    /// mirror adds a `bitbucket-cloud` integration to orgs that lack one (with a client given
+    /// to [`MirrorBuilder::snyk`]; a port of your own answers
+    /// [`SnykPort::can_add_integrations`] itself).
+    pub fn snyk_bitbucket_credentials(
+        mut self,
+        email: impl Into<String>,
+        token: impl Into<SecretString>,
+    ) -> Self {
+        self.snyk_bitbucket_credentials = Some((email.into(), token.into()));
+        self
     }
 
     /// The Snyk side, as a port (a [`SnykAdapter`], a port of your own, or
     /// [`crate::fakes::FakeSnyk`]).
     pub fn snyk_port(mut self, port: Arc<dyn SnykPort>) -> Self {
-        self.snyk = Some(port);
+        self.snyk = Some(SnykSide::Port(port));
         self
     }
 
@@ -212,7 +232,22 @@ impl MirrorBuilder {
             ))
         };
         let bitbucket = self.bitbucket.ok_or_else(|| missing("bitbucket"))?;
-        let snyk = self.snyk.ok_or_else(|| missing("snyk"))?;
+        let snyk: Arc<dyn SnykPort> = match (self.snyk, self.snyk_bitbucket_credentials) {
+            (None, _) => return Err(missing("snyk")),
+            (Some(SnykSide::Client(client)), credentials) => {
+                let adapter = SnykAdapter::new(*client);
+                Arc::new(match credentials {
+                    Some((email, token)) => adapter.with_bitbucket_credentials(email, token),
+                    None => adapter,
+                })
+            }
+            (Some(SnykSide::Port(port)), None) => port,
+            (Some(SnykSide::Port(_)), Some(_)) => {
+                return Err(Error::Config(
+                    "Mirror::builder(): Snyk-side Bitbucket credentials go with a Snyk client (.snyk(client)); a port of your own holds its own".to_owned(),
+                ));
+            }
+        };
         let dir = self
             .state_dir
             .unwrap_or_else(|| PathBuf::from(".bb-snyk-mirror"));
