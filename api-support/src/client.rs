@@ -287,23 +287,7 @@ impl HttpClientBuilder {
         self
     }
 
-    /// A transport of your own instead of [`ReqwestTransport`].
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.options.transport = Some(transport);
-        self
-    }
-
-    /// Timeouts of the default transport.
-    pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.options.transport_config = config;
-        self
-    }
-
-    /// The retry policy.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.options.retry = retry;
-        self
-    }
+    crate::http_option_setters!();
 
     /// Retry policy, transport and timeouts at once.
     pub fn options(mut self, options: &HttpOptions) -> Self {
@@ -698,6 +682,33 @@ impl HttpClient {
             .with_body(excerpt)
             .with_headers(headers)
     }
+}
+
+/// Writes the setters every client builder shares, `retry`, `transport` and
+/// `transport_config`, inside the `impl` of a builder that has a field `options:`
+/// [`HttpOptions`]: one definition for the three builders of this workspace.
+#[macro_export]
+macro_rules! http_option_setters {
+    () => {
+        /// The retry policy.
+        pub fn retry(mut self, retry: $crate::RetryPolicy) -> Self {
+            self.options.retry = retry;
+            self
+        }
+
+        /// A transport of your own instead of the default ([`ReqwestTransport`](
+        /// $crate::ReqwestTransport)).
+        pub fn transport(mut self, transport: ::std::sync::Arc<dyn $crate::Transport>) -> Self {
+            self.options.transport = Some(transport);
+            self
+        }
+
+        /// Timeouts of the default transport.
+        pub fn transport_config(mut self, config: $crate::TransportConfig) -> Self {
+            self.options.transport_config = config;
+            self
+        }
+    };
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod transport;
+mod window;
 
 pub use auth::{Anonymous, Authorizer, StaticAuth, base64, base64_decode, sensitive_header};
 pub use base_url::{BaseUrl, is_loopback, path_segment};
@@ -69,6 +70,7 @@ pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredent
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use transport::{ReqwestTransport, Transport, TransportConfig, TransportError};
+pub use window::RollingWindow;
 
 pub use async_trait::async_trait;
 pub use http;

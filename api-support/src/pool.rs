@@ -7,12 +7,13 @@
 //! every credential is out of budget or resting, [`CredentialPool::acquire`] waits for the first
 //! to return. Waiting happens on tokio's clock, so tests run it on a paused clock.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::window::RollingWindow;
 
 use crate::Authorizer;
 
@@ -75,8 +76,8 @@ impl Credential {
 #[derive(Debug)]
 struct SlotState {
     limit: Option<RateLimit>,
-    /// Start times of the requests inside the current window (only kept with a limit).
-    sent: VecDeque<Instant>,
+    /// The requests inside the current window (only kept with a limit).
+    window: Option<RollingWindow>,
     /// The server throttled this credential; it rests until then.
     resting_until: Option<Instant>,
     /// A minimum spacing between requests, set when the server says the budget is nearly spent.
@@ -104,27 +105,16 @@ impl SlotState {
         if let (Some(pace), Some(last)) = (self.pace, self.last) {
             later(last + pace);
         }
-        if let Some(limit) = self.limit {
-            while self
-                .sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= limit.window)
-            {
-                self.sent.pop_front();
-            }
-            if self.sent.len() >= limit.requests.max(1) as usize
-                && let Some(oldest) = self.sent.front()
-            {
-                later(*oldest + limit.window);
-            }
+        if let Some(free) = self.window.as_mut().and_then(|w| w.next_free(now)) {
+            later(free);
         }
         at
     }
 
     fn record(&mut self, now: Instant, metered: bool) {
         if metered {
-            if self.limit.is_some() {
-                self.sent.push_back(now);
+            if let Some(window) = &mut self.window {
+                window.record(now);
             }
             self.last = Some(now);
         }
@@ -168,7 +158,9 @@ impl CredentialPool {
             auths.push(c.auth);
             state.push(SlotState {
                 limit: c.limit,
-                sent: VecDeque::new(),
+                window: c
+                    .limit
+                    .map(|l| RollingWindow::new(l.requests as usize, l.window)),
                 resting_until: None,
                 pace: None,
                 last: None,

@@ -311,6 +311,23 @@ impl Server {
         Ok(Self { addr, shared, task })
     }
 
+    /// Starts a fake whose handler works on shared `state`: `handler` builds the handler from
+    /// the state, which the caller keeps too (to change the fake's world while it runs). Every
+    /// answer waits `latency`.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start_with_state<S, H: Handler>(
+        state: S,
+        latency: Duration,
+        handler: impl FnOnce(Arc<Mutex<S>>) -> H,
+    ) -> io::Result<(Self, Arc<Mutex<S>>)> {
+        let state = Arc::new(Mutex::new(state));
+        let server = Self::start(Arc::new(handler(state.clone()))).await?;
+        server.set_latency(latency);
+        Ok((server, state))
+    }
+
     /// The server's origin, such as `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

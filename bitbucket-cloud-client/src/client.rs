@@ -1,11 +1,10 @@
 //! The client and its builder.
 
 use std::fmt;
-use std::sync::Arc;
 
 use api_support::{
     ApiRequest, ApiResponse, Credential, CredentialPool, Endpoint, ErrorKind, HttpClient,
-    HttpOptions, RateLimit, RetryPolicy, Transport, TransportConfig,
+    HttpOptions, RateLimit,
 };
 use http::Method;
 use serde::de::DeserializeOwned;
@@ -84,23 +83,7 @@ impl BitbucketClientBuilder {
         self
     }
 
-    /// The retry policy.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.options.retry = retry;
-        self
-    }
-
-    /// A transport of your own.
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.options.transport = Some(transport);
-        self
-    }
-
-    /// Timeouts of the default transport.
-    pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.options.transport_config = config;
-        self
-    }
+    api_support::http_option_setters!();
 
     /// The page length of listings (1 to 100; default 100, the maximum).
     pub fn page_len(mut self, len: u32) -> Self {

@@ -18,11 +18,12 @@
 //! - latency and faults through [`Sandbox::server`], and request counts per route and per
 //!   credential through [`Sandbox::stats`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api_support::RollingWindow;
 use api_support::sandbox::{Handler, Request, Response, Server, Stats, lock};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
@@ -123,25 +124,20 @@ fn uuid(a: u64, b: u64) -> String {
     format!("{{{a:08x}-0000-4000-8000-{b:012x}}}")
 }
 
-/// `days` after 2025-01-01 as an RFC 3339 timestamp.
+/// `days` and `seconds` after 2025-01-01 as Bitbucket writes times (RFC 3339 with
+/// microseconds and `+00:00`).
 fn date_after_2025(days: u32, seconds: u32) -> String {
-    // Days from civil (Howard Hinnant), from 1970-01-01: 2025-01-01 is day 20089.
-    let z = i64::from(days) + 20_089 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let s = seconds % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000+00:00",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
+    // 2025-01-01T00:00:00Z.
+    const START: u64 = 1_735_689_600;
+    let at = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(
+            START + u64::from(days) * 86_400 + u64::from(seconds % 86_400),
+        );
+    let text = humantime::format_rfc3339_micros(at).to_string();
+    match text.strip_suffix('Z') {
+        Some(utc) => format!("{utc}+00:00"),
+        None => text,
+    }
 }
 
 impl Estate {
@@ -350,7 +346,7 @@ struct State {
     issued: HashMap<String, (String, Instant)>,
     issued_count: u64,
     hourly_budget: Option<u32>,
-    windows: HashMap<String, VecDeque<Instant>>,
+    windows: HashMap<String, RollingWindow>,
 }
 
 /// Builds a [`Sandbox`].
@@ -422,7 +418,7 @@ impl SandboxBuilder {
     /// # Errors
     /// When no port can be bound.
     pub async fn start(self) -> io::Result<Sandbox> {
-        let state = Arc::new(Mutex::new(State {
+        let state = State {
             estate: self.estate.unwrap_or_else(Estate::sample),
             api_tokens: self.api_tokens,
             access_tokens: self.access_tokens,
@@ -431,12 +427,9 @@ impl SandboxBuilder {
             issued_count: 0,
             hourly_budget: self.hourly_budget,
             windows: HashMap::new(),
-        }));
-        let server = Server::start(Arc::new(FakeBitbucket {
-            state: state.clone(),
-        }))
-        .await?;
-        server.set_latency(self.latency);
+        };
+        let (server, state) =
+            Server::start_with_state(state, self.latency, |state| FakeBitbucket { state }).await?;
         Ok(Sandbox { server, state })
     }
 }
@@ -599,15 +592,12 @@ impl State {
         // Like Bitbucket, the hourly budget covers repository data only.
         let budgeted = matches!(rest, ["repositories", ..]);
         if let Some(budget) = self.hourly_budget.filter(|_| budgeted) {
-            let now = Instant::now();
-            let window = self.windows.entry(label.clone()).or_default();
-            while window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
-            {
-                window.pop_front();
-            }
-            if window.len() >= budget as usize {
+            let admitted = self
+                .windows
+                .entry(label.clone())
+                .or_insert_with(|| RollingWindow::new(budget as usize, Duration::from_secs(3600)))
+                .admit(Instant::now());
+            let Ok(remaining) = admitted else {
                 let mut r = Response::text(429, "Rate limit for this resource has been exceeded");
                 if matches!(principal, Principal::AccessToken { .. }) {
                     r = r
@@ -616,10 +606,8 @@ impl State {
                         .header("x-ratelimit-nearlimit", "true");
                 }
                 return r.route(route).credential(Some(label));
-            }
-            window.push_back(now);
+            };
             if matches!(principal, Principal::AccessToken { .. }) {
-                let remaining = budget as usize - window.len();
                 extra.push(("x-ratelimit-limit", budget.to_string()));
                 extra.push(("x-ratelimit-resource", "api-repository".to_owned()));
                 extra.push((

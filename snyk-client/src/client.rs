@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use api_support::{
     ApiRequest, ApiResponse, Authorizer, ClientAuthentication, Credential, CredentialPool,
-    Endpoint, HttpClient, HttpOptions, OAuthClientCredentials, RateLimit, RetryPolicy, StaticAuth,
-    Transport, TransportConfig,
+    Endpoint, HttpClient, HttpOptions, OAuthClientCredentials, RateLimit, StaticAuth,
 };
 use futures_util::{Stream, TryStreamExt, stream};
 use http::{HeaderName, Method};
@@ -203,23 +202,7 @@ impl SnykClientBuilder {
         self
     }
 
-    /// The retry policy.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.options.retry = retry;
-        self
-    }
-
-    /// A transport of your own.
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.options.transport = Some(transport);
-        self
-    }
-
-    /// Timeouts of the default transport.
-    pub fn transport_config(mut self, config: TransportConfig) -> Self {
-        self.options.transport_config = config;
-        self
-    }
+    api_support::http_option_setters!();
 
     /// How import jobs are polled.
     pub fn poll(mut self, poll: PollPolicy) -> Self {

@@ -26,6 +26,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api_support::RollingWindow;
 use api_support::sandbox::{Handler, Request, Response, Server, Stats, lock};
 use http::Method;
 use serde_json::{Value, json};
@@ -157,7 +158,7 @@ struct State {
     project_cap: usize,
     per_minute: Option<u32>,
     rest_per_minute: Option<u32>,
-    windows: HashMap<String, VecDeque<Instant>>,
+    windows: HashMap<String, RollingWindow>,
     counter: u64,
 }
 
@@ -335,12 +336,8 @@ impl SandboxBuilder {
         for (name, integrations) in self.orgs {
             state.new_org(&name, &integrations, false);
         }
-        let state = Arc::new(Mutex::new(state));
-        let server = Server::start(Arc::new(FakeSnyk {
-            state: state.clone(),
-        }))
-        .await?;
-        server.set_latency(self.latency);
+        let (server, state) =
+            Server::start_with_state(state, self.latency, |state| FakeSnyk { state }).await?;
         Ok(Sandbox { server, state })
     }
 }
@@ -602,19 +599,14 @@ impl State {
             self.per_minute
         };
         if let Some(limit) = limit {
-            let now = Instant::now();
-            let window = self.windows.entry(format!("{api}:{label}")).or_default();
-            while window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-            {
-                window.pop_front();
-            }
-            if window.len() >= limit as usize {
-                let wait = window
-                    .front()
-                    .map(|t| 60 - now.duration_since(*t).as_secs().min(59))
-                    .unwrap_or(60);
+            let admitted = self
+                .windows
+                .entry(format!("{api}:{label}"))
+                .or_insert_with(|| RollingWindow::new(limit as usize, Duration::from_secs(60)))
+                .admit(Instant::now());
+            if let Err(until) = admitted {
+                // Whole seconds, at least one, as Snyk's `Retry-After` gives them.
+                let wait = until.as_secs_f64().ceil().max(1.0) as u64;
                 let r = if api == "rest" {
                     rest_error(429, "Too many requests")
                 } else {
@@ -625,7 +617,6 @@ impl State {
                     .route(route)
                     .credential(Some(label));
             }
-            window.push_back(now);
         }
         let group_access = match &caller {
             Caller::Token(i) => !self.no_group_access.contains(&self.tokens[*i]),
