@@ -327,47 +327,59 @@ fn skip_if_done(
     })
 }
 
-/// Makes the plan. Pure: the same inputs give the same plan, in the same order.
-pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
-    let integration = config.snyk.integration.api_name();
-    let mut actions_skip = Vec::new();
-    // Destination → (workspace, repo) to import, in order.
-    let mut destinations: BTreeMap<String, Vec<&Repo>> = BTreeMap::new();
-    // Destination → workspaces it serves (for empty-workspace skips).
-    let mut destination_workspaces: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+/// The repositories in scope, grouped by where they go.
+struct Destinations<'a> {
+    /// Destination (org name, or the single org's id) → repositories to import there, in order.
+    repos: BTreeMap<String, Vec<&'a Repo>>,
+    /// Destination → the workspaces it serves (for empty-workspace skips).
+    workspaces: BTreeMap<String, BTreeSet<String>>,
+    /// Workspaces and repositories out of scope.
+    skips: Vec<Action>,
+}
 
-    for (ws, why) in &inventory.bitbucket.excluded_workspaces {
-        actions_skip.push(Action::Skip {
-            workspace: ws.clone(),
-            repository: None,
-            reason: SkipReason::Excluded { rule: why.clone() },
-        });
-    }
-
-    let single_org = match &config.mapping {
-        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
-        _ => None,
+/// Sorts every repository into its destination, or into a skip with the reason it is out of
+/// scope. Workspaces and repositories are sorted here, so the plan does not depend on the order
+/// the inventory came in.
+fn destinations<'a>(config: &Config, inventory: &'a Inventory) -> Destinations<'a> {
+    let mut d = Destinations {
+        repos: BTreeMap::new(),
+        workspaces: BTreeMap::new(),
+        skips: inventory
+            .bitbucket
+            .excluded_workspaces
+            .iter()
+            .map(|(ws, why)| Action::Skip {
+                workspace: ws.clone(),
+                repository: None,
+                reason: SkipReason::Excluded { rule: why.clone() },
+            })
+            .collect(),
     };
-    // Sorted here too, so that the plan does not depend on the order the inventory came in.
     let mut workspaces: Vec<_> = inventory.bitbucket.workspaces.iter().collect();
     workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
     for ws in workspaces {
         let mut repositories: Vec<&Repo> = ws.repositories.iter().collect();
         repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
-        if let Some(name) = config.mapping.org_name(&ws.slug, None) {
-            if !matches!(config.mapping, Mapping::OrgPerProject { .. }) {
-                destination_workspaces
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(ws.slug.clone());
-                destinations.entry(name).or_default();
+        // Every workspace has its org, even with nothing to import (per project, only the
+        // projects that have repositories do).
+        match &config.mapping {
+            Mapping::OrgPerProject { .. } => {}
+            Mapping::SingleOrg { org_id } => {
+                d.repos.entry(org_id.clone()).or_default();
             }
-        } else if let Some(id) = &single_org {
-            destinations.entry(id.clone()).or_default();
+            mapping => {
+                if let Some(name) = mapping.org_name(&ws.slug, None) {
+                    d.workspaces
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(ws.slug.clone());
+                    d.repos.entry(name).or_default();
+                }
+            }
         }
         for repo in repositories {
             if let Some(reason) = repo_filter(config, repo) {
-                actions_skip.push(Action::Skip {
+                d.skips.push(Action::Skip {
                     workspace: ws.slug.clone(),
                     repository: Some(repo.slug.clone()),
                     reason,
@@ -375,178 +387,228 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
                 continue;
             }
             let dest = destination(config, &ws.slug, repo).unwrap_or_default();
-            destination_workspaces
+            d.workspaces
                 .entry(dest.clone())
                 .or_default()
                 .insert(ws.slug.clone());
-            destinations.entry(dest).or_default().push(repo);
+            d.repos.entry(dest).or_default().push(repo);
+        }
+    }
+    d
+}
+
+/// The plan being made: one list per kind of action, joined in order at the end.
+struct Planner<'a> {
+    config: &'a Config,
+    history: &'a History,
+    /// The integration type imports go through.
+    integration: &'static str,
+    /// An integration can be added through the API only for `bitbucket-cloud`, and only when
+    /// the Snyk port holds Snyk-side Bitbucket credentials.
+    can_add: bool,
+    /// A new org copies the template's integrations.
+    template_has: bool,
+    /// The group's orgs, sorted by name then id.
+    orgs: Vec<&'a OrgInventory>,
+    creates: Vec<Action>,
+    adds: Vec<Action>,
+    imports: Vec<Action>,
+    conflicts: Vec<Action>,
+    skips: Vec<Action>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(config: &'a Config, inventory: &'a Inventory, history: &'a History) -> Self {
+        let integration = config.snyk.integration.api_name();
+        let mut orgs: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
+        orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Self {
+            config,
+            history,
+            integration,
+            can_add: config.snyk.integration == Integration::BitbucketCloud
+                && inventory.snyk.can_add_integrations,
+            template_has: config.snyk.template_org_id.is_some()
+                && inventory
+                    .snyk
+                    .template_integrations
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(integration)),
+            orgs,
+            creates: Vec::new(),
+            adds: Vec::new(),
+            imports: Vec::new(),
+            conflicts: Vec::new(),
+            skips: Vec::new(),
         }
     }
 
-    let mut creates = Vec::new();
-    let mut adds = Vec::new();
-    let mut imports = Vec::new();
-    // An integration can be added through the API only for bitbucket-cloud, with credentials.
-    let can_add = config.snyk.integration == crate::config::Integration::BitbucketCloud
-        && inventory.snyk.can_add_integrations;
-    // A new org copies the template's integrations.
-    let template_has = config.snyk.template_org_id.is_some()
-        && inventory
-            .snyk
-            .template_integrations
-            .as_ref()
-            .is_some_and(|m| m.contains_key(integration));
-    let mut conflicts = Vec::new();
-    let mut lookup: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
-    lookup.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    fn conflict(&mut self, org: &str, reason: ConflictReason, repos: &[&Repo]) {
+        self.conflicts.push(Action::Conflict {
+            org: org.to_owned(),
+            reason,
+            repositories: repos.iter().map(|r| r.full_name()).collect(),
+        });
+    }
 
-    for (dest, repos) in &destinations {
-        let existing: Vec<&&OrgInventory> = match &single_org {
-            Some(id) => lookup.iter().filter(|o| o.id == id.as_str()).collect(),
-            None => lookup.iter().filter(|o| &o.name == dest).collect(),
-        };
-        let held = || repos.iter().map(|r| r.full_name()).collect::<Vec<_>>();
-        if single_org.is_none() && dest.chars().count() > MAX_ORG_NAME {
-            conflicts.push(Action::Conflict {
-                org: dest.clone(),
-                reason: ConflictReason::NameTooLong {
-                    length: dest.chars().count(),
-                },
-                repositories: held(),
-            });
-            continue;
+    /// Plans one destination: conflicts that hold it back, or the org to import into and
+    /// each repository's import or skip.
+    fn destination(&mut self, dest: &str, repos: &[&Repo], workspaces: Option<&BTreeSet<String>>) {
+        let single = matches!(self.config.mapping, Mapping::SingleOrg { .. });
+        let existing: Vec<&OrgInventory> = self
+            .orgs
+            .iter()
+            .copied()
+            .filter(|o| if single { o.id == dest } else { o.name == dest })
+            .collect();
+        if !single && dest.chars().count() > MAX_ORG_NAME {
+            let length = dest.chars().count();
+            return self.conflict(dest, ConflictReason::NameTooLong { length }, repos);
         }
         if existing.len() > 1 {
-            conflicts.push(Action::Conflict {
-                org: dest.clone(),
-                reason: ConflictReason::DuplicateOrgName {
-                    org_ids: existing.iter().map(|o| o.id.clone()).collect(),
-                },
-                repositories: held(),
-            });
-            continue;
+            let org_ids = existing.iter().map(|o| o.id.clone()).collect();
+            return self.conflict(dest, ConflictReason::DuplicateOrgName { org_ids }, repos);
         }
         // Each repository once: already there (a skip), or still to import.
-        let imported = existing.first().and_then(|o| o.imported.as_ref());
-        let org_id = existing.first().map(|o| &o.id);
+        let org = existing.first().copied();
         let mut skips = Vec::new();
         let mut pending = Vec::new();
         for repo in repos {
-            match skip_if_done(repo, imported, org_id, history) {
+            let imported = org.and_then(|o| o.imported.as_ref());
+            match skip_if_done(repo, imported, org.map(|o| &o.id), self.history) {
                 Some(skip) => skips.push(skip),
                 None => pending.push(*repo),
             }
         }
-        let org_ref = match existing.first() {
-            Some(org) => {
-                // Nothing left to import: no integration, cap or conflict matters (and the
-                // inventory may not have read this org at all).
-                if pending.is_empty() {
-                    actions_skip.extend(skips);
-                    continue;
-                }
-                if history.capped_orgs.contains(&org.id) {
-                    conflicts.push(Action::Conflict {
-                        org: org.name.clone(),
-                        reason: ConflictReason::ProjectCap {
-                            org_id: org.id.clone(),
-                        },
-                        repositories: held(),
-                    });
-                    continue;
-                }
-                let integration_id = org
-                    .integrations
-                    .as_ref()
-                    .and_then(|m| m.get(integration))
-                    .cloned();
-                match integration_id {
-                    Some(integration_id) => OrgRef::Existing {
-                        id: org.id.clone(),
-                        name: org.name.clone(),
-                        integration_id: Some(integration_id),
-                    },
-                    None if repos.is_empty() => continue,
-                    None if can_add => {
-                        adds.push(Action::AddIntegration {
-                            org: org.name.clone(),
-                            org_id: Some(org.id.clone()),
-                        });
-                        OrgRef::Existing {
-                            id: org.id.clone(),
-                            name: org.name.clone(),
-                            integration_id: None,
-                        }
-                    }
-                    None => {
-                        conflicts.push(Action::Conflict {
-                            org: org.name.clone(),
-                            reason: ConflictReason::MissingIntegration {
-                                org_id: Some(org.id.clone()),
-                                integration: integration.to_owned(),
-                            },
-                            repositories: held(),
-                        });
-                        continue;
-                    }
-                }
+        let org_ref = match org {
+            // Nothing left to import: no integration, cap or conflict matters (and the
+            // inventory may not have read this org at all).
+            Some(_) if pending.is_empty() => {
+                self.skips.extend(skips);
+                return;
             }
-            None => {
-                if repos.is_empty() && config.source.skip_empty_workspaces {
-                    for ws in destination_workspaces.get(dest).into_iter().flatten() {
-                        actions_skip.push(Action::Skip {
-                            workspace: ws.clone(),
-                            repository: None,
-                            reason: SkipReason::EmptyWorkspace,
-                        });
-                    }
-                    continue;
-                }
-                if !template_has {
-                    if !can_add {
-                        conflicts.push(Action::Conflict {
-                            org: dest.clone(),
-                            reason: ConflictReason::MissingIntegration {
-                                org_id: None,
-                                integration: integration.to_owned(),
-                            },
-                            repositories: held(),
-                        });
-                        continue;
-                    }
-                    adds.push(Action::AddIntegration {
-                        org: dest.clone(),
-                        org_id: None,
-                    });
-                }
-                creates.push(Action::CreateOrg { name: dest.clone() });
-                OrgRef::New { name: dest.clone() }
-            }
+            Some(org) => self.existing_org(org, repos),
+            None => self.new_org(dest, repos, workspaces),
         };
-        actions_skip.extend(skips);
+        // An org held back by a conflict holds back all its repositories, done ones included.
+        let Some(org_ref) = org_ref else {
+            return;
+        };
+        self.skips.extend(skips);
         for repo in pending {
-            imports.push(Action::Import {
+            self.imports.push(Action::Import {
                 org: org_ref.clone(),
                 workspace: repo.workspace.clone(),
                 repository: repo.slug.clone(),
                 branch: repo.main_branch.clone().unwrap_or_default(),
-                files: config.import.files.clone(),
-                exclusion_globs: config.import.exclusion_globs.clone(),
+                files: self.config.import.files.clone(),
+                exclusion_globs: self.config.import.exclusion_globs.clone(),
             });
         }
     }
 
-    actions_skip.sort_by(|a, b| skip_key(a).cmp(&skip_key(b)));
-    let mut actions = creates;
-    actions.extend(adds);
-    actions.extend(imports);
-    actions.extend(conflicts);
-    actions.extend(actions_skip);
-    Plan {
-        schema_version: PLAN_SCHEMA_VERSION,
-        group_id: config.snyk.group_id.clone(),
-        integration: config.snyk.integration,
-        template_org_id: config.snyk.template_org_id.as_deref().map(OrgId::from),
-        actions,
+    /// The existing org to import into, with an integration to add if it has none and one can
+    /// be added; `None` (and a conflict) when it cannot be used.
+    fn existing_org(&mut self, org: &OrgInventory, repos: &[&Repo]) -> Option<OrgRef> {
+        if self.history.capped_orgs.contains(&org.id) {
+            let reason = ConflictReason::ProjectCap {
+                org_id: org.id.clone(),
+            };
+            self.conflict(&org.name, reason, repos);
+            return None;
+        }
+        let integration_id = org
+            .integrations
+            .as_ref()
+            .and_then(|m| m.get(self.integration))
+            .cloned();
+        if integration_id.is_none() {
+            if !self.can_add {
+                let reason = ConflictReason::MissingIntegration {
+                    org_id: Some(org.id.clone()),
+                    integration: self.integration.to_owned(),
+                };
+                self.conflict(&org.name, reason, repos);
+                return None;
+            }
+            self.adds.push(Action::AddIntegration {
+                org: org.name.clone(),
+                org_id: Some(org.id.clone()),
+            });
+        }
+        Some(OrgRef::Existing {
+            id: org.id.clone(),
+            name: org.name.clone(),
+            integration_id,
+        })
     }
+
+    /// The org to create for `dest`, with an integration to add unless the template brings
+    /// one; `None` when nothing is to be imported there or no integration can be had.
+    fn new_org(
+        &mut self,
+        dest: &str,
+        repos: &[&Repo],
+        workspaces: Option<&BTreeSet<String>>,
+    ) -> Option<OrgRef> {
+        if repos.is_empty() && self.config.source.skip_empty_workspaces {
+            for ws in workspaces.into_iter().flatten() {
+                self.skips.push(Action::Skip {
+                    workspace: ws.clone(),
+                    repository: None,
+                    reason: SkipReason::EmptyWorkspace,
+                });
+            }
+            return None;
+        }
+        if !self.template_has {
+            if !self.can_add {
+                let reason = ConflictReason::MissingIntegration {
+                    org_id: None,
+                    integration: self.integration.to_owned(),
+                };
+                self.conflict(dest, reason, repos);
+                return None;
+            }
+            self.adds.push(Action::AddIntegration {
+                org: dest.to_owned(),
+                org_id: None,
+            });
+        }
+        self.creates.push(Action::CreateOrg {
+            name: dest.to_owned(),
+        });
+        Some(OrgRef::New {
+            name: dest.to_owned(),
+        })
+    }
+
+    /// The plan: org creations, integrations to add, imports, conflicts, then skips sorted by
+    /// workspace and repository.
+    fn finish(mut self) -> Plan {
+        self.skips.sort_by(|a, b| skip_key(a).cmp(&skip_key(b)));
+        let mut actions = self.creates;
+        actions.extend(self.adds);
+        actions.extend(self.imports);
+        actions.extend(self.conflicts);
+        actions.extend(self.skips);
+        Plan {
+            schema_version: PLAN_SCHEMA_VERSION,
+            group_id: self.config.snyk.group_id.clone(),
+            integration: self.config.snyk.integration,
+            template_org_id: self.config.snyk.template_org_id.as_deref().map(OrgId::from),
+            actions,
+        }
+    }
+}
+
+/// Makes the plan. Pure: the same inputs give the same plan, in the same order.
+pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
+    let d = destinations(config, inventory);
+    let mut planner = Planner::new(config, inventory, history);
+    planner.skips = d.skips;
+    for (dest, repos) in &d.repos {
+        planner.destination(dest, repos, d.workspaces.get(dest));
+    }
+    planner.finish()
 }
