@@ -419,12 +419,8 @@ fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
     Some(fault)
 }
 
-async fn serve(
-    req: http::Request<Incoming>,
-    handler: Arc<dyn Handler>,
-    shared: Arc<Shared>,
-) -> Result<http::Response<Body>, io::Error> {
-    shared.total.fetch_add(1, Ordering::SeqCst);
+/// The request as handlers see it: path and query decoded, the body read; counted per host.
+async fn read_request(req: http::Request<Incoming>, shared: &Shared) -> Request {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -441,8 +437,7 @@ async fn serve(
         .per_host
         .entry(host.clone())
         .or_default() += 1;
-    let raw_path = parts.uri.path();
-    let path = percent_encoding::percent_decode_str(raw_path)
+    let path = percent_encoding::percent_decode_str(parts.uri.path())
         .decode_utf8_lossy()
         .into_owned();
     let query = parts
@@ -454,15 +449,117 @@ async fn serve(
                 .collect()
         })
         .unwrap_or_default();
-    let request = Request {
+    Request {
         method: parts.method,
         path,
         query,
         headers: parts.headers,
         body,
         origin: format!("http://{host}"),
-    };
+    }
+}
 
+/// Counts an answer per route, credential and status.
+fn record(shared: &Shared, route: &str, credential: Option<&String>, status: u16, faulted: bool) {
+    let mut stats = lock(&shared.stats);
+    *stats.per_route.entry(route.to_owned()).or_default() += 1;
+    if let Some(c) = credential {
+        *stats.per_credential.entry(c.clone()).or_default() += 1;
+    }
+    *stats.per_status.entry(status).or_default() += 1;
+    if faulted {
+        stats.faults += 1;
+    }
+}
+
+/// The answer of a fault that replaces the handler's (`None` for the faults that change the
+/// handler's answer, or none); counted.
+fn fault_answer(fault: &Fault, shared: &Shared) -> Option<Result<http::Response<Body>, io::Error>> {
+    let (status, answer) = match fault {
+        Fault::Drop => {
+            record(shared, "fault", None, 0, true);
+            return Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "sandbox: injected dropped connection",
+            )));
+        }
+        Fault::Status(429) => (
+            429,
+            Response::text(429, "Rate limit for this resource has been exceeded"),
+        ),
+        Fault::Status(status) => (
+            *status,
+            Response::json(
+                *status,
+                &serde_json::json!({"type": "error", "error": {"message": "sandbox: injected fault"}}),
+            ),
+        ),
+        Fault::Throttled(retry_after) => {
+            let mut r = Response::text(429, "Rate limit for this resource has been exceeded");
+            if let Some(seconds) = retry_after {
+                r = r.header("retry-after", seconds.to_string());
+            }
+            (429, r)
+        }
+        Fault::Malformed => {
+            let mut r = Response::bytes(200, b"{\"values\": [{\"slug\": ".to_vec());
+            r.headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            (200, r)
+        }
+        Fault::DropMidBody | Fault::Delay(_) | Fault::NoNext => return None,
+    };
+    record(shared, "fault", None, status, true);
+    Some(Ok(into_http(answer)))
+}
+
+/// Removes the `next` link of a page (top-level or under `links`).
+fn strip_next(answer: &mut Response) {
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
+        return;
+    };
+    if let Some(o) = json.as_object_mut() {
+        o.remove("next");
+    }
+    if let Some(links) = json
+        .get_mut("links")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        links.remove("next");
+    }
+    answer.body = Bytes::from(json.to_string());
+    answer.headers.remove(CONTENT_LENGTH);
+}
+
+/// The answer with its full length announced and only half of its body sent before the
+/// connection breaks.
+fn cut_mid_body(answer: Response) -> http::Response<Body> {
+    let len = answer.body.len();
+    let half = answer.body.slice(..len / 2);
+    let frames: Vec<Result<Frame<Bytes>, io::Error>> = vec![
+        Ok(Frame::data(half)),
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "sandbox: injected cut",
+        )),
+    ];
+    let mut response =
+        http::Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len.max(1)));
+    response
+}
+
+async fn serve(
+    req: http::Request<Incoming>,
+    handler: Arc<dyn Handler>,
+    shared: Arc<Shared>,
+) -> Result<http::Response<Body>, io::Error> {
+    shared.total.fetch_add(1, Ordering::SeqCst);
+    let request = read_request(req, &shared).await;
     let latency = *lock(&shared.latency);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -471,98 +568,22 @@ async fn serve(
     if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
-    let record = |route: &str, credential: Option<&String>, status: u16, faulted: bool| {
-        let mut stats = lock(&shared.stats);
-        *stats.per_route.entry(route.to_owned()).or_default() += 1;
-        if let Some(c) = credential {
-            *stats.per_credential.entry(c.clone()).or_default() += 1;
-        }
-        *stats.per_status.entry(status).or_default() += 1;
-        if faulted {
-            stats.faults += 1;
-        }
-    };
-    match fault {
-        Some(Fault::Drop) => {
-            record("fault", None, 0, true);
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "sandbox: injected dropped connection",
-            ));
-        }
-        Some(Fault::Status(status)) => {
-            record("fault", None, status, true);
-            let r = if status == 429 {
-                Response::text(429, "Rate limit for this resource has been exceeded")
-            } else {
-                Response::json(
-                    status,
-                    &serde_json::json!({"type": "error", "error": {"message": "sandbox: injected fault"}}),
-                )
-            };
-            return Ok(into_http(r));
-        }
-        Some(Fault::Throttled(retry_after)) => {
-            record("fault", None, 429, true);
-            let mut r = Response::text(429, "Rate limit for this resource has been exceeded");
-            if let Some(seconds) = retry_after {
-                r = r.header("retry-after", seconds.to_string());
-            }
-            return Ok(into_http(r));
-        }
-        Some(Fault::Malformed) => {
-            record("fault", None, 200, true);
-            let mut r = Response::bytes(200, b"{\"values\": [{\"slug\": ".to_vec());
-            r.headers
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            return Ok(into_http(r));
-        }
-        _ => {}
+    if let Some(answer) = fault.as_ref().and_then(|f| fault_answer(f, &shared)) {
+        return answer;
     }
     let mut answer = handle_marked(handler.as_ref(), &request);
-    let faulted = matches!(
-        fault,
-        Some(Fault::DropMidBody | Fault::Delay(_) | Fault::NoNext)
-    );
-    if fault == Some(Fault::NoNext)
-        && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&answer.body)
-    {
-        if let Some(o) = json.as_object_mut() {
-            o.remove("next");
-        }
-        if let Some(links) = json
-            .get_mut("links")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            links.remove("next");
-        }
-        answer.body = Bytes::from(json.to_string());
-        answer.headers.remove(CONTENT_LENGTH);
+    if fault == Some(Fault::NoNext) {
+        strip_next(&mut answer);
     }
     record(
+        &shared,
         &answer.route,
         answer.credential.as_ref(),
         answer.status.as_u16(),
-        faulted,
+        fault.is_some(),
     );
     if fault == Some(Fault::DropMidBody) {
-        let len = answer.body.len();
-        let half = answer.body.slice(..len / 2);
-        let frames: Vec<Result<Frame<Bytes>, io::Error>> = vec![
-            Ok(Frame::data(half)),
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "sandbox: injected cut",
-            )),
-        ];
-        let mut response =
-            http::Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
-        *response.status_mut() = answer.status;
-        *response.headers_mut() = answer.headers;
-        response
-            .headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from(len.max(1)));
-        return Ok(response);
+        return Ok(cut_mid_body(answer));
     }
     Ok(into_http(answer))
 }
