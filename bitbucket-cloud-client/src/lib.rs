@@ -81,6 +81,26 @@
 //! credential has and the ones the endpoint wants (from `x-oauth-scopes` and
 //! `x-accepted-oauth-scopes`); a 410 is [`Error::Removed`] and never retried.
 //!
+//! # Vendor quirks
+//!
+//! Every way Bitbucket Cloud departs from what a client would assume, with the code that
+//! handles it and the test that proves it (tests under `tests/` unless a module is named).
+//!
+//! | quirk | handled in | proven by |
+//! |---|---|---|
+//! | `GET /2.0/workspaces` (and other cross-workspace listings) answer 410 since April 2026 (CHANGE-2770); workspaces come from `GET /2.0/user/workspaces` | [`Error::Removed`], never retried; [`BitbucketClient::user_workspaces`] | `sandbox.rs::removed_endpoints_answer_410_and_are_not_retried`, `wiremock_endpoints.rs::gone_is_its_own_error_and_never_retried`, `contract.rs::removed_endpoints_are_deprecated_in_the_spec_and_never_called` |
+//! | app passwords are refused since 2026-07-28 | [`Auth::app_password`] fails with the replacements named | `wiremock_endpoints.rs::a_refused_app_password_says_they_were_removed` |
+//! | access tokens cannot list workspaces ("not accessible by this authentication mechanism") | refused before any request, [`Error::WorkspaceListingUnsupported`] | `sandbox.rs::access_tokens_cannot_list_workspaces_and_no_request_is_made` |
+//! | a `fields=` selection without `next` silently stops paging after one page | [`Fields`] always keeps `next` | `endpoints.rs::tests::fields_always_keep_next` |
+//! | `next` links are opaque (and may point at another host) | followed verbatim, only on the configured origin | `wiremock_endpoints.rs::three_pages_followed_verbatim_and_duplicates_removed`, `a_next_link_on_another_host_is_refused` |
+//! | a page can end without `next` before the `size` it announced | asked once more, then [`Error::IncompleteListing`] (`paginate.rs`) | `sandbox.rs::a_page_without_next_mid_listing_is_asked_again_and_never_passes_for_complete` |
+//! | a repository can appear on two pages while the listing changes | de-duplicated by `uuid` (`paginate.rs`) | `wiremock_endpoints.rs::three_pages_followed_verbatim_and_duplicates_removed` |
+//! | 429 arrives as plain text, often without `Retry-After` | `api_support`'s loop backs off with jitter, honours `Retry-After` when present | `sandbox.rs::injected_faults_are_retried_for_reads`, `api-support/tests/request_loop.rs::retry_after_seconds_is_honoured` |
+//! | the hourly budget (1,000 per credential) counts repository data (`/2.0/repositories/…`) only | budgets scoped to those paths ([`api_support::HttpClientBuilder::budget_scope`]) | `sandbox.rs::only_repository_data_counts_against_the_hourly_budget` |
+//! | `X-RateLimit-NearLimit: true` warns before the budget is spent | that credential slows to an even pace (`client.rs`, `observe_near_limit`) | `sandbox.rs::near_limit_slows_the_credential_down` |
+//! | 403 names the scopes granted and accepted in headers, not the missing one | [`Error::Auth`] names what is missing | `wiremock_endpoints.rs::forbidden_names_the_missing_scope`, `sandbox.rs::unknown_workspaces_and_missing_scopes_are_named` |
+//! | an empty repository has no `mainbranch` | [`Repository::main_branch`] is `None`; nothing invents `main` | `sandbox.rs::the_sample_estate_lists_as_bitbucket_would` |
+//!
 //! # Sandbox
 //!
 //! With the feature `sandbox`, [`sandbox::Sandbox`] is a fake Bitbucket Cloud on 127.0.0.1 for

@@ -46,6 +46,26 @@
 //! - [`SnykAuth::oauth_client_credentials`]: a service account's client id and secret,
 //!   exchanged at `<host>/oauth2/token` and renewed before they expire.
 //!
+//! # Vendor quirks
+//!
+//! Every way Snyk's APIs depart from what a client would assume, with the code that handles it
+//! and the test that proves it (tests under `tests/` unless a module is named).
+//!
+//! | quirk | handled in | proven by |
+//! |---|---|---|
+//! | the import's `Location` may name another host, in `/api/v1/…` or `/v1/…` form | [`JobHandle::from_location`] keeps only org, integration and job; polling goes to the configured host | `models.rs` tests, `wiremock_endpoints.rs::import_posts_the_exact_body_and_polls_the_configured_host_only` |
+//! | an accepted import may have no usable `Location` | [`Error::NoJobLocation`] | `wiremock_endpoints.rs::an_import_without_location_is_an_error` |
+//! | a job just accepted may answer 404 (or 422) for a few polls | tolerated [`PollPolicy::grace_polls`] times | `wiremock_endpoints.rs::a_failed_job_ends_polling_at_once_and_early_404s_are_tolerated` |
+//! | REST `links.next` comes absolute, or relative with or without the `/rest` prefix | [`SnykClient::resolve_rest_link`] | `wiremock_endpoints.rs::rest_paging_follows_both_next_forms_over_three_pages`, `sandbox.rs::rest_listings_page_over_both_link_forms` |
+//! | a REST page with empty `data` can still carry a `next` link | an empty page ends the listing | `wiremock_endpoints.rs::empty_data_ends_a_listing_even_with_a_next_link` |
+//! | v1 group org listings have no total: the last page is the one that ends short | [`SnykClient::group_orgs`] pages by 100 until a short page | `wiremock_endpoints.rs::v1_group_orgs_page_by_100_until_a_short_page` |
+//! | an import body with an unknown key is refused | [`ImportRequest`] cannot carry one | `sandbox.rs::a_body_with_an_extra_key_is_refused_by_snyk_and_cannot_be_built` |
+//! | the 25,000-project cap, an invalid parameter and a missing group permission come back as prose in v1 and JSON:API errors | recognised as [`Error::ProjectCap`], [`Error::InvalidParameter`] and a group error | `wiremock_endpoints.rs::error_shapes_become_recognisable_kinds`, `sandbox.rs::the_project_cap_refuses_the_import`, `sandbox.rs::a_token_without_group_permission_gets_a_clear_error` |
+//! | the Bitbucket Cloud App's integration type is `bitbucket-connect-app`; users call it `bitbucket-cloud-app` | [`IntegrationType`] accepts both | `models.rs` tests |
+//! | a personal access token carries its region's host in its `h` claim | [`region::host_from_token`] picks the region; a contradicting region is refused | `sandbox.rs::a_pat_names_its_host_and_a_contradicting_region_is_refused` |
+//! | `SNYK_API` comes in every form (`…/v1`, `…/api`, `…/api/v1`, app or api host) | normalised to one host ([`Region`] and `region.rs`) | `region.rs` tests |
+//! | concurrent 401s when an OAuth token expires | one renewal for all of them (`api_support`) | `sandbox.rs::oauth_client_credentials_renew_once_for_concurrent_401s` |
+//!
 //! # Sandbox
 //!
 //! With the feature `sandbox`, [`sandbox::Sandbox`] is a fake Snyk on 127.0.0.1.
