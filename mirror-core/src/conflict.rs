@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::OrgId;
-use crate::plan::MAX_ORG_NAME;
+use crate::rules::MAX_ORG_NAME;
 
 /// Why an org cannot be used; its repositories are not imported.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -122,7 +122,16 @@ impl fmt::Display for Conflict {
             "{}: {} ({} held back)",
             self.org,
             self.reason.explain(&self.org),
-            crate::plan::repositories(self.held_back)
+            repositories(self.held_back)
         )
+    }
+}
+
+/// "1 repository", "2 repositories".
+pub(crate) fn repositories(n: usize) -> String {
+    if n == 1 {
+        "1 repository".to_owned()
+    } else {
+        format!("{n} repositories")
     }
 }

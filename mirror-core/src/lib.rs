@@ -67,7 +67,6 @@ pub mod import;
 mod inventory;
 pub mod journal;
 mod mirror;
-mod observer;
 mod plan;
 pub mod ports;
 mod report;
@@ -78,17 +77,17 @@ pub use config::{Config, Integration, Mapping};
 pub use conflict::{Conflict, ConflictReason};
 pub use error::{Error, fit_screen};
 pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
+pub use import::ApplyObserver;
 pub use inventory::{
     BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
     gather_bitbucket, gather_for, gather_snyk, gather_snyk_for, wanted_org_names,
 };
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
-pub use observer::ApplyObserver;
-pub use plan::{Action, MAX_ORG_NAME, OrgRef, PLAN_SCHEMA_VERSION, Plan, Summary, plan};
+pub use plan::{Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, Summary, plan};
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{FailedImport, Report};
-pub use rules::{History, SkipReason};
+pub use rules::{History, MAX_ORG_NAME, SkipReason};
 
 pub use bitbucket_cloud_client;
 pub use snyk_client;

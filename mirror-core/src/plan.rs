@@ -6,17 +6,14 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Integration, Mapping};
-use crate::conflict::ConflictReason;
+use crate::conflict::{ConflictReason, repositories};
 use crate::ids::{IntegrationId, OrgId};
 use crate::inventory::{Inventory, OrgInventory};
-use crate::rules::{History, SkipReason, destination, done_reason, repo_filter};
+use crate::rules::{History, MAX_ORG_NAME, SkipReason, destination, done_reason, repo_filter};
 use crate::{Error, Repo};
 
 /// The plan format's version; a plan of another version is refused.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
-
-/// The longest org name Snyk accepts.
-pub const MAX_ORG_NAME: usize = 60;
 
 /// Where an import goes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +269,7 @@ impl Plan {
                         out,
                         "! conflict {org}: {} [{} held back]",
                         reason.explain(org),
-                        self::repositories(repositories.len())
+                        crate::conflict::repositories(repositories.len())
                     );
                 }
                 Action::Skip {
@@ -289,15 +286,6 @@ impl Plan {
             }
         }
         out
-    }
-}
-
-/// "1 repository", "2 repositories".
-pub(crate) fn repositories(n: usize) -> String {
-    if n == 1 {
-        "1 repository".to_owned()
-    } else {
-        format!("{n} repositories")
     }
 }
 

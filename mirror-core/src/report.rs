@@ -102,7 +102,7 @@ impl Report {
             out,
             "  projects    {} created ({} had none)",
             self.projects_created,
-            crate::plan::repositories(self.zero_project_imports)
+            crate::conflict::repositories(self.zero_project_imports)
         );
         let _ = writeln!(out, "  skipped     {skipped}");
         for (reason, n) in &self.skipped {

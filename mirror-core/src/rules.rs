@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::Repo;
+
+/// The longest org name Snyk accepts.
+pub const MAX_ORG_NAME: usize = 60;
 use crate::config::{Config, Mapping, Visibility, glob_match};
 use crate::ids::OrgId;
 

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use crate::Error;
-use crate::apply::{ApplyObserver, Stage, held_back};
+use crate::apply::{Stage, held_back};
 use crate::conflict::{Conflict, ConflictReason};
 use crate::ids::{IntegrationId, OrgId};
+use crate::import::ApplyObserver;
 use crate::journal::Event;
 use crate::plan::{Action, Plan};
 

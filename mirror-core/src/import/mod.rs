@@ -18,6 +18,7 @@
 //! `import` command and every later operation that needs intent and outcome journaled go
 //! through them.
 
+mod observer;
 mod quiet;
 mod run;
 mod scheduler;
@@ -28,9 +29,10 @@ use std::time::Duration;
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
-use crate::observer::ApplyObserver;
 use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};
 
+pub use observer::ApplyObserver;
+pub(crate) use observer::Silent;
 pub use run::run_imports;
 
 /// Where an import stood before this run, according to the journal.
