@@ -89,7 +89,7 @@ fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
 }
 
 /// The org names the plan may use for this Bitbucket side.
-pub fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
+fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for ws in &bitbucket.workspaces {
         match &config.mapping {
@@ -158,26 +158,14 @@ pub async fn gather_bitbucket(
 }
 
 /// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted
-/// name, when the name is not ambiguous) their integrations and imported targets.
+/// name, when the name is not ambiguous) their integrations and imported targets. An org
+/// whose every repository the journal (`history`) shows imported is listed but not read, as the
+/// plan will skip all of them anyway: a scheduled run over a mirrored estate then costs one
+/// group listing on the Snyk side.
 ///
 /// # Errors
 /// The first request that fails.
-pub async fn gather_snyk(
-    config: &Config,
-    bitbucket: &BitbucketInventory,
-    snyk: &dyn SnykPort,
-) -> Result<SnykInventory, Error> {
-    gather_snyk_for(config, bitbucket, snyk, &History::default()).await
-}
-
-/// As [`gather_snyk`], reading only the orgs that have work left: an org whose every
-/// repository the journal (`history`) shows imported is listed but not read, as the plan will
-/// skip all of them anyway. A scheduled run over a mirrored estate then costs one group listing
-/// on the Snyk side.
-///
-/// # Errors
-/// The first request that fails.
-pub async fn gather_snyk_for(
+async fn gather_snyk_for(
     config: &Config,
     bitbucket: &BitbucketInventory,
     snyk: &dyn SnykPort,
@@ -287,7 +275,7 @@ pub async fn gather(
 }
 
 /// Reads both sides for a plan with this `history` (the journal's): Snyk orgs whose every
-/// repository the journal shows imported are not read (see [`gather_snyk_for`]). The plan made
+/// repository the journal shows imported are not read. The plan made
 /// from it is the one [`gather`] would give.
 ///
 /// # Errors

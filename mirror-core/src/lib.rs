@@ -80,7 +80,7 @@ pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 pub use import::ApplyObserver;
 pub use inventory::{
     BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
-    gather_bitbucket, gather_for, gather_snyk, gather_snyk_for, wanted_org_names,
+    gather_bitbucket, gather_for,
 };
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
