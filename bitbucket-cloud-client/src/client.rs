@@ -99,7 +99,7 @@ impl BitbucketClientBuilder {
     pub fn build(self) -> Result<BitbucketClient, Error> {
         let Some(first) = self.auths.first() else {
             return Err(Error::Config(
-                "no Bitbucket credential given: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET".to_owned(),
+                "no Bitbucket credential given: add one with BitbucketClientBuilder::auth (Auth::api_token with the Atlassian e-mail, Auth::access_token, Auth::oauth_token or Auth::oauth_client_credentials)".to_owned(),
             ));
         };
         let kind = first.kind();

@@ -218,7 +218,7 @@ impl SnykClientBuilder {
     pub fn build(self) -> Result<SnykClient, Error> {
         let auth = self.auth.ok_or_else(|| {
             Error::Config(
-                "no Snyk credential given: set SNYK_TOKEN (API, service-account or personal access token), SNYK_OAUTH_TOKEN, or SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET".to_owned(),
+                "no Snyk credential given: add one with SnykClientBuilder::auth (SnykAuth::token for an API, service-account or personal access token, SnykAuth::bearer for an OAuth access token, or SnykAuth::oauth_client_credentials)".to_owned(),
             )
         })?;
         let token_host = match &auth {
