@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use bitbucket_cloud_client::{Auth, BitbucketClient};
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::ports::BitbucketPort;
-use mirror_core::{Config, History, Journal, Plan, Report};
+use mirror_core::{Config, Mirror, Plan, Report};
 use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 use tokio::sync::watch;
 
@@ -63,7 +62,7 @@ pub struct Ctx {
     /// The configuration.
     pub config: Config,
     /// Bitbucket.
-    pub bitbucket: BitbucketAdapter,
+    pub bitbucket: Arc<BitbucketAdapter>,
     /// Snyk.
     pub snyk: Arc<SnykAdapter>,
     /// The journal's directory.
@@ -79,7 +78,7 @@ impl Ctx {
             snyk = snyk.with_bitbucket_credentials(email, token);
         }
         Ok(Self {
-            bitbucket: BitbucketAdapter::new(settings::bitbucket(g)?),
+            bitbucket: Arc::new(BitbucketAdapter::new(settings::bitbucket(g)?)),
             snyk: Arc::new(snyk),
             state_dir: settings::state_dir(g),
             config,
@@ -113,20 +112,43 @@ fn parse_interval(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-async fn make_plan(ctx: &Ctx, out: Out, history: &History) -> Result<Plan> {
+impl Ctx {
+    /// The mirror over both sides, holding the state directory's lock while it lives.
+    fn mirror(&self) -> Result<Mirror> {
+        Ok(Mirror::builder()
+            .bitbucket_port(self.bitbucket.clone())
+            .snyk_port(self.snyk.clone())
+            .state_dir(&self.state_dir)
+            .options(self.config.apply.clone())
+            .build()?)
+    }
+}
+
+/// Reads both sides (with a spinner on a terminal) and plans.
+async fn make_plan(mirror: &Mirror, config: &Config, out: Out) -> Result<Plan> {
     let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let inventory =
-        mirror_core::gather_for(&ctx.config, &ctx.bitbucket, ctx.snyk.as_ref(), history).await;
+    let plan = mirror.plan(config).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    Ok(mirror_core::plan(&ctx.config, &inventory?, history))
+    Ok(plan?)
 }
 
 async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
-    // The journal is read, not written: planning may run beside nothing else.
+    // The journal is read, not locked: planning may run beside a sync.
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
-    let plan = make_plan(ctx, out, &history).await?;
+    let spinner = out.spinner("reading Bitbucket and Snyk…");
+    let inventory = mirror_core::gather_for(
+        &ctx.config,
+        ctx.bitbucket.as_ref(),
+        ctx.snyk.as_ref(),
+        &history,
+    )
+    .await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let plan = mirror_core::plan(&ctx.config, &inventory?, &history);
     if let Some(path) = file {
         std::fs::write(path, plan.to_json()?)
             .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
@@ -159,13 +181,14 @@ pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
 
 /// One sync (or apply of a given plan).
 pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>) -> Result<u8> {
-    let journal = Journal::open(&ctx.state_dir, None)?;
+    let mut mirror = ctx.mirror()?;
+    mirror.stop_when(stop_on_ctrl_c());
     let plan = match given {
         Some(p) => p,
-        None => make_plan(ctx, out, &journal.state().history()).await?,
+        None => make_plan(&mirror, &ctx.config, out).await?,
     };
     show_plan(out, &plan);
-    run_plan(ctx, out, &journal, &plan, Some(stop_on_ctrl_c())).await
+    run_plan(&mut mirror, out, &plan).await
 }
 
 /// The plan on stderr for people (stdout carries the report).
@@ -175,29 +198,13 @@ fn show_plan(out: Out, plan: &Plan) {
     }
 }
 
-async fn run_plan(
-    ctx: &Ctx,
-    out: Out,
-    journal: &Journal,
-    plan: &Plan,
-    stop: Option<watch::Receiver<bool>>,
-) -> Result<u8> {
+/// Applies `plan` with a progress display; prints the report and returns its exit code.
+async fn run_plan(mirror: &mut Mirror, out: Out, plan: &Plan) -> Result<u8> {
     let progress = out.progress(plan.summary().imports);
-    let report = mirror_core::apply(
-        plan,
-        ctx.snyk.clone(),
-        journal,
-        &ctx.config.apply,
-        Some(progress.clone()),
-        stop,
-    )
-    .await;
+    mirror.observe(progress.clone());
+    let report = mirror.apply(plan).await;
     progress.finish();
-    let mut report = report?;
-    report
-        .requests
-        .insert("bitbucket".to_owned(), ctx.bitbucket.requests());
-    Ok(print_report(out, plan, &report))
+    Ok(print_report(out, plan, &report?))
 }
 
 /// Prints a report and returns the exit code it means.
@@ -216,12 +223,13 @@ pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
 
 async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
     let stop = stop_on_ctrl_c();
+    // One mirror for every round: it holds the state directory, and its journal stays current.
+    let mut mirror = ctx.mirror()?;
+    mirror.stop_when(stop.clone());
     loop {
-        let journal = Journal::open(&ctx.state_dir, None)?;
-        let plan = make_plan(ctx, out, &journal.state().history()).await?;
+        let plan = make_plan(&mirror, &ctx.config, out).await?;
         show_plan(out, &plan);
-        let code = run_plan(ctx, out, &journal, &plan, Some(stop.clone())).await?;
-        drop(journal);
+        let code = run_plan(&mut mirror, out, &plan).await?;
         if *stop.borrow() {
             return Ok(exit::INTERRUPTED);
         }
@@ -443,7 +451,7 @@ async fn demo(out: Out) -> Result<u8> {
     let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
     let ctx = Ctx {
         config,
-        bitbucket: BitbucketAdapter::new(
+        bitbucket: Arc::new(BitbucketAdapter::new(
             BitbucketClient::builder()
                 .base_url(bb.base_url())
                 .auth(Auth::api_token(
@@ -451,7 +459,7 @@ async fn demo(out: Out) -> Result<u8> {
                     bb_sandbox::SAMPLE_API_TOKEN,
                 ))
                 .build()?,
-        ),
+        )),
         snyk: Arc::new(
             SnykAdapter::new(
                 SnykClient::builder()
@@ -479,16 +487,14 @@ async fn demo(out: Out) -> Result<u8> {
         println!("  fake Snyk             {}", snyk.api_url());
         println!("Nothing leaves this machine. First run:\n");
     }
-    let journal = Journal::open(&ctx.state_dir, None)?;
-    let plan = make_plan(&ctx, out, &journal.state().history()).await?;
+    let mut mirror = ctx.mirror()?;
+    let plan = make_plan(&mirror, &ctx.config, out).await?;
     if out.human() {
         println!("{}", plan.render());
     }
-    let code = run_plan(&ctx, out, &journal, &plan, None).await?;
-    // Reopened, so that the second plan sees what the first run recorded.
-    drop(journal);
-    let journal = Journal::open(&ctx.state_dir, None)?;
-    let second = make_plan(&ctx, out, &journal.state().history()).await?;
+    let code = run_plan(&mut mirror, out, &plan).await?;
+    // The second plan sees what the first run journaled.
+    let second = make_plan(&mirror, &ctx.config, out).await?;
     if out.human() {
         let s = second.summary();
         println!(
