@@ -17,9 +17,9 @@ use url::Url;
 
 use crate::endpoints::{
     AddBitbucketCloudIntegration, BITBUCKET_SOURCE_TYPES, CloneIntegration, CreateOrg, DeleteOrg,
-    DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1, Import, ImportJobStatus,
-    IntegrationSettingsEndpoint, JSON_API, ListIntegrations, ListProjects, ListTargets,
-    UpdateBitbucketCloudCredentials,
+    DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1, Import,
+    ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIntegrations, ListProjects,
+    ListTargets, RenameOrg, SetProjectActive, UpdateBitbucketCloudCredentials, UpdateProjectBranch,
 };
 use crate::error::classify;
 use crate::models::rest::{Document, OrgResource, ProjectResource, Single, TargetResource};
@@ -480,6 +480,86 @@ impl SnykClient {
             None,
         )
         .await?;
+        Ok(())
+    }
+
+    /// Renames an org (REST `PATCH /orgs/{org_id}`).
+    ///
+    /// # Errors
+    /// As Snyk answers (404 for an org that does not exist).
+    pub async fn rename_org(&self, org_id: &str, name: &str) -> Result<(), Error> {
+        let request = self.rest.request_for(&RenameOrg {
+            org_id: org_id.to_owned(),
+            name: name.to_owned(),
+        })?;
+        self.send_rest(request, None).await?;
+        Ok(())
+    }
+
+    /// Deactivates a project (reversible: its tests and PR checks stop), or activates it again
+    /// (v1 `POST /org/{orgId}/project/{projectId}/deactivate` or `…/activate`).
+    ///
+    /// # Errors
+    /// As Snyk answers (404 for a project that does not exist).
+    pub async fn set_project_active(
+        &self,
+        org_id: &str,
+        project_id: &str,
+        active: bool,
+    ) -> Result<(), Error> {
+        let e = SetProjectActive {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+            active,
+        };
+        self.send_v1(&e, None).await?;
+        Ok(())
+    }
+
+    /// Changes the branch a project tests (v1 `PUT /org/{orgId}/project/{projectId}`; REST
+    /// cannot).
+    ///
+    /// # Errors
+    /// As Snyk answers.
+    pub async fn update_project_branch(
+        &self,
+        org_id: &str,
+        project_id: &str,
+        branch: &str,
+    ) -> Result<(), Error> {
+        let e = UpdateProjectBranch {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+            branch: branch.to_owned(),
+        };
+        self.send_v1(&e, None).await?;
+        Ok(())
+    }
+
+    /// Deletes a project (REST `DELETE /orgs/{org_id}/projects/{project_id}`).
+    ///
+    /// # Errors
+    /// As Snyk answers (404 for a project already gone).
+    pub async fn delete_project(&self, org_id: &str, project_id: &str) -> Result<(), Error> {
+        let request = self.rest.request_for(&DeleteProject {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+        })?;
+        self.send_rest(request, None).await?;
+        Ok(())
+    }
+
+    /// Deletes a target (REST `DELETE /orgs/{org_id}/targets/{target_id}`). Whether its projects
+    /// go with it is not documented: list them with [`SnykClient::projects`] afterwards.
+    ///
+    /// # Errors
+    /// As Snyk answers (404 for a target already gone).
+    pub async fn delete_target(&self, org_id: &str, target_id: &str) -> Result<(), Error> {
+        let request = self.rest.request_for(&DeleteTarget {
+            org_id: org_id.to_owned(),
+            target_id: target_id.to_owned(),
+        })?;
+        self.send_rest(request, None).await?;
         Ok(())
     }
 

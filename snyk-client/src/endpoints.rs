@@ -415,3 +415,143 @@ impl Endpoint for ListProjects {
         q
     }
 }
+
+/// v1 `POST /org/{orgId}/project/{projectId}/deactivate` (or `…/activate`): stops (or resumes)
+/// a project's recurring tests and PR checks, reversibly.
+#[derive(Clone, Debug)]
+pub struct SetProjectActive {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+    /// `true` to activate, `false` to deactivate.
+    pub active: bool,
+}
+
+impl Endpoint for SetProjectActive {
+    fn method(&self) -> Method {
+        Method::POST
+    }
+    fn path(&self) -> Cow<'_, str> {
+        let verb = if self.active {
+            "activate"
+        } else {
+            "deactivate"
+        };
+        Cow::Owned(format!(
+            "org/{}/project/{}/{verb}",
+            seg(&self.org_id),
+            seg(&self.project_id)
+        ))
+    }
+    fn body(&self) -> Result<Option<Body>, Error> {
+        Body::json(&json!({})).map(Some)
+    }
+}
+
+/// v1 `PUT /org/{orgId}/project/{projectId}` with `{"branch": …}`: the branch a project tests
+/// (REST cannot change it).
+#[derive(Clone, Debug)]
+pub struct UpdateProjectBranch {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+    /// The branch to test.
+    pub branch: String,
+}
+
+impl Endpoint for UpdateProjectBranch {
+    fn method(&self) -> Method {
+        Method::PUT
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "org/{}/project/{}",
+            seg(&self.org_id),
+            seg(&self.project_id)
+        ))
+    }
+    fn body(&self) -> Result<Option<Body>, Error> {
+        Body::json(&json!({"branch": self.branch})).map(Some)
+    }
+}
+
+/// REST `DELETE /orgs/{org_id}/projects/{project_id}?version=…` (GA since 2024-05-31).
+#[derive(Clone, Debug)]
+pub struct DeleteProject {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+}
+
+impl Endpoint for DeleteProject {
+    fn method(&self) -> Method {
+        Method::DELETE
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "orgs/{}/projects/{}",
+            seg(&self.org_id),
+            seg(&self.project_id)
+        ))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![("version", REST_VERSION.to_owned())]
+    }
+}
+
+/// REST `DELETE /orgs/{org_id}/targets/{target_id}?version=…` (GA since 2024-02-21). Whether the
+/// target's projects go with it is not documented: list them afterwards.
+#[derive(Clone, Debug)]
+pub struct DeleteTarget {
+    /// The org id.
+    pub org_id: String,
+    /// The target id.
+    pub target_id: String,
+}
+
+impl Endpoint for DeleteTarget {
+    fn method(&self) -> Method {
+        Method::DELETE
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "orgs/{}/targets/{}",
+            seg(&self.org_id),
+            seg(&self.target_id)
+        ))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![("version", REST_VERSION.to_owned())]
+    }
+}
+
+/// REST `PATCH /orgs/{org_id}?version=…` with a new name.
+#[derive(Clone, Debug)]
+pub struct RenameOrg {
+    /// The org id.
+    pub org_id: String,
+    /// The new name (1 to 60 characters).
+    pub name: String,
+}
+
+impl Endpoint for RenameOrg {
+    fn method(&self) -> Method {
+        Method::PATCH
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!("orgs/{}", seg(&self.org_id)))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![("version", REST_VERSION.to_owned())]
+    }
+    fn body(&self) -> Result<Option<Body>, Error> {
+        Body::json_as(
+            &json!({"data": {"type": "org", "id": self.org_id, "attributes": {"name": self.name}}}),
+            JSON_API,
+        )
+        .map(Some)
+    }
+}

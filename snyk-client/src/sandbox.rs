@@ -75,15 +75,26 @@ pub struct SandboxTarget {
     pub integration_id: String,
 }
 
-#[derive(Clone, Debug)]
-struct SandboxProject {
-    id: String,
-    org_id: String,
-    target_id: String,
-    name: String,
-    target_file: String,
-    branch: Option<String>,
-    origin: String,
+/// A project held by the fake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SandboxProject {
+    /// The id.
+    pub id: String,
+    /// The org.
+    pub org_id: String,
+    /// The target.
+    pub target_id: String,
+    /// `workspace/repository:manifest`.
+    pub name: String,
+    /// The manifest.
+    pub target_file: String,
+    /// The branch it tests.
+    pub branch: Option<String>,
+    /// The integration type it came through.
+    pub origin: String,
+    /// Whether it is active (tested); a deactivated project is inactive.
+    pub active: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -430,9 +441,20 @@ impl Sandbox {
         lock(&self.state).orgs.clone()
     }
 
-    /// The targets as they are now.
+    /// The targets as they are now (deleted ones left out).
     pub fn targets(&self) -> Vec<SandboxTarget> {
-        lock(&self.state).targets.clone()
+        let state = lock(&self.state);
+        state
+            .org_targets
+            .values()
+            .flatten()
+            .map(|&i| state.targets[i].clone())
+            .collect()
+    }
+
+    /// The projects as they are now, active and inactive (deleted ones left out).
+    pub fn projects(&self) -> Vec<SandboxProject> {
+        lock(&self.state).projects.clone()
     }
 
     /// How many projects the org has.
@@ -630,7 +652,10 @@ impl State {
                     .route(route)
                     .credential(Some(label));
             }
-            self.rest(req, &rest)
+            match self.rest_change(req, &rest) {
+                Some(changed) => changed,
+                None => self.rest(req, &rest),
+            }
         };
         let response = if api == "rest" {
             response.header(
@@ -807,6 +832,9 @@ impl State {
 
     fn v1_org(&mut self, req: &Request, i: usize, rest: &[&str], body: &Value) -> Response {
         let org_id = self.orgs[i].id.clone();
+        if let ["project", project, tail @ ..] = rest {
+            return self.v1_project(req, &org_id, project, tail, body);
+        }
         match (&req.method, rest) {
             (&Method::GET, ["integrations"]) => {
                 Response::json(200, &json!(self.orgs[i].integrations))
@@ -1052,6 +1080,7 @@ impl State {
                             target_file: m.clone(),
                             branch: job.branch.clone(),
                             origin: kind.clone(),
+                            active: true,
                         });
                         id
                     }
@@ -1060,6 +1089,97 @@ impl State {
             }
         }
         JobEnd::Complete(projects)
+    }
+
+    /// v1 `…/project/{id}`: deactivate, activate, change the branch.
+    fn v1_project(
+        &mut self,
+        req: &Request,
+        org_id: &str,
+        project_id: &str,
+        tail: &[&str],
+        body: &Value,
+    ) -> Response {
+        let Some(p) = self
+            .projects
+            .iter_mut()
+            .find(|p| p.id == project_id && p.org_id == org_id)
+        else {
+            return v1_error(404, "Project not found");
+        };
+        match (&req.method, tail) {
+            (&Method::POST, ["deactivate"]) => p.active = false,
+            (&Method::POST, ["activate"]) => p.active = true,
+            (&Method::PUT, []) => match body["branch"].as_str() {
+                Some(branch) if !branch.is_empty() => p.branch = Some(branch.to_owned()),
+                _ => return v1_error(400, "branch is required"),
+            },
+            _ => return v1_error(404, "Not found"),
+        }
+        Response::json(
+            200,
+            &json!({"id": p.id, "name": p.name, "branch": p.branch}),
+        )
+    }
+
+    /// REST changes: rename an org, delete a project, delete a target.
+    fn rest_change(&mut self, req: &Request, rest: &[&str]) -> Option<Response> {
+        Some(match (&req.method, rest) {
+            (&Method::PATCH, ["orgs", org]) => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                let Some(name) = body["data"]["attributes"]["name"].as_str() else {
+                    return Some(rest_error(400, "data.attributes.name is required"));
+                };
+                let name = name.to_owned();
+                match self.orgs.iter_mut().find(|o| o.id == *org) {
+                    Some(o) => {
+                        o.name = name;
+                        let o = o.clone();
+                        Response::json(
+                            200,
+                            &json!({"jsonapi": {"version": "1.0"}, "data": org_json(&o, &self.group_id)}),
+                        )
+                    }
+                    None => rest_error(404, "org not found"),
+                }
+            }
+            (&Method::DELETE, ["orgs", org, "projects", project]) => {
+                let Some(i) = self
+                    .projects
+                    .iter()
+                    .position(|p| p.id == *project && p.org_id == *org)
+                else {
+                    return Some(rest_error(404, "project not found"));
+                };
+                let p = self.projects.remove(i);
+                self.project_keys
+                    .remove(&(p.target_id.clone(), p.target_file));
+                if let Some(n) = self.org_projects.get_mut(&p.org_id) {
+                    *n = n.saturating_sub(1);
+                }
+                if let Some(n) = self.target_projects.get_mut(&p.target_id) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.target_projects.remove(&p.target_id);
+                    }
+                }
+                Response::empty(204)
+            }
+            (&Method::DELETE, ["orgs", org, "targets", target]) => {
+                let Some(list) = self.org_targets.get_mut(*org) else {
+                    return Some(rest_error(404, "org not found"));
+                };
+                let Some(at) = list.iter().position(|&i| self.targets[i].id == *target) else {
+                    return Some(rest_error(404, "target not found"));
+                };
+                let i = list.remove(at);
+                self.target_keys.retain(|_, v| *v != i);
+                // Whether Snyk deletes a target's projects with it is not documented: the fake
+                // leaves them, so callers must list and delete what is left.
+                Response::empty(204)
+            }
+            _ => return None,
+        })
     }
 
     fn rest(&self, req: &Request, rest: &[&str]) -> Response {
@@ -1135,9 +1255,10 @@ impl State {
                     .filter(|p| p.org_id == *org)
                     .filter(|p| target.is_none_or(|t| p.target_id == t))
                     .map(|p| {
+                        let status = if p.active { "active" } else { "inactive" };
                         json!({"id": p.id, "type": "project",
                                "attributes": {"name": p.name, "type": "npm", "target_file": p.target_file,
-                                              "target_reference": p.branch, "origin": p.origin, "status": "active"},
+                                              "target_reference": p.branch, "origin": p.origin, "status": status},
                                "relationships": {"target": {"data": {"id": p.target_id, "type": "target"}}}})
                     })
                     .collect();
@@ -1238,6 +1359,9 @@ fn route_label(method: &Method, api: &str, rest: &[&str]) -> String {
             (Some("orgs"), _) => "{org_id}",
             (Some("integrations"), _) if *s != "clone" => "{integrationId}",
             (Some("import"), _) => "{jobId}",
+            (Some("project"), _) => "{projectId}",
+            (Some("projects"), _) => "{project_id}",
+            (Some("targets"), _) => "{target_id}",
             _ => s,
         })
         .collect();

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 use snyk_client::api_support::Endpoint;
 use snyk_client::endpoints::{
-    BITBUCKET_SOURCE_TYPES, GetOrg, GroupOrgs, ListProjects, ListTargets, REST_VERSION,
+    BITBUCKET_SOURCE_TYPES, DeleteProject, DeleteTarget, GetOrg, GroupOrgs, ListProjects,
+    ListTargets, REST_VERSION, RenameOrg,
 };
 use snyk_client::{SnykAuth, SnykClient};
 
@@ -34,6 +35,18 @@ fn rest_endpoints() -> Vec<Box<dyn Endpoint>> {
         Box::new(ListProjects {
             org_id: "o".into(),
             target_id: Some("t".into()),
+        }),
+        Box::new(RenameOrg {
+            org_id: "o".into(),
+            name: "acme-corp".into(),
+        }),
+        Box::new(DeleteProject {
+            org_id: "o".into(),
+            project_id: "p".into(),
+        }),
+        Box::new(DeleteTarget {
+            org_id: "o".into(),
+            target_id: "t".into(),
         }),
     ]
 }
@@ -105,11 +118,21 @@ fn every_rest_call_is_in_the_spec() {
             released <= REST_VERSION,
             "{template} is released at {released}, after the pinned {REST_VERSION}"
         );
-        let content = &op["responses"]["200"]["content"];
-        assert!(
-            content.get("application/vnd.api+json").is_some(),
-            "{template} does not answer JSON:API"
-        );
+        // Answers with a body are JSON:API; deletions answer 204 without one.
+        let responses = &op["responses"];
+        if responses.get("200").is_some() {
+            assert!(
+                responses["200"]["content"]
+                    .get("application/vnd.api+json")
+                    .is_some(),
+                "{template} does not answer JSON:API"
+            );
+        } else {
+            assert!(
+                responses.get("204").is_some(),
+                "{method} {template} answers neither 200 nor 204"
+            );
+        }
     }
 }
 

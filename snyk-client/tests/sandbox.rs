@@ -386,3 +386,106 @@ fn no_secret_in_formatted_credentials_clients_and_errors() {
     assert!(!format!("{e} {e:?}").contains(secret));
     assert!(e.to_string().contains("plain-HTTP"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_renamed() {
+    let sandbox = Sandbox::start_sample().await.unwrap();
+    let c = client(&sandbox);
+    let org = c
+        .create_org(&sandbox.group_id(), "acme-platform", None)
+        .await
+        .unwrap();
+    let int = c
+        .integrations(&org.id)
+        .await
+        .unwrap()
+        .id_of(&IntegrationType::BitbucketCloud)
+        .unwrap()
+        .to_owned();
+    let job = c
+        .import(
+            &org.id,
+            &int,
+            &ImportRequest::new("acme-platform", "billing-service", Some("main")),
+        )
+        .await
+        .unwrap();
+    c.wait_for_import(&job).await.unwrap();
+    let target = c.targets(&org.id).try_collect::<Vec<_>>().await.unwrap()[0].clone();
+    let projects = || {
+        c.projects(&org.id, Some(&target.id))
+            .try_collect::<Vec<_>>()
+    };
+    let first = projects().await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|p| p.status.as_deref() == Some("active")));
+
+    // The default branch changed: each project is moved to the new branch.
+    for p in &first {
+        c.update_project_branch(&org.id, &p.id, "trunk")
+            .await
+            .unwrap();
+    }
+    assert!(
+        projects()
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.target_reference.as_deref() == Some("trunk"))
+    );
+
+    // Deactivated (reversibly), then activated again.
+    c.set_project_active(&org.id, &first[0].id, false)
+        .await
+        .unwrap();
+    let now = projects().await.unwrap();
+    let status = |id: &str| {
+        now.iter()
+            .find(|p| p.id == id)
+            .and_then(|p| p.status.clone())
+    };
+    assert_eq!(status(&first[0].id).as_deref(), Some("inactive"));
+    assert_eq!(status(&first[1].id).as_deref(), Some("active"));
+    c.set_project_active(&org.id, &first[0].id, true)
+        .await
+        .unwrap();
+
+    // The target is deleted; its projects are not (Snyk does not document that they go), so
+    // they are listed and deleted one by one.
+    c.delete_target(&org.id, &target.id).await.unwrap();
+    assert!(
+        c.targets(&org.id)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let left = projects().await.unwrap();
+    assert_eq!(left.len(), 2);
+    for p in &left {
+        c.delete_project(&org.id, &p.id).await.unwrap();
+    }
+    assert!(projects().await.unwrap().is_empty());
+    let again = c.delete_target(&org.id, &target.id).await.unwrap_err();
+    assert_eq!(again.status(), Some(404));
+
+    // An org follows a workspace's new slug.
+    c.rename_org(&org.id, "acme-corp").await.unwrap();
+    assert_eq!(c.org(&org.id).await.unwrap().name, "acme-corp");
+
+    let stats = sandbox.stats();
+    assert_eq!(stats.route("PUT /v1/org/{orgId}/project/{projectId}"), 2);
+    assert_eq!(
+        stats.route("POST /v1/org/{orgId}/project/{projectId}/deactivate"),
+        1
+    );
+    assert_eq!(
+        stats.route("DELETE /rest/orgs/{org_id}/targets/{target_id}"),
+        2
+    );
+    assert_eq!(
+        stats.route("DELETE /rest/orgs/{org_id}/projects/{project_id}"),
+        2
+    );
+    assert_eq!(stats.route("PATCH /rest/orgs/{org_id}"), 1);
+}
