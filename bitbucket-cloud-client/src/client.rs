@@ -340,6 +340,29 @@ impl BitbucketClient {
         .await
     }
 
+    /// One repository by its uuid (`{…}`, with braces), which survives renames: the way to
+    /// find a repository whose slug may have changed, or to confirm that one is gone. `None`
+    /// when Bitbucket answers 404 (deleted, or no longer visible to these credentials).
+    ///
+    /// # Errors
+    /// As [`BitbucketClient::send`], except 404.
+    pub async fn repository_by_uuid(
+        &self,
+        workspace: &str,
+        uuid: &str,
+    ) -> Result<Option<Repository>, Error> {
+        let braced = if uuid.starts_with('{') {
+            uuid.to_owned()
+        } else {
+            format!("{{{uuid}}}")
+        };
+        match self.repository(workspace, &braced).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Fetches one page of any listing by URL (for example a saved `next` link).
     ///
     /// # Errors

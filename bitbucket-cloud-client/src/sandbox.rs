@@ -133,6 +133,11 @@ fn date_after_2025(days: u32, seconds: u32) -> String {
         + std::time::Duration::from_secs(
             START + u64::from(days) * 86_400 + u64::from(seconds % 86_400),
         );
+    bitbucket_time(at)
+}
+
+/// A time as Bitbucket writes it: RFC 3339 with microseconds and `+00:00`.
+fn bitbucket_time(at: std::time::SystemTime) -> String {
     let text = humantime::format_rfc3339_micros(at).to_string();
     match text.strip_suffix('Z') {
         Some(utc) => format!("{utc}+00:00"),
@@ -347,6 +352,8 @@ struct State {
     issued_count: u64,
     hourly_budget: Option<u32>,
     windows: HashMap<String, RollingWindow>,
+    /// Workspaces no credential can see any more (their slugs).
+    hidden: std::collections::HashSet<String>,
 }
 
 /// Builds a [`Sandbox`].
@@ -427,6 +434,7 @@ impl SandboxBuilder {
             issued_count: 0,
             hourly_budget: self.hourly_budget,
             windows: HashMap::new(),
+            hidden: std::collections::HashSet::new(),
         };
         let (server, state) =
             Server::start_with_state(state, self.latency, |state| FakeBitbucket { state }).await?;
@@ -517,6 +525,94 @@ impl Sandbox {
         }
     }
 
+    /// Changes the estate while the sandbox runs: `change` gets the workspaces and says whether
+    /// it found what it was to change.
+    fn change(&self, change: impl FnOnce(&mut Vec<SandboxWorkspace>) -> bool) -> bool {
+        change(&mut lock(&self.state).estate.workspaces)
+    }
+
+    /// Renames a repository (same uuid, new slug; `updated_on` moves). The old slug answers 404.
+    pub fn rename_repository(&self, workspace: &str, slug: &str, new_slug: &str) -> bool {
+        self.change(|workspaces| {
+            find_repository(workspaces, workspace, slug).is_some_and(|r| {
+                r.slug = new_slug.to_owned();
+                r.updated_on = now_text();
+                true
+            })
+        })
+    }
+
+    /// Moves a repository to another workspace (same uuid; `updated_on` moves).
+    pub fn transfer_repository(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
+        self.change(|workspaces| {
+            if !workspaces.iter().any(|w| w.slug == to_workspace) {
+                return false;
+            }
+            let Some(from) = workspaces.iter_mut().find(|w| w.slug == workspace) else {
+                return false;
+            };
+            let Some(at) = from.repositories.iter().position(|r| r.slug == slug) else {
+                return false;
+            };
+            let mut repository = from.repositories.remove(at);
+            repository.updated_on = now_text();
+            // A project key of the old workspace means nothing in the new one.
+            repository.project_key = None;
+            workspaces
+                .iter_mut()
+                .find(|w| w.slug == to_workspace)
+                .is_some_and(|to| {
+                    to.repositories.push(repository);
+                    true
+                })
+        })
+    }
+
+    /// Deletes a repository: it leaves the listing and answers 404 by slug and by uuid.
+    pub fn delete_repository(&self, workspace: &str, slug: &str) -> bool {
+        self.change(|workspaces| {
+            workspaces
+                .iter_mut()
+                .find(|w| w.slug == workspace)
+                .and_then(|w| {
+                    let at = w.repositories.iter().position(|r| r.slug == slug)?;
+                    w.repositories.remove(at);
+                    Some(())
+                })
+                .is_some()
+        })
+    }
+
+    /// Changes a repository's default branch (`updated_on` moves).
+    pub fn set_main_branch(&self, workspace: &str, slug: &str, branch: &str) -> bool {
+        self.change(|workspaces| {
+            find_repository(workspaces, workspace, slug).is_some_and(|r| {
+                r.main_branch = Some(branch.to_owned());
+                r.updated_on = now_text();
+                true
+            })
+        })
+    }
+
+    /// Renames a workspace (same uuid, new slug).
+    pub fn rename_workspace(&self, slug: &str, new_slug: &str) -> bool {
+        self.change(|workspaces| {
+            workspaces
+                .iter_mut()
+                .find(|w| w.slug == slug)
+                .is_some_and(|w| {
+                    w.slug = new_slug.to_owned();
+                    true
+                })
+        })
+    }
+
+    /// Hides a workspace from every credential, as when access to it is revoked: it leaves
+    /// `/user/workspaces` and its repositories answer 404.
+    pub fn hide_workspace(&self, slug: &str) {
+        lock(&self.state).hidden.insert(slug.to_owned());
+    }
+
     /// Revokes every OAuth access token issued so far: the next request with one gets a 401.
     pub fn revoke_oauth_tokens(&self) {
         lock(&self.state).issued.clear();
@@ -526,6 +622,25 @@ impl Sandbox {
     pub fn estate(&self) -> Estate {
         lock(&self.state).estate.clone()
     }
+}
+
+/// The repository `workspace/slug`, to change it.
+fn find_repository<'a>(
+    workspaces: &'a mut [SandboxWorkspace],
+    workspace: &str,
+    slug: &str,
+) -> Option<&'a mut SandboxRepository> {
+    workspaces
+        .iter_mut()
+        .find(|w| w.slug == workspace)?
+        .repositories
+        .iter_mut()
+        .find(|r| r.slug == slug)
+}
+
+/// The time now as Bitbucket writes it.
+fn now_text() -> String {
+    bitbucket_time(std::time::SystemTime::now())
 }
 
 struct FakeBitbucket {
@@ -759,6 +874,7 @@ impl State {
                     .estate
                     .workspaces
                     .iter()
+                    .filter(|w| !self.hidden.contains(&w.slug))
                     .filter(|_| admin_filter != Some("false"))
                     .map(|w| {
                         json!({
@@ -816,7 +932,17 @@ impl State {
                     return error(404, &format!("No workspace with identifier '{ws}'."));
                 };
                 if let [slug] = rest {
-                    return match w.repositories.iter().find(|r| r.slug == *slug) {
+                    // A repository is addressed by its slug or by its uuid with braces; an old
+                    // slug does not redirect after a rename.
+                    let by_uuid = slug.starts_with('{');
+                    let found = w.repositories.iter().find(|r| {
+                        if by_uuid {
+                            r.uuid.eq_ignore_ascii_case(slug)
+                        } else {
+                            r.slug == *slug
+                        }
+                    });
+                    return match found {
                         Some(r) => Response::json(200, &repository_json(w, r, &req.origin)),
                         None => error(404, &format!("Repository {ws}/{slug} not found")),
                     };
@@ -862,7 +988,7 @@ impl State {
         self.estate
             .workspaces
             .iter()
-            .find(|w| w.slug == slug && principal.sees(slug))
+            .find(|w| w.slug == slug && principal.sees(slug) && !self.hidden.contains(slug))
     }
 }
 

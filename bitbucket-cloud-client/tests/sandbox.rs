@@ -461,3 +461,99 @@ async fn a_page_without_next_mid_listing_is_asked_again_and_never_passes_for_com
     );
     assert!(e.to_string().contains("run again"), "{e}");
 }
+
+#[tokio::test]
+async fn the_estate_changes_while_running_and_repositories_are_found_by_uuid() {
+    let sandbox = Sandbox::start_sample().await.unwrap();
+    let c = api_token_client(&sandbox);
+    let api = c.repository("acme-platform", "api-gateway").await.unwrap();
+    let uuid = api.uuid.clone().unwrap();
+    let slugs = |ws: &'static str| {
+        let c = c.clone();
+        async move {
+            let mut s: Vec<String> = c
+                .repositories(ws)
+                .collect()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.slug)
+                .collect();
+            s.sort();
+            s
+        }
+    };
+
+    // Renamed: the old slug answers 404 (no redirect), the uuid finds the new name.
+    assert!(sandbox.rename_repository("acme-platform", "api-gateway", "gateway"));
+    let old = c
+        .repository("acme-platform", "api-gateway")
+        .await
+        .unwrap_err();
+    assert_eq!(old.kind(), ErrorKind::NotFound);
+    let found = c
+        .repository_by_uuid("acme-platform", &uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.slug, "gateway");
+    assert!(
+        found.updated_on > api.updated_on,
+        "updated_on moves on a rename"
+    );
+
+    // The default branch changed.
+    assert!(sandbox.set_main_branch("acme-platform", "gateway", "trunk"));
+    let found = c.repository("acme-platform", "gateway").await.unwrap();
+    assert_eq!(found.main_branch(), Some("trunk"));
+
+    // Transferred to another workspace: same uuid, listed there.
+    assert!(sandbox.transfer_repository("acme-platform", "gateway", "acme-data"));
+    assert!(slugs("acme-data").await.contains(&"gateway".to_owned()));
+    assert!(!slugs("acme-platform").await.contains(&"gateway".to_owned()));
+    assert_eq!(
+        c.repository_by_uuid("acme-data", &uuid)
+            .await
+            .unwrap()
+            .map(|r| r.uuid),
+        Some(Some(uuid.clone()))
+    );
+
+    // Deleted: gone from the listing, and 404 by uuid (the lookup says None).
+    assert!(sandbox.delete_repository("acme-data", "gateway"));
+    assert!(!slugs("acme-data").await.contains(&"gateway".to_owned()));
+    assert!(
+        c.repository_by_uuid("acme-data", &uuid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A workspace renamed keeps its uuid; one hidden leaves /user/workspaces.
+    let before = c.user_workspaces(None).collect().await.unwrap();
+    let mobile_uuid = before
+        .iter()
+        .find(|w| w.workspace.slug.as_deref() == Some("acme-mobile"))
+        .and_then(|w| w.workspace.uuid.clone());
+    assert!(sandbox.rename_workspace("acme-mobile", "acme-apps"));
+    sandbox.hide_workspace("acme-data");
+    let after = c.user_workspaces(None).collect().await.unwrap();
+    let slugs_uuids: Vec<(Option<String>, Option<String>)> = after
+        .iter()
+        .map(|w| (w.workspace.slug.clone(), w.workspace.uuid.clone()))
+        .collect();
+    assert!(slugs_uuids.contains(&(Some("acme-apps".into()), mobile_uuid)));
+    assert!(
+        !slugs_uuids
+            .iter()
+            .any(|(s, _)| s.as_deref() == Some("acme-data"))
+    );
+    let hidden = c.repositories("acme-data").collect().await.unwrap_err();
+    assert_eq!(hidden.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        sandbox
+            .stats()
+            .route("GET /repositories/{workspace}/{repo_slug}"),
+        6
+    );
+}

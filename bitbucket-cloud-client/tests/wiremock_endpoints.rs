@@ -400,3 +400,39 @@ fn no_secret_in_formatted_credentials_clients_and_errors() {
     };
     assert!(!format!("{e} {e:?}").contains(secret));
 }
+
+#[tokio::test]
+async fn a_repository_is_looked_up_by_its_uuid_with_encoded_braces_and_a_404_is_none() {
+    let server = MockServer::start().await;
+    // Bitbucket needs the braces percent-encoded: unencoded ones answer 404.
+    Mock::given(method("GET"))
+        .and(path("/2.0/repositories/acme/%7B1a2b%7D"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(repo("renamed", "{1a2b}")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/2.0/repositories/acme/%7Bgone%7D"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"type": "error", "error": {"message": "Repository acme/{gone} not found"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server, api_token());
+    let found = c.repository_by_uuid("acme", "{1a2b}").await.unwrap();
+    assert_eq!(found.map(|r| r.slug).as_deref(), Some("renamed"));
+    // Braces are added when missing.
+    assert!(
+        c.repository_by_uuid("acme", "1a2b")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.repository_by_uuid("acme", "{gone}")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
