@@ -9,10 +9,10 @@ use secrecy::SecretString;
 use snyk_client::{ImportRequest, SnykClient};
 
 use crate::Error;
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
     BitbucketPort, ImportSpec, JobHandle, JobOutcome, ProjectResult, Repo, RepoQuery, Settings,
-    SnykOrg, SnykPort, SnykTarget,
+    SnykOrg, SnykPort, SnykProject, SnykTarget,
 };
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
@@ -52,23 +52,39 @@ impl BitbucketPort for BitbucketAdapter {
             listing = listing.updated_since(since);
         }
         let repos = listing.collect().await?;
-        Ok(repos
-            .into_iter()
-            .map(|r| Repo {
-                uuid: r.uuid.clone().map(Into::into),
-                workspace: r.workspace_slug().unwrap_or(workspace).to_owned(),
-                main_branch: r.main_branch().map(str::to_owned),
-                is_fork: r.is_fork(),
-                is_private: r.is_private.unwrap_or(true),
-                project_key: r.project_key().map(str::to_owned),
-                updated_on: r.updated_on.clone(),
-                slug: r.slug,
-            })
-            .collect())
+        Ok(repos.into_iter().map(|r| repo_of(r, workspace)).collect())
+    }
+
+    async fn repository_by_uuid(
+        &self,
+        workspace: &str,
+        uuid: &RepoUuid,
+    ) -> Result<Option<Repo>, Error> {
+        Ok(self
+            .client
+            .repository_by_uuid(workspace, uuid.as_str())
+            .await?
+            .map(|r| repo_of(r, workspace)))
     }
 
     fn requests(&self) -> u64 {
         self.client.http().credentials().usage().iter().sum()
+    }
+}
+
+/// A repository as the plan needs it, from Bitbucket's model (`workspace`: the one it was
+/// listed or looked up in, when the answer does not name it).
+fn repo_of(r: bitbucket_cloud_client::Repository, workspace: &str) -> Repo {
+    Repo {
+        uuid: r.uuid.clone().map(Into::into),
+        workspace: r.workspace_slug().unwrap_or(workspace).to_owned(),
+        workspace_uuid: r.workspace.as_ref().and_then(|w| w.uuid.clone()),
+        main_branch: r.main_branch().map(str::to_owned),
+        is_fork: r.is_fork(),
+        is_private: r.is_private.unwrap_or(true),
+        project_key: r.project_key().map(str::to_owned),
+        updated_on: r.updated_on.clone(),
+        slug: r.slug,
     }
 }
 
@@ -175,6 +191,7 @@ impl SnykPort for SnykAdapter {
             .map(|t| SnykTarget {
                 id: t.id.into(),
                 display_name: t.display_name,
+                integration_type: t.integration_type,
             })
             .collect())
     }
@@ -281,6 +298,68 @@ impl SnykPort for SnykAdapter {
 
     async fn disable_notifications(&self, org_id: &OrgId) -> Result<(), Error> {
         Ok(self.client.disable_notifications(org_id.as_str()).await?)
+    }
+
+    async fn projects(
+        &self,
+        org_id: &OrgId,
+        target_id: &TargetId,
+    ) -> Result<Vec<SnykProject>, Error> {
+        let projects: Vec<_> = self
+            .client
+            .projects(org_id.as_str(), Some(target_id.as_str()))
+            .try_collect()
+            .await?;
+        Ok(projects
+            .into_iter()
+            .map(|p| SnykProject {
+                active: p.status.as_deref() != Some("inactive"),
+                id: p.id.into(),
+                target_id: p.target_id.map(Into::into),
+                branch: p.target_reference,
+            })
+            .collect())
+    }
+
+    async fn deactivate_project(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+    ) -> Result<(), Error> {
+        Ok(self
+            .client
+            .set_project_active(org_id.as_str(), project_id.as_str(), false)
+            .await?)
+    }
+
+    async fn delete_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        Ok(self
+            .client
+            .delete_project(org_id.as_str(), project_id.as_str())
+            .await?)
+    }
+
+    async fn delete_target(&self, org_id: &OrgId, target_id: &TargetId) -> Result<(), Error> {
+        Ok(self
+            .client
+            .delete_target(org_id.as_str(), target_id.as_str())
+            .await?)
+    }
+
+    async fn set_project_branch(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        branch: &str,
+    ) -> Result<(), Error> {
+        Ok(self
+            .client
+            .update_project_branch(org_id.as_str(), project_id.as_str(), branch)
+            .await?)
+    }
+
+    async fn rename_org(&self, org_id: &OrgId, name: &str) -> Result<(), Error> {
+        Ok(self.client.rename_org(org_id.as_str(), name).await?)
     }
 
     fn requests(&self) -> u64 {

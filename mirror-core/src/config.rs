@@ -42,6 +42,61 @@ pub struct Config {
     /// How apply runs.
     #[serde(default)]
     pub apply: ApplyOptions,
+    /// How Snyk follows what changed in Bitbucket.
+    #[serde(default)]
+    pub drift: DriftOptions,
+}
+
+/// What retiring a target does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetireMode {
+    /// Deactivate its projects: they stop being tested, and can be activated again.
+    #[default]
+    Deactivate,
+    /// Delete the target, then whatever projects are left of it.
+    Delete,
+    /// Change nothing in Snyk; the plan and the report name it.
+    Report,
+}
+
+impl RetireMode {
+    /// The name as the configuration writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Delete => "delete",
+            Self::Report => "report",
+        }
+    }
+}
+
+/// What happens to a mirrored repository that is now out of scope (excluded by a rule, now a
+/// fork, or emptied).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutOfScope {
+    /// Name it in the plan and the report; leave it in Snyk.
+    #[default]
+    Report,
+    /// Retire it as a deleted repository would be.
+    Retire,
+}
+
+/// How Snyk follows what changed in Bitbucket (`[drift]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftOptions {
+    /// What retiring a target does (default `deactivate`, which is reversible).
+    #[serde(default)]
+    pub retire: RetireMode,
+    /// What happens to a repository now out of scope (default `report`).
+    #[serde(default)]
+    pub out_of_scope: OutOfScope,
+    /// Let a run retire more than `max(10, 10%)` of an org's active targets (default false:
+    /// the rest is held back as a conflict).
+    #[serde(default)]
+    pub allow_mass_retire: bool,
 }
 
 /// Which Bitbucket integration imports go through.

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use bitbucket_cloud_client::ErrorKind;
 
 use crate::Error;
-use crate::ids::{IntegrationId, OrgId, TargetId};
+use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
     BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Repo, RepoQuery, Settings,
-    SnykOrg, SnykPort, SnykTarget,
+    SnykOrg, SnykPort, SnykProject, SnykTarget,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,6 +45,12 @@ impl FakeBitbucket {
             .or_default()
             .push(repo);
     }
+
+    /// Changes the estate between two runs: `change` gets the workspaces (slug → repositories)
+    /// to rename, move, delete or re-branch repositories, or to remove a workspace.
+    pub fn change(&self, change: impl FnOnce(&mut BTreeMap<String, Vec<Repo>>)) {
+        change(&mut lock(&self.workspaces));
+    }
 }
 
 #[async_trait]
@@ -67,9 +73,36 @@ impl BitbucketPort for FakeBitbucket {
             })
     }
 
+    async fn repository_by_uuid(
+        &self,
+        workspace: &str,
+        uuid: &RepoUuid,
+    ) -> Result<Option<Repo>, Error> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.workspaces)
+            .get(workspace)
+            .and_then(|repos| repos.iter().find(|r| r.uuid.as_ref() == Some(uuid)))
+            .cloned())
+    }
+
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
+}
+
+/// A project of [`FakeSnyk`]: one per imported repository that has manifests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeProject {
+    /// The id.
+    pub id: String,
+    /// The org.
+    pub org_id: String,
+    /// Lowercased `workspace/repository` of its target.
+    pub target: String,
+    /// The branch it tests.
+    pub branch: Option<String>,
+    /// Whether it is active.
+    pub active: bool,
 }
 
 /// One org of [`FakeSnyk`].
@@ -89,7 +122,10 @@ pub struct FakeOrg {
 struct SnykState {
     orgs: Vec<FakeOrg>,
     counter: u64,
-    jobs: BTreeMap<String, (String, String)>,
+    jobs: BTreeMap<String, (String, String, Option<String>)>,
+    projects: Vec<FakeProject>,
+    /// Every change made to what was already there, in order (`deactivate p-1`, …).
+    changes: Vec<String>,
     posted: Vec<(String, String)>,
     created: Vec<String>,
     zero_projects: BTreeSet<String>,
@@ -192,6 +228,22 @@ impl FakeSnyk {
         lock(&self.state).created.clone()
     }
 
+    /// The projects now (deleted ones left out).
+    pub fn projects_now(&self) -> Vec<FakeProject> {
+        lock(&self.state).projects.clone()
+    }
+
+    /// Every change made to what was already there, in order: `deactivate <project>`,
+    /// `delete-project <project>`, `delete-target <org> <name>`, `branch <project> <branch>`,
+    /// `rename-org <org> <name>`.
+    pub fn changes(&self) -> Vec<String> {
+        lock(&self.state).changes.clone()
+    }
+
+    fn target_id(org_id: &str, name: &str) -> TargetId {
+        TargetId::new(format!("target-{org_id}-{name}"))
+    }
+
     /// Whether Snyk-side Bitbucket credentials are configured (default false).
     pub fn set_can_add_integrations(&self, can: bool) {
         lock(&self.state).can_add_integrations = can;
@@ -286,8 +338,9 @@ impl SnykPort for FakeSnyk {
                 o.targets
                     .iter()
                     .map(|name| SnykTarget {
-                        id: TargetId::new(format!("target-{}-{name}", o.id)),
+                        id: Self::target_id(&o.id, name),
                         display_name: name.clone(),
+                        integration_type: Some("bitbucket-cloud".to_owned()),
                     })
                     .collect()
             })
@@ -408,23 +461,41 @@ impl SnykPort for FakeSnyk {
             integration_id: "int".into(),
             job_id: format!("job-{}", s.counter),
         };
-        s.jobs
-            .insert(job.job_id.clone(), (org_id.to_string(), full));
+        s.jobs.insert(
+            job.job_id.clone(),
+            (org_id.to_string(), full, spec.branch.clone()),
+        );
         Ok(job)
     }
 
     async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
         self.count();
         let mut s = lock(&self.state);
-        let Some((org_id, full)) = s.jobs.get(&job.job_id).cloned() else {
+        let Some((org_id, full, branch)) = s.jobs.get(&job.job_id).cloned() else {
             return Err(Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!("job {job} not found"),
             });
         };
-        let zero = s.zero_projects.contains(&full.to_lowercase());
+        let target = full.to_lowercase();
+        let zero = s.zero_projects.contains(&target);
         if !zero && let Some(o) = s.orgs.iter_mut().find(|o| o.id == org_id) {
-            o.targets.insert(full.to_lowercase());
+            o.targets.insert(target.clone());
+            if !s
+                .projects
+                .iter()
+                .any(|p| p.org_id == org_id && p.target == target)
+            {
+                s.counter += 1;
+                let id = format!("p-{}", s.counter);
+                s.projects.push(FakeProject {
+                    id,
+                    org_id,
+                    target,
+                    branch,
+                    active: true,
+                });
+            }
         }
         Ok(JobOutcome {
             status: ImportStatus::Complete,
@@ -435,7 +506,108 @@ impl SnykPort for FakeSnyk {
         })
     }
 
+    async fn projects(
+        &self,
+        org_id: &OrgId,
+        target_id: &TargetId,
+    ) -> Result<Vec<SnykProject>, Error> {
+        self.count();
+        Ok(lock(&self.state)
+            .projects
+            .iter()
+            .filter(|p| {
+                p.org_id == org_id.as_str() && Self::target_id(&p.org_id, &p.target) == *target_id
+            })
+            .map(|p| SnykProject {
+                id: p.id.as_str().into(),
+                target_id: Some(target_id.clone()),
+                branch: p.branch.clone(),
+                active: p.active,
+            })
+            .collect())
+    }
+
+    async fn deactivate_project(
+        &self,
+        _org_id: &OrgId,
+        project_id: &ProjectId,
+    ) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let p = project(&mut s, project_id)?;
+        p.active = false;
+        s.changes.push(format!("deactivate {project_id}"));
+        Ok(())
+    }
+
+    async fn delete_project(&self, _org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        project(&mut s, project_id)?;
+        s.projects.retain(|p| p.id != project_id.as_str());
+        s.changes.push(format!("delete-project {project_id}"));
+        Ok(())
+    }
+
+    async fn delete_target(&self, org_id: &OrgId, target_id: &TargetId) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let Some(org) = s.orgs.iter_mut().find(|o| o.id == org_id.as_str()) else {
+            return Err(not_found(format!("org {org_id}")));
+        };
+        let Some(name) = org
+            .targets
+            .iter()
+            .find(|n| Self::target_id(&org.id, n) == *target_id)
+            .cloned()
+        else {
+            return Err(not_found(format!("target {target_id}")));
+        };
+        org.targets.remove(&name);
+        // Like the sandbox, the target's projects stay: Snyk does not document that they go.
+        s.changes.push(format!("delete-target {org_id} {name}"));
+        Ok(())
+    }
+
+    async fn set_project_branch(
+        &self,
+        _org_id: &OrgId,
+        project_id: &ProjectId,
+        branch: &str,
+    ) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        project(&mut s, project_id)?.branch = Some(branch.to_owned());
+        s.changes.push(format!("branch {project_id} {branch}"));
+        Ok(())
+    }
+
+    async fn rename_org(&self, org_id: &OrgId, name: &str) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let Some(org) = s.orgs.iter_mut().find(|o| o.id == org_id.as_str()) else {
+            return Err(not_found(format!("org {org_id}")));
+        };
+        org.name = name.to_owned();
+        s.changes.push(format!("rename-org {org_id} {name}"));
+        Ok(())
+    }
+
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
+}
+
+fn not_found(what: String) -> Error {
+    Error::Fake {
+        kind: ErrorKind::NotFound,
+        message: format!("{what} not found"),
+    }
+}
+
+fn project<'a>(s: &'a mut SnykState, id: &ProjectId) -> Result<&'a mut FakeProject, Error> {
+    s.projects
+        .iter_mut()
+        .find(|p| p.id == id.as_str())
+        .ok_or_else(|| not_found(format!("project {id}")))
 }

@@ -7,7 +7,26 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
+use crate::ports::SnykTarget;
+
+/// The integration types of Bitbucket targets: a repository imported through either is the
+/// same repository.
+const BITBUCKET_TYPES: &str = "bitbucket-cloud,bitbucket-connect-app";
+
+/// The targets that are Bitbucket repositories, by lowercased name: a target of another type
+/// (GitHub, GitLab, …) is never taken as ours, whatever the listing answered.
+fn bitbucket_targets(targets: Vec<SnykTarget>) -> BTreeMap<String, TargetId> {
+    targets
+        .into_iter()
+        .filter(|t| {
+            t.integration_type
+                .as_deref()
+                .is_none_or(|k| BITBUCKET_TYPES.split(',').any(|b| b == k))
+        })
+        .map(|t| (t.display_name.to_lowercase(), t.id))
+        .collect()
+}
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
 use crate::rules::{History, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
@@ -34,6 +53,11 @@ pub struct BitbucketInventory {
     /// Workspaces left out by the include/exclude patterns, with the pattern.
     #[serde(default)]
     pub excluded_workspaces: Vec<(String, String)>,
+    /// Mirrored repositories (by uuid) that no listing showed, looked up by uuid in their last
+    /// workspace: the repository as it is now, or `None` when it is gone (Bitbucket answered
+    /// 404 by uuid).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confirmations: BTreeMap<RepoUuid, Option<Repo>>,
 }
 
 /// One Snyk org.
@@ -45,9 +69,13 @@ pub struct OrgInventory {
     pub name: String,
     /// Type → integration id; read only for orgs the plan may use.
     pub integrations: Option<BTreeMap<String, IntegrationId>>,
-    /// Lowercased `workspace/repository` of targets imported through the chosen integration;
-    /// read only for orgs the plan may use.
+    /// Lowercased `workspace/repository` of targets imported through either Bitbucket
+    /// integration (`bitbucket-cloud`, `bitbucket-connect-app`: the same repository either
+    /// way); read only for orgs the plan may use.
     pub imported: Option<BTreeSet<String>>,
+    /// The ids of those targets, by lowercased name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_ids: BTreeMap<String, TargetId>,
 }
 
 /// The Snyk side.
@@ -154,7 +182,55 @@ pub async fn gather_bitbucket(
     Ok(BitbucketInventory {
         workspaces,
         excluded_workspaces: excluded,
+        confirmations: BTreeMap::new(),
     })
+}
+
+/// Looks up by uuid every mirrored repository that no listing showed, when its last workspace
+/// was listed in full (a listing narrowed on the server proves nothing by omission); a
+/// repository whose workspace is not visible any more is not looked up (the plan names the
+/// workspace instead).
+async fn confirm_missing(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+    inventory: &mut BitbucketInventory,
+    history: &History,
+) -> Result<(), Error> {
+    if !config.source.project_keys.is_empty() || config.source.updated_since.is_some() {
+        return Ok(());
+    }
+    let listed: BTreeSet<&RepoUuid> = inventory
+        .workspaces
+        .iter()
+        .flat_map(|w| &w.repositories)
+        .filter_map(|r| r.uuid.as_ref())
+        .collect();
+    let workspaces: BTreeSet<&str> = inventory
+        .workspaces
+        .iter()
+        .map(|w| w.slug.as_str())
+        .collect();
+    let missing: Vec<(RepoUuid, String)> = history
+        .repos
+        .iter()
+        .filter(|(uuid, _)| !listed.contains(uuid))
+        .filter_map(|(uuid, record)| {
+            let (workspace, _) = record.current.full_name.split_once('/')?;
+            workspaces
+                .contains(workspace)
+                .then(|| (uuid.clone(), workspace.to_owned()))
+        })
+        .collect();
+    let found: Vec<(RepoUuid, Option<Repo>)> = stream::iter(missing)
+        .map(|(uuid, workspace)| async move {
+            let repo = bitbucket.repository_by_uuid(&workspace, &uuid).await?;
+            Ok::<_, Error>((uuid, repo))
+        })
+        .buffer_unordered(LISTING_CONCURRENCY)
+        .try_collect()
+        .await?;
+    inventory.confirmations.extend(found);
+    Ok(())
 }
 
 /// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted
@@ -171,13 +247,13 @@ async fn gather_snyk_for(
     snyk: &dyn SnykPort,
     history: &History,
 ) -> Result<SnykInventory, Error> {
-    let integration = config.snyk.integration.api_name();
     let mut orgs: Vec<OrgInventory> = match &config.mapping {
         Mapping::SingleOrg { org_id } => vec![OrgInventory {
             id: org_id.as_str().into(),
             name: org_id.clone(),
             integrations: None,
             imported: None,
+            target_ids: BTreeMap::new(),
         }],
         _ => snyk
             .orgs(&config.snyk.group_id)
@@ -188,6 +264,7 @@ async fn gather_snyk_for(
                 name: o.name,
                 integrations: None,
                 imported: None,
+                target_ids: BTreeMap::new(),
             })
             .collect(),
     };
@@ -228,27 +305,27 @@ async fn gather_snyk_for(
         })
         .map(|(i, _)| i)
         .collect();
-    type Details = (usize, BTreeMap<String, IntegrationId>, BTreeSet<String>);
+    type Details = (
+        usize,
+        BTreeMap<String, IntegrationId>,
+        BTreeMap<String, TargetId>,
+    );
     let details: Vec<Details> = stream::iter(to_read)
         .map(|i| {
             let id = orgs[i].id.clone();
             async move {
                 let integrations = snyk.integrations(&id).await?;
-                let imported = snyk
-                    .imported(&id, integration)
-                    .await?
-                    .into_iter()
-                    .map(|t| t.display_name.to_lowercase())
-                    .collect();
-                Ok::<_, Error>((i, integrations, imported))
+                let targets = snyk.imported(&id, BITBUCKET_TYPES).await?;
+                Ok::<_, Error>((i, integrations, bitbucket_targets(targets)))
             }
         })
         .buffer_unordered(ORG_CONCURRENCY)
         .try_collect()
         .await?;
-    for (i, integrations, imported) in details {
+    for (i, integrations, targets) in details {
         orgs[i].integrations = Some(integrations);
-        orgs[i].imported = Some(imported);
+        orgs[i].imported = Some(targets.keys().cloned().collect());
+        orgs[i].target_ids = targets;
     }
     orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let template_integrations = match &config.snyk.template_org_id {
@@ -286,7 +363,8 @@ pub async fn gather_for(
     snyk: &dyn SnykPort,
     history: &History,
 ) -> Result<Inventory, Error> {
-    let bb = gather_bitbucket(config, bitbucket).await?;
+    let mut bb = gather_bitbucket(config, bitbucket).await?;
+    confirm_missing(config, bitbucket, &mut bb, history).await?;
     let sn = gather_snyk_for(config, &bb, snyk, history).await?;
     Ok(Inventory {
         bitbucket: bb,

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::ids::RepoUuid;
 use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{ImportStatus, JobHandle};
-use crate::rules::History;
+use crate::rules::{History, Placement, RepoRecord};
 
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -118,6 +119,43 @@ pub enum Event {
         /// Snyk's messages for what failed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         messages: Vec<String>,
+        /// The repository's Bitbucket uuid, when known: a completed import records where the
+        /// repository is mirrored now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<RepoUuid>,
+        /// The branch imported.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// The workspace's uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workspace_uuid: Option<String>,
+    },
+    /// A repository found already in Snyk (imported before this tool, or by another) is
+    /// recorded by its uuid from now on.
+    RepoTracked {
+        /// Its Bitbucket uuid.
+        uuid: RepoUuid,
+        /// Where its target is.
+        #[serde(flatten)]
+        placement: Placement,
+        /// Its default branch now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// Its workspace's uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workspace_uuid: Option<String>,
+    },
+    /// About to change something already in Snyk (retire a target, move projects to another
+    /// branch, rename an org); each step of it can be repeated safely, so a crash between the
+    /// intent and the outcome means doing it again.
+    DriftIntent {
+        /// What.
+        operation: DriftOperation,
+    },
+    /// The change is done.
+    DriftDone {
+        /// What.
+        operation: DriftOperation,
     },
     /// Snyk refused the import before accepting it, or it could not be followed.
     ImportFailed {
@@ -161,6 +199,44 @@ pub enum ImportState {
     Failed,
 }
 
+/// A change to what is already in Snyk, journaled before and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DriftOperation {
+    /// A target retired (deactivated, deleted, or only reported).
+    Retire {
+        /// The repository, when known by uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<RepoUuid>,
+        /// Where its target is.
+        #[serde(flatten)]
+        placement: Placement,
+    },
+    /// A target's projects moved from one branch to another.
+    Branch {
+        /// The repository.
+        uuid: RepoUuid,
+        /// The org.
+        org_id: OrgId,
+        /// `workspace/repository`.
+        full_name: String,
+        /// The branch the projects tested.
+        from: Option<String>,
+        /// The new default branch.
+        to: String,
+    },
+    /// An org renamed after its workspace.
+    RenameOrg {
+        /// The org.
+        org_id: OrgId,
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
+
 /// What the journal says, replayed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalState {
@@ -174,6 +250,8 @@ pub struct JournalState {
     pub credentials: BTreeMap<(OrgId, IntegrationId), String>,
     /// (org id, integration id) → settings to put back: quieted by a run not yet restored.
     pub quieted: BTreeMap<(OrgId, IntegrationId), serde_json::Map<String, serde_json::Value>>,
+    /// The repositories mirrored, by Bitbucket uuid.
+    pub repos: BTreeMap<RepoUuid, RepoRecord>,
     /// Events read.
     pub events: u64,
 }
@@ -214,6 +292,9 @@ impl JournalState {
                 repository,
                 status,
                 projects,
+                uuid,
+                branch,
+                workspace_uuid,
                 ..
             } => {
                 self.imports.insert(
@@ -223,7 +304,33 @@ impl JournalState {
                         projects: *projects,
                     },
                 );
+                if let (ImportStatus::Complete, Some(uuid)) = (status, uuid) {
+                    let placement = Placement {
+                        org_id: org_id.clone(),
+                        full_name: repository.clone(),
+                        target_id: None,
+                    };
+                    self.mirrored(uuid, placement, branch, workspace_uuid);
+                }
             }
+            Event::RepoTracked {
+                uuid,
+                placement,
+                branch,
+                workspace_uuid,
+            } => {
+                // Found in Snyk with its projects: planning treats it as imported, as it does
+                // the imports this tool completed.
+                self.imports
+                    .entry((placement.org_id.clone(), placement.full_name.to_lowercase()))
+                    .or_insert(ImportState::Finished {
+                        status: ImportStatus::Complete,
+                        projects: 1,
+                    });
+                self.mirrored(uuid, placement.clone(), branch, workspace_uuid);
+            }
+            Event::DriftIntent { .. } => {}
+            Event::DriftDone { operation } => self.drifted(operation),
             Event::ImportFailed {
                 org_id,
                 repository,
@@ -270,6 +377,70 @@ impl JournalState {
         }
     }
 
+    /// `uuid` is mirrored at `placement` now; an earlier placement of it elsewhere (a rename, a
+    /// move) becomes stale, to retire.
+    fn mirrored(
+        &mut self,
+        uuid: &RepoUuid,
+        placement: Placement,
+        branch: &Option<String>,
+        workspace_uuid: &Option<String>,
+    ) {
+        match self.repos.get_mut(uuid) {
+            Some(record) => {
+                if !record.current.same_place(&placement) {
+                    let old = std::mem::replace(&mut record.current, placement);
+                    record.stale.retain(|s| !s.same_place(&record.current));
+                    record.stale.push(old);
+                } else if placement.target_id.is_some() {
+                    record.current.target_id = placement.target_id;
+                }
+                record.branch = branch.clone().or(record.branch.take());
+                if workspace_uuid.is_some() {
+                    record.workspace_uuid = workspace_uuid.clone();
+                }
+            }
+            None => {
+                self.repos.insert(
+                    uuid.clone(),
+                    RepoRecord {
+                        current: placement,
+                        branch: branch.clone(),
+                        workspace_uuid: workspace_uuid.clone(),
+                        stale: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A drift operation is done: the records follow it.
+    fn drifted(&mut self, operation: &DriftOperation) {
+        match operation {
+            DriftOperation::Retire { uuid, placement } => {
+                // Its import record goes too: a repository of that name created later is new.
+                self.imports
+                    .remove(&(placement.org_id.clone(), placement.full_name.to_lowercase()));
+                let record = uuid.as_ref().and_then(|u| self.repos.get_mut(u));
+                if let Some(record) = record {
+                    record.stale.retain(|s| !s.same_place(placement));
+                    if record.current.same_place(placement) {
+                        let gone = uuid.clone();
+                        if let Some(u) = gone {
+                            self.repos.remove(&u);
+                        }
+                    }
+                }
+            }
+            DriftOperation::Branch { uuid, to, .. } => {
+                if let Some(record) = self.repos.get_mut(uuid) {
+                    record.branch = Some(to.clone());
+                }
+            }
+            DriftOperation::RenameOrg { .. } => {}
+        }
+    }
+
     /// What planning needs: completed imports and capped orgs.
     pub fn history(&self) -> History {
         History {
@@ -285,6 +456,7 @@ impl JournalState {
                 })
                 .collect(),
             capped_orgs: self.capped_orgs.clone(),
+            repos: self.repos.clone(),
         }
     }
 }
@@ -626,6 +798,9 @@ mod tests {
             status: ImportStatus::Complete,
             projects: 0,
             messages: vec![],
+            uuid: None,
+            branch: None,
+            workspace_uuid: None,
         })
         .await
         .unwrap();

@@ -73,7 +73,7 @@ mod report;
 mod rules;
 
 pub use apply::apply;
-pub use config::{Config, Integration, Mapping};
+pub use config::{Config, DriftOptions, Integration, Mapping, OutOfScope, RetireMode};
 pub use conflict::{Conflict, ConflictReason};
 pub use error::{Error, fit_screen};
 pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};

@@ -23,6 +23,9 @@ pub struct Repo {
     pub uuid: Option<RepoUuid>,
     /// The workspace slug.
     pub workspace: String,
+    /// Bitbucket's uuid of the workspace, unchanged by a rename of the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_uuid: Option<String>,
     /// The repository slug.
     pub slug: String,
     /// The main branch; `None` for an empty repository.
@@ -43,6 +46,7 @@ impl Repo {
         Self {
             uuid: None,
             workspace: workspace.to_owned(),
+            workspace_uuid: None,
             slug: slug.to_owned(),
             main_branch: Some("main".to_owned()),
             is_fork: false,
@@ -55,6 +59,12 @@ impl Repo {
     /// `workspace/slug`.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.workspace, self.slug)
+    }
+
+    /// The same repository with its uuid (for tests and fakes).
+    pub fn with_uuid(mut self, uuid: &str) -> Self {
+        self.uuid = Some(uuid.into());
+        self
     }
 }
 
@@ -83,6 +93,23 @@ pub struct SnykTarget {
     pub id: TargetId,
     /// `workspace/repository` as Snyk shows it.
     pub display_name: String,
+    /// The integration type it was imported through (`bitbucket-cloud`,
+    /// `bitbucket-connect-app`), when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_type: Option<String>,
+}
+
+/// A project of a target: one manifest tested at one branch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnykProject {
+    /// The id.
+    pub id: ProjectId,
+    /// Its target.
+    pub target_id: Option<TargetId>,
+    /// The branch it tests.
+    pub branch: Option<String>,
+    /// Whether it is active (an inactive project is not tested).
+    pub active: bool,
 }
 
 /// Where an accepted import job lives. In files it is one string, `org/integration/job`.
@@ -222,6 +249,18 @@ pub trait BitbucketPort: Send + Sync {
     async fn workspaces(&self) -> Result<Vec<String>, Error>;
     /// Every repository of a workspace (narrowed on the server where possible).
     async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error>;
+    /// One repository by its uuid, which survives renames and transfers; `None` when it is
+    /// gone or no longer visible. The default answers that this port cannot.
+    async fn repository_by_uuid(
+        &self,
+        workspace: &str,
+        uuid: &RepoUuid,
+    ) -> Result<Option<Repo>, Error> {
+        let _ = (workspace, uuid);
+        Err(Error::Unsupported {
+            what: "look up a repository by its uuid",
+        })
+    }
     /// Requests made so far.
     fn requests(&self) -> u64;
 }
@@ -294,6 +333,61 @@ pub trait SnykPort: Send + Sync {
         let _ = (org_id, integration_id, settings);
         Err(Error::Unsupported {
             what: "change integration settings",
+        })
+    }
+    /// A target's projects, active and inactive. The default answers that this port cannot.
+    async fn projects(
+        &self,
+        org_id: &OrgId,
+        target_id: &TargetId,
+    ) -> Result<Vec<SnykProject>, Error> {
+        let _ = (org_id, target_id);
+        Err(Error::Unsupported {
+            what: "list a target's projects",
+        })
+    }
+    /// Deactivates a project (reversible). The default answers that this port cannot.
+    async fn deactivate_project(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+    ) -> Result<(), Error> {
+        let _ = (org_id, project_id);
+        Err(Error::Unsupported {
+            what: "deactivate a project",
+        })
+    }
+    /// Deletes a project. The default answers that this port cannot.
+    async fn delete_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        let _ = (org_id, project_id);
+        Err(Error::Unsupported {
+            what: "delete a project",
+        })
+    }
+    /// Deletes a target. The default answers that this port cannot.
+    async fn delete_target(&self, org_id: &OrgId, target_id: &TargetId) -> Result<(), Error> {
+        let _ = (org_id, target_id);
+        Err(Error::Unsupported {
+            what: "delete a target",
+        })
+    }
+    /// Moves a project to another branch. The default answers that this port cannot.
+    async fn set_project_branch(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        branch: &str,
+    ) -> Result<(), Error> {
+        let _ = (org_id, project_id, branch);
+        Err(Error::Unsupported {
+            what: "change a project's branch",
+        })
+    }
+    /// Renames an org. The default answers that this port cannot.
+    async fn rename_org(&self, org_id: &OrgId, name: &str) -> Result<(), Error> {
+        let _ = (org_id, name);
+        Err(Error::Unsupported {
+            what: "rename an org",
         })
     }
     /// Turns an org's notifications off. The default answers that this port cannot.

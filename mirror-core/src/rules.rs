@@ -12,7 +12,7 @@ use crate::Repo;
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;
 use crate::config::{Config, Mapping, Visibility, glob_match};
-use crate::ids::OrgId;
+use crate::ids::{OrgId, RepoUuid, TargetId};
 
 /// Why a repository (or workspace) is left alone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -77,6 +77,46 @@ pub struct History {
     pub completed: BTreeMap<(OrgId, String), u32>,
     /// Orgs an import found at the project cap.
     pub capped_orgs: BTreeSet<OrgId>,
+    /// The repositories mirrored, by Bitbucket uuid: where each is in Snyk now, and where it
+    /// was before a rename or a move until that old target is retired.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repos: BTreeMap<RepoUuid, RepoRecord>,
+}
+
+/// Where a repository is in Snyk: the org and the name its target was imported under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The org.
+    pub org_id: OrgId,
+    /// `workspace/repository` as it was imported.
+    pub full_name: String,
+    /// The target, when it was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<TargetId>,
+}
+
+impl Placement {
+    /// Whether both name the same target: the same org and the same name, compared as Snyk
+    /// does (without regard to case).
+    pub fn same_place(&self, other: &Placement) -> bool {
+        self.org_id == other.org_id && self.full_name.eq_ignore_ascii_case(&other.full_name)
+    }
+}
+
+/// What the journal knows of one mirrored repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRecord {
+    /// Where it is mirrored now.
+    pub current: Placement,
+    /// The default branch its projects test, as last mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Bitbucket's uuid of its workspace, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_uuid: Option<String>,
+    /// Targets of its old names or orgs (after a rename or a move), still to retire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<Placement>,
 }
 
 /// Why `repo` needs no import into the existing org `org_id`: Snyk already has its target

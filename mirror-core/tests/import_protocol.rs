@@ -46,6 +46,8 @@ fn task(org: &OrgId, repo: &str, resume: Resume) -> ImportTask {
         integration_id: format!("int-bitbucket-cloud-{org}").into(),
         spec: spec(repo),
         resume,
+        uuid: None,
+        workspace_uuid: None,
     }
 }
 

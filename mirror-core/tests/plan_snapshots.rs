@@ -38,6 +38,7 @@ fn org(id: &str, name: &str, integrations: &[&str], imported: &[&str]) -> OrgInv
                 .map(|s| (*s).to_owned())
                 .collect::<BTreeSet<_>>(),
         ),
+        target_ids: Default::default(),
     }
 }
 
@@ -46,6 +47,7 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
         bitbucket: BitbucketInventory {
             workspaces,
             excluded_workspaces: Vec::new(),
+            confirmations: Default::default(),
         },
         snyk: SnykInventory {
             orgs,
@@ -230,6 +232,7 @@ fn patterns_and_filters_exclude() {
                 vec![fresh, public, stale, repo("acme", "db-archive")],
             )],
             excluded_workspaces: vec![("sandbox".into(), "excluded by sand*".into())],
+            confirmations: Default::default(),
         },
         snyk: SnykInventory {
             can_add_integrations: true,

@@ -32,6 +32,7 @@ fn repo_strategy(ws: String) -> impl Strategy<Value = Repo> {
     )
         .prop_map(move |(slug, fork, branch, project, private)| Repo {
             uuid: None,
+            workspace_uuid: None,
             workspace: ws.clone(),
             slug,
             main_branch: branch.map(str::to_owned),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{IntegrationId, OrgId, RepoUuid};
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
 use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};
 
@@ -60,6 +60,11 @@ pub struct ImportTask {
     pub spec: ImportSpec,
     /// Where it stood before this run.
     pub resume: Resume,
+    /// The repository's Bitbucket uuid, when known: a completed import records it, so that a
+    /// later rename or move is followed.
+    pub uuid: Option<RepoUuid>,
+    /// Its workspace's uuid, when known.
+    pub workspace_uuid: Option<String>,
 }
 
 impl ImportTask {
@@ -91,7 +96,17 @@ impl ImportTask {
             integration_id,
             spec,
             resume,
+            uuid: None,
+            workspace_uuid: None,
         })
+    }
+
+    /// The same task, knowing the repository's and its workspace's uuids.
+    #[must_use]
+    pub fn identified(mut self, uuid: Option<RepoUuid>, workspace_uuid: Option<String>) -> Self {
+        self.uuid = uuid;
+        self.workspace_uuid = workspace_uuid;
+        self
     }
 
     /// `workspace/repository`.
@@ -288,5 +303,8 @@ fn finished(task: &ImportTask, outcome: &JobOutcome) -> Event {
         status: outcome.status.clone(),
         projects: outcome.projects,
         messages: outcome.messages.clone(),
+        uuid: task.uuid.clone(),
+        branch: task.spec.branch.clone(),
+        workspace_uuid: task.workspace_uuid.clone(),
     }
 }
