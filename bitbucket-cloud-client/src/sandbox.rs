@@ -542,10 +542,16 @@ impl Sandbox {
         })
     }
 
-    /// Moves a repository to another workspace (same uuid; `updated_on` moves).
+    /// Moves a repository to another workspace (same uuid; `updated_on` moves); refused (false)
+    /// when the destination has a repository of that slug.
     pub fn transfer_repository(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
         self.change(|workspaces| {
-            if !workspaces.iter().any(|w| w.slug == to_workspace) {
+            // Bitbucket refuses a transfer onto a slug the destination has.
+            let free = workspaces
+                .iter()
+                .find(|w| w.slug == to_workspace)
+                .is_some_and(|w| !w.repositories.iter().any(|r| r.slug == slug));
+            if !free {
                 return false;
             }
             let Some(from) = workspaces.iter_mut().find(|w| w.slug == workspace) else {

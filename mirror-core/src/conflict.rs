@@ -43,6 +43,15 @@ pub enum ConflictReason {
         /// The integration type.
         integration: String,
     },
+    /// More targets of repositories gone than a run retires in one org without
+    /// `drift.allow_mass_retire` (`max(10, 10%)` of its active targets): a mass deletion in
+    /// Bitbucket, or a mistake, is not followed blindly.
+    MassRetire {
+        /// Targets the run would retire.
+        retirements: usize,
+        /// The most it retires.
+        limit: usize,
+    },
     /// Snyk refused to create the org (found while applying).
     OrgNotCreated {
         /// Snyk's answer.
@@ -90,6 +99,9 @@ impl ConflictReason {
                     )
                 }
             }
+            Self::MassRetire { retirements, limit } => format!(
+                "{retirements} targets of repositories gone would be retired, more than the {limit} a run retires in one org: check that Bitbucket really lost them, then set drift.allow_mass_retire to retire them all"
+            ),
             Self::OrgNotCreated { message } => format!("the org could not be created: {message}"),
             Self::IntegrationNotAdded {
                 integration,

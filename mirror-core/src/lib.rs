@@ -59,6 +59,7 @@ mod apply;
 pub mod compat;
 pub mod config;
 mod conflict;
+mod drift;
 mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
@@ -84,10 +85,10 @@ pub use inventory::{
 };
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
-pub use plan::{Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, Summary, plan};
+pub use plan::{Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RetireReason, Summary, plan};
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
-pub use report::{FailedImport, Report};
-pub use rules::{History, MAX_ORG_NAME, SkipReason};
+pub use report::{FailedChange, FailedImport, Report};
+pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, SkipReason};
 
 pub use bitbucket_cloud_client;
 pub use snyk_client;

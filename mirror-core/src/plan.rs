@@ -5,11 +5,14 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Integration, Mapping};
+use crate::config::{Config, Integration, Mapping, RetireMode};
 use crate::conflict::{ConflictReason, repositories};
-use crate::ids::{IntegrationId, OrgId};
+use crate::drift::Drift;
+use crate::ids::{IntegrationId, OrgId, RepoUuid};
 use crate::inventory::{Inventory, OrgInventory};
-use crate::rules::{History, MAX_ORG_NAME, SkipReason, destination, done_reason, repo_filter};
+use crate::rules::{
+    History, MAX_ORG_NAME, Placement, SkipReason, destination, done_reason, repo_filter,
+};
 use crate::{Error, Repo};
 
 /// The plan format's version; a plan of another version is refused.
@@ -38,6 +41,14 @@ pub enum OrgRef {
 }
 
 impl OrgRef {
+    /// The org's id, when it exists.
+    pub fn id(&self) -> Option<&OrgId> {
+        match self {
+            Self::Existing { id, .. } => Some(id),
+            Self::New { .. } => None,
+        }
+    }
+
     /// The org's name.
     pub fn name(&self) -> &str {
         match self {
@@ -79,6 +90,89 @@ pub enum Action {
         /// Paths to leave out.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         exclusion_globs: Vec<String>,
+        /// The repository's Bitbucket uuid, recorded when the import completes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<RepoUuid>,
+        /// Its workspace's uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workspace_uuid: Option<String>,
+        /// Where the repository was mirrored under its old name or org (a rename or a move):
+        /// that target is retired once this import has completed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<Placement>,
+    },
+    /// Rename an org after its workspace's new slug (same workspace uuid).
+    RenameOrg {
+        /// The org.
+        org_id: OrgId,
+        /// Its name now.
+        from: String,
+        /// Its new name.
+        to: String,
+    },
+    /// Move the projects of a repository's target from its old default branch to the new one
+    /// (projects on any other branch are left alone).
+    Branch {
+        /// The repository.
+        uuid: RepoUuid,
+        /// The org's name.
+        org: String,
+        /// The org.
+        org_id: OrgId,
+        /// `workspace/repository`.
+        repository: String,
+        /// The default branch the projects test.
+        from: String,
+        /// The new default branch.
+        to: String,
+    },
+    /// Retire a target: its repository is gone, out of scope, or mirrored under a new name.
+    Retire {
+        /// The repository, when known by uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<RepoUuid>,
+        /// The org's name.
+        org: String,
+        /// Where the target is.
+        #[serde(flatten)]
+        placement: Placement,
+        /// Why.
+        why: RetireReason,
+        /// What retiring does.
+        mode: RetireMode,
+    },
+    /// Record a repository found already in Snyk by its uuid from now on (nothing changes in
+    /// Snyk).
+    Track {
+        /// The repository.
+        uuid: RepoUuid,
+        /// Where its target is.
+        #[serde(flatten)]
+        placement: Placement,
+        /// Its default branch now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// Its workspace's uuid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workspace_uuid: Option<String>,
+    },
+    /// A workspace whose repositories are mirrored is no longer visible to the credentials:
+    /// nothing of it is retired.
+    WorkspaceGone {
+        /// The workspace slug.
+        workspace: String,
+        /// The org its repositories are in, when one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<String>,
+        /// Mirrored repositories of it.
+        repositories: usize,
+    },
+    /// A mirrored repository is now out of scope (excluded, a fork, emptied).
+    OutOfScope {
+        /// `workspace/repository` now.
+        repository: String,
+        /// Why.
+        rule: String,
     },
     /// Leave a repository (or a workspace) alone.
     Skip {
@@ -118,6 +212,30 @@ pub struct Summary {
     pub conflicts: usize,
     /// Repositories held back by conflicts.
     pub held_back: usize,
+    /// Repositories renamed (imported under the new name, the old target retired).
+    #[serde(default)]
+    pub renamed: usize,
+    /// Repositories moved to another org.
+    #[serde(default)]
+    pub moved: usize,
+    /// Targets to retire (repository gone, or out of scope).
+    #[serde(default)]
+    pub retired: usize,
+    /// Targets whose projects move to a new default branch.
+    #[serde(default)]
+    pub branches: usize,
+    /// Orgs renamed after their workspace.
+    #[serde(default)]
+    pub orgs_renamed: usize,
+    /// Repositories recorded by uuid from now on.
+    #[serde(default)]
+    pub tracked: usize,
+    /// Workspaces no longer visible.
+    #[serde(default)]
+    pub workspaces_gone: usize,
+    /// Mirrored repositories now out of scope.
+    #[serde(default)]
+    pub out_of_scope: usize,
 }
 
 /// The plan: what to create, what to import, what to skip and why, what conflicts.
@@ -132,8 +250,13 @@ pub struct Plan {
     /// The template org new orgs copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<OrgId>,
-    /// The steps, in order: org creations, integrations to add, imports, conflicts, skips.
+    /// The steps, in order: org creations, integrations to add, org renames, imports, branch
+    /// changes, retirements, repositories to record, conflicts, notices, skips.
     pub actions: Vec<Action>,
+    /// What retiring a target does, for the old targets of renames and moves found while
+    /// applying (the plan's own retirements carry their mode).
+    #[serde(default, skip_serializing_if = "is_deactivate")]
+    pub retire: RetireMode,
 }
 
 impl Plan {
@@ -144,7 +267,24 @@ impl Plan {
             match a {
                 Action::CreateOrg { .. } => s.orgs_to_create += 1,
                 Action::AddIntegration { .. } => s.integrations_to_add += 1,
-                Action::Import { .. } => s.imports += 1,
+                Action::Import { replaces, org, .. } => {
+                    s.imports += 1;
+                    match replaces {
+                        Some(old) if org.id() == Some(&old.org_id) => s.renamed += 1,
+                        Some(_) => s.moved += 1,
+                        None => {}
+                    }
+                }
+                Action::RenameOrg { .. } => s.orgs_renamed += 1,
+                Action::Branch { .. } => s.branches += 1,
+                Action::Retire { why, .. } => {
+                    if matches!(why, RetireReason::Deleted | RetireReason::OutOfScope { .. }) {
+                        s.retired += 1;
+                    }
+                }
+                Action::Track { .. } => s.tracked += 1,
+                Action::WorkspaceGone { .. } => s.workspaces_gone += 1,
+                Action::OutOfScope { .. } => s.out_of_scope += 1,
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
                 }
@@ -157,12 +297,15 @@ impl Plan {
         s
     }
 
-    /// Whether there is nothing to create or import.
+    /// Whether there is nothing to create, import, change or record.
     pub fn is_noop(&self) -> bool {
         !self.actions.iter().any(|a| {
-            matches!(
+            !matches!(
                 a,
-                Action::CreateOrg { .. } | Action::AddIntegration { .. } | Action::Import { .. }
+                Action::Skip { .. }
+                    | Action::Conflict { .. }
+                    | Action::WorkspaceGone { .. }
+                    | Action::OutOfScope { .. }
             )
         })
     }
@@ -226,67 +369,174 @@ impl Plan {
             s.conflicts,
             repositories(s.held_back)
         );
+        for (label, n) in [
+            ("renamed", s.renamed),
+            ("moved", s.moved),
+            ("branches to update", s.branches),
+            ("to retire", s.retired),
+            ("orgs to rename", s.orgs_renamed),
+            ("recorded by uuid", s.tracked),
+            ("workspaces gone", s.workspaces_gone),
+            ("out of scope", s.out_of_scope),
+        ] {
+            if n > 0 {
+                let _ = writeln!(out, "  {label:<20}{n:>6}");
+            }
+        }
         if !self.actions.is_empty() {
             out.push('\n');
         }
         for a in &self.actions {
-            match a {
-                Action::CreateOrg { name } => {
-                    let from = self
-                        .template_org_id
-                        .as_ref()
-                        .map(|t| format!(" from template {t}"))
-                        .unwrap_or_default();
-                    let _ = writeln!(out, "+ create org {name}{from}");
-                }
-                Action::AddIntegration { org, .. } => {
-                    let _ = writeln!(out, "+ add a bitbucket-cloud integration to org {org}");
-                }
-                Action::Import {
-                    org,
-                    workspace,
-                    repository,
-                    branch,
-                    ..
-                } => {
-                    let new = if matches!(org, OrgRef::New { .. }) {
-                        " (new)"
-                    } else {
-                        ""
-                    };
-                    let _ = writeln!(
-                        out,
-                        "+ import {workspace}/{repository} ({branch}) into {}{new}",
-                        org.name()
-                    );
-                }
-                Action::Conflict {
-                    org,
-                    reason,
-                    repositories,
-                } => {
-                    let _ = writeln!(
-                        out,
-                        "! conflict {org}: {} [{} held back]",
-                        reason.explain(org),
-                        crate::conflict::repositories(repositories.len())
-                    );
-                }
-                Action::Skip {
-                    workspace,
-                    repository,
-                    reason,
-                } => {
-                    let what = match repository {
-                        Some(r) => format!("{workspace}/{r}"),
-                        None => format!("workspace {workspace}"),
-                    };
-                    let _ = writeln!(out, "= skip {what}: {}", reason.explain());
-                }
+            if let Some(line) = self.line(a) {
+                out.push_str(&line);
+                out.push('\n');
             }
         }
         out
     }
+}
+
+impl Plan {
+    /// One action for people; `None` for what has no line of its own (recording a
+    /// repository by uuid, and the retirement that completes a rename or a move).
+    fn line(&self, a: &Action) -> Option<String> {
+        Some(match a {
+            Action::CreateOrg { name } => {
+                let from = self
+                    .template_org_id
+                    .as_ref()
+                    .map(|t| format!(" from template {t}"))
+                    .unwrap_or_default();
+                format!("+ create org {name}{from}")
+            }
+            Action::AddIntegration { org, .. } => {
+                format!("+ add a bitbucket-cloud integration to org {org}")
+            }
+            Action::Import {
+                org,
+                workspace,
+                repository,
+                branch,
+                replaces,
+                ..
+            } => {
+                let new = if matches!(org, OrgRef::New { .. }) {
+                    " (new)"
+                } else {
+                    ""
+                };
+                match replaces {
+                    Some(old) if org.id() == Some(&old.org_id) => {
+                        format!("~ rename {} → {workspace}/{repository}", old.full_name)
+                    }
+                    Some(old) => format!(
+                        "→ move {} → {workspace}/{repository} (into {}{new})",
+                        old.full_name,
+                        org.name()
+                    ),
+                    None => format!(
+                        "+ import {workspace}/{repository} ({branch}) into {}{new}",
+                        org.name()
+                    ),
+                }
+            }
+            Action::RenameOrg { from, to, .. } => format!("~ rename org {from} → {to}"),
+            Action::Branch {
+                repository,
+                from,
+                to,
+                ..
+            } => format!("⇄ branch {repository} {from} → {to}"),
+            Action::Retire {
+                placement,
+                why,
+                mode,
+                ..
+            } => match why {
+                RetireReason::Renamed { .. } | RetireReason::Moved { .. } => return None,
+                _ => format!(
+                    "- retire {} ({}; {})",
+                    placement.full_name,
+                    why.explain(),
+                    mode.name()
+                ),
+            },
+            Action::Track { .. } => return None,
+            Action::WorkspaceGone {
+                workspace,
+                org,
+                repositories: n,
+            } => format!(
+                "! workspace {workspace} ({}{}) is no longer visible: nothing of it is retired; check that the credentials can still see it",
+                org.as_ref()
+                    .map(|o| format!("org {o}, "))
+                    .unwrap_or_default(),
+                repositories(*n)
+            ),
+            Action::OutOfScope { repository, rule } => {
+                format!("? out of scope {repository} ({rule})")
+            }
+            Action::Conflict {
+                org,
+                reason,
+                repositories: held,
+            } => format!(
+                "! conflict {org}: {} [{} held back]",
+                reason.explain(org),
+                repositories(held.len())
+            ),
+            Action::Skip {
+                workspace,
+                repository,
+                reason,
+            } => {
+                let what = match repository {
+                    Some(r) => format!("{workspace}/{r}"),
+                    None => format!("workspace {workspace}"),
+                };
+                format!("= skip {what}: {}", reason.explain())
+            }
+        })
+    }
+}
+
+/// Why a target is retired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum RetireReason {
+    /// The repository was deleted (absent from a listing that succeeded, and 404 by uuid).
+    Deleted,
+    /// The repository is now out of scope, and `[drift] out_of_scope = "retire"`.
+    OutOfScope {
+        /// Why.
+        rule: String,
+    },
+    /// The repository was renamed; it is mirrored under its new name.
+    Renamed {
+        /// `workspace/repository` now.
+        to: String,
+    },
+    /// The repository moved to another org.
+    Moved {
+        /// `workspace/repository` now.
+        to: String,
+    },
+}
+
+impl RetireReason {
+    /// In words.
+    pub fn explain(&self) -> String {
+        match self {
+            Self::Deleted => "deleted in Bitbucket".to_owned(),
+            Self::OutOfScope { rule } => format!("out of scope: {rule}"),
+            Self::Renamed { to } => format!("renamed to {to}"),
+            Self::Moved { to } => format!("moved to {to}"),
+        }
+    }
+}
+
+fn is_deactivate(mode: &RetireMode) -> bool {
+    *mode == RetireMode::Deactivate
 }
 
 fn skip_key(a: &Action) -> (&str, &str) {
@@ -389,6 +639,10 @@ fn destinations<'a>(config: &Config, inventory: &'a Inventory) -> Destinations<'
 struct Planner<'a> {
     config: &'a Config,
     history: &'a History,
+    /// What changed in Bitbucket since the journal's records.
+    drift: Drift,
+    /// Repositories to record by uuid.
+    tracks: Vec<Action>,
     /// The integration type imports go through.
     integration: &'static str,
     /// An integration can be added through the API only for `bitbucket-cloud`, and only when
@@ -406,13 +660,20 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(config: &'a Config, inventory: &'a Inventory, history: &'a History) -> Self {
+    fn new(
+        config: &'a Config,
+        inventory: &'a Inventory,
+        history: &'a History,
+        drift: Drift,
+    ) -> Self {
         let integration = config.snyk.integration.api_name();
         let mut orgs: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
         orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Self {
             config,
             history,
+            drift,
+            tracks: Vec::new(),
             integration,
             can_add: config.snyk.integration == Integration::BitbucketCloud
                 && inventory.snyk.can_add_integrations,
@@ -447,7 +708,13 @@ impl<'a> Planner<'a> {
             .orgs
             .iter()
             .copied()
-            .filter(|o| if single { o.id == dest } else { o.name == dest })
+            .filter(|o| {
+                if single {
+                    o.id == dest
+                } else {
+                    self.drift.org_names.get(&o.id).unwrap_or(&o.name) == dest
+                }
+            })
             .collect();
         if !single && dest.chars().count() > MAX_ORG_NAME {
             let length = dest.chars().count();
@@ -464,7 +731,12 @@ impl<'a> Planner<'a> {
         for repo in repos {
             let imported = org.and_then(|o| o.imported.as_ref());
             match skip_if_done(repo, imported, org.map(|o| &o.id), self.history) {
-                Some(skip) => skips.push(skip),
+                Some(skip) => {
+                    if let Some(org) = org {
+                        self.track(org, repo);
+                    }
+                    skips.push(skip);
+                }
                 None => pending.push(*repo),
             }
         }
@@ -484,6 +756,11 @@ impl<'a> Planner<'a> {
         };
         self.skips.extend(skips);
         for repo in pending {
+            let replaces = repo
+                .uuid
+                .as_ref()
+                .and_then(|u| self.drift.replaces.get(u))
+                .cloned();
             self.imports.push(Action::Import {
                 org: org_ref.clone(),
                 workspace: repo.workspace.clone(),
@@ -491,8 +768,33 @@ impl<'a> Planner<'a> {
                 branch: repo.main_branch.clone().unwrap_or_default(),
                 files: self.config.import.files.clone(),
                 exclusion_globs: self.config.import.exclusion_globs.clone(),
+                uuid: repo.uuid.clone(),
+                workspace_uuid: repo.workspace_uuid.clone(),
+                replaces,
             });
         }
+    }
+
+    /// Records by uuid a repository found already in `org` that the journal does not know by
+    /// uuid (imported before this tool, or by another).
+    fn track(&mut self, org: &OrgInventory, repo: &Repo) {
+        let Some(uuid) = &repo.uuid else {
+            return;
+        };
+        if self.history.repos.contains_key(uuid) {
+            return;
+        }
+        let full_name = repo.full_name();
+        self.tracks.push(Action::Track {
+            uuid: uuid.clone(),
+            placement: Placement {
+                org_id: org.id.clone(),
+                target_id: org.target_ids.get(&full_name.to_lowercase()).cloned(),
+                full_name,
+            },
+            branch: repo.main_branch.clone(),
+            workspace_uuid: repo.workspace_uuid.clone(),
+        });
     }
 
     /// The existing org to import into, with an integration to add if it has none and one can
@@ -526,7 +828,12 @@ impl<'a> Planner<'a> {
         }
         Some(OrgRef::Existing {
             id: org.id.clone(),
-            name: org.name.clone(),
+            name: self
+                .drift
+                .org_names
+                .get(&org.id)
+                .unwrap_or(&org.name)
+                .clone(),
             integration_id,
         })
     }
@@ -575,10 +882,26 @@ impl<'a> Planner<'a> {
     /// workspace and repository.
     fn finish(mut self) -> Plan {
         self.skips.sort_by(|a, b| skip_key(a).cmp(&skip_key(b)));
+        let (renames, drift): (Vec<Action>, Vec<Action>) = self
+            .drift
+            .actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::RenameOrg { .. }));
+        let (guarded, drift): (Vec<Action>, Vec<Action>) = drift
+            .into_iter()
+            .partition(|a| matches!(a, Action::Conflict { .. }));
+        let (notices, changes): (Vec<Action>, Vec<Action>) = drift
+            .into_iter()
+            .partition(|a| matches!(a, Action::WorkspaceGone { .. } | Action::OutOfScope { .. }));
         let mut actions = self.creates;
         actions.extend(self.adds);
+        actions.extend(renames);
         actions.extend(self.imports);
+        actions.extend(changes);
+        actions.extend(self.tracks);
         actions.extend(self.conflicts);
+        actions.extend(guarded);
+        actions.extend(notices);
         actions.extend(self.skips);
         Plan {
             schema_version: PLAN_SCHEMA_VERSION,
@@ -586,6 +909,7 @@ impl<'a> Planner<'a> {
             integration: self.config.snyk.integration,
             template_org_id: self.config.snyk.template_org_id.as_deref().map(OrgId::from),
             actions,
+            retire: self.config.drift.retire,
         }
     }
 }
@@ -593,7 +917,8 @@ impl<'a> Planner<'a> {
 /// Makes the plan. Pure: the same inputs give the same plan, in the same order.
 pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
     let d = destinations(config, inventory);
-    let mut planner = Planner::new(config, inventory, history);
+    let drift = crate::drift::analyse(config, inventory, history);
+    let mut planner = Planner::new(config, inventory, history, drift);
     planner.skips = d.skips;
     for (dest, repos) in &d.repos {
         planner.destination(dest, repos, d.workspaces.get(dest));

@@ -18,6 +18,17 @@ pub struct FailedImport {
     pub message: String,
 }
 
+/// A change to what was already in Snyk that failed (it is tried again by the next run).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedChange {
+    /// `workspace/repository`.
+    pub repository: String,
+    /// The org name.
+    pub org: String,
+    /// What failed, with Snyk's words.
+    pub message: String,
+}
+
 /// What apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -59,12 +70,35 @@ pub struct Report {
     /// What went wrong without failing the mirroring (a setting that could not be changed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Repositories renamed in Bitbucket: imported under the new name, the old target retired.
+    #[serde(default)]
+    pub renamed: usize,
+    /// Repositories moved to another org: imported there, the old target retired.
+    #[serde(default)]
+    pub moved: usize,
+    /// Targets retired (or, with `retire = "report"`, only named), with why and how.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// Targets whose projects moved to the repository's new default branch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches_updated: Vec<String>,
+    /// Orgs renamed after their workspace (`old → new`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orgs_renamed: Vec<String>,
+    /// Repositories found already in Snyk and recorded by uuid from now on.
+    #[serde(default)]
+    pub tracked: usize,
+    /// Changes to what was already in Snyk that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_changes: Vec<FailedChange>,
 }
 
 impl Report {
     /// Whether something failed or was held back.
     pub fn has_failures(&self) -> bool {
-        !self.imports_failed.is_empty() || !self.conflicts.is_empty()
+        !self.imports_failed.is_empty()
+            || !self.conflicts.is_empty()
+            || !self.failed_changes.is_empty()
     }
 
     /// The report for people.
@@ -122,6 +156,25 @@ impl Report {
                 self.notifications_off.join(", ")
             );
         }
+        if self.renamed + self.moved > 0 || !self.retired.is_empty() {
+            let _ = writeln!(
+                out,
+                "  drift       {} renamed, {} moved, {} retired, {} branches updated",
+                self.renamed,
+                self.moved,
+                self.retired.len(),
+                self.branches_updated.len()
+            );
+        } else if !self.branches_updated.is_empty() {
+            let _ = writeln!(
+                out,
+                "  drift       {} branches updated",
+                self.branches_updated.len()
+            );
+        }
+        for line in &self.orgs_renamed {
+            let _ = writeln!(out, "  org renamed {line}");
+        }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
         let requests: Vec<String> = self
             .requests
@@ -134,6 +187,15 @@ impl Report {
         }
         for f in &self.imports_failed {
             let _ = writeln!(out, "x {} into {}: {}", f.repository, f.org, f.message);
+        }
+        for line in &self.branches_updated {
+            let _ = writeln!(out, "⇄ {line}");
+        }
+        for line in &self.retired {
+            let _ = writeln!(out, "- {line}");
+        }
+        for f in &self.failed_changes {
+            let _ = writeln!(out, "x {} in {}: {}", f.repository, f.org, f.message);
         }
         for w in &self.warnings {
             let _ = writeln!(out, "? {w}");

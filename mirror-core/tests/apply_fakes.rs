@@ -143,6 +143,9 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
             branch: "main".into(),
             files: vec![],
             exclusion_globs: vec![],
+            uuid: None,
+            workspace_uuid: None,
+            replaces: None,
         });
         p
     };

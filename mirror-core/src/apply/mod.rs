@@ -4,6 +4,7 @@
 //! Every remote step is journaled before and after, so that a rerun after a crash neither
 //! creates an org twice nor posts an accepted import again.
 
+mod drift;
 mod integrations;
 mod orgs;
 
@@ -96,6 +97,9 @@ fn import_tasks(
             branch,
             files,
             exclusion_globs,
+            uuid,
+            workspace_uuid,
+            ..
         } = a
         else {
             continue;
@@ -125,13 +129,10 @@ fn import_tasks(
             files: files.clone(),
             exclusion_globs: exclusion_globs.clone(),
         };
-        tasks.extend(ImportTask::resuming(
-            org_id,
-            org.name().to_owned(),
-            integration_id,
-            spec,
-            state,
-        ));
+        tasks.extend(
+            ImportTask::resuming(org_id, org.name().to_owned(), integration_id, spec, state)
+                .map(|t| t.identified(uuid.clone(), workspace_uuid.clone())),
+        );
     }
     tasks
 }
@@ -172,6 +173,8 @@ pub async fn apply(
             imports: summary.imports,
         })
         .await?;
+    drift::rename_orgs(plan, &mut stage).await?;
+    drift::track(plan, &mut stage).await?;
     let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
     let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
     let tasks = journal.with_state(|state| import_tasks(plan, &ready, &integration_of, state));
@@ -182,8 +185,19 @@ pub async fn apply(
         grace: Duration::from_secs(options.resume_grace_seconds),
         observer,
     };
+    run_imports(
+        tasks,
+        &ctx,
+        journal,
+        options,
+        stop.as_ref(),
+        &mut stage.report,
+    )
+    .await?;
+    if !stage.report.interrupted {
+        drift::follow(plan, journal, &mut stage).await?;
+    }
     let mut report = stage.report;
-    run_imports(tasks, &ctx, journal, options, stop.as_ref(), &mut report).await?;
     if !report.interrupted {
         ctx.writer.append(Event::RunFinished).await?;
     }

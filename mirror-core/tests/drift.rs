@@ -1,0 +1,479 @@
+//! A true mirror, end to end through both sandboxes on tokio's paused clock: sync; change
+//! Bitbucket (rename, transfer, delete, default branch, workspace rename, workspace hidden,
+//! out of scope); the plan names the change; sync; Snyk equals Bitbucket; a third sync has
+//! nothing to do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bitbucket_cloud_client::sandbox::{self as bb, Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
+use bitbucket_cloud_client::{Auth, BitbucketClient};
+use mirror_core::{Config, Mirror, Plan, Report};
+use snyk_client::sandbox::{self as snyk, SAMPLE_TOKEN};
+use snyk_client::{SnykAuth, SnykClient};
+
+struct World {
+    bb: bb::Sandbox,
+    snyk: snyk::Sandbox,
+    state: tempfile::TempDir,
+    config: Config,
+}
+
+impl World {
+    /// Two workspaces of 30 repositories each, every repository with one manifest.
+    async fn start() -> Self {
+        Self::with(Estate::generate(2, 30, 7), "").await
+    }
+
+    async fn with(estate: Estate, extra: &str) -> Self {
+        let bb = bb::Sandbox::builder()
+            .estate(estate)
+            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .start()
+            .await
+            .unwrap();
+        let snyk = snyk::Sandbox::builder()
+            .token(SAMPLE_TOKEN)
+            .import_delay(Duration::from_secs(3))
+            .start()
+            .await
+            .unwrap();
+        let config = Config::from_toml(&format!(
+            "[snyk]\ngroup_id = \"{}\"\n{extra}",
+            snyk.group_id()
+        ))
+        .unwrap();
+        Self {
+            bb,
+            snyk,
+            state: tempfile::tempdir().unwrap(),
+            config,
+        }
+    }
+
+    fn mirror(&self) -> Mirror {
+        Mirror::builder()
+            .bitbucket(
+                BitbucketClient::builder()
+                    .base_url(self.bb.base_url())
+                    .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+                    .build()
+                    .unwrap(),
+            )
+            .snyk(
+                SnykClient::builder()
+                    .api_url(self.snyk.api_url())
+                    .auth(SnykAuth::token(SAMPLE_TOKEN))
+                    .build()
+                    .unwrap(),
+            )
+            .snyk_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .state_dir(self.state.path())
+            .options(self.config.apply.clone())
+            .build()
+            .unwrap()
+    }
+
+    async fn plan(&self) -> Plan {
+        self.mirror().plan(&self.config).await.unwrap()
+    }
+
+    async fn sync(&self) -> Report {
+        let mirror = self.mirror();
+        let plan = mirror.plan(&self.config).await.unwrap();
+        mirror.apply(&plan).await.unwrap()
+    }
+
+    /// Live repositories with a default branch: `workspace/slug` → branch.
+    fn live(&self) -> BTreeMap<String, String> {
+        self.bb
+            .estate()
+            .workspaces
+            .iter()
+            .flat_map(|w| {
+                w.repositories.iter().filter_map(move |r| {
+                    Some((format!("{}/{}", w.slug, r.slug), r.main_branch.clone()?))
+                })
+            })
+            .collect()
+    }
+
+    /// Snyk equals Bitbucket: every live repository has a target in the org named after its
+    /// workspace with active projects on its default branch only; no target of a name that is
+    /// not live has an active project; no repository is there twice.
+    fn assert_equal(&self) {
+        let live = self.live();
+        let orgs: BTreeMap<String, String> = self
+            .snyk
+            .orgs()
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        let projects = self.snyk.projects();
+        let active_targets: BTreeSet<String> = projects
+            .iter()
+            .filter(|p| p.active)
+            .map(|p| p.target_id.clone())
+            .collect();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for t in self.snyk.targets() {
+            if !active_targets.contains(&t.id) {
+                continue;
+            }
+            let name = t.display_name.to_lowercase();
+            assert!(
+                live.keys().any(|l| l.to_lowercase() == name),
+                "{} is gone from Bitbucket but still has active projects",
+                t.display_name
+            );
+            let workspace = t.display_name.split('/').next().unwrap();
+            assert_eq!(
+                orgs.get(&t.org_id).map(String::as_str),
+                Some(workspace),
+                "{} is in the wrong org",
+                t.display_name
+            );
+            *seen.entry(name).or_default() += 1;
+        }
+        for (repo, branch) in &live {
+            assert_eq!(
+                seen.get(&repo.to_lowercase()),
+                Some(&1),
+                "{repo} is not mirrored exactly once"
+            );
+            for p in projects.iter().filter(|p| p.active) {
+                if p.name
+                    .to_lowercase()
+                    .starts_with(&format!("{}:", repo.to_lowercase()))
+                {
+                    assert_eq!(p.branch.as_deref(), Some(branch.as_str()), "{}", p.name);
+                }
+            }
+        }
+    }
+
+    /// A third sync has nothing to do.
+    async fn assert_settled(&self) {
+        let plan = self.plan().await;
+        assert!(plan.is_noop(), "{}", plan.render());
+    }
+
+    fn first_repos(&self, workspace: &str, n: usize) -> Vec<String> {
+        let estate = self.bb.estate();
+        let w = estate
+            .workspaces
+            .iter()
+            .find(|w| w.slug == workspace)
+            .unwrap();
+        w.repositories
+            .iter()
+            .filter(|r| r.main_branch.is_some() && r.parent.is_none())
+            .take(n)
+            .map(|r| r.slug.clone())
+            .collect()
+    }
+}
+
+fn changes(snyk: &snyk::Sandbox) -> u64 {
+    let stats = snyk.stats();
+    [
+        "POST /v1/org/{orgId}/project/{projectId}/deactivate",
+        "PUT /v1/org/{orgId}/project/{projectId}",
+        "DELETE /rest/orgs/{org_id}/targets/{target_id}",
+        "DELETE /rest/orgs/{org_id}/projects/{project_id}",
+        "PATCH /rest/orgs/{org_id}",
+    ]
+    .iter()
+    .map(|r| stats.route(r))
+    .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renamed_repository_is_imported_under_its_new_name_and_the_old_target_retired() {
+    let w = World::start().await;
+    w.sync().await;
+    w.assert_equal();
+    let slug = &w.first_repos("ws-0001", 1)[0];
+    assert!(w.bb.rename_repository("ws-0001", slug, "renamed-one"));
+    let plan = w.plan().await;
+    assert!(
+        plan.render()
+            .contains(&format!("~ rename ws-0001/{slug} → ws-0001/renamed-one")),
+        "{}",
+        plan.render()
+    );
+    assert_eq!(plan.summary().renamed, 1);
+    let report = w.sync().await;
+    assert_eq!(report.renamed, 1, "{}", report.render());
+    assert!(!report.has_failures(), "{}", report.render());
+    w.assert_equal();
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transferred_repository_moves_to_the_destination_org() {
+    let w = World::start().await;
+    // A slug only ws-0001 has (generated workspaces share their slugs).
+    let slug = "only-here";
+    w.bb.add_repository(
+        "ws-0001",
+        bb::SandboxRepository::new(slug, "{00000000-0000-4000-8000-0000000a11ce}"),
+    );
+    w.sync().await;
+    // Bitbucket refuses a transfer onto a slug the destination has.
+    let taken = w.first_repos("ws-0001", 1)[0].clone();
+    assert!(!w.bb.transfer_repository("ws-0001", &taken, "ws-0002"));
+    assert!(w.bb.transfer_repository("ws-0001", slug, "ws-0002"));
+    let plan = w.plan().await;
+    assert!(
+        plan.render()
+            .contains(&format!("→ move ws-0001/{slug} → ws-0002/{slug}")),
+        "{}",
+        plan.render()
+    );
+    let report = w.sync().await;
+    assert_eq!(report.moved, 1, "{}", report.render());
+    w.assert_equal();
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_repository_is_confirmed_by_uuid_and_retired() {
+    let w = World::start().await;
+    w.sync().await;
+    let slug = &w.first_repos("ws-0001", 1)[0];
+    assert!(w.bb.delete_repository("ws-0001", slug));
+    let plan = w.plan().await;
+    let text = plan.render();
+    assert!(
+        text.contains(&format!(
+            "- retire ws-0001/{slug} (deleted in Bitbucket; deactivate)"
+        )),
+        "{text}"
+    );
+    // The deletion was confirmed by a lookup by uuid.
+    assert!(
+        w.bb.stats()
+            .route("GET /repositories/{workspace}/{repo_slug}")
+            >= 1
+    );
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    w.assert_equal();
+    // Deactivated, not deleted: reversible.
+    assert!(
+        w.snyk
+            .projects()
+            .iter()
+            .any(|p| !p.active && p.name.starts_with(&format!("ws-0001/{slug}:")))
+    );
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_default_branch_moves_the_projects() {
+    let w = World::start().await;
+    w.sync().await;
+    let slug = &w.first_repos("ws-0002", 1)[0];
+    let before = w.live()[&format!("ws-0002/{slug}")].clone();
+    assert!(w.bb.set_main_branch("ws-0002", slug, "trunk"));
+    let plan = w.plan().await;
+    assert!(
+        plan.render()
+            .contains(&format!("⇄ branch ws-0002/{slug} {before} → trunk")),
+        "{}",
+        plan.render()
+    );
+    let report = w.sync().await;
+    assert_eq!(report.branches_updated.len(), 1, "{}", report.render());
+    assert_eq!(
+        report.imports_accepted, 0,
+        "a branch change posts no import"
+    );
+    w.assert_equal();
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renamed_workspace_renames_its_org_and_its_repositories_follow() {
+    let w = World::start().await;
+    w.sync().await;
+    let org_id = w
+        .snyk
+        .orgs()
+        .into_iter()
+        .find(|o| o.name == "ws-0001")
+        .unwrap()
+        .id;
+    assert!(w.bb.rename_workspace("ws-0001", "ws-corp"));
+    let plan = w.plan().await;
+    assert!(
+        plan.render().contains("~ rename org ws-0001 → ws-corp"),
+        "{}",
+        plan.render()
+    );
+    assert_eq!(plan.summary().orgs_to_create, 0, "{}", plan.render());
+    let report = w.sync().await;
+    assert!(!report.has_failures(), "{}", report.render());
+    let orgs = w.snyk.orgs();
+    assert!(orgs.iter().any(|o| o.id == org_id && o.name == "ws-corp"));
+    assert_eq!(orgs.len(), 2, "no org was created");
+    w.assert_equal();
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workspace_no_longer_visible_retires_nothing_and_is_named() {
+    let w = World::start().await;
+    w.sync().await;
+    w.bb.hide_workspace("ws-0002");
+    let plan = w.plan().await;
+    let text = plan.render();
+    assert!(
+        text.contains("! workspace ws-0002 (org ws-0002, ") && text.contains("no longer visible"),
+        "{text}"
+    );
+    assert_eq!(plan.summary().retired, 0);
+    let before = changes(&w.snyk);
+    w.sync().await;
+    assert_eq!(changes(&w.snyk), before, "nothing changed in Snyk");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deleting_30_percent_of_an_org_is_held_back_unless_allowed() {
+    let w = World::start().await;
+    w.sync().await;
+    let gone = w.first_repos("ws-0001", 12);
+    for slug in &gone {
+        assert!(w.bb.delete_repository("ws-0001", slug));
+    }
+    let plan = w.plan().await;
+    assert_eq!(plan.summary().retired, 0, "{}", plan.render());
+    assert_eq!(plan.summary().conflicts, 1, "{}", plan.render());
+    let before = changes(&w.snyk);
+    let report = w.sync().await;
+    assert!(
+        report.has_failures(),
+        "the held-back retirements fail the run"
+    );
+    assert_eq!(changes(&w.snyk), before);
+    let allowed = World {
+        config: {
+            let mut c = w.config.clone();
+            c.drift.allow_mass_retire = true;
+            c
+        },
+        ..w
+    };
+    let report = allowed.sync().await;
+    assert_eq!(report.retired.len(), gone.len(), "{}", report.render());
+    allowed.assert_equal();
+}
+
+#[tokio::test(start_paused = true)]
+async fn report_mode_changes_nothing_and_delete_mode_leaves_no_project() {
+    let w = World::with(Estate::generate(1, 20, 3), "[drift]\nretire = \"report\"\n").await;
+    w.sync().await;
+    let slug = &w.first_repos("ws-0001", 1)[0];
+    assert!(w.bb.delete_repository("ws-0001", slug));
+    let before = changes(&w.snyk);
+    let report = w.sync().await;
+    assert_eq!(changes(&w.snyk), before, "report mode changed Snyk");
+    assert!(report.retired[0].contains("reported only"), "{report:?}");
+    // Named again next time: nothing was recorded as done.
+    assert_eq!(w.plan().await.summary().retired, 1);
+
+    let w = World {
+        config: {
+            let mut c = w.config.clone();
+            c.drift.retire = mirror_core::RetireMode::Delete;
+            c
+        },
+        ..w
+    };
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    let prefix = format!("ws-0001/{slug}:");
+    assert!(
+        !w.snyk
+            .projects()
+            .iter()
+            .any(|p| p.name.starts_with(&prefix)),
+        "a project of the deleted target is left"
+    );
+    assert!(
+        !w.snyk
+            .targets()
+            .iter()
+            .any(|t| t.display_name == format!("ws-0001/{slug}"))
+    );
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repository_now_out_of_scope_is_reported_and_retired_only_when_asked() {
+    let w = World::start().await;
+    w.sync().await;
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    let excluded = World {
+        config: {
+            let mut c = w.config.clone();
+            c.source.exclude_repositories = vec![format!("ws-0001/{slug}")];
+            c
+        },
+        ..w
+    };
+    let plan = excluded.plan().await;
+    assert!(
+        plan.render().contains(&format!(
+            "? out of scope ws-0001/{slug} (excluded (matched by ws-0001/{slug}))"
+        )),
+        "{}",
+        plan.render()
+    );
+    assert_eq!(plan.summary().retired, 0);
+    let retire = World {
+        config: {
+            let mut c = excluded.config.clone();
+            c.drift.out_of_scope = mirror_core::OutOfScope::Retire;
+            c
+        },
+        ..excluded
+    };
+    assert_eq!(retire.plan().await.summary().retired, 1);
+    let report = retire.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repository_imported_through_the_cloud_app_is_not_imported_again() {
+    let w = World::with(Estate::generate(1, 5, 9), "").await;
+    // The org exists with the Bitbucket Cloud App, and one repository came in through it.
+    let org = w
+        .snyk
+        .add_org("ws-0001", &["bitbucket-connect-app", "bitbucket-cloud"]);
+    let client = SnykClient::builder()
+        .api_url(w.snyk.api_url())
+        .auth(SnykAuth::token(SAMPLE_TOKEN))
+        .build()
+        .unwrap();
+    let app = w.snyk.orgs()[0].integrations["bitbucket-connect-app"].clone();
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    let job = client
+        .import(
+            &org,
+            &app,
+            &snyk_client::ImportRequest::new("ws-0001", &slug, Some("main")),
+        )
+        .await
+        .unwrap();
+    client.wait_for_import(&job).await.unwrap();
+    let posts = w.snyk.import_posts();
+    w.sync().await;
+    let after = w.snyk.import_posts();
+    assert_eq!(
+        after.get(&format!("ws-0001/{slug}")),
+        posts.get(&format!("ws-0001/{slug}")),
+        "imported again through the other integration"
+    );
+}
