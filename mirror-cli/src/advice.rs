@@ -10,20 +10,32 @@ const SNYK_SIDE_CREDENTIALS: &str = "To let bb-snyk-mirror add the missing bitbu
 /// How to let the binary copy the Bitbucket Cloud App from a template org.
 const APP_TEMPLATE: &str = "For the Bitbucket Cloud App, SNYK_TEMPLATE_ORG_ID may name an org that has it: new orgs copy it.";
 
+/// How to let a run retire many targets.
+const MASS_RETIRE: &str = "Once you have checked that Bitbucket really lost those repositories, run again with --allow-mass-retire (or set allow_mass_retire = true under [drift]); --retire report names what would be retired without changing Snyk.";
+
 fn advice<'a>(reasons: impl Iterator<Item = &'a ConflictReason>) -> String {
     let mut credentials = false;
     let mut app = false;
+    let mut mass = false;
     for reason in reasons {
-        if let ConflictReason::MissingIntegration { integration, .. } = reason {
-            if integration == "bitbucket-cloud" {
-                credentials = true;
-            } else {
-                app = true;
+        match reason {
+            ConflictReason::MissingIntegration { integration, .. } => {
+                if integration == "bitbucket-cloud" {
+                    credentials = true;
+                } else {
+                    app = true;
+                }
             }
+            ConflictReason::MassRetire { .. } => mass = true,
+            _ => {}
         }
     }
     let mut out = String::new();
-    for (wanted, line) in [(credentials, SNYK_SIDE_CREDENTIALS), (app, APP_TEMPLATE)] {
+    for (wanted, line) in [
+        (credentials, SNYK_SIDE_CREDENTIALS),
+        (app, APP_TEMPLATE),
+        (mass, MASS_RETIRE),
+    ] {
         if wanted {
             out.push_str("hint: ");
             out.push_str(line);

@@ -89,6 +89,14 @@ pub struct Global {
     /// (`apply.notifications_off_for_new_orgs`).
     #[arg(long = "notifications-off", global = true)]
     pub notifications_off: bool,
+    /// What retiring a target of a repository gone does: deactivate (reversible), delete, or
+    /// report (`drift.retire`).
+    #[arg(long, global = true, value_name = "MODE", value_parser = ["deactivate", "delete", "report"])]
+    pub retire: Option<String>,
+    /// Retire more than max(10, 10%) of an org's active targets in one run
+    /// (`drift.allow_mass_retire`).
+    #[arg(long = "allow-mass-retire", global = true)]
+    pub allow_mass_retire: bool,
 }
 
 /// The commands.

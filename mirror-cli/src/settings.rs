@@ -92,6 +92,13 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     }
     config.apply.quiet_integrations |= global.quiet_integrations;
     config.apply.notifications_off_for_new_orgs |= global.notifications_off;
+    config.drift.allow_mass_retire |= global.allow_mass_retire;
+    config.drift.retire = match global.retire.as_deref() {
+        Some("delete") => mirror_core::RetireMode::Delete,
+        Some("report") => mirror_core::RetireMode::Report,
+        Some(_) => mirror_core::RetireMode::Deactivate,
+        None => config.drift.retire,
+    };
     if need_group
         || !config.snyk.group_id.is_empty()
         || matches!(config.mapping, Mapping::SingleOrg { .. })

@@ -1153,3 +1153,46 @@ fn the_compat_import_killed_at_many_points_posts_every_target_exactly_once() {
         importable.len()
     );
 }
+
+#[test]
+fn a_mass_deletion_is_held_back_with_exit_one_until_allowed() {
+    let w = World::with(Estate::generate(1, 30, 5), snyk::Sandbox::sample_builder());
+    w.cmd().arg("sync").assert().code(0);
+    let estate = w.bb.estate();
+    let gone: Vec<String> = estate.workspaces[0]
+        .repositories
+        .iter()
+        .filter(|r| r.main_branch.is_some())
+        .take(12)
+        .map(|r| r.slug.clone())
+        .collect();
+    for slug in &gone {
+        assert!(w.bb.delete_repository("ws-0001", slug));
+    }
+    let out = w.cmd().arg("sync").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("more than the 10 a run retires"), "{text}");
+    assert!(text.contains("--allow-mass-retire"), "{text}");
+    // Reported only: Snyk does not change.
+    let out = w
+        .cmd()
+        .args(["plan", "--retire", "report", "--allow-mass-retire"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("deleted in Bitbucket; report"),
+        "{}",
+        stdout(&out)
+    );
+    w.cmd()
+        .args(["sync", "--allow-mass-retire"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("12 retired"));
+    w.cmd()
+        .arg("sync")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 accepted"));
+}

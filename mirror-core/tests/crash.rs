@@ -215,3 +215,102 @@ fn sigkill_at_many_points_then_resume() {
         importable.len()
     );
 }
+
+#[test]
+fn sigkill_during_a_drift_round_changes_each_thing_exactly_once() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let estate = Estate::generate(2, 8, 13);
+    let (bb, snyk) = rt.block_on(async {
+        let bb = bitbucket_cloud_client::sandbox::Sandbox::builder()
+            .estate(estate.clone())
+            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+            .start()
+            .await
+            .unwrap();
+        let snyk = snyk_client::sandbox::Sandbox::builder()
+            .token(SAMPLE_TOKEN)
+            .import_delay(Duration::from_millis(150))
+            .start()
+            .await
+            .unwrap();
+        (bb, snyk)
+    });
+    let state = tempfile::tempdir().unwrap();
+    let env = [
+        ("BB_URL", bb.base_url()),
+        ("SNYK_URL", snyk.api_url()),
+        ("GROUP_ID", snyk.group_id()),
+        ("STATE_DIR", state.path().display().to_string()),
+    ];
+    // The first mirror, uninterrupted.
+    assert!(run_child(&env, None));
+    let repos: Vec<String> = estate.workspaces[0]
+        .repositories
+        .iter()
+        .filter(|r| r.main_branch.is_some() && r.parent.is_none())
+        .map(|r| r.slug.clone())
+        .collect();
+    // Two renames, two deletions, two default branches changed.
+    assert!(bb.rename_repository("ws-0001", &repos[0], "renamed-a"));
+    assert!(bb.rename_repository("ws-0001", &repos[1], "renamed-b"));
+    assert!(bb.delete_repository("ws-0001", &repos[2]));
+    assert!(bb.delete_repository("ws-0001", &repos[3]));
+    assert!(bb.set_main_branch("ws-0001", &repos[4], "trunk"));
+    assert!(bb.set_main_branch("ws-0001", &repos[5], "trunk"));
+    let posts_before: usize = snyk.import_posts().values().sum();
+
+    let mut kills = 0;
+    let mut finished = false;
+    for round in 0..60 {
+        if run_child(&env, Some(1 + round % 6)) {
+            finished = true;
+            break;
+        }
+        kills += 1;
+    }
+    assert!(kills >= 4, "too few kills ({kills}) to mean anything");
+    if !finished {
+        assert!(run_child(&env, None), "the last run did not finish");
+    }
+    assert!(run_child(&env, None));
+
+    let stats = snyk.stats();
+    // Each renamed repository posted once under its new name, nothing else posted.
+    let posts = snyk.import_posts();
+    assert_eq!(posts.get("ws-0001/renamed-a"), Some(&1));
+    assert_eq!(posts.get("ws-0001/renamed-b"), Some(&1));
+    assert_eq!(posts.values().sum::<usize>(), posts_before + 2);
+    // Four targets retired (two deleted, two old names), one project each, each deactivated
+    // once; two projects moved to the new branch once each.
+    assert_eq!(
+        stats.route("POST /v1/org/{orgId}/project/{projectId}/deactivate"),
+        4
+    );
+    assert_eq!(stats.route("PUT /v1/org/{orgId}/project/{projectId}"), 2);
+    let projects = snyk.projects();
+    for slug in [&repos[4], &repos[5]] {
+        let p = projects
+            .iter()
+            .find(|p| p.name.starts_with(&format!("ws-0001/{slug}:")))
+            .unwrap();
+        assert_eq!(p.branch.as_deref(), Some("trunk"));
+        assert!(p.active);
+    }
+    for slug in [&repos[0], &repos[1], &repos[2], &repos[3]] {
+        assert!(
+            projects
+                .iter()
+                .filter(|p| p.name.starts_with(&format!("ws-0001/{slug}:")))
+                .all(|p| !p.active),
+            "{slug} still has an active project"
+        );
+    }
+    eprintln!("drift crash test: {kills} SIGKILLs, each change made once");
+}
