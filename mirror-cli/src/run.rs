@@ -503,8 +503,59 @@ async fn demo(out: Out) -> Result<u8> {
             s.imports,
             s.skipped.values().sum::<usize>()
         );
+    }
+    let code = code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?);
+    if out.human() {
         println!(
-            "Try it for real: set BITBUCKET_CLOUD_EMAIL, BITBUCKET_CLOUD_API_TOKEN, SNYK_TOKEN and SNYK_GROUP_ID, then run `bb-snyk-mirror plan`."
+            "\nTry it for real: set BITBUCKET_CLOUD_EMAIL, BITBUCKET_CLOUD_API_TOKEN, SNYK_TOKEN and SNYK_GROUP_ID, then run `bb-snyk-mirror plan`."
+        );
+    }
+    Ok(code)
+}
+
+/// The demo's second act: Bitbucket changes (a rename, a deletion, a new default branch, a new
+/// repository), the plan names each change, a sync follows them, and a last plan has nothing
+/// to do.
+async fn drift_round(
+    bb: &bitbucket_cloud_client::sandbox::Sandbox,
+    mirror: &mut Mirror,
+    config: &Config,
+    out: Out,
+) -> Result<u8> {
+    use bitbucket_cloud_client::sandbox::SandboxRepository;
+    bb.rename_repository("acme-platform", "web-frontend", "web-app");
+    bb.delete_repository("acme-data", "ml-models");
+    bb.set_main_branch("acme-mobile", "android-app", "develop");
+    bb.add_repository(
+        "acme-mobile",
+        SandboxRepository::new("wear-app", "{00000000-0000-4000-8000-00000000d3e0}"),
+    );
+    if out.human() {
+        println!(
+            "\nMeanwhile in Bitbucket: acme-platform/web-frontend was renamed web-app, acme-data/ml-models was deleted, acme-mobile/android-app now defaults to develop, and acme-mobile/wear-app was created. The next sync plans:\n"
+        );
+    }
+    let plan = make_plan(mirror, config, out).await?;
+    if out.human() {
+        for line in plan.render().lines().filter(|l| {
+            ["~ ", "→ ", "- ", "⇄ ", "+ import", "! ", "? "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        }) {
+            println!("{line}");
+        }
+        println!();
+    }
+    let code = run_plan(mirror, out, &plan).await?;
+    let after = make_plan(mirror, config, out).await?;
+    if out.human() {
+        println!(
+            "\nAnd right after: {}.",
+            if after.is_noop() {
+                "nothing to do: Snyk equals Bitbucket"
+            } else {
+                "still something to do (see `bb-snyk-mirror plan`)"
+            }
         );
     }
     Ok(code)

@@ -137,6 +137,16 @@ fn demo_mirrors_the_sample_and_a_second_run_has_nothing_to_do() {
         text.contains("Second run, right after: 0 orgs to create, 0 repositories to import"),
         "{text}"
     );
+    // The drift round: each change named, followed, and nothing left after.
+    for line in [
+        "~ rename acme-platform/web-frontend → acme-platform/web-app",
+        "- retire acme-data/ml-models (deleted in Bitbucket; deactivate)",
+        "⇄ branch acme-mobile/android-app main → develop",
+        "+ import acme-mobile/wear-app (main) into acme-mobile",
+        "And right after: nothing to do: Snyk equals Bitbucket.",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
 }
 
 #[test]

@@ -79,6 +79,10 @@ pub struct Report {
     /// Targets retired (or, with `retire = "report"`, only named), with why and how.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
+    /// The old targets of renamed and moved repositories, retired once the new import
+    /// completed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
     /// Targets whose projects moved to the repository's new default branch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches_updated: Vec<String>,
@@ -190,6 +194,9 @@ impl Report {
         }
         for line in &self.branches_updated {
             let _ = writeln!(out, "⇄ {line}");
+        }
+        for line in &self.replaced {
+            let _ = writeln!(out, "~ {line}");
         }
         for line in &self.retired {
             let _ = writeln!(out, "- {line}");

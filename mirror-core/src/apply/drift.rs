@@ -208,9 +208,13 @@ pub(crate) async fn follow(
             })
             .collect::<Vec<_>>()
     });
+    let names = org_names(plan);
     for (uuid, old, why) in left {
         if !retirements.iter().any(|(_, _, p, _, _)| p.same_place(&old)) {
-            let org = old.org_id.to_string();
+            let org = names
+                .get(&old.org_id)
+                .cloned()
+                .unwrap_or_else(|| old.org_id.to_string());
             retirements.push((Some(uuid), org, old, why, plan.retire));
         }
     }
@@ -235,6 +239,22 @@ pub(crate) async fn follow(
         }
     }
     Ok(())
+}
+
+/// The names of the orgs the plan mentions, by id.
+fn org_names(plan: &Plan) -> HashMap<OrgId, String> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Import {
+                org: crate::plan::OrgRef::Existing { id, name, .. },
+                ..
+            } => Some((id.clone(), name.clone())),
+            Action::Retire { org, placement, .. } => Some((placement.org_id.clone(), org.clone())),
+            Action::Branch { org, org_id, .. } => Some((org_id.clone(), org.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// One branch change.
@@ -331,15 +351,16 @@ impl Retire<'_> {
             RetireMode::Delete => "deleted",
             _ => "deactivated",
         };
+        let line = format!("{line}: {verb} in {}", self.org);
         match &self.why {
             RetireReason::Renamed { .. } => stage.report.renamed += 1,
             RetireReason::Moved { .. } => stage.report.moved += 1,
-            _ => {}
+            RetireReason::Deleted | RetireReason::OutOfScope { .. } => {
+                stage.report.retired.push(line);
+                return Ok(());
+            }
         }
-        stage
-            .report
-            .retired
-            .push(format!("{line}: {verb} in {}", self.org));
+        stage.report.replaced.push(line);
         Ok(())
     }
 }
