@@ -357,7 +357,11 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
 
         let mut runs = Vec::new();
-        for _ in 0..2 {
+        let mut drift = Drift::default();
+        for round in 0..3 {
+            if round == 2 {
+                drift = change_one_percent(&bitbucket, workspaces);
+            }
             // Fresh clients each time, as two runs of the binary would have.
             let bitbucket_port = BitbucketAdapter::new(
                 BitbucketClient::builder()
@@ -444,8 +448,11 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             mib(base_rss)
         );
         for (i, f) in runs.iter().enumerate() {
-            let name = if i == 0 { "first" } else { "second" };
+            let name = ["first", "second", "drift"][i];
             print_run(name, f, minimum, o);
+            if i == 2 {
+                print_drift(&drift, f);
+            }
             println!(
                 "{}",
                 summary_row(&format!("{workspaces}×{repos}"), name, f, minimum, o)
@@ -453,6 +460,101 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         }
         Ok(())
     })
+}
+
+/// What the drift round changed in Bitbucket.
+#[derive(Default)]
+struct Drift {
+    renamed: u64,
+    moved: u64,
+    deleted: u64,
+    branches: u64,
+}
+
+/// Changes 1% of the repositories (at least one of each kind; no move with one workspace):
+/// renamed, moved to the next workspace (under a new slug, as generated workspaces share
+/// their slugs), deleted, or given a new default branch, in turn.
+fn change_one_percent(bitbucket: &bb::Sandbox, workspaces: usize) -> Drift {
+    let estate = bitbucket.estate();
+    let all: Vec<(String, String)> = estate
+        .workspaces
+        .iter()
+        .flat_map(|w| {
+            w.repositories
+                .iter()
+                .filter(|r| r.main_branch.is_some())
+                .map(move |r| (w.slug.clone(), r.slug.clone()))
+        })
+        .collect();
+    let n = (all.len() / 100).max(4);
+    let step = (all.len() / n).max(1);
+    let mut d = Drift::default();
+    for (i, (ws, slug)) in all.iter().step_by(step).take(n).enumerate() {
+        match i % 4 {
+            0 if bitbucket.rename_repository(ws, slug, &format!("{slug}-renamed")) => {
+                d.renamed += 1;
+            }
+            1 if workspaces > 1 => {
+                let to = estate
+                    .workspaces
+                    .iter()
+                    .map(|w| w.slug.as_str())
+                    .find(|w| *w != ws)
+                    .unwrap_or_default();
+                let moved = format!("{slug}-moved");
+                if bitbucket.rename_repository(ws, slug, &moved)
+                    && bitbucket.transfer_repository(ws, &moved, to)
+                {
+                    d.moved += 1;
+                }
+            }
+            2 if bitbucket.delete_repository(ws, slug) => d.deleted += 1,
+            3 if bitbucket.set_main_branch(ws, slug, "trunk") => d.branches += 1,
+            _ => {}
+        }
+    }
+    d
+}
+
+/// The drift round's requests per kind against the fewest the APIs allow: one import per
+/// rename or move, one deactivation per project of a retired target (one project per
+/// repository here), one branch update per project, one lookup by uuid per deletion.
+fn print_drift(d: &Drift, f: &Figures) {
+    let route = |s: &Stats, r: &str| s.route(r);
+    println!(
+        "drift: {} renamed, {} moved, {} deleted, {} default branches changed",
+        d.renamed, d.moved, d.deleted, d.branches
+    );
+    for (what, got, minimum) in [
+        (
+            "imports posted",
+            route(
+                &f.snyk,
+                "POST /v1/org/{orgId}/integrations/{integrationId}/import",
+            ),
+            d.renamed + d.moved,
+        ),
+        (
+            "projects deactivated",
+            route(
+                &f.snyk,
+                "POST /v1/org/{orgId}/project/{projectId}/deactivate",
+            ),
+            d.renamed + d.moved + d.deleted,
+        ),
+        (
+            "branches updated",
+            route(&f.snyk, "PUT /v1/org/{orgId}/project/{projectId}"),
+            d.branches,
+        ),
+        (
+            "lookups by uuid",
+            route(&f.bitbucket, "GET /repositories/{workspace}/{repo_slug}"),
+            d.deleted,
+        ),
+    ] {
+        println!("  {what:<22}{got:>6} (minimum {minimum})");
+    }
 }
 
 /// The fewest Bitbucket requests a listing can take: one page of workspaces per 100, then
