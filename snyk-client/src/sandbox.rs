@@ -1091,7 +1091,7 @@ impl State {
         JobEnd::Complete(projects)
     }
 
-    /// v1 `…/project/{id}`: deactivate, activate, change the branch.
+    /// v1 `…/project/{id}`: deactivate, activate, change the branch, delete.
     fn v1_project(
         &mut self,
         req: &Request,
@@ -1100,13 +1100,18 @@ impl State {
         tail: &[&str],
         body: &Value,
     ) -> Response {
-        let Some(p) = self
+        let Some(at) = self
             .projects
-            .iter_mut()
-            .find(|p| p.id == project_id && p.org_id == org_id)
+            .iter()
+            .position(|p| p.id == project_id && p.org_id == org_id)
         else {
             return v1_error(404, "Project not found");
         };
+        if req.method == Method::DELETE && tail.is_empty() {
+            self.remove_project(at);
+            return Response::json(200, &json!({}));
+        }
+        let p = &mut self.projects[at];
         match (&req.method, tail) {
             (&Method::POST, ["deactivate"]) => p.active = false,
             (&Method::POST, ["activate"]) => p.active = true,
@@ -1120,6 +1125,22 @@ impl State {
             200,
             &json!({"id": p.id, "name": p.name, "branch": p.branch}),
         )
+    }
+
+    /// Deletes the project at `at` and keeps the indexes and counts in step.
+    fn remove_project(&mut self, at: usize) {
+        let p = self.projects.remove(at);
+        self.project_keys
+            .remove(&(p.target_id.clone(), p.target_file));
+        if let Some(n) = self.org_projects.get_mut(&p.org_id) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = self.target_projects.get_mut(&p.target_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.target_projects.remove(&p.target_id);
+            }
+        }
     }
 
     /// REST changes: rename an org, delete a project, delete a target.
@@ -1151,18 +1172,7 @@ impl State {
                 else {
                     return Some(rest_error(404, "project not found"));
                 };
-                let p = self.projects.remove(i);
-                self.project_keys
-                    .remove(&(p.target_id.clone(), p.target_file));
-                if let Some(n) = self.org_projects.get_mut(&p.org_id) {
-                    *n = n.saturating_sub(1);
-                }
-                if let Some(n) = self.target_projects.get_mut(&p.target_id) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.target_projects.remove(&p.target_id);
-                    }
-                }
+                self.remove_project(i);
                 Response::empty(204)
             }
             (&Method::DELETE, ["orgs", org, "targets", target]) => {

@@ -411,7 +411,14 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .await
         .unwrap();
     c.wait_for_import(&job).await.unwrap();
-    let target = c.targets(&org.id).try_collect::<Vec<_>>().await.unwrap()[0].clone();
+    let target = c
+        .targets(&org.id)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.display_name == "acme-platform/billing-service")
+        .unwrap();
     let projects = || {
         c.projects(&org.id, Some(&target.id))
             .try_collect::<Vec<_>>()
@@ -450,15 +457,60 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .await
         .unwrap();
 
-    // The target is deleted; its projects are not (Snyk does not document that they go), so
-    // they are listed and deleted one by one.
-    c.delete_target(&org.id, &target.id).await.unwrap();
+    // v1 deletes a project too.
+    let extra = c
+        .import(
+            &org.id,
+            &int,
+            &ImportRequest::new("acme-platform", "web-frontend", Some("main")),
+        )
+        .await
+        .unwrap();
+    c.wait_for_import(&extra).await.unwrap();
+    let web = c
+        .targets(&org.id)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.display_name == "acme-platform/web-frontend")
+        .unwrap();
+    let web_projects: Vec<_> = c
+        .projects(&org.id, Some(&web.id))
+        .try_collect()
+        .await
+        .unwrap();
+    let url = c.v1().url(
+        &format!("org/{}/project/{}", org.id, web_projects[0].id),
+        &[],
+    );
+    let response = c
+        .v1()
+        .send(snyk_client::api_support::ApiRequest::new(
+            snyk_client::api_support::http::Method::DELETE,
+            url,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     assert!(
-        c.targets(&org.id)
+        c.projects(&org.id, Some(&web.id))
             .try_collect::<Vec<_>>()
             .await
             .unwrap()
             .is_empty()
+    );
+
+    // The target is deleted; its projects are not (Snyk does not document that they go), so
+    // they are listed and deleted one by one.
+    c.delete_target(&org.id, &target.id).await.unwrap();
+    assert!(
+        !c.targets(&org.id)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.id == target.id)
     );
     let left = projects().await.unwrap();
     assert_eq!(left.len(), 2);
