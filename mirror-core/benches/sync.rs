@@ -360,6 +360,9 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         let mut drift = Drift::default();
         for round in 0..3 {
             if round == 2 {
+                // The next scheduled sync, an hour later (on the virtual clock): Bitbucket's
+                // hourly budget is one credential's for the whole estate.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
                 drift = change_one_percent(&bitbucket, workspaces);
             }
             // Fresh clients each time, as two runs of the binary would have.
@@ -389,7 +392,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let cpu = RealInstant::now();
             let start = Instant::now();
             let journal = Journal::open(state.path(), None).map_err(|e| e.to_string())?;
-            let history = journal.state().history();
+            let history = journal.with_state(|s| s.history());
             let inventory =
                 mirror_core::gather_for(&config, &bitbucket_port, snyk_port.as_ref(), &history)
                     .await
@@ -501,7 +504,7 @@ fn change_one_percent(bitbucket: &bb::Sandbox, workspaces: usize) -> Drift {
                     .map(|w| w.slug.as_str())
                     .find(|w| *w != ws)
                     .unwrap_or_default();
-                let moved = format!("{slug}-moved");
+                let moved = format!("{slug}-from-{ws}");
                 if bitbucket.rename_repository(ws, slug, &moved)
                     && bitbucket.transfer_repository(ws, &moved, to)
                 {

@@ -105,7 +105,7 @@ fn org_renames(config: &Config, history: &History, seen: &Seen<'_>) -> BTreeMap<
         return BTreeMap::new();
     };
     let mut renames = BTreeMap::new();
-    for (uuid, record) in &history.repos {
+    for (uuid, record) in history.repos.iter() {
         let Some(repo) = seen.listed.get(uuid) else {
             continue;
         };
@@ -176,7 +176,7 @@ pub(crate) fn analyse(config: &Config, inventory: &Inventory, history: &History)
         why,
         mode: config.drift.retire,
     };
-    for (uuid, record) in &history.repos {
+    for (uuid, record) in history.repos.iter() {
         for old in &record.stale {
             stale.push(retire(uuid, old, replaced(old, record)));
         }

@@ -250,8 +250,9 @@ pub struct JournalState {
     pub credentials: BTreeMap<(OrgId, IntegrationId), String>,
     /// (org id, integration id) → settings to put back: quieted by a run not yet restored.
     pub quieted: BTreeMap<(OrgId, IntegrationId), serde_json::Map<String, serde_json::Value>>,
-    /// The repositories mirrored, by Bitbucket uuid.
-    pub repos: BTreeMap<RepoUuid, RepoRecord>,
+    /// The repositories mirrored, by Bitbucket uuid; shared with the [`History`] planning
+    /// reads (copied only when the journal changes while a plan still holds it).
+    pub repos: Arc<BTreeMap<RepoUuid, RepoRecord>>,
     /// Events read.
     pub events: u64,
 }
@@ -386,7 +387,8 @@ impl JournalState {
         branch: &Option<String>,
         workspace_uuid: &Option<String>,
     ) {
-        match self.repos.get_mut(uuid) {
+        let repos = Arc::make_mut(&mut self.repos);
+        match repos.get_mut(uuid) {
             Some(record) => {
                 if !record.current.same_place(&placement) {
                     let old = std::mem::replace(&mut record.current, placement);
@@ -401,7 +403,7 @@ impl JournalState {
                 }
             }
             None => {
-                self.repos.insert(
+                repos.insert(
                     uuid.clone(),
                     RepoRecord {
                         current: placement,
@@ -421,19 +423,19 @@ impl JournalState {
                 // Its import record goes too: a repository of that name created later is new.
                 self.imports
                     .remove(&(placement.org_id.clone(), placement.full_name.to_lowercase()));
-                let record = uuid.as_ref().and_then(|u| self.repos.get_mut(u));
-                if let Some(record) = record {
+                let Some(uuid) = uuid else {
+                    return;
+                };
+                let repos = Arc::make_mut(&mut self.repos);
+                if let Some(record) = repos.get_mut(uuid) {
                     record.stale.retain(|s| !s.same_place(placement));
                     if record.current.same_place(placement) {
-                        let gone = uuid.clone();
-                        if let Some(u) = gone {
-                            self.repos.remove(&u);
-                        }
+                        repos.remove(uuid);
                     }
                 }
             }
             DriftOperation::Branch { uuid, to, .. } => {
-                if let Some(record) = self.repos.get_mut(uuid) {
+                if let Some(record) = Arc::make_mut(&mut self.repos).get_mut(uuid) {
                     record.branch = Some(to.clone());
                 }
             }

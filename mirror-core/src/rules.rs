@@ -79,8 +79,12 @@ pub struct History {
     pub capped_orgs: BTreeSet<OrgId>,
     /// The repositories mirrored, by Bitbucket uuid: where each is in Snyk now, and where it
     /// was before a rename or a move until that old target is retired.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub repos: BTreeMap<RepoUuid, RepoRecord>,
+    #[serde(default, skip_serializing_if = "no_repos")]
+    pub repos: std::sync::Arc<BTreeMap<RepoUuid, RepoRecord>>,
+}
+
+fn no_repos(repos: &std::sync::Arc<BTreeMap<RepoUuid, RepoRecord>>) -> bool {
+    repos.is_empty()
 }
 
 /// Where a repository is in Snyk: the org and the name its target was imported under.
