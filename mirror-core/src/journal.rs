@@ -242,8 +242,12 @@ pub enum DriftOperation {
 pub struct JournalState {
     /// Orgs whose creation was intended, by name → id once known.
     pub orgs: BTreeMap<String, Option<(OrgId, Option<IntegrationId>)>>,
-    /// Imports by (org id, lowercased `workspace/repository`).
+    /// Imports not completed, by (org id, lowercased `workspace/repository`): intended,
+    /// accepted, failed, or finished without completing.
     pub imports: BTreeMap<(OrgId, String), ImportState>,
+    /// Completed imports (and repositories found already in Snyk): (org id, lowercased
+    /// `workspace/repository`) → projects created; shared with the [`History`] planning reads.
+    pub completed: Arc<BTreeMap<(OrgId, String), u32>>,
     /// Orgs found at the project cap.
     pub capped_orgs: std::collections::BTreeSet<OrgId>,
     /// (org id, integration id) → fingerprint of the credentials last put into it.
@@ -298,13 +302,20 @@ impl JournalState {
                 workspace_uuid,
                 ..
             } => {
-                self.imports.insert(
-                    (org_id.clone(), repository.to_lowercase()),
-                    ImportState::Finished {
-                        status: status.clone(),
-                        projects: *projects,
-                    },
-                );
+                let key = (org_id.clone(), repository.to_lowercase());
+                if *status == ImportStatus::Complete {
+                    self.imports.remove(&key);
+                    Arc::make_mut(&mut self.completed).insert(key, *projects);
+                } else {
+                    self.uncomplete(&key);
+                    self.imports.insert(
+                        key,
+                        ImportState::Finished {
+                            status: status.clone(),
+                            projects: *projects,
+                        },
+                    );
+                }
                 if let (ImportStatus::Complete, Some(uuid)) = (status, uuid) {
                     let placement = Placement {
                         org_id: org_id.clone(),
@@ -322,12 +333,9 @@ impl JournalState {
             } => {
                 // Found in Snyk with its projects: planning treats it as imported, as it does
                 // the imports this tool completed.
-                self.imports
+                Arc::make_mut(&mut self.completed)
                     .entry((placement.org_id.clone(), placement.full_name.to_lowercase()))
-                    .or_insert(ImportState::Finished {
-                        status: ImportStatus::Complete,
-                        projects: 1,
-                    });
+                    .or_insert(1);
                 self.mirrored(uuid, placement.clone(), branch, workspace_uuid);
             }
             Event::DriftIntent { .. } => {}
@@ -338,10 +346,9 @@ impl JournalState {
                 project_cap,
                 ..
             } => {
-                self.imports.insert(
-                    (org_id.clone(), repository.to_lowercase()),
-                    ImportState::Failed,
-                );
+                let key = (org_id.clone(), repository.to_lowercase());
+                self.uncomplete(&key);
+                self.imports.insert(key, ImportState::Failed);
                 if *project_cap {
                     self.capped_orgs.insert(org_id.clone());
                 }
@@ -416,13 +423,21 @@ impl JournalState {
         }
     }
 
+    /// Forgets a completed import (it failed since, or its target was retired).
+    fn uncomplete(&mut self, key: &(OrgId, String)) {
+        if self.completed.contains_key(key) {
+            Arc::make_mut(&mut self.completed).remove(key);
+        }
+    }
+
     /// A drift operation is done: the records follow it.
     fn drifted(&mut self, operation: &DriftOperation) {
         match operation {
             DriftOperation::Retire { uuid, placement } => {
                 // Its import record goes too: a repository of that name created later is new.
-                self.imports
-                    .remove(&(placement.org_id.clone(), placement.full_name.to_lowercase()));
+                let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
+                self.imports.remove(&key);
+                self.uncomplete(&key);
                 let Some(uuid) = uuid else {
                     return;
                 };
@@ -446,17 +461,7 @@ impl JournalState {
     /// What planning needs: completed imports and capped orgs.
     pub fn history(&self) -> History {
         History {
-            completed: self
-                .imports
-                .iter()
-                .filter_map(|(k, s)| match s {
-                    ImportState::Finished {
-                        status: ImportStatus::Complete,
-                        projects,
-                    } => Some((k.clone(), *projects)),
-                    _ => None,
-                })
-                .collect(),
+            completed: self.completed.clone(),
             capped_orgs: self.capped_orgs.clone(),
             repos: self.repos.clone(),
         }

@@ -74,7 +74,7 @@ impl SkipReason {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
     /// Completed imports: (org id, lowercased `workspace/repository`) → projects created.
-    pub completed: BTreeMap<(OrgId, String), u32>,
+    pub completed: std::sync::Arc<BTreeMap<(OrgId, String), u32>>,
     /// Orgs an import found at the project cap.
     pub capped_orgs: BTreeSet<OrgId>,
     /// The repositories mirrored, by Bitbucket uuid: where each is in Snyk now, and where it

@@ -206,13 +206,16 @@ fn already_imported_and_history() {
         )],
         vec![org("o-1", "acme", &["bitbucket-cloud"], &["acme/api"])],
     );
-    let mut history = History::default();
-    history
-        .completed
-        .insert(("o-1".into(), "acme/docs".into()), 0);
-    history
-        .completed
-        .insert(("o-1".into(), "acme/tools".into()), 3);
+    let history = History {
+        completed: std::sync::Arc::new(
+            [
+                (("o-1".into(), "acme/docs".into()), 0),
+                (("o-1".into(), "acme/tools".into()), 3),
+            ]
+            .into(),
+        ),
+        ..History::default()
+    };
     let p = check("already-imported", &config(""), &inv, &history);
     assert_eq!(p.summary().imports, 1);
 }

@@ -81,11 +81,10 @@ impl ImportTask {
             org_id.clone(),
             format!("{}/{}", spec.workspace, spec.repository).to_lowercase(),
         );
+        if state.completed.contains_key(&key) {
+            return None;
+        }
         let resume = match state.imports.get(&key) {
-            Some(ImportState::Finished {
-                status: ImportStatus::Complete,
-                ..
-            }) => return None,
             Some(ImportState::Accepted(job)) => Resume::Accepted(job.clone()),
             Some(ImportState::Intended) => Resume::Dangling,
             _ => Resume::Fresh,
