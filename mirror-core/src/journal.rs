@@ -22,7 +22,7 @@ use crate::Error;
 use crate::ids::RepoUuid;
 use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{ImportStatus, JobHandle};
-use crate::rules::{History, Placement, RepoRecord};
+use crate::rules::{History, Placement, RepoRecord, Sighting};
 
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -132,19 +132,7 @@ pub enum Event {
     },
     /// A repository found already in Snyk (imported before this tool, or by another) is
     /// recorded by its uuid from now on.
-    RepoTracked {
-        /// Its Bitbucket uuid.
-        uuid: RepoUuid,
-        /// Where its target is.
-        #[serde(flatten)]
-        placement: Placement,
-        /// Its default branch now.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        branch: Option<String>,
-        /// Its workspace's uuid.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        workspace_uuid: Option<String>,
-    },
+    RepoTracked(Sighting),
     /// About to change something already in Snyk (retire a target, move projects to another
     /// branch, rename an org); each step of it can be repeated safely, so a crash between the
     /// intent and the outcome means doing it again.
@@ -325,12 +313,12 @@ impl JournalState {
                     self.mirrored(uuid, placement, branch, workspace_uuid);
                 }
             }
-            Event::RepoTracked {
+            Event::RepoTracked(Sighting {
                 uuid,
                 placement,
                 branch,
                 workspace_uuid,
-            } => {
+            }) => {
                 // Found in Snyk with its projects: planning treats it as imported, as it does
                 // the imports this tool completed.
                 Arc::make_mut(&mut self.completed)
@@ -864,6 +852,39 @@ mod tests {
         let reopened = Journal::open(dir.path(), None).unwrap();
         assert_eq!(reopened.state().events, 200);
         assert_eq!(reopened.state().imports.len(), 200);
+    }
+
+    #[test]
+    fn a_tracked_repository_is_one_flat_line_and_replays_into_a_record() {
+        let event = Event::RepoTracked(Sighting {
+            uuid: "{u-1}".into(),
+            placement: Placement {
+                org_id: "o".into(),
+                full_name: "ws/A".into(),
+                target_id: Some("t-1".into()),
+            },
+            branch: Some("main".into()),
+            workspace_uuid: None,
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "repo-tracked", "uuid": "{u-1}", "org_id": "o",
+                               "full_name": "ws/A", "target_id": "t-1", "branch": "main"})
+        );
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+        let mut state = JournalState::default();
+        state.apply(&event);
+        let record = &state.repos[&RepoUuid::from("{u-1}")];
+        assert_eq!(
+            record.current.target_id.as_ref().map(|t| t.as_str()),
+            Some("t-1")
+        );
+        assert!(
+            state
+                .completed
+                .contains_key(&("o".into(), "ws/a".to_owned()))
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub use mirror::{Mirror, MirrorBuilder};
 pub use plan::{Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RetireReason, Summary, plan};
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{FailedChange, FailedImport, Report};
-pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, SkipReason};
+pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};
 
 pub use bitbucket_cloud_client;
 pub use snyk_client;

@@ -11,7 +11,7 @@ use crate::drift::Drift;
 use crate::ids::{IntegrationId, OrgId, RepoUuid};
 use crate::inventory::{Inventory, OrgInventory};
 use crate::rules::{
-    History, MAX_ORG_NAME, Placement, SkipReason, destination, done_reason, repo_filter,
+    History, MAX_ORG_NAME, Placement, Sighting, SkipReason, destination, done_reason, repo_filter,
 };
 use crate::{Error, Repo};
 
@@ -143,19 +143,7 @@ pub enum Action {
     },
     /// Record a repository found already in Snyk by its uuid from now on (nothing changes in
     /// Snyk).
-    Track {
-        /// The repository.
-        uuid: RepoUuid,
-        /// Where its target is.
-        #[serde(flatten)]
-        placement: Placement,
-        /// Its default branch now.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        branch: Option<String>,
-        /// Its workspace's uuid.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        workspace_uuid: Option<String>,
-    },
+    Track(Sighting),
     /// A workspace whose repositories are mirrored is no longer visible to the credentials:
     /// nothing of it is retired.
     WorkspaceGone {
@@ -282,7 +270,7 @@ impl Plan {
                         s.retired += 1;
                     }
                 }
-                Action::Track { .. } => s.tracked += 1,
+                Action::Track(_) => s.tracked += 1,
                 Action::WorkspaceGone { .. } => s.workspaces_gone += 1,
                 Action::OutOfScope { .. } => s.out_of_scope += 1,
                 Action::Skip { reason, .. } => {
@@ -461,7 +449,7 @@ impl Plan {
                     mode.name()
                 ),
             },
-            Action::Track { .. } => return None,
+            Action::Track(_) => return None,
             Action::WorkspaceGone {
                 workspace,
                 org,
@@ -785,7 +773,7 @@ impl<'a> Planner<'a> {
             return;
         }
         let full_name = repo.full_name();
-        self.tracks.push(Action::Track {
+        self.tracks.push(Action::Track(Sighting {
             uuid: uuid.clone(),
             placement: Placement {
                 org_id: org.id.clone(),
@@ -794,7 +782,7 @@ impl<'a> Planner<'a> {
             },
             branch: repo.main_branch.clone(),
             workspace_uuid: repo.workspace_uuid.clone(),
-        });
+        }));
     }
 
     /// The existing org to import into, with an integration to add if it has none and one can

@@ -107,6 +107,23 @@ impl Placement {
     }
 }
 
+/// A repository found already in Snyk (imported before this tool, or by another), to record by
+/// its uuid from now on: the plan's `track` action and the journal's `repo-tracked` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// Its Bitbucket uuid.
+    pub uuid: RepoUuid,
+    /// Where its target is.
+    #[serde(flatten)]
+    pub placement: Placement,
+    /// Its default branch now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Its workspace's uuid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_uuid: Option<String>,
+}
+
 /// What the journal knows of one mirrored repository.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRecord {

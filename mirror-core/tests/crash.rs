@@ -129,39 +129,64 @@ fn run_child(env: &[(&str, String)], kill_after: Option<usize>) -> bool {
     true
 }
 
+/// The parent's side: both sandboxes on 127.0.0.1 (they outlive every child) and the state
+/// directory the children share.
+struct Parent {
+    _rt: tokio::runtime::Runtime,
+    bb: bitbucket_cloud_client::sandbox::Sandbox,
+    snyk: snyk_client::sandbox::Sandbox,
+    state: tempfile::TempDir,
+}
+
+impl Parent {
+    fn start(estate: &Estate) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (bb, snyk) = rt.block_on(async {
+            let bb = bitbucket_cloud_client::sandbox::Sandbox::builder()
+                .estate(estate.clone())
+                .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+                .start()
+                .await
+                .unwrap();
+            let snyk = snyk_client::sandbox::Sandbox::builder()
+                .token(SAMPLE_TOKEN)
+                .import_delay(Duration::from_millis(150))
+                .start()
+                .await
+                .unwrap();
+            (bb, snyk)
+        });
+        Self {
+            _rt: rt,
+            bb,
+            snyk,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// What a child needs to find the sandboxes and the state directory.
+    fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("BB_URL", self.bb.base_url()),
+            ("SNYK_URL", self.snyk.api_url()),
+            ("GROUP_ID", self.snyk.group_id()),
+            ("STATE_DIR", self.state.path().display().to_string()),
+        ]
+    }
+}
+
 #[test]
 fn sigkill_at_many_points_then_resume() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let estate = Estate::generate(3, 6, 11);
-    let (bb, snyk) = rt.block_on(async {
-        let bb = bitbucket_cloud_client::sandbox::Sandbox::builder()
-            .estate(estate.clone())
-            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
-            .start()
-            .await
-            .unwrap();
-        let snyk = snyk_client::sandbox::Sandbox::builder()
-            .token(SAMPLE_TOKEN)
-            .import_delay(Duration::from_millis(150))
-            .start()
-            .await
-            .unwrap();
-        (bb, snyk)
-    });
-    let state = tempfile::tempdir().unwrap();
-    let env = [
-        ("BB_URL", bb.base_url()),
-        ("SNYK_URL", snyk.api_url()),
-        ("GROUP_ID", snyk.group_id()),
-        ("STATE_DIR", state.path().display().to_string()),
-    ];
+    let parent = Parent::start(&estate);
+    let (snyk, env) = (&parent.snyk, parent.env());
 
     let mut kills = 0;
     let mut finished = false;
@@ -221,34 +246,9 @@ fn sigkill_during_a_drift_round_changes_each_thing_exactly_once() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let estate = Estate::generate(2, 8, 13);
-    let (bb, snyk) = rt.block_on(async {
-        let bb = bitbucket_cloud_client::sandbox::Sandbox::builder()
-            .estate(estate.clone())
-            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
-            .start()
-            .await
-            .unwrap();
-        let snyk = snyk_client::sandbox::Sandbox::builder()
-            .token(SAMPLE_TOKEN)
-            .import_delay(Duration::from_millis(150))
-            .start()
-            .await
-            .unwrap();
-        (bb, snyk)
-    });
-    let state = tempfile::tempdir().unwrap();
-    let env = [
-        ("BB_URL", bb.base_url()),
-        ("SNYK_URL", snyk.api_url()),
-        ("GROUP_ID", snyk.group_id()),
-        ("STATE_DIR", state.path().display().to_string()),
-    ];
+    let parent = Parent::start(&estate);
+    let (bb, snyk, env) = (&parent.bb, &parent.snyk, parent.env());
     // The first mirror, uninterrupted.
     assert!(run_child(&env, None));
     let repos: Vec<String> = estate.workspaces[0]

@@ -73,23 +73,12 @@ pub(crate) async fn rename_orgs(plan: &Plan, stage: &mut Stage<'_>) -> Result<()
 /// Records by uuid the repositories the plan found already in Snyk.
 pub(crate) async fn track(plan: &Plan, stage: &mut Stage<'_>) -> Result<(), Error> {
     for a in &plan.actions {
-        let Action::Track {
-            uuid,
-            placement,
-            branch,
-            workspace_uuid,
-        } = a
-        else {
+        let Action::Track(sighting) = a else {
             continue;
         };
         stage
             .writer
-            .append(Event::RepoTracked {
-                uuid: uuid.clone(),
-                placement: placement.clone(),
-                branch: branch.clone(),
-                workspace_uuid: workspace_uuid.clone(),
-            })
+            .append(Event::RepoTracked(sighting.clone()))
             .await?;
         stage.report.tracked += 1;
     }
