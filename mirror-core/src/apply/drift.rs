@@ -5,15 +5,18 @@
 //! deactivated, only projects on the old branch are moved, a target already gone counts as
 //! deleted), so a run killed at any point and run again changes nothing twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures_util::{StreamExt, stream};
 
 use crate::Error;
 use crate::apply::Stage;
 use crate::config::RetireMode;
 use crate::ids::{OrgId, RepoUuid, TargetId};
-use crate::journal::{DriftOperation, Event, Journal};
+use crate::journal::{DriftOperation, Event, Journal, JournalWriter};
 use crate::plan::{Action, Plan, RetireReason};
-use crate::ports::SnykTarget;
+use crate::ports::{SnykPort, SnykTarget};
 use crate::report::FailedChange;
 use crate::rules::Placement;
 
@@ -85,102 +88,218 @@ pub(crate) async fn track(plan: &Plan, stage: &mut Stage<'_>) -> Result<(), Erro
     Ok(())
 }
 
-/// The Bitbucket targets of each org, listed once per run when a change needs a target id.
-#[derive(Default)]
-struct Targets(HashMap<OrgId, Vec<SnykTarget>>);
+/// A change to follow Bitbucket: a target's projects to a new branch, or a target retired.
+enum Change {
+    Branch {
+        uuid: RepoUuid,
+        org: String,
+        placement: Placement,
+        from: String,
+        to: String,
+    },
+    Retire {
+        uuid: Option<RepoUuid>,
+        org: String,
+        placement: Placement,
+        why: RetireReason,
+        mode: RetireMode,
+    },
+}
 
-impl Targets {
-    async fn find(
-        &mut self,
-        stage: &Stage<'_>,
-        placement: &Placement,
-    ) -> Result<Option<TargetId>, Error> {
-        if let Some(id) = &placement.target_id {
-            return Ok(Some(id.clone()));
-        }
-        if !self.0.contains_key(&placement.org_id) {
-            let listed = stage
-                .snyk
-                .imported(&placement.org_id, BITBUCKET_TYPES)
-                .await?;
-            self.0.insert(placement.org_id.clone(), listed);
-        }
-        Ok(self.0[&placement.org_id]
-            .iter()
-            .find(|t| t.display_name.eq_ignore_ascii_case(&placement.full_name))
-            .map(|t| t.id.clone()))
+/// How a change ended, for the report.
+enum Done {
+    Branch(String),
+    Retired(String),
+    Replaced { line: String, renamed: bool },
+}
+
+/// What the changes share while they run.
+struct Follow {
+    snyk: Arc<dyn SnykPort>,
+    writer: JournalWriter,
+    /// The Bitbucket targets of each org a change needs an id from, listed once.
+    targets: HashMap<OrgId, Vec<SnykTarget>>,
+}
+
+impl Follow {
+    async fn journal(&self, event: Event) -> Result<(), Error> {
+        self.writer.append(event).await
+    }
+
+    fn target(&self, placement: &Placement) -> Option<TargetId> {
+        placement.target_id.clone().or_else(|| {
+            self.targets
+                .get(&placement.org_id)?
+                .iter()
+                .find(|t| t.display_name.eq_ignore_ascii_case(&placement.full_name))
+                .map(|t| t.id.clone())
+        })
     }
 }
 
-/// Moves the projects of each repository whose default branch changed, and retires what the
-/// plan retires and what this run's renames and moves left behind.
-pub(crate) async fn follow(
-    plan: &Plan,
-    journal: &Journal,
-    stage: &mut Stage<'_>,
-) -> Result<(), Error> {
-    let mut targets = Targets::default();
-    for a in &plan.actions {
-        if let Action::Branch {
-            uuid,
-            org,
-            org_id,
-            repository,
-            from,
-            to,
-        } = a
-        {
-            if stage.stopped() {
-                stage.report.interrupted = true;
-                return Ok(());
-            }
-            let placement = Placement {
-                org_id: org_id.clone(),
-                full_name: repository.clone(),
-                target_id: None,
-            };
-            let change = Branch {
+impl Change {
+    fn placement(&self) -> &Placement {
+        match self {
+            Self::Branch { placement, .. } | Self::Retire { placement, .. } => placement,
+        }
+    }
+
+    fn org(&self) -> &str {
+        match self {
+            Self::Branch { org, .. } | Self::Retire { org, .. } => org,
+        }
+    }
+
+    async fn apply(&self, f: &Follow) -> Result<Done, Error> {
+        match self {
+            Self::Branch {
                 uuid,
                 org,
                 placement,
                 from,
                 to,
-            };
-            if let Err(e) = change.apply(stage, &mut targets).await {
-                if e.is_auth() {
-                    return Err(e);
+            } => {
+                let operation = DriftOperation::Branch {
+                    uuid: uuid.clone(),
+                    org_id: placement.org_id.clone(),
+                    full_name: placement.full_name.clone(),
+                    from: Some(from.clone()),
+                    to: to.clone(),
+                };
+                f.journal(Event::DriftIntent {
+                    operation: operation.clone(),
+                })
+                .await?;
+                if let Some(target) = f.target(placement) {
+                    let org_id = &placement.org_id;
+                    for p in f.snyk.projects(org_id, &target).await? {
+                        if p.active && p.branch.as_deref() == Some(from.as_str()) {
+                            f.snyk.set_project_branch(org_id, &p.id, to).await?;
+                        }
+                    }
                 }
-                stage.failed(repository, org, "could not change the branch", &e);
+                f.journal(Event::DriftDone { operation }).await?;
+                Ok(Done::Branch(format!(
+                    "{} {from} → {to} ({org})",
+                    placement.full_name
+                )))
+            }
+            Self::Retire {
+                uuid,
+                org,
+                placement,
+                why,
+                mode,
+            } => retire(f, uuid, org, placement, why, *mode).await,
+        }
+    }
+}
+
+/// Retires one target (see [`RetireMode`]); `report` changes nothing, in Snyk or in the
+/// journal, so the next run names it again.
+async fn retire(
+    f: &Follow,
+    uuid: &Option<RepoUuid>,
+    org: &str,
+    placement: &Placement,
+    why: &RetireReason,
+    mode: RetireMode,
+) -> Result<Done, Error> {
+    let line = format!("{} ({})", placement.full_name, why.explain());
+    if mode == RetireMode::Report {
+        return Ok(Done::Retired(format!("{line}: reported only")));
+    }
+    let operation = DriftOperation::Retire {
+        uuid: uuid.clone(),
+        placement: placement.clone(),
+    };
+    f.journal(Event::DriftIntent {
+        operation: operation.clone(),
+    })
+    .await?;
+    let org_id = &placement.org_id;
+    if let Some(target) = f.target(placement) {
+        if mode == RetireMode::Delete {
+            match f.snyk.delete_target(org_id, &target).await {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => {}
+            }
+        }
+        // Deactivate: the active projects. Delete: whatever projects are left of the target
+        // (Snyk does not document that they go with it).
+        for p in f.snyk.projects(org_id, &target).await? {
+            let done = match mode {
+                RetireMode::Delete => f.snyk.delete_project(org_id, &p.id).await,
+                _ if p.active => f.snyk.deactivate_project(org_id, &p.id).await,
+                _ => Ok(()),
+            };
+            match done {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => {}
             }
         }
     }
-    let mut retirements: Vec<(
-        Option<RepoUuid>,
-        String,
-        Placement,
-        RetireReason,
-        RetireMode,
-    )> = plan
+    f.journal(Event::DriftDone { operation }).await?;
+    let verb = if mode == RetireMode::Delete {
+        "deleted"
+    } else {
+        "deactivated"
+    };
+    let line = format!("{line}: {verb} in {org}");
+    Ok(match why {
+        RetireReason::Renamed { .. } => Done::Replaced {
+            line,
+            renamed: true,
+        },
+        RetireReason::Moved { .. } => Done::Replaced {
+            line,
+            renamed: false,
+        },
+        RetireReason::Deleted | RetireReason::OutOfScope { .. } => Done::Retired(line),
+    })
+}
+
+/// The plan's branch changes and retirements, and the old targets of the renames and moves
+/// this run completed (from the journal), each once.
+fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
+    let mut changes: Vec<Change> = plan
         .actions
         .iter()
         .filter_map(|a| match a {
+            Action::Branch {
+                uuid,
+                org,
+                org_id,
+                repository,
+                from,
+                to,
+            } => Some(Change::Branch {
+                uuid: uuid.clone(),
+                org: org.clone(),
+                placement: Placement {
+                    org_id: org_id.clone(),
+                    full_name: repository.clone(),
+                    target_id: None,
+                },
+                from: from.clone(),
+                to: to.clone(),
+            }),
             Action::Retire {
                 uuid,
                 org,
                 placement,
                 why,
                 mode,
-            } => Some((
-                uuid.clone(),
-                org.clone(),
-                placement.clone(),
-                why.clone(),
-                *mode,
-            )),
+            } => Some(Change::Retire {
+                uuid: uuid.clone(),
+                org: org.clone(),
+                placement: placement.clone(),
+                why: why.clone(),
+                mode: *mode,
+            }),
             _ => None,
         })
         .collect();
-    // The old targets of the renames and moves this run completed.
     let left = journal.with_state(|s| {
         s.repos
             .iter()
@@ -199,33 +318,91 @@ pub(crate) async fn follow(
     });
     let names = org_names(plan);
     for (uuid, old, why) in left {
-        if !retirements.iter().any(|(_, _, p, _, _)| p.same_place(&old)) {
+        let planned = changes
+            .iter()
+            .any(|c| matches!(c, Change::Retire { .. }) && c.placement().same_place(&old));
+        if !planned {
             let org = names
                 .get(&old.org_id)
                 .cloned()
                 .unwrap_or_else(|| old.org_id.to_string());
-            retirements.push((Some(uuid), org, old, why, plan.retire));
+            changes.push(Change::Retire {
+                uuid: Some(uuid),
+                org,
+                placement: old,
+                why,
+                mode: plan.retire,
+            });
         }
     }
-    for (uuid, org, placement, why, mode) in retirements {
-        if stage.stopped() {
-            stage.report.interrupted = true;
-            return Ok(());
-        }
-        let retire = Retire {
-            uuid,
-            org: &org,
-            placement,
-            why,
-            mode,
-        };
-        if let Err(e) = retire.apply(stage, &mut targets).await {
-            if e.is_auth() {
-                return Err(e);
+    changes
+}
+
+/// Moves the projects of each repository whose default branch changed, and retires what the
+/// plan retires and what this run's renames and moves left behind: at most
+/// `apply.concurrency` changes at once, the targets of each org listed once beforehand.
+pub(crate) async fn follow(
+    plan: &Plan,
+    journal: &Journal,
+    stage: &mut Stage<'_>,
+) -> Result<(), Error> {
+    let changes = changes(plan, journal);
+    let mut f = Follow {
+        snyk: stage.snyk.clone(),
+        writer: stage.writer.clone(),
+        targets: HashMap::new(),
+    };
+    let needed: BTreeSet<&OrgId> = changes
+        .iter()
+        .map(Change::placement)
+        .filter(|p| p.target_id.is_none())
+        .map(|p| &p.org_id)
+        .collect();
+    for org_id in needed {
+        let listed = f.snyk.imported(org_id, BITBUCKET_TYPES).await?;
+        f.targets.insert(org_id.clone(), listed);
+    }
+    let f = &f;
+    let stop = stage.stop;
+    let stopped = || stop.is_some_and(|s| *s.borrow());
+    let ended: Vec<(&Change, Result<Done, Error>)> = stream::iter(&changes)
+        .take_while(|_| std::future::ready(!stopped()))
+        .map(|c| async move { (c, c.apply(f).await) })
+        .buffer_unordered(stage.options.concurrency.max(1))
+        .collect()
+        .await;
+    if ended.len() < changes.len() {
+        stage.report.interrupted = true;
+    }
+    for (change, result) in ended {
+        match result {
+            Ok(Done::Branch(line)) => stage.report.branches_updated.push(line),
+            Ok(Done::Retired(line)) => stage.report.retired.push(line),
+            Ok(Done::Replaced { line, renamed }) => {
+                if renamed {
+                    stage.report.renamed += 1;
+                } else {
+                    stage.report.moved += 1;
+                }
+                stage.report.replaced.push(line);
             }
-            let name = retire.placement.full_name.clone();
-            stage.failed(&name, &org, "could not retire the target", &e);
+            Err(e) if e.is_auth() => return Err(e),
+            Err(e) => {
+                let what = match change {
+                    Change::Branch { .. } => "could not change the branch",
+                    Change::Retire { .. } => "could not retire the target",
+                };
+                let name = change.placement().full_name.clone();
+                stage.failed(&name, change.org(), what, &e);
+            }
         }
+    }
+    for list in [
+        &mut stage.report.branches_updated,
+        &mut stage.report.retired,
+        &mut stage.report.replaced,
+    ] {
+        list.sort();
     }
     Ok(())
 }
@@ -244,112 +421,4 @@ fn org_names(plan: &Plan) -> HashMap<OrgId, String> {
             _ => None,
         })
         .collect()
-}
-
-/// One branch change.
-struct Branch<'a> {
-    uuid: &'a RepoUuid,
-    org: &'a str,
-    placement: Placement,
-    from: &'a str,
-    to: &'a str,
-}
-
-impl Branch<'_> {
-    async fn apply(&self, stage: &mut Stage<'_>, targets: &mut Targets) -> Result<(), Error> {
-        let operation = DriftOperation::Branch {
-            uuid: self.uuid.clone(),
-            org_id: self.placement.org_id.clone(),
-            full_name: self.placement.full_name.clone(),
-            from: Some(self.from.to_owned()),
-            to: self.to.to_owned(),
-        };
-        stage.intent(&operation).await?;
-        if let Some(target) = targets.find(stage, &self.placement).await? {
-            let projects = stage.snyk.projects(&self.placement.org_id, &target).await?;
-            for p in projects
-                .iter()
-                .filter(|p| p.active && p.branch.as_deref() == Some(self.from))
-            {
-                stage
-                    .snyk
-                    .set_project_branch(&self.placement.org_id, &p.id, self.to)
-                    .await?;
-            }
-        }
-        stage.done(operation).await?;
-        stage.report.branches_updated.push(format!(
-            "{} {} → {} ({})",
-            self.placement.full_name, self.from, self.to, self.org
-        ));
-        Ok(())
-    }
-}
-
-/// One retirement.
-struct Retire<'a> {
-    uuid: Option<RepoUuid>,
-    org: &'a str,
-    placement: Placement,
-    why: RetireReason,
-    mode: RetireMode,
-}
-
-impl Retire<'_> {
-    async fn apply(&self, stage: &mut Stage<'_>, targets: &mut Targets) -> Result<(), Error> {
-        let line = format!("{} ({})", self.placement.full_name, self.why.explain());
-        if self.mode == RetireMode::Report {
-            // Nothing changes, in Snyk or in the journal: the next run names it again.
-            stage.report.retired.push(format!("{line}: reported only"));
-            return Ok(());
-        }
-        let operation = DriftOperation::Retire {
-            uuid: self.uuid.clone(),
-            placement: self.placement.clone(),
-        };
-        stage.intent(&operation).await?;
-        let org_id = &self.placement.org_id;
-        if let Some(target) = targets.find(stage, &self.placement).await? {
-            match self.mode {
-                RetireMode::Deactivate => {
-                    for p in stage.snyk.projects(org_id, &target).await? {
-                        if p.active {
-                            stage.snyk.deactivate_project(org_id, &p.id).await?;
-                        }
-                    }
-                }
-                RetireMode::Delete => {
-                    match stage.snyk.delete_target(org_id, &target).await {
-                        Err(e) if !gone(&e) => return Err(e),
-                        _ => {}
-                    }
-                    // Whether a target's projects go with it is not documented: delete what
-                    // is left.
-                    for p in stage.snyk.projects(org_id, &target).await? {
-                        match stage.snyk.delete_project(org_id, &p.id).await {
-                            Err(e) if !gone(&e) => return Err(e),
-                            _ => {}
-                        }
-                    }
-                }
-                RetireMode::Report => {}
-            }
-        }
-        stage.done(operation).await?;
-        let verb = match self.mode {
-            RetireMode::Delete => "deleted",
-            _ => "deactivated",
-        };
-        let line = format!("{line}: {verb} in {}", self.org);
-        match &self.why {
-            RetireReason::Renamed { .. } => stage.report.renamed += 1,
-            RetireReason::Moved { .. } => stage.report.moved += 1,
-            RetireReason::Deleted | RetireReason::OutOfScope { .. } => {
-                stage.report.retired.push(line);
-                return Ok(());
-            }
-        }
-        stage.report.replaced.push(line);
-        Ok(())
-    }
 }
