@@ -108,6 +108,12 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     Ok(config)
 }
 
+/// Whether a token has the form of an Atlassian API token (`ATATT…`), which is sent as Basic
+/// with the account's e-mail, never alone.
+fn looks_like_atlassian_api_token(token: &str) -> bool {
+    token.trim_start().starts_with("ATATT")
+}
+
 /// The Bitbucket credentials from the environment.
 pub fn bitbucket_auths() -> Result<Vec<Auth>> {
     let method = env("BITBUCKET_CLOUD_AUTH_METHOD").map(|m| m.to_ascii_lowercase());
@@ -129,6 +135,16 @@ pub fn bitbucket_auths() -> Result<Vec<Auth>> {
     if email.is_some() && api_token.is_none() {
         return Err(Usage(
             "BITBUCKET_CLOUD_EMAIL is set without BITBUCKET_CLOUD_API_TOKEN: set the Atlassian API token too".to_owned(),
+        )
+        .into());
+    }
+    if email.is_none()
+        && api_token
+            .as_deref()
+            .is_some_and(looks_like_atlassian_api_token)
+    {
+        return Err(Usage(
+            "BITBUCKET_CLOUD_API_TOKEN looks like an Atlassian API token (it starts with ATATT), which Bitbucket accepts only together with the account's e-mail: set BITBUCKET_CLOUD_EMAIL to your Atlassian account e-mail. (Workspace, project and repository access tokens are used alone; they do not start with ATATT.)".to_owned(),
         )
         .into());
     }

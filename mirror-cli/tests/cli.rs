@@ -1206,3 +1206,21 @@ fn a_mass_deletion_is_held_back_with_exit_one_until_allowed() {
         .code(0)
         .stdout(predicate::str::contains("0 accepted"));
 }
+
+#[test]
+fn an_atlassian_api_token_without_its_email_is_refused_before_anything_is_sent() {
+    let w = World::new();
+    let secret = "ATATT3xFfGF0secret-part-of-the-token";
+    let out = w
+        .cmd()
+        .env_remove("BITBUCKET_CLOUD_EMAIL")
+        .env("BITBUCKET_CLOUD_API_TOKEN", secret)
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set BITBUCKET_CLOUD_EMAIL"), "{stderr}");
+    assert!(!stderr.contains(secret) && !stdout(&out).contains(secret));
+    assert_eq!(w.bb.stats().total, 0, "a request was sent");
+}

@@ -106,25 +106,33 @@ impl Error {
     }
 }
 
-/// The longest line an error message keeps, in characters.
-const SCREEN_WIDTH: usize = 200;
+/// How much of a quoted line (a user's input, a response body) is kept, in characters.
+const QUOTE_KEPT: usize = 200;
 /// The most lines an error message keeps.
-const SCREEN_LINES: usize = 20;
+const SCREEN_LINES: usize = 24;
 
-/// Fits a message for people on one screen: lines longer than 200 characters are cut with `…`
-/// (a parser quoting a huge input line would otherwise print all of it), and at most 20 lines
-/// are kept.
+/// Fits a message for people on one screen without cutting the tool's own words: a sentence
+/// stays whole on its line (the terminal wraps it, and a command or a variable in it can still
+/// be copied in one piece). What can only be quoted material is shortened, marked with `…` and
+/// its size: a line over 200 characters without a space (a token, a minified body), or over
+/// 2,000 characters in any case (a user's line). At most 24 lines are kept.
 pub fn fit_screen(text: &str) -> String {
     let mut out: Vec<String> = text
         .lines()
-        .take(SCREEN_LINES)
-        .map(|line| match line.char_indices().nth(SCREEN_WIDTH) {
-            Some((cut, _)) => format!("{}…", &line[..cut]),
-            None => line.to_owned(),
+        .map(|line| {
+            let chars = line.chars().count();
+            if chars > QUOTE_KEPT && (!line.contains(' ') || chars > 2_000) {
+                let kept: String = line.chars().take(QUOTE_KEPT).collect();
+                format!("{kept}… ({chars} characters)")
+            } else {
+                line.to_owned()
+            }
         })
         .collect();
-    if text.lines().count() > SCREEN_LINES {
-        out.push("…".to_owned());
+    if out.len() > SCREEN_LINES {
+        let more = out.len() - SCREEN_LINES;
+        out.truncate(SCREEN_LINES);
+        out.push(format!("… ({more} more lines)"));
     }
     out.join("\n")
 }
@@ -134,17 +142,28 @@ mod screen_tests {
     use super::fit_screen;
 
     #[test]
-    fn long_lines_and_many_lines_are_cut() {
+    fn quoted_material_is_shortened_with_its_size_and_many_lines_are_cut() {
         let huge = "x".repeat(10_000);
         let fitted = fit_screen(&format!("error at line 1\n{huge}\nend"));
         assert!(fitted.len() < 300, "{}", fitted.len());
         assert!(fitted.starts_with("error at line 1\nxxx"));
-        assert!(fitted.ends_with("…\nend"));
+        assert!(fitted.ends_with("… (10000 characters)\nend"), "{fitted}");
         let many = (0..50)
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join("\n");
-        assert_eq!(fit_screen(&many).lines().count(), 21);
-        assert_eq!(fit_screen("é".repeat(300).as_str()).chars().count(), 201);
+        let fitted = fit_screen(&many);
+        assert_eq!(fitted.lines().count(), 25);
+        assert!(fitted.ends_with("… (26 more lines)"), "{fitted}");
+        let quote = fit_screen("é".repeat(300).as_str());
+        assert!(quote.starts_with(&"é".repeat(200)) && quote.ends_with("… (300 characters)"));
+    }
+
+    #[test]
+    fn the_tools_own_words_are_never_cut() {
+        // Before, this advice was cut at 200 characters, in the middle of the fix.
+        let advice = "error: no Bitbucket credentials: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (an Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET";
+        assert!(advice.len() > 200);
+        assert_eq!(fit_screen(advice), advice);
     }
 }
