@@ -36,6 +36,20 @@ pub enum Error {
         #[source]
         source: api_support::Error,
     },
+    /// 410 Gone for something that is not a removed endpoint: the account or workspace was
+    /// suspended or deleted. Never retried.
+    #[error(
+        "Bitbucket answered 410 Gone for {path}: the workspace or the account behind these credentials is suspended or deleted (Bitbucket: {message})"
+    )]
+    Gone {
+        /// The path that was called.
+        path: String,
+        /// Bitbucket's own words.
+        message: String,
+        /// The underlying HTTP error.
+        #[source]
+        source: api_support::Error,
+    },
     /// Listing workspaces (or another cross-workspace call) was asked of credentials that cannot
     /// do it: access tokens belong to one workspace.
     #[error(
@@ -80,7 +94,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Auth { .. } | Self::WorkspaceListingUnsupported { .. } => ErrorKind::Auth,
-            Self::Removed { .. } => ErrorKind::Gone,
+            Self::Removed { .. } | Self::Gone { .. } => ErrorKind::Gone,
             Self::WorkspaceNotFound { .. } => ErrorKind::NotFound,
             Self::Config(_) => ErrorKind::Config,
             Self::IncompleteListing { .. } => ErrorKind::Decode,
@@ -93,6 +107,7 @@ impl Error {
         match self {
             Self::Auth { source, .. }
             | Self::Removed { source, .. }
+            | Self::Gone { source, .. }
             | Self::WorkspaceNotFound { source, .. } => Some(source),
             Self::Api(e) => Some(e),
             Self::WorkspaceListingUnsupported { .. }
@@ -147,12 +162,34 @@ fn not_accessible_by_mechanism(e: &api_support::Error) -> bool {
         .is_some_and(|b| b.contains("not accessible by this authentication mechanism"))
 }
 
+/// The endpoints Atlassian removed with CHANGE-2770 (they answer 410 Gone).
+const REMOVED_ENDPOINTS: [&str; 4] = [
+    "/2.0/workspaces",
+    "/2.0/user/permissions/workspaces",
+    "/2.0/user/permissions/repositories",
+    "/2.0/repositories",
+];
+
 /// Turns a failed request into the most telling error.
 pub(crate) fn classify(e: api_support::Error) -> Error {
     let status = e.status().map(|s| s.as_u16());
     if status == Some(410) {
-        return Error::Removed {
-            path: e.path().unwrap_or("this endpoint").to_owned(),
+        let path = e.path().unwrap_or("this endpoint").to_owned();
+        // Only the endpoints CHANGE-2770 removed get its advice; any other 410 means what
+        // was asked for is gone.
+        let removed = e.body().is_some_and(|b| b.contains("CHANGE-2770"))
+            || REMOVED_ENDPOINTS.contains(&path.trim_end_matches('/'));
+        if removed {
+            return Error::Removed { path, source: e };
+        }
+        let message = e
+            .body()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "no reason given".to_owned());
+        return Error::Gone {
+            path,
+            message,
             source: e,
         };
     }

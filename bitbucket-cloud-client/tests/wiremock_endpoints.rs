@@ -436,3 +436,23 @@ async fn a_repository_is_looked_up_by_its_uuid_with_encoded_braces_and_a_404_is_
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_410_elsewhere_says_the_account_is_gone_not_change_2770() {
+    let server = MockServer::start().await;
+    Mock::given(path("/2.0/repositories/acme"))
+        .respond_with(ResponseTemplate::new(410).set_body_json(
+            json!({"type": "error", "error": {"message": "This account has been suspended."}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server, api_token());
+    let e = c.repositories("acme").collect().await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Gone { .. }), "{e:?}");
+    assert_eq!(e.kind(), bitbucket_cloud_client::ErrorKind::Gone);
+    assert!(!text.contains("CHANGE-2770"), "{text}");
+    assert!(text.contains("suspended or deleted"), "{text}");
+    assert!(text.contains("This account has been suspended."), "{text}");
+}
