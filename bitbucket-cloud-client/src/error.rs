@@ -50,6 +50,20 @@ pub enum Error {
         #[source]
         source: api_support::Error,
     },
+    /// Bitbucket refused the request and said why in its error envelope
+    /// (`{"type": "error", "error": {"message": …}}`).
+    #[error("Bitbucket refused {request} (HTTP {status}): {message}")]
+    Refused {
+        /// The method and path.
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// Bitbucket's own words (`error.message`, and `error.detail` when given).
+        message: String,
+        /// The underlying HTTP error.
+        #[source]
+        source: api_support::Error,
+    },
     /// Listing workspaces (or another cross-workspace call) was asked of credentials that cannot
     /// do it: access tokens belong to one workspace.
     #[error(
@@ -98,7 +112,7 @@ impl Error {
             Self::WorkspaceNotFound { .. } => ErrorKind::NotFound,
             Self::Config(_) => ErrorKind::Config,
             Self::IncompleteListing { .. } => ErrorKind::Decode,
-            Self::Api(e) => e.kind(),
+            Self::Api(e) | Self::Refused { source: e, .. } => e.kind(),
         }
     }
 
@@ -108,6 +122,7 @@ impl Error {
             Self::Auth { source, .. }
             | Self::Removed { source, .. }
             | Self::Gone { source, .. }
+            | Self::Refused { source, .. }
             | Self::WorkspaceNotFound { source, .. } => Some(source),
             Self::Api(e) => Some(e),
             Self::WorkspaceListingUnsupported { .. }
@@ -162,6 +177,19 @@ fn not_accessible_by_mechanism(e: &api_support::Error) -> bool {
         .is_some_and(|b| b.contains("not accessible by this authentication mechanism"))
 }
 
+/// Bitbucket's own words in its error envelope: `error.message`, with `error.detail` when it
+/// says more.
+fn envelope_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let message = v["error"]["message"].as_str()?.trim().to_owned();
+    match v["error"]["detail"].as_str().map(str::trim) {
+        Some(detail) if !detail.is_empty() && detail != message => {
+            Some(format!("{message} ({detail})"))
+        }
+        _ => Some(message),
+    }
+}
+
 /// The endpoints Atlassian removed with CHANGE-2770 (they answer 410 Gone).
 const REMOVED_ENDPOINTS: [&str; 4] = [
     "/2.0/workspaces",
@@ -184,8 +212,7 @@ pub(crate) fn classify(e: api_support::Error) -> Error {
         }
         let message = e
             .body()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .and_then(envelope_message)
             .unwrap_or_else(|| "no reason given".to_owned());
         return Error::Gone {
             path,
@@ -194,7 +221,19 @@ pub(crate) fn classify(e: api_support::Error) -> Error {
         };
     }
     if !matches!(status, Some(401 | 403)) && !e.is_token_exchange() {
-        return Error::Api(e);
+        return match (status, e.body().and_then(envelope_message)) {
+            (Some(status @ (400 | 402 | 405..=499)), Some(message)) => Error::Refused {
+                request: format!(
+                    "{} {}",
+                    e.method().map(|m| m.as_str()).unwrap_or("the request"),
+                    e.path().unwrap_or_default()
+                ),
+                status,
+                message,
+                source: e,
+            },
+            _ => Error::Api(e),
+        };
     }
     let credential = e.credential_kind().and_then(CredentialKind::from_name);
     if e.is_token_exchange() && e.kind() != ErrorKind::Auth {

@@ -89,6 +89,7 @@
 //! | quirk | handled in | proven by |
 //! |---|---|---|
 //! | `GET /2.0/workspaces` (and other cross-workspace listings) answer 410 since April 2026 (CHANGE-2770); workspaces come from `GET /2.0/user/workspaces` | [`Error::Removed`], never retried; [`BitbucketClient::user_workspaces`] | `sandbox.rs::removed_endpoints_answer_410_and_are_not_retried`, `wiremock_endpoints.rs::gone_is_its_own_error_and_never_retried`, `contract.rs::removed_endpoints_are_deprecated_in_the_spec_and_never_called` |
+//! | errors come in an envelope (`{"type": "error", "error": {"message", "detail"}}`) that a status line hides | [`Error::Refused`] shows Bitbucket's own words | `wiremock_endpoints.rs::bitbuckets_own_error_text_is_shown` |
 //! | a 410 on any other path (`/repositories/{workspace}`, …) means the account or workspace is suspended or deleted, not CHANGE-2770 | [`Error::Gone`] with Bitbucket's own message | `wiremock_endpoints.rs::a_410_elsewhere_says_the_account_is_gone_not_change_2770` |
 //! | app passwords are refused since 2026-07-28 | [`Auth::app_password`] fails with the replacements named | `wiremock_endpoints.rs::a_refused_app_password_says_they_were_removed` |
 //! | access tokens cannot list workspaces ("not accessible by this authentication mechanism") | refused before any request, [`Error::WorkspaceListingUnsupported`] | `sandbox.rs::access_tokens_cannot_list_workspaces_and_no_request_is_made` |

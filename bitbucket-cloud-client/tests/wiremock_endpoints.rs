@@ -456,3 +456,22 @@ async fn a_410_elsewhere_says_the_account_is_gone_not_change_2770() {
     assert!(text.contains("suspended or deleted"), "{text}");
     assert!(text.contains("This account has been suspended."), "{text}");
 }
+
+#[tokio::test]
+async fn bitbuckets_own_error_text_is_shown() {
+    let server = MockServer::start().await;
+    Mock::given(path("/2.0/repositories/acme"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"type": "error", "error": {"message": "Invalid sort field", "detail": "sort=stars is not a field"}}),
+        ))
+        .mount(&server)
+        .await;
+    let c = client(&server, api_token());
+    let e = c.repositories("acme").collect().await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("Bitbucket refused GET /2.0/repositories/acme (HTTP 400): Invalid sort field (sort=stars is not a field)"),
+        "{text}"
+    );
+    assert_eq!(e.kind(), bitbucket_cloud_client::ErrorKind::Client);
+}
