@@ -40,6 +40,8 @@ struct PageState {
     workspace: Option<String>,
     /// Items received so far.
     received: u64,
+    /// The page whose answer carried `next`.
+    from: Option<Url>,
 }
 
 impl PageState {
@@ -48,10 +50,21 @@ impl PageState {
             None => return Ok(None),
             Some(url) => url?,
         };
-        let mut page: Page<T> = self
+        let first = self
             .client
             .get_url(url.clone(), self.workspace.as_deref())
-            .await?;
+            .await;
+        let mut page: Page<T> = match (first, &self.from) {
+            // A `next` link the client will not follow (another origin): name the request
+            // whose answer carried it, not the refused link.
+            (Err(e), Some(from)) if e.kind() == api_support::ErrorKind::Config => {
+                return Err(Error::Config(format!(
+                    "the `next` link in Bitbucket's answer to GET {} was not followed: {e}",
+                    from.path()
+                )));
+            }
+            (page, _) => page?,
+        };
         let short = |page: &Page<T>, received: u64| {
             page.next.is_none()
                 && page
@@ -73,6 +86,7 @@ impl PageState {
             }
         }
         self.received += page.values.len() as u64;
+        self.from = Some(url.clone());
         self.next = match &page.next {
             None => None,
             Some(next) => {
@@ -115,6 +129,7 @@ where
             next: Some(self.first),
             workspace: self.workspace,
             received: 0,
+            from: None,
         }
     }
 

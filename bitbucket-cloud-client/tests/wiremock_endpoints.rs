@@ -264,6 +264,12 @@ async fn a_next_link_on_another_host_is_refused() {
         e.to_string().contains("refusing to send credentials"),
         "{e}"
     );
+    // The request whose answer carried the link is named, not the refused link's path.
+    assert!(
+        e.to_string()
+            .contains("the `next` link in Bitbucket's answer to GET /2.0/repositories/acme"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
