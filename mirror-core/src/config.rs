@@ -408,6 +408,17 @@ impl Config {
                 "apply.per_org_concurrency must be at least 1".to_owned(),
             ));
         }
+        let s = &self.source;
+        for (key, patterns) in [
+            ("source.include_workspaces", &s.include_workspaces),
+            ("source.exclude_workspaces", &s.exclude_workspaces),
+            ("source.include_repositories", &s.include_repositories),
+            ("source.exclude_repositories", &s.exclude_repositories),
+        ] {
+            for p in patterns {
+                glob_pattern(p).map_err(|e| Error::Config(format!("{key}: {e}")))?;
+            }
+        }
         if self.import.exclusion_globs.len() > 10 {
             return Err(Error::Config(format!(
                 "import.exclusion_globs has {} entries; Snyk accepts at most 10",
@@ -448,33 +459,42 @@ fn check_template(template: &str, allowed: &[&str]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `text` matches a glob pattern with `*` (any run) and `?` (one character),
-/// case-insensitively.
+/// How patterns match: without regard to case, and `*` runs over `/` as well.
+const GLOB: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: false,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
+
+/// A pattern as the configuration's rules write it: `*` (any run), `?` (one character) and
+/// character classes (`[0-4]`, `[!x]`), matched without regard to case.
+///
+/// # Errors
+/// [`Error::Config`] naming the pattern and what is wrong with it.
+pub fn glob_pattern(pattern: &str) -> Result<glob::Pattern, Error> {
+    glob::Pattern::new(pattern).map_err(|e| {
+        Error::Config(format!(
+            "`{pattern}` is not a pattern this tool reads ({}): use *, ? and character classes such as [0-4]",
+            e.msg
+        ))
+    })
+}
+
+/// Whether `text` matches the pattern (see [`glob_pattern`]); a pattern that is not one
+/// matches nothing (the configuration's checks refuse it before).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
+    thread_local! {
+        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Option<glob::Pattern>>> =
+            std::cell::RefCell::default();
     }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    COMPILED.with(|compiled| {
+        compiled
+            .borrow_mut()
+            .entry(pattern.to_owned())
+            .or_insert_with(|| glob::Pattern::new(pattern).ok())
+            .as_ref()
+            .is_some_and(|p| p.matches_with(text, GLOB))
+    })
 }
 
 #[cfg(test)]
@@ -490,6 +510,19 @@ mod tests {
         assert!(glob_match("ws?", "ws1"));
         assert!(glob_match("a*b*c", "aXXbYYc"));
         assert!(!glob_match("a*b*c", "aXXbYY"));
+        // Character classes: before, `*-00[0-4]*` silently matched nothing.
+        assert!(glob_match("*-00[0-4]*", "svc-003-api"));
+        assert!(!glob_match("*-00[0-4]*", "svc-007-api"));
+        assert!(glob_match("ACME/*", "acme/web"));
+        let e = Config::from_toml(
+            "[snyk]\ngroup_id = \"g\"\n[source]\nexclude_repositories = [\"[abc\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("source.exclude_repositories: `[abc` is not a pattern"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Integration, Mapping, RetireMode};
+use crate::config::{Config, Integration, Mapping, RetireMode, glob_match};
 use crate::conflict::{ConflictReason, repositories};
 use crate::drift::Drift;
 use crate::ids::{IntegrationId, OrgId, RepoUuid};
@@ -155,6 +155,14 @@ pub enum Action {
         /// Mirrored repositories of it.
         repositories: usize,
     },
+    /// A pattern of the configuration matches nothing (often a typo, or a case of a rule
+    /// written for another estate).
+    UnusedRule {
+        /// The setting, such as `source.exclude_repositories`.
+        setting: String,
+        /// The pattern.
+        pattern: String,
+    },
     /// A mirrored repository is now out of scope (excluded, a fork, emptied).
     OutOfScope {
         /// `workspace/repository` now.
@@ -226,6 +234,54 @@ pub struct Summary {
     pub out_of_scope: usize,
 }
 
+/// The repository and workspace patterns of the configuration that match nothing listed.
+fn unused_rules(config: &Config, inventory: &Inventory) -> Vec<Action> {
+    let s = &config.source;
+    let b = &inventory.bitbucket;
+    let repos: Vec<&Repo> = b.workspaces.iter().flat_map(|w| &w.repositories).collect();
+    let workspaces: Vec<&str> = b
+        .workspaces
+        .iter()
+        .map(|w| w.slug.as_str())
+        .chain(b.excluded_workspaces.iter().map(|(w, _)| w.as_str()))
+        .collect();
+    let repo_matches = |p: &str, r: &Repo| {
+        if p.contains('/') {
+            glob_match(p, &r.full_name())
+        } else {
+            glob_match(p, &r.slug)
+        }
+    };
+    let mut unused = Vec::new();
+    for (setting, patterns) in [
+        ("source.include_repositories", &s.include_repositories),
+        ("source.exclude_repositories", &s.exclude_repositories),
+    ] {
+        for p in patterns {
+            if !repos.iter().any(|r| repo_matches(p, r)) {
+                unused.push((setting, p));
+            }
+        }
+    }
+    for (setting, patterns) in [
+        ("source.include_workspaces", &s.include_workspaces),
+        ("source.exclude_workspaces", &s.exclude_workspaces),
+    ] {
+        for p in patterns {
+            if !workspaces.iter().any(|w| glob_match(p, w)) {
+                unused.push((setting, p));
+            }
+        }
+    }
+    unused
+        .into_iter()
+        .map(|(setting, pattern)| Action::UnusedRule {
+            setting: setting.to_owned(),
+            pattern: pattern.clone(),
+        })
+        .collect()
+}
+
 /// The plan: what to create, what to import, what to skip and why, what conflicts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -273,6 +329,7 @@ impl Plan {
                 Action::Track(_) => s.tracked += 1,
                 Action::WorkspaceGone { .. } => s.workspaces_gone += 1,
                 Action::OutOfScope { .. } => s.out_of_scope += 1,
+                Action::UnusedRule { .. } => {}
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
                 }
@@ -294,6 +351,7 @@ impl Plan {
                     | Action::Conflict { .. }
                     | Action::WorkspaceGone { .. }
                     | Action::OutOfScope { .. }
+                    | Action::UnusedRule { .. }
             )
         })
     }
@@ -464,6 +522,9 @@ impl Plan {
             Action::OutOfScope { repository, rule } => {
                 format!("? out of scope {repository} ({rule})")
             }
+            Action::UnusedRule { setting, pattern } => format!(
+                "? rule `{pattern}` ({setting}) matches nothing here (patterns match without regard to case)"
+            ),
             Action::Conflict {
                 org,
                 reason,
@@ -908,6 +969,10 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
     let drift = crate::drift::analyse(config, inventory, history);
     let mut planner = Planner::new(config, inventory, history, drift);
     planner.skips = d.skips;
+    planner
+        .drift
+        .actions
+        .extend(unused_rules(config, inventory));
     for (dest, repos) in &d.repos {
         planner.destination(dest, repos, d.workspaces.get(dest));
     }

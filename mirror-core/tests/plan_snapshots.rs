@@ -364,3 +364,34 @@ fn plan_files_of_other_versions_are_refused() {
     let e = Plan::from_json(r#"{"schema_version": 1}"#).unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
 }
+
+#[test]
+fn a_rule_that_matches_nothing_is_named_and_character_classes_work() {
+    let inv = inventory(
+        vec![ws(
+            "acme",
+            vec![repo("acme", "svc-003-api"), repo("acme", "svc-007-api")],
+        )],
+        vec![],
+    );
+    let cfg = config(
+        "[source]\nexclude_repositories = [\"*-00[0-4]*\", \"no-such-*\"]\nexclude_workspaces = [\"sandbox-*\"]\n",
+    );
+    let p = plan(&cfg, &inv, &History::default());
+    let text = p.render();
+    assert!(
+        text.contains("= skip acme/svc-003-api: excluded (matched by *-00[0-4]*)"),
+        "{text}"
+    );
+    assert!(text.contains("+ import acme/svc-007-api"), "{text}");
+    assert!(
+        text.contains("? rule `no-such-*` (source.exclude_repositories) matches nothing here"),
+        "{text}"
+    );
+    assert!(
+        text.contains("? rule `sandbox-*` (source.exclude_workspaces) matches nothing here"),
+        "{text}"
+    );
+    assert!(!text.contains("? rule `*-00[0-4]*`"), "{text}");
+    assert!(!p.is_noop());
+}
