@@ -71,19 +71,55 @@ pub struct Ctx {
 
 impl Ctx {
     /// From flags, environment and configuration file.
+    ///
+    /// # Errors
+    /// Every missing or wrong setting at once, when more than one is (a usage error).
     pub fn from_env(g: &Global) -> Result<Self> {
-        let config = settings::config(g, true)?;
-        let mut snyk = SnykAdapter::new(settings::snyk(g)?);
-        if let Some((email, token)) = settings::snyk_bitbucket_credentials()? {
-            snyk = snyk.with_bitbucket_credentials(email, token);
+        let config = settings::config(g, true);
+        let snyk = settings::snyk(g);
+        let snyk_side = settings::snyk_bitbucket_credentials();
+        let bitbucket = settings::bitbucket(g);
+        match (config, snyk, snyk_side, bitbucket) {
+            (Ok(config), Ok(snyk), Ok(snyk_side), Ok(bitbucket)) => {
+                let mut snyk = SnykAdapter::new(snyk);
+                if let Some((email, token)) = snyk_side {
+                    snyk = snyk.with_bitbucket_credentials(email, token);
+                }
+                Ok(Self {
+                    bitbucket: Arc::new(BitbucketAdapter::new(bitbucket)),
+                    snyk: Arc::new(snyk),
+                    state_dir: settings::state_dir(g),
+                    config,
+                })
+            }
+            (config, snyk, snyk_side, bitbucket) => {
+                let errors: Vec<anyhow::Error> =
+                    [config.err(), snyk.err(), snyk_side.err(), bitbucket.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                Err(all_at_once(errors))
+            }
         }
-        Ok(Self {
-            bitbucket: Arc::new(BitbucketAdapter::new(settings::bitbucket(g)?)),
-            snyk: Arc::new(snyk),
-            state_dir: settings::state_dir(g),
-            config,
-        })
     }
+}
+
+/// Several settings errors as one: each on its own line when all are usage errors (so a user
+/// fixes them in one go); otherwise the first that is not (credentials refused, say).
+fn all_at_once(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
+    let usage =
+        |e: &anyhow::Error| crate::api_kind::kind_of(e) == Some(api_support::ErrorKind::Config);
+    if errors.len() == 1 || !errors.iter().all(usage) {
+        let at = errors.iter().position(|e| !usage(e)).unwrap_or(0);
+        return errors.swap_remove(at);
+    }
+    let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+    Usage(format!(
+        "{} settings need fixing:\n{}",
+        errors.len(),
+        lines.join("\n")
+    ))
+    .into()
 }
 
 fn parse_interval(text: &str) -> Result<Duration> {

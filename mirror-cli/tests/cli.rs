@@ -1224,3 +1224,23 @@ fn an_atlassian_api_token_without_its_email_is_refused_before_anything_is_sent()
     assert!(!stderr.contains(secret) && !stdout(&out).contains(secret));
     assert_eq!(w.bb.stats().total, 0, "a request was sent");
 }
+
+#[test]
+fn everything_missing_is_named_at_once() {
+    let w = World::new();
+    let out = w
+        .cmd()
+        .env_remove("SNYK_TOKEN")
+        .env_remove("SNYK_GROUP_ID")
+        .env_remove("BITBUCKET_CLOUD_EMAIL")
+        .env_remove("BITBUCKET_CLOUD_API_TOKEN")
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3 settings need fixing"), "{stderr}");
+    for name in ["SNYK_GROUP_ID", "SNYK_TOKEN", "BITBUCKET_CLOUD_EMAIL"] {
+        assert!(stderr.contains(name), "{name} not named in {stderr}");
+    }
+}
