@@ -204,15 +204,31 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
 pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted().await {
             eprintln!("stopping after the imports in flight (Ctrl-C again to abort)…");
             let _ = tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         }
     });
     rx
+}
+
+/// Waits for Ctrl-C or SIGTERM (what containers and schedulers send); false if neither can be
+/// listened for.
+async fn interrupted() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term.recv() => r.is_some(),
+            };
+        }
+    }
+    tokio::signal::ctrl_c().await.is_ok()
 }
 
 /// One sync (or apply of a given plan).
@@ -262,23 +278,57 @@ async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
     // One mirror for every round: it holds the state directory, and its journal stays current.
     let mut mirror = ctx.mirror()?;
     mirror.stop_when(stop.clone());
+    let mut failures: u32 = 0;
     loop {
-        let plan = make_plan(&mirror, &ctx.config, out).await?;
-        show_plan(out, &plan);
-        let code = run_plan(&mut mirror, out, &plan).await?;
+        let round = async {
+            let plan = make_plan(&mirror, &ctx.config, out).await?;
+            show_plan(out, &plan);
+            run_plan(&mut mirror, out, &plan).await
+        }
+        .await;
         if *stop.borrow() {
             return Ok(exit::INTERRUPTED);
         }
-        out.status(&format!(
-            "next sync in {}s (exit code of this one: {code}); Ctrl-C to stop",
-            interval.as_secs()
-        ));
+        let wait = match round {
+            Ok(code) => {
+                failures = 0;
+                out.status(&format!(
+                    "next sync in {}s (exit code of this one: {code}); Ctrl-C or SIGTERM to stop",
+                    interval.as_secs()
+                ));
+                interval
+            }
+            // A configuration error stays one until someone fixes it: the watch ends.
+            Err(e) if crate::api_kind::kind_of(&e) == Some(api_support::ErrorKind::Config) => {
+                return Err(e);
+            }
+            // Anything else (an API down, a token expired) may pass: log it, back off, go on.
+            Err(e) => {
+                failures += 1;
+                let wait = retry_after_failure(failures, interval);
+                eprintln!(
+                    "{}",
+                    mirror_core::fit_screen(&format!(
+                        "this sync failed ({failures} in a row): {e:#}\nnext try in {}s; Ctrl-C or SIGTERM to stop",
+                        wait.as_secs()
+                    ))
+                );
+                wait
+            }
+        };
         let mut waiting = stop.clone();
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = waiting.changed() => return Ok(exit::INTERRUPTED),
         }
     }
+}
+
+/// How long a watch waits after `failures` failed rounds in a row: 30 s, doubling, never
+/// longer than its interval.
+fn retry_after_failure(failures: u32, interval: Duration) -> Duration {
+    let backoff = Duration::from_secs(30).saturating_mul(1 << failures.saturating_sub(1).min(10));
+    backoff.min(interval)
 }
 
 /// Above this many orgs, doctor does not read every org's integrations (one request each).
@@ -600,6 +650,18 @@ async fn drift_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_watch_backs_off_within_its_interval() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(retry_after_failure(1, hour), Duration::from_secs(30));
+        assert_eq!(retry_after_failure(3, hour), Duration::from_secs(120));
+        assert_eq!(retry_after_failure(30, hour), hour);
+        assert_eq!(
+            retry_after_failure(1, Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn intervals() {

@@ -1244,3 +1244,44 @@ fn everything_missing_is_named_at_once() {
         assert!(stderr.contains(name), "{name} not named in {stderr}");
     }
 }
+
+#[test]
+fn a_watch_keeps_watching_through_a_failed_round_and_ends_on_sigterm() {
+    let w = World::new();
+    // Snyk refuses the first request (a token revoked for a moment): the first round fails.
+    w.snyk
+        .server()
+        .inject(api_support::sandbox::Fault::Status(401), 1);
+    let mut cmd = w.process();
+    cmd.args(["sync", "--watch", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut failed = false;
+    let mut ok_rounds = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let Ok(line) = line else { break };
+        if line.starts_with("this sync failed (1 in a row)") {
+            failed = true;
+        }
+        if line.starts_with("next sync in") {
+            ok_rounds += 1;
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(failed, "the failed round was not reported");
+    assert_eq!(ok_rounds, 1);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "SIGTERM ends a watch with exit 4"
+    );
+    assert!(stdout(&out).contains("11 accepted"), "{}", stdout(&out));
+}
