@@ -242,7 +242,7 @@ pub(crate) fn analyse(config: &Config, inventory: &Inventory, history: &History)
 }
 
 /// Why an old placement of a repository is retired: it was renamed (same org) or moved.
-fn replaced(old: &Placement, record: &RepoRecord) -> RetireReason {
+pub(crate) fn replaced(old: &Placement, record: &RepoRecord) -> RetireReason {
     let to = record.current.full_name.clone();
     if old.org_id == record.current.org_id {
         RetireReason::Renamed { to }

@@ -8,24 +8,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
 use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
-use crate::ports::SnykTarget;
 
-/// The integration types of Bitbucket targets: a repository imported through either is the
-/// same repository.
-const BITBUCKET_TYPES: &str = "bitbucket-cloud,bitbucket-connect-app";
-
-/// The targets that are Bitbucket repositories, by lowercased name: a target of another type
-/// (GitHub, GitLab, …) is never taken as ours, whatever the listing answered.
-fn bitbucket_targets(targets: Vec<SnykTarget>) -> BTreeMap<String, TargetId> {
-    targets
+/// An org's targets that are Bitbucket repositories, by lowercased name. Both Bitbucket
+/// integration types are listed (a repository imported through either is the same
+/// repository), and a target of another type (GitHub, GitLab, …) is never taken as ours,
+/// whatever the listing answered.
+pub(crate) async fn bitbucket_targets(
+    snyk: &dyn SnykPort,
+    org_id: &OrgId,
+) -> Result<BTreeMap<String, TargetId>, Error> {
+    let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
+    Ok(snyk
+        .imported(org_id, types)
+        .await?
         .into_iter()
         .filter(|t| {
             t.integration_type
                 .as_deref()
-                .is_none_or(|k| BITBUCKET_TYPES.split(',').any(|b| b == k))
+                .is_none_or(|k| types.split(',').any(|b| b == k))
         })
         .map(|t| (t.display_name.to_lowercase(), t.id))
-        .collect()
+        .collect())
 }
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
 use crate::rules::{History, destination, pending_by_history, repo_filter};
@@ -315,8 +318,8 @@ async fn gather_snyk_for(
             let id = orgs[i].id.clone();
             async move {
                 let integrations = snyk.integrations(&id).await?;
-                let targets = snyk.imported(&id, BITBUCKET_TYPES).await?;
-                Ok::<_, Error>((i, integrations, bitbucket_targets(targets)))
+                let targets = bitbucket_targets(snyk, &id).await?;
+                Ok::<_, Error>((i, integrations, targets))
             }
         })
         .buffer_unordered(ORG_CONCURRENCY)

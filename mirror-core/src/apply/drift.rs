@@ -5,7 +5,7 @@
 //! deactivated, only projects on the old branch are moved, a target already gone counts as
 //! deleted), so a run killed at any point and run again changes nothing twice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures_util::{StreamExt, stream};
@@ -13,15 +13,14 @@ use futures_util::{StreamExt, stream};
 use crate::Error;
 use crate::apply::Stage;
 use crate::config::RetireMode;
+use crate::drift::replaced;
 use crate::ids::{OrgId, RepoUuid, TargetId};
+use crate::inventory::bitbucket_targets;
 use crate::journal::{DriftOperation, Event, Journal, JournalWriter};
 use crate::plan::{Action, Plan, RetireReason};
-use crate::ports::{SnykPort, SnykTarget};
+use crate::ports::SnykPort;
 use crate::report::FailedChange;
 use crate::rules::Placement;
-
-/// The integration types whose targets are Bitbucket repositories.
-const BITBUCKET_TYPES: &str = "bitbucket-cloud,bitbucket-connect-app";
 
 /// Whether an error means the thing is already gone.
 fn gone(e: &Error) -> bool {
@@ -117,8 +116,9 @@ enum Done {
 struct Follow {
     snyk: Arc<dyn SnykPort>,
     writer: JournalWriter,
-    /// The Bitbucket targets of each org a change needs an id from, listed once.
-    targets: HashMap<OrgId, Vec<SnykTarget>>,
+    /// The Bitbucket targets of each org a change needs an id from (by lowercased name),
+    /// listed once.
+    targets: HashMap<OrgId, BTreeMap<String, TargetId>>,
 }
 
 impl Follow {
@@ -130,9 +130,8 @@ impl Follow {
         placement.target_id.clone().or_else(|| {
             self.targets
                 .get(&placement.org_id)?
-                .iter()
-                .find(|t| t.display_name.eq_ignore_ascii_case(&placement.full_name))
-                .map(|t| t.id.clone())
+                .get(&placement.full_name.to_lowercase())
+                .cloned()
         })
     }
 }
@@ -304,15 +303,10 @@ fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
         s.repos
             .iter()
             .flat_map(|(uuid, record)| {
-                record.stale.iter().map(move |old| {
-                    let to = record.current.full_name.clone();
-                    let why = if old.org_id == record.current.org_id {
-                        RetireReason::Renamed { to }
-                    } else {
-                        RetireReason::Moved { to }
-                    };
-                    (uuid.clone(), old.clone(), why)
-                })
+                record
+                    .stale
+                    .iter()
+                    .map(move |old| (uuid.clone(), old.clone(), replaced(old, record)))
             })
             .collect::<Vec<_>>()
     });
@@ -359,7 +353,7 @@ pub(crate) async fn follow(
         .map(|p| &p.org_id)
         .collect();
     for org_id in needed {
-        let listed = f.snyk.imported(org_id, BITBUCKET_TYPES).await?;
+        let listed = bitbucket_targets(f.snyk.as_ref(), org_id).await?;
         f.targets.insert(org_id.clone(), listed);
     }
     let f = &f;
