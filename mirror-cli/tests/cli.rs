@@ -1043,17 +1043,22 @@ fn import_until_killed(w: &World, kill_after: usize) -> bool {
             .unwrap_or(0)
     };
     let start = lines();
+    let errors = w.state.path().join("import-stderr.txt");
     let mut child = w
         .process()
         .arg("import")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errors).unwrap())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "import failed on its own: {status}");
+            assert!(
+                status.success(),
+                "import failed on its own: {status}\n{}",
+                std::fs::read_to_string(&errors).unwrap_or_default()
+            );
             return true;
         }
         if lines() >= start + kill_after {
