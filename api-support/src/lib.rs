@@ -50,6 +50,9 @@ mod auth;
 mod base_url;
 mod client;
 mod error;
+#[cfg(feature = "sandbox")]
+pub mod instances;
+mod lenient;
 mod oauth;
 mod pool;
 pub mod redact;
@@ -66,6 +69,7 @@ pub use client::{
     HttpOptions, decode_json,
 };
 pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
+pub use lenient::{SkippedItem, decode_items};
 pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -98,12 +98,31 @@ pub fn redact(text: &str) -> String {
             while end < lb.len() && is_key_char(lb[end]) {
                 end += 1;
             }
-            if end < lb.len() && lb[end] == b'=' {
-                // Query or form pair: the value runs to a separator.
-                let start = end + 1;
+            // Query or form pair (`token=…`), or a TOML or shell assignment (`token = "…"`).
+            let mut eq = end;
+            while eq < lb.len() && (lb[eq] == b' ' || lb[eq] == b'\t') {
+                eq += 1;
+            }
+            if eq < lb.len() && lb[eq] == b'=' {
+                let mut start = eq + 1;
+                while start < lb.len() && (lb[start] == b' ' || lb[start] == b'\t') {
+                    start += 1;
+                }
                 let mut stop = start;
-                while stop < lb.len() && !b"&; \t\r\n\"'<>,".contains(&lb[stop]) {
-                    stop += 1;
+                if start < lb.len() && (lb[start] == b'"' || lb[start] == b'\'') {
+                    // A quoted value runs to its closing quote, or to the end of the line when
+                    // it has none (an unterminated string in a file being reported).
+                    let quote = lb[start];
+                    start += 1;
+                    stop = start;
+                    while stop < lb.len() && lb[stop] != quote && lb[stop] != b'\n' {
+                        stop += if lb[stop] == b'\\' { 2 } else { 1 };
+                    }
+                    stop = stop.min(lb.len());
+                } else {
+                    while stop < lb.len() && !b"&; \t\r\n\"'<>,".contains(&lb[stop]) {
+                        stop += 1;
+                    }
                 }
                 if stop > start {
                     ranges.push((start, stop));
@@ -135,6 +154,26 @@ pub fn redact(text: &str) -> String {
                 if stop > start {
                     ranges.push((start, stop));
                 }
+            }
+        }
+    }
+
+    // User information in a URL (`https://user:secret@host`): the password, or the whole of it
+    // when there is no password (a token used as the user name).
+    for (pos, _) in lower.match_indices("://") {
+        let start = pos + 3;
+        let mut stop = start;
+        while stop < lb.len() && !b"/?#@ \t\r\n\"'<>".contains(&lb[stop]) {
+            stop += 1;
+        }
+        if stop < lb.len() && lb[stop] == b'@' && stop > start {
+            let info = &lb[start..stop];
+            let from = info
+                .iter()
+                .position(|&c| c == b':')
+                .map_or(start, |i| start + i + 1);
+            if stop > from {
+                ranges.push((from, stop));
             }
         }
     }
@@ -214,6 +253,33 @@ mod tests {
         assert_eq!(
             redact("grant_type=client_credentials&client_secret=hunter22"),
             "grant_type=client_credentials&client_secret=[REDACTED]"
+        );
+    }
+
+    #[test]
+    fn assignments_and_url_user_information_are_redacted() {
+        // A TOML parse error's excerpt of a user's file, closed and unterminated strings.
+        assert_eq!(
+            redact("3 | token = \"hunter2-abc\"\n  |   ^"),
+            "3 | token = \"[REDACTED]\"\n  |   ^"
+        );
+        assert_eq!(
+            redact("3 | api_token = \"hunter2-abc\n  |   ^"),
+            "3 | api_token = \"[REDACTED]\n  |   ^"
+        );
+        assert_eq!(redact("password=hunter2 ok"), "password=[REDACTED] ok");
+        assert_eq!(
+            redact("SNYK_API (http://user:s3cret@example.test/api) is wrong"),
+            "SNYK_API (http://user:[REDACTED]@example.test/api) is wrong"
+        );
+        assert_eq!(
+            redact("https://abcdef123456@example.test/x"),
+            "https://[REDACTED]@example.test/x"
+        );
+        // No user information: kept.
+        assert_eq!(
+            redact("https://example.test/a@b and mailto me@example.test"),
+            "https://example.test/a@b and mailto me@example.test"
         );
     }
 

@@ -129,13 +129,51 @@ impl ReqwestTransport {
 }
 
 fn classify(e: reqwest::Error) -> TransportError {
+    let described: BoxError = describe(&e).into();
     if e.is_connect() {
-        TransportError::Connect(Box::new(e))
+        TransportError::Connect(described)
     } else if e.is_timeout() {
-        TransportError::Timeout(Box::new(e))
+        TransportError::Timeout(described)
     } else {
-        TransportError::Io(Box::new(e))
+        TransportError::Io(described)
     }
+}
+
+/// Says what went wrong in words a person can act on: the cause (refused, DNS, TLS, timeout),
+/// the host and port, and the innermost error's own text. reqwest's own message ("error sending
+/// request for url …") names neither the cause nor, for people, the host clearly.
+fn describe(e: &reqwest::Error) -> String {
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    let all = causes.join(" ").to_ascii_lowercase();
+    let what = if all.contains("refused") {
+        "connection refused (nothing listens there)"
+    } else if all.contains("dns") || all.contains("lookup") || all.contains("resolve") {
+        "the host name could not be resolved (DNS)"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        "the TLS handshake failed"
+    } else if e.is_timeout() || all.contains("timed out") {
+        "no answer in time"
+    } else if all.contains("reset") || all.contains("closed") || all.contains("broken pipe") {
+        "the connection was closed"
+    } else {
+        "the connection failed"
+    };
+    let host = e.url().map(|u| {
+        let port = u
+            .port_or_known_default()
+            .map_or(String::new(), |p| format!(":{p}"));
+        format!(" at {}{port}", u.host_str().unwrap_or("?"))
+    });
+    let detail = causes.last().map_or(String::new(), |c| format!(": {c}"));
+    format!("{what}{}{detail}", host.unwrap_or_default())
 }
 
 #[async_trait]

@@ -6,12 +6,21 @@
 use serde::{Deserialize, Serialize};
 
 /// A page of a paginated listing. Only `values` and `next` are guaranteed.
+///
+/// Each item is decoded on its own: one that does not fit the model is set aside in
+/// [`Page::skipped`] (and logged by the paginator) instead of failing the page.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(
+    from = "RawPage",
+    bound(deserialize = "T: serde::de::DeserializeOwned")
+)]
 #[non_exhaustive]
 pub struct Page<T> {
-    /// The items of this page.
-    #[serde(default = "Vec::new")]
+    /// The items of this page that decoded.
     pub values: Vec<T>,
+    /// The items of this page that did not decode, and why.
+    #[serde(skip)]
+    pub skipped: Vec<api_support::SkippedItem>,
     /// The absolute URL of the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
@@ -27,6 +36,38 @@ pub struct Page<T> {
     /// The page length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagelen: Option<u64>,
+}
+
+/// A page as it arrives, its items not yet decoded.
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    values: Vec<serde_json::Value>,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    previous: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    page: Option<u64>,
+    #[serde(default)]
+    pagelen: Option<u64>,
+}
+
+impl<T: serde::de::DeserializeOwned> From<RawPage> for Page<T> {
+    fn from(raw: RawPage) -> Self {
+        let (values, skipped) = api_support::decode_items(raw.values);
+        Self {
+            values,
+            skipped,
+            next: raw.next,
+            previous: raw.previous,
+            size: raw.size,
+            page: raw.page,
+            pagelen: raw.pagelen,
+        }
+    }
 }
 
 /// A link to a related resource.
@@ -99,7 +140,9 @@ pub struct WorkspaceAccess {
     /// Whether the caller administers the workspace.
     #[serde(default)]
     pub administrator: Option<bool>,
-    /// The workspace (slug and UUID; no name: use [`crate::BitbucketClient::workspace`]).
+    /// The workspace (slug and UUID; no name: use [`crate::BitbucketClient::workspace`]). Empty
+    /// when the entry lacks it, as the vendor's schema allows.
+    #[serde(default)]
     pub workspace: WorkspaceRef,
 }
 
@@ -198,7 +241,7 @@ struct RawRepository {
     #[serde(default)]
     language: Option<String>,
     #[serde(default)]
-    size: Option<u64>,
+    size: Option<i64>,
     #[serde(default)]
     created_on: Option<String>,
     #[serde(default)]
@@ -245,9 +288,10 @@ pub struct Repository {
     /// The main language, as Bitbucket guesses it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
-    /// The size in bytes.
+    /// The size in bytes, as Bitbucket reports it (the vendor's schema allows any integer, and
+    /// negative values have been seen; the mirror does not use it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
+    pub size: Option<i64>,
     /// When it was created.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_on: Option<String>,
@@ -272,7 +316,13 @@ impl TryFrom<RawRepository> for Repository {
             .slug
             .filter(|s| !s.is_empty())
             .or(from_full_name)
-            .ok_or_else(|| "a repository has neither `slug` nor `full_name`".to_owned())?;
+            .ok_or_else(|| match &raw.full_name {
+                None => "a repository has neither `slug` nor `full_name`".to_owned(),
+                Some(f) => format!(
+                    "a repository has no `slug`, and its `full_name` ({}) has no `/` to take one from",
+                    f.chars().take(80).collect::<String>()
+                ),
+            })?;
         Ok(Self {
             slug,
             uuid: raw.uuid,
@@ -385,11 +435,21 @@ mod tests {
         assert_eq!(r.workspace_slug(), Some("acme"));
         assert_eq!(r.main_branch(), None);
         assert!(r.is_fork());
-        let e = api_support::decode_json::<Page<Repository>>(
-            br#"{"values":[{"slug":"a"},{"name":"x"}]}"#,
+        // One item without a slug to be had is set aside, named; the page and its other
+        // items decode (a negative size too: the schema sets no minimum).
+        let page = api_support::decode_json::<Page<Repository>>(
+            br#"{"values":[{"slug":"a","size":-1},{"name":"x","uuid":"{x}"},{"slug":"b"}]}"#,
         )
-        .unwrap_err();
-        assert_eq!(e.0, "values[1]");
-        assert!(e.1.contains("neither `slug` nor `full_name`"), "{}", e.1);
+        .unwrap();
+        let slugs: Vec<&str> = page.values.iter().map(|r| r.slug.as_str()).collect();
+        assert_eq!(slugs, ["a", "b"]);
+        assert_eq!(page.values[0].size, Some(-1));
+        assert_eq!(page.skipped.len(), 1);
+        let shown = page.skipped[0].to_string();
+        assert!(shown.starts_with("item 1 ({x})"), "{shown}");
+        assert!(shown.contains("neither `slug` nor `full_name`"), "{shown}");
+        // A page that is not a page still fails.
+        let e = api_support::decode_json::<Page<Repository>>(br#"{"values": 3}"#).unwrap_err();
+        assert_eq!(e.0, "values");
     }
 }

@@ -65,11 +65,10 @@ impl PageState {
             }
             (page, _) => page?,
         };
+        // Items set aside as undecodable were received all the same.
+        let count = |page: &Page<T>| (page.values.len() + page.skipped.len()) as u64;
         let short = |page: &Page<T>, received: u64| {
-            page.next.is_none()
-                && page
-                    .size
-                    .is_some_and(|size| received + (page.values.len() as u64) < size)
+            page.next.is_none() && page.size.is_some_and(|size| received + count(page) < size)
         };
         if short(&page, self.received) {
             tracing::warn!(url = %url, "a page ended the listing before its announced size; asking again");
@@ -81,11 +80,18 @@ impl PageState {
                 return Err(Error::IncompleteListing {
                     what: url.path().to_owned(),
                     expected: page.size.unwrap_or_default(),
-                    received: self.received + page.values.len() as u64,
+                    received: self.received + count(&page),
                 });
             }
         }
-        self.received += page.values.len() as u64;
+        for item in &page.skipped {
+            tracing::warn!(
+                listing = %url.path(),
+                "an item of the listing could not be read and is left out (item {} of the listing): {item}",
+                self.received + item.index as u64
+            );
+        }
+        self.received += count(&page);
         self.from = Some(url.clone());
         self.next = match &page.next {
             None => None,

@@ -2,6 +2,7 @@
 //! The library says what is missing (Snyk-side Bitbucket credentials, another state
 //! directory); the binary says which of its settings provide it.
 
+use bitbucket_cloud_client::api_support;
 use mirror_core::{Action, ConflictReason, Plan, Report};
 
 /// How to give the binary Snyk-side Bitbucket credentials.
@@ -12,6 +13,18 @@ const APP_TEMPLATE: &str = "For the Bitbucket Cloud App, SNYK_TEMPLATE_ORG_ID ma
 
 /// How to let a run retire many targets.
 const MASS_RETIRE: &str = "Once you have checked that Bitbucket really lost those repositories, run again with --allow-mass-retire (or set allow_mass_retire = true under [drift]); --retire report names what would be retired without changing Snyk.";
+
+/// What to check when Bitbucket cannot be reached.
+pub const BITBUCKET_UNREACHABLE: &str = "Bitbucket could not be reached: its address comes from BITBUCKET_CLOUD_API_URL (default https://api.bitbucket.org/2.0); check it, the network, and HTTPS_PROXY if you need a proxy";
+
+/// What to check when Snyk cannot be reached.
+pub const SNYK_UNREACHABLE: &str = "Snyk could not be reached: its address comes from SNYK_API or SNYK_REGION (or --snyk-api, --region); check it, the network, and HTTPS_PROXY if you need a proxy";
+
+/// Whether an error's kind and status say the service was never reached (no HTTP answer).
+pub fn unreachable(kind: api_support::ErrorKind, status: Option<u16>) -> bool {
+    use api_support::ErrorKind::{Transient, Transport};
+    matches!(kind, Transport | Transient) && status.is_none()
+}
 
 fn advice<'a>(reasons: impl Iterator<Item = &'a ConflictReason>) -> String {
     let mut credentials = false;
@@ -60,11 +73,23 @@ pub fn for_report(report: &Report) -> String {
 
 /// A hint for an error that ended a command, when the binary has one.
 pub fn for_error(e: &anyhow::Error) -> Option<&'static str> {
-    e.chain().find_map(|c| match c.downcast_ref::<mirror_core::Error>() {
-        Some(mirror_core::Error::Locked { .. }) => Some(
-            "give this run its own state directory with --state-dir (or SNYK_LOG_PATH) if the other run is meant to go on",
-        ),
-        _ => None,
+    e.chain().find_map(|c| {
+        if let Some(mirror_core::Error::Locked { .. }) = c.downcast_ref::<mirror_core::Error>() {
+            return Some(
+                "give this run its own state directory with --state-dir (or SNYK_LOG_PATH) if the other run is meant to go on",
+            );
+        }
+        if let Some(b) = c.downcast_ref::<bitbucket_cloud_client::Error>()
+            && unreachable(b.kind(), b.status())
+        {
+            return Some(BITBUCKET_UNREACHABLE);
+        }
+        if let Some(s) = c.downcast_ref::<snyk_client::Error>()
+            && unreachable(s.kind(), s.status())
+        {
+            return Some(SNYK_UNREACHABLE);
+        }
+        None
     })
 }
 

@@ -9,16 +9,18 @@
 mod advice;
 mod cli;
 mod compat;
+mod completions;
 mod integrations;
 mod output;
 mod run;
 mod settings;
 
+use bitbucket_cloud_client::api_support;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use api_kind::kind_of;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
@@ -81,12 +83,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "bb-snyk-mirror",
-            &mut std::io::stdout(),
-        );
+        print!("{}", completions::script(shell));
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -121,7 +118,10 @@ fn main() -> ExitCode {
                 );
             }
             if cli.global.output == cli::OutputFormat::Json {
-                let doc = serde_json::json!({"error": e.to_string(), "exit_code": code});
+                let doc = serde_json::json!({
+                    "error": api_support::redact::redact(&e.to_string()),
+                    "exit_code": code
+                });
                 println!("{doc}");
             }
             eprintln!("{}", mirror_core::fit_screen(&message));

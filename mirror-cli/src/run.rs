@@ -335,15 +335,16 @@ fn retry_after_failure(failures: u32, interval: Duration) -> Duration {
 const DOCTOR_MAX_ORGS: usize = 300;
 
 async fn doctor(g: &Global, out: Out) -> Result<u8> {
-    let mut lines: Vec<String> = Vec::new();
+    // Each check is printed as it finishes, so a slow or failing service shows where it is.
+    let mut lines = Checklist::new(out.human());
     let mut auth_failed = false;
     let mut problems = 0;
     let mut report = serde_json::Map::new();
 
     // Bitbucket.
-    let bitbucket = settings::bitbucket(g)?;
+    let bitbucket = settings::bitbucket_quick(g)?;
     let kind = bitbucket.credential_kind();
-    lines.push(format!(
+    lines.line(format!(
         "Bitbucket: {kind} credentials, {}",
         bitbucket.http().base_url()
     ));
@@ -366,7 +367,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect();
-                lines.push(format!(
+                lines.line(format!(
                     "  ok    authenticated as {}",
                     user["display_name"].as_str().unwrap_or("(unknown)")
                 ));
@@ -376,10 +377,10 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                         .copied()
                         .filter(|s| !granted.iter().any(|g| g == s))
                         .collect();
-                    lines.push(format!("  ok    scopes granted: {}", granted.join(", ")));
+                    lines.line(format!("  ok    scopes granted: {}", granted.join(", ")));
                     if !missing.is_empty() {
                         problems += 1;
-                        lines.push(format!("  FAIL  scopes missing: {}", missing.join(", ")));
+                        lines.line(format!("  FAIL  scopes missing: {}", missing.join(", ")));
                     }
                     report.insert("scopes_missing".into(), missing.into());
                 }
@@ -387,14 +388,18 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 problems += 1;
-                lines.push(format!("  FAIL  {e}"));
+                lines.line(format!("  FAIL  {e}"));
+                lines.hint(
+                    crate::advice::unreachable(e.kind(), e.status())
+                        .then_some(crate::advice::BITBUCKET_UNREACHABLE),
+                );
             }
         }
         match bitbucket.user_workspaces(None).collect().await {
             Ok(list) => {
                 let slugs: Vec<String> =
                     list.into_iter().filter_map(|w| w.workspace.slug).collect();
-                lines.push(format!(
+                lines.line(format!(
                     "  ok    {} workspaces visible: {}",
                     slugs.len(),
                     slugs.join(", ")
@@ -404,26 +409,34 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 problems += 1;
-                lines.push(format!("  FAIL  listing workspaces: {e}"));
+                lines.line(format!("  FAIL  listing workspaces: {e}"));
+                lines.hint(
+                    crate::advice::unreachable(e.kind(), e.status())
+                        .then_some(crate::advice::BITBUCKET_UNREACHABLE),
+                );
             }
         }
     } else {
         match &configured {
             None => {
                 problems += 1;
-                lines.push("  FAIL  access tokens cannot list workspaces: set BITBUCKET_CLOUD_WORKSPACES (or source.workspaces)".to_owned());
+                lines.line("  FAIL  access tokens cannot list workspaces: set BITBUCKET_CLOUD_WORKSPACES (or source.workspaces)".to_owned());
             }
             Some(list) => {
                 for ws in list {
                     match bitbucket.workspace(ws).await {
-                        Ok(w) => lines.push(format!(
+                        Ok(w) => lines.line(format!(
                             "  ok    workspace {ws} ({})",
                             w.name.unwrap_or_default()
                         )),
                         Err(e) => {
                             auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                             problems += 1;
-                            lines.push(format!("  FAIL  workspace {ws}: {e}"));
+                            lines.line(format!("  FAIL  workspace {ws}: {e}"));
+                            lines.hint(
+                                crate::advice::unreachable(e.kind(), e.status())
+                                    .then_some(crate::advice::BITBUCKET_UNREACHABLE),
+                            );
                         }
                     }
                 }
@@ -432,8 +445,8 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     }
 
     // Snyk.
-    let snyk = settings::snyk(g)?;
-    lines.push(format!(
+    let snyk = settings::snyk_quick(g)?;
+    lines.line(format!(
         "Snyk: {} ({})",
         snyk.host(),
         snyk.region().map(|r| r.name()).unwrap_or("custom host")
@@ -442,14 +455,14 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     match settings::group_id(g) {
         None => {
             problems += 1;
-            lines.push("  FAIL  no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned());
+            lines.line("  FAIL  no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned());
         }
         Some(group) => match snyk.group_orgs(&group).await {
             Ok(orgs) => {
-                lines.push(format!("  ok    group {group}: {} orgs", orgs.len()));
+                lines.line(format!("  ok    group {group}: {} orgs", orgs.len()));
                 report.insert("orgs".into(), orgs.len().into());
                 let checked = if orgs.len() > DOCTOR_MAX_ORGS {
-                    lines.push(format!(
+                    lines.line(format!(
                         "  note  {} orgs: run `bb-snyk-mirror integrations list` to see which lack a Bitbucket integration",
                         orgs.len()
                     ));
@@ -467,11 +480,11 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                                 .map(|o| o.org.name.clone())
                                 .collect();
                             if missing.is_empty() {
-                                lines.push(
+                                lines.line(
                                     "  ok    every org has a Bitbucket integration".to_owned(),
                                 );
                             } else {
-                                lines.push(format!(
+                                lines.line(format!(
                                 "  note  {} orgs without a Bitbucket integration: {} (sync adds it when SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN are set)",
                                 missing.len(),
                                 missing.join(", ")
@@ -484,7 +497,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                         }
                         Err(e) => {
                             problems += 1;
-                            lines.push(format!("  FAIL  reading the orgs' integrations: {e}"));
+                            lines.line(format!("  FAIL  reading the orgs' integrations: {e}"));
                         }
                     },
                 }
@@ -492,7 +505,11 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 problems += 1;
-                lines.push(format!("  FAIL  group {group}: {e}"));
+                lines.line(format!("  FAIL  group {group}: {e}"));
+                lines.hint(
+                    crate::advice::unreachable(e.kind(), e.status())
+                        .then_some(crate::advice::SNYK_UNREACHABLE),
+                );
             }
         },
     }
@@ -505,9 +522,6 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
         exit::OK
     };
     if out.human() {
-        for l in &lines {
-            println!("{l}");
-        }
         println!(
             "{}",
             if code == exit::OK {
@@ -517,11 +531,43 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             }
         );
     } else {
-        report.insert("checks".into(), lines.into());
+        report.insert("checks".into(), lines.into_lines().into());
         report.insert("exit_code".into(), code.into());
         println!("{}", serde_json::Value::Object(report));
     }
     Ok(code)
+}
+
+/// Doctor's lines: printed at once for people, kept for JSON.
+struct Checklist {
+    lines: Vec<String>,
+    live: bool,
+}
+
+impl Checklist {
+    fn new(live: bool) -> Self {
+        Self {
+            lines: Vec::new(),
+            live,
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        if self.live {
+            println!("{line}");
+        }
+        self.lines.push(line);
+    }
+
+    fn hint(&mut self, hint: Option<&str>) {
+        if let Some(hint) = hint {
+            self.line(format!("        ({hint})"));
+        }
+    }
+
+    fn into_lines(self) -> Vec<String> {
+        self.lines
+    }
 }
 
 async fn demo(out: Out) -> Result<u8> {

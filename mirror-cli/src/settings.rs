@@ -1,7 +1,9 @@
 //! Turning flags, environment variables and the configuration file into a configuration and
 //! two clients. Flags win over the environment, which wins over the file.
 
+use bitbucket_cloud_client::api_support;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bitbucket_cloud_client::{Auth, BitbucketClient, DEFAULT_TOKEN_URL, RateLimit};
@@ -202,8 +204,35 @@ pub fn bitbucket_auths() -> Result<Vec<Auth>> {
     }
 }
 
+/// How `doctor` talks to the APIs: it fails fast (a connect timeout of a few seconds, one retry
+/// after half a second) instead of riding out a minute of errors as a sync does.
+fn quick() -> (api_support::RetryPolicy, api_support::TransportConfig) {
+    (
+        api_support::RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(1),
+            max_total_wait: Duration::from_secs(2),
+        },
+        api_support::TransportConfig {
+            connect_timeout: Some(Duration::from_secs(3)),
+            request_timeout: Some(Duration::from_secs(20)),
+            ..api_support::TransportConfig::default()
+        },
+    )
+}
+
 /// The Bitbucket client.
 pub fn bitbucket(global: &Global) -> Result<BitbucketClient> {
+    bitbucket_with(global, false)
+}
+
+/// The Bitbucket client for checks that should fail fast.
+pub fn bitbucket_quick(global: &Global) -> Result<BitbucketClient> {
+    bitbucket_with(global, true)
+}
+
+fn bitbucket_with(global: &Global, fast: bool) -> Result<BitbucketClient> {
     let auths = bitbucket_auths()?;
     let mut builder = BitbucketClient::builder().auths(auths).token_url(
         env("BITBUCKET_CLOUD_OAUTH_TOKEN_URL").unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned()),
@@ -222,6 +251,10 @@ pub fn bitbucket(global: &Global) -> Result<BitbucketClient> {
             ))
         })?;
         builder = builder.rate_limit(Some(RateLimit::per_hour(n)));
+    }
+    if fast {
+        let (retry, transport) = quick();
+        builder = builder.retry(retry).transport_config(transport);
     }
     builder.build().map_err(|e| Usage(e.to_string()).into())
 }
@@ -277,6 +310,15 @@ pub fn snyk_auth() -> Result<SnykAuth> {
 
 /// The Snyk client.
 pub fn snyk(global: &Global) -> Result<SnykClient> {
+    snyk_with(global, false)
+}
+
+/// The Snyk client for checks that should fail fast.
+pub fn snyk_quick(global: &Global) -> Result<SnykClient> {
+    snyk_with(global, true)
+}
+
+fn snyk_with(global: &Global, fast: bool) -> Result<SnykClient> {
     let auth = snyk_auth()?;
     let region = global.region.clone().or_else(|| env("SNYK_REGION"));
     let api = global.snyk_api.clone().or_else(|| env("SNYK_API"));
@@ -299,6 +341,10 @@ pub fn snyk(global: &Global) -> Result<SnykClient> {
         }
         (None, Some(a)) => builder = builder.api_url(a),
         (None, None) => {}
+    }
+    if fast {
+        let (retry, transport) = quick();
+        builder = builder.retry(retry).transport_config(transport);
     }
     builder.build().map_err(|e| Usage(e.to_string()).into())
 }

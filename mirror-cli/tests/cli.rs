@@ -1290,3 +1290,217 @@ fn a_watch_keeps_watching_through_a_failed_round_and_ends_on_sigterm() {
     );
     assert!(stdout(&out).contains("11 accepted"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_secret_in_a_mistaken_config_file_or_url_is_never_printed() {
+    let w = World::new();
+    // A token pasted into the configuration file (the key is unknown, and the string is left
+    // open, so the parser quotes the line back).
+    let config = w.state.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        "[snyk]\ngroup_id = \"g\"\ntoken = \"pasted-secret-0123456789\n",
+    )
+    .unwrap();
+    for output in ["human", "json"] {
+        let out = w
+            .cmd()
+            .args(["--output", output, "--config"])
+            .arg(&config)
+            .arg("plan")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("line 3"), "{stderr}");
+        for text in [&*stderr, &stdout(&out)] {
+            assert!(!text.contains("pasted-secret"), "{text}");
+        }
+    }
+    // A password in the Snyk address.
+    let out = w
+        .cmd()
+        .env("SNYK_API", "ftp://user:url-secret-987@example.test/api")
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SNYK_API") || stderr.contains("example.test"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("url-secret-987"), "{stderr}");
+    assert_eq!(w.bb.stats().total + w.snyk.stats().total, 0);
+}
+
+/// Completes `words` (the last one being the word under the cursor) in a real bash with the
+/// script the binary prints, through the function `complete -p` names, as bash itself would.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        r#"source '{}'
+spec=$(complete -p bb-snyk-mirror) || exit 9
+fn=$(sed -E 's/.*-F ([^ ]+).*/\1/' <<< "$spec")
+COMP_WORDS=({})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+COMPREPLY=()
+"$fn" bb-snyk-mirror "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script.display(),
+        quoted.join(" ")
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completion_completes_subcommands_their_flags_and_colon_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("bb-snyk-mirror.bash");
+    let out = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    std::fs::write(&script, &out.stdout).unwrap();
+
+    assert_eq!(bash_complete(&script, &["bb-snyk-mirror", "sy"]), ["sync"]);
+    let flags = bash_complete(&script, &["bb-snyk-mirror", "sync", "--w"]);
+    assert!(flags.contains(&"--watch".to_owned()), "{flags:?}");
+    let sub = bash_complete(&script, &["bb-snyk-mirror", "integrations", "u"]);
+    assert_eq!(sub, ["update-credentials"]);
+    let deep = bash_complete(
+        &script,
+        &[
+            "bb-snyk-mirror",
+            "integrations",
+            "update-credentials",
+            "--d",
+        ],
+    );
+    assert_eq!(deep, ["--dry-run"]);
+    // bash splits `orgs:create` at the colon; the replies are what follows it.
+    let colon = bash_complete(&script, &["bb-snyk-mirror", "orgs", ":", "cr"]);
+    assert_eq!(colon, ["create"]);
+    let after = bash_complete(&script, &["bb-snyk-mirror", "orgs", ":", "create", "--fi"]);
+    assert_eq!(after, ["--file"]);
+
+    // The other shells' scripts are generated and name the commands.
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = Command::cargo_bin("bb-snyk-mirror")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = stdout(&out);
+        assert!(
+            text.contains("update-credentials") && text.contains("orgs:create"),
+            "{shell}"
+        );
+        std::fs::write(dir.path().join(format!("completion.{shell}")), text).unwrap();
+    }
+    // zsh loads its script into compinit; fish completes with it. CI installs both shells; a
+    // machine without them says so instead.
+    let zsh = dir.path().join("completion.zsh");
+    let fish = dir.path().join("completion.fish");
+    let shells: [(&str, Vec<String>, &str); 2] = [
+        (
+            "zsh",
+            vec![
+                "-f".into(),
+                "-c".into(),
+                format!(
+                    "autoload -U compinit && compinit -u -D && source '{}' && print -r -- ${{_comps[bb-snyk-mirror]}}",
+                    zsh.display()
+                ),
+            ],
+            "_bb-snyk-mirror",
+        ),
+        (
+            "fish",
+            vec![
+                "--no-config".into(),
+                "-c".into(),
+                format!(
+                    "source '{}'; complete -C'bb-snyk-mirror integrations u'; complete -C'bb-snyk-mirror orgs:cr'",
+                    fish.display()
+                ),
+            ],
+            "orgs:create",
+        ),
+    ];
+    for (shell, args, expect) in shells {
+        match std::process::Command::new(shell)
+            .args(&args)
+            .env("HOME", dir.path())
+            .output()
+        {
+            Err(_) => eprintln!("{shell} is not installed: its completion script was not loaded"),
+            Ok(out) => {
+                let text = stdout(&out);
+                assert!(
+                    out.status.success() && text.contains(expect),
+                    "{shell}: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_service_is_named_with_its_cause_host_and_variable() {
+    let w = World::new();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{closed}/2.0");
+    let out = w
+        .cmd()
+        .env("BITBUCKET_CLOUD_API_URL", &url)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let host = format!("127.0.0.1:{closed}");
+    assert!(
+        text.contains("FAIL  could not connect: connection refused"),
+        "{text}"
+    );
+    assert!(text.contains(&host), "{text}");
+    assert!(text.contains("BITBUCKET_CLOUD_API_URL"), "{text}");
+    // Snyk's checks still ran, and passed.
+    assert!(text.contains("ok    group"), "{text}");
+
+    let out = w
+        .cmd()
+        .env("SNYK_API", format!("http://127.0.0.1:{closed}/api"))
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connection refused") && stderr.contains(&host),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SNYK_API or SNYK_REGION"), "{stderr}");
+}

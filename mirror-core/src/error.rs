@@ -116,7 +116,12 @@ const SCREEN_LINES: usize = 24;
 /// be copied in one piece). What can only be quoted material is shortened, marked with `…` and
 /// its size: a line over 200 characters without a space (a token, a minified body), or over
 /// 2,000 characters in any case (a user's line). At most 24 lines are kept.
+///
+/// Anything that looks like a secret is removed first ([`bitbucket_cloud_client::api_support::redact::redact`]): values
+/// of keys named like a token, secret or password (`token = "…"` in a user's file quoted by a
+/// parse error), the password in a URL's user information, and well-known token formats.
 pub fn fit_screen(text: &str) -> String {
+    let text = bitbucket_cloud_client::api_support::redact::redact(text);
     let mut out: Vec<String> = text
         .lines()
         .map(|line| {

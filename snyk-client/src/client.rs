@@ -808,7 +808,12 @@ impl SnykClient {
         self.targets_of(org_id, BITBUCKET_SOURCE_TYPES, None)
     }
 
-    /// An org's targets of the given source types, optionally with a display-name prefix.
+    /// An org's targets of the given source types (comma-separated), optionally with a
+    /// display-name prefix.
+    ///
+    /// Each target's own integration type is checked as well: a target of another type (a
+    /// server that ignored `source_types`, a GitLab target named like a Bitbucket repository)
+    /// is left out and logged, never taken for one of these types.
     pub fn targets_of(
         &self,
         org_id: &str,
@@ -820,7 +825,23 @@ impl SnykClient {
             source_types: source_types.to_owned(),
             display_name: display_name.map(str::to_owned),
         };
+        let wanted: Vec<String> = source_types.split(',').map(str::to_owned).collect();
         self.rest_items::<TargetResource, Target, _>(&e, None)
+            .try_filter(move |t| {
+                let ours = t
+                    .integration_type
+                    .as_deref()
+                    .is_none_or(|k| wanted.iter().any(|w| w == k));
+                if !ours {
+                    tracing::warn!(
+                        target_id = %t.id,
+                        display_name = %t.display_name,
+                        integration_type = ?t.integration_type,
+                        "a target of another integration type was listed; left out"
+                    );
+                }
+                std::future::ready(ours)
+            })
     }
 
     /// The Bitbucket target whose display name is exactly `workspace/repository` (compared
@@ -895,41 +916,92 @@ impl SnykClient {
             .map(|r| r.url)
             .map_err(Error::from);
         let client = self.clone();
-        let start = (client, Some(first), Vec::<T>::new().into_iter(), group);
-        stream::try_unfold(start, |(client, mut next, mut buffer, group)| async move {
-            loop {
-                if let Some(item) = buffer.next() {
-                    return Ok(Some((item, (client, next, buffer, group))));
-                }
-                let Some(url) = next.take() else {
-                    return Ok(None);
-                };
-                let url = url?;
-                let answer = client
-                    .send_rest(ApiRequest::new(Method::GET, url.clone()), group.as_deref())
-                    .await?;
-                let doc: Document<R> = json(answer)?;
-                let links = doc.links.unwrap_or_default();
-                let self_link = links
-                    .self_link
-                    .as_ref()
-                    .and_then(|s| client.resolve_rest_link(s.href()).ok());
-                if !doc.data.is_empty()
-                    && let Some(n) = links.next
-                {
-                    let resolved = client.resolve_rest_link(n.href());
-                    let same = match &resolved {
-                        Ok(u) => *u == url || Some(u) == self_link.as_ref(),
-                        Err(_) => false,
-                    };
-                    if !same {
-                        next = Some(resolved);
+        let listing = first
+            .as_ref()
+            .map_or(String::new(), |u| u.path().to_owned());
+        // The listing's state: the next page (None once done), whether it is the first page,
+        // and the items received so far.
+        let start = (
+            client,
+            Some(first),
+            Vec::<T>::new().into_iter(),
+            group,
+            0_u64,
+        );
+        stream::try_unfold(
+            start,
+            move |(client, mut next, mut buffer, group, mut received)| {
+                let listing = listing.clone();
+                async move {
+                    loop {
+                        if let Some(item) = buffer.next() {
+                            received += 1;
+                            return Ok(Some((item, (client, next, buffer, group, received))));
+                        }
+                        let Some(url) = next.take() else {
+                            return Ok(None);
+                        };
+                        let url = url?;
+                        let get = || {
+                            client.send_rest(
+                                ApiRequest::new(Method::GET, url.clone()),
+                                group.as_deref(),
+                            )
+                        };
+                        let answer = match get().await {
+                            Ok(answer) => answer,
+                            // A later page that cannot be read (a `links.next` that answers 404, say)
+                            // is asked for once more; then the listing fails as incomplete, never
+                            // passing for the whole.
+                            Err(first_error) if url.path() != listing || received > 0 => {
+                                tracing::warn!(page = %url.path(), error = %first_error, "a page of a listing failed; asking again");
+                                get().await.map_err(|e| Error::IncompleteListing {
+                                    what: listing.clone(),
+                                    page: url.path().to_owned(),
+                                    received,
+                                    reason: e.to_string(),
+                                    source: Box::new(e),
+                                })?
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        let doc: Document<serde_json::Value> = json(answer)?;
+                        let (data, skipped) = api_support::decode_items::<R>(doc.data);
+                        for item in &skipped {
+                            tracing::warn!(
+                                listing = %listing,
+                                "an item of the listing could not be read and is left out (item {} of the listing): {item}",
+                                received + item.index as u64
+                            );
+                        }
+                        received += skipped.len() as u64;
+                        let doc = Document {
+                            data,
+                            links: doc.links,
+                        };
+                        let links = doc.links.unwrap_or_default();
+                        let self_link = links
+                            .self_link
+                            .as_ref()
+                            .and_then(|s| client.resolve_rest_link(s.href()).ok());
+                        if !doc.data.is_empty()
+                            && let Some(n) = links.next
+                        {
+                            let resolved = client.resolve_rest_link(n.href());
+                            let same = match &resolved {
+                                Ok(u) => *u == url || Some(u) == self_link.as_ref(),
+                                Err(_) => false,
+                            };
+                            if !same {
+                                next = Some(resolved);
+                            }
+                        }
+                        let items: Vec<T> = doc.data.into_iter().map(Into::into).collect();
+                        buffer = items.into_iter();
                     }
                 }
-                let items: Vec<T> = doc.data.into_iter().map(Into::into).collect();
-                buffer = items.into_iter();
-            }
-        })
+            },
+        )
     }
 }
 

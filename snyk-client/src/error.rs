@@ -76,6 +76,24 @@ pub enum Error {
         /// How long it was polled.
         waited: Duration,
     },
+    /// A listing's next page could not be read, even when asked for again: the listing is
+    /// incomplete and must not be used (a plan made from part of a listing would be wrong).
+    #[error(
+        "Snyk's listing {what} is incomplete: its next page ({page}) failed twice after {received} items ({reason}); nothing was planned from it: run again"
+    )]
+    IncompleteListing {
+        /// The listing, as a path.
+        what: String,
+        /// The path of the page that failed.
+        page: String,
+        /// The items received before it.
+        received: u64,
+        /// Why the page failed.
+        reason: String,
+        /// The second failure.
+        #[source]
+        source: Box<Error>,
+    },
     /// A configuration problem found before any request.
     #[error("{0}")]
     Config(String),
@@ -105,6 +123,7 @@ impl Error {
             Self::GroupNotFound { .. } => ErrorKind::NotFound,
             Self::NoJobLocation { .. } => ErrorKind::Decode,
             Self::ImportTimeout { .. } => ErrorKind::Transient,
+            Self::IncompleteListing { .. } => ErrorKind::Decode,
             Self::Config(_) => ErrorKind::Config,
             Self::Api { source, .. } => source.kind(),
         }

@@ -576,3 +576,70 @@ async fn an_integration_token_never_shows_in_errors() {
     assert!(!shown.contains("bb-secret-token-123"), "{shown}");
     assert!(!shown.contains(TOKEN));
 }
+
+#[tokio::test]
+async fn a_next_link_that_answers_404_is_asked_again_then_the_listing_is_incomplete() {
+    let server = MockServer::start().await;
+    Mock::given(path("/rest/orgs/org-1/targets"))
+        .and(query_param("starting_after", "b"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"errors": [{"detail": "Not Found"}]})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/orgs/org-1/targets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"id": "t-1", "type": "target", "attributes": {"display_name": "acme/api"}}],
+            "links": {"next": "/rest/orgs/org-1/targets?version=2024-10-15&limit=100&starting_after=b"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got: Result<Vec<_>, _> = client(&server).targets(ORG).try_collect().await;
+    let e = got.expect_err("a partial listing passed for the whole");
+    assert!(
+        matches!(e, Error::IncompleteListing { received: 1, .. }),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("incomplete") && text.contains("/rest/orgs/org-1/targets"),
+        "{text}"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_target_of_another_integration_type_is_never_taken_for_a_bitbucket_one() {
+    let server = MockServer::start().await;
+    let target = |id: &str, kind: &str| {
+        json!({"id": id, "type": "target", "attributes": {"display_name": "acme/api"},
+               "relationships": {"integration": {"data": {"id": format!("int-{kind}"), "type": "integration",
+                   "attributes": {"integration_type": kind}}}}})
+    };
+    // A server that ignored `source_types`.
+    Mock::given(path("/rest/orgs/org-1/targets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [target("t-gl", "gitlab"), target("t-bb", "bitbucket-cloud")]
+        })))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let listed: Vec<_> = c
+        .targets_of(ORG, "bitbucket-cloud", None)
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["t-bb"]);
+    let found = c
+        .find_target(
+            ORG,
+            "acme/api",
+            &snyk_client::IntegrationType::BitbucketCloud,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.map(|t| t.id).as_deref(), Some("t-bb"));
+}
