@@ -15,7 +15,37 @@ Exit codes:
 
 /// Mirror Bitbucket Cloud workspaces and repositories into Snyk organizations and projects.
 #[derive(Debug, Parser)]
-#[command(name = "bb-snyk-mirror", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "bb-snyk-mirror",
+    version,
+    about,
+    after_help = EXIT_CODES,
+    after_long_help = concat!(
+        "Environment:\n",
+        "  BITBUCKET_CLOUD_EMAIL, BITBUCKET_CLOUD_API_TOKEN  an Atlassian API token and its e-mail\n",
+        "  BITBUCKET_CLOUD_API_TOKEN alone                    a workspace, project or repository access token\n",
+        "  BITBUCKET_CLOUD_ACCESS_TOKENS                      several access tokens, comma-separated\n",
+        "  BITBUCKET_CLOUD_OAUTH_CLIENT_ID, _SECRET           an OAuth consumer (client credentials)\n",
+        "  BITBUCKET_CLOUD_WORKSPACES                         only these workspaces (needed with access tokens)\n",
+        "  BITBUCKET_CLOUD_API_URL                            the Bitbucket API (default https://api.bitbucket.org/2.0)\n",
+        "  SNYK_TOKEN                                         a Snyk API or service-account token\n",
+        "  SNYK_OAUTH_CLIENT_ID, SNYK_OAUTH_CLIENT_SECRET     a Snyk OAuth service account\n",
+        "  SNYK_GROUP_ID                                      the Snyk group\n",
+        "  SNYK_REGION or SNYK_API                            the Snyk region (SNYK-US-01, SNYK-EU-01, ...) or address\n",
+        "  SNYK_BITBUCKET_EMAIL, SNYK_BITBUCKET_API_TOKEN     what Snyk reads Bitbucket with, to add integrations\n",
+        "  SNYK_TEMPLATE_ORG_ID                               an org whose integrations new orgs copy\n",
+        "  SNYK_LOG_PATH                                      the state directory (default ./.bb-snyk-mirror)\n",
+        "  CONCURRENT_IMPORTS                                 imports in flight (default 15, at most 50)\n",
+        "  NO_COLOR                                           no colour on a terminal\n",
+        "\n",
+        "Exit codes:\n",
+        "  0  done\n",
+        "  1  finished with failures (see the report)\n",
+        "  2  usage or configuration error; nothing was changed\n",
+        "  3  credentials rejected; nothing was changed\n",
+        "  4  interrupted; run the same command again to resume"
+    )
+)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
@@ -37,6 +67,7 @@ pub enum OutputFormat {
 /// Options for every command. Flags win over environment variables, which win over the
 /// configuration file.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Shared options")]
 pub struct Global {
     /// The configuration file (default ./bb-snyk-mirror.toml when it exists).
     #[arg(
@@ -103,18 +134,37 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read both sides and show what a sync would do.
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror plan\n  bb-snyk-mirror plan --summary\n  bb-snyk-mirror plan --out plan.json && bb-snyk-mirror apply --plan plan.json\n  bb-snyk-mirror plan --workspaces acme,acme-labs --output json"
+    )]
     Plan {
         /// Write the plan as JSON to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Only the summary, not a line per action (also with --quiet).
+        #[arg(long)]
+        summary: bool,
     },
     /// Carry out a plan (a fresh one unless --plan is given); resumable.
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror apply                      # plans, shows the summary, asks on a terminal\n  bb-snyk-mirror apply --yes                # no question\n  bb-snyk-mirror apply --plan plan.json     # a plan saved by `plan --out`\n  bb-snyk-mirror apply --dry-run            # plan only"
+    )]
     Apply {
-        /// A plan written by `plan --out`.
+        /// A plan written by `plan --out` (refused if made for another group, or more than
+        /// 24 hours ago).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
+        /// Do not ask before applying a fresh plan on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Plan only: show what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Plan and apply in one.
+    /// Plan and apply in one, never asking (for schedules).
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror sync\n  bb-snyk-mirror sync --watch --interval 1h\n  bb-snyk-mirror sync --dry-run\n  bb-snyk-mirror sync --retire report --quiet"
+    )]
     Sync {
         /// Repeat every --interval until Ctrl-C (scheduled mirroring).
         #[arg(long)]
@@ -122,8 +172,14 @@ pub enum Command {
         /// Time between runs with --watch, such as 30m, 1h, 6h.
         #[arg(long, default_value = "1h")]
         interval: String,
+        /// Plan only: show what would be done, change nothing.
+        #[arg(long, conflicts_with = "watch")]
+        dry_run: bool,
     },
     /// Check both sides' credentials, scopes, region and group access.
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror doctor\n  bb-snyk-mirror doctor --output json"
+    )]
     Doctor,
     /// Mirror a sample estate between two built-in sandboxes: no account, no network.
     Demo,
@@ -266,4 +322,123 @@ pub struct ImportArgs {
     /// The targets file [env: SNYK_IMPORT_PATH].
     #[arg(long)]
     pub file: Option<PathBuf>,
+}
+
+/// The commands that read Bitbucket and Snyk.
+const CONNECTED: &[&str] = &[
+    "plan",
+    "apply",
+    "sync",
+    "doctor",
+    "integrations",
+    "orgs:data",
+    "orgs:create",
+    "import:data",
+    "list:imported",
+    "import",
+];
+/// The commands that plan (and so read the workspaces and the drift rules).
+const PLANNING: &[&str] = &["plan", "apply", "sync"];
+/// The commands that import.
+const IMPORTING: &[&str] = &["apply", "sync", "import"];
+/// The commands that keep a state directory or read the configuration file.
+const STATEFUL: &[&str] = &[
+    "plan",
+    "apply",
+    "sync",
+    "doctor",
+    "integrations",
+    "orgs:data",
+    "orgs:create",
+    "import:data",
+    "list:imported",
+    "import",
+];
+
+/// The options declared once for every command, and the commands each applies to; options not
+/// named here (`--output`, `--quiet`, `--verbose`) apply to all.
+const APPLIES: &[(&str, &[&str])] = &[
+    ("config", STATEFUL),
+    ("state_dir", STATEFUL),
+    ("group_id", CONNECTED),
+    (
+        "workspaces",
+        &[
+            "plan",
+            "apply",
+            "sync",
+            "doctor",
+            "orgs:data",
+            "import:data",
+        ],
+    ),
+    ("region", CONNECTED),
+    ("snyk_api", CONNECTED),
+    ("bitbucket_api_url", CONNECTED),
+    ("concurrency", IMPORTING),
+    ("quiet_integrations", IMPORTING),
+    ("notifications_off", IMPORTING),
+    ("retire", PLANNING),
+    ("allow_mass_retire", PLANNING),
+];
+
+/// The command line as parsed, with each command's help listing only the shared options that
+/// apply to it. clap copies a global option into every subcommand that does not already hold
+/// one of that name; a hidden copy is put first into each command it does not apply to.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let shared: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        for (arg, applies) in APPLIES {
+            if applies.contains(&name.as_str()) {
+                continue;
+            }
+            if let Some(a) = shared.iter().find(|a| a.get_id() == *arg) {
+                let hidden = a.clone().hide(true);
+                cmd = cmd.mut_subcommand(&name, |s| s.arg(hidden));
+            }
+        }
+    }
+    cmd
+}
+
+/// Parses the command line; a shared option given to a command it does not apply to is a usage
+/// error (exit 2) naming it.
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let matches = cmd.get_matches_mut();
+    let Some((name, mut sub)) = matches.subcommand() else {
+        return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    };
+    // The command and each of its own subcommands (`integrations list`).
+    let mut levels = vec![sub];
+    while let Some((_, inner)) = sub.subcommand() {
+        levels.push(inner);
+        sub = inner;
+    }
+    for sub in levels {
+        for (arg, applies) in APPLIES {
+            let given = sub.try_contains_id(arg).unwrap_or(false)
+                && sub.value_source(arg) == Some(clap::parser::ValueSource::CommandLine);
+            if given && !applies.contains(&name) {
+                let flag = format!("--{}", arg.replace('_', "-"));
+                cmd.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{flag} does not apply to `{name}`: leave it out (see `bb-snyk-mirror {name} --help`)"),
+                )
+                .exit();
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

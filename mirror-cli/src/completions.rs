@@ -8,10 +8,8 @@
 //! function is wrapped by one that joins words split at `:` and trims the part before the
 //! colon from the replies, as bash expects.
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 
 /// The binary's name.
 const BIN: &str = "bb-snyk-mirror";
@@ -51,7 +49,7 @@ _bb_snyk_mirror_complete() {
 /// The completion script for `shell`.
 pub fn script(shell: Shell) -> String {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut out);
+    clap_complete::generate(shell, &mut crate::cli::command(), BIN, &mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
     if shell != Shell::Bash {
         return text;

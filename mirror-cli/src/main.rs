@@ -20,9 +20,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use api_kind::kind_of;
-use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 
 /// A usage or configuration error: exit code 2, nothing changed.
 #[derive(Debug)]
@@ -80,7 +79,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     if let Command::Completions { shell } = cli.command {
         print!("{}", completions::script(shell));

@@ -1,5 +1,6 @@
 //! plan, apply, sync, doctor, demo.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,27 +23,35 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
     let out = Out::new(&cli.global);
     let g = &cli.global;
     match &cli.command {
-        Command::Plan { out: file } => {
+        Command::Plan { out: file, summary } => {
             let ctx = Ctx::from_env(g)?;
-            plan_command(&ctx, out, file.as_deref()).await
+            plan_command(&ctx, out, file.as_deref(), *summary || g.quiet).await
         }
-        Command::Apply { plan } => {
+        Command::Apply { dry_run: true, .. } | Command::Sync { dry_run: true, .. } => {
             let ctx = Ctx::from_env(g)?;
-            let plan = match plan {
-                Some(path) => Some(
-                    Plan::from_json(&settings::read_file(path)?)
-                        .map_err(|e| Usage(format!("{}: {e}", path.display())))?,
-                ),
-                None => None,
-            };
-            sync_once(&ctx, out, plan).await
+            plan_command(&ctx, out, None, g.quiet).await
         }
-        Command::Sync { watch, interval } => {
+        Command::Apply { plan, yes, .. } => {
+            let ctx = Ctx::from_env(g)?;
+            match plan {
+                Some(path) => {
+                    let plan = Plan::from_json(&settings::read_file(path)?)
+                        .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+                    check_saved_plan(&plan, &ctx, path, std::time::SystemTime::now())?;
+                    sync_once(&ctx, out, Some(plan), Confirm::No).await
+                }
+                None if *yes => sync_once(&ctx, out, None, Confirm::No).await,
+                None => sync_once(&ctx, out, None, Confirm::OnTerminal).await,
+            }
+        }
+        Command::Sync {
+            watch, interval, ..
+        } => {
             let ctx = Ctx::from_env(g)?;
             if *watch {
                 watch_loop(&ctx, out, parse_interval(interval)?).await
             } else {
-                sync_once(&ctx, out, None).await
+                sync_once(&ctx, out, None, Confirm::No).await
             }
         }
         Command::Doctor => doctor(g, out).await,
@@ -170,7 +179,72 @@ async fn make_plan(mirror: &Mirror, config: &Config, out: Out) -> Result<Plan> {
     Ok(plan?)
 }
 
-async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
+/// How long a saved plan may be applied after it was made. Older plans are refused: Bitbucket
+/// and Snyk have likely moved on, and a fresh plan costs only a listing.
+pub const SAVED_PLAN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Refuses a saved plan made for another group, or more than [`SAVED_PLAN_MAX_AGE`] ago (or
+/// without the time it was made, or dated in the future), naming what to do instead.
+fn check_saved_plan(plan: &Plan, ctx: &Ctx, path: &Path, now: std::time::SystemTime) -> Result<()> {
+    let shown = path.display();
+    if plan.group_id != ctx.config.snyk.group_id {
+        return Err(Usage(format!(
+            "{shown} was made for group {}, and this run is for group {}: make a new plan with `bb-snyk-mirror plan --out {shown}`, or set SNYK_GROUP_ID to the plan's group",
+            plan.group_id, ctx.config.snyk.group_id
+        ))
+        .into());
+    }
+    let made = plan
+        .created_at
+        .as_deref()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+    let age = made.map(|m| now.duration_since(m));
+    match age {
+        Some(Ok(age)) if age <= SAVED_PLAN_MAX_AGE => Ok(()),
+        Some(Ok(age)) => Err(Usage(format!(
+            "{shown} was made {} ago; plans older than 24 hours are not applied, because Bitbucket and Snyk have likely changed since: make a new one with `bb-snyk-mirror plan --out {shown}`",
+            humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60))
+        ))
+        .into()),
+        Some(Err(_)) => Err(Usage(format!(
+            "{shown} is dated in the future ({}): check this machine's clock, or make a new plan",
+            plan.created_at.as_deref().unwrap_or_default()
+        ))
+        .into()),
+        None => Err(Usage(format!(
+            "{shown} does not say when it was made (an older version wrote it): make a new one with `bb-snyk-mirror plan --out {shown}`"
+        ))
+        .into()),
+    }
+}
+
+/// Whether to ask before applying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Never ask (sync, `--yes`, a saved plan the user already reviewed).
+    No,
+    /// Ask when stdin and stderr are a terminal.
+    OnTerminal,
+}
+
+/// Asks on `output` whether to apply, reading one line from `input`: yes only for `y` or `yes`.
+fn ask(input: &mut impl std::io::BufRead, output: &mut impl std::io::Write) -> bool {
+    let _ = write!(output, "Apply this plan? [y/N] ");
+    let _ = output.flush();
+    let mut answer = String::new();
+    if input.read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Whether colour may be used on a stream that is a terminal: not when NO_COLOR is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
     // The journal is read, not locked: planning may run beside a sync.
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
     let spinner = out.spinner("reading Bitbucket and Snyk…");
@@ -184,14 +258,23 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>) -> Result<u8> {
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    let plan = mirror_core::plan(&ctx.config, &inventory?, &history);
+    let mut plan = mirror_core::plan(&ctx.config, &inventory?, &history);
+    plan.created_at =
+        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     if let Some(path) = file {
         std::fs::write(path, plan.to_json()?)
             .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
         out.status(&format!("plan written to {}", path.display()));
     }
     if out.human() {
-        print!("{}{}", plan.render(), crate::advice::for_plan(&plan));
+        let options = mirror_core::RenderOptions::default()
+            .summary_only(summary)
+            .colour(colour(std::io::stdout().is_terminal()));
+        print!(
+            "{}{}",
+            plan.render_with(options),
+            crate::advice::for_plan(&plan)
+        );
     } else {
         println!(
             "{}",
@@ -231,22 +314,50 @@ async fn interrupted() -> bool {
     tokio::signal::ctrl_c().await.is_ok()
 }
 
-/// One sync (or apply of a given plan).
-pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>) -> Result<u8> {
+/// One sync (or apply of a given plan), asking first when `confirm` says so.
+pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confirm) -> Result<u8> {
     let mut mirror = ctx.mirror()?;
     mirror.stop_when(stop_on_ctrl_c());
     let plan = match given {
         Some(p) => p,
         None => make_plan(&mirror, &ctx.config, out).await?,
     };
-    show_plan(out, &plan);
+    let asking = confirm == Confirm::OnTerminal
+        && !plan.is_noop()
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    if asking {
+        // The summary, then the question: the whole plan is one `plan` away.
+        eprint!(
+            "{}{}",
+            plan.render_with(
+                mirror_core::RenderOptions::default()
+                    .summary_only(true)
+                    .colour(colour(true))
+            ),
+            crate::advice::for_plan(&plan)
+        );
+        eprintln!("(`bb-snyk-mirror plan` shows every action; --yes applies without asking)");
+        if !ask(&mut std::io::stdin().lock(), &mut std::io::stderr()) {
+            eprintln!("Not applied; nothing changed.");
+            return Ok(exit::OK);
+        }
+    } else {
+        show_plan(out, &plan);
+    }
     run_plan(&mut mirror, out, &plan).await
 }
 
-/// The plan on stderr for people (stdout carries the report).
+/// The plan on stderr for people (stdout carries the report): the summary only with --quiet.
 fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
-        eprint!("{}{}", plan.render(), crate::advice::for_plan(plan));
+        let options =
+            mirror_core::RenderOptions::default().colour(colour(std::io::stderr().is_terminal()));
+        eprint!(
+            "{}{}",
+            plan.render_with(options),
+            crate::advice::for_plan(plan)
+        );
     }
 }
 
@@ -669,7 +780,7 @@ async fn drift_round(
     }
     let plan = make_plan(mirror, config, out).await?;
     if out.human() {
-        for line in plan.render().lines().filter(|l| {
+        for line in plan.render().lines().map(str::trim_start).filter(|l| {
             ["~ ", "→ ", "- ", "⇄ ", "+ import", "! ", "? "]
                 .iter()
                 .any(|p| l.starts_with(p))
@@ -696,6 +807,21 @@ async fn drift_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_yes_applies() {
+        for (typed, yes) in [
+            ("y\n", true),
+            ("YES\n", true),
+            ("\n", false),
+            ("no\n", false),
+            ("", false),
+        ] {
+            let mut shown = Vec::new();
+            assert_eq!(ask(&mut typed.as_bytes(), &mut shown), yes, "{typed:?}");
+            assert_eq!(String::from_utf8(shown).unwrap(), "Apply this plan? [y/N] ");
+        }
+    }
 
     #[test]
     fn a_failing_watch_backs_off_within_its_interval() {

@@ -1504,3 +1504,153 @@ fn an_unreachable_service_is_named_with_its_cause_host_and_variable() {
     );
     assert!(stderr.contains("SNYK_API or SNYK_REGION"), "{stderr}");
 }
+
+#[test]
+fn a_saved_plan_for_another_group_or_too_old_is_refused_and_dry_run_changes_nothing() {
+    let w = World::new();
+    let file = w.state.path().join("plan.json");
+    w.cmd()
+        .args(["plan", "--out"])
+        .arg(&file)
+        .assert()
+        .success();
+    let fresh: serde_json::Value = read(&file);
+    assert!(fresh["created_at"].is_string(), "{fresh}");
+    let write = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut plan = fresh.clone();
+        edit(&mut plan);
+        std::fs::write(&file, plan.to_string()).unwrap();
+    };
+    for (edit, expect) in [
+        (
+            &(|p: &mut serde_json::Value| p["group_id"] = "another-group".into())
+                as &dyn Fn(&mut serde_json::Value),
+            "was made for group another-group",
+        ),
+        (
+            &|p: &mut serde_json::Value| p["created_at"] = "2026-01-01T00:00:00Z".into(),
+            "plans older than 24 hours are not applied",
+        ),
+        (
+            &|p: &mut serde_json::Value| {
+                p.as_object_mut().unwrap().remove("created_at");
+            },
+            "does not say when it was made",
+        ),
+    ] {
+        write(edit);
+        let out = w
+            .cmd()
+            .args(["apply", "--plan"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{stderr}");
+        assert!(
+            stderr.contains("bb-snyk-mirror plan --out") || stderr.contains("SNYK_GROUP_ID"),
+            "{stderr}"
+        );
+    }
+    assert!(w.snyk.orgs().is_empty(), "a refused plan changed Snyk");
+
+    // --dry-run plans and changes nothing, for apply and sync.
+    for command in ["apply", "sync"] {
+        w.cmd()
+            .args([command, "--dry-run"])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("+ create org acme-platform"));
+    }
+    assert!(w.snyk.orgs().is_empty(), "a dry run changed Snyk");
+    assert!(w.snyk.import_posts().is_empty());
+}
+
+#[test]
+fn a_plan_is_grouped_by_org_ends_with_its_summary_and_quiet_shows_only_the_summary() {
+    let w = World::new();
+    let out = w.cmd().arg("plan").output().unwrap();
+    let text = stdout(&out);
+    // Each org's heading once, its lines under it.
+    assert_eq!(text.matches("\norg acme-platform\n").count(), 1, "{text}");
+    assert!(text.contains("\n  + import acme-platform/"), "{text}");
+    assert!(
+        text.trim_end().ends_with(
+            "In all: 3 orgs to create, 11 repositories to import, 1 skipped, 0 conflicts."
+        ),
+        "{text}"
+    );
+    // Not a terminal: no colour.
+    assert!(!text.contains('\u{1b}'), "{text}");
+    for args in [["plan", "--summary"], ["plan", "--quiet"]] {
+        let out = w.cmd().args(args).output().unwrap();
+        let text = stdout(&out);
+        assert!(
+            text.contains("orgs to create") && !text.contains("+ import"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn each_command_lists_its_own_flags_first_and_only_the_shared_ones_that_apply() {
+    let help = |args: &[&str]| {
+        let out = Command::cargo_bin("bb-snyk-mirror")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        stdout(&out)
+    };
+    let sync = help(&["sync", "--help"]);
+    let own = sync.find("--watch").unwrap();
+    let shared = sync.find("Shared options:").unwrap();
+    assert!(own < shared, "{sync}");
+    assert!(sync.contains("Examples:\n  bb-snyk-mirror sync"), "{sync}");
+    assert!(
+        sync.contains("--concurrency") && sync.contains("--retire"),
+        "{sync}"
+    );
+    let doctor = help(&["doctor", "--help"]);
+    assert!(
+        !doctor.contains("--concurrency") && !doctor.contains("--retire"),
+        "{doctor}"
+    );
+    assert!(doctor.contains("--group-id"), "{doctor}");
+    let demo = help(&["demo", "--help"]);
+    for absent in ["--config", "--state-dir", "--group-id", "--workspaces"] {
+        assert!(!demo.contains(absent), "{absent} in {demo}");
+    }
+    let top = help(&["--help"]);
+    assert!(top.contains("Environment:"), "{top}");
+    for name in [
+        "BITBUCKET_CLOUD_EMAIL",
+        "SNYK_TOKEN",
+        "SNYK_GROUP_ID",
+        "NO_COLOR",
+    ] {
+        assert!(top.contains(name), "{name} not in {top}");
+    }
+    // A shared flag given to a command it does not apply to is refused, naming it.
+    let out = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .args(["doctor", "--concurrency", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--concurrency does not apply to `doctor`"),
+        "{stderr}"
+    );
+    let out = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .args(["integrations", "list", "--retire", "delete"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

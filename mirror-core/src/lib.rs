@@ -85,7 +85,9 @@ pub use inventory::{
 };
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
-pub use plan::{Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RetireReason, Summary, plan};
+pub use plan::{
+    Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RenderOptions, RetireReason, Summary, plan,
+};
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{FailedChange, FailedImport, Report};
 pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};

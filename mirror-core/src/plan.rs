@@ -301,6 +301,10 @@ pub struct Plan {
     /// applying (the plan's own retirements carry their mode).
     #[serde(default, skip_serializing_if = "is_deactivate")]
     pub retire: RetireMode,
+    /// When the plan was made (RFC 3339), when whoever made it said so: the binary refuses a
+    /// saved plan older than a day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 impl Plan {
@@ -394,8 +398,17 @@ impl Plan {
             .map_err(|e| Error::Config(format!("the plan file is malformed: {e}")))
     }
 
-    /// The plan for people: a summary table, then one line per action.
+    /// The plan for people: a summary table, the actions grouped by org, and the summary's
+    /// line again at the end (see [`Plan::render_with`]).
     pub fn render(&self) -> String {
+        self.render_with(RenderOptions::default())
+    }
+
+    /// The plan for people, as `options` ask: the summary table; unless `summary_only`, one
+    /// line per action under a heading per org (in the plan's order of first appearance), and
+    /// the summary's line again at the end, so that a long plan shows it where the reader is.
+    /// With `colour`, each line's sign is coloured (ANSI).
+    pub fn render_with(&self, options: RenderOptions) -> String {
         let s = self.summary();
         let skipped: usize = s.skipped.values().sum();
         let mut out = String::new();
@@ -429,17 +442,107 @@ impl Plan {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
             }
         }
-        if !self.actions.is_empty() {
-            out.push('\n');
+        if options.summary_only {
+            return out;
         }
+        // The actions by org, each org once, in the order the plan first names it.
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for a in &self.actions {
-            if let Some(line) = self.line(a) {
-                out.push_str(&line);
-                out.push('\n');
+            let Some(line) = self.line(a) else { continue };
+            let heading = group_of(a);
+            let line = if options.colour { paint(line) } else { line };
+            match groups.iter_mut().find(|(h, _)| *h == heading) {
+                Some((_, lines)) => lines.push(line),
+                None => groups.push((heading, vec![line])),
             }
+        }
+        for (heading, lines) in &groups {
+            let _ = writeln!(out, "\n{heading}");
+            for line in lines {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        if !groups.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nIn all: {} to create, {} to import, {skipped} skipped, {}{}.",
+                counted(s.orgs_to_create, "org", "orgs"),
+                repositories(s.imports),
+                counted(s.conflicts, "conflict", "conflicts"),
+                if s.retired > 0 {
+                    format!(", {} to retire", s.retired)
+                } else {
+                    String::new()
+                }
+            );
         }
         out
     }
+}
+
+/// `1 org`, `2 orgs`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// How [`Plan::render_with`] shows a plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// Only the summary table.
+    pub summary_only: bool,
+    /// ANSI colours for each line's sign.
+    pub colour: bool,
+}
+
+impl RenderOptions {
+    /// Only the summary, or everything.
+    pub fn summary_only(mut self, yes: bool) -> Self {
+        self.summary_only = yes;
+        self
+    }
+
+    /// With colours, or without.
+    pub fn colour(mut self, yes: bool) -> Self {
+        self.colour = yes;
+        self
+    }
+}
+
+/// The heading an action's line is shown under: its org, else its workspace, else the plan's
+/// notes.
+fn group_of(a: &Action) -> String {
+    match a {
+        Action::CreateOrg { name } => format!("org {name}"),
+        Action::AddIntegration { org, .. }
+        | Action::Branch { org, .. }
+        | Action::Retire { org, .. }
+        | Action::Conflict { org, .. } => format!("org {org}"),
+        Action::Import { org, .. } => format!("org {}", org.name()),
+        Action::RenameOrg { to, .. } => format!("org {to}"),
+        Action::WorkspaceGone { org: Some(org), .. } => format!("org {org}"),
+        Action::WorkspaceGone { workspace, .. } | Action::Skip { workspace, .. } => {
+            format!("workspace {workspace}")
+        }
+        Action::Track(_) | Action::UnusedRule { .. } | Action::OutOfScope { .. } => {
+            "notes".to_owned()
+        }
+    }
+}
+
+/// A line with its sign coloured: additions green, removals and conflicts red, changes yellow,
+/// notes and skips dimmed.
+fn paint(line: String) -> String {
+    use anstyle::{AnsiColor, Effects, Style};
+    let style = match line.chars().next() {
+        Some('+') => AnsiColor::Green.on_default(),
+        Some('-') => AnsiColor::Red.on_default(),
+        Some('!') => AnsiColor::Red.on_default().effects(Effects::BOLD),
+        Some('~' | '→' | '⇄') => AnsiColor::Yellow.on_default(),
+        Some('?' | '=') => Style::new().effects(Effects::DIMMED),
+        _ => return line,
+    };
+    format!("{}{line}{}", style.render(), style.render_reset())
 }
 
 impl Plan {
@@ -959,6 +1062,7 @@ impl<'a> Planner<'a> {
             template_org_id: self.config.snyk.template_org_id.as_deref().map(OrgId::from),
             actions,
             retire: self.config.drift.retire,
+            created_at: None,
         }
     }
 }

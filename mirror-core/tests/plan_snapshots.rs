@@ -77,6 +77,18 @@ fn new_workspace_creates_an_org_and_imports_everything() {
     let p = check("new-workspace", &config(""), &inv, &History::default());
     assert_eq!(p.summary().orgs_to_create, 1);
     assert_eq!(p.summary().imports, 2);
+    // The summary alone, and the signs coloured on request.
+    let summary = p.render_with(mirror_core::RenderOptions::default().summary_only(true));
+    assert!(
+        summary.contains("repositories             2 to import") && !summary.contains("+ import"),
+        "{summary}"
+    );
+    let coloured = p.render_with(mirror_core::RenderOptions::default().colour(true));
+    assert!(
+        coloured.contains("  \u{1b}[32m+ import acme/api (main) into acme (new)\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    assert!(!p.render().contains('\u{1b}'));
 }
 
 #[test]
