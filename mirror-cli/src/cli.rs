@@ -341,19 +341,9 @@ const CONNECTED: &[&str] = &[
 const PLANNING: &[&str] = &["plan", "apply", "sync"];
 /// The commands that import.
 const IMPORTING: &[&str] = &["apply", "sync", "import"];
-/// The commands that keep a state directory or read the configuration file.
-const STATEFUL: &[&str] = &[
-    "plan",
-    "apply",
-    "sync",
-    "doctor",
-    "integrations",
-    "orgs:data",
-    "orgs:create",
-    "import:data",
-    "list:imported",
-    "import",
-];
+/// The commands that keep a state directory or read the configuration file: those that
+/// connect (demo keeps its own, in a temporary directory).
+const STATEFUL: &[&str] = CONNECTED;
 
 /// The options declared once for every command, and the commands each applies to; options not
 /// named here (`--output`, `--quiet`, `--verbose`) apply to all.
