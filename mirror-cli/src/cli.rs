@@ -182,7 +182,20 @@ pub enum Command {
     )]
     Doctor,
     /// Mirror a sample estate between two built-in sandboxes: no account, no network.
-    Demo,
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror demo\n  bb-snyk-mirror demo --estate 10x100\n  bb-snyk-mirror demo --serve          # then, in another terminal, the commands it prints"
+    )]
+    Demo {
+        /// A generated estate of WORKSPACES x REPOSITORIES (such as 10x100) instead of the
+        /// sample.
+        #[arg(long, value_name = "WxR", value_parser = parse_estate)]
+        estate: Option<(usize, usize)>,
+        /// Keep the sandboxes up, mirroring nothing, and print the environment that points the
+        /// tool at them, to practise plan, apply --plan, doctor and integrations in another
+        /// terminal; Ctrl-C stops them.
+        #[arg(long)]
+        serve: bool,
+    },
     /// The Snyk side of the Bitbucket connection: list and rotate org integrations.
     Integrations {
         /// What to do.
@@ -208,6 +221,46 @@ pub enum Command {
     ListImported(ListImportedArgs),
     /// snyk-api-import step 5: import the targets of a targets file.
     Import(ImportArgs),
+}
+
+impl Command {
+    /// The name as typed (`sync`, `orgs:create`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Plan { .. } => "plan",
+            Self::Apply { .. } => "apply",
+            Self::Sync { .. } => "sync",
+            Self::Doctor => "doctor",
+            Self::Demo { .. } => "demo",
+            Self::Integrations { .. } => "integrations",
+            Self::Completions { .. } => "completions",
+            Self::OrgsData(_) => "orgs:data",
+            Self::OrgsCreate(_) => "orgs:create",
+            Self::ImportData(_) => "import:data",
+            Self::ListImported(_) => "list:imported",
+            Self::Import(_) => "import",
+        }
+    }
+
+    /// Whether the command keeps a state directory (and so a run log).
+    pub fn keeps_state(&self) -> bool {
+        STATEFUL.contains(&self.name())
+    }
+}
+
+/// Reads `10x100`: workspaces × repositories, each at least 1 (at most 1,000 workspaces and
+/// 10,000 repositories each: the sandboxes hold the estate in memory).
+fn parse_estate(text: &str) -> Result<(usize, usize), String> {
+    let usage = || format!("`{text}`: write WORKSPACESxREPOSITORIES, such as 10x100");
+    let (w, r) = text.split_once(['x', 'X', '×']).ok_or_else(usage)?;
+    let w: usize = w.trim().parse().map_err(|_| usage())?;
+    let r: usize = r.trim().parse().map_err(|_| usage())?;
+    if !(1..=1_000).contains(&w) || !(1..=10_000).contains(&r) {
+        return Err(format!(
+            "`{text}`: between 1 and 1000 workspaces of 1 to 10000 repositories"
+        ));
+    }
+    Ok((w, r))
 }
 
 /// `integrations …`.

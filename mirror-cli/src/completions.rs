@@ -10,7 +10,6 @@
 
 use clap_complete::Shell;
 
-
 /// The binary's name.
 const BIN: &str = "bb-snyk-mirror";
 

@@ -13,6 +13,7 @@ mod completions;
 mod integrations;
 mod output;
 mod run;
+mod runlog;
 mod settings;
 
 use bitbucket_cloud_client::api_support;
@@ -61,26 +62,55 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     kind_of(e).map_or(exit::FAILURES, exit::for_error)
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logging: to stderr for people (as -v, --quiet or RUST_LOG ask), and for the commands that
+/// keep a state directory, to a per-run JSON-lines log in it (info, or debug with -vv;
+/// redacted). Returns the run log, if any.
+fn init_logging(cli: &cli::Cli) -> Option<runlog::RunLog> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (verbose, quiet) = (cli.global.verbose, cli.global.quiet);
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // The run log's own lines (start, end, the error that ended the run) are shown on the
+    // screen already, in words.
+    if let Ok(directive) = format!("{}=off", runlog::TARGET).parse() {
+        filter = filter.add_directive(directive);
+    }
+    let screen = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .with_filter(filter);
+    let log = cli
+        .command
+        .keeps_state()
+        .then(|| runlog::RunLog::new(&settings::state_dir(&cli.global), cli.command.name()));
+    let file = log.clone().map(|log| {
+        let level = if verbose > 1 { "debug" } else { "info" };
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(log)
+            .with_filter(tracing_subscriber::EnvFilter::new(format!(
+                "{level},hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn"
+            )))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(screen)
+        .with(file)
         .try_init();
+    log
 }
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    init_logging(cli.global.verbose, cli.global.quiet);
+    let run_log = init_logging(&cli);
     if let Command::Completions { shell } = cli.command {
         print!("{}", completions::script(shell));
         return ExitCode::SUCCESS;
@@ -124,8 +154,18 @@ fn main() -> ExitCode {
                 println!("{doc}");
             }
             eprintln!("{}", mirror_core::fit_screen(&message));
+            // A usage error leaves no log behind; anything else is recorded.
+            if code != exit::USAGE {
+                tracing::error!(target: runlog::TARGET, exit_code = code, error = %api_support::redact::redact(&message), "run failed");
+            }
             code
         }
     };
+    // Every run that got past its settings leaves a log; one refused as a usage error does not.
+    if run_log.is_some()
+        && (code != exit::USAGE || run_log.as_ref().and_then(runlog::RunLog::path).is_some())
+    {
+        tracing::info!(target: runlog::TARGET, exit_code = code, "run finished");
+    }
     ExitCode::from(code)
 }

@@ -55,7 +55,7 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Doctor => doctor(g, out).await,
-        Command::Demo => demo(out).await,
+        Command::Demo { estate, serve } => demo(out, *estate, *serve).await,
         Command::Completions { .. } => Ok(exit::OK),
         Command::Integrations { action } => crate::integrations::run(g, out, action).await,
         Command::OrgsData(a) => compat::orgs_data(g, out, a).await,
@@ -642,54 +642,102 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             }
         );
     } else {
-        report.insert("checks".into(), lines.into_lines().into());
+        report.insert("checks".into(), lines.into_checks().into());
         report.insert("exit_code".into(), code.into());
         println!("{}", serde_json::Value::Object(report));
     }
     Ok(code)
 }
 
-/// Doctor's lines: printed at once for people, kept for JSON.
+/// Doctor's checks: printed at once for people, kept typed for JSON.
 struct Checklist {
-    lines: Vec<String>,
+    checks: Vec<serde_json::Value>,
+    section: String,
     live: bool,
 }
 
 impl Checklist {
     fn new(live: bool) -> Self {
         Self {
-            lines: Vec::new(),
+            checks: Vec::new(),
+            section: String::new(),
             live,
         }
     }
 
+    /// A line as people see it: a section heading (`Bitbucket: …`), or a check (`  ok    …`,
+    /// `  FAIL  …`, `  note  …`).
     fn line(&mut self, line: String) {
         if self.live {
             println!("{line}");
         }
-        self.lines.push(line);
-    }
-
-    fn hint(&mut self, hint: Option<&str>) {
-        if let Some(hint) = hint {
-            self.line(format!("        ({hint})"));
+        let status = [
+            ("  ok    ", "ok"),
+            ("  FAIL  ", "fail"),
+            ("  note  ", "note"),
+        ]
+        .iter()
+        .find_map(|(prefix, status)| line.strip_prefix(prefix).map(|m| (*status, m)));
+        match status {
+            Some((status, message)) => self.checks.push(serde_json::json!({
+                "section": self.section,
+                "status": status,
+                "message": message,
+            })),
+            None => {
+                self.section = line
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                self.checks.push(serde_json::json!({
+                    "section": self.section,
+                    "status": "info",
+                    "message": line.split_once(": ").map_or(line.as_str(), |(_, m)| m),
+                }));
+            }
         }
     }
 
-    fn into_lines(self) -> Vec<String> {
-        self.lines
+    /// What to do about the check before, shown under it.
+    fn hint(&mut self, hint: Option<&str>) {
+        if let Some(hint) = hint {
+            if self.live {
+                println!("        ({hint})");
+            }
+            if let Some(last) = self.checks.last_mut() {
+                last["hint"] = hint.into();
+            }
+        }
+    }
+
+    fn into_checks(self) -> Vec<serde_json::Value> {
+        self.checks
     }
 }
 
-async fn demo(out: Out) -> Result<u8> {
+async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Result<u8> {
     use bitbucket_cloud_client::sandbox as bb_sandbox;
     use snyk_client::sandbox as snyk_sandbox;
 
-    let bb = bb_sandbox::Sandbox::start_sample().await?;
+    let bb = match estate {
+        None => bb_sandbox::Sandbox::start_sample().await?,
+        Some((w, r)) => {
+            bb_sandbox::Sandbox::builder()
+                .estate(bb_sandbox::Estate::generate(w, r, 7))
+                .api_token(bb_sandbox::SAMPLE_EMAIL, bb_sandbox::SAMPLE_API_TOKEN)
+                .start()
+                .await?
+        }
+    };
     let snyk = snyk_sandbox::Sandbox::sample_builder()
         .import_delay(Duration::from_millis(300))
         .start()
         .await?;
+    if serve {
+        return serve_sandboxes(&bb, &snyk).await;
+    }
     let state = tempfile::tempdir()?;
     let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", snyk.group_id()))?;
     let ctx = Ctx {
@@ -733,7 +781,11 @@ async fn demo(out: Out) -> Result<u8> {
     let mut mirror = ctx.mirror()?;
     let plan = make_plan(&mirror, &ctx.config, out).await?;
     if out.human() {
-        println!("{}", plan.render());
+        // A generated estate's plan is long: its summary says enough.
+        let options = mirror_core::RenderOptions::default()
+            .summary_only(estate.is_some())
+            .colour(colour(std::io::stdout().is_terminal()));
+        println!("{}", plan.render_with(options));
     }
     let code = run_plan(&mut mirror, out, &plan).await?;
     // The second plan sees what the first run journaled.
@@ -747,13 +799,58 @@ async fn demo(out: Out) -> Result<u8> {
             s.skipped.values().sum::<usize>()
         );
     }
-    let code = code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?);
+    // The drift round changes repositories of the sample estate.
+    let code = if estate.is_none() {
+        code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?)
+    } else {
+        code
+    };
     if out.human() {
         println!(
             "\nTry it for real: set BITBUCKET_CLOUD_EMAIL, BITBUCKET_CLOUD_API_TOKEN, SNYK_TOKEN and SNYK_GROUP_ID, then run `bb-snyk-mirror plan`."
         );
     }
     Ok(code)
+}
+
+/// `demo --serve`: prints the environment that points the tool at both sandboxes, then keeps
+/// them up until Ctrl-C or SIGTERM.
+async fn serve_sandboxes(
+    bb: &bitbucket_cloud_client::sandbox::Sandbox,
+    snyk: &snyk_client::sandbox::Sandbox,
+) -> Result<u8> {
+    use bitbucket_cloud_client::sandbox as bb_sandbox;
+    let state = std::env::temp_dir().join(format!("bb-snyk-mirror-demo-{}", std::process::id()));
+    let vars = [
+        ("BITBUCKET_CLOUD_API_URL", bb.base_url()),
+        ("BITBUCKET_CLOUD_EMAIL", bb_sandbox::SAMPLE_EMAIL.to_owned()),
+        (
+            "BITBUCKET_CLOUD_API_TOKEN",
+            bb_sandbox::SAMPLE_API_TOKEN.to_owned(),
+        ),
+        ("SNYK_API", snyk.api_url()),
+        ("SNYK_TOKEN", snyk_client::sandbox::SAMPLE_TOKEN.to_owned()),
+        ("SNYK_GROUP_ID", snyk.group_id()),
+        ("SNYK_BITBUCKET_EMAIL", bb_sandbox::SAMPLE_EMAIL.to_owned()),
+        (
+            "SNYK_BITBUCKET_API_TOKEN",
+            bb_sandbox::SAMPLE_API_TOKEN.to_owned(),
+        ),
+        ("SNYK_LOG_PATH", state.display().to_string()),
+    ];
+    println!("The sandboxes are up (fake Bitbucket Cloud and fake Snyk, on this machine only).");
+    println!("In another terminal, paste these lines (sample credentials, not secrets):\n");
+    for (name, value) in &vars {
+        println!("export {name}='{value}'");
+    }
+    println!(
+        "\nthen try: bb-snyk-mirror doctor; bb-snyk-mirror plan --out plan.json; bb-snyk-mirror apply --plan plan.json; bb-snyk-mirror integrations list"
+    );
+    println!("Ctrl-C here stops the sandboxes.");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    interrupted().await;
+    Ok(exit::OK)
 }
 
 /// The demo's second act: Bitbucket changes (a rename, a deletion, a new default branch, a new

@@ -347,6 +347,35 @@ fn doctor_reports_credentials_scopes_and_group() {
         ))
         .stdout(predicate::str::contains("3 workspaces visible"))
         .stdout(predicate::str::contains("All checks passed."));
+    // As JSON: typed checks, not rendered lines.
+    let out = w
+        .cmd()
+        .args(["doctor", "--output", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let checks = doc["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(|c| c["section"] == "bitbucket"
+            && c["status"] == "ok"
+            && c["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("3 workspaces visible")),
+        "{doc}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["section"] == "snyk" && c["status"] == "ok"),
+        "{doc}"
+    );
+    assert!(
+        checks
+            .iter()
+            .all(|c| !c["message"].as_str().unwrap().starts_with(' ')),
+        "{doc}"
+    );
     // An access token cannot list workspaces: doctor says what to set.
     w.cmd()
         .env_remove("BITBUCKET_CLOUD_EMAIL")
@@ -1653,4 +1682,141 @@ fn each_command_lists_its_own_flags_first_and_only_the_shared_ones_that_apply() 
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_org_that_could_not_be_created_is_a_failure_with_its_imports_counted_not_attempted() {
+    let w = World::new();
+    // The first org creation is refused (the first /v1/org request of the run is one).
+    w.snyk
+        .server()
+        .inject_on("/v1/org", api_support::sandbox::Fault::Status(400), 1);
+    let out = w.cmd().args(["sync", "--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let report = &doc["report"];
+    let failures = report["org_failures"].as_array().expect("org_failures");
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0]["step"], "create-org");
+    let held = failures[0]["held_back"].as_u64().unwrap();
+    assert!(held > 0, "{report}");
+    assert_eq!(
+        report["imports_not_attempted"].as_u64(),
+        Some(held),
+        "{report}"
+    );
+    assert_eq!(
+        report["conflicts"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(
+        report["imports_accepted"].as_u64().unwrap() + held,
+        11,
+        "{report}"
+    );
+    // For people: the failure named, the imports not attempted counted, no conflict.
+    let w = World::new();
+    w.snyk
+        .server()
+        .inject_on("/v1/org", api_support::sandbox::Fault::Status(400), 1);
+    let out = w.cmd().arg("sync").output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{held} not attempted")), "{text}");
+    assert!(text.contains("could not be created"), "{text}");
+    assert!(text.contains("  conflicts   0"), "{text}");
+}
+
+#[test]
+fn each_run_leaves_a_redacted_json_lines_log_in_the_state_directory() {
+    let w = World::new();
+    let logs = w.state.path().join("logs");
+    // A usage error leaves nothing behind.
+    w.cmd()
+        .env_remove("SNYK_TOKEN")
+        .arg("sync")
+        .assert()
+        .code(2);
+    assert!(!logs.exists(), "a refused run wrote a log");
+    w.cmd().args(["sync", "-v"]).assert().code(0);
+    let entries: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let text = std::fs::read_to_string(&entries[0]).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines[0]["fields"]["message"], "run started");
+    assert_eq!(lines[0]["fields"]["command"], "sync");
+    let last = lines.last().unwrap();
+    assert_eq!(last["fields"]["message"], "run finished");
+    assert_eq!(last["fields"]["exit_code"], 0);
+    assert_no_secret(&[&text]);
+}
+
+#[test]
+fn demo_mirrors_a_generated_estate_and_serves_the_sandboxes_for_practice() {
+    let out = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .args(["demo", "--estate", "2x5"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("2 created") && text.contains(", 0 failed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("+ import"),
+        "a generated estate shows its summary: {text}"
+    );
+    // Flags the demo does not take are refused.
+    Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .args(["demo", "--state-dir", "/tmp/x"])
+        .assert()
+        .code(2);
+
+    // --serve: the printed environment drives the binary against the sandboxes.
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bb-snyk-mirror"))
+        .env_clear()
+        .args(["demo", "--serve"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut vars = Vec::new();
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some((name, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            vars.push((name.to_owned(), value.trim_matches('\'').to_owned()));
+        }
+        if line.starts_with("Ctrl-C here") {
+            break;
+        }
+    }
+    assert!(vars.iter().any(|(n, _)| n == "SNYK_GROUP_ID"), "{vars:?}");
+    let state = tempfile::tempdir().unwrap();
+    let doctor = Command::cargo_bin("bb-snyk-mirror")
+        .unwrap()
+        .env_clear()
+        .envs(vars.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .env("SNYK_LOG_PATH", state.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_eq!(doctor.status.code(), Some(0), "{}", stdout(&doctor));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

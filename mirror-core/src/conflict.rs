@@ -52,18 +52,6 @@ pub enum ConflictReason {
         /// The most it retires.
         limit: usize,
     },
-    /// Snyk refused to create the org (found while applying).
-    OrgNotCreated {
-        /// Snyk's answer.
-        message: String,
-    },
-    /// Snyk refused to add the integration (found while applying).
-    IntegrationNotAdded {
-        /// The integration type.
-        integration: String,
-        /// Snyk's answer.
-        message: String,
-    },
 }
 
 impl ConflictReason {
@@ -102,11 +90,6 @@ impl ConflictReason {
             Self::MassRetire { retirements, limit } => format!(
                 "{retirements} targets of repositories gone would be retired, more than the {limit} a run retires in one org: check that Bitbucket really lost them, then set drift.allow_mass_retire to retire them all"
             ),
-            Self::OrgNotCreated { message } => format!("the org could not be created: {message}"),
-            Self::IntegrationNotAdded {
-                integration,
-                message,
-            } => format!("the {integration} integration could not be added: {message}"),
         }
     }
 }

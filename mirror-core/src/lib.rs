@@ -89,7 +89,9 @@ pub use plan::{
     Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RenderOptions, RetireReason, Summary, plan,
 };
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
-pub use report::{FailedChange, FailedImport, Report};
+pub use report::{
+    BranchChange, FailedChange, FailedImport, OrgFailure, OrgRename, OrgStep, Report, Retirement,
+};
 pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};
 
 pub use bitbucket_cloud_client;

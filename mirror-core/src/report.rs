@@ -5,7 +5,106 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::conflict::Conflict;
+use crate::config::RetireMode;
+use crate::conflict::{Conflict, repositories};
+use crate::plan::RetireReason;
+
+/// A target retired, or only named (`retire = "report"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    /// `workspace/repository` as it was imported.
+    pub repository: String,
+    /// The org name.
+    pub org: String,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: RetireReason,
+    /// What was done.
+    pub mode: RetireMode,
+}
+
+impl std::fmt::Display for Retirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.repository, self.reason.explain())?;
+        match self.mode {
+            RetireMode::Report => write!(f, ": reported only"),
+            RetireMode::Delete => write!(f, ": deleted in {}", self.org),
+            RetireMode::Deactivate => write!(f, ": deactivated in {}", self.org),
+        }
+    }
+}
+
+/// A target whose projects moved to the repository's new default branch.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BranchChange {
+    /// `workspace/repository`.
+    pub repository: String,
+    /// The org name.
+    pub org: String,
+    /// The branch before.
+    pub from: String,
+    /// The branch now.
+    pub to: String,
+}
+
+impl std::fmt::Display for BranchChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} → {} ({})",
+            self.repository, self.from, self.to, self.org
+        )
+    }
+}
+
+/// An org renamed after its workspace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRename {
+    /// The name before.
+    pub from: String,
+    /// The name now.
+    pub to: String,
+}
+
+/// A step of an org's set-up that failed: the org's imports were not attempted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrgStep {
+    /// Creating the org.
+    CreateOrg,
+    /// Adding its Bitbucket integration.
+    AddIntegration,
+}
+
+/// An org that could not be made ready because an API call failed (not a conflict: nothing
+/// in the estate is wrong, and a later run may well succeed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgFailure {
+    /// The org name.
+    pub org: String,
+    /// The step that failed.
+    pub step: OrgStep,
+    /// Why, in Snyk's words where it gave some.
+    pub message: String,
+    /// The imports into it that were not attempted.
+    pub held_back: usize,
+}
+
+impl std::fmt::Display for OrgFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.step {
+            OrgStep::CreateOrg => "could not be created",
+            OrgStep::AddIntegration => "could not get its bitbucket-cloud integration",
+        };
+        write!(
+            f,
+            "org {} {what}: {} [{} not attempted]",
+            self.org,
+            self.message,
+            repositories(self.held_back)
+        )
+    }
+}
 
 /// One import that did not complete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +145,13 @@ pub struct Report {
     pub imports_resumed: usize,
     /// Imports that failed, with the reason.
     pub imports_failed: Vec<FailedImport>,
+    /// Imports of the plan that were not attempted: their org could not be made ready (see
+    /// `org_failures`), or the run was interrupted first.
+    #[serde(default)]
+    pub imports_not_attempted: usize,
+    /// Orgs that could not be created or given their integration because an API call failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub org_failures: Vec<OrgFailure>,
     /// Projects created.
     pub projects_created: u64,
     /// Import jobs that completed with zero projects.
@@ -78,17 +184,17 @@ pub struct Report {
     pub moved: usize,
     /// Targets retired (or, with `retire = "report"`, only named), with why and how.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retired: Vec<String>,
+    pub retired: Vec<Retirement>,
     /// The old targets of renamed and moved repositories, retired once the new import
     /// completed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replaced: Vec<String>,
+    pub replaced: Vec<Retirement>,
     /// Targets whose projects moved to the repository's new default branch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub branches_updated: Vec<String>,
+    pub branches_updated: Vec<BranchChange>,
     /// Orgs renamed after their workspace (`old → new`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub orgs_renamed: Vec<String>,
+    pub orgs_renamed: Vec<OrgRename>,
     /// Repositories found already in Snyk and recorded by uuid from now on.
     #[serde(default)]
     pub tracked: usize,
@@ -101,6 +207,7 @@ impl Report {
     /// Whether something failed or was held back.
     pub fn has_failures(&self) -> bool {
         !self.imports_failed.is_empty()
+            || !self.org_failures.is_empty()
             || !self.conflicts.is_empty()
             || !self.failed_changes.is_empty()
     }
@@ -126,10 +233,15 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "  imports     {} accepted, {} completed, {} failed{}",
+            "  imports     {} accepted, {} completed, {} failed{}{}",
             self.imports_accepted,
             self.imports_completed,
             self.imports_failed.len(),
+            if self.imports_not_attempted > 0 {
+                format!(", {} not attempted", self.imports_not_attempted)
+            } else {
+                String::new()
+            },
             if self.imports_resumed > 0 {
                 format!(", {} resumed from an earlier run", self.imports_resumed)
             } else {
@@ -176,8 +288,16 @@ impl Report {
                 self.branches_updated.len()
             );
         }
-        for line in &self.orgs_renamed {
-            let _ = writeln!(out, "  org renamed {line}");
+        for r in &self.orgs_renamed {
+            let _ = writeln!(out, "  org renamed {} → {}", r.from, r.to);
+        }
+        let failures =
+            self.org_failures.len() + self.imports_failed.len() + self.failed_changes.len();
+        if failures > 0 {
+            let _ = writeln!(
+                out,
+                "  failures    {failures} (API calls that failed; a rerun tries them again)"
+            );
         }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
         let requests: Vec<String> = self
@@ -188,6 +308,9 @@ impl Report {
         let _ = writeln!(out, "  requests    {}", requests.join(", "));
         for c in &self.conflicts {
             let _ = writeln!(out, "! {c}");
+        }
+        for f in &self.org_failures {
+            let _ = writeln!(out, "x {f}");
         }
         for f in &self.imports_failed {
             let _ = writeln!(out, "x {} into {}: {}", f.repository, f.org, f.message);

@@ -379,7 +379,14 @@ async fn report_mode_changes_nothing_and_delete_mode_leaves_no_project() {
     let before = changes(&w.snyk);
     let report = w.sync().await;
     assert_eq!(changes(&w.snyk), before, "report mode changed Snyk");
-    assert!(report.retired[0].contains("reported only"), "{report:?}");
+    assert!(
+        report.retired[0].to_string().contains("reported only"),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.retired[0].mode,
+        mirror_core::config::RetireMode::Report
+    );
     // Named again next time: nothing was recorded as done.
     assert_eq!(w.plan().await.summary().retired, 1);
 

@@ -19,7 +19,7 @@ use crate::inventory::bitbucket_targets;
 use crate::journal::{DriftOperation, Event, Journal, JournalWriter};
 use crate::plan::{Action, Plan, RetireReason};
 use crate::ports::SnykPort;
-use crate::report::FailedChange;
+use crate::report::{BranchChange, FailedChange, Retirement};
 use crate::rules::Placement;
 
 /// Whether an error means the thing is already gone.
@@ -64,7 +64,10 @@ pub(crate) async fn rename_orgs(plan: &Plan, stage: &mut Stage<'_>) -> Result<()
         match stage.snyk.rename_org(org_id, to).await {
             Ok(()) => {
                 stage.done(operation).await?;
-                stage.report.orgs_renamed.push(format!("{from} → {to}"));
+                stage.report.orgs_renamed.push(crate::report::OrgRename {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
             }
             Err(e) => stage.failed(from, from, &format!("could not rename the org to {to}"), &e),
         }
@@ -107,9 +110,9 @@ enum Change {
 
 /// How a change ended, for the report.
 enum Done {
-    Branch(String),
-    Retired(String),
-    Replaced { line: String, renamed: bool },
+    Branch(BranchChange),
+    Retired(Retirement),
+    Replaced { line: Retirement, renamed: bool },
 }
 
 /// What the changes share while they run.
@@ -178,10 +181,12 @@ impl Change {
                     }
                 }
                 f.journal(Event::DriftDone { operation }).await?;
-                Ok(Done::Branch(format!(
-                    "{} {from} → {to} ({org})",
-                    placement.full_name
-                )))
+                Ok(Done::Branch(BranchChange {
+                    repository: placement.full_name.clone(),
+                    org: org.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                }))
             }
             Self::Retire {
                 uuid,
@@ -204,9 +209,14 @@ async fn retire(
     why: &RetireReason,
     mode: RetireMode,
 ) -> Result<Done, Error> {
-    let line = format!("{} ({})", placement.full_name, why.explain());
+    let line = Retirement {
+        repository: placement.full_name.clone(),
+        org: org.to_owned(),
+        reason: why.clone(),
+        mode,
+    };
     if mode == RetireMode::Report {
-        return Ok(Done::Retired(format!("{line}: reported only")));
+        return Ok(Done::Retired(line));
     }
     let operation = DriftOperation::Retire {
         uuid: uuid.clone(),
@@ -239,12 +249,6 @@ async fn retire(
         }
     }
     f.journal(Event::DriftDone { operation }).await?;
-    let verb = if mode == RetireMode::Delete {
-        "deleted"
-    } else {
-        "deactivated"
-    };
-    let line = format!("{line}: {verb} in {org}");
     Ok(match why {
         RetireReason::Renamed { .. } => Done::Replaced {
             line,
@@ -391,12 +395,9 @@ pub(crate) async fn follow(
             }
         }
     }
-    for list in [
-        &mut stage.report.branches_updated,
-        &mut stage.report.retired,
-        &mut stage.report.replaced,
-    ] {
-        list.sort();
+    stage.report.branches_updated.sort();
+    for list in [&mut stage.report.retired, &mut stage.report.replaced] {
+        list.sort_by(|a, b| (&a.repository, &a.org).cmp(&(&b.repository, &b.org)));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::conflict::{Conflict, ConflictReason};
 use crate::ids::{IntegrationId, OrgId};
 use crate::journal::Event;
 use crate::plan::{Action, Plan};
+use crate::report::OrgStep;
 
 /// The integration each org imports through.
 pub(crate) type IntegrationOf = HashMap<OrgId, IntegrationId>;
@@ -61,10 +62,11 @@ pub(crate) async fn ensure(
                 org_id: Some(id.clone()),
                 integration: kind.to_owned(),
             },
-            Err(e) => ConflictReason::IntegrationNotAdded {
-                integration: kind.to_owned(),
-                message: e.to_string(),
-            },
+            Err(e) => {
+                failed.insert(id);
+                stage.org_failed(plan, org, OrgStep::AddIntegration, &e);
+                continue;
+            }
         };
         failed.insert(id);
         stage.report.conflicts.push(Conflict {

@@ -41,6 +41,22 @@ impl Stage<'_> {
         self.stop.is_some_and(|s| *s.borrow())
     }
 
+    /// Records that `org` could not be made ready at `step`: its imports are not attempted.
+    fn org_failed(
+        &mut self,
+        plan: &Plan,
+        org: &str,
+        step: crate::report::OrgStep,
+        e: &crate::Error,
+    ) {
+        self.report.org_failures.push(crate::report::OrgFailure {
+            org: org.to_owned(),
+            step,
+            message: e.to_string(),
+            held_back: held_back(plan, org),
+        });
+    }
+
     /// Turns a new org's notifications off when the options say so; a failure is a warning.
     async fn quiet_notifications(&mut self, name: &str, org_id: &OrgId) {
         if !self.options.notifications_off_for_new_orgs {
@@ -87,8 +103,9 @@ fn import_tasks(
     ready: &Ready,
     integration_of: &IntegrationOf,
     state: &JournalState,
-) -> Vec<ImportTask> {
+) -> (Vec<ImportTask>, Vec<String>) {
     let mut tasks = Vec::new();
+    let mut left_out = Vec::new();
     for a in &plan.actions {
         let Action::Import {
             org,
@@ -112,14 +129,20 @@ fn import_tasks(
                 .or_else(|| integration_of.get(id).cloned())
             {
                 Some(int) => (id.clone(), int),
-                None => continue,
+                None => {
+                    left_out.push(org.name().to_owned());
+                    continue;
+                }
             },
             OrgRef::New { name } => match ready
                 .get(name)
                 .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone())))
             {
                 Some(pair) => pair,
-                None => continue,
+                None => {
+                    left_out.push(org.name().to_owned());
+                    continue;
+                }
             },
         };
         let spec = ImportSpec {
@@ -134,7 +157,7 @@ fn import_tasks(
                 .map(|t| t.identified(uuid.clone(), workspace_uuid.clone())),
         );
     }
-    tasks
+    (tasks, left_out)
 }
 
 /// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when
@@ -177,7 +200,23 @@ pub async fn apply(
     drift::track(plan, &mut stage).await?;
     let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
     let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
-    let tasks = journal.with_state(|state| import_tasks(plan, &ready, &integration_of, state));
+    let (tasks, left_out) =
+        journal.with_state(|state| import_tasks(plan, &ready, &integration_of, state));
+    // Imports into orgs this run could not make ready; those held back by a conflict are
+    // counted with it.
+    let failed_orgs = stage
+        .report
+        .org_failures
+        .iter()
+        .map(|f| f.org.as_str())
+        .collect::<std::collections::HashSet<_>>();
+    let not_ready = left_out
+        .iter()
+        .filter(|o| failed_orgs.contains(o.as_str()))
+        .count();
+    let to_run = tasks.len();
+    let ended = |r: &Report| r.imports_accepted + r.imports_failed.len() + r.imports_resumed;
+    let ended_before = ended(&stage.report);
     let ctx = ImportContext {
         snyk,
         writer: stage.writer.clone(),
@@ -194,6 +233,8 @@ pub async fn apply(
         &mut stage.report,
     )
     .await?;
+    let started = ended(&stage.report).saturating_sub(ended_before);
+    stage.report.imports_not_attempted = not_ready + to_run.saturating_sub(started);
     if !stage.report.interrupted {
         drift::follow(plan, journal, &mut stage).await?;
     }

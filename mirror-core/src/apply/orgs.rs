@@ -11,6 +11,7 @@ use crate::ids::{IntegrationId, OrgId};
 use crate::import::ApplyObserver;
 use crate::journal::Event;
 use crate::plan::{Action, Plan};
+use crate::report::OrgStep;
 
 /// An org ready for imports: its id, and its integration of the plan's type if it has one.
 pub(crate) type Ready = HashMap<String, (OrgId, Option<IntegrationId>)>;
@@ -68,12 +69,7 @@ pub(crate) async fn create(
                 {
                     Ok(org) => (org.id, true),
                     Err(e) => {
-                        stage
-                            .report
-                            .conflicts
-                            .push(conflict(ConflictReason::OrgNotCreated {
-                                message: e.to_string(),
-                            }));
+                        stage.org_failed(plan, name, OrgStep::CreateOrg, &e);
                         continue;
                     }
                 }
