@@ -6,7 +6,16 @@
 //! cargo bench -p mirror-core --bench sync                      # the four standard estates
 //! cargo bench -p mirror-core --bench sync -- --estate 10x100   # one estate
 //! cargo bench -p mirror-core --bench sync -- --latency-ms 50 --job-seconds 20 --concurrency 15
+//! cargo bench -p mirror-core --bench sync -- --estate 1x1000 --job-distribution lognormal
+//! cargo bench -p mirror-core --bench sync -- --estate 10x100 --per-org 5
 //! ```
+//!
+//! "Bound" is what the services impose, never the tool's own choices: the rate limits, and
+//! `concurrency` imports in flight each held exactly for its job's duration as the sandbox
+//! drew it: `ceil(n / c) × d` when every job takes `d`, else the list-scheduling lower bound
+//! `max(sum(d) / c, max(d))`. Job durations are fixed (`--job-seconds`) or log-normal
+//! (`--job-distribution lognormal`: median `--job-seconds`, σ 1, clipped to 2 s – 10 min,
+//! seeded).
 //!
 //! Time is tokio's paused clock: the sandboxes' latency, the import jobs' duration, the
 //! clients' budgets (Bitbucket 1,000 repository requests an hour, Snyk 2,000 v1 and 1,620 REST
@@ -36,7 +45,7 @@ use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
 use mirror_core::config::ApplyOptions;
 use mirror_core::ports::SnykPort;
 use mirror_core::{Config, Journal};
-use snyk_client::sandbox::{self as snyk, SAMPLE_TOKEN};
+use snyk_client::sandbox::{self as snyk, JobDurations, SAMPLE_TOKEN};
 use snyk_client::{SnykAuth, SnykClient};
 use tokio::time::Instant;
 
@@ -163,9 +172,44 @@ struct Options {
     estates: Vec<(usize, usize)>,
     latency_ms: u64,
     job_seconds: u64,
+    lognormal: bool,
     concurrency: usize,
-    per_org: usize,
+    per_org: Option<usize>,
     one: bool,
+}
+
+impl Options {
+    /// The arguments that give a child process these options for one estate.
+    fn child_args(&self, w: usize, r: usize) -> Vec<String> {
+        let mut args = vec![
+            "--one".to_owned(),
+            "--estate".to_owned(),
+            format!("{w}x{r}"),
+            "--latency-ms".to_owned(),
+            self.latency_ms.to_string(),
+            "--job-seconds".to_owned(),
+            self.job_seconds.to_string(),
+            "--concurrency".to_owned(),
+            self.concurrency.to_string(),
+        ];
+        if self.lognormal {
+            args.extend(["--job-distribution".to_owned(), "lognormal".to_owned()]);
+        }
+        if let Some(n) = self.per_org {
+            args.extend(["--per-org".to_owned(), n.to_string()]);
+        }
+        args
+    }
+
+    /// How the sandbox draws job durations.
+    fn durations(&self) -> JobDurations {
+        let d = Duration::from_secs(self.job_seconds);
+        if self.lognormal {
+            JobDurations::log_normal(d, 1.0, Duration::from_secs(2), Duration::from_secs(600), 11)
+        } else {
+            JobDurations::Fixed(d)
+        }
+    }
 }
 
 fn parse_estate(text: &str) -> Result<(usize, usize), String> {
@@ -187,6 +231,7 @@ fn parse_args() -> Result<Options, String> {
         estates: Vec::new(),
         latency_ms: 50,
         job_seconds: 20,
+        lognormal: false,
         concurrency: ApplyOptions::default().concurrency,
         per_org: ApplyOptions::default().per_org_concurrency,
         one: false,
@@ -215,16 +260,41 @@ fn parse_args() -> Result<Options, String> {
                     .filter(|n| (1..=50).contains(n))
                     .ok_or_else(|| "--concurrency needs 1 to 50".to_owned())?;
             }
+            "--job-distribution" => match value("--job-distribution")?.as_str() {
+                "fixed" => o.lognormal = false,
+                "lognormal" => o.lognormal = true,
+                other => {
+                    return Err(format!(
+                        "--job-distribution `{other}`: use fixed or lognormal"
+                    ));
+                }
+            },
+            "--per-org" => {
+                o.per_org = Some(
+                    value("--per-org")?
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| "--per-org needs a positive number".to_owned())?,
+                );
+            }
             "--one" => o.one = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --concurrency N"
+                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --job-distribution fixed|lognormal, --concurrency N, --per-org N"
                 ));
             }
         }
     }
     if o.estates.is_empty() {
-        o.estates = vec![(1, 10), (10, 100), (10, 1000), (100, 1000)];
+        o.estates = vec![
+            (1, 10),
+            (10, 100),
+            (1, 1000),
+            (10, 1000),
+            (1, 5000),
+            (100, 1000),
+        ];
     }
     Ok(o)
 }
@@ -248,9 +318,19 @@ fn main() -> ExitCode {
         };
     }
     println!(
-        "sync benchmark: latency {} ms a request, import jobs take {} s, {} imports in flight; \
+        "sync benchmark: latency {} ms a request, import jobs take {} s{}, {} imports in flight{}; \
          real rate limits (Bitbucket {BITBUCKET_PER_HOUR}/h, Snyk v1 {SNYK_V1_PER_MINUTE}/min, REST {SNYK_REST_PER_MINUTE}/min); virtual clock",
-        options.latency_ms, options.job_seconds, options.concurrency
+        options.latency_ms,
+        options.job_seconds,
+        if options.lognormal {
+            " (median of a log-normal, σ 1, 2 s – 10 min)"
+        } else {
+            ""
+        },
+        options.concurrency,
+        options
+            .per_org
+            .map_or(String::new(), |n| format!(", at most {n} per org"))
     );
     let Ok(me) = std::env::current_exe() else {
         eprintln!("sync bench: cannot find its own executable");
@@ -258,19 +338,7 @@ fn main() -> ExitCode {
     };
     let mut summary = Vec::new();
     for &(w, r) in &options.estates {
-        let output = Command::new(&me)
-            .args([
-                "--one",
-                "--estate",
-                &format!("{w}x{r}"),
-                "--latency-ms",
-                &options.latency_ms.to_string(),
-                "--job-seconds",
-                &options.job_seconds.to_string(),
-                "--concurrency",
-                &options.concurrency.to_string(),
-            ])
-            .output();
+        let output = Command::new(&me).args(options.child_args(w, r)).output();
         let output = match output {
             Ok(o) => o,
             Err(e) => {
@@ -308,8 +376,8 @@ struct Figures {
     wall: Duration,
     cpu: Duration,
     imports: usize,
-    /// Imports posted per org (per workspace: the benchmark maps one org per workspace).
-    imports_per_org: Vec<usize>,
+    /// The durations the sandbox drew for the jobs of this sync.
+    durations: Vec<Duration>,
     failed: usize,
     orgs_created: usize,
     polls: u64,
@@ -339,7 +407,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             .map_err(|e| e.to_string())?;
         let snyk = snyk::Sandbox::builder()
             .token(SAMPLE_TOKEN)
-            .import_delay(Duration::from_secs(o.job_seconds))
+            .import_durations(o.durations())
             .per_minute(SNYK_V1_PER_MINUTE as u32)
             .rest_per_minute(SNYK_REST_PER_MINUTE as u32)
             .latency(latency)
@@ -349,9 +417,11 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         let base_rss = memory("VmRSS");
 
         let config = Config::from_toml(&format!(
-            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n",
+            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n{}",
             snyk.group_id(),
-            o.concurrency
+            o.concurrency,
+            o.per_org
+                .map_or(String::new(), |n| format!("per_org_concurrency = {n}\n"))
         ))
         .map_err(|e| e.to_string())?;
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -385,7 +455,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             );
             bitbucket.server().reset_stats();
             snyk.server().reset_stats();
-            let posts_before = snyk.import_posts();
+            let jobs_before = snyk.job_durations().len();
             reset_peak_memory();
             let heap_before = live();
             reset_peak();
@@ -420,16 +490,10 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let peak_rss_kib = memory("VmHWM");
             let bitbucket_stats = bitbucket.stats();
             let snyk_stats = snyk.stats();
-            let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
-            let posts_after = snyk.import_posts();
-            for (name, n) in &posts_after {
-                let new = n - posts_before.get(name).copied().unwrap_or(0);
-                let workspace = name.split('/').next().unwrap_or_default();
-                *per_org.entry(workspace).or_default() += new;
-            }
+            let durations = snyk.job_durations().split_off(jobs_before);
             let sandbox_heap = sandbox_live();
             runs.push(Figures {
-                imports_per_org: per_org.into_values().filter(|n| *n > 0).collect(),
+                durations,
                 bitbucket: bitbucket_stats,
                 snyk: snyk_stats,
                 wall,
@@ -599,27 +663,21 @@ fn rate_bound(n: u64, per: u64, window: Duration) -> Duration {
     window * u32::try_from((n - 1) / per).unwrap_or(u32::MAX)
 }
 
-/// The shortest time the in-flight caps allow: `concurrency` jobs at a time overall and
-/// `per_org` in one org, each holding its slot until its end is seen. A job of `job` seconds
-/// polled at 2, 6, 14, 30 s and every 30 s after is seen at the first poll at or after its end.
+/// The shortest time `concurrency` imports in flight allow, each holding its slot exactly for
+/// its job's duration: `ceil(n / c) × d` when every job takes `d`, else the list-scheduling
+/// lower bound `max(sum(d) / c, max(d))`. Neither a per-org cap nor any polling schedule is
+/// counted: those are the tool's choices.
 fn in_flight_bound(f: &Figures, o: &Options) -> Duration {
-    if f.imports == 0 {
+    let Some(&longest) = f.durations.iter().max() else {
         return Duration::ZERO;
+    };
+    let c = u32::try_from(o.concurrency).unwrap_or(u32::MAX);
+    if f.durations.iter().all(|d| *d == longest) {
+        let waves = f.durations.len().div_ceil(o.concurrency);
+        return longest * u32::try_from(waves).unwrap_or(u32::MAX);
     }
-    let mut seen = 0u64;
-    let mut delay = 2u64;
-    while seen < o.job_seconds {
-        seen += delay;
-        delay = (delay * 2).min(30);
-    }
-    let overall = f.imports.div_ceil(o.concurrency);
-    let one_org = f
-        .imports_per_org
-        .iter()
-        .map(|n| n.div_ceil(o.per_org))
-        .max()
-        .unwrap_or(0);
-    Duration::from_secs(seen) * u32::try_from(overall.max(one_org)).unwrap_or(u32::MAX)
+    let sum: Duration = f.durations.iter().sum();
+    (sum / c).max(longest)
 }
 
 fn bound(f: &Figures, o: &Options) -> (Duration, &'static str) {

@@ -300,9 +300,12 @@ pub struct ApplyOptions {
     /// Imports in flight at once (default 15, at most 50).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// Imports in flight at once per org (default 5).
-    #[serde(default = "default_per_org")]
-    pub per_org_concurrency: usize,
+    /// Imports in flight at once per org (default: no cap of its own, so one workspace can use
+    /// all of `concurrency`). A cap helps when orgs share something the imports strain: an
+    /// org-level integration whose Bitbucket credential is near its hourly budget, or a few
+    /// huge repositories that would otherwise fill every slot of one org.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_org_concurrency: Option<usize>,
     /// Seconds to wait, after a crash, for the target of an import whose acceptance was not
     /// recorded to appear before posting it again (default 30).
     #[serde(default = "default_grace")]
@@ -321,9 +324,6 @@ pub struct ApplyOptions {
 fn default_concurrency() -> usize {
     15
 }
-fn default_per_org() -> usize {
-    5
-}
 fn default_grace() -> u64 {
     30
 }
@@ -332,7 +332,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
             concurrency: default_concurrency(),
-            per_org_concurrency: default_per_org(),
+            per_org_concurrency: None,
             resume_grace_seconds: default_grace(),
             quiet_integrations: false,
             notifications_off_for_new_orgs: false,
@@ -403,7 +403,7 @@ impl Config {
                 self.apply.concurrency
             )));
         }
-        if self.apply.per_org_concurrency == 0 {
+        if self.apply.per_org_concurrency == Some(0) {
             return Err(Error::Config(
                 "apply.per_org_concurrency must be at least 1".to_owned(),
             ));
@@ -558,7 +558,7 @@ concurrency = 20
             c.mapping.org_name("acme", Some("CORE")).as_deref(),
             Some("bb-acme-CORE")
         );
-        assert_eq!(c.apply.per_org_concurrency, 5);
+        assert_eq!(c.apply.per_org_concurrency, None);
         // Defaults hold whether or not the section is present.
         assert!(
             Config::from_toml("[snyk]\ngroup_id = \"g\"\n")

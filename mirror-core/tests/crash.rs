@@ -65,9 +65,11 @@ fn crash_child() {
                     .auth(SnykAuth::token(SAMPLE_TOKEN))
                     .poll(PollPolicy {
                         first_delay: Duration::from_millis(20),
+                        min_delay: Duration::from_millis(20),
                         max_delay: Duration::from_millis(100),
                         timeout: Duration::from_secs(60),
                         grace_polls: 3,
+                        ..PollPolicy::default()
                     })
                     .build()
                     .unwrap(),
@@ -102,7 +104,7 @@ fn run_child(env: &[(&str, String)], kill_after: Option<usize>) -> bool {
     cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -121,11 +123,16 @@ fn run_child(env: &[(&str, String)], kill_after: Option<usize>) -> bool {
             }
         }
     }
-    let status = child.wait().unwrap();
+    let output = child.wait_with_output().unwrap();
     if killed {
         return false;
     }
-    assert!(status.success(), "the child failed on its own: {status}");
+    assert!(
+        output.status.success(),
+        "the child failed on its own: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     true
 }
 

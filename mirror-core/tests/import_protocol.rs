@@ -248,7 +248,7 @@ async fn refused_credentials_end_the_run_instead_of_failing_each_import() {
         .collect();
     let options = ApplyOptions {
         concurrency: 2,
-        per_org_concurrency: 2,
+        per_org_concurrency: Some(2),
         ..ApplyOptions::default()
     };
     let mut report = Report::default();

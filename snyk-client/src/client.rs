@@ -101,15 +101,26 @@ impl fmt::Debug for SnykAuth {
     }
 }
 
-/// How import jobs are polled: the first poll after `first_delay`, each wait doubling up to
-/// `max_delay`, giving up after `timeout`. A 404 or 422 right after creation is tolerated
+/// How import jobs are polled (see the `poll` module's notes): the first poll after
+/// `first_delay`, or, once this client has seen a few jobs end, when the quickest tenth of them
+/// had ended (`learn`); then each wait `lag_percent` % of the time waited so far, between
+/// `min_delay` and `max_delay`, so a job is seen at most that share of its time after it
+/// ended; giving up after `timeout`. A 404 or 422 right after creation is tolerated
 /// `grace_polls` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PollPolicy {
-    /// The wait before the first poll (default 2 s).
+    /// The wait before the first poll until something is learned (default 2 s).
     pub first_delay: Duration,
+    /// The shortest wait between polls (default 500 ms).
+    pub min_delay: Duration,
     /// The longest wait between polls (default 30 s).
     pub max_delay: Duration,
+    /// Each wait as a share of the time waited so far, in percent (default 4: a 20-second job
+    /// is seen within 0.8 s of its end; the polls this costs fit Snyk's rate limit many times
+    /// over at 50 imports in flight).
+    pub lag_percent: u32,
+    /// Whether the first poll is learned from the jobs that ended (default true).
+    pub learn: bool,
     /// The longest a job is polled (default 1 h).
     pub timeout: Duration,
     /// 404/422 answers tolerated right after creation (default 3).
@@ -117,12 +128,13 @@ pub struct PollPolicy {
 }
 
 impl Default for PollPolicy {
-    /// Polls at 2, 6, 14 and 30 s, then every 30 s: at most 4 polls for a job that finishes
-    /// within 30 s.
     fn default() -> Self {
         Self {
             first_delay: Duration::from_secs(2),
+            min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            lag_percent: 4,
+            learn: true,
             timeout: Duration::from_secs(3600),
             grace_polls: 3,
         }
@@ -280,6 +292,7 @@ impl SnykClientBuilder {
             region: Region::from_host(&host_text),
             host: host_text,
             poll: self.poll,
+            durations: crate::poll::Durations::default(),
         })
     }
 }
@@ -294,6 +307,8 @@ pub struct SnykClient {
     host: String,
     region: Option<Region>,
     poll: PollPolicy,
+    /// How long this client's jobs took (shared by clones), for the first poll.
+    durations: crate::poll::Durations,
 }
 
 impl fmt::Debug for SnykClient {
@@ -769,14 +784,19 @@ impl SnykClient {
         policy: PollPolicy,
     ) -> Result<FinishedImport, Error> {
         let start = Instant::now();
-        let mut delay = policy.first_delay;
+        let (mut delay, mut then) = match self.durations.early() {
+            Some((first, then)) if policy.learn => (first.max(policy.min_delay), then),
+            _ => (policy.first_delay, None),
+        };
         let mut polls = 0;
         let mut misses = 0;
         loop {
             tokio::time::sleep(delay).await;
             polls += 1;
+            let asked = start.elapsed();
             match self.import_job(handle).await {
                 Ok(job) if job.status.is_final() => {
+                    self.durations.record(asked);
                     return Ok(FinishedImport {
                         job,
                         polls,
@@ -790,7 +810,17 @@ impl SnykClient {
                 }
                 Err(e) => return Err(e),
             }
-            delay = (delay * 2).min(policy.max_delay);
+            let waited = start.elapsed();
+            delay = match then.take() {
+                // A probe found the job running: on to when jobs are usually seen ended.
+                Some(at) if at > waited => (at - waited).max(policy.min_delay),
+                _ => crate::poll::next_delay(
+                    waited,
+                    policy.lag_percent,
+                    policy.min_delay,
+                    policy.max_delay,
+                ),
+            };
             if start.elapsed() + delay > policy.timeout {
                 return Err(Error::ImportTimeout {
                     handle: handle.clone(),

@@ -21,7 +21,8 @@
 //! - per-token budgets per minute (v1 and REST apart) with 429 and `Retry-After`;
 //! - latency, faults and request counts through [`Sandbox::server`] and [`Sandbox::stats`].
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +106,8 @@ struct Job {
     full_name: String,
     branch: Option<String>,
     result: Option<JobEnd>,
+    /// The projects it holds against the org's cap while it runs.
+    reserved: usize,
 }
 
 /// How a job ended, kept small (estates of 100,000 imports) and rendered when polled.
@@ -153,7 +156,8 @@ struct State {
     failing: HashSet<String>,
     jobs: HashMap<String, Job>,
     /// Jobs not finished yet, in the order they become due.
-    pending: VecDeque<(Instant, String)>,
+    /// Jobs not yet finished, the soonest due first.
+    pending: BinaryHeap<Reverse<(Instant, String)>>,
     import_posts: BTreeMap<String, usize>,
     targets: Vec<SandboxTarget>,
     projects: Vec<SandboxProject>,
@@ -163,14 +167,81 @@ struct State {
     org_targets: HashMap<String, Vec<usize>>,
     target_keys: HashMap<(String, String, String), usize>,
     org_projects: HashMap<String, usize>,
+    /// Projects the org's running jobs will create, counted against its cap at once (so jobs
+    /// in flight cannot together pass it).
+    org_reserved: HashMap<String, usize>,
     target_projects: HashMap<String, usize>,
     project_keys: HashMap<(String, String), String>,
-    import_delay: Duration,
+    durations: JobDurations,
+    /// The duration drawn for each job posted, in order.
+    job_durations: Vec<Duration>,
     project_cap: usize,
     per_minute: Option<u32>,
     rest_per_minute: Option<u32>,
     windows: HashMap<String, RollingWindow>,
     counter: u64,
+}
+
+/// How long import jobs take in the sandbox.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum JobDurations {
+    /// Every job takes this long.
+    Fixed(Duration),
+    /// Drawn from a log-normal distribution with this median and spread (the standard
+    /// deviation of the logarithm), clipped to `min..=max`, from a seeded generator, so a
+    /// benchmark sees the same durations each time.
+    LogNormal {
+        /// The median duration.
+        median: Duration,
+        /// The spread: σ of ln(duration).
+        sigma: f64,
+        /// The shortest duration.
+        min: Duration,
+        /// The longest duration.
+        max: Duration,
+        /// The generator.
+        rng: fastrand::Rng,
+    },
+}
+
+impl JobDurations {
+    /// Log-normal durations: median, σ, clipped to `min..=max`, seeded.
+    pub fn log_normal(
+        median: Duration,
+        sigma: f64,
+        min: Duration,
+        max: Duration,
+        seed: u64,
+    ) -> Self {
+        Self::LogNormal {
+            median,
+            sigma,
+            min,
+            max,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    fn draw(&mut self) -> Duration {
+        match self {
+            Self::Fixed(d) => *d,
+            Self::LogNormal {
+                median,
+                sigma,
+                min,
+                max,
+                rng,
+            } => {
+                // Box–Muller: a standard normal from two uniforms in (0, 1].
+                let u1 = 1.0 - rng.f64();
+                let u2 = rng.f64();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                let secs = median.as_secs_f64() * (*sigma * z).exp();
+                Duration::from_secs_f64(secs.clamp(min.as_secs_f64(), max.as_secs_f64()))
+            }
+        }
+    }
 }
 
 /// Builds a [`Sandbox`].
@@ -185,7 +256,7 @@ pub struct SandboxBuilder {
     manifests: HashMap<String, Vec<String>>,
     default_manifests: Vec<String>,
     failing: HashSet<String>,
-    import_delay: Duration,
+    durations: JobDurations,
     project_cap: usize,
     per_minute: Option<u32>,
     rest_per_minute: Option<u32>,
@@ -204,7 +275,7 @@ impl Default for SandboxBuilder {
             manifests: HashMap::new(),
             default_manifests: vec!["package.json".to_owned()],
             failing: HashSet::new(),
-            import_delay: Duration::from_secs(3),
+            durations: JobDurations::Fixed(Duration::from_secs(3)),
             project_cap: 25_000,
             per_minute: None,
             rest_per_minute: None,
@@ -280,7 +351,13 @@ impl SandboxBuilder {
 
     /// How long an import job stays pending (default 3 s).
     pub fn import_delay(mut self, delay: Duration) -> Self {
-        self.import_delay = delay;
+        self.durations = JobDurations::Fixed(delay);
+        self
+    }
+
+    /// How long import jobs take, drawn per job.
+    pub fn import_durations(mut self, durations: JobDurations) -> Self {
+        self.durations = durations;
         self
     }
 
@@ -328,16 +405,18 @@ impl SandboxBuilder {
             default_manifests: self.default_manifests,
             failing: self.failing,
             jobs: HashMap::new(),
-            pending: VecDeque::new(),
+            pending: BinaryHeap::new(),
             import_posts: BTreeMap::new(),
             targets: Vec::new(),
             projects: Vec::new(),
             org_targets: HashMap::new(),
             target_keys: HashMap::new(),
             org_projects: HashMap::new(),
+            org_reserved: HashMap::new(),
             target_projects: HashMap::new(),
             project_keys: HashMap::new(),
-            import_delay: self.import_delay,
+            durations: self.durations,
+            job_durations: Vec::new(),
             project_cap: self.project_cap,
             per_minute: self.per_minute,
             rest_per_minute: self.rest_per_minute,
@@ -506,6 +585,11 @@ impl Sandbox {
     pub fn import_posts(&self) -> BTreeMap<String, usize> {
         lock(&self.state).import_posts.clone()
     }
+
+    /// The duration drawn for each import job posted so far, in order.
+    pub fn job_durations(&self) -> Vec<Duration> {
+        lock(&self.state).job_durations.clone()
+    }
 }
 
 struct FakeSnyk {
@@ -579,13 +663,20 @@ impl State {
     /// Finishes every job whose time has come, as Snyk does whether or not anyone polls.
     fn complete_due_jobs(&mut self) {
         let now = Instant::now();
-        while self.pending.front().is_some_and(|(due, _)| *due <= now) {
-            let Some((_, id)) = self.pending.pop_front() else {
+        while self
+            .pending
+            .peek()
+            .is_some_and(|Reverse((due, _))| *due <= now)
+        {
+            let Some(Reverse((_, id))) = self.pending.pop() else {
                 break;
             };
             if let Some(job) = self.jobs.get(&id).cloned()
                 && job.result.is_none()
             {
+                if let Some(n) = self.org_reserved.get_mut(&job.org_id) {
+                    *n = n.saturating_sub(job.reserved);
+                }
                 let result = self.finish(&job);
                 if let Some(j) = self.jobs.get_mut(&id) {
                     j.result = Some(result);
@@ -967,7 +1058,8 @@ impl State {
             .get(&full_name.to_ascii_lowercase())
             .cloned()
             .unwrap_or_else(|| self.default_manifests.clone());
-        let existing = self.org_projects.get(org_id).copied().unwrap_or(0);
+        let existing = self.org_projects.get(org_id).copied().unwrap_or(0)
+            + self.org_reserved.get(org_id).copied().unwrap_or(0);
         if existing + manifests.len() > self.project_cap {
             return Response::json(
                 400,
@@ -979,8 +1071,10 @@ impl State {
             .entry(full_name.to_ascii_lowercase())
             .or_default() += 1;
         let job_id = self.next_id(0x70);
-        let ready_at = Instant::now() + self.import_delay;
-        self.pending.push_back((ready_at, job_id.clone()));
+        let duration = self.durations.draw();
+        self.job_durations.push(duration);
+        let ready_at = Instant::now() + duration;
+        self.pending.push(Reverse((ready_at, job_id.clone())));
         self.jobs.insert(
             job_id.clone(),
             Job {
@@ -993,8 +1087,10 @@ impl State {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 result: None,
+                reserved: manifests.len(),
             },
         );
+        *self.org_reserved.entry(org_id.to_owned()).or_default() += manifests.len();
         let foreign = req.origin.replace("127.0.0.1", "localhost");
         Response::empty(201).header(
             "location",

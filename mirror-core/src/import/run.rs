@@ -18,7 +18,7 @@ use crate::report::{FailedImport, Report};
 type Joined = (OrgId, ImportTask, Result<ImportOutcome, Error>);
 
 /// Runs `tasks` (in their order within each org) by the protocol, at most
-/// `options.concurrency` at once and `options.per_org_concurrency` per org, orgs taken in
+/// `options.concurrency` at once and `options.per_org_concurrency` per org (when set), orgs taken in
 /// turn; counts each outcome into `report`. With `options.quiet_integrations` each org's
 /// integration is quiet while its imports run; whatever the journal says an earlier run left quiet
 /// is put back in any case. Starts nothing new once `stop` turns true (what is in flight
@@ -46,7 +46,8 @@ pub async fn run_imports(
             .or_default()
             .push_back(task);
     }
-    let mut scheduler = Scheduler::new(queues, options.concurrency, options.per_org_concurrency);
+    let per_org = options.per_org_concurrency.unwrap_or(usize::MAX);
+    let mut scheduler = Scheduler::new(queues, options.concurrency, per_org);
     let mut guard =
         journal.with_state(|state| SettingsGuard::new(options.quiet_integrations, state));
     let mut running: JoinSet<Joined> = JoinSet::new();
