@@ -248,13 +248,13 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
     // The journal is read, not locked: planning may run beside a sync.
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
     let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let inventory = mirror_core::gather_for(
-        &ctx.config,
-        ctx.bitbucket.as_ref(),
-        ctx.snyk.as_ref(),
-        &history,
-    )
-    .await;
+    let bitbucket = mirror_core::listing::Incremental::new(
+        ctx.bitbucket.clone(),
+        &ctx.state_dir,
+        ctx.config.source.full_every(),
+    );
+    let inventory =
+        mirror_core::gather_for(&ctx.config, &bitbucket, ctx.snyk.as_ref(), &history).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }

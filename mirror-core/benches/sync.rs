@@ -463,6 +463,12 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let start = Instant::now();
             let journal = Journal::open(state.path(), None).map_err(|e| e.to_string())?;
             let history = journal.with_state(|s| s.history());
+            // As the Mirror handle and the binary list: incrementally after the first sync.
+            let bitbucket_port = mirror_core::listing::Incremental::new(
+                Arc::new(bitbucket_port),
+                state.path(),
+                config.source.full_every(),
+            );
             let inventory =
                 mirror_core::gather_for(&config, &bitbucket_port, snyk_port.as_ref(), &history)
                     .await

@@ -55,6 +55,31 @@ impl BitbucketPort for BitbucketAdapter {
         Ok(repos.into_iter().map(|r| repo_of(r, workspace)).collect())
     }
 
+    async fn repository_count(
+        &self,
+        workspace: &str,
+        query: &RepoQuery,
+    ) -> Result<Option<u64>, Error> {
+        let mut listing = self.client.repositories(workspace);
+        if let [key] = query.project_keys.as_slice() {
+            listing = listing.project_key(key);
+        }
+        if !query.project_keys.is_empty() && query.project_keys.len() != 1 {
+            // Several keys are filtered here, not on the server: Bitbucket cannot count them.
+            return Ok(None);
+        }
+        if let Some(since) = &query.updated_since {
+            listing = listing.updated_since(since);
+        }
+        // One item of one page, only its total: `size`.
+        let mut endpoint = listing.endpoint().clone();
+        endpoint.pagelen = 1;
+        endpoint.fields = Some(bitbucket_cloud_client::Fields::new(["size"]));
+        let page: bitbucket_cloud_client::Page<serde_json::Value> =
+            self.client.get(&endpoint).await?;
+        Ok(page.size)
+    }
+
     async fn repository_by_uuid(
         &self,
         workspace: &str,

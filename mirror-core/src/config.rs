@@ -200,6 +200,22 @@ pub struct Source {
     /// Create no org for a workspace without repositories to import.
     #[serde(default = "yes")]
     pub skip_empty_workspaces: bool,
+    /// How often each workspace is listed in full (default `24h`); in between, a re-sync asks
+    /// Bitbucket only what changed since the last listing, and how many repositories there
+    /// are (see [`crate::listing`]). `0s` lists in full every time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_listing_every: Option<String>,
+}
+
+impl Source {
+    /// [`Source::full_listing_every`] as a duration (24 hours when unset or unreadable;
+    /// [`Config::validate`] refuses an unreadable one).
+    pub fn full_every(&self) -> std::time::Duration {
+        self.full_listing_every
+            .as_deref()
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .unwrap_or(crate::listing::FULL_EVERY)
+    }
 }
 
 fn yes() -> bool {
@@ -220,6 +236,7 @@ impl Default for Source {
             project_keys: Vec::new(),
             updated_since: None,
             skip_empty_workspaces: true,
+            full_listing_every: None,
         }
     }
 }
@@ -409,6 +426,13 @@ impl Config {
             ));
         }
         let s = &self.source;
+        if let Some(every) = &s.full_listing_every
+            && humantime::parse_duration(every).is_err()
+        {
+            return Err(Error::Config(format!(
+                "source.full_listing_every is `{every}`: write a duration such as 24h, 6h or 0s"
+            )));
+        }
         for (key, patterns) in [
             ("source.include_workspaces", &s.include_workspaces),
             ("source.exclude_workspaces", &s.exclude_workspaces),

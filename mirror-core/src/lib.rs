@@ -67,6 +67,7 @@ pub mod ids;
 pub mod import;
 mod inventory;
 pub mod journal;
+pub mod listing;
 mod mirror;
 mod plan;
 pub mod ports;

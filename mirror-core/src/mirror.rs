@@ -28,6 +28,10 @@ pub struct Mirror {
     bitbucket: Arc<dyn BitbucketPort>,
     snyk: Arc<dyn SnykPort>,
     journal: Journal,
+    /// The state directory (the journal, and the kept listings).
+    dir: PathBuf,
+    /// Workspaces listed in full every time up to this many repositories.
+    in_full_up_to: usize,
     options: ApplyOptions,
     observer: Arc<dyn ApplyObserver>,
     stop: Option<watch::Receiver<bool>>,
@@ -55,13 +59,14 @@ impl Mirror {
     /// The first request that fails.
     pub async fn inventory(&self, config: &Config) -> Result<Inventory, Error> {
         let history = self.journal.with_state(|s| s.history());
-        gather_for(
-            config,
-            self.bitbucket.as_ref(),
-            self.snyk.as_ref(),
-            &history,
+        // Workspaces listed before are asked only what changed (see `listing`).
+        let bitbucket = crate::listing::Incremental::new(
+            self.bitbucket.clone(),
+            &self.dir,
+            config.source.full_every(),
         )
-        .await
+        .in_full_up_to(self.in_full_up_to);
+        gather_for(config, &bitbucket, self.snyk.as_ref(), &history).await
     }
 
     /// Reads both sides and plans: what to create, import and skip, and why. Changes nothing.
@@ -151,6 +156,7 @@ pub struct MirrorBuilder {
     state_dir: Option<PathBuf>,
     options: ApplyOptions,
     journal_observer: Option<WriteObserver>,
+    in_full_up_to: Option<usize>,
 }
 
 impl std::fmt::Debug for MirrorBuilder {
@@ -213,6 +219,15 @@ impl MirrorBuilder {
         self
     }
 
+    /// Workspaces with at most this many repositories are listed in full on every plan
+    /// (default [`crate::listing::ONE_PAGE`]: one request, where asking what changed takes
+    /// two); larger ones are asked what changed (see [`crate::listing`]). 0 lists every
+    /// workspace incrementally.
+    pub fn list_in_full_up_to(mut self, repositories: usize) -> Self {
+        self.in_full_up_to = Some(repositories);
+        self
+    }
+
     /// Told the sequence number of every journal event once it is on disk (crash tests use it
     /// to stop a process at chosen points).
     pub fn journal_observer(mut self, observer: WriteObserver) -> Self {
@@ -256,6 +271,8 @@ impl MirrorBuilder {
             bitbucket,
             snyk,
             journal,
+            dir,
+            in_full_up_to: self.in_full_up_to.unwrap_or(crate::listing::ONE_PAGE),
             options: self.options,
             observer: Arc::new(Silent),
             stop: None,

@@ -261,6 +261,16 @@ pub trait BitbucketPort: Send + Sync {
             what: "look up a repository by its uuid",
         })
     }
+    /// How many repositories of a workspace match `query` (one request), or `None` when this
+    /// port cannot say without listing them (the default).
+    async fn repository_count(
+        &self,
+        workspace: &str,
+        query: &RepoQuery,
+    ) -> Result<Option<u64>, Error> {
+        let _ = (workspace, query);
+        Ok(None)
+    }
     /// Requests made so far.
     fn requests(&self) -> u64;
 }

@@ -70,6 +70,9 @@ impl World {
             .snyk_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
             .state_dir(self.state.path())
             .options(self.config.apply.clone())
+            // Every workspace is listed incrementally after the first sync (the default lists
+            // workspaces of one page in full): each change below must be seen that way.
+            .list_in_full_up_to(0)
             .build()
             .unwrap()
     }
@@ -483,4 +486,62 @@ async fn a_repository_imported_through_the_cloud_app_is_not_imported_again() {
         posts.get(&format!("ws-0001/{slug}")),
         "imported again through the other integration"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resync_asks_only_what_changed_and_lists_in_full_when_the_count_disagrees() {
+    let w = World::start().await;
+    w.sync().await;
+    let listings = |w: &World| w.bb.stats().route("GET /repositories/{workspace}");
+    // Unchanged: two requests a workspace (what changed since, and how many there are).
+    w.bb.server().reset_stats();
+    assert!(w.plan().await.is_noop());
+    assert_eq!(listings(&w), 4, "{:?}", w.bb.stats().per_route);
+    // A rename and a new default branch are seen through `updated_on`: still two each.
+    let slugs = w.first_repos("ws-0001", 2);
+    assert!(w.bb.rename_repository("ws-0001", &slugs[0], "renamed-one"));
+    assert!(w.bb.set_main_branch("ws-0001", &slugs[1], "trunk"));
+    w.bb.server().reset_stats();
+    let report = w.sync().await;
+    assert_eq!(listings(&w), 4, "{:?}", w.bb.stats().per_route);
+    assert_eq!(report.renamed, 1, "{}", report.render());
+    assert_eq!(report.branches_updated.len(), 1, "{}", report.render());
+    w.assert_equal();
+    // A deletion cannot move `updated_on`: the count disagrees and that workspace is listed
+    // in full (one more page), the other still costs two.
+    let gone = w.first_repos("ws-0002", 1);
+    assert!(w.bb.delete_repository("ws-0002", &gone[0]));
+    w.bb.server().reset_stats();
+    let report = w.sync().await;
+    assert_eq!(listings(&w), 5, "{:?}", w.bb.stats().per_route);
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    w.assert_equal();
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_safety_net_lists_in_full_when_the_kept_listing_is_old() {
+    let w = World::with(
+        Estate::generate(2, 30, 7),
+        "[source]\nfull_listing_every = \"0s\"\n",
+    )
+    .await;
+    w.sync().await;
+    w.bb.server().reset_stats();
+    assert!(w.plan().await.is_noop());
+    // One full page a workspace, as without kept listings.
+    assert_eq!(w.bb.stats().route("GET /repositories/{workspace}"), 2);
+    // An unreadable kept listing is ignored: a full listing follows.
+    let dir = w.state.path().join("listings");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::write(entry.unwrap().path(), "not json").unwrap();
+    }
+    let w2 = World {
+        config: Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"\n", w.snyk.group_id()))
+            .unwrap(),
+        ..w
+    };
+    w2.bb.server().reset_stats();
+    assert!(w2.plan().await.is_noop());
+    assert_eq!(w2.bb.stats().route("GET /repositories/{workspace}"), 2);
 }
