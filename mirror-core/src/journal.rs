@@ -469,18 +469,17 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let mut state = JournalState::default();
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::io(&path, e))?;
-    let last = lines.len();
-    for (i, line) in lines.iter().enumerate() {
+    // Line by line: a journal of 100,000 imports is tens of megabytes, never held whole.
+    let mut lines = BufReader::new(file).lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(|e| Error::io(&path, e))?;
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Line>(line) {
+        let is_last = lines.peek().is_none();
+        match serde_json::from_str::<Line>(&line) {
             Ok(l) => state.apply(&l.event),
-            Err(_) if i + 1 == last => {
+            Err(_) if is_last => {
                 tracing::warn!(line = i + 1, "ignoring a torn last journal line");
             }
             Err(e) => {

@@ -1045,16 +1045,43 @@ impl<'a> Planner<'a> {
         let (notices, changes): (Vec<Action>, Vec<Action>) = drift
             .into_iter()
             .partition(|a| matches!(a, Action::WorkspaceGone { .. } | Action::OutOfScope { .. }));
-        let mut actions = self.creates;
-        actions.extend(self.adds);
-        actions.extend(renames);
-        actions.extend(self.imports);
-        actions.extend(changes);
-        actions.extend(self.tracks);
-        actions.extend(self.conflicts);
-        actions.extend(guarded);
-        actions.extend(notices);
-        actions.extend(self.skips);
+        // The actions in their order, built around the largest part (the imports of a first
+        // sync, the skips of a re-sync) so that at 100,000 repositories it is never copied
+        // into a second vector of its size.
+        let before_imports: Vec<Action> = self
+            .creates
+            .into_iter()
+            .chain(self.adds)
+            .chain(renames)
+            .collect();
+        let after_imports: Vec<Action> = changes
+            .into_iter()
+            .chain(self.tracks)
+            .chain(self.conflicts)
+            .chain(guarded)
+            .chain(notices)
+            .collect();
+        let mut actions = if self.imports.len() >= self.skips.len() {
+            let mut actions = self.imports;
+            actions.reserve_exact(before_imports.len() + after_imports.len() + self.skips.len());
+            actions.splice(0..0, before_imports);
+            actions.extend(after_imports);
+            actions.extend(self.skips);
+            actions
+        } else {
+            let mut actions = self.skips;
+            let front = before_imports.len() + self.imports.len() + after_imports.len();
+            actions.reserve_exact(front);
+            actions.splice(
+                0..0,
+                before_imports
+                    .into_iter()
+                    .chain(self.imports)
+                    .chain(after_imports),
+            );
+            actions
+        };
+        actions.shrink_to_fit();
         Plan {
             schema_version: PLAN_SCHEMA_VERSION,
             group_id: self.config.snyk.group_id.clone(),
