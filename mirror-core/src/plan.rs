@@ -1100,6 +1100,17 @@ pub fn plan(config: &Config, inventory: &Inventory, history: &History) -> Plan {
     let drift = crate::drift::analyse(config, inventory, history);
     let mut planner = Planner::new(config, inventory, history, drift);
     planner.skips = d.skips;
+    // Most repositories become a skip (done before) or an import (not yet): room for each
+    // at once, rather than vectors of 100,000 actions grown by doubling.
+    let total: usize = inventory
+        .bitbucket
+        .workspaces
+        .iter()
+        .map(|w| w.repositories.len())
+        .sum();
+    let done = history.completed.len().min(total);
+    planner.skips.reserve(done);
+    planner.imports.reserve(total - done);
     planner
         .drift
         .actions

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::config::ApplyOptions;
 use crate::conflict::Conflict;
-use crate::ids::OrgId;
+use crate::ids::{IntegrationId, OrgId};
 use crate::import::{ApplyObserver, Silent};
-use crate::import::{ImportContext, ImportTask, run_imports};
+use crate::import::{ImportContext, ImportTask, run_queued};
 use crate::journal::{Event, Journal, JournalState, JournalWriter};
 use crate::plan::{Action, OrgRef, Plan};
 use crate::ports::{ImportSpec, SnykPort};
@@ -95,69 +95,72 @@ fn planned_conflicts(plan: &Plan) -> impl Iterator<Item = Conflict> + '_ {
     })
 }
 
-/// The plan's imports as tasks of the protocol, each resuming where the journal says it
-/// stopped; imports into an org that is not usable (no id, no integration) are left out, as
-/// their conflict is already reported, and so are imports the journal shows completed.
-fn import_tasks(
+/// The plan's imports as queue entries: the org, and the action's index with the integration
+/// it goes through. Imports into an org that is not usable (no id, no integration) are left
+/// out, named in the second list, as their conflict or failure is already reported.
+type Queued = (OrgId, (usize, IntegrationId));
+
+fn import_queue(
     plan: &Plan,
     ready: &Ready,
     integration_of: &IntegrationOf,
-    state: &JournalState,
-) -> (Vec<ImportTask>, Vec<String>) {
-    let mut tasks = Vec::new();
+) -> (Vec<Queued>, Vec<String>) {
+    let mut queued = Vec::new();
     let mut left_out = Vec::new();
-    for a in &plan.actions {
-        let Action::Import {
-            org,
-            workspace,
-            repository,
-            branch,
-            files,
-            exclusion_globs,
-            uuid,
-            workspace_uuid,
-            ..
-        } = a
-        else {
+    for (i, a) in plan.actions.iter().enumerate() {
+        let Action::Import { org, .. } = a else {
             continue;
         };
-        let (org_id, integration_id) = match org {
+        let usable = match org {
             OrgRef::Existing {
                 id, integration_id, ..
-            } => match integration_id
+            } => integration_id
                 .clone()
                 .or_else(|| integration_of.get(id).cloned())
-            {
-                Some(int) => (id.clone(), int),
-                None => {
-                    left_out.push(org.name().to_owned());
-                    continue;
-                }
-            },
-            OrgRef::New { name } => match ready
+                .map(|int| (id.clone(), int)),
+            OrgRef::New { name } => ready
                 .get(name)
-                .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone())))
-            {
-                Some(pair) => pair,
-                None => {
-                    left_out.push(org.name().to_owned());
-                    continue;
-                }
-            },
+                .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone()))),
         };
-        let spec = ImportSpec {
-            workspace: workspace.clone(),
-            repository: repository.clone(),
-            branch: Some(branch.clone()),
-            files: files.clone(),
-            exclusion_globs: exclusion_globs.clone(),
-        };
-        tasks.extend(
-            ImportTask::resuming(org_id, org.name().to_owned(), integration_id, spec, state)
-                .map(|t| t.identified(uuid.clone(), workspace_uuid.clone())),
-        );
+        match usable {
+            Some((org_id, int)) => queued.push((org_id, (i, int))),
+            None => left_out.push(org.name().to_owned()),
+        }
     }
-    (tasks, left_out)
+    (queued, left_out)
+}
+
+/// The task of a queued import, resuming where the journal says it stopped; `None` when the
+/// journal shows it completed.
+fn import_task(
+    plan: &Plan,
+    org_id: OrgId,
+    (i, integration_id): (usize, IntegrationId),
+    state: &JournalState,
+) -> Option<ImportTask> {
+    let Some(Action::Import {
+        org,
+        workspace,
+        repository,
+        branch,
+        files,
+        exclusion_globs,
+        uuid,
+        workspace_uuid,
+        ..
+    }) = plan.actions.get(i)
+    else {
+        return None;
+    };
+    let spec = ImportSpec {
+        workspace: workspace.clone(),
+        repository: repository.clone(),
+        branch: Some(branch.clone()),
+        files: files.clone(),
+        exclusion_globs: exclusion_globs.clone(),
+    };
+    ImportTask::resuming(org_id, org.name().to_owned(), integration_id, spec, state)
+        .map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
 }
 
 /// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when
@@ -200,8 +203,7 @@ pub async fn apply(
     drift::track(plan, &mut stage).await?;
     let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
     let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
-    let (tasks, left_out) =
-        journal.with_state(|state| import_tasks(plan, &ready, &integration_of, state));
+    let (queued, left_out) = import_queue(plan, &ready, &integration_of);
     // Imports into orgs this run could not make ready; those held back by a conflict are
     // counted with it.
     let failed_orgs = stage
@@ -214,7 +216,7 @@ pub async fn apply(
         .iter()
         .filter(|o| failed_orgs.contains(o.as_str()))
         .count();
-    let to_run = tasks.len();
+    let queued_len = queued.len();
     let ended = |r: &Report| r.imports_accepted + r.imports_failed.len() + r.imports_resumed;
     let ended_before = ended(&stage.report);
     let ctx = ImportContext {
@@ -224,8 +226,16 @@ pub async fn apply(
         grace: Duration::from_secs(options.resume_grace_seconds),
         observer,
     };
-    run_imports(
-        tasks,
+    // Each task is made when its turn comes, from the journal as it is then.
+    let make = |(org_id, entry): Queued| {
+        journal.with_state(|state| import_task(plan, org_id, entry, state))
+    };
+    let nothing_to_do = run_queued(
+        queued
+            .into_iter()
+            .map(|(org, entry)| (org.clone(), (org, entry)))
+            .collect(),
+        make,
         &ctx,
         journal,
         options,
@@ -233,6 +243,7 @@ pub async fn apply(
         &mut stage.report,
     )
     .await?;
+    let to_run = queued_len - nothing_to_do;
     let started = ended(&stage.report).saturating_sub(ended_before);
     stage.report.imports_not_attempted = not_ready + to_run.saturating_sub(started);
     if !stage.report.interrupted {

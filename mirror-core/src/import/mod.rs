@@ -34,6 +34,7 @@ use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};
 pub use observer::ApplyObserver;
 pub(crate) use observer::Silent;
 pub use run::run_imports;
+pub(crate) use run::run_queued;
 
 /// Where an import stood before this run, according to the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -38,13 +38,29 @@ pub async fn run_imports(
     stop: Option<&watch::Receiver<bool>>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    let queued = tasks.into_iter().map(|t| (t.org_id.clone(), t)).collect();
+    run_queued(queued, Some, ctx, journal, options, stop, report)
+        .await
+        .map(|_| ())
+}
+
+/// As [`run_imports`], with each task made only when its turn comes (`make`; `None` when there
+/// is nothing to do after all): a plan of 100,000 imports queues small entries, not 100,000
+/// tasks at once. Returns how many queued entries made no task.
+pub(crate) async fn run_queued<Q: Send + 'static>(
+    queued: Vec<(OrgId, Q)>,
+    mut make: impl FnMut(Q) -> Option<ImportTask>,
+    ctx: &ImportContext,
+    journal: &Journal,
+    options: &ApplyOptions,
+    stop: Option<&watch::Receiver<bool>>,
+    report: &mut Report,
+) -> Result<usize, Error> {
     let stopped = || stop.is_some_and(|s| *s.borrow());
-    let mut queues: BTreeMap<OrgId, VecDeque<ImportTask>> = BTreeMap::new();
-    for task in tasks {
-        queues
-            .entry(task.org_id.clone())
-            .or_default()
-            .push_back(task);
+    let mut nothing_to_do = 0;
+    let mut queues: BTreeMap<OrgId, VecDeque<Q>> = BTreeMap::new();
+    for (org, q) in queued {
+        queues.entry(org).or_default().push_back(q);
     }
     let per_org = options.per_org_concurrency.unwrap_or(usize::MAX);
     let mut scheduler = Scheduler::new(queues, options.concurrency, per_org);
@@ -53,8 +69,13 @@ pub async fn run_imports(
     let mut running: JoinSet<Joined> = JoinSet::new();
     loop {
         while !stopped() {
-            let Some((org, task)) = scheduler.next() else {
+            let Some((org, queued)) = scheduler.next() else {
                 break;
+            };
+            let Some(task) = make(queued) else {
+                nothing_to_do += 1;
+                scheduler.finished(&org);
+                continue;
             };
             guard
                 .before_import((&org, &task.org_name), &task.integration_id, ctx, report)
@@ -75,7 +96,7 @@ pub async fn run_imports(
         if count(report, &task, &outcome, ctx) {
             // Every further import into this org would be refused the same way.
             let cap = outcome.failure().unwrap_or_default();
-            for held in scheduler.drain(&org) {
+            for held in scheduler.drain(&org).into_iter().filter_map(&mut make) {
                 let why = format!(
                     "not posted: org {} reached Snyk's project cap ({cap})",
                     held.org_name
@@ -96,7 +117,8 @@ pub async fn run_imports(
     if stopped() && scheduler.has_queued() {
         report.interrupted = true;
     }
-    guard.finish(ctx, report).await
+    guard.finish(ctx, report).await?;
+    Ok(nothing_to_do)
 }
 
 /// Counts one outcome into the report and tells the observer; returns whether Snyk refused it
