@@ -686,6 +686,19 @@ fn in_flight_bound(f: &Figures, o: &Options) -> Duration {
     (sum / c).max(longest)
 }
 
+/// When Snyk's v1 budget binds, its last window cannot be spent faster than the imports in
+/// flight allow: the whole windows, then the share of the imports left for the last window at
+/// the in-flight pace (both limits are the services', neither is the tool's).
+fn v1_then_in_flight(f: &Figures, o: &Options) -> Duration {
+    let n = metered(f).v1;
+    if n <= SNYK_V1_PER_MINUTE {
+        return Duration::ZERO;
+    }
+    let windows = rate_bound(n, SNYK_V1_PER_MINUTE, Duration::from_secs(60));
+    let last = n - (n - 1) / SNYK_V1_PER_MINUTE * SNYK_V1_PER_MINUTE;
+    windows + in_flight_bound(f, o).mul_f64(last as f64 / n as f64)
+}
+
 fn bound(f: &Figures, o: &Options) -> (Duration, &'static str) {
     let m = metered(f);
     [
@@ -696,6 +709,10 @@ fn bound(f: &Figures, o: &Options) -> (Duration, &'static str) {
         (
             rate_bound(m.v1, SNYK_V1_PER_MINUTE, Duration::from_secs(60)),
             "Snyk v1 rate",
+        ),
+        (
+            v1_then_in_flight(f, o),
+            "Snyk v1 rate, its last minute at the in-flight pace",
         ),
         (
             rate_bound(m.rest, SNYK_REST_PER_MINUTE, Duration::from_secs(60)),

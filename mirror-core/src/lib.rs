@@ -87,7 +87,8 @@ pub use inventory::{
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
 pub use plan::{
-    Action, OrgRef, PLAN_SCHEMA_VERSION, Plan, RenderOptions, RetireReason, Summary, plan,
+    Action, ImportAction, OrgRef, PLAN_SCHEMA_VERSION, Plan, RenderOptions, RetireReason, Summary,
+    plan,
 };
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{

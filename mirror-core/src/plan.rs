@@ -74,33 +74,9 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         org_id: Option<OrgId>,
     },
-    /// Import one repository into an org.
-    Import {
-        /// The org.
-        org: OrgRef,
-        /// The workspace slug.
-        workspace: String,
-        /// The repository slug.
-        repository: String,
-        /// The branch (the repository's main branch).
-        branch: String,
-        /// Only these manifests.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        files: Vec<String>,
-        /// Paths to leave out.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        exclusion_globs: Vec<String>,
-        /// The repository's Bitbucket uuid, recorded when the import completes.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        uuid: Option<RepoUuid>,
-        /// Its workspace's uuid.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        workspace_uuid: Option<String>,
-        /// Where the repository was mirrored under its old name or org (a rename or a move):
-        /// that target is retired once this import has completed.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaces: Option<Placement>,
-    },
+    /// Import one repository into an org (boxed: it is the largest action, and a plan of
+    /// 100,000 repositories holds an action for each).
+    Import(Box<ImportAction>),
     /// Rename an org after its workspace's new slug (same workspace uuid).
     RenameOrg {
         /// The org.
@@ -315,8 +291,9 @@ impl Plan {
             match a {
                 Action::CreateOrg { .. } => s.orgs_to_create += 1,
                 Action::AddIntegration { .. } => s.integrations_to_add += 1,
-                Action::Import { replaces, org, .. } => {
+                Action::Import(i) => {
                     s.imports += 1;
+                    let ImportAction { replaces, org, .. } = &**i;
                     match replaces {
                         Some(old) if org.id() == Some(&old.org_id) => s.renamed += 1,
                         Some(_) => s.moved += 1,
@@ -518,7 +495,7 @@ fn group_of(a: &Action) -> String {
         | Action::Branch { org, .. }
         | Action::Retire { org, .. }
         | Action::Conflict { org, .. } => format!("org {org}"),
-        Action::Import { org, .. } => format!("org {}", org.name()),
+        Action::Import(i) => format!("org {}", i.org.name()),
         Action::RenameOrg { to, .. } => format!("org {to}"),
         Action::WorkspaceGone { org: Some(org), .. } => format!("org {org}"),
         Action::WorkspaceGone { workspace, .. } | Action::Skip { workspace, .. } => {
@@ -561,14 +538,15 @@ impl Plan {
             Action::AddIntegration { org, .. } => {
                 format!("+ add a bitbucket-cloud integration to org {org}")
             }
-            Action::Import {
-                org,
-                workspace,
-                repository,
-                branch,
-                replaces,
-                ..
-            } => {
+            Action::Import(i) => {
+                let ImportAction {
+                    org,
+                    workspace,
+                    repository,
+                    branch,
+                    replaces,
+                    ..
+                } = &**i;
                 let new = if matches!(org, OrgRef::New { .. }) {
                     " (new)"
                 } else {
@@ -650,6 +628,35 @@ impl Plan {
             }
         })
     }
+}
+
+/// What [`Action::Import`] imports, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportAction {
+    /// The org.
+    pub org: OrgRef,
+    /// The workspace slug.
+    pub workspace: String,
+    /// The repository slug.
+    pub repository: String,
+    /// The branch (the repository's main branch).
+    pub branch: String,
+    /// Only these manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Paths to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusion_globs: Vec<String>,
+    /// The repository's Bitbucket uuid, recorded when the import completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<RepoUuid>,
+    /// Its workspace's uuid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_uuid: Option<String>,
+    /// Where the repository was mirrored under its old name or org (a rename or a move):
+    /// that target is retired once this import has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Placement>,
 }
 
 /// Why a target is retired.
@@ -913,7 +920,7 @@ impl<'a> Planner<'a> {
                 .as_ref()
                 .and_then(|u| self.drift.replaces.get(u))
                 .cloned();
-            self.imports.push(Action::Import {
+            self.imports.push(Action::Import(Box::new(ImportAction {
                 org: org_ref.clone(),
                 workspace: repo.workspace.clone(),
                 repository: repo.slug.clone(),
@@ -923,7 +930,7 @@ impl<'a> Planner<'a> {
                 uuid: repo.uuid.clone(),
                 workspace_uuid: repo.workspace_uuid.clone(),
                 replaces,
-            });
+            })));
         }
     }
 

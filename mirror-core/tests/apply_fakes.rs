@@ -132,21 +132,23 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
     // The plan made before the crash still lists acme/api: apply must not post it again.
     let stale_with_api = {
         let mut p = stale.clone();
-        p.actions.push(mirror_core::Action::Import {
-            org: mirror_core::OrgRef::Existing {
-                id: acme.clone(),
-                name: "acme".into(),
-                integration_id: Some(format!("int-bitbucket-cloud-{acme}").into()),
+        p.actions.push(mirror_core::Action::Import(Box::new(
+            mirror_core::ImportAction {
+                org: mirror_core::OrgRef::Existing {
+                    id: acme.clone(),
+                    name: "acme".into(),
+                    integration_id: Some(format!("int-bitbucket-cloud-{acme}").into()),
+                },
+                workspace: "acme".into(),
+                repository: "api".into(),
+                branch: "main".into(),
+                files: vec![],
+                exclusion_globs: vec![],
+                uuid: None,
+                workspace_uuid: None,
+                replaces: None,
             },
-            workspace: "acme".into(),
-            repository: "api".into(),
-            branch: "main".into(),
-            files: vec![],
-            exclusion_globs: vec![],
-            uuid: None,
-            workspace_uuid: None,
-            replaces: None,
-        });
+        )));
         p
     };
     let journal = Journal::open(dir.path(), None).unwrap();

@@ -143,18 +143,13 @@ fn import_keys(p: &mirror_core::Plan) -> Vec<(String, String, String)> {
     p.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Import {
-                org,
-                workspace,
-                repository,
-                ..
-            } => Some((
-                match org {
+            Action::Import(i) => Some((
+                match &i.org {
                     OrgRef::Existing { id, .. } => id.to_string(),
                     OrgRef::New { name } => format!("new:{name}"),
                 },
-                workspace.clone(),
-                repository.to_lowercase(),
+                i.workspace.clone(),
+                i.repository.to_lowercase(),
             )),
             _ => None,
         })

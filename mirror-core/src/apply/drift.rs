@@ -407,10 +407,10 @@ fn org_names(plan: &Plan) -> HashMap<OrgId, String> {
     plan.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Import {
-                org: crate::plan::OrgRef::Existing { id, name, .. },
-                ..
-            } => Some((id.clone(), name.clone())),
+            Action::Import(i) => match &i.org {
+                crate::plan::OrgRef::Existing { id, name, .. } => Some((id.clone(), name.clone())),
+                crate::plan::OrgRef::New { .. } => None,
+            },
             Action::Retire { org, placement, .. } => Some((placement.org_id.clone(), org.clone())),
             Action::Branch { org, org_id, .. } => Some((org_id.clone(), org.clone())),
             _ => None,

@@ -75,7 +75,7 @@ impl Stage<'_> {
 pub(crate) fn held_back(plan: &Plan, org: &str) -> usize {
     plan.actions
         .iter()
-        .filter(|a| matches!(a, Action::Import { org: o, .. } if o.name() == org))
+        .filter(|a| matches!(a, Action::Import(i) if i.org.name() == org))
         .count()
 }
 
@@ -108,9 +108,10 @@ fn import_queue(
     let mut queued = Vec::new();
     let mut left_out = Vec::new();
     for (i, a) in plan.actions.iter().enumerate() {
-        let Action::Import { org, .. } = a else {
+        let Action::Import(import) = a else {
             continue;
         };
+        let org = &import.org;
         let usable = match org {
             OrgRef::Existing {
                 id, integration_id, ..
@@ -138,7 +139,10 @@ fn import_task(
     (i, integration_id): (usize, IntegrationId),
     state: &JournalState,
 ) -> Option<ImportTask> {
-    let Some(Action::Import {
+    let Some(Action::Import(import)) = plan.actions.get(i) else {
+        return None;
+    };
+    let crate::plan::ImportAction {
         org,
         workspace,
         repository,
@@ -148,10 +152,7 @@ fn import_task(
         uuid,
         workspace_uuid,
         ..
-    }) = plan.actions.get(i)
-    else {
-        return None;
-    };
+    } = &**import;
     let spec = ImportSpec {
         workspace: workspace.clone(),
         repository: repository.clone(),
