@@ -171,6 +171,13 @@ pub async fn gather_bitbucket(
     let mut workspaces: Vec<WorkspaceInventory> = stream::iter(selected)
         .map(|slug| async move {
             let mut repositories = bitbucket.repositories(&slug, query).await?;
+            // `updated_on` serves only `source.updated_since`: 100,000 of them are megabytes
+            // the plan would hold for nothing.
+            if query.updated_since.is_none() {
+                for repo in &mut repositories {
+                    repo.updated_on = None;
+                }
+            }
             repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
             repositories.dedup_by(|a, b| a.slug == b.slug);
             // A listing collected in place keeps the larger buffer of the raw models (five

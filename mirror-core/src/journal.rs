@@ -456,6 +456,22 @@ impl JournalState {
     }
 }
 
+/// Points the org ids of the events whose records stay (completed imports, repositories
+/// recorded by uuid) at one shared copy per org: at 100,000 imports, a copy each is megabytes.
+fn share_org_ids(event: &mut Event, seen: &mut std::collections::HashSet<OrgId>) {
+    let id = match event {
+        Event::ImportFinished { org_id, .. } => org_id,
+        Event::RepoTracked(Sighting { placement, .. }) => &mut placement.org_id,
+        _ => return,
+    };
+    match seen.get(id) {
+        Some(shared) => *id = shared.clone(),
+        None => {
+            seen.insert(id.clone());
+        }
+    }
+}
+
 /// Reads a journal file (without locking), for inspection and planning.
 ///
 /// # Errors
@@ -469,6 +485,8 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let mut state = JournalState::default();
+    // Each org's id is kept once, however many records name it.
+    let mut org_ids: std::collections::HashSet<OrgId> = std::collections::HashSet::new();
     // Line by line: a journal of 100,000 imports is tens of megabytes, never held whole.
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
     while let Some((i, line)) = lines.next() {
@@ -478,7 +496,10 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
         }
         let is_last = lines.peek().is_none();
         match serde_json::from_str::<Line>(&line) {
-            Ok(l) => state.apply(&l.event),
+            Ok(mut l) => {
+                share_org_ids(&mut l.event, &mut org_ids);
+                state.apply(&l.event);
+            }
             Err(_) if is_last => {
                 tracing::warn!(line = i + 1, "ignoring a torn last journal line");
             }
