@@ -449,13 +449,12 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     // Each check is printed as it finishes, so a slow or failing service shows where it is.
     let mut lines = Checklist::new(out.human());
     let mut auth_failed = false;
-    let mut problems = 0;
     let mut report = serde_json::Map::new();
 
     // Bitbucket.
     let bitbucket = settings::bitbucket_quick(g)?;
     let kind = bitbucket.credential_kind();
-    lines.line(format!(
+    lines.section(format!(
         "Bitbucket: {kind} credentials, {}",
         bitbucket.http().base_url()
     ));
@@ -478,28 +477,35 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect();
-                lines.line(format!(
-                    "  ok    authenticated as {}",
-                    user["display_name"].as_str().unwrap_or("(unknown)")
-                ));
+                lines.check(
+                    Status::Ok,
+                    format!(
+                        "authenticated as {}",
+                        user["display_name"].as_str().unwrap_or("(unknown)")
+                    ),
+                );
                 if !granted.is_empty() {
                     let missing: Vec<&str> = bitbucket_cloud_client::sandbox::READ_SCOPES
                         .iter()
                         .copied()
                         .filter(|s| !granted.iter().any(|g| g == s))
                         .collect();
-                    lines.line(format!("  ok    scopes granted: {}", granted.join(", ")));
+                    lines.check(
+                        Status::Ok,
+                        format!("scopes granted: {}", granted.join(", ")),
+                    );
                     if !missing.is_empty() {
-                        problems += 1;
-                        lines.line(format!("  FAIL  scopes missing: {}", missing.join(", ")));
+                        lines.check(
+                            Status::Fail,
+                            format!("scopes missing: {}", missing.join(", ")),
+                        );
                     }
                     report.insert("scopes_missing".into(), missing.into());
                 }
             }
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
-                problems += 1;
-                lines.line(format!("  FAIL  {e}"));
+                lines.check(Status::Fail, format!("{e}"));
                 lines.hint(
                     crate::advice::unreachable(e.kind(), e.status())
                         .then_some(crate::advice::BITBUCKET_UNREACHABLE),
@@ -510,17 +516,15 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Ok(list) => {
                 let slugs: Vec<String> =
                     list.into_iter().filter_map(|w| w.workspace.slug).collect();
-                lines.line(format!(
-                    "  ok    {} workspaces visible: {}",
-                    slugs.len(),
-                    slugs.join(", ")
-                ));
+                lines.check(
+                    Status::Ok,
+                    format!("{} workspaces visible: {}", slugs.len(), slugs.join(", ")),
+                );
                 report.insert("workspaces".into(), slugs.into());
             }
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
-                problems += 1;
-                lines.line(format!("  FAIL  listing workspaces: {e}"));
+                lines.check(Status::Fail, format!("listing workspaces: {e}"));
                 lines.hint(
                     crate::advice::unreachable(e.kind(), e.status())
                         .then_some(crate::advice::BITBUCKET_UNREACHABLE),
@@ -530,20 +534,18 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     } else {
         match &configured {
             None => {
-                problems += 1;
-                lines.line("  FAIL  access tokens cannot list workspaces: set BITBUCKET_CLOUD_WORKSPACES (or source.workspaces)".to_owned());
+                lines.check(Status::Fail, "access tokens cannot list workspaces: set BITBUCKET_CLOUD_WORKSPACES (or source.workspaces)".to_owned());
             }
             Some(list) => {
                 for ws in list {
                     match bitbucket.workspace(ws).await {
-                        Ok(w) => lines.line(format!(
-                            "  ok    workspace {ws} ({})",
-                            w.name.unwrap_or_default()
-                        )),
+                        Ok(w) => lines.check(
+                            Status::Ok,
+                            format!("workspace {ws} ({})", w.name.unwrap_or_default()),
+                        ),
                         Err(e) => {
                             auth_failed |= e.kind() == api_support::ErrorKind::Auth;
-                            problems += 1;
-                            lines.line(format!("  FAIL  workspace {ws}: {e}"));
+                            lines.check(Status::Fail, format!("workspace {ws}: {e}"));
                             lines.hint(
                                 crate::advice::unreachable(e.kind(), e.status())
                                     .then_some(crate::advice::BITBUCKET_UNREACHABLE),
@@ -557,7 +559,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
 
     // Snyk.
     let snyk = settings::snyk_quick(g)?;
-    lines.line(format!(
+    lines.section(format!(
         "Snyk: {} ({})",
         snyk.host(),
         snyk.region().map(|r| r.name()).unwrap_or("custom host")
@@ -565,16 +567,17 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     report.insert("snyk_host".into(), snyk.host().into());
     match settings::group_id(g) {
         None => {
-            problems += 1;
-            lines.line("  FAIL  no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned());
+            lines.check(
+                Status::Fail,
+                "no group: set SNYK_GROUP_ID (or snyk.group_id)".to_owned(),
+            );
         }
         Some(group) => match snyk.group_orgs(&group).await {
             Ok(orgs) => {
-                lines.line(format!("  ok    group {group}: {} orgs", orgs.len()));
+                lines.check(Status::Ok, format!("group {group}: {} orgs", orgs.len()));
                 report.insert("orgs".into(), orgs.len().into());
                 let checked = if orgs.len() > DOCTOR_MAX_ORGS {
-                    lines.line(format!(
-                        "  note  {} orgs: run `bb-snyk-mirror integrations list` to see which lack a Bitbucket integration",
+                    lines.check(Status::Note, format!("{} orgs: run `bb-snyk-mirror integrations list` to see which lack a Bitbucket integration",
                         orgs.len()
                     ));
                     None
@@ -591,12 +594,12 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                                 .map(|o| o.org.name.clone())
                                 .collect();
                             if missing.is_empty() {
-                                lines.line(
-                                    "  ok    every org has a Bitbucket integration".to_owned(),
+                                lines.check(
+                                    Status::Ok,
+                                    "every org has a Bitbucket integration".to_owned(),
                                 );
                             } else {
-                                lines.line(format!(
-                                "  note  {} orgs without a Bitbucket integration: {} (sync adds it when SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN are set)",
+                                lines.check(Status::Note, format!("{} orgs without a Bitbucket integration: {} (sync adds it when SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN are set)",
                                 missing.len(),
                                 missing.join(", ")
                             ));
@@ -607,16 +610,17 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                             );
                         }
                         Err(e) => {
-                            problems += 1;
-                            lines.line(format!("  FAIL  reading the orgs' integrations: {e}"));
+                            lines.check(
+                                Status::Fail,
+                                format!("reading the orgs' integrations: {e}"),
+                            );
                         }
                     },
                 }
             }
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
-                problems += 1;
-                lines.line(format!("  FAIL  group {group}: {e}"));
+                lines.check(Status::Fail, format!("group {group}: {e}"));
                 lines.hint(
                     crate::advice::unreachable(e.kind(), e.status())
                         .then_some(crate::advice::SNYK_UNREACHABLE),
@@ -627,7 +631,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
 
     let code = if auth_failed {
         exit::AUTH
-    } else if problems > 0 {
+    } else if lines.failures() > 0 {
         exit::FAILURES
     } else {
         exit::OK
@@ -649,6 +653,24 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
     Ok(code)
 }
 
+/// What a check of doctor found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail,
+    Note,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Fail => "fail",
+            Self::Note => "note",
+        }
+    }
+}
+
 /// Doctor's checks: printed at once for people, kept typed for JSON.
 struct Checklist {
     checks: Vec<serde_json::Value>,
@@ -665,39 +687,34 @@ impl Checklist {
         }
     }
 
-    /// A line as people see it: a section heading (`Bitbucket: …`), or a check (`  ok    …`,
-    /// `  FAIL  …`, `  note  …`).
-    fn line(&mut self, line: String) {
+    /// A section's heading, `Name: what is checked`.
+    fn section(&mut self, heading: String) {
         if self.live {
-            println!("{line}");
+            println!("{heading}");
         }
-        let status = [
-            ("  ok    ", "ok"),
-            ("  FAIL  ", "fail"),
-            ("  note  ", "note"),
-        ]
-        .iter()
-        .find_map(|(prefix, status)| line.strip_prefix(prefix).map(|m| (*status, m)));
-        match status {
-            Some((status, message)) => self.checks.push(serde_json::json!({
-                "section": self.section,
-                "status": status,
-                "message": message,
-            })),
-            None => {
-                self.section = line
-                    .split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase();
-                self.checks.push(serde_json::json!({
-                    "section": self.section,
-                    "status": "info",
-                    "message": line.split_once(": ").map_or(line.as_str(), |(_, m)| m),
-                }));
-            }
+        let (name, detail) = heading.split_once(": ").unwrap_or((&heading, ""));
+        self.section = name.to_ascii_lowercase();
+        self.checks.push(serde_json::json!({
+            "section": self.section,
+            "status": "info",
+            "message": detail,
+        }));
+    }
+
+    /// One check's outcome.
+    fn check(&mut self, status: Status, message: String) {
+        if self.live {
+            let label = match status {
+                Status::Fail => "FAIL",
+                other => other.name(),
+            };
+            println!("  {label:<6}{message}");
         }
+        self.checks.push(serde_json::json!({
+            "section": self.section,
+            "status": status.name(),
+            "message": message,
+        }));
     }
 
     /// What to do about the check before, shown under it.
@@ -710,6 +727,14 @@ impl Checklist {
                 last["hint"] = hint.into();
             }
         }
+    }
+
+    /// How many checks failed.
+    fn failures(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c["status"] == Status::Fail.name())
+            .count()
     }
 
     fn into_checks(self) -> Vec<serde_json::Value> {
