@@ -97,45 +97,40 @@ fn planned_conflicts(plan: &Plan) -> impl Iterator<Item = Conflict> + '_ {
 
 /// The plan's imports as queue entries: the org, and the action's index with the integration
 /// it goes through. Imports into an org that is not usable (no id, no integration) are left
-/// out, named in the second list, as their conflict or failure is already reported.
-type Queued = (OrgId, (usize, IntegrationId));
-
+/// out, as their conflict or failure is already reported (with the imports it holds back).
 fn import_queue(
     plan: &Plan,
     ready: &Ready,
     integration_of: &IntegrationOf,
-) -> (Vec<Queued>, Vec<String>) {
-    let mut queued = Vec::new();
-    let mut left_out = Vec::new();
-    for (i, a) in plan.actions.iter().enumerate() {
-        let Action::Import(import) = a else {
-            continue;
-        };
-        let org = &import.org;
-        let usable = match org {
-            OrgRef::Existing {
-                id, integration_id, ..
-            } => integration_id
-                .clone()
-                .or_else(|| integration_of.get(id).cloned())
-                .map(|int| (id.clone(), int)),
-            OrgRef::New { name } => ready
-                .get(name)
-                .and_then(|(id, _)| integration_of.get(id).map(|int| (id.clone(), int.clone()))),
-        };
-        match usable {
-            Some((org_id, int)) => queued.push((org_id, (i, int))),
-            None => left_out.push(org.name().to_owned()),
-        }
-    }
-    (queued, left_out)
+) -> Vec<(OrgId, (usize, IntegrationId))> {
+    plan.actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let Action::Import(import) = a else {
+                return None;
+            };
+            let (org_id, int) = match &import.org {
+                OrgRef::Existing {
+                    id, integration_id, ..
+                } => integration_id
+                    .clone()
+                    .or_else(|| integration_of.get(id).cloned())
+                    .map(|int| (id.clone(), int)),
+                OrgRef::New { name } => ready.get(name).and_then(|(id, _)| {
+                    integration_of.get(id).map(|int| (id.clone(), int.clone()))
+                }),
+            }?;
+            Some((org_id, (i, int)))
+        })
+        .collect()
 }
 
 /// The task of a queued import, resuming where the journal says it stopped; `None` when the
 /// journal shows it completed.
 fn import_task(
     plan: &Plan,
-    org_id: OrgId,
+    org_id: &OrgId,
     (i, integration_id): (usize, IntegrationId),
     state: &JournalState,
 ) -> Option<ImportTask> {
@@ -160,8 +155,14 @@ fn import_task(
         files: files.clone(),
         exclusion_globs: exclusion_globs.clone(),
     };
-    ImportTask::resuming(org_id, org.name().to_owned(), integration_id, spec, state)
-        .map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
+    ImportTask::resuming(
+        org_id.clone(),
+        org.name().to_owned(),
+        integration_id,
+        spec,
+        state,
+    )
+    .map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
 }
 
 /// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when
@@ -204,19 +205,10 @@ pub async fn apply(
     drift::track(plan, &mut stage).await?;
     let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
     let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
-    let (queued, left_out) = import_queue(plan, &ready, &integration_of);
-    // Imports into orgs this run could not make ready; those held back by a conflict are
-    // counted with it.
-    let failed_orgs = stage
-        .report
-        .org_failures
-        .iter()
-        .map(|f| f.org.as_str())
-        .collect::<std::collections::HashSet<_>>();
-    let not_ready = left_out
-        .iter()
-        .filter(|o| failed_orgs.contains(o.as_str()))
-        .count();
+    let queued = import_queue(plan, &ready, &integration_of);
+    // Imports into orgs this run could not make ready were not attempted; those held back by
+    // a conflict are counted with it.
+    let not_ready: usize = stage.report.org_failures.iter().map(|f| f.held_back).sum();
     let queued_len = queued.len();
     let ended = |r: &Report| r.imports_accepted + r.imports_failed.len() + r.imports_resumed;
     let ended_before = ended(&stage.report);
@@ -228,14 +220,10 @@ pub async fn apply(
         observer,
     };
     // Each task is made when its turn comes, from the journal as it is then.
-    let make = |(org_id, entry): Queued| {
-        journal.with_state(|state| import_task(plan, org_id, entry, state))
-    };
+    let make =
+        |org_id: &OrgId, entry| journal.with_state(|state| import_task(plan, org_id, entry, state));
     let nothing_to_do = run_queued(
-        queued
-            .into_iter()
-            .map(|(org, entry)| (org.clone(), (org, entry)))
-            .collect(),
+        queued,
         make,
         &ctx,
         journal,

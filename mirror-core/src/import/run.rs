@@ -39,17 +39,25 @@ pub async fn run_imports(
     report: &mut Report,
 ) -> Result<(), Error> {
     let queued = tasks.into_iter().map(|t| (t.org_id.clone(), t)).collect();
-    run_queued(queued, Some, ctx, journal, options, stop, report)
-        .await
-        .map(|_| ())
+    run_queued(
+        queued,
+        |_, task| Some(task),
+        ctx,
+        journal,
+        options,
+        stop,
+        report,
+    )
+    .await
+    .map(|_| ())
 }
 
-/// As [`run_imports`], with each task made only when its turn comes (`make`; `None` when there
-/// is nothing to do after all): a plan of 100,000 imports queues small entries, not 100,000
+/// As [`run_imports`], with each task made only when its turn comes (`make`, given the entry's
+/// org; `None` when there is nothing to do after all): a plan of 100,000 imports queues small entries, not 100,000
 /// tasks at once. Returns how many queued entries made no task.
 pub(crate) async fn run_queued<Q: Send + 'static>(
     queued: Vec<(OrgId, Q)>,
-    mut make: impl FnMut(Q) -> Option<ImportTask>,
+    mut make: impl FnMut(&OrgId, Q) -> Option<ImportTask>,
     ctx: &ImportContext,
     journal: &Journal,
     options: &ApplyOptions,
@@ -72,7 +80,7 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
             let Some((org, queued)) = scheduler.next() else {
                 break;
             };
-            let Some(task) = make(queued) else {
+            let Some(task) = make(&org, queued) else {
                 nothing_to_do += 1;
                 scheduler.finished(&org);
                 continue;
@@ -96,7 +104,11 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
         if count(report, &task, &outcome, ctx) {
             // Every further import into this org would be refused the same way.
             let cap = outcome.failure().unwrap_or_default();
-            for held in scheduler.drain(&org).into_iter().filter_map(&mut make) {
+            for held in scheduler
+                .drain(&org)
+                .into_iter()
+                .filter_map(|queued| make(&org, queued))
+            {
                 let why = format!(
                     "not posted: org {} reached Snyk's project cap ({cap})",
                     held.org_name
