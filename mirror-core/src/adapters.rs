@@ -22,6 +22,23 @@ pub struct BitbucketAdapter {
 }
 
 impl BitbucketAdapter {
+    /// A workspace's listing narrowed on the server as far as `query` allows: one project key
+    /// (several are filtered by the inventory), and `updated_on` after a time.
+    fn listing(
+        &self,
+        workspace: &str,
+        query: &RepoQuery,
+    ) -> bitbucket_cloud_client::RepositoriesRequest {
+        let mut listing = self.client.repositories(workspace);
+        if let [key] = query.project_keys.as_slice() {
+            listing = listing.project_key(key);
+        }
+        if let Some(since) = &query.updated_since {
+            listing = listing.updated_since(since);
+        }
+        listing
+    }
+
     /// Wraps a client.
     pub fn new(client: BitbucketClient) -> Self {
         Self { client }
@@ -44,14 +61,7 @@ impl BitbucketPort for BitbucketAdapter {
     }
 
     async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error> {
-        let mut listing = self.client.repositories(workspace);
-        if let [key] = query.project_keys.as_slice() {
-            listing = listing.project_key(key);
-        }
-        if let Some(since) = &query.updated_since {
-            listing = listing.updated_since(since);
-        }
-        let repos = listing.collect().await?;
+        let repos = self.listing(workspace, query).collect().await?;
         Ok(repos.into_iter().map(|r| repo_of(r, workspace)).collect())
     }
 
@@ -60,19 +70,12 @@ impl BitbucketPort for BitbucketAdapter {
         workspace: &str,
         query: &RepoQuery,
     ) -> Result<Option<u64>, Error> {
-        let mut listing = self.client.repositories(workspace);
-        if let [key] = query.project_keys.as_slice() {
-            listing = listing.project_key(key);
-        }
-        if !query.project_keys.is_empty() && query.project_keys.len() != 1 {
+        if query.project_keys.len() > 1 {
             // Several keys are filtered here, not on the server: Bitbucket cannot count them.
             return Ok(None);
         }
-        if let Some(since) = &query.updated_since {
-            listing = listing.updated_since(since);
-        }
         // One item of one page, only its total: `size`.
-        let mut endpoint = listing.endpoint().clone();
+        let mut endpoint = self.listing(workspace, query).endpoint().clone();
         endpoint.pagelen = 1;
         endpoint.fields = Some(bitbucket_cloud_client::Fields::new(["size"]));
         let page: bitbucket_cloud_client::Page<serde_json::Value> =

@@ -188,24 +188,26 @@ impl BitbucketPort for Incremental {
         }
         let now = SystemTime::now();
         let stamp = humantime::format_rfc3339_seconds(now).to_string();
-        let kept = self.load(workspace);
-        let full_at = kept.as_ref().map(|k| k.full_at.clone());
-        if let Some(kept) = kept
-            && let Some(repositories) = self.update(workspace, query, kept, now).await?
-        {
-            let kept = Kept {
-                listed_at: stamp,
-                full_at: full_at.unwrap_or_default(),
-                project_keys: query.project_keys.clone(),
-                repositories,
-            };
-            self.keep(workspace, &kept);
-            return Ok(kept.repositories);
-        }
-        let repositories = self.inner.repositories(workspace, query).await?;
+        let updated = match self.load(workspace) {
+            Some(kept) => {
+                let full_at = kept.full_at.clone();
+                self.update(workspace, query, kept, now)
+                    .await?
+                    .map(|repositories| (repositories, full_at))
+            }
+            None => None,
+        };
+        // Brought up to date (the last full listing's time stays), or listed in full now.
+        let (repositories, full_at) = match updated {
+            Some(updated) => updated,
+            None => (
+                self.inner.repositories(workspace, query).await?,
+                stamp.clone(),
+            ),
+        };
         let kept = Kept {
-            listed_at: stamp.clone(),
-            full_at: stamp,
+            listed_at: stamp,
+            full_at,
             project_keys: query.project_keys.clone(),
             repositories,
         };
