@@ -162,8 +162,8 @@ fn main() -> ExitCode {
         }
     };
     // Every run that got past its settings leaves a log; one refused as a usage error does not.
-    if run_log.is_some()
-        && (code != exit::USAGE || run_log.as_ref().and_then(runlog::RunLog::path).is_some())
+    if let Some(log) = &run_log
+        && (code != exit::USAGE || log.path().is_some())
     {
         tracing::info!(target: runlog::TARGET, exit_code = code, "run finished");
     }

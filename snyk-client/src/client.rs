@@ -949,8 +949,8 @@ impl SnykClient {
         let listing = first
             .as_ref()
             .map_or(String::new(), |u| u.path().to_owned());
-        // The listing's state: the next page (None once done), whether it is the first page,
-        // and the items received so far.
+        // The listing's state: the next page (None once done), and the items received so far,
+        // readable or not (more than none: the page being read is not the first).
         let start = (
             client,
             Some(first),
@@ -983,7 +983,7 @@ impl SnykClient {
                             // A later page that cannot be read (a `links.next` that answers 404, say)
                             // is asked for once more; then the listing fails as incomplete, never
                             // passing for the whole.
-                            Err(first_error) if url.path() != listing || received > 0 => {
+                            Err(first_error) if received > 0 => {
                                 tracing::warn!(page = %url.path(), error = %first_error, "a page of a listing failed; asking again");
                                 get().await.map_err(|e| Error::IncompleteListing {
                                     what: listing.clone(),
@@ -996,6 +996,9 @@ impl SnykClient {
                             Err(e) => return Err(e),
                         };
                         let doc: Document<serde_json::Value> = json(answer)?;
+                        // Whether the page held items at all, readable or not: a page of only
+                        // unreadable items does not end the listing.
+                        let had_items = !doc.data.is_empty();
                         let (data, skipped) = api_support::decode_items::<R>(doc.data);
                         for item in &skipped {
                             tracing::warn!(
@@ -1005,18 +1008,12 @@ impl SnykClient {
                             );
                         }
                         received += skipped.len() as u64;
-                        let doc = Document {
-                            data,
-                            links: doc.links,
-                        };
                         let links = doc.links.unwrap_or_default();
                         let self_link = links
                             .self_link
                             .as_ref()
                             .and_then(|s| client.resolve_rest_link(s.href()).ok());
-                        if !doc.data.is_empty()
-                            && let Some(n) = links.next
-                        {
+                        if had_items && let Some(n) = links.next {
                             let resolved = client.resolve_rest_link(n.href());
                             let same = match &resolved {
                                 Ok(u) => *u == url || Some(u) == self_link.as_ref(),
@@ -1026,7 +1023,7 @@ impl SnykClient {
                                 next = Some(resolved);
                             }
                         }
-                        let items: Vec<T> = doc.data.into_iter().map(Into::into).collect();
+                        let items: Vec<T> = data.into_iter().map(Into::into).collect();
                         buffer = items.into_iter();
                     }
                 }

@@ -657,3 +657,29 @@ async fn a_target_of_another_integration_type_is_never_taken_for_a_bitbucket_one
         .unwrap();
     assert_eq!(found.map(|t| t.id).as_deref(), Some("t-bb"));
 }
+
+#[tokio::test]
+async fn a_page_whose_every_item_is_unreadable_does_not_end_the_listing() {
+    let server = MockServer::start().await;
+    Mock::given(path("/rest/orgs/org-1/targets"))
+        .and(query_param("starting_after", "b"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"id": "t-2", "type": "target", "attributes": {"display_name": "acme/web"}}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The first page's only item has no attributes: it is left out, and the next page read.
+    Mock::given(path("/rest/orgs/org-1/targets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"id": "t-1", "type": "target"}],
+            "links": {"next": "/rest/orgs/org-1/targets?version=2024-10-15&limit=100&starting_after=b"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let listed: Vec<_> = client(&server).targets(ORG).try_collect().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["t-2"]);
+    server.verify().await;
+}
