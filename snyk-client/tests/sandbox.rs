@@ -27,6 +27,22 @@ fn client(sandbox: &Sandbox) -> SnykClient {
         .unwrap()
 }
 
+/// A new org `acme-platform` in the sandbox's group, and its bitbucket-cloud integration.
+async fn org_with_integration(c: &SnykClient, sandbox: &Sandbox) -> (String, String) {
+    let org = c
+        .create_org(&sandbox.group_id(), "acme-platform", None)
+        .await
+        .unwrap();
+    let int = c
+        .integrations(&org.id)
+        .await
+        .unwrap()
+        .id_of(&IntegrationType::BitbucketCloud)
+        .unwrap()
+        .to_owned();
+    (org.id, int)
+}
+
 #[tokio::test(start_paused = true)]
 async fn create_import_poll_and_list_targets() {
     let sandbox = Sandbox::start_sample().await.unwrap();
@@ -397,20 +413,10 @@ fn no_secret_in_formatted_credentials_clients_and_errors() {
 async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_renamed() {
     let sandbox = Sandbox::start_sample().await.unwrap();
     let c = client(&sandbox);
-    let org = c
-        .create_org(&sandbox.group_id(), "acme-platform", None)
-        .await
-        .unwrap();
-    let int = c
-        .integrations(&org.id)
-        .await
-        .unwrap()
-        .id_of(&IntegrationType::BitbucketCloud)
-        .unwrap()
-        .to_owned();
+    let (org_id, int) = org_with_integration(&c, &sandbox).await;
     let job = c
         .import(
-            &org.id,
+            &org_id,
             &int,
             &ImportRequest::new("acme-platform", "billing-service", Some("main")),
         )
@@ -418,7 +424,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .unwrap();
     c.wait_for_import(&job).await.unwrap();
     let target = c
-        .targets(&org.id)
+        .targets(&org_id)
         .try_collect::<Vec<_>>()
         .await
         .unwrap()
@@ -426,7 +432,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .find(|t| t.display_name == "acme-platform/billing-service")
         .unwrap();
     let projects = || {
-        c.projects(&org.id, Some(&target.id))
+        c.projects(&org_id, Some(&target.id))
             .try_collect::<Vec<_>>()
     };
     let first = projects().await.unwrap();
@@ -435,7 +441,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
 
     // The default branch changed: each project is moved to the new branch.
     for p in &first {
-        c.update_project_branch(&org.id, &p.id, "trunk")
+        c.update_project_branch(&org_id, &p.id, "trunk")
             .await
             .unwrap();
     }
@@ -448,7 +454,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
     );
 
     // Deactivated (reversibly), then activated again.
-    c.set_project_active(&org.id, &first[0].id, false)
+    c.set_project_active(&org_id, &first[0].id, false)
         .await
         .unwrap();
     let now = projects().await.unwrap();
@@ -459,14 +465,14 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
     };
     assert_eq!(status(&first[0].id).as_deref(), Some("inactive"));
     assert_eq!(status(&first[1].id).as_deref(), Some("active"));
-    c.set_project_active(&org.id, &first[0].id, true)
+    c.set_project_active(&org_id, &first[0].id, true)
         .await
         .unwrap();
 
     // v1 deletes a project too.
     let extra = c
         .import(
-            &org.id,
+            &org_id,
             &int,
             &ImportRequest::new("acme-platform", "web-frontend", Some("main")),
         )
@@ -474,7 +480,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .unwrap();
     c.wait_for_import(&extra).await.unwrap();
     let web = c
-        .targets(&org.id)
+        .targets(&org_id)
         .try_collect::<Vec<_>>()
         .await
         .unwrap()
@@ -482,12 +488,12 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .find(|t| t.display_name == "acme-platform/web-frontend")
         .unwrap();
     let web_projects: Vec<_> = c
-        .projects(&org.id, Some(&web.id))
+        .projects(&org_id, Some(&web.id))
         .try_collect()
         .await
         .unwrap();
     let url = c.v1().url(
-        &format!("org/{}/project/{}", org.id, web_projects[0].id),
+        &format!("org/{}/project/{}", org_id, web_projects[0].id),
         &[],
     );
     let response = c
@@ -500,7 +506,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(
-        c.projects(&org.id, Some(&web.id))
+        c.projects(&org_id, Some(&web.id))
             .try_collect::<Vec<_>>()
             .await
             .unwrap()
@@ -509,9 +515,9 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
 
     // The target is deleted; its projects are not (Snyk does not document that they go), so
     // they are listed and deleted one by one.
-    c.delete_target(&org.id, &target.id).await.unwrap();
+    c.delete_target(&org_id, &target.id).await.unwrap();
     assert!(
-        !c.targets(&org.id)
+        !c.targets(&org_id)
             .try_collect::<Vec<_>>()
             .await
             .unwrap()
@@ -521,15 +527,15 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
     let left = projects().await.unwrap();
     assert_eq!(left.len(), 2);
     for p in &left {
-        c.delete_project(&org.id, &p.id).await.unwrap();
+        c.delete_project(&org_id, &p.id).await.unwrap();
     }
     assert!(projects().await.unwrap().is_empty());
-    let again = c.delete_target(&org.id, &target.id).await.unwrap_err();
+    let again = c.delete_target(&org_id, &target.id).await.unwrap_err();
     assert_eq!(again.status(), Some(404));
 
     // An org follows a workspace's new slug.
-    c.rename_org(&org.id, "acme-corp").await.unwrap();
-    assert_eq!(c.org(&org.id).await.unwrap().name, "acme-corp");
+    c.rename_org(&org_id, "acme-corp").await.unwrap();
+    assert_eq!(c.org(&org_id).await.unwrap().name, "acme-corp");
 
     let stats = sandbox.stats();
     assert_eq!(stats.route("PUT /v1/org/{orgId}/project/{projectId}"), 2);
@@ -566,20 +572,10 @@ async fn log_normal_job_durations_are_seeded_clipped_and_centred_on_their_median
                 .await
                 .unwrap();
             let c = client(&sandbox);
-            let org = c
-                .create_org(&sandbox.group_id(), "acme-platform", None)
-                .await
-                .unwrap();
-            let int = c
-                .integrations(&org.id)
-                .await
-                .unwrap()
-                .id_of(&IntegrationType::BitbucketCloud)
-                .unwrap()
-                .to_owned();
+            let (org_id, int) = org_with_integration(&c, &sandbox).await;
             for _ in 0..201 {
                 c.import(
-                    &org.id,
+                    &org_id,
                     &int,
                     &ImportRequest::new("acme-platform", "billing-service", Some("main")),
                 )
