@@ -270,11 +270,7 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
         let options = mirror_core::RenderOptions::default()
             .summary_only(summary)
             .colour(colour(std::io::stdout().is_terminal()));
-        print!(
-            "{}{}",
-            plan.render_with(options),
-            crate::advice::for_plan(&plan)
-        );
+        print!("{}", plan_text(&plan, options));
     } else {
         println!(
             "{}",
@@ -328,15 +324,10 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
         && std::io::stderr().is_terminal();
     if asking {
         // The summary, then the question: the whole plan is one `plan` away.
-        eprint!(
-            "{}{}",
-            plan.render_with(
-                mirror_core::RenderOptions::default()
-                    .summary_only(true)
-                    .colour(colour(true))
-            ),
-            crate::advice::for_plan(&plan)
-        );
+        let options = mirror_core::RenderOptions::default()
+            .summary_only(true)
+            .colour(colour(true));
+        eprint!("{}", plan_text(&plan, options));
         eprintln!("(`bb-snyk-mirror plan` shows every action; --yes applies without asking)");
         if !ask(&mut std::io::stdin().lock(), &mut std::io::stderr()) {
             eprintln!("Not applied; nothing changed.");
@@ -348,17 +339,22 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
     run_plan(&mut mirror, out, &plan).await
 }
 
-/// The plan on stderr for people (stdout carries the report): the summary only with --quiet.
+/// The plan on stderr for people (stdout carries the report); nothing with --quiet.
 fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
         let options =
             mirror_core::RenderOptions::default().colour(colour(std::io::stderr().is_terminal()));
-        eprint!(
-            "{}{}",
-            plan.render_with(options),
-            crate::advice::for_plan(plan)
-        );
+        eprint!("{}", plan_text(plan, options));
     }
+}
+
+/// A plan for people as `options` ask, with the hints its conflicts call for.
+fn plan_text(plan: &Plan, options: mirror_core::RenderOptions) -> String {
+    format!(
+        "{}{}",
+        plan.render_with(options),
+        crate::advice::for_plan(plan)
+    )
 }
 
 /// Applies `plan` with a progress display; prints the report and returns its exit code.
