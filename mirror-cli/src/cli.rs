@@ -4,14 +4,21 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-/// The exit codes, shown in `--help`.
-pub const EXIT_CODES: &str = "\
-Exit codes:
+/// The exit codes, as `--help` shows them (a macro, so that the long help can append them to
+/// the environment with `concat!`).
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
   0  done
   1  finished with failures (see the report)
   2  usage or configuration error; nothing was changed
   3  credentials rejected; nothing was changed
-  4  interrupted; run the same command again to resume";
+  4  interrupted; run the same command again to resume"
+    };
+}
+
+/// The exit codes, shown in `-h`.
+pub const EXIT_CODES: &str = exit_codes!();
 
 /// Mirror Bitbucket Cloud workspaces and repositories into Snyk organizations and projects.
 #[derive(Debug, Parser)]
@@ -38,12 +45,7 @@ Exit codes:
         "  CONCURRENT_IMPORTS                                 imports in flight (default 15, at most 50)\n",
         "  NO_COLOR                                           no colour on a terminal\n",
         "\n",
-        "Exit codes:\n",
-        "  0  done\n",
-        "  1  finished with failures (see the report)\n",
-        "  2  usage or configuration error; nothing was changed\n",
-        "  3  credentials rejected; nothing was changed\n",
-        "  4  interrupted; run the same command again to resume"
+        exit_codes!()
     )
 )]
 pub struct Cli {
