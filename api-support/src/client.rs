@@ -208,13 +208,10 @@ impl ApiResponse {
 pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, (String, String)> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path.is_empty() {
-            ".".to_owned()
-        } else {
-            path
-        };
-        (path, e.into_inner().to_string())
+        (
+            crate::lenient::shown_path(e.path()),
+            e.into_inner().to_string(),
+        )
     })
 }
 

@@ -34,6 +34,28 @@ impl fmt::Display for SkippedItem {
     }
 }
 
+/// Logs the items of a page left out of `listing` (a path), each with its position in the
+/// whole listing (`before`: the items of the pages before).
+pub fn warn_skipped(listing: &str, before: u64, skipped: &[SkippedItem]) {
+    for item in skipped {
+        tracing::warn!(
+            listing,
+            "an item of the listing could not be read and is left out (item {} of the listing): {item}",
+            before + item.index as u64
+        );
+    }
+}
+
+/// The JSON path of a decoding failure, `.` for the value itself.
+pub(crate) fn shown_path(path: &serde_path_to_error::Path) -> String {
+    let path = path.to_string();
+    if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path
+    }
+}
+
 /// Fields that identify an item, in the order they are preferred.
 const IDENTITY: &[&str] = &["uuid", "id", "full_name", "slug", "name"];
 
@@ -58,15 +80,10 @@ pub fn decode_items<T: DeserializeOwned>(
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(item) => items.push(item),
             Err(e) => {
-                let path = e.path().to_string();
                 skipped.push(SkippedItem {
                     index,
                     id,
-                    path: if path.is_empty() {
-                        ".".to_owned()
-                    } else {
-                        path
-                    },
+                    path: shown_path(e.path()),
                     reason: crate::redact::redact(&e.into_inner().to_string()),
                 });
             }

@@ -69,7 +69,7 @@ pub use client::{
     HttpOptions, decode_json,
 };
 pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
-pub use lenient::{SkippedItem, decode_items};
+pub use lenient::{SkippedItem, decode_items, warn_skipped};
 pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -84,13 +84,7 @@ impl PageState {
                 });
             }
         }
-        for item in &page.skipped {
-            tracing::warn!(
-                listing = %url.path(),
-                "an item of the listing could not be read and is left out (item {} of the listing): {item}",
-                self.received + item.index as u64
-            );
-        }
+        api_support::warn_skipped(url.path(), self.received, &page.skipped);
         self.received += count(&page);
         self.from = Some(url.clone());
         self.next = match &page.next {

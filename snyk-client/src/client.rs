@@ -1000,13 +1000,7 @@ impl SnykClient {
                         // unreadable items does not end the listing.
                         let had_items = !doc.data.is_empty();
                         let (data, skipped) = api_support::decode_items::<R>(doc.data);
-                        for item in &skipped {
-                            tracing::warn!(
-                                listing = %listing,
-                                "an item of the listing could not be read and is left out (item {} of the listing): {item}",
-                                received + item.index as u64
-                            );
-                        }
+                        api_support::warn_skipped(&listing, received, &skipped);
                         received += skipped.len() as u64;
                         let links = doc.links.unwrap_or_default();
                         let self_link = links
