@@ -12,12 +12,13 @@ use url::Url;
 
 use crate::auth::{Auth, CredentialKind, DEFAULT_TOKEN_URL};
 use crate::endpoints::{
-    CurrentUser, Fields, GetRepository, GetWorkspace, ListRepositories, MAX_PAGE_LEN, Role,
-    UserWorkspaces, WorkspaceProjects, quote,
+    CurrentUser, DeleteWorkspaceHook, Fields, GetRepository, GetWorkspace, ListRepositories,
+    MAX_PAGE_LEN, PutWorkspaceHook, Role, UserWorkspaces, WorkspaceHooks, WorkspaceProjects, quote,
 };
 use crate::error::classify;
 use crate::models::{Page, Project, Repository, User, Workspace, WorkspaceAccess};
 use crate::paginate::Paginator;
+use crate::webhooks::{Webhook, WebhookSpec};
 use crate::{Error, Identified};
 
 /// Bitbucket Cloud's API base URL.
@@ -363,6 +364,80 @@ impl BitbucketClient {
         }
     }
 
+    /// `GET /workspaces/{workspace}/hooks`: the workspace's webhooks.
+    pub fn workspace_hooks(&self, workspace: &str) -> Paginator<Webhook> {
+        self.paginator(
+            &WorkspaceHooks {
+                workspace: workspace.to_owned(),
+            },
+            Some(workspace),
+        )
+    }
+
+    /// Creates the workspace webhook `spec` describes, or, when one with its URL exists,
+    /// brings its events, description, state and secret up to date (the secret cannot be
+    /// read back, so a hook found is always updated): running it twice leaves one hook.
+    ///
+    /// # Errors
+    /// [`Error::NotWorkspaceOwner`] when the credentials' user does not own the workspace; as
+    /// [`BitbucketClient::send`] otherwise.
+    pub async fn install_workspace_hook(
+        &self,
+        workspace: &str,
+        spec: &WebhookSpec,
+    ) -> Result<(Webhook, HookChange), Error> {
+        let hooks = self
+            .workspace_hooks(workspace)
+            .collect()
+            .await
+            .map_err(|e| not_owner(e, workspace))?;
+        let found = hooks.into_iter().find(|h| same_url(&h.url, &spec.url));
+        let (uid, change) = match found.and_then(|h| h.uuid) {
+            Some(uid) => (Some(uid), HookChange::Updated),
+            None => (None, HookChange::Created),
+        };
+        let endpoint = PutWorkspaceHook {
+            workspace: workspace.to_owned(),
+            uid,
+            spec: spec.clone(),
+        };
+        let hook = self
+            .get(&endpoint)
+            .await
+            .map_err(|e| not_owner(e, workspace))?;
+        Ok((hook, change))
+    }
+
+    /// Removes the workspace webhooks delivering to `url`; returns how many there were.
+    ///
+    /// # Errors
+    /// [`Error::NotWorkspaceOwner`] when the credentials' user does not own the workspace; as
+    /// [`BitbucketClient::send`] otherwise.
+    pub async fn remove_workspace_hooks(&self, workspace: &str, url: &str) -> Result<usize, Error> {
+        let hooks = self
+            .workspace_hooks(workspace)
+            .collect()
+            .await
+            .map_err(|e| not_owner(e, workspace))?;
+        let mut removed = 0;
+        for uid in hooks
+            .into_iter()
+            .filter(|h| same_url(&h.url, url))
+            .filter_map(|h| h.uuid)
+        {
+            let endpoint = DeleteWorkspaceHook {
+                workspace: workspace.to_owned(),
+                uid,
+            };
+            let request = self.http.request_for(&endpoint)?;
+            self.send(request)
+                .await
+                .map_err(|e| not_owner(e, workspace))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Fetches one page of any listing by URL (for example a saved `next` link).
     ///
     /// # Errors
@@ -439,5 +514,37 @@ impl RepositoriesRequest {
     /// The first error of any page; [`Error::WorkspaceNotFound`] for an unknown workspace.
     pub async fn collect(self) -> Result<Vec<Repository>, Error> {
         self.paginator().collect().await
+    }
+}
+
+/// What [`BitbucketClient::install_workspace_hook`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookChange {
+    /// No hook had the URL; one was created.
+    Created,
+    /// A hook with the URL was brought up to date.
+    Updated,
+}
+
+/// Whether two webhook URLs are the same (a trailing slash and the case of the scheme and host
+/// aside).
+fn same_url(a: &str, b: &str) -> bool {
+    let norm = |u: &str| match Url::parse(u.trim()) {
+        Ok(u) => u.as_str().trim_end_matches('/').to_owned(),
+        Err(_) => u.trim().trim_end_matches('/').to_owned(),
+    };
+    norm(a) == norm(b)
+}
+
+/// A 403 on a workspace's hooks: only its owners may manage them.
+fn not_owner(e: Error, workspace: &str) -> Error {
+    match e {
+        Error::Auth { source, .. } if source.status().map(|s| s.as_u16()) == Some(403) => {
+            Error::NotWorkspaceOwner {
+                workspace: workspace.to_owned(),
+                source,
+            }
+        }
+        other => other,
     }
 }

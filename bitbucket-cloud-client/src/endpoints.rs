@@ -242,6 +242,79 @@ impl Endpoint for GetRepository {
     }
 }
 
+/// `GET /workspaces/{workspace}/hooks`: the workspace's webhooks.
+#[derive(Clone, Debug)]
+pub struct WorkspaceHooks {
+    /// The workspace slug.
+    pub workspace: String,
+}
+
+impl Endpoint for WorkspaceHooks {
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "workspaces/{}/hooks",
+            path_segment(&self.workspace)
+        ))
+    }
+}
+
+/// `POST /workspaces/{workspace}/hooks` (no `uid`) or `PUT /workspaces/{workspace}/hooks/{uid}`:
+/// creates a webhook or brings one up to date. Only workspace owners may.
+#[derive(Clone, Debug)]
+pub struct PutWorkspaceHook {
+    /// The workspace slug.
+    pub workspace: String,
+    /// The webhook to update; `None` creates one.
+    pub uid: Option<String>,
+    /// What it is to be.
+    pub spec: crate::webhooks::WebhookSpec,
+}
+
+impl Endpoint for PutWorkspaceHook {
+    fn method(&self) -> http::Method {
+        if self.uid.is_some() {
+            http::Method::PUT
+        } else {
+            http::Method::POST
+        }
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        let base = format!("workspaces/{}/hooks", path_segment(&self.workspace));
+        Cow::Owned(match &self.uid {
+            Some(uid) => format!("{base}/{}", path_segment(uid)),
+            None => base,
+        })
+    }
+
+    fn body(&self) -> Result<Option<api_support::Body>, api_support::Error> {
+        api_support::Body::json(&self.spec.body()).map(Some)
+    }
+}
+
+/// `DELETE /workspaces/{workspace}/hooks/{uid}`: removes a webhook.
+#[derive(Clone, Debug)]
+pub struct DeleteWorkspaceHook {
+    /// The workspace slug.
+    pub workspace: String,
+    /// The webhook's uuid.
+    pub uid: String,
+}
+
+impl Endpoint for DeleteWorkspaceHook {
+    fn method(&self) -> http::Method {
+        http::Method::DELETE
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "workspaces/{}/hooks/{}",
+            path_segment(&self.workspace),
+            path_segment(&self.uid)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,18 @@ pub enum Error {
         #[source]
         source: api_support::Error,
     },
+    /// Managing a workspace's webhooks was refused (403): only the workspace's owners may, with
+    /// an API token that has the webhook scopes.
+    #[error(
+        "Bitbucket refused to manage the webhooks of workspace `{workspace}` (403): only an owner of the workspace may install or remove workspace webhooks (Workspace settings > Webhooks needs the Owner role), and an API token also needs the scopes read:webhook:bitbucket, write:webhook:bitbucket and delete:webhook:bitbucket; ask an owner to run `hooks install`, or use an owner's credentials"
+    )]
+    NotWorkspaceOwner {
+        /// The workspace slug.
+        workspace: String,
+        /// The underlying HTTP error.
+        #[source]
+        source: api_support::Error,
+    },
     /// A configuration problem found before any request.
     #[error("{0}")]
     Config(String),
@@ -107,7 +119,9 @@ impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Auth { .. } | Self::WorkspaceListingUnsupported { .. } => ErrorKind::Auth,
+            Self::Auth { .. }
+            | Self::NotWorkspaceOwner { .. }
+            | Self::WorkspaceListingUnsupported { .. } => ErrorKind::Auth,
             Self::Removed { .. } | Self::Gone { .. } => ErrorKind::Gone,
             Self::WorkspaceNotFound { .. } => ErrorKind::NotFound,
             Self::Config(_) => ErrorKind::Config,
@@ -123,6 +137,7 @@ impl Error {
             | Self::Removed { source, .. }
             | Self::Gone { source, .. }
             | Self::Refused { source, .. }
+            | Self::NotWorkspaceOwner { source, .. }
             | Self::WorkspaceNotFound { source, .. } => Some(source),
             Self::Api(e) => Some(e),
             Self::WorkspaceListingUnsupported { .. }

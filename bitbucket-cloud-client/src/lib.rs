@@ -117,12 +117,13 @@ pub mod models;
 mod paginate;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod webhooks;
 
 pub use api_support;
 pub use api_support::{ErrorKind, RateLimit, RetryPolicy, TransportConfig};
 pub use auth::{APP_PASSWORDS_REMOVED_ON, Auth, CredentialKind, DEFAULT_TOKEN_URL};
 pub use client::{
-    BitbucketClient, BitbucketClientBuilder, DEFAULT_BASE_URL, DEFAULT_HOURLY_BUDGET,
+    BitbucketClient, BitbucketClientBuilder, DEFAULT_BASE_URL, DEFAULT_HOURLY_BUDGET, HookChange,
     RepositoriesRequest,
 };
 pub use endpoints::{Fields, Role};

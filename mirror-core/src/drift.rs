@@ -149,8 +149,15 @@ fn destination_org<'a>(
     })
 }
 
-/// Compares what the journal recorded with Bitbucket now (see the module's documentation).
-pub(crate) fn analyse(config: &Config, inventory: &Inventory, history: &History) -> Drift {
+/// Compares what the journal recorded with Bitbucket now (see the module's documentation);
+/// with a `focus`, only for those repositories (a targeted reconcile, whose inventory shows
+/// only them).
+pub(crate) fn analyse(
+    config: &Config,
+    inventory: &Inventory,
+    history: &History,
+    focus: Option<&BTreeSet<RepoUuid>>,
+) -> Drift {
     let seen = Seen::new(inventory);
     let renames = org_renames(config, history, &seen);
     let mut drift = Drift::default();
@@ -176,7 +183,8 @@ pub(crate) fn analyse(config: &Config, inventory: &Inventory, history: &History)
         why,
         mode: config.drift.retire,
     };
-    for (uuid, record) in history.repos.iter() {
+    let in_focus = |uuid: &RepoUuid| focus.is_none_or(|f| f.contains(uuid));
+    for (uuid, record) in history.repos.iter().filter(|(u, _)| in_focus(u)) {
         for old in &record.stale {
             stale.push(retire(uuid, old, replaced(old, record)));
         }

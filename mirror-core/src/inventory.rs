@@ -119,6 +119,97 @@ fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the workspace `slug` is in scope: listed in `source.workspaces` (when given) and
+/// selected by the include and exclude patterns; `Err` says why not.
+pub(crate) fn workspace_in_scope(config: &Config, slug: &str) -> Result<(), String> {
+    if let Some(list) = &config.source.workspaces
+        && !list.iter().any(|w| w.trim() == slug)
+    {
+        return Err("not among source.workspaces".to_owned());
+    }
+    workspace_selected(config, slug)
+}
+
+/// A repository a targeted reconcile looks at: the workspace it is in now (as an event says),
+/// its uuid, and whether Bitbucket said it was deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Touched {
+    pub(crate) workspace: String,
+    pub(crate) uuid: RepoUuid,
+    pub(crate) deleted: bool,
+}
+
+/// Reads both sides for a targeted reconcile of `touched`: each repository by its uuid (the
+/// one source of truth; an event's payload is trusted for nothing else), then the Snyk side as
+/// far as those need. Returns the inventory and the repositories to plan for: a repository
+/// that answers 404 without a `repo:deleted` event is left to the scheduled reconcile, as a
+/// 404 may only mean it is no longer visible.
+///
+/// # Errors
+/// The first request that fails.
+pub(crate) async fn gather_touched(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+    snyk: &dyn SnykPort,
+    history: &History,
+    touched: &[Touched],
+) -> Result<(Inventory, BTreeSet<RepoUuid>), Error> {
+    // By index, so that the future stays provably `Send` (event rounds are spawned).
+    let found: Vec<(usize, Option<Repo>)> = stream::iter(0..touched.len())
+        .map(|i| async move {
+            let t = &touched[i];
+            let repo = bitbucket.repository_by_uuid(&t.workspace, &t.uuid).await?;
+            Ok::<_, Error>((i, repo))
+        })
+        .buffer_unordered(LISTING_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let found = found.into_iter().map(|(i, repo)| (&touched[i], repo));
+    let mut bb = BitbucketInventory::default();
+    let mut focus = BTreeSet::new();
+    let mut listed: BTreeMap<String, Vec<Repo>> = BTreeMap::new();
+    for (t, repo) in found {
+        match repo {
+            Some(mut repo) => {
+                if config.source.updated_since.is_none() {
+                    repo.updated_on = None;
+                }
+                focus.insert(t.uuid.clone());
+                match workspace_in_scope(config, &repo.workspace) {
+                    Ok(()) => listed.entry(repo.workspace.clone()).or_default().push(repo),
+                    Err(why) => {
+                        bb.excluded_workspaces.push((repo.workspace.clone(), why));
+                        bb.confirmations.insert(t.uuid.clone(), Some(repo));
+                    }
+                }
+            }
+            None if t.deleted => {
+                focus.insert(t.uuid.clone());
+                bb.confirmations.insert(t.uuid.clone(), None);
+            }
+            None => {}
+        }
+    }
+    bb.workspaces = listed
+        .into_iter()
+        .map(|(slug, mut repositories)| {
+            repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
+            repositories.dedup_by(|a, b| a.slug == b.slug);
+            WorkspaceInventory { slug, repositories }
+        })
+        .collect();
+    bb.excluded_workspaces.sort();
+    bb.excluded_workspaces.dedup();
+    let sn = gather_snyk_for(config, &bb, snyk, history).await?;
+    Ok((
+        Inventory {
+            bitbucket: bb,
+            snyk: sn,
+        },
+        focus,
+    ))
+}
+
 /// The org names the plan may use for this Bitbucket side.
 fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet<String> {
     let mut names = BTreeSet::new();

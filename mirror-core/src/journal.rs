@@ -23,6 +23,7 @@ use crate::ids::RepoUuid;
 use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{ImportStatus, JobHandle};
 use crate::rules::{History, Placement, RepoRecord, Sighting};
+use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -159,6 +160,37 @@ pub enum Event {
     },
     /// A run ended.
     RunFinished,
+    /// A Bitbucket delivery was accepted (before it was answered): queued until a
+    /// [`Event::DeliveriesDone`] names it, and remembered by its `X-Request-UUID` for at least
+    /// [`DELIVERY_MEMORY_SECONDS`] so that a retry or a replay acts once.
+    DeliveryQueued {
+        /// `X-Request-UUID`.
+        request_uuid: String,
+        /// When it arrived (seconds since the Unix epoch).
+        at: u64,
+        /// What it says.
+        delivery: RepositoryEvent,
+    },
+    /// Queued deliveries were reconciled.
+    DeliveriesDone {
+        /// Their `X-Request-UUID`s.
+        request_uuids: Vec<String>,
+    },
+}
+
+/// How long a delivery's `X-Request-UUID` is remembered: 25 hours (Bitbucket's retries come
+/// within minutes; a replay within a day acts once).
+pub const DELIVERY_MEMORY_SECONDS: u64 = 25 * 3600;
+
+/// A delivery waiting in the journal to be reconciled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedDelivery {
+    /// `X-Request-UUID`.
+    pub request_uuid: String,
+    /// When it arrived (seconds since the Unix epoch).
+    pub at: u64,
+    /// What it says.
+    pub delivery: RepositoryEvent,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -245,6 +277,13 @@ pub struct JournalState {
     /// The repositories mirrored, by Bitbucket uuid; shared with the [`History`] planning
     /// reads (copied only when the journal changes while a plan still holds it).
     pub repos: Arc<BTreeMap<RepoUuid, RepoRecord>>,
+    /// Deliveries queued and not yet reconciled, in arrival order.
+    pub queued: Vec<QueuedDelivery>,
+    /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest, with when
+    /// each arrived.
+    pub deliveries_seen: std::collections::HashMap<String, u64>,
+    /// The same, oldest first, to forget them in order.
+    seen_order: std::collections::VecDeque<(u64, String)>,
     /// Events read.
     pub events: u64,
 }
@@ -368,6 +407,36 @@ impl JournalState {
             } => {
                 self.quieted
                     .remove(&(org_id.clone(), integration_id.clone()));
+            }
+            Event::DeliveryQueued {
+                request_uuid,
+                at,
+                delivery,
+            } => {
+                while let Some((oldest, _)) = self.seen_order.front() {
+                    if oldest + DELIVERY_MEMORY_SECONDS >= *at {
+                        break;
+                    }
+                    if let Some((_, uuid)) = self.seen_order.pop_front() {
+                        self.deliveries_seen.remove(&uuid);
+                    }
+                }
+                if self
+                    .deliveries_seen
+                    .insert(request_uuid.clone(), *at)
+                    .is_none()
+                {
+                    self.seen_order.push_back((*at, request_uuid.clone()));
+                    self.queued.push(QueuedDelivery {
+                        request_uuid: request_uuid.clone(),
+                        at: *at,
+                        delivery: delivery.clone(),
+                    });
+                }
+            }
+            Event::DeliveriesDone { request_uuids } => {
+                let done: std::collections::HashSet<&String> = request_uuids.iter().collect();
+                self.queued.retain(|q| !done.contains(&q.request_uuid));
             }
             Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
         }
@@ -565,7 +634,7 @@ struct Shared {
     observer: Option<WriteObserver>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Both guarded values stay consistent if a holder panicked: the queue is a plain list,
     // and a torn line on disk is what the reader already tolerates.
     m.lock().unwrap_or_else(PoisonError::into_inner)

@@ -61,6 +61,7 @@ pub mod config;
 mod conflict;
 mod drift;
 mod error;
+pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod ids;
@@ -78,6 +79,7 @@ pub use apply::apply;
 pub use config::{Config, DriftOptions, Integration, Mapping, OutOfScope, RetireMode};
 pub use conflict::{Conflict, ConflictReason};
 pub use error::{Error, fit_screen};
+pub use events::{Admission, EventLoop, EventObserver};
 pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 pub use import::ApplyObserver;
 pub use inventory::{
@@ -88,7 +90,7 @@ pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
 pub use plan::{
     Action, ImportAction, OrgRef, PLAN_SCHEMA_VERSION, Plan, RenderOptions, RetireReason, Summary,
-    plan,
+    plan, plan_focused,
 };
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{

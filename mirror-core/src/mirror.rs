@@ -25,7 +25,7 @@ use crate::report::Report;
 /// It holds the state directory's lock while it lives: a second `Mirror` (or a run of the
 /// binary) on the same directory is refused until it is dropped.
 pub struct Mirror {
-    bitbucket: Arc<dyn BitbucketPort>,
+    pub(crate) bitbucket: Arc<dyn BitbucketPort>,
     snyk: Arc<dyn SnykPort>,
     journal: Journal,
     /// The state directory (the journal, and the kept listings).
@@ -35,6 +35,10 @@ pub struct Mirror {
     options: ApplyOptions,
     observer: Arc<dyn ApplyObserver>,
     stop: Option<watch::Receiver<bool>>,
+    /// Held by a targeted reconcile from its plan until its orgs are ready.
+    pub(crate) setup: tokio::sync::Mutex<()>,
+    /// Deliveries being written to the journal now (by `X-Request-UUID`).
+    pub(crate) admitting: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -91,13 +95,23 @@ impl Mirror {
     /// When the journal cannot be written, the group's orgs cannot be listed, or Snyk refuses
     /// the credentials; failures of single imports are in the report.
     pub async fn apply(&self, plan: &Plan) -> Result<Report, Error> {
-        let mut report = crate::apply(
+        self.apply_holding(plan, None).await
+    }
+
+    /// [`Mirror::apply`], releasing `setup` once the plan's orgs are ready.
+    pub(crate) async fn apply_holding(
+        &self,
+        plan: &Plan,
+        setup: Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) -> Result<Report, Error> {
+        let mut report = crate::apply::apply_holding(
             plan,
             self.snyk.clone(),
             &self.journal,
             &self.options,
             Some(self.observer.clone()),
             self.stop.clone(),
+            setup,
         )
         .await?;
         report
@@ -276,6 +290,8 @@ impl MirrorBuilder {
             options: self.options,
             observer: Arc::new(Silent),
             stop: None,
+            setup: tokio::sync::Mutex::new(()),
+            admitting: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 }

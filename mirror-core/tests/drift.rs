@@ -545,3 +545,250 @@ async fn the_safety_net_lists_in_full_when_the_kept_listing_is_old() {
     assert!(w2.plan().await.is_noop());
     assert_eq!(w2.bb.stats().route("GET /repositories/{workspace}"), 2);
 }
+
+// ---- Events: each a targeted reconcile of the repositories it names ----
+
+use bitbucket_cloud_client::webhooks::{EventKey, RepositoryEvent};
+use mirror_core::Admission;
+
+/// The event Bitbucket would deliver for the repository `slug` now in `workspace`.
+fn event(
+    w: &World,
+    key: EventKey,
+    workspace: &str,
+    slug: &str,
+    uuid: Option<&str>,
+) -> RepositoryEvent {
+    let uuid = uuid.map(str::to_owned).unwrap_or_else(|| {
+        w.bb.estate()
+            .workspaces
+            .iter()
+            .find(|ws| ws.slug == workspace)
+            .and_then(|ws| ws.repositories.iter().find(|r| r.slug == slug))
+            .map(|r| r.uuid.clone())
+            .unwrap()
+    });
+    RepositoryEvent {
+        key,
+        uuid,
+        full_name: format!("{workspace}/{slug}"),
+        workspace: workspace.to_owned(),
+        workspace_uuid: None,
+    }
+}
+
+/// Queues the events and reconciles what is queued, as one round.
+async fn deliver(w: &World, events: Vec<RepositoryEvent>) -> Report {
+    let mirror = w.mirror();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    for e in events {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{{req-{n}}}");
+        assert_eq!(
+            mirror.queue_delivery(&w.config, &id, e).await.unwrap(),
+            Admission::Queued
+        );
+    }
+    let queued = mirror.queued_deliveries();
+    let report = mirror
+        .reconcile_deliveries(&w.config, &queued)
+        .await
+        .unwrap();
+    assert!(
+        mirror.queued_deliveries().is_empty(),
+        "the round marks its deliveries done"
+    );
+    report
+}
+
+const WORKSPACE_LISTING: &str = "GET /repositories/{workspace}";
+const IMPORT: &str = "POST /v1/org/{orgId}/integrations/{integrationId}/import";
+
+#[tokio::test(start_paused = true)]
+async fn events_mirror_a_created_renamed_moved_and_deleted_repository_without_listing() {
+    let w = World::start().await;
+    w.sync().await;
+    let listings = w.bb.stats().route(WORKSPACE_LISTING);
+    let imports = w.snyk.stats().route(IMPORT);
+
+    let uuid = "{00000000-0000-4000-8000-00000000e001}";
+    assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("fresh", uuid)));
+    let report = deliver(
+        &w,
+        vec![event(&w, EventKey::Created, "ws-0001", "fresh", None)],
+    )
+    .await;
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    w.assert_equal();
+
+    assert!(w.bb.rename_repository("ws-0001", "fresh", "fresher"));
+    let report = deliver(
+        &w,
+        vec![event(&w, EventKey::Updated, "ws-0001", "fresher", None)],
+    )
+    .await;
+    assert_eq!(report.renamed, 1, "{}", report.render());
+    w.assert_equal();
+
+    assert!(w.bb.transfer_repository("ws-0001", "fresher", "ws-0002"));
+    let report = deliver(
+        &w,
+        vec![event(&w, EventKey::Transfer, "ws-0002", "fresher", None)],
+    )
+    .await;
+    assert_eq!(report.moved, 1, "{}", report.render());
+    w.assert_equal();
+
+    assert!(w.bb.delete_repository("ws-0002", "fresher"));
+    let report = deliver(
+        &w,
+        vec![event(
+            &w,
+            EventKey::Deleted,
+            "ws-0002",
+            "fresher",
+            Some(uuid),
+        )],
+    )
+    .await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    w.assert_equal();
+
+    // No workspace was listed: each event read its repository by uuid.
+    assert_eq!(w.bb.stats().route(WORKSPACE_LISTING), listings);
+    // One import for the creation, one under the new name, one into the new org.
+    assert_eq!(w.snyk.stats().route(IMPORT) - imports, 3);
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
+    let w = World::with(
+        Estate::generate(2, 5, 7),
+        "[source]\nexclude_workspaces = [\"ws-0002\"]\n",
+    )
+    .await;
+    w.sync().await;
+    let mirror = w.mirror();
+    let e = event(
+        &w,
+        EventKey::Updated,
+        "ws-0001",
+        &w.first_repos("ws-0001", 1)[0],
+        None,
+    );
+    assert_eq!(
+        mirror
+            .queue_delivery(&w.config, "{a}", e.clone())
+            .await
+            .unwrap(),
+        Admission::Queued
+    );
+    // A retry (X-Attempt-Number: 2) and a replay carry the same X-Request-UUID.
+    assert_eq!(
+        mirror
+            .queue_delivery(&w.config, "{a}", e.clone())
+            .await
+            .unwrap(),
+        Admission::Duplicate
+    );
+    let queued = mirror.queued_deliveries();
+    mirror
+        .reconcile_deliveries(&w.config, &queued)
+        .await
+        .unwrap();
+    assert_eq!(
+        mirror.queue_delivery(&w.config, "{a}", e).await.unwrap(),
+        Admission::Duplicate,
+        "remembered after it was reconciled"
+    );
+    let out = event(
+        &w,
+        EventKey::Created,
+        "ws-0002",
+        &w.first_repos("ws-0002", 1)[0],
+        None,
+    );
+    let admission = mirror.queue_delivery(&w.config, "{b}", out).await.unwrap();
+    assert!(
+        matches!(&admission, Admission::OutOfScope { why } if why.contains("ws-0002") && why.contains("excluded by ws-0002")),
+        "{admission:?}"
+    );
+    assert!(mirror.queued_deliveries().is_empty());
+    // Both are still remembered after a restart.
+    drop(mirror);
+    let mirror = w.mirror();
+    let e = event(
+        &w,
+        EventKey::Updated,
+        "ws-0001",
+        &w.first_repos("ws-0001", 1)[0],
+        None,
+    );
+    assert_eq!(
+        mirror.queue_delivery(&w.config, "{a}", e).await.unwrap(),
+        Admission::Duplicate
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_queued_before_a_crash_is_reconciled_after_the_restart() {
+    let w = World::start().await;
+    w.sync().await;
+    let uuid = "{00000000-0000-4000-8000-00000000e002}";
+    assert!(w.bb.add_repository("ws-0002", bb::SandboxRepository::new("late", uuid)));
+    {
+        let mirror = w.mirror();
+        let e = event(&w, EventKey::Created, "ws-0002", "late", None);
+        assert_eq!(
+            mirror.queue_delivery(&w.config, "{c}", e).await.unwrap(),
+            Admission::Queued
+        );
+        // The process dies here, after answering 202 and before reconciling.
+    }
+    let mirror = w.mirror();
+    let queued = mirror.queued_deliveries();
+    assert_eq!(queued.len(), 1);
+    let report = mirror
+        .reconcile_deliveries(&w.config, &queued)
+        .await
+        .unwrap();
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    w.assert_equal();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_deliveries_for_one_repository_give_one_import() {
+    let w = World::start().await;
+    w.sync().await;
+    let imports = w.snyk.stats().route(IMPORT);
+    let uuid = "{00000000-0000-4000-8000-00000000e003}";
+    assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("busy", uuid)));
+    let mirror = std::sync::Arc::new(w.mirror());
+    let events = mirror_core::EventLoop::new(
+        mirror.clone(),
+        std::sync::Arc::new(w.config.clone()),
+        std::sync::Arc::new(mirror_core::events::Unobserved),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(events.clone().run(stopped, Duration::from_secs(6 * 3600)));
+    for i in 0..1000 {
+        let key = if i == 0 {
+            EventKey::Created
+        } else {
+            EventKey::Updated
+        };
+        let e = event(&w, key, "ws-0001", "busy", None);
+        events.admit(&format!("{{burst-{i}}}"), e).await.unwrap();
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    while events.queue_depth() > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(w.snyk.stats().route(IMPORT) - imports, 1);
+    w.assert_equal();
+}

@@ -363,16 +363,20 @@ pub(crate) async fn follow(
     let f = &f;
     let stop = stage.stop;
     let stopped = || stop.is_some_and(|s| *s.borrow());
-    let ended: Vec<(&Change, Result<Done, Error>)> = stream::iter(&changes)
+    // By index: closures over references would make the future unprovably `Send` (a
+    // spawned event round runs it).
+    let changes = &changes;
+    let ended: Vec<(usize, Result<Done, Error>)> = stream::iter(0..changes.len())
         .take_while(|_| std::future::ready(!stopped()))
-        .map(|c| async move { (c, c.apply(f).await) })
+        .map(|i| async move { (i, changes[i].apply(f).await) })
         .buffer_unordered(stage.options.concurrency.max(1))
         .collect()
         .await;
     if ended.len() < changes.len() {
         stage.report.interrupted = true;
     }
-    for (change, result) in ended {
+    for (i, result) in ended {
+        let change = &changes[i];
         match result {
             Ok(Done::Branch(line)) => stage.report.branches_updated.push(line),
             Ok(Done::Retired(line)) => stage.report.retired.push(line),

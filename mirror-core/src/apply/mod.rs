@@ -182,6 +182,21 @@ pub async fn apply(
     observer: Option<Arc<dyn ApplyObserver>>,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<Report, Error> {
+    apply_holding(plan, snyk, journal, options, observer, stop, None).await
+}
+
+/// [`apply`], holding `setup` (a lock over the orgs' setup) until the orgs and their
+/// integrations are ready: concurrent targeted reconciles plan and create orgs one at a time
+/// (two could otherwise both create an org of the same name), and import side by side.
+pub(crate) async fn apply_holding(
+    plan: &Plan,
+    snyk: Arc<dyn SnykPort>,
+    journal: &Journal,
+    options: &ApplyOptions,
+    observer: Option<Arc<dyn ApplyObserver>>,
+    stop: Option<watch::Receiver<bool>>,
+    setup: Option<tokio::sync::MutexGuard<'_, ()>>,
+) -> Result<Report, Error> {
     let observer = observer.unwrap_or_else(|| Arc::new(Silent));
     let summary = plan.summary();
     let mut stage = Stage {
@@ -205,6 +220,7 @@ pub async fn apply(
     drift::track(plan, &mut stage).await?;
     let ready = orgs::create(plan, &mut stage, observer.as_ref()).await?;
     let integration_of = integrations::ensure(plan, &ready, &mut stage).await?;
+    drop(setup);
     let queued = import_queue(plan, &ready, &integration_of);
     // Imports into orgs this run could not make ready were not attempted; those held back by
     // a conflict are counted with it.

@@ -18,6 +18,8 @@
 //! - latency and faults through [`Sandbox::server`], and request counts per route and per
 //!   credential through [`Sandbox::stats`].
 
+mod hooks;
+
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,8 @@ use api_support::RollingWindow;
 use api_support::sandbox::{Handler, Request, Response, Server, Stats, lock};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
+
+pub use hooks::{DeliveryRecord, SandboxHook};
 
 /// The e-mail of the sample estate's API token user.
 pub const SAMPLE_EMAIL: &str = "demo@example.com";
@@ -354,6 +358,12 @@ struct State {
     windows: HashMap<String, RollingWindow>,
     /// Workspaces no credential can see any more (their slugs).
     hidden: std::collections::HashSet<String>,
+    /// Workspace webhooks.
+    hooks: Vec<SandboxHook>,
+    /// E-mails of API token users who own no workspace (they may not manage webhooks).
+    non_owners: std::collections::HashSet<String>,
+    /// Where deliveries go to be sent.
+    outbox: Option<tokio::sync::mpsc::UnboundedSender<hooks::Outgoing>>,
 }
 
 /// Builds a [`Sandbox`].
@@ -365,6 +375,7 @@ pub struct SandboxBuilder {
     consumers: Vec<Consumer>,
     hourly_budget: Option<u32>,
     latency: Duration,
+    non_owners: Vec<String>,
 }
 
 impl SandboxBuilder {
@@ -414,6 +425,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// The API token user `email` owns no workspace: managing webhooks answers 403.
+    pub fn non_owner(mut self, email: &str) -> Self {
+        self.non_owners.push(email.to_owned());
+        self
+    }
+
     /// Latency added to every answer.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
@@ -435,10 +452,19 @@ impl SandboxBuilder {
             hourly_budget: self.hourly_budget,
             windows: HashMap::new(),
             hidden: std::collections::HashSet::new(),
+            hooks: Vec::new(),
+            non_owners: self.non_owners.into_iter().collect(),
+            outbox: None,
         };
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
         let (server, state) =
             Server::start_with_state(state, self.latency, |state| FakeBitbucket { state }).await?;
-        Ok(Sandbox { server, state })
+        lock(&state).outbox = Some(hooks::start_courier(deliveries.clone()));
+        Ok(Sandbox {
+            server,
+            state,
+            deliveries,
+        })
     }
 }
 
@@ -446,6 +472,7 @@ impl SandboxBuilder {
 pub struct Sandbox {
     server: Server,
     state: Arc<Mutex<State>>,
+    deliveries: Arc<Mutex<Vec<DeliveryRecord>>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -509,8 +536,10 @@ impl Sandbox {
     }
 
     /// Adds a repository to a workspace (a repository created between two runs).
+    /// Delivers `repo:created` to the workspace's webhooks.
     pub fn add_repository(&self, workspace: &str, repository: SandboxRepository) -> bool {
         let mut state = lock(&self.state);
+        let uuid = repository.uuid.clone();
         match state
             .estate
             .workspaces
@@ -519,6 +548,13 @@ impl Sandbox {
         {
             Some(w) => {
                 w.repositories.push(repository);
+                state.emit(
+                    &self.server.url(),
+                    "repo:created",
+                    workspace,
+                    &uuid,
+                    json!({}),
+                );
                 true
             }
             None => false,
@@ -532,19 +568,68 @@ impl Sandbox {
     }
 
     /// Renames a repository (same uuid, new slug; `updated_on` moves). The old slug answers 404.
+    /// Delivers `repo:updated` to the workspace's webhooks.
     pub fn rename_repository(&self, workspace: &str, slug: &str, new_slug: &str) -> bool {
-        self.change(|workspaces| {
+        let mut uuid = String::new();
+        let done = self.change(|workspaces| {
             find_repository(workspaces, workspace, slug).is_some_and(|r| {
                 r.slug = new_slug.to_owned();
                 r.updated_on = now_text();
+                uuid = r.uuid.clone();
                 true
             })
-        })
+        });
+        if done {
+            let changes = json!({"changes": {
+                "name": {"old": slug, "new": new_slug},
+                "full_name": {"old": format!("{workspace}/{slug}"), "new": format!("{workspace}/{new_slug}")},
+            }});
+            lock(&self.state).emit(
+                &self.server.url(),
+                "repo:updated",
+                workspace,
+                &uuid,
+                changes,
+            );
+        }
+        done
     }
 
     /// Moves a repository to another workspace (same uuid; `updated_on` moves); refused (false)
-    /// when the destination has a repository of that slug.
+    /// when the destination has a repository of that slug. Delivers `repo:transfer` to the
+    /// webhooks of both workspaces.
     pub fn transfer_repository(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
+        let uuid = lock(&self.state)
+            .estate
+            .workspaces
+            .iter()
+            .find(|w| w.slug == workspace)
+            .and_then(|w| w.repositories.iter().find(|r| r.slug == slug))
+            .map(|r| r.uuid.clone());
+        let done = self.transfer(workspace, slug, to_workspace);
+        if let (true, Some(uuid)) = (done, uuid) {
+            let mut state = lock(&self.state);
+            let previous = json!({"previous_workspace": {"type": "workspace", "slug": workspace}});
+            state.emit(
+                &self.server.url(),
+                "repo:transfer",
+                to_workspace,
+                &uuid,
+                previous.clone(),
+            );
+            state.emit_to(
+                &self.server.url(),
+                "repo:transfer",
+                workspace,
+                to_workspace,
+                &uuid,
+                previous,
+            );
+        }
+        done
+    }
+
+    fn transfer(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
         self.change(|workspaces| {
             // Bitbucket refuses a transfer onto a slug the destination has.
             let free = workspaces
@@ -575,18 +660,56 @@ impl Sandbox {
     }
 
     /// Deletes a repository: it leaves the listing and answers 404 by slug and by uuid.
+    /// Delivers `repo:deleted` to the workspace's webhooks.
     pub fn delete_repository(&self, workspace: &str, slug: &str) -> bool {
-        self.change(|workspaces| {
-            workspaces
-                .iter_mut()
-                .find(|w| w.slug == workspace)
-                .and_then(|w| {
-                    let at = w.repositories.iter().position(|r| r.slug == slug)?;
-                    w.repositories.remove(at);
-                    Some(())
-                })
-                .is_some()
-        })
+        let mut state = lock(&self.state);
+        let origin = self.server.url();
+        let Some(w) = state
+            .estate
+            .workspaces
+            .iter_mut()
+            .find(|w| w.slug == workspace)
+        else {
+            return false;
+        };
+        let Some(at) = w.repositories.iter().position(|r| r.slug == slug) else {
+            return false;
+        };
+        let gone = w.repositories.remove(at);
+        // The payload describes the repository as it was.
+        let mut payload = repository_json(w, &gone, &origin);
+        payload["links"] = json!({});
+        state.emit_payload(
+            workspace,
+            "repo:deleted",
+            &json!({"repository": payload, "actor": actor()}),
+        );
+        true
+    }
+
+    /// The webhooks of a workspace, as the sandbox holds them (secrets included, for tests).
+    pub fn hooks(&self, workspace: &str) -> Vec<SandboxHook> {
+        let state = lock(&self.state);
+        let Some(uuid) = state
+            .estate
+            .workspaces
+            .iter()
+            .find(|w| w.slug == workspace)
+            .map(|w| w.uuid.clone())
+        else {
+            return Vec::new();
+        };
+        state
+            .hooks
+            .iter()
+            .filter(|h| h.workspace_uuid == uuid)
+            .cloned()
+            .collect()
+    }
+
+    /// Every delivery made so far, with the status of each attempt.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.deliveries).clone()
     }
 
     /// Changes a repository's default branch (`updated_on` moves).
@@ -673,6 +796,9 @@ impl State {
             return self
                 .issue_token(req)
                 .route("POST /site/oauth2/access_token");
+        }
+        if let ["2.0", "workspaces", ws, "hooks", rest @ ..] = segments.as_slice() {
+            return self.hooks_route(req, ws, rest);
         }
         if req.method != http::Method::GET {
             return error(405, "method not allowed in the sandbox").route("other");
@@ -990,12 +1116,162 @@ impl State {
         }
     }
 
+    /// `/2.0/workspaces/{workspace}/hooks[/{uid}]`: owners only.
+    fn hooks_route(&mut self, req: &Request, ws: &str, rest: &[&str]) -> Response {
+        let method = req.method.clone();
+        let route = match (method.as_str(), rest) {
+            ("GET" | "POST", []) => format!("{method} /workspaces/{{workspace}}/hooks"),
+            ("GET" | "PUT" | "DELETE", [_]) => {
+                format!("{method} /workspaces/{{workspace}}/hooks/{{uid}}")
+            }
+            _ => return error(405, "method not allowed").route("other"),
+        };
+        let principal = match self.authenticate(req) {
+            Ok(p) => p,
+            Err(r) => return r.route(route),
+        };
+        let label = principal.label().to_owned();
+        let response = self.hooks_answer(req, ws, rest, &principal);
+        response.route(route).credential(Some(label))
+    }
+
+    fn hooks_answer(
+        &mut self,
+        req: &Request,
+        ws: &str,
+        rest: &[&str],
+        principal: &Principal,
+    ) -> Response {
+        let Some(w) = self.workspace(ws, principal) else {
+            return error(404, &format!("No workspace with identifier '{ws}'."));
+        };
+        let (slug, workspace_uuid) = (w.slug.clone(), w.uuid.clone());
+        if let Principal::ApiToken { label, .. } = principal
+            && self
+                .non_owners
+                .iter()
+                .any(|e| label.strip_prefix("api-token:") == Some(e.as_str()))
+        {
+            return error(
+                403,
+                "You must be an owner of this workspace to manage its webhooks.",
+            );
+        }
+        let at = |hooks: &[SandboxHook], uid: &str| {
+            hooks.iter().position(|h| {
+                h.workspace_uuid == workspace_uuid && h.uuid.eq_ignore_ascii_case(uid)
+            })
+        };
+        match (req.method.as_str(), rest) {
+            ("GET", []) => {
+                let items = self
+                    .hooks
+                    .iter()
+                    .filter(|h| h.workspace_uuid == workspace_uuid)
+                    .map(|h| hooks::hook_json(h, &slug, &req.origin))
+                    .collect();
+                paginate(req, items)
+            }
+            ("POST", []) => match hooks::hook_from_body(req, None, &workspace_uuid) {
+                Ok(hook) => {
+                    let body = hooks::hook_json(&hook, &slug, &req.origin);
+                    self.hooks.push(hook);
+                    Response::json(201, &body)
+                }
+                Err(r) => *r,
+            },
+            (method, [uid]) => {
+                let Some(i) = at(&self.hooks, uid) else {
+                    return error(404, "Webhook not found");
+                };
+                match method {
+                    "GET" => {
+                        Response::json(200, &hooks::hook_json(&self.hooks[i], &slug, &req.origin))
+                    }
+                    "PUT" => {
+                        match hooks::hook_from_body(req, Some(&self.hooks[i]), &workspace_uuid) {
+                            Ok(hook) => {
+                                self.hooks[i] = hook;
+                                Response::json(
+                                    200,
+                                    &hooks::hook_json(&self.hooks[i], &slug, &req.origin),
+                                )
+                            }
+                            Err(r) => *r,
+                        }
+                    }
+                    _ => {
+                        self.hooks.remove(i);
+                        Response::empty(204)
+                    }
+                }
+            }
+            _ => error(405, "method not allowed"),
+        }
+    }
+
+    /// Delivers `event` for the repository `uuid` (now in `workspace`) to `workspace`'s hooks.
+    fn emit(&mut self, origin: &str, event: &str, workspace: &str, uuid: &str, extra: Value) {
+        self.emit_to(origin, event, workspace, workspace, uuid, extra);
+    }
+
+    /// Delivers `event` for the repository `uuid` (now in `now_in`) to `hooks_of`'s hooks.
+    fn emit_to(
+        &mut self,
+        origin: &str,
+        event: &str,
+        hooks_of: &str,
+        now_in: &str,
+        uuid: &str,
+        extra: Value,
+    ) {
+        let Some(w) = self.estate.workspaces.iter().find(|w| w.slug == now_in) else {
+            return;
+        };
+        let Some(r) = w.repositories.iter().find(|r| r.uuid == uuid) else {
+            return;
+        };
+        let mut payload = json!({"repository": repository_json(w, r, origin), "actor": actor()});
+        if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
+            p.extend(e);
+        }
+        self.emit_payload(hooks_of, event, &payload);
+    }
+
+    fn emit_payload(&mut self, hooks_of: &str, event: &str, payload: &Value) {
+        let Some(workspace_uuid) = self
+            .estate
+            .workspaces
+            .iter()
+            .find(|w| w.slug == hooks_of)
+            .map(|w| w.uuid.clone())
+        else {
+            return;
+        };
+        let hooks: Vec<&SandboxHook> = self
+            .hooks
+            .iter()
+            .filter(|h| h.workspace_uuid == workspace_uuid)
+            .collect();
+        let Some(outbox) = &self.outbox else {
+            return;
+        };
+        for out in hooks::outgoing(&hooks, event, payload) {
+            let _ = outbox.send(out);
+        }
+    }
+
     fn workspace(&self, slug: &str, principal: &Principal) -> Option<&SandboxWorkspace> {
         self.estate
             .workspaces
             .iter()
             .find(|w| w.slug == slug && principal.sees(slug) && !self.hidden.contains(slug))
     }
+}
+
+/// The user events are attributed to.
+fn actor() -> Value {
+    json!({"type": "user", "display_name": "Sandbox User", "uuid": "{00000000-0000-4000-8000-00000000beef}"})
 }
 
 fn workspace_json(w: &SandboxWorkspace, origin: &str) -> Value {
