@@ -178,6 +178,30 @@ pub enum Command {
         #[arg(long, conflicts_with = "watch")]
         dry_run: bool,
     },
+    /// Mirror in real time: receive Bitbucket's repository webhooks and reconcile each
+    /// repository they name within a second, with a full reconcile at start and every
+    /// --reconcile-interval.
+    #[command(
+        after_help = "Needs BITBUCKET_WEBHOOK_SECRET (the secret `hooks install` puts into the webhooks).\n\nRoutes: POST /webhooks/bitbucket, GET /healthz, GET /readyz, GET /metrics.\n\nExamples:\n  bb-snyk-mirror serve                                  # 127.0.0.1:8080, behind a TLS proxy\n  bb-snyk-mirror serve --listen 0.0.0.0:8080 --reconcile-interval 12h\n  bb-snyk-mirror hooks install --url https://mirror.example.com/webhooks/bitbucket"
+    )]
+    Serve {
+        /// The address to listen on; anything but loopback must be asked for.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// Time between full reconciles (the safety net), such as 1h, 6h, 1d.
+        #[arg(long, default_value = "6h", value_name = "DURATION")]
+        reconcile_interval: String,
+        /// On SIGTERM or Ctrl-C, how long to let the work in flight finish before exiting
+        /// (what is left stays queued for the next start).
+        #[arg(long, default_value = "30s", value_name = "DURATION")]
+        drain_timeout: String,
+    },
+    /// Install, list or remove the workspace webhooks that feed `serve`.
+    Hooks {
+        /// What to do.
+        #[command(subcommand)]
+        action: HooksAction,
+    },
     /// Check both sides' credentials, scopes, region and group access.
     #[command(
         after_help = "Examples:\n  bb-snyk-mirror doctor\n  bb-snyk-mirror doctor --output json"
@@ -233,6 +257,8 @@ impl Command {
             Self::Apply { .. } => "apply",
             Self::Sync { .. } => "sync",
             Self::Doctor => "doctor",
+            Self::Serve { .. } => "serve",
+            Self::Hooks { .. } => "hooks",
             Self::Demo { .. } => "demo",
             Self::Integrations { .. } => "integrations",
             Self::Completions { .. } => "completions",
@@ -280,6 +306,30 @@ pub enum IntegrationsAction {
         /// Only orgs whose names match these glob patterns, comma-separated.
         #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
         orgs: Option<Vec<String>>,
+    },
+}
+
+/// `hooks …`: one workspace webhook per workspace in scope, found by its URL.
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    /// Create the webhook of each workspace in scope, or bring it up to date (events, secret
+    /// from BITBUCKET_WEBHOOK_SECRET); running it again changes nothing more. Needs the
+    /// workspace's Owner role.
+    #[command(
+        after_help = "Examples:\n  BITBUCKET_WEBHOOK_SECRET=… bb-snyk-mirror hooks install --url https://mirror.example.com/webhooks/bitbucket"
+    )]
+    Install {
+        /// Where Bitbucket delivers: the public HTTPS address of `serve`'s /webhooks/bitbucket.
+        #[arg(long, value_name = "URL")]
+        url: String,
+    },
+    /// The webhooks of each workspace in scope.
+    List,
+    /// Remove the webhooks delivering to --url from each workspace in scope.
+    Remove {
+        /// The URL the webhooks deliver to.
+        #[arg(long, value_name = "URL")]
+        url: String,
     },
 }
 
@@ -379,11 +429,13 @@ pub struct ImportArgs {
     pub file: Option<PathBuf>,
 }
 
-/// The commands that read Bitbucket and Snyk.
-const CONNECTED: &[&str] = &[
+/// The commands that read the configuration file and Bitbucket: those that connect (all but
+/// the last), and `hooks`, which reads Bitbucket alone.
+const CONFIGURED: &[&str] = &[
     "plan",
     "apply",
     "sync",
+    "serve",
     "doctor",
     "integrations",
     "orgs:data",
@@ -391,11 +443,14 @@ const CONNECTED: &[&str] = &[
     "import:data",
     "list:imported",
     "import",
+    "hooks",
 ];
+/// The commands that read Bitbucket and Snyk.
+const CONNECTED: &[&str] = CONFIGURED.split_at(CONFIGURED.len() - 1).0;
 /// The commands that plan (and so read the workspaces and the drift rules).
-const PLANNING: &[&str] = &["plan", "apply", "sync"];
+const PLANNING: &[&str] = &["plan", "apply", "sync", "serve"];
 /// The commands that import.
-const IMPORTING: &[&str] = &["apply", "sync", "import"];
+const IMPORTING: &[&str] = &["apply", "sync", "serve", "import"];
 /// The commands that keep a state directory or read the configuration file: those that
 /// connect (demo keeps its own, in a temporary directory).
 const STATEFUL: &[&str] = CONNECTED;
@@ -403,7 +458,7 @@ const STATEFUL: &[&str] = CONNECTED;
 /// The options declared once for every command, and the commands each applies to; options not
 /// named here (`--output`, `--quiet`, `--verbose`) apply to all.
 const APPLIES: &[(&str, &[&str])] = &[
-    ("config", STATEFUL),
+    ("config", CONFIGURED),
     ("state_dir", STATEFUL),
     ("group_id", CONNECTED),
     (
@@ -412,6 +467,8 @@ const APPLIES: &[(&str, &[&str])] = &[
             "plan",
             "apply",
             "sync",
+            "serve",
+            "hooks",
             "doctor",
             "orgs:data",
             "import:data",
@@ -419,7 +476,7 @@ const APPLIES: &[(&str, &[&str])] = &[
     ),
     ("region", CONNECTED),
     ("snyk_api", CONNECTED),
-    ("bitbucket_api_url", CONNECTED),
+    ("bitbucket_api_url", CONFIGURED),
     ("concurrency", IMPORTING),
     ("quiet_integrations", IMPORTING),
     ("notifications_off", IMPORTING),

@@ -10,10 +10,12 @@ mod advice;
 mod cli;
 mod compat;
 mod completions;
+mod hooks;
 mod integrations;
 mod output;
 mod run;
 mod runlog;
+mod serve;
 mod settings;
 
 use bitbucket_cloud_client::api_support;

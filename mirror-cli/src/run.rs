@@ -55,6 +55,16 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Doctor => doctor(g, out).await,
+        Command::Serve {
+            listen,
+            reconcile_interval,
+            drain_timeout,
+        } => {
+            let every = parse_interval_named(reconcile_interval, "--reconcile-interval")?;
+            let drain = parse_interval_named(drain_timeout, "--drain-timeout")?;
+            crate::serve::command(g, out, listen, every, drain).await
+        }
+        Command::Hooks { action } => crate::hooks::run(g, out, action).await,
         Command::Demo { estate, serve } => demo(out, *estate, *serve).await,
         Command::Completions { .. } => Ok(exit::OK),
         Command::Integrations { action } => crate::integrations::run(g, out, action).await,
@@ -115,7 +125,7 @@ impl Ctx {
 
 /// Several settings errors as one: each on its own line when all are usage errors (so a user
 /// fixes them in one go); otherwise the first that is not (credentials refused, say).
-fn all_at_once(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
+pub fn all_at_once(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
     let usage =
         |e: &anyhow::Error| crate::api_kind::kind_of(e) == Some(api_support::ErrorKind::Config);
     if errors.len() == 1 || !errors.iter().all(usage) {
@@ -132,11 +142,16 @@ fn all_at_once(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
 }
 
 fn parse_interval(text: &str) -> Result<Duration> {
+    parse_interval_named(text, "--interval")
+}
+
+/// A duration given to the flag `flag`, such as 30s, 30m, 6h or 1d.
+pub fn parse_interval_named(text: &str, flag: &str) -> Result<Duration> {
     let t = text.trim();
     let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 = number.parse().map_err(|_| {
         Usage(format!(
-            "--interval `{text}`: use a number with s, m, h or d, such as 30m or 1h"
+            "{flag} `{text}`: use a number with s, m, h or d, such as 30m or 1h"
         ))
     })?;
     let secs = match unit {
@@ -146,20 +161,20 @@ fn parse_interval(text: &str) -> Result<Duration> {
         "d" => n * 86_400,
         _ => {
             return Err(Usage(format!(
-                "--interval `{text}`: use a number with s, m, h or d, such as 30m or 1h"
+                "{flag} `{text}`: use a number with s, m, h or d, such as 30m or 1h"
             ))
             .into());
         }
     };
     if secs == 0 {
-        return Err(Usage("--interval must be longer than zero".to_owned()).into());
+        return Err(Usage(format!("{flag} must be longer than zero")).into());
     }
     Ok(Duration::from_secs(secs))
 }
 
 impl Ctx {
     /// The mirror over both sides, holding the state directory's lock while it lives.
-    fn mirror(&self) -> Result<Mirror> {
+    pub fn mirror(&self) -> Result<Mirror> {
         Ok(Mirror::builder()
             .bitbucket_port(self.bitbucket.clone())
             .snyk_port(self.snyk.clone())
@@ -296,7 +311,7 @@ pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
 
 /// Waits for Ctrl-C or SIGTERM (what containers and schedulers send); false if neither can be
 /// listened for.
-async fn interrupted() -> bool {
+pub async fn interrupted() -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -822,7 +837,10 @@ async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Result<u
     }
     // The drift round changes repositories of the sample estate.
     let code = if estate.is_none() {
-        code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?)
+        let code = code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?);
+        // `serve` takes the state directory's lock itself.
+        drop(mirror);
+        code.max(realtime_round(&bb, &snyk, &ctx, out).await?)
     } else {
         code
     };
@@ -920,6 +938,69 @@ async fn drift_round(
         );
     }
     Ok(code)
+}
+
+/// The demo's third act: `serve` runs on this machine, the sandbox's workspace gets its webhook
+/// (as `hooks install` does), a repository is created, and Snyk receives its import a moment
+/// later.
+async fn realtime_round(
+    bb: &bitbucket_cloud_client::sandbox::Sandbox,
+    snyk: &snyk_client::sandbox::Sandbox,
+    ctx: &Ctx,
+    out: Out,
+) -> Result<u8> {
+    use bitbucket_cloud_client::sandbox::SandboxRepository;
+    use bitbucket_cloud_client::webhooks::WebhookSpec;
+    const IMPORT: &str = "POST /v1/org/{orgId}/integrations/{integrationId}/import";
+    let secret = secrecy::SecretString::from("demo-webhook-secret");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let running =
+        crate::serve::start(ctx, secret.clone(), listener, Duration::from_secs(6 * 3600))?;
+    let url = format!("http://{}{}", running.addr, crate::serve::WEBHOOK_PATH);
+    let ready = running.wait_ready(Duration::from_secs(30)).await;
+    ctx.bitbucket
+        .client()
+        .install_workspace_hook("acme-mobile", &WebhookSpec::mirror(&url, secret))
+        .await?;
+    let before = snyk.stats().route(IMPORT);
+    let created = std::time::Instant::now();
+    bb.add_repository(
+        "acme-mobile",
+        SandboxRepository::new("watch-face", "{00000000-0000-4000-8000-00000000d3e1}"),
+    );
+    let mut after = None;
+    while created.elapsed() < Duration::from_secs(10) {
+        if snyk.stats().route(IMPORT) > before {
+            after = Some(created.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (left, _) = running.shutdown(Duration::from_secs(10)).await;
+    if out.human() {
+        println!(
+            "\nReal time: `bb-snyk-mirror serve` listens at {url}, and acme-mobile has its webhook."
+        );
+        match (ready, after) {
+            (true, Some(t)) => println!(
+                "acme-mobile/watch-face was created in Bitbucket; the signed repo:created delivery was queued, and Snyk received its import {} ms later{}.",
+                t.as_millis(),
+                if left == 0 {
+                    ""
+                } else {
+                    " (some deliveries stay queued)"
+                }
+            ),
+            _ => println!(
+                "acme-mobile/watch-face was created in Bitbucket, but Snyk received no import within 10 seconds."
+            ),
+        }
+    }
+    Ok(if after.is_some() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }
 
 #[cfg(test)]

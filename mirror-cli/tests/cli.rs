@@ -1820,3 +1820,500 @@ fn demo_mirrors_a_generated_estate_and_serves_the_sandboxes_for_practice() {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+// ---- serve: Bitbucket's webhooks, through the binary ----
+
+const WEBHOOK_SECRET: &str = "a-webhook-secret-for-tests";
+const IMPORT_ROUTE: &str = "POST /v1/org/{orgId}/integrations/{integrationId}/import";
+
+/// A `serve` process and its address.
+struct Served {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTP exchange with `serve`: status and body.
+fn http(
+    w: &World,
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    use api_support::Transport;
+    let transport =
+        api_support::ReqwestTransport::new(api_support::TransportConfig::default()).unwrap();
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let request = request.body(bytes::Bytes::from(body)).unwrap();
+    match w.rt.block_on(transport.send(request)) {
+        Ok(r) => (
+            r.status().as_u16(),
+            String::from_utf8_lossy(r.body()).into_owned(),
+        ),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Starts `serve` with `args` and extra environment, and waits until `/healthz` answers (and
+/// `/readyz` too when `ready`).
+fn serve(w: &World, args: &[&str], env: &[(&str, String)], ready: bool) -> Served {
+    let port = free_port();
+    let mut cmd = w.process();
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .env("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let served = Served {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let probe = if ready { "/readyz" } else { "/healthz" };
+    for _ in 0..600 {
+        if http(
+            w,
+            "GET",
+            &format!("{}{probe}", served.base),
+            &[],
+            Vec::new(),
+        )
+        .0 == 200
+        {
+            return served;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("serve did not answer {probe}");
+}
+
+/// The payload Bitbucket sends for the repository `workspace/slug`.
+fn payload(workspace: &str, slug: &str, uuid: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "actor": {"type": "user"},
+        "repository": {"type": "repository", "uuid": uuid, "full_name": format!("{workspace}/{slug}"),
+                       "workspace": {"type": "workspace", "slug": workspace}},
+    }))
+    .unwrap()
+}
+
+/// Delivers `body` as Bitbucket would, signed with `signature` (None: the right one).
+fn deliver(
+    w: &World,
+    s: &Served,
+    event: &str,
+    request: &str,
+    attempt: u32,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> (u16, String) {
+    let signature = signature.unwrap_or_else(|| {
+        bitbucket_cloud_client::webhooks::signature(WEBHOOK_SECRET.as_bytes(), &body)
+    });
+    let mut headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("x-event-key", event.to_owned()),
+        ("x-request-uuid", request.to_owned()),
+        ("x-hook-uuid", "{hook}".to_owned()),
+        ("x-attempt-number", attempt.to_string()),
+    ];
+    if !signature.is_empty() {
+        headers.push(("x-hub-signature", signature));
+    }
+    http(
+        w,
+        "POST",
+        &format!("{}/webhooks/bitbucket", s.base),
+        &headers,
+        body,
+    )
+}
+
+fn new_repository(w: &World, workspace: &str, n: usize) -> (String, String) {
+    let slug = format!("live-{n}");
+    let uuid = format!("{{00000000-0000-4000-8000-{n:012}}}");
+    assert!(w.bb.add_repository(workspace, bb::SandboxRepository::new(&slug, &uuid)));
+    (slug, uuid)
+}
+
+/// Waits until `check` holds, at most a minute.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("never happened: {what}");
+}
+
+/// Targets in Snyk named `workspace/slug`.
+fn targets_named(w: &World, name: &str) -> usize {
+    w.snyk
+        .targets()
+        .iter()
+        .filter(|t| t.display_name.eq_ignore_ascii_case(name))
+        .count()
+}
+
+#[test]
+fn serve_acts_on_signed_deliveries_once_and_refuses_everything_else() {
+    let w = World::new();
+    let s = serve(
+        &w,
+        &["--workspaces", "acme-platform,acme-mobile"],
+        &[],
+        true,
+    );
+    let (slug, uuid) = new_repository(&w, "acme-platform", 1);
+    let body = payload("acme-platform", &slug, &uuid);
+    let wrong = bitbucket_cloud_client::webhooks::signature(b"another secret", &body);
+    let sha1 = format!("sha1={}", &wrong[7..47]);
+    for (signature, why) in [(String::new(), "missing"), (wrong, "wrong"), (sha1, "sha1")] {
+        let (status, text) = deliver(
+            &w,
+            &s,
+            "repo:created",
+            "{r-bad}",
+            1,
+            body.clone(),
+            Some(signature),
+        );
+        assert_eq!(status, 401, "{why}: {text}");
+        assert!(
+            !text.contains(&slug),
+            "nothing of the body is echoed: {text}"
+        );
+    }
+    let imports = w.snyk.stats().route(IMPORT_ROUTE);
+    let (status, text) = deliver(&w, &s, "repo:created", "{r-1}", 1, body.clone(), None);
+    assert_eq!((status, text.trim()), (202, "queued"));
+    // A retry and a replay of the same delivery act once.
+    let (status, text) = deliver(&w, &s, "repo:created", "{r-1}", 2, body.clone(), None);
+    assert_eq!((status, text.trim()), (202, "already received"));
+    let name = format!("acme-platform/{slug}");
+    eventually("the repository is imported", || {
+        targets_named(&w, &name) == 1
+    });
+    let (status, _) = deliver(&w, &s, "repo:created", "{r-1}", 1, body.clone(), None);
+    assert_eq!(status, 202);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        w.snyk.stats().route(IMPORT_ROUTE),
+        imports + 1,
+        "one import"
+    );
+    // Over 256 KiB: 413, whatever the signature.
+    let (status, _) = deliver(
+        &w,
+        &s,
+        "repo:created",
+        "{r-big}",
+        1,
+        vec![b' '; 300 * 1024],
+        None,
+    );
+    assert_eq!(status, 413);
+    // Signed, but not JSON.
+    let (status, text) = deliver(
+        &w,
+        &s,
+        "repo:created",
+        "{r-bad-json}",
+        1,
+        b"{not json".to_vec(),
+        None,
+    );
+    assert_eq!(status, 400, "{text}");
+    // A workspace out of scope: acknowledged, ignored.
+    let (other, other_uuid) = new_repository(&w, "acme-data", 2);
+    let (status, text) = deliver(
+        &w,
+        &s,
+        "repo:created",
+        "{r-out}",
+        1,
+        payload("acme-data", &other, &other_uuid),
+        None,
+    );
+    assert_eq!(status, 202, "{text}");
+    assert!(
+        text.contains("ignored") && text.contains("acme-data"),
+        "{text}"
+    );
+    // An event the mirror does not follow.
+    let (status, _) = deliver(&w, &s, "repo:push", "{r-push}", 1, body.clone(), None);
+    assert_eq!(status, 202);
+    // Other methods and paths.
+    assert_eq!(
+        http(
+            &w,
+            "GET",
+            &format!("{}/webhooks/bitbucket", s.base),
+            &[],
+            Vec::new()
+        )
+        .0,
+        405
+    );
+    assert_eq!(
+        http(&w, "POST", &format!("{}/metrics", s.base), &[], Vec::new()).0,
+        405
+    );
+    assert_eq!(
+        http(&w, "GET", &format!("{}/nope", s.base), &[], Vec::new()).0,
+        404
+    );
+    let (status, metrics) = http(&w, "GET", &format!("{}/metrics", s.base), &[], Vec::new());
+    assert_eq!(status, 200);
+    for line in [
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="queued"} 1"#,
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="duplicate"} 2"#,
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="unauthorized"} 3"#,
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="too_large"} 1"#,
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="malformed"} 1"#,
+        r#"bb_snyk_mirror_signature_failures_total{reason="algorithm"} 1"#,
+        "bb_snyk_mirror_queue_depth 0",
+        "bb_snyk_mirror_last_reconcile_success 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"bb_snyk_mirror_imports_total{outcome="accepted"}"#),
+        "{metrics}"
+    );
+    assert!(
+        !w.files_text().contains(WEBHOOK_SECRET),
+        "the secret is never written"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_its_secret_or_with_a_bad_address() {
+    let w = World::new();
+    let out = w
+        .cmd()
+        .args(["serve"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("BITBUCKET_WEBHOOK_SECRET"), "{err}");
+    let out = w
+        .cmd()
+        .args(["serve", "--listen", "somewhere"])
+        .env("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("--listen `somewhere`"), "{err}");
+}
+
+/// `(request uuid, done)` for each delivery the journal holds.
+fn journal_deliveries(w: &World) -> (usize, usize) {
+    let text = std::fs::read_to_string(w.state.path().join("journal.jsonl")).unwrap_or_default();
+    let queued = text.matches(r#""event":"delivery-queued""#).count();
+    let done: usize = text
+        .lines()
+        .filter(|l| l.contains(r#""event":"deliveries-done""#))
+        .map(|l| l.matches("{d-").count())
+        .sum();
+    (queued, done)
+}
+
+#[test]
+fn a_crash_after_the_202_is_reconciled_on_restart_and_sigterm_drains_a_burst() {
+    let w = World::new();
+    // Snyk unreachable at first: deliveries are queued and answered, but cannot be reconciled.
+    let dead = format!("http://127.0.0.1:{}/api", free_port());
+    let s = serve(&w, &[], &[("SNYK_API", dead)], false);
+    let mut names = Vec::new();
+    for n in 0..5 {
+        let (slug, uuid) = new_repository(&w, "acme-mobile", 100 + n);
+        let (status, _) = deliver(
+            &w,
+            &s,
+            "repo:created",
+            &format!("{{d-{n}}}"),
+            1,
+            payload("acme-mobile", &slug, &uuid),
+            None,
+        );
+        assert_eq!(status, 202);
+        names.push(format!("acme-mobile/{slug}"));
+    }
+    // The process dies after answering, before reconciling.
+    drop(s);
+    assert_eq!(journal_deliveries(&w), (5, 0));
+    let imports = w.snyk.stats().route(IMPORT_ROUTE);
+    let s = serve(&w, &[], &[], true);
+    eventually("the queued deliveries are reconciled", || {
+        journal_deliveries(&w).1 == 5
+    });
+    for name in &names {
+        assert_eq!(targets_named(&w, name), 1, "{name}");
+    }
+    // A burst, then SIGTERM at once: the process stops within its drain deadline, and what it
+    // answered 202 is either reconciled or still queued for the next start.
+    for n in 5..35 {
+        let (slug, uuid) = new_repository(&w, "acme-platform", 100 + n);
+        let (status, _) = deliver(
+            &w,
+            &s,
+            "repo:created",
+            &format!("{{d-{n}}}"),
+            1,
+            payload("acme-platform", &slug, &uuid),
+            None,
+        );
+        assert_eq!(status, 202);
+        names.push(format!("acme-platform/{slug}"));
+    }
+    let mut s = s;
+    std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = s.child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "drained within the deadline"
+    );
+    assert!(matches!(status.code(), Some(0 | 4)), "{status:?}");
+    assert_eq!(
+        journal_deliveries(&w).0,
+        35,
+        "every answered delivery is in the journal"
+    );
+    let _s = serve(&w, &[], &[], true);
+    eventually("every delivery is reconciled", || {
+        journal_deliveries(&w).1 == 35
+    });
+    for name in &names {
+        assert_eq!(
+            targets_named(&w, name),
+            1,
+            "{name} is mirrored exactly once"
+        );
+    }
+    // The sample's 11 repositories (the first reconcile) and the 35 new ones, each once.
+    assert_eq!(w.snyk.stats().route(IMPORT_ROUTE), imports + 11 + 35);
+}
+
+#[test]
+fn hooks_install_twice_leaves_one_hook_per_workspace_and_a_non_owner_is_told_why() {
+    let w = World::new();
+    let url = "https://mirror.example.com/webhooks/bitbucket";
+    for change in ["created", "updated"] {
+        let out = w
+            .cmd()
+            .args(["hooks", "install", "--url", url])
+            .env("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let text = stdout(&out);
+        assert_eq!(
+            text.matches(&format!("webhook {change}")).count(),
+            3,
+            "{text}"
+        );
+    }
+    for ws in ["acme-platform", "acme-mobile", "acme-data"] {
+        let hooks = w.bb.hooks(ws);
+        assert_eq!(hooks.len(), 1, "{ws}: {hooks:?}");
+        assert_eq!(hooks[0].secret.as_deref(), Some(WEBHOOK_SECRET));
+        assert_eq!(hooks[0].events.len(), 4);
+    }
+    let out = w
+        .cmd()
+        .args(["hooks", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(stdout(&out).matches(url).count(), 3);
+    assert!(!stdout(&out).contains(WEBHOOK_SECRET));
+    // Refused before any request: plain HTTP to another machine, and no secret.
+    w.cmd()
+        .args([
+            "hooks",
+            "install",
+            "--url",
+            "http://mirror.example.com/webhooks/bitbucket",
+        ])
+        .env("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HTTPS"));
+    w.cmd()
+        .args(["hooks", "install", "--url", url])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("BITBUCKET_WEBHOOK_SECRET"));
+    w.cmd()
+        .args(["hooks", "remove", "--url", url])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 webhook(s) removed"));
+    assert!(w.bb.hooks("acme-platform").is_empty());
+
+    // A member who does not own the workspace.
+    let member = w.rt.block_on(async {
+        bb::Sandbox::builder()
+            .api_token("member@example.com", "member-token")
+            .non_owner("member@example.com")
+            .start()
+            .await
+            .unwrap()
+    });
+    let out = w
+        .cmd()
+        .args([
+            "hooks",
+            "install",
+            "--url",
+            url,
+            "--workspaces",
+            "acme-platform",
+        ])
+        .env("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("BITBUCKET_CLOUD_API_URL", member.base_url())
+        .env("BITBUCKET_CLOUD_EMAIL", "member@example.com")
+        .env("BITBUCKET_CLOUD_API_TOKEN", "member-token")
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("owner of the workspace") && err.contains("Owner role"),
+        "{err}"
+    );
+    assert!(!err.contains("member-token"));
+    assert!(member.hooks("acme-platform").is_empty());
+}

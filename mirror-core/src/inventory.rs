@@ -232,6 +232,25 @@ fn wanted_org_names(config: &Config, bitbucket: &BitbucketInventory) -> BTreeSet
     names
 }
 
+/// The workspaces in scope: `source.workspaces` when given, or every workspace the credentials
+/// see, less those the include and exclude patterns leave out; sorted.
+///
+/// # Errors
+/// When the workspaces cannot be listed.
+pub async fn workspaces_in_scope(
+    config: &Config,
+    bitbucket: &dyn BitbucketPort,
+) -> Result<Vec<String>, Error> {
+    let mut slugs: Vec<String> = match &config.source.workspaces {
+        Some(list) => list.iter().map(|s| s.trim().to_owned()).collect(),
+        None => bitbucket.workspaces().await?,
+    };
+    slugs.retain(|s| workspace_selected(config, s).is_ok());
+    slugs.sort();
+    slugs.dedup();
+    Ok(slugs)
+}
+
 /// Reads the Bitbucket side.
 ///
 /// # Errors

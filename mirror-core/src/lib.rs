@@ -84,7 +84,7 @@ pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 pub use import::ApplyObserver;
 pub use inventory::{
     BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
-    gather_bitbucket, gather_for,
+    gather_bitbucket, gather_for, workspaces_in_scope,
 };
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};

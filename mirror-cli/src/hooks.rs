@@ -1,0 +1,137 @@
+//! `hooks install|list|remove`: the workspace webhooks that feed `serve`, one per workspace in
+//! scope, found by their URL.
+
+use anyhow::Result;
+use bitbucket_cloud_client::webhooks::WebhookSpec;
+use bitbucket_cloud_client::{BitbucketClient, HookChange};
+use mirror_core::adapters::BitbucketAdapter;
+
+use crate::cli::{Global, HooksAction};
+use crate::output::Out;
+use crate::{Usage, exit, settings};
+
+/// Checks a webhook URL: absolute, HTTPS (plain HTTP only to this machine, for tests and the
+/// sandbox), ending in the path `serve` answers on.
+fn check_url(url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url.trim()).map_err(|e| {
+        Usage(format!(
+            "--url `{url}` is not an absolute URL ({e}): give the public address of serve, such as https://mirror.example.com{}",
+            crate::serve::WEBHOOK_PATH
+        ))
+    })?;
+    let local = bitbucket_cloud_client::api_support::is_loopback(&parsed);
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && local) {
+        return Err(Usage(format!(
+            "--url `{url}`: Bitbucket must deliver over HTTPS (put serve behind a TLS-terminating proxy)"
+        ))
+        .into());
+    }
+    if !parsed
+        .path()
+        .trim_end_matches('/')
+        .ends_with(crate::serve::WEBHOOK_PATH)
+    {
+        return Err(Usage(format!(
+            "--url `{url}`: serve answers on {}; end the URL with it",
+            crate::serve::WEBHOOK_PATH
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Runs `hooks …`.
+///
+/// # Errors
+/// Settings (before any request); the first workspace that failed, after trying every one.
+pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
+    let secret = match action {
+        HooksAction::Install { url } => {
+            check_url(url)?;
+            Some(crate::serve::webhook_secret()?)
+        }
+        HooksAction::Remove { url } => {
+            check_url(url)?;
+            None
+        }
+        HooksAction::List => None,
+    };
+    let config = settings::config(g, false)?;
+    let client: BitbucketClient = settings::bitbucket(g)?;
+    let port = BitbucketAdapter::new(client.clone());
+    let workspaces = mirror_core::workspaces_in_scope(&config, &port).await?;
+    if workspaces.is_empty() {
+        out.status("no workspace is in scope: nothing to do");
+        return Ok(exit::OK);
+    }
+    let mut first_error = None;
+    let mut rows = Vec::new();
+    for ws in &workspaces {
+        let done: Result<serde_json::Value, bitbucket_cloud_client::Error> =
+            match action {
+                HooksAction::Install { url } => {
+                    let spec = WebhookSpec::mirror(url.trim(), secret.clone().unwrap_or_default());
+                    client
+                        .install_workspace_hook(ws, &spec)
+                        .await
+                        .map(|(hook, change)| {
+                            let what = match change {
+                                HookChange::Created => "created",
+                                HookChange::Updated => "updated",
+                            };
+                            if out.human() {
+                                println!(
+                                    "{ws}: webhook {what} ({})",
+                                    hook.uuid.as_deref().unwrap_or("?")
+                                );
+                            }
+                            serde_json::json!({"workspace": ws, "change": what, "uuid": hook.uuid})
+                        })
+                }
+                HooksAction::Remove { url } => client
+                    .remove_workspace_hooks(ws, url.trim())
+                    .await
+                    .map(|removed| {
+                        if out.human() {
+                            println!("{ws}: {removed} webhook(s) removed");
+                        }
+                        serde_json::json!({"workspace": ws, "removed": removed})
+                    }),
+                HooksAction::List => client.workspace_hooks(ws).collect().await.map(|hooks| {
+                    if out.human() {
+                        if hooks.is_empty() {
+                            println!("{ws}: no webhook");
+                        }
+                        for h in &hooks {
+                            println!(
+                                "{ws}: {} {} [{}]{}",
+                                if h.active { "active  " } else { "inactive" },
+                                h.url,
+                                h.events.join(", "),
+                                if h.secret_set {
+                                    ""
+                                } else {
+                                    " (no secret: serve refuses its deliveries)"
+                                }
+                            );
+                        }
+                    }
+                    serde_json::json!({"workspace": ws, "hooks": hooks})
+                }),
+            };
+        match done {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("{ws}: {}", mirror_core::fit_screen(&e.to_string()));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if !out.human() {
+        println!("{}", serde_json::json!({ "workspaces": rows }));
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(exit::OK),
+    }
+}

@@ -1,0 +1,642 @@
+//! `serve`: an HTTP server for Bitbucket's workspace webhooks. Each signed delivery is queued in
+//! the journal (on disk) before it is answered 202, then reconciled by the event loop of
+//! `mirror_core::events`; a full reconcile runs at start and every `--reconcile-interval`.
+//!
+//! Routes: `POST /webhooks/bitbucket`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bitbucket_cloud_client::webhooks::{self, EventKey, RepositoryEvent, SignatureError};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use mirror_core::events::{Admission, EventLoop, EventObserver};
+use mirror_core::{Error, Report};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::Usage;
+use crate::run::Ctx;
+
+/// The webhook's path.
+pub const WEBHOOK_PATH: &str = "/webhooks/bitbucket";
+
+/// The variable holding the webhook secret.
+pub const SECRET_VARIABLE: &str = "BITBUCKET_WEBHOOK_SECRET";
+
+/// The webhook secret from the environment: required, at most 128 characters (Bitbucket's
+/// limit).
+///
+/// # Errors
+/// A usage error naming the variable when it is unset, empty or too long.
+pub fn webhook_secret() -> Result<SecretString> {
+    let value = std::env::var(SECRET_VARIABLE).unwrap_or_default();
+    if value.trim().is_empty() {
+        return Err(Usage(format!(
+            "set {SECRET_VARIABLE}: the secret Bitbucket signs each delivery with (the same one `bb-snyk-mirror hooks install` puts into the webhooks); generate one with `openssl rand -hex 32`"
+        ))
+        .into());
+    }
+    if value.chars().count() > webhooks::MAX_SECRET_CHARS {
+        return Err(Usage(format!(
+            "{SECRET_VARIABLE} is {} characters long; Bitbucket accepts at most {}",
+            value.chars().count(),
+            webhooks::MAX_SECRET_CHARS
+        ))
+        .into());
+    }
+    Ok(SecretString::from(value))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+/// What `/metrics` shows and `/readyz` judges.
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<DeliveryLabels, Counter>,
+    signature_failures: Family<ReasonLabels, Counter>,
+    queue_depth: Gauge,
+    rounds: Family<OutcomeLabels, Counter>,
+    imports: Family<OutcomeLabels, Counter>,
+    retirements: Counter,
+    reconciles: Family<OutcomeLabels, Counter>,
+    last_reconcile: Gauge,
+    last_reconcile_ok: Gauge,
+    /// The journal took the last delivery offered.
+    journal_ok: AtomicBool,
+    /// Both APIs answered the last round or reconcile, and the first reconcile ended.
+    apis: Mutex<Option<Result<(), String>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("bb_snyk_mirror");
+        let m = Self {
+            deliveries: Family::default(),
+            signature_failures: Family::default(),
+            queue_depth: Gauge::default(),
+            rounds: Family::default(),
+            imports: Family::default(),
+            retirements: Counter::default(),
+            reconciles: Family::default(),
+            last_reconcile: Gauge::default(),
+            last_reconcile_ok: Gauge::default(),
+            journal_ok: AtomicBool::new(true),
+            apis: Mutex::new(None),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "deliveries",
+            "Webhook deliveries received, by event and result",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "signature_failures",
+            "Deliveries refused for their signature, by reason",
+            m.signature_failures.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Deliveries queued in the journal and not yet reconciled",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "rounds",
+            "Targeted reconciles of queued deliveries, by outcome",
+            m.rounds.clone(),
+        );
+        registry.register(
+            "imports",
+            "Imports posted to Snyk, by outcome",
+            m.imports.clone(),
+        );
+        registry.register("retirements", "Snyk targets retired", m.retirements.clone());
+        registry.register(
+            "reconciles",
+            "Full reconciles (scheduled syncs), by outcome",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "last_reconcile_timestamp_seconds",
+            "When the last full reconcile ended (Unix time)",
+            m.last_reconcile.clone(),
+        );
+        registry.register(
+            "last_reconcile_success",
+            "Whether the last full reconcile succeeded (1) or failed (0)",
+            m.last_reconcile_ok.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    fn delivery(&self, event: &str, result: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                event: event.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    fn count_report(&self, report: &Report) {
+        let outcome = |o: &str| OutcomeLabels {
+            outcome: o.to_owned(),
+        };
+        self.imports
+            .get_or_create(&outcome("accepted"))
+            .inc_by(report.imports_accepted as u64);
+        self.imports
+            .get_or_create(&outcome("failed"))
+            .inc_by(report.imports_failed.len() as u64);
+        self.retirements.inc_by(report.retired.len() as u64);
+    }
+
+    fn api_result(&self, result: &Result<Report, Error>) {
+        let seen = match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(bitbucket_cloud_client::api_support::redact::redact(
+                &e.to_string(),
+            )),
+        };
+        *self
+            .apis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+    }
+
+    /// Why the service is not ready, if it is not.
+    fn not_ready(&self) -> Option<String> {
+        if !self.journal_ok.load(Ordering::SeqCst) {
+            return Some("the journal could not be written".to_owned());
+        }
+        match &*self
+            .apis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            None => Some("the first reconcile has not ended yet".to_owned()),
+            Some(Err(e)) => Some(format!("the last reconcile failed: {e}")),
+            Some(Ok(())) => None,
+        }
+    }
+
+    fn render(&self, queue_depth: usize) -> String {
+        self.queue_depth.set(queue_depth as i64);
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+impl EventObserver for Metrics {
+    fn round_done(&self, deliveries: usize, result: &Result<Report, Error>) {
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        self.rounds
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        match result {
+            Ok(report) => {
+                self.count_report(report);
+                tracing::info!(
+                    deliveries,
+                    imports = report.imports_accepted,
+                    retired = report.retired.len(),
+                    renamed = report.renamed,
+                    moved = report.moved,
+                    "reconciled queued deliveries"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(deliveries, error = %e, "could not reconcile queued deliveries; they stay queued and are tried again")
+            }
+        }
+        self.api_result(result);
+    }
+
+    fn reconcile_done(&self, result: &Result<Report, Error>) {
+        let ok = result.is_ok();
+        self.reconciles
+            .get_or_create(&OutcomeLabels {
+                outcome: if ok { "ok" } else { "failed" }.to_owned(),
+            })
+            .inc();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last_reconcile.set(now as i64);
+        self.last_reconcile_ok.set(i64::from(ok));
+        match result {
+            Ok(report) => {
+                self.count_report(report);
+                tracing::info!(
+                    imports = report.imports_accepted,
+                    retired = report.retired.len(),
+                    "full reconcile done"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "the full reconcile failed"),
+        }
+        self.api_result(result);
+    }
+}
+
+/// What every request handler shares.
+struct Shared {
+    secret: SecretString,
+    events: Arc<EventLoop>,
+    metrics: Arc<Metrics>,
+    /// Requests being handled now.
+    in_flight: AtomicUsize,
+}
+
+type Answer = http::Response<Full<Bytes>>;
+
+fn answer(status: StatusCode, text: &str) -> Answer {
+    let mut r = http::Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn header<'a>(req: &'a http::request::Parts, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Answer {
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let answer = route(&shared, req).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    answer
+}
+
+async fn route(shared: &Shared, req: http::Request<Incoming>) -> Answer {
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    match req.uri().path() {
+        WEBHOOK_PATH if req.method() == Method::POST => delivery(shared, req).await,
+        "/healthz" if get => answer(StatusCode::OK, "ok"),
+        "/readyz" if get => match shared.metrics.not_ready() {
+            None => answer(StatusCode::OK, "ready"),
+            Some(why) => answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("not ready: {why}"),
+            ),
+        },
+        "/metrics" if get => {
+            let mut r = answer(
+                StatusCode::OK,
+                &shared.metrics.render(shared.events.queue_depth()),
+            );
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        WEBHOOK_PATH => {
+            let mut r = answer(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+            r.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+            r
+        }
+        "/healthz" | "/readyz" | "/metrics" => {
+            let mut r = answer(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+            r.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            r
+        }
+        _ => answer(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// `POST /webhooks/bitbucket`: size, signature (on the raw body, before anything is parsed),
+/// then the event; 202 once it is queued on disk.
+async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let event_name = header(&parts, webhooks::EVENT_KEY_HEADER)
+        .unwrap_or("none")
+        .chars()
+        .take(40)
+        .collect::<String>();
+    let metrics = &shared.metrics;
+    let too_large = || {
+        metrics.delivery(&event_name, "too_large");
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is over 256 KiB (Bitbucket drops such payloads itself)",
+        )
+    };
+    let declared = header(&parts, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > webhooks::MAX_PAYLOAD_BYTES) {
+        return too_large();
+    }
+    let body = match Limited::new(body, webhooks::MAX_PAYLOAD_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large();
+        }
+        Err(_) => {
+            metrics.delivery(&event_name, "unreadable");
+            return answer(StatusCode::BAD_REQUEST, "the body could not be read");
+        }
+    };
+    let signature = header(&parts, webhooks::SIGNATURE_HEADER);
+    if let Err(e) =
+        webhooks::verify_signature(shared.secret.expose_secret().as_bytes(), &body, signature)
+    {
+        let reason = match e {
+            SignatureError::Missing => "missing",
+            SignatureError::Algorithm(_) => "algorithm",
+            SignatureError::Malformed => "malformed",
+            _ => "mismatch",
+        };
+        metrics
+            .signature_failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+        metrics.delivery(&event_name, "unauthorized");
+        // Nothing of the body is logged.
+        tracing::warn!(reason, "refused a delivery: {e}");
+        return answer(StatusCode::UNAUTHORIZED, &format!("signature refused: {e}"));
+    }
+    let Some(key) = EventKey::parse(&event_name) else {
+        metrics.delivery(&event_name, "ignored");
+        return answer(
+            StatusCode::ACCEPTED,
+            "ignored: not an event the mirror follows",
+        );
+    };
+    let Some(request_uuid) = header(&parts, webhooks::REQUEST_UUID_HEADER)
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && u.len() <= 100)
+    else {
+        metrics.delivery(&event_name, "malformed");
+        return answer(StatusCode::BAD_REQUEST, "X-Request-UUID is missing");
+    };
+    let event = match RepositoryEvent::parse(key, &body) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.delivery(&event_name, "malformed");
+            tracing::warn!(request_uuid, "refused a signed delivery: {e}");
+            return answer(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    let attempt = header(&parts, webhooks::ATTEMPT_HEADER).unwrap_or("1");
+    match shared.events.admit(request_uuid, event.clone()).await {
+        Ok(admission) => {
+            metrics.journal_ok.store(true, Ordering::SeqCst);
+            let (status, result, text) = match &admission {
+                Admission::Queued => (StatusCode::ACCEPTED, "queued", "queued".to_owned()),
+                Admission::Duplicate => (
+                    StatusCode::ACCEPTED,
+                    "duplicate",
+                    "already received".to_owned(),
+                ),
+                Admission::OutOfScope { why } => {
+                    (StatusCode::ACCEPTED, "ignored", format!("ignored: {why}"))
+                }
+            };
+            metrics.delivery(&event_name, result);
+            tracing::info!(
+                request_uuid,
+                attempt,
+                event = %key,
+                repository = %event.full_name,
+                result,
+                "delivery"
+            );
+            answer(status, &text)
+        }
+        Err(e) => {
+            metrics.journal_ok.store(false, Ordering::SeqCst);
+            metrics.delivery(&event_name, "error");
+            tracing::error!(request_uuid, error = %e, "could not queue a delivery");
+            // A 5xx makes Bitbucket try again.
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be queued; try again",
+            )
+        }
+    }
+}
+
+/// A running service.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    events: Arc<EventLoop>,
+    accepting: tokio::task::JoinHandle<()>,
+    looping: tokio::task::JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("addr", &self.addr).finish()
+    }
+}
+
+/// Starts the service on `listener`: the event loop (a full reconcile now, then every
+/// `reconcile_every`) and the HTTP server.
+///
+/// # Errors
+/// When the state directory is locked or unreadable.
+pub fn start(
+    ctx: &Ctx,
+    secret: SecretString,
+    listener: TcpListener,
+    reconcile_every: Duration,
+) -> Result<Running> {
+    let (stop, stopped) = watch::channel(false);
+    let mut mirror = ctx.mirror()?;
+    mirror.stop_when(stopped.clone());
+    let metrics = Arc::new(Metrics::default());
+    let events = EventLoop::new(
+        Arc::new(mirror),
+        Arc::new(ctx.config.clone()),
+        metrics.clone(),
+    );
+    let addr = listener.local_addr().context("the listening address")?;
+    let shared = Arc::new(Shared {
+        secret,
+        events: events.clone(),
+        metrics,
+        in_flight: AtomicUsize::new(0),
+    });
+    let looping = tokio::spawn(events.clone().run(stopped.clone(), reconcile_every));
+    let accepting = tokio::spawn(accept(listener, shared.clone(), stopped));
+    Ok(Running {
+        addr,
+        stop,
+        events,
+        accepting,
+        looping,
+        shared,
+    })
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors, say: wait a little rather than spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(shared, req).await) }
+            });
+            let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl Running {
+    /// Waits until `/readyz` would answer 200 (the first reconcile ended well), at most
+    /// `within`; whether it did.
+    pub async fn wait_ready(&self, within: Duration) -> bool {
+        let until = tokio::time::Instant::now() + within;
+        while self.shared.metrics.not_ready().is_some() {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// Stops accepting, lets the requests being answered finish, and drains the work in
+    /// flight within `deadline` (imports in flight finish; nothing new starts). Returns how
+    /// many deliveries stay queued for the next start, and whether the drain ended in time.
+    pub async fn shutdown(self, deadline: Duration) -> (usize, bool) {
+        let _ = self.stop.send(true);
+        let _ = self.accepting.await;
+        let until = tokio::time::Instant::now() + deadline;
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let drained = tokio::time::timeout_at(until, self.looping).await.is_ok();
+        (self.events.queue_depth(), drained)
+    }
+}
+
+/// `serve`: checks every setting at once, listens, and runs until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// Settings (usage errors, all at once), an address that cannot be bound, a locked state
+/// directory.
+pub async fn command(
+    g: &crate::cli::Global,
+    out: crate::output::Out,
+    listen: &str,
+    reconcile_every: Duration,
+    drain: Duration,
+) -> Result<u8> {
+    let secret = webhook_secret();
+    let addr: Result<SocketAddr> = listen.trim().parse().map_err(|_| {
+        Usage(format!(
+            "--listen `{listen}`: give an address and a port, such as 127.0.0.1:8080, or 0.0.0.0:8080 to listen on every interface"
+        ))
+        .into()
+    });
+    let ctx = Ctx::from_env(g);
+    let (secret, addr, ctx) = match (secret, addr, ctx) {
+        (Ok(s), Ok(a), Ok(c)) => (s, a, c),
+        (s, a, c) => {
+            let errors = [s.err(), a.err(), c.err()].into_iter().flatten().collect();
+            return Err(crate::run::all_at_once(errors));
+        }
+    };
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        Usage(format!(
+            "cannot listen on {addr}: {e} (choose another address with --listen)"
+        ))
+    })?;
+    let running = start(&ctx, secret, listener, reconcile_every)?;
+    out.status(&format!(
+        "listening on http://{}{WEBHOOK_PATH} (health: /healthz, /readyz; metrics: /metrics); a full reconcile runs now and every {}",
+        running.addr,
+        humantime::format_duration(reconcile_every)
+    ));
+    crate::run::interrupted().await;
+    out.status(&format!(
+        "stopping: no new deliveries; letting the work in flight finish (at most {})…",
+        humantime::format_duration(drain)
+    ));
+    let (left, drained) = running.shutdown(drain).await;
+    if left > 0 {
+        out.status(&format!(
+            "{left} deliveries stay queued in the journal; the next start reconciles them"
+        ));
+    }
+    Ok(if drained {
+        crate::exit::OK
+    } else {
+        crate::exit::INTERRUPTED
+    })
+}
