@@ -957,7 +957,7 @@ async fn realtime_round(
     let running =
         crate::serve::start(ctx, secret.clone(), listener, Duration::from_secs(6 * 3600))?;
     let url = format!("http://{}{}", running.addr, crate::serve::WEBHOOK_PATH);
-    let ready = running.wait_ready(Duration::from_secs(30)).await;
+    let ready = running.wait_reconciled(Duration::from_secs(30)).await;
     ctx.bitbucket
         .client()
         .install_workspace_hook("acme-mobile", &WebhookSpec::mirror(&url, secret))

@@ -92,7 +92,7 @@ pub struct Metrics {
     last_reconcile_ok: Gauge,
     /// The journal took the last delivery offered.
     journal_ok: AtomicBool,
-    /// Both APIs answered the last round or reconcile, and the first reconcile ended.
+    /// Whether both APIs answered the last round or reconcile (`None`: none has yet).
     apis: Mutex<Option<Result<(), String>>>,
 }
 
@@ -210,7 +210,7 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
         {
-            None => Some("the first reconcile has not ended yet".to_owned()),
+            None => Some("Bitbucket and Snyk have not been read yet".to_owned()),
             Some(Err(e)) => Some(format!("the last reconcile failed: {e}")),
             Some(Ok(())) => None,
         }
@@ -227,6 +227,13 @@ impl Metrics {
 }
 
 impl EventObserver for Metrics {
+    fn reconcile_planned(&self) {
+        *self
+            .apis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
+    }
+
     fn round_done(&self, deliveries: usize, result: &Result<Report, Error>) {
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         self.rounds
@@ -555,11 +562,10 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
 }
 
 impl Running {
-    /// Waits until `/readyz` would answer 200 (the first reconcile ended well), at most
-    /// `within`; whether it did.
-    pub async fn wait_ready(&self, within: Duration) -> bool {
+    /// Waits until the first full reconcile has ended well, at most `within`; whether it did.
+    pub async fn wait_reconciled(&self, within: Duration) -> bool {
         let until = tokio::time::Instant::now() + within;
-        while self.shared.metrics.not_ready().is_some() {
+        while self.shared.metrics.last_reconcile_ok.get() != 1 {
             if tokio::time::Instant::now() >= until {
                 return false;
             }

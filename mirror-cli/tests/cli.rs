@@ -144,6 +144,9 @@ fn demo_mirrors_the_sample_and_a_second_run_has_nothing_to_do() {
         "⇄ branch acme-mobile/android-app main → develop",
         "+ import acme-mobile/wear-app (main) into acme-mobile",
         "And right after: nothing to do: Snyk equals Bitbucket.",
+        // The real-time act: serve, a webhook, a repository created, its import.
+        "and acme-mobile has its webhook.",
+        "acme-mobile/watch-face was created in Bitbucket; the signed repo:created delivery was queued, and Snyk received its import",
     ] {
         assert!(text.contains(line), "no `{line}` in:\n{text}");
     }
@@ -2149,6 +2152,10 @@ fn a_crash_after_the_202_is_reconciled_on_restart_and_sigterm_drains_a_burst() {
     // Snyk unreachable at first: deliveries are queued and answered, but cannot be reconciled.
     let dead = format!("http://127.0.0.1:{}/api", free_port());
     let s = serve(&w, &[], &[("SNYK_API", dead)], false);
+    eventually("/readyz says why it is not ready", || {
+        let (status, text) = http(&w, "GET", &format!("{}/readyz", s.base), &[], Vec::new());
+        status == 503 && text.contains("not ready: the last reconcile failed")
+    });
     let mut names = Vec::new();
     for n in 0..5 {
         let (slug, uuid) = new_repository(&w, "acme-mobile", 100 + n);

@@ -95,10 +95,59 @@ impl BitbucketPort for BitbucketAdapter {
             .map(|r| repo_of(r, workspace)))
     }
 
+    /// A listing filtered on the uuids, 40 to a request (`(uuid="{…}" OR …)`: a URL of about
+    /// two kilobytes), rather than a request each; a workspace that refuses the filter is asked
+    /// one by one.
+    async fn repositories_by_uuid(
+        &self,
+        workspace: &str,
+        uuids: &[RepoUuid],
+    ) -> Result<Vec<Repo>, Error> {
+        if uuids.len() < 2 {
+            let mut found = Vec::new();
+            for uuid in uuids {
+                found.extend(self.repository_by_uuid(workspace, uuid).await?);
+            }
+            return Ok(found);
+        }
+        let mut found = Vec::new();
+        for chunk in uuids.chunks(UUIDS_PER_LISTING) {
+            let filter = chunk
+                .iter()
+                .map(|u| {
+                    format!(
+                        "uuid={}",
+                        bitbucket_cloud_client::endpoints::quote(u.as_str())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let listed = self
+                .client
+                .repositories(workspace)
+                .query(format!("({filter})"))
+                .collect()
+                .await;
+            match listed {
+                Ok(repos) => found.extend(repos.into_iter().map(|r| repo_of(r, workspace))),
+                Err(e) if e.status() == Some(400) => {
+                    for uuid in chunk {
+                        found.extend(self.repository_by_uuid(workspace, uuid).await?);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(found)
+    }
+
     fn requests(&self) -> u64 {
         self.client.http().credentials().usage().iter().sum()
     }
 }
+
+/// Uuids asked for in one filtered listing.
+const UUIDS_PER_LISTING: usize = 40;
 
 /// A repository as the plan needs it, from Bitbucket's model (`workspace`: the one it was
 /// listed or looked up in, when the answer does not name it).

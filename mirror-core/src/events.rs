@@ -9,11 +9,11 @@
 //! burst of deliveries gives one action. Rounds for different repositories run side by side
 //! (their orgs are set up one round at a time); the scheduled full reconcile runs alone.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bitbucket_cloud_client::webhooks::{EventKey, RepositoryEvent};
+use bitbucket_cloud_client::webhooks::RepositoryEvent;
 use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::ids::RepoUuid;
 use crate::inventory::{Touched, gather_touched, workspace_in_scope};
-use crate::journal::{Event, QueuedDelivery, lock};
+use crate::journal::{Event, PendingRepository, lock};
 use crate::report::Report;
 use crate::{Error, Mirror};
 
@@ -59,7 +59,7 @@ impl Mirror {
         };
         let (seen, known) = self
             .journal()
-            .with_state(|s| (s.deliveries_seen.contains_key(request_uuid), mirrored(s)));
+            .with_state(|s| (s.delivery_seen(request_uuid), mirrored(s)));
         if seen {
             return Ok(Admission::Duplicate);
         }
@@ -90,9 +90,10 @@ impl Mirror {
         written.map(|()| Admission::Queued)
     }
 
-    /// The deliveries queued and not yet reconciled, in arrival order.
-    pub fn queued_deliveries(&self) -> Vec<QueuedDelivery> {
-        self.journal().with_state(|s| s.queued.clone())
+    /// The deliveries queued and not yet reconciled, by repository.
+    pub fn pending_repositories(&self) -> Vec<PendingRepository> {
+        self.journal()
+            .with_state(|s| s.pending.values().cloned().collect())
     }
 
     /// Reconciles the repositories `deliveries` name, each once (read again by uuid; the
@@ -104,28 +105,37 @@ impl Mirror {
     pub async fn reconcile_deliveries(
         &self,
         config: &Config,
-        deliveries: &[QueuedDelivery],
+        pending: &[PendingRepository],
     ) -> Result<Report, Error> {
-        // One entry per repository: where the latest delivery says it is, and whether any
-        // said it was deleted.
-        let mut touched: BTreeMap<RepoUuid, Touched> = BTreeMap::new();
-        for q in deliveries {
-            let uuid = RepoUuid::from(q.delivery.uuid.as_str());
-            let entry = touched.entry(uuid.clone()).or_insert_with(|| Touched {
-                workspace: q.delivery.workspace.clone(),
-                uuid,
-                deleted: false,
-            });
-            entry.workspace.clone_from(&q.delivery.workspace);
-            entry.deleted |= q.delivery.key == EventKey::Deleted;
-        }
-        let touched: Vec<Touched> = touched.into_values().collect();
-        let report = self.reconcile_touched(config, &touched).await?;
+        self.reconcile_pending(config, pending, None).await
+    }
+
+    /// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
+    /// (or the round ended before).
+    async fn reconcile_pending(
+        &self,
+        config: &Config,
+        pending: &[PendingRepository],
+        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
+    ) -> Result<Report, Error> {
+        let touched: Vec<Touched> = pending
+            .iter()
+            .map(|p| Touched {
+                workspace: p.workspace.clone(),
+                uuid: p.uuid.clone(),
+                deleted: p.deleted,
+            })
+            .collect();
+        let report = self.reconcile_touched(config, &touched, on_planned).await?;
         if !report.interrupted {
             self.journal()
                 .writer()
                 .append(Event::DeliveriesDone {
-                    request_uuids: deliveries.iter().map(|q| q.request_uuid.clone()).collect(),
+                    request_uuids: pending
+                        .iter()
+                        .flat_map(|p| &p.requests)
+                        .map(ToString::to_string)
+                        .collect(),
                 })
                 .await?;
         }
@@ -138,8 +148,12 @@ impl Mirror {
         &self,
         config: &Config,
         touched: &[Touched],
+        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
     ) -> Result<Report, Error> {
-        let setup = self.setup.lock().await;
+        let setup = crate::apply::SetupHold {
+            _guard: self.setup.lock().await,
+            on_release: on_planned,
+        };
         let history = self.journal().with_state(|s| s.history());
         let (inventory, focus) = gather_touched(
             config,
@@ -161,6 +175,10 @@ pub trait EventObserver: Send + Sync {
         let _ = (deliveries, result);
     }
 
+    /// A scheduled full reconcile read both sides and planned (both APIs answered); its
+    /// apply follows.
+    fn reconcile_planned(&self) {}
+
     /// A scheduled full reconcile ended.
     fn reconcile_done(&self, result: &Result<Report, Error>) {
         let _ = result;
@@ -178,12 +196,36 @@ impl EventObserver for Unobserved {}
 struct Rounds {
     /// Repositories a round is reconciling.
     busy: HashSet<RepoUuid>,
-    /// Deliveries a round took.
-    taken: HashSet<String>,
+    /// Rounds in flight.
+    in_flight: usize,
+    /// When the last round started.
+    last_start: Option<Instant>,
     /// Failed rounds in a row, and when deliveries may be tried again.
     failures: u32,
     not_before: Option<Instant>,
 }
+
+impl Rounds {
+    /// When the next round may start, if not now: after a failure's backoff, and under load
+    /// [`ROUND_SPACING`] after the last one began.
+    fn wait_until(&self) -> Option<Instant> {
+        let spaced = self
+            .last_start
+            .map(|t| t + ROUND_SPACING)
+            .filter(|t| *t > Instant::now());
+        match (self.not_before.filter(|t| *t > Instant::now()), spaced) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Rounds in flight at most: under load, deliveries wait for a slot and the next round takes
+/// them all, so a burst costs a few rounds of many repositories (a filtered listing per
+/// workspace) rather than a round and a request for each.
+const MAX_ROUNDS: usize = 4;
+/// Rounds start at most this often (a lone delivery starts its round at once).
+const ROUND_SPACING: Duration = Duration::from_millis(50);
 
 /// The first wait after a failed round; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
@@ -253,7 +295,7 @@ impl EventLoop {
 
     /// Deliveries queued and not yet reconciled.
     pub fn queue_depth(&self) -> usize {
-        self.mirror.journal().with_state(|s| s.queued.len())
+        self.mirror.journal().with_state(|s| s.pending_deliveries)
     }
 
     /// Runs until `stop` turns true: a full reconcile now and every `reconcile_every`, and a
@@ -273,7 +315,7 @@ impl EventLoop {
                 tasks.spawn(async move { this.full_reconcile().await });
             }
             self.dispatch(&mut tasks);
-            let retry_at = lock(&self.rounds).not_before;
+            let retry_at = lock(&self.rounds).wait_until();
             let wake_at = retry_at.map_or(next_reconcile, |r| r.min(next_reconcile));
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -289,7 +331,10 @@ impl EventLoop {
     async fn full_reconcile(&self) {
         let _alone = self.exclusive.write().await;
         let result = match self.mirror.plan(&self.config).await {
-            Ok(plan) => self.mirror.apply(&plan).await,
+            Ok(plan) => {
+                self.observer.reconcile_planned();
+                self.mirror.apply(&plan).await
+            }
             Err(e) => Err(e),
         };
         self.observer.reconcile_done(&result);
@@ -297,26 +342,24 @@ impl EventLoop {
 
     /// Starts a round for the queued deliveries whose repository no round is reconciling.
     fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
-        let queued = self.mirror.queued_deliveries();
-        let batch: Vec<QueuedDelivery> = {
+        let batch: Vec<PendingRepository> = {
             let mut rounds = lock(&self.rounds);
-            if rounds.not_before.is_some_and(|t| Instant::now() < t) {
+            if rounds.in_flight >= MAX_ROUNDS || rounds.wait_until().is_some() {
                 return;
             }
             rounds.not_before = None;
-            let mut repos = BTreeSet::new();
-            let batch: Vec<QueuedDelivery> = queued
-                .into_iter()
-                .filter(|q| !rounds.taken.contains(&q.request_uuid))
-                .filter(|q| {
-                    let uuid = RepoUuid::from(q.delivery.uuid.as_str());
-                    repos.contains(&uuid) || (!rounds.busy.contains(&uuid) && repos.insert(uuid))
-                })
-                .collect();
-            for q in &batch {
-                rounds.taken.insert(q.request_uuid.clone());
+            let batch: Vec<PendingRepository> = self.mirror.journal().with_state(|s| {
+                s.pending
+                    .values()
+                    .filter(|p| !rounds.busy.contains(&p.uuid))
+                    .cloned()
+                    .collect()
+            });
+            if !batch.is_empty() {
+                rounds.busy.extend(batch.iter().map(|p| p.uuid.clone()));
+                rounds.in_flight += 1;
+                rounds.last_start = Some(Instant::now());
             }
-            rounds.busy.extend(repos);
             batch
         };
         if batch.is_empty() {
@@ -324,18 +367,32 @@ impl EventLoop {
         }
         let this = self.clone();
         tasks.spawn(async move {
+            // The round's slot is freed once its plan's orgs are ready: the rest of it waits on
+            // import jobs, which must not hold back the next round.
+            let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let free = {
+                let (this, freed) = (this.clone(), freed.clone());
+                move || {
+                    if !freed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        lock(&this.rounds).in_flight -= 1;
+                        this.wake.notify_one();
+                    }
+                }
+            };
             let result = {
                 let _shared = this.exclusive.read().await;
-                this.mirror.reconcile_deliveries(&this.config, &batch).await
+                let free = free.clone();
+                this.mirror
+                    .reconcile_pending(&this.config, &batch, Some(Box::new(free)))
+                    .await
             };
-            this.observer.round_done(batch.len(), &result);
+            free();
+            let deliveries = batch.iter().map(|p| p.requests.len()).sum();
+            this.observer.round_done(deliveries, &result);
             {
                 let mut rounds = lock(&this.rounds);
-                for q in &batch {
-                    rounds.taken.remove(&q.request_uuid);
-                    rounds
-                        .busy
-                        .remove(&RepoUuid::from(q.delivery.uuid.as_str()));
+                for p in &batch {
+                    rounds.busy.remove(&p.uuid);
                 }
                 if result.is_err() {
                     let wait = FIRST_BACKOFF

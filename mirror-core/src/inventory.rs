@@ -154,17 +154,48 @@ pub(crate) async fn gather_touched(
     history: &History,
     touched: &[Touched],
 ) -> Result<(Inventory, BTreeSet<RepoUuid>), Error> {
-    // By index, so that the future stays provably `Send` (event rounds are spawned).
-    let found: Vec<(usize, Option<Repo>)> = stream::iter(0..touched.len())
-        .map(|i| async move {
-            let t = &touched[i];
-            let repo = bitbucket.repository_by_uuid(&t.workspace, &t.uuid).await?;
-            Ok::<_, Error>((i, repo))
+    // Per workspace, the touched repositories in as few requests as the port can; those not
+    // found are then looked up one by one (gone, or moved elsewhere). By index, so that the
+    // future stays provably `Send` (event rounds are spawned).
+    let mut by_workspace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, t) in touched.iter().enumerate() {
+        by_workspace
+            .entry(t.workspace.as_str())
+            .or_default()
+            .push(i);
+    }
+    let groups: Vec<(&str, Vec<usize>)> = by_workspace.into_iter().collect();
+    let groups = &groups;
+    let listed: Vec<Vec<(usize, Option<Repo>)>> = stream::iter(0..groups.len())
+        .map(|g| async move {
+            let (workspace, members) = &groups[g];
+            let uuids: Vec<RepoUuid> = members.iter().map(|&i| touched[i].uuid.clone()).collect();
+            let mut repos: BTreeMap<RepoUuid, Repo> = BTreeMap::new();
+            if uuids.len() > 1 {
+                for repo in bitbucket.repositories_by_uuid(workspace, &uuids).await? {
+                    if let Some(u) = repo.uuid.clone() {
+                        repos.insert(u, repo);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            for &i in members {
+                let uuid = &touched[i].uuid;
+                let repo = match repos.remove(uuid) {
+                    Some(r) => Some(r),
+                    None => bitbucket.repository_by_uuid(workspace, uuid).await?,
+                };
+                out.push((i, repo));
+            }
+            Ok::<_, Error>(out)
         })
         .buffer_unordered(LISTING_CONCURRENCY)
         .try_collect()
         .await?;
-    let found = found.into_iter().map(|(i, repo)| (&touched[i], repo));
+    let found = listed
+        .into_iter()
+        .flatten()
+        .map(|(i, repo)| (&touched[i], repo));
     let mut bb = BitbucketInventory::default();
     let mut focus = BTreeSet::new();
     let mut listed: BTreeMap<String, Vec<Repo>> = BTreeMap::new();

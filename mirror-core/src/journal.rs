@@ -182,15 +182,68 @@ pub enum Event {
 /// within minutes; a replay within a day acts once).
 pub const DELIVERY_MEMORY_SECONDS: u64 = 25 * 3600;
 
-/// A delivery waiting in the journal to be reconciled.
+/// A delivery's `X-Request-UUID`, kept compactly: a UUID as its 128 bits (whatever its case
+/// and braces), anything else as text. A day of deliveries is remembered, so its size counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryId {
+    /// A UUID.
+    Uuid(u128),
+    /// Anything else.
+    Other(Box<str>),
+}
+
+impl DeliveryId {
+    /// Reads an `X-Request-UUID`.
+    pub fn parse(text: &str) -> Self {
+        let t = text.trim();
+        let bare = t
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or(t);
+        let hex: String = bare.chars().filter(|c| *c != '-').collect();
+        let shaped = bare.len() == 36
+            && bare
+                .char_indices()
+                .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
+        match (shaped, u128::from_str_radix(&hex, 16)) {
+            (true, Ok(n)) if hex.len() == 32 => Self::Uuid(n),
+            _ => Self::Other(t.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uuid(n) => {
+                let h = format!("{n:032x}");
+                write!(
+                    f,
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                )
+            }
+            Self::Other(t) => f.write_str(t),
+        }
+    }
+}
+
+/// The deliveries queued in the journal for one repository, not yet reconciled: however many
+/// arrive, the repository is reconciled once for all of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueuedDelivery {
-    /// `X-Request-UUID`.
-    pub request_uuid: String,
-    /// When it arrived (seconds since the Unix epoch).
-    pub at: u64,
-    /// What it says.
-    pub delivery: RepositoryEvent,
+pub struct PendingRepository {
+    /// The repository.
+    pub uuid: RepoUuid,
+    /// The workspace it is in, as the latest delivery says.
+    pub workspace: String,
+    /// Whether a delivery said it was deleted.
+    pub deleted: bool,
+    /// The deliveries, in arrival order.
+    pub requests: Vec<DeliveryId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -277,13 +330,15 @@ pub struct JournalState {
     /// The repositories mirrored, by Bitbucket uuid; shared with the [`History`] planning
     /// reads (copied only when the journal changes while a plan still holds it).
     pub repos: Arc<BTreeMap<RepoUuid, RepoRecord>>,
-    /// Deliveries queued and not yet reconciled, in arrival order.
-    pub queued: Vec<QueuedDelivery>,
+    /// Deliveries queued and not yet reconciled, by repository.
+    pub pending: BTreeMap<RepoUuid, PendingRepository>,
+    /// How many deliveries `pending` holds.
+    pub pending_deliveries: usize,
     /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest, with when
     /// each arrived.
-    pub deliveries_seen: std::collections::HashMap<String, u64>,
+    deliveries_seen: std::collections::HashMap<DeliveryId, u64>,
     /// The same, oldest first, to forget them in order.
-    seen_order: std::collections::VecDeque<(u64, String)>,
+    seen_order: std::collections::VecDeque<(u64, DeliveryId)>,
     /// Events read.
     pub events: u64,
 }
@@ -412,34 +467,58 @@ impl JournalState {
                 request_uuid,
                 at,
                 delivery,
-            } => {
-                while let Some((oldest, _)) = self.seen_order.front() {
-                    if oldest + DELIVERY_MEMORY_SECONDS >= *at {
-                        break;
-                    }
-                    if let Some((_, uuid)) = self.seen_order.pop_front() {
-                        self.deliveries_seen.remove(&uuid);
-                    }
-                }
-                if self
-                    .deliveries_seen
-                    .insert(request_uuid.clone(), *at)
-                    .is_none()
-                {
-                    self.seen_order.push_back((*at, request_uuid.clone()));
-                    self.queued.push(QueuedDelivery {
-                        request_uuid: request_uuid.clone(),
-                        at: *at,
-                        delivery: delivery.clone(),
-                    });
-                }
-            }
+            } => self.queue(DeliveryId::parse(request_uuid), *at, delivery),
             Event::DeliveriesDone { request_uuids } => {
-                let done: std::collections::HashSet<&String> = request_uuids.iter().collect();
-                self.queued.retain(|q| !done.contains(&q.request_uuid));
+                let done: std::collections::HashSet<DeliveryId> =
+                    request_uuids.iter().map(|r| DeliveryId::parse(r)).collect();
+                let mut removed = 0;
+                self.pending.retain(|_, p| {
+                    let before = p.requests.len();
+                    p.requests.retain(|r| !done.contains(r));
+                    removed += before - p.requests.len();
+                    !p.requests.is_empty()
+                });
+                self.pending_deliveries -= removed.min(self.pending_deliveries);
             }
             Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
         }
+    }
+
+    /// Whether a delivery with this `X-Request-UUID` was seen within
+    /// [`DELIVERY_MEMORY_SECONDS`].
+    pub fn delivery_seen(&self, request_uuid: &str) -> bool {
+        self.deliveries_seen
+            .contains_key(&DeliveryId::parse(request_uuid))
+    }
+
+    /// Queues a delivery (once per request), forgetting the requests seen long before it.
+    fn queue(&mut self, id: DeliveryId, at: u64, delivery: &RepositoryEvent) {
+        while let Some((oldest, _)) = self.seen_order.front() {
+            if oldest + DELIVERY_MEMORY_SECONDS >= at {
+                break;
+            }
+            if let Some((_, old)) = self.seen_order.pop_front() {
+                self.deliveries_seen.remove(&old);
+            }
+        }
+        if self.deliveries_seen.insert(id.clone(), at).is_some() {
+            return;
+        }
+        self.seen_order.push_back((at, id.clone()));
+        let uuid = RepoUuid::from(delivery.uuid.as_str());
+        let pending = self
+            .pending
+            .entry(uuid.clone())
+            .or_insert_with(|| PendingRepository {
+                uuid,
+                workspace: String::new(),
+                deleted: false,
+                requests: Vec::new(),
+            });
+        pending.workspace.clone_from(&delivery.workspace);
+        pending.deleted |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Deleted;
+        pending.requests.push(id);
+        self.pending_deliveries += 1;
     }
 
     /// `uuid` is mirrored at `placement` now; an earlier placement of it elsewhere (a rename, a
@@ -859,6 +938,68 @@ mod tests {
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_352_652_849);
         assert_eq!(rfc3339(t), "2026-11-22T13:04:12.849Z");
+    }
+
+    #[test]
+    fn delivery_ids_are_uuids_whatever_their_case_and_braces() {
+        let a = DeliveryId::parse("{4D1E3F2A-0000-4000-8000-00000000ABCD}");
+        let b = DeliveryId::parse("4d1e3f2a-0000-4000-8000-00000000abcd");
+        assert_eq!(a, b);
+        assert!(matches!(a, DeliveryId::Uuid(_)));
+        assert_eq!(a.to_string(), "4d1e3f2a-0000-4000-8000-00000000abcd");
+        assert_eq!(DeliveryId::parse(&a.to_string()), a);
+        let other = DeliveryId::parse("req-17");
+        assert_eq!(other, DeliveryId::Other("req-17".into()));
+        assert_eq!(other.to_string(), "req-17");
+        // 32 hexadecimal digits without the hyphens are not taken for a UUID.
+        assert!(matches!(
+            DeliveryId::parse("4d1e3f2a000040008000000000000abcd"),
+            DeliveryId::Other(_)
+        ));
+    }
+
+    #[test]
+    fn deliveries_for_one_repository_wait_together_and_old_ones_are_forgotten() {
+        use bitbucket_cloud_client::webhooks::{EventKey, RepositoryEvent};
+        let event = |key| RepositoryEvent {
+            key,
+            uuid: "{r}".to_owned(),
+            full_name: "ws/r".to_owned(),
+            workspace: "ws".to_owned(),
+            workspace_uuid: None,
+        };
+        let mut state = JournalState::default();
+        let queued = |id: &str, at, key| Event::DeliveryQueued {
+            request_uuid: id.to_owned(),
+            at,
+            delivery: event(key),
+        };
+        state.apply(&queued("a", 100, EventKey::Created));
+        state.apply(&queued("b", 101, EventKey::Updated));
+        state.apply(&queued("a", 102, EventKey::Deleted));
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!(state.pending_deliveries, 2);
+        assert!(
+            !state.pending[&RepoUuid::from("{r}")].deleted,
+            "a repeat is not queued"
+        );
+        state.apply(&Event::DeliveriesDone {
+            request_uuids: vec!["a".to_owned()],
+        });
+        assert_eq!(state.pending_deliveries, 1);
+        state.apply(&Event::DeliveriesDone {
+            request_uuids: vec!["b".to_owned()],
+        });
+        assert!(state.pending.is_empty());
+        assert!(state.delivery_seen("a"));
+        // A day and more later, `a` is forgotten.
+        state.apply(&queued(
+            "c",
+            102 + DELIVERY_MEMORY_SECONDS,
+            EventKey::Updated,
+        ));
+        assert!(!state.delivery_seen("a"));
+        assert!(state.delivery_seen("c"));
     }
 
     #[tokio::test]

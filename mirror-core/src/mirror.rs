@@ -102,7 +102,7 @@ impl Mirror {
     pub(crate) async fn apply_holding(
         &self,
         plan: &Plan,
-        setup: Option<tokio::sync::MutexGuard<'_, ()>>,
+        setup: Option<crate::apply::SetupHold<'_>>,
     ) -> Result<Report, Error> {
         let mut report = crate::apply::apply_holding(
             plan,

@@ -261,6 +261,20 @@ pub trait BitbucketPort: Send + Sync {
             what: "look up a repository by its uuid",
         })
     }
+    /// Several repositories of one workspace by their uuids, in as few requests as this port
+    /// can (the default looks each up): those found, in any order. A uuid not among them is
+    /// gone, in another workspace, or no longer visible.
+    async fn repositories_by_uuid(
+        &self,
+        workspace: &str,
+        uuids: &[RepoUuid],
+    ) -> Result<Vec<Repo>, Error> {
+        let mut found = Vec::new();
+        for uuid in uuids {
+            found.extend(self.repository_by_uuid(workspace, uuid).await?);
+        }
+        Ok(found)
+    }
     /// How many repositories of a workspace match `query` (one request), or `None` when this
     /// port cannot say without listing them (the default).
     async fn repository_count(

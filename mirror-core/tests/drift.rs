@@ -589,13 +589,13 @@ async fn deliver(w: &World, events: Vec<RepositoryEvent>) -> Report {
             Admission::Queued
         );
     }
-    let queued = mirror.queued_deliveries();
+    let queued = mirror.pending_repositories();
     let report = mirror
         .reconcile_deliveries(&w.config, &queued)
         .await
         .unwrap();
     assert!(
-        mirror.queued_deliveries().is_empty(),
+        mirror.pending_repositories().is_empty(),
         "the round marks its deliveries done"
     );
     report
@@ -692,7 +692,7 @@ async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
             .unwrap(),
         Admission::Duplicate
     );
-    let queued = mirror.queued_deliveries();
+    let queued = mirror.pending_repositories();
     mirror
         .reconcile_deliveries(&w.config, &queued)
         .await
@@ -714,7 +714,7 @@ async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
         matches!(&admission, Admission::OutOfScope { why } if why.contains("ws-0002") && why.contains("excluded by ws-0002")),
         "{admission:?}"
     );
-    assert!(mirror.queued_deliveries().is_empty());
+    assert!(mirror.pending_repositories().is_empty());
     // Both are still remembered after a restart.
     drop(mirror);
     let mirror = w.mirror();
@@ -747,8 +747,9 @@ async fn a_delivery_queued_before_a_crash_is_reconciled_after_the_restart() {
         // The process dies here, after answering 202 and before reconciling.
     }
     let mirror = w.mirror();
-    let queued = mirror.queued_deliveries();
+    let queued = mirror.pending_repositories();
     assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].requests.len(), 1);
     let report = mirror
         .reconcile_deliveries(&w.config, &queued)
         .await
@@ -791,4 +792,29 @@ async fn a_thousand_deliveries_for_one_repository_give_one_import() {
     running.await.unwrap();
     assert_eq!(w.snyk.stats().route(IMPORT) - imports, 1);
     w.assert_equal();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_round_reads_its_repositories_of_one_workspace_in_one_filtered_listing() {
+    let w = World::start().await;
+    w.sync().await;
+    let slugs = w.first_repos("ws-0002", 5);
+    let mut events = Vec::new();
+    for slug in &slugs {
+        let new = format!("{slug}-renamed");
+        assert!(w.bb.rename_repository("ws-0002", slug, &new));
+        events.push(event(&w, EventKey::Updated, "ws-0002", &new, None));
+    }
+    let stats = w.bb.stats();
+    let report = deliver(&w, events).await;
+    assert_eq!(report.renamed, 5, "{}", report.render());
+    let after = w.bb.stats();
+    let by_uuid = "GET /repositories/{workspace}/{repo_slug}";
+    assert_eq!(
+        after.route(WORKSPACE_LISTING) - stats.route(WORKSPACE_LISTING),
+        1
+    );
+    assert_eq!(after.route(by_uuid) - stats.route(by_uuid), 0);
+    w.assert_equal();
+    w.assert_settled().await;
 }

@@ -159,6 +159,9 @@ struct State {
     /// Jobs not yet finished, the soonest due first.
     pending: BinaryHeap<Reverse<(Instant, String)>>,
     import_posts: BTreeMap<String, usize>,
+    /// When each repository was first posted for import (the real clock, for benchmarks that
+    /// time a process outside this one).
+    first_posted: HashMap<String, std::time::Instant>,
     targets: Vec<SandboxTarget>,
     projects: Vec<SandboxProject>,
     /// Indexes, so that estates of 100,000 repositories stay fast: org → its targets
@@ -407,6 +410,7 @@ impl SandboxBuilder {
             jobs: HashMap::new(),
             pending: BinaryHeap::new(),
             import_posts: BTreeMap::new(),
+            first_posted: HashMap::new(),
             targets: Vec::new(),
             projects: Vec::new(),
             org_targets: HashMap::new(),
@@ -584,6 +588,12 @@ impl Sandbox {
     /// How many times each `workspace/repository` (lowercased) was posted for import.
     pub fn import_posts(&self) -> BTreeMap<String, usize> {
         lock(&self.state).import_posts.clone()
+    }
+
+    /// When each `workspace/repository` (lowercased) was first posted for import, on the
+    /// real clock.
+    pub fn first_import_posts(&self) -> HashMap<String, std::time::Instant> {
+        lock(&self.state).first_posted.clone()
     }
 
     /// The duration drawn for each import job posted so far, in order.
@@ -1070,6 +1080,9 @@ impl State {
             .import_posts
             .entry(full_name.to_ascii_lowercase())
             .or_default() += 1;
+        self.first_posted
+            .entry(full_name.to_ascii_lowercase())
+            .or_insert_with(std::time::Instant::now);
         let job_id = self.next_id(0x70);
         let duration = self.durations.draw();
         self.job_durations.push(duration);

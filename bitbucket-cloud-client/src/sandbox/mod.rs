@@ -1094,7 +1094,11 @@ impl State {
                         Ok(c) => c,
                         Err(m) => return error(400, &m),
                     };
-                    items.retain(|item| clauses.iter().all(|c| c.matches(item)));
+                    items.retain(|item| {
+                        clauses
+                            .iter()
+                            .all(|any| any.iter().any(|c| c.matches(item)))
+                    });
                 }
                 if let Some(sort) = req.query_value("sort") {
                     let (descending, field) = match sort.strip_prefix('-') {
@@ -1480,12 +1484,11 @@ impl Clause {
     }
 }
 
-fn parse_query(q: &str) -> Result<Vec<Clause>, String> {
-    let mut clauses = Vec::new();
-    let lower = q.to_ascii_lowercase();
-    if lower.contains(" or ") {
-        return Err("the sandbox supports only AND in q".to_owned());
-    }
+/// Reads a `q` filter: terms joined by `AND`, each a clause or a parenthesised group of
+/// clauses joined by `OR` (`(uuid="{a}" OR uuid="{b}")`); returns the terms, each the clauses
+/// of which one must match.
+fn parse_query(q: &str) -> Result<Vec<Vec<Clause>>, String> {
+    let mut terms = Vec::new();
     let mut rest = q;
     loop {
         let lower_rest = rest.to_ascii_lowercase();
@@ -1493,35 +1496,55 @@ fn parse_query(q: &str) -> Result<Vec<Clause>, String> {
             Some(i) => (&rest[..i], Some(&rest[i + 5..])),
             None => (rest, None),
         };
-        let part = part
-            .trim()
-            .trim_start_matches('(')
-            .trim_end_matches(')')
-            .trim();
-        let op = [">=", "<=", "!=", "=", ">", "<", "~"]
-            .into_iter()
-            .find(|op| part.contains(op))
-            .ok_or_else(|| format!("Invalid query: `{part}`"))?;
-        let (field, value) = part.split_once(op).unwrap_or_default();
-        let value = value.trim();
-        let value = if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-            value[1..value.len() - 1]
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\")
-        } else {
-            value.to_owned()
-        };
-        clauses.push(Clause {
-            path: field.trim().split('.').map(str::to_owned).collect(),
-            op,
-            value,
-        });
+        let part = part.trim();
+        let grouped = part.starts_with('(') && part.ends_with(')');
+        let inner = part.trim_start_matches('(').trim_end_matches(')').trim();
+        let mut alternatives = Vec::new();
+        let mut left = inner;
+        loop {
+            let lower_left = left.to_ascii_lowercase();
+            let (one, more) = match lower_left.find(" or ") {
+                Some(i) if grouped => (&left[..i], Some(&left[i + 4..])),
+                Some(_) => {
+                    return Err("Invalid query: put OR alternatives in parentheses".to_owned());
+                }
+                None => (left, None),
+            };
+            alternatives.push(parse_clause(one.trim())?);
+            match more {
+                Some(m) => left = m,
+                None => break,
+            }
+        }
+        terms.push(alternatives);
         match next {
             Some(n) => rest = n,
             None => break,
         }
     }
-    Ok(clauses)
+    Ok(terms)
+}
+
+/// One `field op value` clause.
+fn parse_clause(part: &str) -> Result<Clause, String> {
+    let op = [">=", "<=", "!=", "=", ">", "<", "~"]
+        .into_iter()
+        .find(|op| part.contains(op))
+        .ok_or_else(|| format!("Invalid query: `{part}`"))?;
+    let (field, value) = part.split_once(op).unwrap_or_default();
+    let value = value.trim();
+    let value = if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        value[1..value.len() - 1]
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\")
+    } else {
+        value.to_owned()
+    };
+    Ok(Clause {
+        path: field.trim().split('.').map(str::to_owned).collect(),
+        op,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -1553,12 +1576,24 @@ mod tests {
     #[test]
     fn queries_filter() {
         let item = json!({"project": {"key": "CORE"}, "updated_on": "2026-03-01T10:00:00.000000+00:00", "is_private": true});
-        let ok = |q: &str| parse_query(q).unwrap().iter().all(|c| c.matches(&item));
+        let ok = |q: &str| {
+            parse_query(q)
+                .unwrap()
+                .iter()
+                .all(|any| any.iter().any(|c| c.matches(&item)))
+        };
         assert!(ok(r#"project.key="CORE""#));
         assert!(!ok(r#"project.key="WEB""#));
         assert!(ok("updated_on>2026-01-01T00:00:00Z"));
         assert!(!ok("updated_on>2026-06-01T00:00:00Z"));
         assert!(ok(r#"(project.key="CORE") AND (is_private=true)"#));
-        assert!(parse_query("a=1 OR b=2").is_err());
+        assert!(
+            parse_query("a=1 OR b=2").is_err(),
+            "OR needs its parentheses"
+        );
+        assert!(ok(
+            r#"(project.key="WEB" OR project.key="CORE") AND is_private=true"#
+        ));
+        assert!(!ok(r#"(project.key="WEB" OR project.key="APP")"#));
     }
 }

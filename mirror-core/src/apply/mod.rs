@@ -185,6 +185,22 @@ pub async fn apply(
     apply_holding(plan, snyk, journal, options, observer, stop, None).await
 }
 
+/// What a targeted reconcile holds from its plan until its orgs are ready: the setup lock,
+/// and what to do when it lets go (the event loop frees the round's slot: what is left is
+/// waiting on imports).
+pub(crate) struct SetupHold<'a> {
+    pub(crate) _guard: tokio::sync::MutexGuard<'a, ()>,
+    pub(crate) on_release: Option<Box<dyn FnOnce() + Send + 'a>>,
+}
+
+impl Drop for SetupHold<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_release.take() {
+            f();
+        }
+    }
+}
+
 /// [`apply`], holding `setup` (a lock over the orgs' setup) until the orgs and their
 /// integrations are ready: concurrent targeted reconciles plan and create orgs one at a time
 /// (two could otherwise both create an org of the same name), and import side by side.
@@ -195,7 +211,7 @@ pub(crate) async fn apply_holding(
     options: &ApplyOptions,
     observer: Option<Arc<dyn ApplyObserver>>,
     stop: Option<watch::Receiver<bool>>,
-    setup: Option<tokio::sync::MutexGuard<'_, ()>>,
+    setup: Option<SetupHold<'_>>,
 ) -> Result<Report, Error> {
     let observer = observer.unwrap_or_else(|| Arc::new(Silent));
     let summary = plan.summary();
