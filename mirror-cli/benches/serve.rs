@@ -203,7 +203,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
-        "serve ready after its first reconcile of 3 × 100 repositories: {:.1} s",
+        "first reconcile of 3 × 100 repositories (2 s jobs, 15 in flight) done after {:.1} s",
         started.elapsed().as_secs_f64()
     );
 

@@ -42,6 +42,7 @@ pub const EXIT_CODES: &str = exit_codes!();
         "  SNYK_BITBUCKET_EMAIL, SNYK_BITBUCKET_API_TOKEN     what Snyk reads Bitbucket with, to add integrations\n",
         "  SNYK_TEMPLATE_ORG_ID                               an org whose integrations new orgs copy\n",
         "  SNYK_LOG_PATH                                      the state directory (default ./.bb-snyk-mirror)\n",
+        "  BITBUCKET_WEBHOOK_SECRET                           the webhooks' secret (serve, hooks install)\n",
         "  CONCURRENT_IMPORTS                                 imports in flight (default 15, at most 50)\n",
         "  NO_COLOR                                           no colour on a terminal\n",
         "\n",
@@ -313,7 +314,7 @@ pub enum IntegrationsAction {
 #[derive(Debug, Subcommand)]
 pub enum HooksAction {
     /// Create the webhook of each workspace in scope, or bring it up to date (events, secret
-    /// from BITBUCKET_WEBHOOK_SECRET); running it again changes nothing more. Needs the
+    /// from BITBUCKET_WEBHOOK_SECRET); running it again leaves one webhook. Needs the
     /// workspace's Owner role.
     #[command(
         after_help = "Examples:\n  BITBUCKET_WEBHOOK_SECRET=… bb-snyk-mirror hooks install --url https://mirror.example.com/webhooks/bitbucket"
