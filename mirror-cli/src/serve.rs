@@ -369,9 +369,12 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         .chars()
         .take(40)
         .collect::<String>();
+    // The metrics' label: only the events followed, so that unsigned requests cannot make
+    // series without end.
+    let label = EventKey::parse(&event_name).map_or("other", EventKey::as_str);
     let metrics = &shared.metrics;
     let too_large = || {
-        metrics.delivery(&event_name, "too_large");
+        metrics.delivery(label, "too_large");
         answer(
             StatusCode::PAYLOAD_TOO_LARGE,
             "the body is over 256 KiB (Bitbucket drops such payloads itself)",
@@ -393,7 +396,7 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
             return too_large();
         }
         Err(_) => {
-            metrics.delivery(&event_name, "unreadable");
+            metrics.delivery(label, "unreadable");
             return answer(StatusCode::BAD_REQUEST, "the body could not be read");
         }
     };
@@ -413,13 +416,13 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
                 reason: reason.to_owned(),
             })
             .inc();
-        metrics.delivery(&event_name, "unauthorized");
+        metrics.delivery(label, "unauthorized");
         // Nothing of the body is logged.
         tracing::warn!(reason, "refused a delivery: {e}");
         return answer(StatusCode::UNAUTHORIZED, &format!("signature refused: {e}"));
     }
     let Some(key) = EventKey::parse(&event_name) else {
-        metrics.delivery(&event_name, "ignored");
+        metrics.delivery(label, "ignored");
         return answer(
             StatusCode::ACCEPTED,
             "ignored: not an event the mirror follows",
@@ -429,13 +432,13 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         .map(str::trim)
         .filter(|u| !u.is_empty() && u.len() <= 100)
     else {
-        metrics.delivery(&event_name, "malformed");
+        metrics.delivery(label, "malformed");
         return answer(StatusCode::BAD_REQUEST, "X-Request-UUID is missing");
     };
     let event = match RepositoryEvent::parse(key, &body) {
         Ok(e) => e,
         Err(e) => {
-            metrics.delivery(&event_name, "malformed");
+            metrics.delivery(label, "malformed");
             tracing::warn!(request_uuid, "refused a signed delivery: {e}");
             return answer(StatusCode::BAD_REQUEST, &e.to_string());
         }
@@ -455,7 +458,7 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
                     (StatusCode::ACCEPTED, "ignored", format!("ignored: {why}"))
                 }
             };
-            metrics.delivery(&event_name, result);
+            metrics.delivery(label, result);
             tracing::info!(
                 request_uuid,
                 attempt,
@@ -468,7 +471,7 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         }
         Err(e) => {
             metrics.journal_ok.store(false, Ordering::SeqCst);
-            metrics.delivery(&event_name, "error");
+            metrics.delivery(label, "error");
             tracing::error!(request_uuid, error = %e, "could not queue a delivery");
             // A 5xx makes Bitbucket try again.
             answer(

@@ -2066,6 +2066,17 @@ fn serve_acts_on_signed_deliveries_once_and_refuses_everything_else() {
     // An event the mirror does not follow.
     let (status, _) = deliver(&w, &s, "repo:push", "{r-push}", 1, body.clone(), None);
     assert_eq!(status, 202);
+    // Unsigned, with an event key of its own: refused, and no metric series of its name.
+    let (status, _) = deliver(
+        &w,
+        &s,
+        "made-up:event",
+        "{r-x}",
+        1,
+        body.clone(),
+        Some(String::new()),
+    );
+    assert_eq!(status, 401);
     // Other methods and paths.
     assert_eq!(
         http(
@@ -2095,6 +2106,8 @@ fn serve_acts_on_signed_deliveries_once_and_refuses_everything_else() {
         r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="too_large"} 1"#,
         r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="malformed"} 1"#,
         r#"bb_snyk_mirror_signature_failures_total{reason="algorithm"} 1"#,
+        r#"bb_snyk_mirror_deliveries_total{event="other",result="ignored"} 1"#,
+        r#"bb_snyk_mirror_deliveries_total{event="other",result="unauthorized"} 1"#,
         "bb_snyk_mirror_queue_depth 0",
         "bb_snyk_mirror_last_reconcile_success 1",
     ] {
