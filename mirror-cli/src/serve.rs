@@ -35,6 +35,9 @@ use crate::run::Ctx;
 /// The webhook's path.
 pub const WEBHOOK_PATH: &str = "/webhooks/bitbucket";
 
+/// How long a request's body may take to arrive (its headers: the same, through hyper).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The variable holding the webhook secret.
 pub const SECRET_VARIABLE: &str = "BITBUCKET_WEBHOOK_SECRET";
 
@@ -360,6 +363,38 @@ async fn route(shared: &Shared, req: http::Request<Incoming>) -> Answer {
     }
 }
 
+/// Why a request's body was not read.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyProblem {
+    /// Over [`webhooks::MAX_PAYLOAD_BYTES`].
+    TooLarge,
+    /// Not within [`BODY_READ_TIMEOUT`]: Bitbucket sends the whole body at once, so a client
+    /// that trickles it is cut off.
+    TooSlow,
+    /// The connection failed.
+    Unreadable,
+}
+
+/// Reads a body of at most 256 KiB within [`BODY_READ_TIMEOUT`].
+async fn read_body<B>(body: B) -> Result<Bytes, BodyProblem>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limited = Limited::new(body, webhooks::MAX_PAYLOAD_BYTES).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, limited).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyProblem::TooLarge)
+        }
+        Ok(Err(_)) => Err(BodyProblem::Unreadable),
+        Err(_) => Err(BodyProblem::TooSlow),
+    }
+}
+
 /// `POST /webhooks/bitbucket`: size, signature (on the raw body, before anything is parsed),
 /// then the event; 202 once it is queued on disk.
 async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
@@ -384,20 +419,19 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
     if declared.is_some_and(|n| n > webhooks::MAX_PAYLOAD_BYTES) {
         return too_large();
     }
-    let body = match Limited::new(body, webhooks::MAX_PAYLOAD_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return too_large();
-        }
-        Err(_) => {
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(BodyProblem::TooLarge) => return too_large(),
+        Err(BodyProblem::Unreadable) => {
             metrics.delivery(label, "unreadable");
             return answer(StatusCode::BAD_REQUEST, "the body could not be read");
+        }
+        Err(BodyProblem::TooSlow) => {
+            metrics.delivery(label, "unreadable");
+            return answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive within 10 seconds",
+            );
         }
     };
     let signature = header(&parts, webhooks::SIGNATURE_HEADER);
@@ -648,4 +682,27 @@ pub async fn command(
     } else {
         crate::exit::INTERRUPTED
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_trickles_is_cut_off_and_one_too_large_refused() {
+        // One frame, then nothing: a client holding the connection open.
+        let first = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            hyper::body::Frame::data(Bytes::from_static(b"{")),
+        )]);
+        let stalled = first.chain(futures_util::stream::pending());
+        let body = http_body_util::StreamBody::new(stalled);
+        let started = tokio::time::Instant::now();
+        assert_eq!(read_body(body).await, Err(BodyProblem::TooSlow));
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+        let big = Full::new(Bytes::from(vec![b' '; webhooks::MAX_PAYLOAD_BYTES + 1]));
+        assert_eq!(read_body(big).await, Err(BodyProblem::TooLarge));
+        let fine = Full::new(Bytes::from_static(b"{}"));
+        assert_eq!(read_body(fine).await, Ok(Bytes::from_static(b"{}")));
+    }
 }
