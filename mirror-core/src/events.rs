@@ -164,6 +164,19 @@ impl Mirror {
         )
         .await?;
         let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
+        // Most deliveries change nothing Snyk shows (a description edited): such a round
+        // writes nothing to the journal but its deliveries' end.
+        if plan
+            .actions
+            .iter()
+            .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
+        {
+            drop(setup);
+            return Ok(Report {
+                skipped: plan.summary().skipped,
+                ..Report::default()
+            });
+        }
         self.apply_holding(&plan, Some(setup)).await
     }
 }

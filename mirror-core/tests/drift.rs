@@ -818,3 +818,28 @@ async fn a_round_reads_its_repositories_of_one_workspace_in_one_filtered_listing
     w.assert_equal();
     w.assert_settled().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_that_changes_nothing_writes_only_its_own_two_journal_lines() {
+    let w = World::start().await;
+    w.sync().await;
+    let lines = || {
+        std::fs::read_to_string(w.state.path().join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let before = lines();
+    let slug = &w.first_repos("ws-0001", 1)[0];
+    let report = deliver(
+        &w,
+        vec![event(&w, EventKey::Updated, "ws-0001", slug, None)],
+    )
+    .await;
+    assert_eq!(report.imports_accepted, 0);
+    assert_eq!(
+        lines() - before,
+        2,
+        "delivery-queued and deliveries-done only"
+    );
+}
