@@ -207,6 +207,28 @@ impl SnykAdapter {
         self
     }
 
+    /// An org's targets of a type, optionally only those whose names begin with `prefix`.
+    async fn targets(
+        &self,
+        org_id: &OrgId,
+        integration_type: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<SnykTarget>, Error> {
+        let targets: Vec<_> = self
+            .client
+            .targets_of(org_id.as_str(), integration_type, prefix)
+            .try_collect()
+            .await?;
+        Ok(targets
+            .into_iter()
+            .map(|t| SnykTarget {
+                id: t.id.into(),
+                display_name: t.display_name,
+                integration_type: t.integration_type,
+            })
+            .collect())
+    }
+
     /// The client.
     pub fn client(&self) -> &SnykClient {
         &self.client
@@ -258,19 +280,16 @@ impl SnykPort for SnykAdapter {
         org_id: &OrgId,
         integration_type: &str,
     ) -> Result<Vec<SnykTarget>, Error> {
-        let targets: Vec<_> = self
-            .client
-            .targets_of(org_id.as_str(), integration_type, None)
-            .try_collect()
-            .await?;
-        Ok(targets
-            .into_iter()
-            .map(|t| SnykTarget {
-                id: t.id.into(),
-                display_name: t.display_name,
-                integration_type: t.integration_type,
-            })
-            .collect())
+        self.targets(org_id, integration_type, None).await
+    }
+
+    async fn imported_named(
+        &self,
+        org_id: &OrgId,
+        integration_type: &str,
+        prefix: &str,
+    ) -> Result<Vec<SnykTarget>, Error> {
+        self.targets(org_id, integration_type, Some(prefix)).await
     }
 
     async fn create_org(

@@ -30,6 +30,35 @@ pub(crate) async fn bitbucket_targets(
         .map(|t| (t.display_name.to_lowercase(), t.id))
         .collect())
 }
+/// The targets of an org that bear these names (compared as Snyk does, without regard to
+/// case): a listing filtered on each name, for a targeted reconcile of a few repositories in
+/// an org of thousands.
+async fn bitbucket_targets_named(
+    snyk: &dyn SnykPort,
+    org_id: &OrgId,
+    names: &[String],
+) -> Result<BTreeMap<String, TargetId>, Error> {
+    let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
+    let mut found = BTreeMap::new();
+    for name in names {
+        let wanted = name.to_lowercase();
+        for t in snyk.imported_named(org_id, types, name).await? {
+            let ours = t
+                .integration_type
+                .as_deref()
+                .is_none_or(|k| types.split(',').any(|b| b == k));
+            if ours && t.display_name.to_lowercase() == wanted {
+                found.insert(wanted.clone(), t.id);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A targeted reconcile reads an org's targets by name when it touches at most this many of
+/// its repositories (a request each), and lists the whole org otherwise.
+const NAMED_TARGET_LOOKUPS: usize = 8;
+
 use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
 use crate::rules::{History, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
@@ -231,7 +260,7 @@ pub(crate) async fn gather_touched(
         .collect();
     bb.excluded_workspaces.sort();
     bb.excluded_workspaces.dedup();
-    let sn = gather_snyk_for(config, &bb, snyk, history).await?;
+    let sn = gather_snyk_for(config, &bb, snyk, history, true).await?;
     Ok((
         Inventory {
             bitbucket: bb,
@@ -397,6 +426,7 @@ async fn gather_snyk_for(
     bitbucket: &BitbucketInventory,
     snyk: &dyn SnykPort,
     history: &History,
+    targeted: bool,
 ) -> Result<SnykInventory, Error> {
     let mut orgs: Vec<OrgInventory> = match &config.mapping {
         Mapping::SingleOrg { org_id } => vec![OrgInventory {
@@ -461,12 +491,32 @@ async fn gather_snyk_for(
         BTreeMap<String, IntegrationId>,
         BTreeMap<String, TargetId>,
     );
-    let details: Vec<Details> = stream::iter(to_read)
+    // A targeted reconcile of a few repositories asks for their targets by name.
+    let named: Vec<(usize, Option<Vec<String>>)> = to_read
+        .into_iter()
         .map(|i| {
+            let o = &orgs[i];
+            let dest = if single {
+                o.id.as_str()
+            } else {
+                o.name.as_str()
+            };
+            let names = candidates
+                .get(dest)
+                .map(|repos| repos.iter().map(|r| r.full_name()).collect::<Vec<_>>())
+                .filter(|names| targeted && names.len() <= NAMED_TARGET_LOOKUPS);
+            (i, names)
+        })
+        .collect();
+    let details: Vec<Details> = stream::iter(named)
+        .map(|(i, names)| {
             let id = orgs[i].id.clone();
             async move {
                 let integrations = snyk.integrations(&id).await?;
-                let targets = bitbucket_targets(snyk, &id).await?;
+                let targets = match names {
+                    Some(names) => bitbucket_targets_named(snyk, &id, &names).await?,
+                    None => bitbucket_targets(snyk, &id).await?,
+                };
                 Ok::<_, Error>((i, integrations, targets))
             }
         })
@@ -516,7 +566,7 @@ pub async fn gather_for(
 ) -> Result<Inventory, Error> {
     let mut bb = gather_bitbucket(config, bitbucket).await?;
     confirm_missing(config, bitbucket, &mut bb, history).await?;
-    let sn = gather_snyk_for(config, &bb, snyk, history).await?;
+    let sn = gather_snyk_for(config, &bb, snyk, history, false).await?;
     Ok(Inventory {
         bitbucket: bb,
         snyk: sn,

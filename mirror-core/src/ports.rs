@@ -306,6 +306,23 @@ pub trait SnykPort: Send + Sync {
         org_id: &OrgId,
         integration_type: &str,
     ) -> Result<Vec<SnykTarget>, Error>;
+    /// An org's targets imported through `integration_type` whose display names begin with
+    /// `prefix` (one filtered listing rather than the whole org). The default filters
+    /// [`SnykPort::imported`].
+    async fn imported_named(
+        &self,
+        org_id: &OrgId,
+        integration_type: &str,
+        prefix: &str,
+    ) -> Result<Vec<SnykTarget>, Error> {
+        let prefix = prefix.to_lowercase();
+        Ok(self
+            .imported(org_id, integration_type)
+            .await?
+            .into_iter()
+            .filter(|t| t.display_name.to_lowercase().starts_with(&prefix))
+            .collect())
+    }
     /// Creates an org in the group, optionally from a template.
     async fn create_org(
         &self,

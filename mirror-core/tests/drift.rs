@@ -843,3 +843,22 @@ async fn a_delivery_that_changes_nothing_writes_only_its_own_two_journal_lines()
         "delivery-queued and deliveries-done only"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_round_for_a_new_repository_reads_its_targets_by_name_not_the_whole_org() {
+    let w = World::with(Estate::generate(1, 250, 7), "").await;
+    w.sync().await;
+    let route = "GET /rest/orgs/{org_id}/targets";
+    let before = w.snyk.stats().route(route);
+    let uuid = "{00000000-0000-4000-8000-00000000e004}";
+    assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("one-more", uuid)));
+    let report = deliver(
+        &w,
+        vec![event(&w, EventKey::Created, "ws-0001", "one-more", None)],
+    )
+    .await;
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    // One filtered request, where the org's 250 targets take three pages.
+    assert_eq!(w.snyk.stats().route(route) - before, 1);
+    w.assert_equal();
+}
