@@ -428,6 +428,7 @@ async fn gather_snyk_for(
     history: &History,
     targeted: bool,
 ) -> Result<SnykInventory, Error> {
+    let wanted = wanted_org_names(config, bitbucket);
     let mut orgs: Vec<OrgInventory> = match &config.mapping {
         Mapping::SingleOrg { org_id } => vec![OrgInventory {
             id: org_id.as_str().into(),
@@ -436,20 +437,31 @@ async fn gather_snyk_for(
             imported: None,
             target_ids: BTreeMap::new(),
         }],
-        _ => snyk
-            .orgs(&config.snyk.group_id)
-            .await?
-            .into_iter()
-            .map(|o| OrgInventory {
-                id: o.id,
-                name: o.name,
-                integrations: None,
-                imported: None,
-                target_ids: BTreeMap::new(),
-            })
-            .collect(),
+        _ => {
+            let group = &config.snyk.group_id;
+            // A targeted reconcile of a few orgs asks for them by name, not for the group's
+            // every org (other orgs are then named by their ids in its report).
+            let listed = if targeted && wanted.len() <= NAMED_TARGET_LOOKUPS {
+                let mut found = Vec::new();
+                for name in &wanted {
+                    found.extend(snyk.orgs_named(group, name).await?);
+                }
+                found
+            } else {
+                snyk.orgs(group).await?
+            };
+            listed
+                .into_iter()
+                .map(|o| OrgInventory {
+                    id: o.id,
+                    name: o.name,
+                    integrations: None,
+                    imported: None,
+                    target_ids: BTreeMap::new(),
+                })
+                .collect()
+        }
     };
-    let wanted = wanted_org_names(config, bitbucket);
     let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
     for o in &orgs {
         *by_name.entry(o.name.as_str()).or_default() += 1;

@@ -845,11 +845,18 @@ async fn a_delivery_that_changes_nothing_writes_only_its_own_two_journal_lines()
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_round_for_a_new_repository_reads_its_targets_by_name_not_the_whole_org() {
+async fn a_round_for_a_new_repository_reads_its_org_and_targets_by_name_not_the_whole_group() {
     let w = World::with(Estate::generate(1, 250, 7), "").await;
     w.sync().await;
+    // A group of 151 orgs: two pages to list them all.
+    for n in 0..150 {
+        w.snyk
+            .add_org(&format!("other-{n:03}"), &["bitbucket-cloud"]);
+    }
     let route = "GET /rest/orgs/{org_id}/targets";
+    let orgs_route = "GET /v1/group/{groupId}/orgs";
     let before = w.snyk.stats().route(route);
+    let orgs_before = w.snyk.stats().route(orgs_route);
     let uuid = "{00000000-0000-4000-8000-00000000e004}";
     assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("one-more", uuid)));
     let report = deliver(
@@ -858,7 +865,9 @@ async fn a_round_for_a_new_repository_reads_its_targets_by_name_not_the_whole_or
     )
     .await;
     assert_eq!(report.imports_accepted, 1, "{}", report.render());
-    // One filtered request, where the org's 250 targets take three pages.
+    // One filtered request, where the org's 250 targets take three pages; the org asked
+    // for by name, where the group's orgs take two pages.
     assert_eq!(w.snyk.stats().route(route) - before, 1);
+    assert_eq!(w.snyk.stats().route(orgs_route) - orgs_before, 1);
     w.assert_equal();
 }
