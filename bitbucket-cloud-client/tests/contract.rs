@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use api_support::Endpoint;
 use bitbucket_cloud_client::endpoints::{
-    CurrentUser, GetRepository, GetWorkspace, ListRepositories, Role, UserWorkspaces,
-    WorkspaceProjects,
+    CurrentUser, DeleteWorkspaceHook, GetRepository, GetWorkspace, ListRepositories,
+    PutWorkspaceHook, Role, UserWorkspaces, WorkspaceHooks, WorkspaceProjects,
 };
+use bitbucket_cloud_client::webhooks::{Webhook, WebhookSpec};
 use bitbucket_cloud_client::{Auth, BitbucketClient, Fields, Page, WorkspaceAccess};
 use serde_json::Value;
 
@@ -49,7 +50,51 @@ fn endpoints() -> Vec<Box<dyn Endpoint>> {
             workspace: "acme".into(),
             repo_slug: "api".into(),
         }),
+        Box::new(WorkspaceHooks {
+            workspace: "acme".into(),
+        }),
+        Box::new(PutWorkspaceHook {
+            workspace: "acme".into(),
+            uid: None,
+            spec: WebhookSpec::mirror("https://x.example/webhooks/bitbucket", "s".into()),
+        }),
+        Box::new(PutWorkspaceHook {
+            workspace: "acme".into(),
+            uid: Some("{h}".into()),
+            spec: WebhookSpec::mirror("https://x.example/webhooks/bitbucket", "s".into()),
+        }),
+        Box::new(DeleteWorkspaceHook {
+            workspace: "acme".into(),
+            uid: "{h}".into(),
+        }),
     ]
+}
+
+/// Every webhook the document allows decodes, alone and in a page (`hooks list`, `hooks
+/// install` finding its hook by URL).
+#[test]
+fn generated_webhooks_decode() {
+    use api_support::instances::Instances;
+    let spec = spec();
+    for seed in 0..12_u64 {
+        let mut generator = Instances::new(&spec, seed);
+        for maximal in [false, true] {
+            let mut make = |name: &str| {
+                let schema = generator.schema(name).expect(name).clone();
+                if maximal {
+                    generator.maximal(&schema)
+                } else {
+                    generator.minimal(&schema)
+                }
+            };
+            let one = make("webhook_subscription");
+            let page = make("paginated_webhook_subscriptions");
+            let decoded: Result<Webhook, _> = serde_json::from_value(one.clone());
+            assert!(decoded.is_ok(), "seed {seed}: {decoded:?} from {one}");
+            let decoded: Result<Page<Webhook>, _> = serde_json::from_value(page.clone());
+            assert!(decoded.is_ok(), "seed {seed}: {decoded:?} from {page}");
+        }
+    }
 }
 
 fn matches_template(template: &str, path: &str) -> bool {
