@@ -104,11 +104,7 @@ impl BitbucketPort for BitbucketAdapter {
         uuids: &[RepoUuid],
     ) -> Result<Vec<Repo>, Error> {
         if uuids.len() < 2 {
-            let mut found = Vec::new();
-            for uuid in uuids {
-                found.extend(self.repository_by_uuid(workspace, uuid).await?);
-            }
-            return Ok(found);
+            return crate::ports::each_by_uuid(self, workspace, uuids).await;
         }
         let mut found = Vec::new();
         for chunk in uuids.chunks(UUIDS_PER_LISTING) {
@@ -131,9 +127,7 @@ impl BitbucketPort for BitbucketAdapter {
             match listed {
                 Ok(repos) => found.extend(repos.into_iter().map(|r| repo_of(r, workspace))),
                 Err(e) if e.status() == Some(400) => {
-                    for uuid in chunk {
-                        found.extend(self.repository_by_uuid(workspace, uuid).await?);
-                    }
+                    found.extend(crate::ports::each_by_uuid(self, workspace, chunk).await?);
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -231,6 +231,14 @@ impl BitbucketPort for Incremental {
         self.inner.repository_by_uuid(workspace, uuid).await
     }
 
+    async fn repositories_by_uuid(
+        &self,
+        workspace: &str,
+        uuids: &[RepoUuid],
+    ) -> Result<Vec<Repo>, Error> {
+        self.inner.repositories_by_uuid(workspace, uuids).await
+    }
+
     fn requests(&self) -> u64 {
         self.inner.requests()
     }

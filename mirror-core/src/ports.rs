@@ -269,11 +269,7 @@ pub trait BitbucketPort: Send + Sync {
         workspace: &str,
         uuids: &[RepoUuid],
     ) -> Result<Vec<Repo>, Error> {
-        let mut found = Vec::new();
-        for uuid in uuids {
-            found.extend(self.repository_by_uuid(workspace, uuid).await?);
-        }
-        Ok(found)
+        each_by_uuid(self, workspace, uuids).await
     }
     /// How many repositories of a workspace match `query` (one request), or `None` when this
     /// port cannot say without listing them (the default).
@@ -287,6 +283,19 @@ pub trait BitbucketPort: Send + Sync {
     }
     /// Requests made so far.
     fn requests(&self) -> u64;
+}
+
+/// Repositories of a workspace looked up one by one by uuid: those found, in order.
+pub(crate) async fn each_by_uuid<P: BitbucketPort + ?Sized>(
+    port: &P,
+    workspace: &str,
+    uuids: &[RepoUuid],
+) -> Result<Vec<Repo>, Error> {
+    let mut found = Vec::new();
+    for uuid in uuids {
+        found.extend(port.repository_by_uuid(workspace, uuid).await?);
+    }
+    Ok(found)
 }
 
 /// The Snyk side.

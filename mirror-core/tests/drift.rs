@@ -871,3 +871,36 @@ async fn a_round_for_a_new_repository_reads_its_org_and_targets_by_name_not_the_
     assert_eq!(w.snyk.stats().route(orgs_route) - orgs_before, 1);
     w.assert_equal();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_workspace_refusing_the_uuid_filter_is_asked_one_repository_at_a_time() {
+    use mirror_core::ports::BitbucketPort;
+    let w = World::start().await;
+    let adapter = mirror_core::adapters::BitbucketAdapter::new(
+        BitbucketClient::builder()
+            .base_url(w.bb.base_url())
+            .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+            .build()
+            .unwrap(),
+    );
+    let estate = w.bb.estate();
+    let wanted: Vec<mirror_core::RepoUuid> = estate.workspaces[0].repositories[..3]
+        .iter()
+        .map(|r| r.uuid.as_str().into())
+        .collect();
+    let by_uuid = "GET /repositories/{workspace}/{repo_slug}";
+    let before = w.bb.stats();
+    // The filtered listing is refused once (400): each repository is then looked up.
+    w.bb.server()
+        .inject(api_support::sandbox::Fault::Status(400), 1);
+    let found = adapter
+        .repositories_by_uuid("ws-0001", &wanted)
+        .await
+        .unwrap();
+    let mut got: Vec<_> = found.iter().filter_map(|r| r.uuid.clone()).collect();
+    got.sort();
+    let mut expected = wanted.clone();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert_eq!(w.bb.stats().route(by_uuid) - before.route(by_uuid), 3);
+}
