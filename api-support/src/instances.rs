@@ -52,6 +52,17 @@ impl<'a> Instances<'a> {
         self.instance(schema, Fill::Maximal, 0)
     }
 
+    /// [`Instances::maximal`] when `maximal`, else [`Instances::minimal`]: the two sizes a
+    /// contract test walks through.
+    pub fn filled(&mut self, schema: &Value, maximal: bool) -> Value {
+        let fill = if maximal {
+            Fill::Maximal
+        } else {
+            Fill::Minimal
+        };
+        self.instance(schema, fill, 0)
+    }
+
     fn resolve(&self, schema: &'a Value) -> &'a Value {
         let mut schema = schema;
         for _ in 0..16 {

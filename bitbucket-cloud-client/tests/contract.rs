@@ -80,12 +80,8 @@ fn generated_webhooks_decode() {
         let mut generator = Instances::new(&spec, seed);
         for maximal in [false, true] {
             let mut make = |name: &str| {
-                let schema = generator.schema(name).expect(name).clone();
-                if maximal {
-                    generator.maximal(&schema)
-                } else {
-                    generator.minimal(&schema)
-                }
+                let schema = generator.schema(name).expect(name);
+                generator.filled(schema, maximal)
             };
             let one = make("webhook_subscription");
             let page = make("paginated_webhook_subscriptions");
@@ -253,12 +249,8 @@ async fn generated_payloads_the_spec_allows_decode() {
         let mut generator = Instances::new(&spec, seed);
         for maximal in [false, true] {
             let mut make = |name: &str| {
-                let schema = generator.schema(name).expect(name).clone();
-                if maximal {
-                    generator.maximal(&schema)
-                } else {
-                    generator.minimal(&schema)
-                }
+                let schema = generator.schema(name).expect(name);
+                generator.filled(schema, maximal)
             };
             let mut repositories = servable_page(make("paginated_repositories"));
             // A minimal page has no items: give it minimal repositories to decode.

@@ -180,11 +180,7 @@ async fn generated_payloads_the_spec_allows_decode() {
             let context = format!("seed {seed}, maximal {maximal}");
             let mut make = |at: &str| {
                 let schema = answer_schema(&spec, at).clone();
-                let mut doc = if maximal {
-                    generator.maximal(&schema)
-                } else {
-                    generator.minimal(&schema)
-                };
+                let mut doc = generator.filled(&schema, maximal);
                 // No links to follow: one page.
                 if let Some(o) = doc.as_object_mut() {
                     o.remove("links");
