@@ -18,6 +18,9 @@ pub struct SkippedItem {
     pub index: usize,
     /// Its uuid, id, full name, slug or name, the first it has.
     pub id: Option<String>,
+    /// Its `uuid`, when it has a readable one: what a listing judged by absence needs to
+    /// know that this item, at least, is there.
+    pub uuid: Option<String>,
     /// The JSON path, within the item, of the value that failed (`.` for the item itself).
     pub path: String,
     /// What was wrong with that value.
@@ -77,12 +80,18 @@ pub fn decode_items<T: DeserializeOwned>(
     let mut skipped = Vec::new();
     for (index, value) in values.into_iter().enumerate() {
         let id = identity(&value);
+        let uuid = value
+            .get("uuid")
+            .and_then(serde_json::Value::as_str)
+            .filter(|u| !u.is_empty() && u.len() <= 200)
+            .map(str::to_owned);
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(item) => items.push(item),
             Err(e) => {
                 skipped.push(SkippedItem {
                     index,
                     id,
+                    uuid,
                     path: shown_path(e.path()),
                     reason: crate::redact::redact(&e.into_inner().to_string()),
                 });

@@ -4,6 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::marker::PhantomData;
 
+use api_support::SkippedItem;
 use futures_util::{Stream, TryStreamExt, stream};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -146,10 +147,7 @@ where
         stream::try_unfold(start, |(mut state, mut buffer, mut seen)| async move {
             loop {
                 if let Some(item) = buffer.pop_front() {
-                    if let Some(uuid) = item.uuid()
-                        && !seen.insert(uuid.to_owned())
-                    {
-                        tracing::debug!(uuid, "dropping an item repeated across pages");
+                    if !first_sighting(&mut seen, &item) {
                         continue;
                     }
                     return Ok(Some((item, (state, buffer, seen))));
@@ -168,5 +166,37 @@ where
     /// The first error of any page.
     pub async fn collect(self) -> Result<Vec<T>, Error> {
         self.items().try_collect().await
+    }
+
+    /// Every item, de-duplicated by UUID, with the items that could not be decoded: a caller
+    /// that judges by absence (a repository missing from its workspace's listing) needs to
+    /// know that the listing was not wholly read.
+    ///
+    /// # Errors
+    /// The first error of any page.
+    pub async fn collect_with_skipped(self) -> Result<(Vec<T>, Vec<SkippedItem>), Error> {
+        let mut state = self.state();
+        let (mut items, mut skipped, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
+        while let Some(page) = state.fetch::<T>().await? {
+            skipped.extend(page.skipped);
+            items.extend(
+                page.values
+                    .into_iter()
+                    .filter(|item| first_sighting(&mut seen, item)),
+            );
+        }
+        Ok((items, skipped))
+    }
+}
+
+/// Whether `item` is seen for the first time in a listing (by UUID; an item without one always
+/// is): pages may repeat an item when the listing changes while it is read.
+fn first_sighting<T: Identified>(seen: &mut HashSet<String>, item: &T) -> bool {
+    match item.uuid() {
+        Some(uuid) if !seen.insert(uuid.to_owned()) => {
+            tracing::debug!(uuid, "dropping an item repeated across pages");
+            false
+        }
+        _ => true,
     }
 }

@@ -11,8 +11,8 @@ use snyk_client::{ImportRequest, SnykClient};
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
-    BitbucketPort, ImportSpec, JobHandle, JobOutcome, ProjectResult, Repo, RepoQuery, Settings,
-    SnykOrg, SnykPort, SnykProject, SnykTarget,
+    BitbucketPort, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult, Repo, RepoQuery,
+    Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
@@ -60,9 +60,26 @@ impl BitbucketPort for BitbucketAdapter {
         Ok(slugs)
     }
 
-    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error> {
-        let repos = self.listing(workspace, query).collect().await?;
-        Ok(repos.into_iter().map(|r| repo_of(r, workspace)).collect())
+    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Listing, Error> {
+        let (repos, skipped) = self
+            .listing(workspace, query)
+            .paginator()
+            .collect_with_skipped()
+            .await?;
+        let mut listing = Listing::default();
+        for item in skipped {
+            let why = format!("its entry in the listing could not be read ({item})");
+            listing
+                .unreadable
+                .push(Unreadable::new(item.uuid.map(Into::into), item.id, why));
+        }
+        for r in repos {
+            match listed_repo(r, workspace) {
+                Ok(repo) => listing.repositories.push(repo),
+                Err(entry) => listing.unreadable.push(entry),
+            }
+        }
+        Ok(listing)
     }
 
     async fn repository_count(
@@ -142,6 +159,21 @@ impl BitbucketPort for BitbucketAdapter {
 
 /// Uuids asked for in one filtered listing.
 const UUIDS_PER_LISTING: usize = 40;
+
+/// A repository of `workspace`'s listing, or the entry set aside when it names another
+/// workspace as its own: the listing of one workspace says nothing certain of another.
+fn listed_repo(r: bitbucket_cloud_client::Repository, workspace: &str) -> Result<Repo, Unreadable> {
+    match r.workspace_slug() {
+        Some(own) if !own.eq_ignore_ascii_case(workspace) => Err(Unreadable::new(
+            r.uuid.clone().map(Into::into),
+            r.full_name.clone().or(Some(r.slug.clone())),
+            format!(
+                "listed in workspace {workspace}, but its entry names workspace {own} as its own"
+            ),
+        )),
+        _ => Ok(repo_of(r, workspace)),
+    }
+}
 
 /// A repository as the plan needs it, from Bitbucket's model (`workspace`: the one it was
 /// listed or looked up in, when the answer does not name it).

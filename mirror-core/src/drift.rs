@@ -10,7 +10,7 @@ use crate::Repo;
 use crate::config::{Config, Mapping, OutOfScope};
 use crate::conflict::ConflictReason;
 use crate::ids::{OrgId, RepoUuid};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Lookup};
 use crate::plan::{Action, RetireReason};
 use crate::rules::{History, Placement, RepoRecord, destination, repo_filter};
 
@@ -53,6 +53,7 @@ impl<'a> Seen<'a> {
                 .iter()
                 .map(|w| w.slug.as_str())
                 .chain(b.excluded_workspaces.iter().map(|(w, _)| w.as_str()))
+                .chain(b.unlisted.iter().map(|(w, _)| w.as_str()))
                 .collect(),
             inventory,
         }
@@ -61,17 +62,34 @@ impl<'a> Seen<'a> {
     /// The repository as it is now: listed, or found by uuid.
     fn now(&self, uuid: &RepoUuid) -> Option<&'a Repo> {
         self.listed.get(uuid).copied().or_else(|| {
-            self.inventory
-                .bitbucket
-                .confirmations
-                .get(uuid)
-                .and_then(Option::as_ref)
+            match self.inventory.bitbucket.confirmations.get(uuid) {
+                Some(Lookup::Found { repository }) => Some(repository),
+                _ => None,
+            }
         })
     }
 
-    /// Whether a lookup by uuid answered that the repository is gone.
-    fn confirmed_gone(&self, uuid: &RepoUuid) -> bool {
-        matches!(self.inventory.bitbucket.confirmations.get(uuid), Some(None))
+    /// Why what Bitbucket answered of a repository no listing showed is not certain, if it is
+    /// not: its entry in a listing could not be read, or its lookup proved nothing.
+    fn uncertain(&self, uuid: &RepoUuid) -> Option<String> {
+        let b = &self.inventory.bitbucket;
+        if let Some((workspace, entry)) = b.unreadable_entry(uuid) {
+            return Some(format!("in the listing of {workspace}: {}", entry.why));
+        }
+        match b.confirmations.get(uuid) {
+            Some(Lookup::Uncertain { why }) => Some(why.clone()),
+            _ => None,
+        }
+    }
+
+    /// The answer that left a workspace unlisted, if it was.
+    fn unlisted(&self, workspace: &str) -> Option<&'a str> {
+        self.inventory
+            .bitbucket
+            .unlisted
+            .iter()
+            .find(|(w, _)| w == workspace)
+            .map(|(_, why)| why.as_str())
     }
 
     fn org_name(&self, id: &OrgId) -> Option<&'a str> {
@@ -149,9 +167,27 @@ fn destination_org<'a>(
     })
 }
 
+/// What the analysis found, by kind, joined in order at the end.
+#[derive(Default)]
+struct Findings {
+    /// Repositories now listed under another name or org: where they were mirrored.
+    replaces: BTreeMap<RepoUuid, Placement>,
+    branches: Vec<Action>,
+    /// Retirements of repositories gone or out of scope, by org (for the guard).
+    gone: BTreeMap<OrgId, Vec<Action>>,
+    stale: Vec<Action>,
+    notices: Vec<Action>,
+    uncertain: Vec<Action>,
+    /// Workspaces no longer visible: their org, and how many mirrored repositories.
+    invisible: BTreeMap<String, (Option<String>, usize)>,
+    /// Workspaces whose listing failed: their org, how many mirrored repositories, and why.
+    unread: BTreeMap<String, (Option<String>, usize, String)>,
+}
+
 /// Compares what the journal recorded with Bitbucket now (see the module's documentation);
 /// with a `focus`, only for those repositories (a targeted reconcile, whose inventory shows
-/// only them).
+/// only them). Only certain evidence retires or moves anything: what Bitbucket's answers do not
+/// settle is named ([`Action::Uncertain`], [`Action::WorkspaceUnread`]) and left as it is.
 pub(crate) fn analyse(
     config: &Config,
     inventory: &Inventory,
@@ -168,12 +204,63 @@ pub(crate) fn analyse(
             to: to.clone(),
         });
     }
-    let mut branches = Vec::new();
-    let mut gone: BTreeMap<OrgId, Vec<Action>> = BTreeMap::new();
-    let mut stale = Vec::new();
-    let mut notices = Vec::new();
-    let mut invisible: BTreeMap<String, (Option<String>, usize)> = BTreeMap::new();
-    let retire = |uuid: &RepoUuid, placement: &Placement, why: RetireReason| Action::Retire {
+    let mut found = Findings::default();
+    let in_focus = |uuid: &RepoUuid| focus.is_none_or(|f| f.contains(uuid));
+    for (uuid, record) in history.repos.iter().filter(|(u, _)| in_focus(u)) {
+        for old in &record.stale {
+            let why = replaced(old, record);
+            found.stale.push(retirement(config, &seen, uuid, old, why));
+        }
+        match seen.now(uuid) {
+            Some(repo) => found.present(config, &seen, &renames, uuid, record, repo),
+            None => found.absent(config, &seen, uuid, record),
+        }
+    }
+    if focus.is_none() {
+        found.unclaimed(&seen, history);
+        for (workspace, why) in &inventory.bitbucket.unlisted {
+            found
+                .unread
+                .entry(workspace.clone())
+                .or_insert_with(|| (None, 0, why.clone()));
+        }
+    }
+    drift.replaces = found.replaces;
+    drift.actions.extend(found.branches);
+    drift
+        .actions
+        .extend(guard(config, inventory, history, found.gone, &seen));
+    drift.actions.extend(found.stale);
+    for (workspace, (org, repositories)) in found.invisible {
+        drift.actions.push(Action::WorkspaceGone {
+            workspace,
+            org,
+            repositories,
+        });
+    }
+    for (workspace, (org, repositories, why)) in found.unread {
+        drift.actions.push(Action::WorkspaceUnread {
+            workspace,
+            org,
+            repositories,
+            why,
+        });
+    }
+    drift.actions.extend(found.uncertain);
+    drift.actions.extend(found.notices);
+    drift.org_names = renames;
+    drift
+}
+
+/// The retirement of a target of `uuid` at `placement`, for `why`.
+fn retirement(
+    config: &Config,
+    seen: &Seen<'_>,
+    uuid: &RepoUuid,
+    placement: &Placement,
+    why: RetireReason,
+) -> Action {
+    Action::Retire {
         uuid: Some(uuid.clone()),
         org: seen
             .org_name(&placement.org_id)
@@ -182,71 +269,116 @@ pub(crate) fn analyse(
         placement: placement.clone(),
         why,
         mode: config.drift.retire,
-    };
-    let in_focus = |uuid: &RepoUuid| focus.is_none_or(|f| f.contains(uuid));
-    for (uuid, record) in history.repos.iter().filter(|(u, _)| in_focus(u)) {
-        for old in &record.stale {
-            stale.push(retire(uuid, old, replaced(old, record)));
-        }
-        let Some(repo) = seen.now(uuid) else {
-            if seen.confirmed_gone(uuid) {
-                let placement = &record.current;
-                let action = retire(uuid, placement, RetireReason::Deleted);
-                gone.entry(placement.org_id.clone())
-                    .or_default()
-                    .push(action);
-            } else {
-                let workspace = workspace_of(&record.current.full_name);
-                if !seen.visible.contains(workspace) {
-                    let entry = invisible.entry(workspace.to_owned()).or_insert_with(|| {
-                        (seen.org_name(&record.current.org_id).map(str::to_owned), 0)
-                    });
-                    entry.1 += 1;
-                }
-            }
-            continue;
-        };
+    }
+}
+
+impl Findings {
+    /// A mirrored repository that Bitbucket shows (listed, or found by uuid): out of scope
+    /// now, mirrored elsewhere now (a rename or a move, planned as an import that replaces
+    /// the old target), or in place with perhaps a new default branch.
+    fn present(
+        &mut self,
+        config: &Config,
+        seen: &Seen<'_>,
+        renames: &BTreeMap<OrgId, String>,
+        uuid: &RepoUuid,
+        record: &RepoRecord,
+        repo: &Repo,
+    ) {
         if let Some(reason) = repo_filter(config, repo) {
             let rule = reason.explain();
-            notices.push(Action::OutOfScope {
+            self.notices.push(Action::OutOfScope {
                 repository: repo.full_name(),
                 rule: rule.clone(),
             });
             if config.drift.out_of_scope == OutOfScope::Retire {
-                let placement = &record.current;
-                let action = retire(uuid, placement, RetireReason::OutOfScope { rule });
-                gone.entry(placement.org_id.clone())
+                let why = RetireReason::OutOfScope { rule };
+                let action = retirement(config, seen, uuid, &record.current, why);
+                self.gone
+                    .entry(record.current.org_id.clone())
                     .or_default()
                     .push(action);
             }
-            continue;
+            return;
         }
-        let here = destination_org(config, repo, &seen, &renames).as_ref()
+        let here = destination_org(config, repo, seen, renames).as_ref()
             == Some(&record.current.org_id)
             && repo
                 .full_name()
                 .eq_ignore_ascii_case(&record.current.full_name);
         if !here {
-            drift.replaces.insert(uuid.clone(), record.current.clone());
-        } else if let Some(change) = branch_change(uuid, record, repo, &seen) {
-            branches.push(change);
+            // The plan imports it where it goes now, replacing this placement.
+            self.replaces.insert(uuid.clone(), record.current.clone());
+        } else if let Some(change) = branch_change(uuid, record, repo, seen) {
+            self.branches.push(change);
         }
     }
-    drift.actions.extend(branches);
-    drift
-        .actions
-        .extend(guard(config, inventory, history, gone, &seen));
-    drift.actions.extend(stale);
-    for (workspace, (org, repositories)) in invisible {
-        drift.actions.push(Action::WorkspaceGone {
-            workspace,
-            org,
-            repositories,
-        });
+
+    /// A mirrored repository that no listing showed: gone on certain evidence, uncertain, in a
+    /// workspace that could not be listed, or in one no longer visible.
+    fn absent(&mut self, config: &Config, seen: &Seen<'_>, uuid: &RepoUuid, record: &RepoRecord) {
+        let placement = &record.current;
+        let org = || seen.org_name(&placement.org_id).map(str::to_owned);
+        if matches!(
+            seen.inventory.bitbucket.confirmations.get(uuid),
+            Some(Lookup::Gone)
+        ) {
+            let action = retirement(config, seen, uuid, placement, RetireReason::Deleted);
+            self.gone
+                .entry(placement.org_id.clone())
+                .or_default()
+                .push(action);
+        } else if let Some(why) = seen.uncertain(uuid) {
+            self.uncertain.push(Action::Uncertain {
+                uuid: Some(uuid.clone()),
+                repository: placement.full_name.clone(),
+                org: org(),
+                why,
+            });
+        } else {
+            let workspace = workspace_of(&placement.full_name);
+            if let Some(why) = seen.unlisted(workspace) {
+                let entry = self
+                    .unread
+                    .entry(workspace.to_owned())
+                    .or_insert_with(|| (org(), 0, why.to_owned()));
+                entry.1 += 1;
+            } else if !seen.visible.contains(workspace) {
+                let entry = self
+                    .invisible
+                    .entry(workspace.to_owned())
+                    .or_insert_with(|| (org(), 0));
+                entry.1 += 1;
+            }
+        }
     }
-    drift.actions.extend(notices);
-    drift.org_names = renames;
-    drift
+
+    /// Entries of the listings that could not be read and are not of a mirrored repository
+    /// (those are named by [`Findings::absent`]): never imported, and named.
+    fn unclaimed(&mut self, seen: &Seen<'_>, history: &History) {
+        for (workspace, entries) in &seen.inventory.bitbucket.unreadable {
+            for entry in entries {
+                if entry
+                    .uuid
+                    .as_ref()
+                    .is_some_and(|u| history.repos.contains_key(u))
+                {
+                    continue;
+                }
+                let name = entry.name.as_deref().unwrap_or("an entry");
+                self.uncertain.push(Action::Uncertain {
+                    uuid: entry.uuid.clone(),
+                    repository: if name.contains('/') {
+                        name.to_owned()
+                    } else {
+                        format!("{workspace}/{name}")
+                    },
+                    org: None,
+                    why: format!("in the listing of {workspace}: {}", entry.why),
+                });
+            }
+        }
+    }
 }
 
 /// Why an old placement of a repository is retired: it was renamed (same org) or moved.

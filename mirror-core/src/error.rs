@@ -92,6 +92,28 @@ impl Error {
         self.kind() == ErrorKind::Auth
     }
 
+    /// The HTTP status of the answer that failed, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Bitbucket(e) => e.status(),
+            Self::Snyk(e) => e.status(),
+            _ => None,
+        }
+    }
+
+    /// Whether this error from Bitbucket ends a whole run rather than leaving one workspace or
+    /// repository uncertain: credentials refused outright (401; a 403 is about one resource),
+    /// or a configuration or state problem of our own.
+    pub(crate) fn ends_the_run(&self) -> bool {
+        match self.kind() {
+            ErrorKind::Auth => self.status() != Some(403),
+            _ => matches!(
+                self,
+                Self::Config(_) | Self::Io { .. } | Self::Locked { .. } | Self::Internal(_)
+            ),
+        }
+    }
+
     /// Whether the org is at its project cap.
     pub fn is_project_cap(&self) -> bool {
         matches!(self, Self::Snyk(snyk_client::Error::ProjectCap { .. }))

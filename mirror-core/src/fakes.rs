@@ -11,8 +11,8 @@ use bitbucket_cloud_client::ErrorKind;
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
-    BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Repo, RepoQuery, Settings,
-    SnykOrg, SnykPort, SnykProject, SnykTarget,
+    BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Listing, Repo, RepoQuery,
+    Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -23,6 +23,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct FakeBitbucket {
     workspaces: Mutex<BTreeMap<String, Vec<Repo>>>,
+    /// Entries of a workspace's listing that cannot be read.
+    unreadable: Mutex<BTreeMap<String, Vec<Unreadable>>>,
+    /// What answers instead of a workspace's listing, or of a lookup by uuid.
+    failures: Mutex<BTreeMap<String, ErrorKind>>,
     requests: AtomicU64,
 }
 
@@ -51,6 +55,35 @@ impl FakeBitbucket {
     pub fn change(&self, change: impl FnOnce(&mut BTreeMap<String, Vec<Repo>>)) {
         change(&mut lock(&self.workspaces));
     }
+
+    /// Adds an entry that cannot be read to a workspace's listing (its repository, if any,
+    /// cannot be looked up either: see [`FakeBitbucket::fail`]).
+    pub fn add_unreadable(&self, workspace: &str, entry: Unreadable) {
+        lock(&self.unreadable)
+            .entry(workspace.to_owned())
+            .or_default()
+            .push(entry);
+    }
+
+    /// Makes the listing of a workspace (`what` is its slug) or the lookup of a repository
+    /// (`what` is its uuid) fail with an error of `kind` from now on; `None` heals it.
+    pub fn fail(&self, what: &str, kind: Option<ErrorKind>) {
+        let mut failures = lock(&self.failures);
+        match kind {
+            Some(kind) => failures.insert(what.to_owned(), kind),
+            None => failures.remove(what),
+        };
+    }
+
+    fn failure(&self, what: &str) -> Result<(), Error> {
+        match lock(&self.failures).get(what) {
+            Some(kind) => Err(Error::Fake {
+                kind: *kind,
+                message: format!("Bitbucket failed on purpose for {what} ({kind:?})"),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -60,11 +93,19 @@ impl BitbucketPort for FakeBitbucket {
         Ok(lock(&self.workspaces).keys().cloned().collect())
     }
 
-    async fn repositories(&self, workspace: &str, _query: &RepoQuery) -> Result<Vec<Repo>, Error> {
+    async fn repositories(&self, workspace: &str, _query: &RepoQuery) -> Result<Listing, Error> {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        lock(&self.workspaces)
+        self.failure(workspace)?;
+        let unreadable = lock(&self.unreadable)
             .get(workspace)
             .cloned()
+            .unwrap_or_default();
+        lock(&self.workspaces)
+            .get(workspace)
+            .map(|repos| Listing {
+                repositories: repos.clone(),
+                unreadable,
+            })
             .ok_or_else(|| Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!(
@@ -79,6 +120,7 @@ impl BitbucketPort for FakeBitbucket {
         uuid: &RepoUuid,
     ) -> Result<Option<Repo>, Error> {
         self.requests.fetch_add(1, Ordering::SeqCst);
+        self.failure(uuid.as_str())?;
         Ok(lock(&self.workspaces)
             .get(workspace)
             .and_then(|repos| repos.iter().find(|r| r.uuid.as_ref() == Some(uuid)))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Mapping, glob_match};
 use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
+use bitbucket_cloud_client::ErrorKind;
 
 /// An org's targets that are Bitbucket repositories, by lowercased name. Both Bitbucket
 /// integration types are listed (a repository imported through either is the same
@@ -59,7 +60,7 @@ async fn bitbucket_targets_named(
 /// its repositories (a request each), and lists the whole org otherwise.
 const NAMED_TARGET_LOOKUPS: usize = 8;
 
-use crate::ports::{BitbucketPort, RepoQuery, SnykPort};
+use crate::ports::{BitbucketPort, Listing, RepoQuery, SnykPort, Unreadable};
 use crate::rules::{History, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
 
@@ -86,10 +87,60 @@ pub struct BitbucketInventory {
     #[serde(default)]
     pub excluded_workspaces: Vec<(String, String)>,
     /// Mirrored repositories (by uuid) that no listing showed, looked up by uuid in their last
-    /// workspace: the repository as it is now, or `None` when it is gone (Bitbucket answered
-    /// 404 by uuid).
+    /// workspace: what the lookup found (see [`Lookup`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub confirmations: BTreeMap<RepoUuid, Option<Repo>>,
+    pub confirmations: BTreeMap<RepoUuid, Lookup>,
+    /// Entries of each workspace's listing that could not be read (by workspace slug).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreadable: BTreeMap<String, Vec<Unreadable>>,
+    /// Workspaces in scope whose listing failed, with the answer: nothing of them is known
+    /// this run, so nothing of them is imported, moved or retired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<(String, String)>,
+}
+
+impl BitbucketInventory {
+    /// Whether the listing of `workspace` is complete evidence of absence: it was read, and
+    /// every entry it holds could be read or at least shows its uuid.
+    pub fn lists_in_full(&self, workspace: &str) -> bool {
+        self.workspaces.iter().any(|w| w.slug == workspace)
+            && self
+                .unreadable
+                .get(workspace)
+                .is_none_or(|entries| entries.iter().all(|e| e.uuid.is_some()))
+    }
+
+    /// The entry of a listing that could not be read and shows this uuid, with its workspace.
+    pub fn unreadable_entry(&self, uuid: &RepoUuid) -> Option<(&str, &Unreadable)> {
+        self.unreadable.iter().find_map(|(ws, entries)| {
+            entries
+                .iter()
+                .find(|e| e.uuid.as_ref() == Some(uuid))
+                .map(|e| (ws.as_str(), e))
+        })
+    }
+}
+
+/// What looking a repository up by its uuid found. Only [`Lookup::Gone`] is evidence that a
+/// repository was deleted, and only with a complete listing of its workspace that lacks it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "found", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Lookup {
+    /// The repository as it is now, seen by uuid in the workspace it names.
+    Found {
+        /// The repository.
+        repository: Repo,
+    },
+    /// Bitbucket answered 404 by uuid.
+    Gone,
+    /// The answer proves nothing either way (a refusal, a server error, a time-out, an answer
+    /// that could not be read, a workspace that could not confirm it): nothing of the
+    /// repository is retired or moved, and the next run looks again.
+    Uncertain {
+        /// The answer that made it uncertain.
+        why: String,
+    },
 }
 
 /// One Snyk org.
@@ -195,26 +246,37 @@ pub(crate) async fn gather_touched(
     }
     let groups: Vec<(&str, Vec<usize>)> = by_workspace.into_iter().collect();
     let groups = &groups;
-    let listed: Vec<Vec<(usize, Option<Repo>)>> = stream::iter(0..groups.len())
+    let listed: Vec<Vec<(usize, Option<Lookup>)>> = stream::iter(0..groups.len())
         .map(|g| async move {
             let (workspace, members) = &groups[g];
             let uuids: Vec<RepoUuid> = members.iter().map(|&i| touched[i].uuid.clone()).collect();
             let mut repos: BTreeMap<RepoUuid, Repo> = BTreeMap::new();
             if uuids.len() > 1 {
-                for repo in bitbucket.repositories_by_uuid(workspace, &uuids).await? {
-                    if let Some(u) = repo.uuid.clone() {
-                        repos.insert(u, repo);
+                match bitbucket.repositories_by_uuid(workspace, &uuids).await {
+                    Ok(found) => {
+                        repos.extend(found.into_iter().filter_map(|r| Some((r.uuid.clone()?, r))))
                     }
+                    Err(e) if e.ends_the_run() => return Err(e),
+                    // Each is then looked up on its own, and judged on its own answer.
+                    Err(e) => tracing::warn!(workspace, error = %e, "the filtered listing failed"),
                 }
             }
             let mut out = Vec::new();
             for &i in members {
                 let uuid = &touched[i].uuid;
-                let repo = match repos.remove(uuid) {
-                    Some(r) => Some(r),
-                    None => bitbucket.repository_by_uuid(workspace, uuid).await?,
+                let found = match repos.remove(uuid) {
+                    Some(r) => Ok(Some(r)),
+                    None => bitbucket.repository_by_uuid(workspace, uuid).await,
                 };
-                out.push((i, repo));
+                let lookup = match found {
+                    Ok(Some(repository)) => Some(Lookup::Found { repository }),
+                    Ok(None) => touched[i].deleted.then_some(Lookup::Gone),
+                    Err(e) if e.ends_the_run() => return Err(e),
+                    Err(e) => Some(Lookup::Uncertain {
+                        why: format!("looking it up by uuid failed: {e}"),
+                    }),
+                };
+                out.push((i, lookup));
             }
             Ok::<_, Error>(out)
         })
@@ -228,26 +290,27 @@ pub(crate) async fn gather_touched(
     let mut bb = BitbucketInventory::default();
     let mut focus = BTreeSet::new();
     let mut listed: BTreeMap<String, Vec<Repo>> = BTreeMap::new();
-    for (t, repo) in found {
-        match repo {
-            Some(mut repo) => {
-                if config.source.updated_since.is_none() {
-                    repo.updated_on = None;
-                }
-                focus.insert(t.uuid.clone());
-                match workspace_in_scope(config, &repo.workspace) {
-                    Ok(()) => listed.entry(repo.workspace.clone()).or_default().push(repo),
-                    Err(why) => {
-                        bb.excluded_workspaces.push((repo.workspace.clone(), why));
-                        bb.confirmations.insert(t.uuid.clone(), Some(repo));
-                    }
-                }
+    for (t, lookup) in found {
+        // A 404 without a `repo:deleted` is left to the scheduled reconcile.
+        let Some(lookup) = lookup else { continue };
+        focus.insert(t.uuid.clone());
+        let Lookup::Found {
+            repository: mut repo,
+        } = lookup
+        else {
+            bb.confirmations.insert(t.uuid.clone(), lookup);
+            continue;
+        };
+        if config.source.updated_since.is_none() {
+            repo.updated_on = None;
+        }
+        match workspace_in_scope(config, &repo.workspace) {
+            Ok(()) => listed.entry(repo.workspace.clone()).or_default().push(repo),
+            Err(why) => {
+                bb.excluded_workspaces.push((repo.workspace.clone(), why));
+                bb.confirmations
+                    .insert(t.uuid.clone(), Lookup::Found { repository: repo });
             }
-            None if t.deleted => {
-                focus.insert(t.uuid.clone());
-                bb.confirmations.insert(t.uuid.clone(), None);
-            }
-            None => {}
         }
     }
     bb.workspaces = listed
@@ -311,26 +374,30 @@ pub async fn workspaces_in_scope(
     Ok(slugs)
 }
 
-/// Reads the Bitbucket side.
+/// Reads the Bitbucket side. A workspace whose listing fails is named among
+/// [`BitbucketInventory::unlisted`] and the others go on, unless the failure ends the run
+/// (credentials refused outright, or a workspace named in `source.workspaces` that does not
+/// exist).
 ///
 /// # Errors
-/// The first listing that fails (a workspace that does not exist is named).
+/// A listing failure that ends the run, or the workspaces cannot be listed.
 pub async fn gather_bitbucket(
     config: &Config,
     bitbucket: &dyn BitbucketPort,
 ) -> Result<BitbucketInventory, Error> {
+    let configured = config.source.workspaces.is_some();
     let mut slugs = match &config.source.workspaces {
         Some(list) => list.iter().map(|s| s.trim().to_owned()).collect(),
         None => bitbucket.workspaces().await?,
     };
     slugs.sort();
     slugs.dedup();
-    let mut excluded = Vec::new();
+    let mut inventory = BitbucketInventory::default();
     let mut selected = Vec::new();
     for slug in slugs {
         match workspace_selected(config, &slug) {
             Ok(()) => selected.push(slug),
-            Err(why) => excluded.push((slug, why)),
+            Err(why) => inventory.excluded_workspaces.push((slug, why)),
         }
     }
     let query = RepoQuery {
@@ -338,38 +405,68 @@ pub async fn gather_bitbucket(
         updated_since: config.source.updated_since.clone(),
     };
     let query = &query;
-    let mut workspaces: Vec<WorkspaceInventory> = stream::iter(selected)
+    let listed: Vec<(String, Result<Listing, Error>)> = stream::iter(selected)
         .map(|slug| async move {
-            let mut repositories = bitbucket.repositories(&slug, query).await?;
-            // `updated_on` serves only `source.updated_since`: 100,000 of them are megabytes
-            // the plan would hold for nothing.
-            if query.updated_since.is_none() {
-                for repo in &mut repositories {
-                    repo.updated_on = None;
-                }
-            }
-            repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
-            repositories.dedup_by(|a, b| a.slug == b.slug);
-            // A listing collected in place keeps the larger buffer of the raw models (five
-            // times the room at 100,000 repositories): keep only what is used.
-            repositories.shrink_to_fit();
-            Ok::<_, Error>(WorkspaceInventory { slug, repositories })
+            let listing = bitbucket.repositories(&slug, query).await;
+            (slug, listing)
         })
         .buffer_unordered(LISTING_CONCURRENCY)
-        .try_collect()
-        .await?;
-    workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
-    Ok(BitbucketInventory {
-        workspaces,
-        excluded_workspaces: excluded,
-        confirmations: BTreeMap::new(),
-    })
+        .collect()
+        .await;
+    for (slug, listing) in listed {
+        match listing {
+            Ok(listing) => inventory.add_listing(slug, listing, query),
+            Err(e) if e.ends_the_run() || (configured && e.kind() == ErrorKind::NotFound) => {
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!(workspace = %slug, error = %e, "the workspace could not be listed; nothing of it changes this run");
+                inventory.unlisted.push((slug, e.to_string()));
+            }
+        }
+    }
+    inventory.workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
+    inventory.unlisted.sort();
+    Ok(inventory)
+}
+
+impl BitbucketInventory {
+    /// Adds a workspace's listing: its repositories, sorted and each once, and the entries
+    /// that could not be read.
+    fn add_listing(&mut self, slug: String, listing: Listing, query: &RepoQuery) {
+        let Listing {
+            mut repositories,
+            unreadable,
+            ..
+        } = listing;
+        // `updated_on` serves only `source.updated_since`: 100,000 of them are megabytes the
+        // plan would hold for nothing.
+        if query.updated_since.is_none() {
+            for repo in &mut repositories {
+                repo.updated_on = None;
+            }
+        }
+        repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
+        repositories.dedup_by(|a, b| a.slug == b.slug);
+        // A listing collected in place keeps the larger buffer of the raw models (five times
+        // the room at 100,000 repositories): keep only what is used.
+        repositories.shrink_to_fit();
+        if !unreadable.is_empty() {
+            self.unreadable.insert(slug.clone(), unreadable);
+        }
+        self.workspaces
+            .push(WorkspaceInventory { slug, repositories });
+    }
 }
 
 /// Looks up by uuid every mirrored repository that no listing showed, when its last workspace
-/// was listed in full (a listing narrowed on the server proves nothing by omission); a
-/// repository whose workspace is not visible any more is not looked up (the plan names the
-/// workspace instead).
+/// was listed (a listing narrowed on the server proves nothing by omission); a repository
+/// whose workspace is not visible any more is not looked up (the plan names the workspace
+/// instead), nor one whose entry in a listing could not be read (it is there, and uncertain).
+///
+/// # Errors
+/// A lookup whose failure ends the run ([`Error::ends_the_run`]); any other failure leaves
+/// its repository [`Lookup::Uncertain`].
 async fn confirm_missing(
     config: &Config,
     bitbucket: &dyn BitbucketPort,
@@ -385,32 +482,80 @@ async fn confirm_missing(
         .flat_map(|w| &w.repositories)
         .filter_map(|r| r.uuid.as_ref())
         .collect();
-    let workspaces: BTreeSet<&str> = inventory
+    let workspaces: BTreeSet<String> = inventory
         .workspaces
         .iter()
-        .map(|w| w.slug.as_str())
+        .map(|w| w.slug.clone())
         .collect();
-    let missing: Vec<(RepoUuid, String)> = history
+    let missing: Vec<(RepoUuid, String, bool)> = history
         .repos
         .iter()
-        .filter(|(uuid, _)| !listed.contains(uuid))
+        .filter(|(uuid, _)| !listed.contains(uuid) && inventory.unreadable_entry(uuid).is_none())
         .filter_map(|(uuid, record)| {
             let (workspace, _) = record.current.full_name.split_once('/')?;
-            workspaces
-                .contains(workspace)
-                .then(|| (uuid.clone(), workspace.to_owned()))
+            workspaces.contains(workspace).then(|| {
+                let complete = inventory.lists_in_full(workspace);
+                (uuid.clone(), workspace.to_owned(), complete)
+            })
         })
         .collect();
-    let found: Vec<(RepoUuid, Option<Repo>)> = stream::iter(missing)
-        .map(|(uuid, workspace)| async move {
-            let repo = bitbucket.repository_by_uuid(&workspace, &uuid).await?;
-            Ok::<_, Error>((uuid, repo))
+    let workspaces = &workspaces;
+    let found: Vec<(RepoUuid, Lookup)> = stream::iter(missing)
+        .map(|(uuid, workspace, complete)| async move {
+            let lookup = look_up(bitbucket, &workspace, &uuid, workspaces, complete).await?;
+            Ok::<_, Error>((uuid, lookup))
         })
         .buffer_unordered(LISTING_CONCURRENCY)
         .try_collect()
         .await?;
     inventory.confirmations.extend(found);
     Ok(())
+}
+
+/// Looks a repository missing from `workspace`'s listing up by its uuid, and judges the
+/// answer (see [`Lookup`]): 404 is [`Lookup::Gone`] only when the listing was `complete`; an
+/// answer naming another workspace is a transfer only when that workspace, asked by uuid,
+/// shows it too, and never when that workspace's listing (in `listed`) lacks it.
+async fn look_up(
+    bitbucket: &dyn BitbucketPort,
+    workspace: &str,
+    uuid: &RepoUuid,
+    listed: &BTreeSet<String>,
+    complete: bool,
+) -> Result<Lookup, Error> {
+    let uncertain = |why: String| Ok(Lookup::Uncertain { why });
+    let repo = match bitbucket.repository_by_uuid(workspace, uuid).await {
+        Ok(Some(repo)) => repo,
+        Ok(None) if complete => return Ok(Lookup::Gone),
+        Ok(None) => {
+            return uncertain(format!(
+                "Bitbucket answered 404 by uuid, but entries of {workspace}'s listing could not be read, and one of them may be this repository"
+            ));
+        }
+        Err(e) if e.ends_the_run() => return Err(e),
+        Err(e) => return uncertain(format!("looking it up by uuid failed: {e}")),
+    };
+    let now = repo.workspace.clone();
+    if now.eq_ignore_ascii_case(workspace) {
+        return Ok(Lookup::Found { repository: repo });
+    }
+    if listed.contains(&now) {
+        return uncertain(format!(
+            "Bitbucket's answer by uuid puts it in workspace {now}, whose listing does not show it"
+        ));
+    }
+    match bitbucket.repository_by_uuid(&now, uuid).await {
+        Ok(Some(there)) if there.workspace.eq_ignore_ascii_case(&now) => {
+            Ok(Lookup::Found { repository: there })
+        }
+        Ok(_) => uncertain(format!(
+            "Bitbucket's answer by uuid puts it in workspace {now}, where a lookup by uuid does not find it"
+        )),
+        Err(e) if e.ends_the_run() => Err(e),
+        Err(e) => uncertain(format!(
+            "Bitbucket's answer by uuid puts it in workspace {now}, and looking it up there failed: {e}"
+        )),
+    }
 }
 
 /// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted

@@ -83,7 +83,7 @@ pub use events::{Admission, EventLoop, EventObserver};
 pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 pub use import::ApplyObserver;
 pub use inventory::{
-    BitbucketInventory, Inventory, OrgInventory, SnykInventory, WorkspaceInventory, gather,
+    BitbucketInventory, Inventory, Lookup, OrgInventory, SnykInventory, WorkspaceInventory, gather,
     gather_bitbucket, gather_for, workspaces_in_scope,
 };
 pub use journal::{Journal, JournalState};
@@ -95,6 +95,7 @@ pub use plan::{
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{
     BranchChange, FailedChange, FailedImport, OrgFailure, OrgRename, OrgStep, Report, Retirement,
+    Uncertainty,
 };
 pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};
 

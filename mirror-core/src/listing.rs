@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::ids::RepoUuid;
-use crate::ports::{BitbucketPort, Repo, RepoQuery};
+use crate::ports::{BitbucketPort, Listing, Repo, RepoQuery, Unreadable};
 
 /// Kept listings older than this (in full) are listed in full again, by default.
 pub const FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -47,6 +47,9 @@ struct Kept {
     project_keys: Vec<String>,
     /// The repositories.
     repositories: Vec<Repo>,
+    /// Entries of the listing that could not be read.
+    #[serde(default)]
+    unreadable: Vec<Unreadable>,
 }
 
 /// A [`BitbucketPort`] that lists workspaces incrementally (see the module's notes).
@@ -129,14 +132,17 @@ impl Incremental {
         query: &RepoQuery,
         kept: Kept,
         now: SystemTime,
-    ) -> Result<Option<Vec<Repo>>, Error> {
+    ) -> Result<Option<Listing>, Error> {
         let parse = |t: &str| humantime::parse_rfc3339_weak(t).ok();
         let (Some(listed_at), Some(full_at)) = (parse(&kept.listed_at), parse(&kept.full_at))
         else {
             return Ok(None);
         };
         // A workspace of one page lists in full in one request: cheaper than two.
+        // A listing with entries that could not be read is not brought up to date: what
+        // changed cannot be told from what could not be read.
         if kept.project_keys != query.project_keys
+            || !kept.unreadable.is_empty()
             || kept.repositories.len() <= self.in_full_up_to
             || now
                 .duration_since(full_at)
@@ -150,11 +156,14 @@ impl Incremental {
             ..query.clone()
         };
         let changed = self.inner.repositories(workspace, &changed_query).await?;
+        if !changed.unreadable.is_empty() {
+            return Ok(None);
+        }
         let Some(count) = self.inner.repository_count(workspace, query).await? else {
             return Ok(None);
         };
         let mut by_uuid: HashMap<RepoUuid, Repo> = HashMap::with_capacity(kept.repositories.len());
-        for repo in kept.repositories.into_iter().chain(changed) {
+        for repo in kept.repositories.into_iter().chain(changed.repositories) {
             let Some(uuid) = repo.uuid.clone() else {
                 return Ok(None);
             };
@@ -171,7 +180,7 @@ impl Incremental {
         }
         let mut repositories: Vec<Repo> = by_uuid.into_values().collect();
         repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
-        Ok(Some(repositories))
+        Ok(Some(Listing::of(repositories)))
     }
 }
 
@@ -181,7 +190,7 @@ impl BitbucketPort for Incremental {
         self.inner.workspaces().await
     }
 
-    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error> {
+    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Listing, Error> {
         // A query of its own for changes is passed through.
         if query.updated_since.is_some() {
             return self.inner.repositories(workspace, query).await;
@@ -193,12 +202,12 @@ impl BitbucketPort for Incremental {
                 let full_at = kept.full_at.clone();
                 self.update(workspace, query, kept, now)
                     .await?
-                    .map(|repositories| (repositories, full_at))
+                    .map(|listing| (listing, full_at))
             }
             None => None,
         };
         // Brought up to date (the last full listing's time stays), or listed in full now.
-        let (repositories, full_at) = match updated {
+        let (listing, full_at) = match updated {
             Some(updated) => updated,
             None => (
                 self.inner.repositories(workspace, query).await?,
@@ -209,10 +218,14 @@ impl BitbucketPort for Incremental {
             listed_at: stamp,
             full_at,
             project_keys: query.project_keys.clone(),
-            repositories,
+            repositories: listing.repositories,
+            unreadable: listing.unreadable,
         };
         self.keep(workspace, &kept);
-        Ok(kept.repositories)
+        Ok(Listing {
+            repositories: kept.repositories,
+            unreadable: kept.unreadable,
+        })
     }
 
     async fn repository_count(

@@ -131,6 +131,34 @@ pub enum Action {
         /// Mirrored repositories of it.
         repositories: usize,
     },
+    /// A repository whose state Bitbucket's answers do not settle (its listing entry could not
+    /// be read, its lookup was refused or failed, a transfer not seen in its new workspace):
+    /// nothing of it is imported, moved or retired this run, and the next run looks again.
+    Uncertain {
+        /// The repository, when its uuid is known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uuid: Option<RepoUuid>,
+        /// `workspace/repository` as last known (or as the unreadable entry shows it).
+        repository: String,
+        /// The org it is mirrored in, when it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<String>,
+        /// The answer that made it uncertain.
+        why: String,
+    },
+    /// A workspace in scope whose listing failed: nothing of it is imported, moved or retired
+    /// this run.
+    WorkspaceUnread {
+        /// The workspace slug.
+        workspace: String,
+        /// The org its repositories are in, when one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<String>,
+        /// Mirrored repositories of it.
+        repositories: usize,
+        /// The answer.
+        why: String,
+    },
     /// A pattern of the configuration matches nothing (often a typo, or a case of a rule
     /// written for another estate).
     UnusedRule {
@@ -208,6 +236,10 @@ pub struct Summary {
     /// Mirrored repositories now out of scope.
     #[serde(default)]
     pub out_of_scope: usize,
+    /// Repositories whose state Bitbucket's answers do not settle, and workspaces that could
+    /// not be listed: nothing of them changes, and the run counts as failed (exit 1).
+    #[serde(default)]
+    pub uncertain: usize,
 }
 
 /// The repository and workspace patterns of the configuration that match nothing listed.
@@ -310,6 +342,7 @@ impl Plan {
                 Action::Track(_) => s.tracked += 1,
                 Action::WorkspaceGone { .. } => s.workspaces_gone += 1,
                 Action::OutOfScope { .. } => s.out_of_scope += 1,
+                Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => s.uncertain += 1,
                 Action::UnusedRule { .. } => {}
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
@@ -331,6 +364,8 @@ impl Plan {
                 Action::Skip { .. }
                     | Action::Conflict { .. }
                     | Action::WorkspaceGone { .. }
+                    | Action::WorkspaceUnread { .. }
+                    | Action::Uncertain { .. }
                     | Action::OutOfScope { .. }
                     | Action::UnusedRule { .. }
             )
@@ -414,6 +449,7 @@ impl Plan {
             ("recorded by uuid", s.tracked),
             ("workspaces gone", s.workspaces_gone),
             ("out of scope", s.out_of_scope),
+            ("uncertain", s.uncertain),
         ] {
             if n > 0 {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
@@ -497,9 +533,19 @@ fn group_of(a: &Action) -> String {
         | Action::Conflict { org, .. } => format!("org {org}"),
         Action::Import(i) => format!("org {}", i.org.name()),
         Action::RenameOrg { to, .. } => format!("org {to}"),
-        Action::WorkspaceGone { org: Some(org), .. } => format!("org {org}"),
-        Action::WorkspaceGone { workspace, .. } | Action::Skip { workspace, .. } => {
+        Action::WorkspaceGone { org: Some(org), .. }
+        | Action::WorkspaceUnread { org: Some(org), .. }
+        | Action::Uncertain { org: Some(org), .. } => format!("org {org}"),
+        Action::WorkspaceGone { workspace, .. }
+        | Action::WorkspaceUnread { workspace, .. }
+        | Action::Skip { workspace, .. } => {
             format!("workspace {workspace}")
+        }
+        Action::Uncertain { repository, .. } => {
+            format!(
+                "workspace {}",
+                repository.split('/').next().unwrap_or(repository)
+            )
         }
         Action::Track(_) | Action::UnusedRule { .. } | Action::OutOfScope { .. } => {
             "notes".to_owned()
@@ -603,6 +649,27 @@ impl Plan {
             Action::OutOfScope { repository, rule } => {
                 format!("? out of scope {repository} ({rule})")
             }
+            Action::Uncertain {
+                uuid,
+                repository,
+                why,
+                ..
+            } => format!(
+                "! uncertain {repository}{}: {why}; nothing of it is imported, moved or retired, and the next run looks again",
+                uuid.as_ref().map(|u| format!(" {u}")).unwrap_or_default()
+            ),
+            Action::WorkspaceUnread {
+                workspace,
+                org,
+                repositories: n,
+                why,
+            } => format!(
+                "! workspace {workspace} could not be listed ({}{} mirrored): {why}; nothing of it is imported, moved or retired, and the next run looks again",
+                org.as_ref()
+                    .map(|o| format!("org {o}, "))
+                    .unwrap_or_default(),
+                repositories(*n)
+            ),
             Action::UnusedRule { setting, pattern } => format!(
                 "? rule `{pattern}` ({setting}) matches nothing here (patterns match without regard to case)"
             ),

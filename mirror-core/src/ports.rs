@@ -68,6 +68,63 @@ impl Repo {
     }
 }
 
+/// A workspace's listing: the repositories that could be read, and the entries that could not.
+///
+/// An entry that could not be read (it does not decode, or it names another workspace than
+/// the one listed) still says that *something* is there: a listing with such entries is not
+/// complete evidence that a repository is gone (see [`crate::inventory::Lookup`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Listing {
+    /// The repositories read.
+    pub repositories: Vec<Repo>,
+    /// The entries that could not be used, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Listing {
+    /// A listing of these repositories, every entry readable.
+    pub fn of(repositories: Vec<Repo>) -> Self {
+        Self {
+            repositories,
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// The same listing with an entry that could not be read.
+    pub fn with_unreadable(mut self, entry: Unreadable) -> Self {
+        self.unreadable.push(entry);
+        self
+    }
+}
+
+/// An entry of a listing that could not be used: its uuid and name when they could be read,
+/// and why it could not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Unreadable {
+    /// Its uuid, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<RepoUuid>,
+    /// Its full name, slug or name, the first it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Why it could not be used.
+    pub why: String,
+}
+
+impl Unreadable {
+    /// An entry that could not be used, and why.
+    pub fn new(uuid: Option<RepoUuid>, name: Option<String>, why: impl Into<String>) -> Self {
+        Self {
+            uuid,
+            name,
+            why: why.into(),
+        }
+    }
+}
+
 /// What the repository listing may be narrowed to on the server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RepoQuery {
@@ -247,8 +304,9 @@ pub struct ImportSpec {
 pub trait BitbucketPort: Send + Sync {
     /// The slugs of every workspace the credentials can see, sorted.
     async fn workspaces(&self) -> Result<Vec<String>, Error>;
-    /// Every repository of a workspace (narrowed on the server where possible).
-    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Vec<Repo>, Error>;
+    /// Every repository of a workspace (narrowed on the server where possible), with the
+    /// entries that could not be read.
+    async fn repositories(&self, workspace: &str, query: &RepoQuery) -> Result<Listing, Error>;
     /// One repository by its uuid, which survives renames and transfers; `None` when it is
     /// gone or no longer visible. The default answers that this port cannot.
     async fn repository_by_uuid(

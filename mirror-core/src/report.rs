@@ -21,11 +21,17 @@ pub struct Retirement {
     pub reason: RetireReason,
     /// What was done.
     pub mode: RetireMode,
+    /// Whether Snyk no longer held the target, so that no request was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_gone: bool,
 }
 
 impl std::fmt::Display for Retirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.repository, self.reason.explain())?;
+        if self.already_gone && self.mode != RetireMode::Report {
+            return write!(f, ": already gone from {}; nothing was sent", self.org);
+        }
         match self.mode {
             RetireMode::Report => write!(f, ": reported only"),
             RetireMode::Delete => write!(f, ": deleted in {}", self.org),
@@ -102,6 +108,33 @@ impl std::fmt::Display for OrgFailure {
             self.org,
             self.message,
             repositories(self.held_back)
+        )
+    }
+}
+
+/// A repository, or a whole workspace, whose state Bitbucket's answers did not settle:
+/// nothing of it changed, and the next run looks again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uncertainty {
+    /// `workspace/repository`, or `workspace W` for a workspace that could not be listed.
+    pub subject: String,
+    /// The repository's uuid, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<crate::ids::RepoUuid>,
+    /// The answer that made it uncertain.
+    pub why: String,
+}
+
+impl std::fmt::Display for Uncertainty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.subject)?;
+        if let Some(u) = &self.uuid {
+            write!(f, " {u}")?;
+        }
+        write!(
+            f,
+            ": {}; nothing of it changed, and the next run looks again",
+            self.why
         )
     }
 }
@@ -201,6 +234,11 @@ pub struct Report {
     /// Changes to what was already in Snyk that failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_changes: Vec<FailedChange>,
+    /// Repositories and workspaces whose state Bitbucket's answers did not settle (from the
+    /// plan): nothing of them changed, and the run counts as failed so that a scheduler
+    /// notices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncertain: Vec<Uncertainty>,
 }
 
 impl Report {
@@ -210,6 +248,7 @@ impl Report {
             || !self.org_failures.is_empty()
             || !self.conflicts.is_empty()
             || !self.failed_changes.is_empty()
+            || !self.uncertain.is_empty()
     }
 
     /// The report for people.
@@ -300,12 +339,28 @@ impl Report {
             );
         }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
+        if !self.uncertain.is_empty() {
+            let _ = writeln!(
+                out,
+                "  uncertain   {} (Bitbucket's answers did not settle them: nothing of them changed)",
+                self.uncertain.len()
+            );
+        }
         let requests: Vec<String> = self
             .requests
             .iter()
             .map(|(api, n)| format!("{api} {n}"))
             .collect();
         let _ = writeln!(out, "  requests    {}", requests.join(", "));
+        self.render_lines(&mut out);
+        out
+    }
+
+    /// One line per conflict, failure, change and warning.
+    fn render_lines(&self, out: &mut String) {
+        for u in &self.uncertain {
+            let _ = writeln!(out, "! uncertain {u}");
+        }
         for c in &self.conflicts {
             let _ = writeln!(out, "! {c}");
         }
@@ -336,6 +391,5 @@ impl Report {
                 "Interrupted: run the same command again to resume where it stopped."
             );
         }
-        out
     }
 }

@@ -175,6 +175,47 @@ impl World {
             .map(|r| r.slug.clone())
             .collect()
     }
+
+    /// The uuid of `workspace/slug`.
+    fn uuid_of(&self, workspace: &str, slug: &str) -> String {
+        let estate = self.bb.estate();
+        let w = estate.workspaces.iter().find(|w| w.slug == workspace);
+        w.and_then(|w| w.repositories.iter().find(|r| r.slug == slug))
+            .map(|r| r.uuid.clone())
+            .unwrap()
+    }
+
+    /// A person deactivates the projects of `ws-0001/{slug}` in Snyk, through the API.
+    async fn sync_deactivating(&self, slug: &str) {
+        let client = SnykClient::builder()
+            .api_url(self.snyk.api_url())
+            .auth(SnykAuth::token(SAMPLE_TOKEN))
+            .build()
+            .unwrap();
+        for p in self.snyk.projects() {
+            if p.name.starts_with(&format!("ws-0001/{slug}:")) {
+                client
+                    .set_project_active(&p.org_id, &p.id, false)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Forgets the kept listings: the next plan lists every workspace in full (as the daily
+    /// safety net does), so that what its entries say now is read.
+    fn forget_listings(&self) {
+        std::fs::remove_dir_all(self.state.path().join("listings")).unwrap();
+    }
+
+    /// Projects of `workspace/slug` that are active.
+    fn active(&self, full_name: &str) -> usize {
+        self.snyk
+            .projects()
+            .iter()
+            .filter(|p| p.active && p.name.starts_with(&format!("{full_name}:")))
+            .count()
+    }
 }
 
 fn changes(snyk: &snyk::Sandbox) -> u64 {
@@ -903,4 +944,187 @@ async fn a_workspace_refusing_the_uuid_filter_is_asked_one_repository_at_a_time(
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(w.bb.stats().route(by_uuid) - before.route(by_uuid), 3);
+}
+
+// Evidence: only certain evidence retires or moves anything, and one repository's problem never
+// stops the rest of a run.
+
+/// The plan's uncertain repositories: `workspace/repository` → why.
+fn uncertain(plan: &Plan) -> BTreeMap<String, String> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            mirror_core::Action::Uncertain {
+                repository, why, ..
+            } => Some((repository.clone(), why.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unusable_entry_is_named_uncertain_and_the_rest_of_the_run_goes_on() {
+    let w = World::start().await;
+    w.sync().await;
+    let [odd, deleted] = [0, 1].map(|i| w.first_repos("ws-0001", 2)[i].clone());
+    let renamed = w.first_repos("ws-0002", 1)[0].clone();
+    // Spec-valid, but without `slug` and `full_name`: neither the listing nor a lookup by uuid
+    // can say where it is. Before, its lookup failed the whole run, every run.
+    let odd_uuid = w.uuid_of("ws-0001", &odd);
+    w.bb.make_odd(&odd_uuid, Some(bb::Oddity::Unusable));
+    assert!(w.bb.delete_repository("ws-0001", &deleted));
+    assert!(w.bb.rename_repository("ws-0002", &renamed, "renamed-one"));
+    let plan = w.plan().await;
+    let text = plan.render();
+    let named = uncertain(&plan);
+    let why = named
+        .get(&format!("ws-0001/{odd}"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(why.contains("could not be read"), "{why}");
+    assert!(text.contains(&odd_uuid), "{text}");
+    assert!(
+        text.contains(&format!("- retire ws-0001/{deleted} (deleted in Bitbucket")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("~ rename ws-0002/{renamed} → ws-0002/renamed-one")),
+        "{text}"
+    );
+    let report = w.sync().await;
+    assert_eq!(report.uncertain.len(), 1, "{}", report.render());
+    assert!(report.has_failures(), "a scheduler must notice: exit 1");
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    assert_eq!(report.renamed, 1, "{}", report.render());
+    assert!(
+        w.active(&format!("ws-0001/{odd}")) > 0,
+        "nothing of it is retired"
+    );
+    assert_eq!(w.active(&format!("ws-0001/{deleted}")), 0);
+    // Once Bitbucket answers it normally again, there is nothing left to do.
+    w.bb.make_odd(&odd_uuid, None);
+    let plan = w.plan().await;
+    assert!(
+        plan.is_noop() && uncertain(&plan).is_empty(),
+        "{}",
+        plan.render()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undecodable_entry_with_a_readable_uuid_is_never_taken_for_a_deletion() {
+    let w = World::start().await;
+    w.sync().await;
+    let odd = w.first_repos("ws-0001", 1)[0].clone();
+    let uuid = w.uuid_of("ws-0001", &odd);
+    w.bb.make_odd(&uuid, Some(bb::Oddity::Undecodable));
+    // Were it looked up, the answer would be 404 (as a mock generated from the document may
+    // answer): before, that retired it.
+    w.bb.server().inject_on(
+        "/2.0/repositories/ws-0001/%7B",
+        api_support::sandbox::Fault::Status(404),
+        1,
+    );
+    w.forget_listings();
+    let plan = w.plan().await;
+    assert!(
+        uncertain(&plan).contains_key(&format!("ws-0001/{odd}")),
+        "{}",
+        plan.render()
+    );
+    let report = w.sync().await;
+    assert!(report.retired.is_empty(), "{}", report.render());
+    assert!(w.active(&format!("ws-0001/{odd}")) > 0);
+    assert_eq!(changes(&w.snyk), 0);
+    // Its entry shows its uuid: it is there, so it is not even looked up.
+    assert_eq!(w.bb.server().pending_faults(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_lookup_is_uncertain_not_a_credentials_error() {
+    let w = World::start().await;
+    w.sync().await;
+    let lost = w.first_repos("ws-0001", 1)[0].clone();
+    let renamed = w.first_repos("ws-0002", 1)[0].clone();
+    // The credentials lost access to one repository: it leaves the listing and its lookup
+    // answers 403. Before, every plan and sync ended with exit 3 and scope advice.
+    w.bb.make_odd(&w.uuid_of("ws-0001", &lost), Some(bb::Oddity::Forbidden));
+    assert!(w.bb.rename_repository("ws-0002", &renamed, "renamed-two"));
+    let plan = w.plan().await;
+    let named = uncertain(&plan);
+    let why = named
+        .get(&format!("ws-0001/{lost}"))
+        .unwrap_or_else(|| panic!("{}", plan.render()));
+    assert!(why.contains("403"), "{why}");
+    let report = w.sync().await;
+    assert_eq!(report.renamed, 1, "{}", report.render());
+    assert!(report.retired.is_empty(), "{}", report.render());
+    assert!(w.active(&format!("ws-0001/{lost}")) > 0);
+    assert!(
+        report
+            .render()
+            .contains(&format!("! uncertain ws-0001/{lost}"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_naming_another_workspace_are_never_taken_for_a_move() {
+    let w = World::start().await;
+    w.sync().await;
+    let odd = w.first_repos("ws-0001", 3);
+    for slug in &odd {
+        let uuid = w.uuid_of("ws-0001", slug);
+        w.bb.make_odd(&uuid, Some(bb::Oddity::ForeignWorkspace("ws-0002".into())));
+    }
+    w.forget_listings();
+    let plan = w.plan().await;
+    // The plan and the sync agree: three uncertain, nothing imported, moved or retired.
+    assert_eq!(uncertain(&plan).len(), 3, "{}", plan.render());
+    assert!(plan.is_noop(), "{}", plan.render());
+    let posts_before: usize = w.snyk.import_posts().values().sum();
+    let report = w.sync().await;
+    assert_eq!(report.uncertain.len(), 3, "{}", report.render());
+    assert_eq!(changes(&w.snyk), 0, "{}", report.render());
+    assert_eq!(w.snyk.import_posts().values().sum::<usize>(), posts_before);
+    for slug in &odd {
+        assert!(w.active(&format!("ws-0001/{slug}")) > 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn apply_retires_only_what_the_plan_shows() {
+    let w = World::start().await;
+    w.sync().await;
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    assert!(w.bb.rename_repository("ws-0001", &slug, "renamed-three"));
+    let mirror = w.mirror();
+    let mut plan = mirror.plan(&w.config).await.unwrap();
+    // A plan that imports the new name without showing the old target's retirement: apply
+    // does that and nothing more.
+    for a in &mut plan.actions {
+        if let mirror_core::Action::Import(i) = a {
+            i.replaces = None;
+        }
+    }
+    let report = mirror.apply(&plan).await.unwrap();
+    assert_eq!(report.imports_completed, 1, "{}", report.render());
+    assert!(report.replaced.is_empty(), "{}", report.render());
+    assert_eq!(changes(&w.snyk), 0);
+    assert!(w.active(&format!("ws-0001/{slug}")) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retirement_with_nothing_left_in_snyk_says_so_rather_than_deactivated() {
+    let w = World::start().await;
+    w.sync().await;
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    assert!(w.bb.delete_repository("ws-0001", &slug));
+    let mirror = w.mirror();
+    let plan = mirror.plan(&w.config).await.unwrap();
+    // A person deactivates the projects in Snyk before the sync applies its plan.
+    w.sync_deactivating(&slug).await;
+    let report = mirror.apply(&plan).await.unwrap();
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    let text = report.render();
+    assert!(text.contains("nothing was sent"), "{text}");
+    assert!(!text.contains("deactivated in"), "{text}");
 }

@@ -48,6 +48,7 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
             workspaces,
             excluded_workspaces: Vec::new(),
             confirmations: Default::default(),
+            ..Default::default()
         },
         snyk: SnykInventory {
             orgs,
@@ -248,6 +249,7 @@ fn patterns_and_filters_exclude() {
             )],
             excluded_workspaces: vec![("sandbox".into(), "excluded by sand*".into())],
             confirmations: Default::default(),
+            ..Default::default()
         },
         snyk: SnykInventory {
             can_add_integrations: true,

@@ -358,6 +358,8 @@ struct State {
     windows: HashMap<String, RollingWindow>,
     /// Workspaces no credential can see any more (their slugs).
     hidden: std::collections::HashSet<String>,
+    /// Repositories answered oddly (by lowercased uuid).
+    oddities: HashMap<String, Oddity>,
     /// Workspace webhooks.
     hooks: Vec<SandboxHook>,
     /// E-mails of API token users who own no workspace (they may not manage webhooks).
@@ -452,6 +454,7 @@ impl SandboxBuilder {
             hourly_budget: self.hourly_budget,
             windows: HashMap::new(),
             hidden: std::collections::HashSet::new(),
+            oddities: HashMap::new(),
             hooks: Vec::new(),
             non_owners: self.non_owners.into_iter().collect(),
             outbox: None,
@@ -742,6 +745,16 @@ impl Sandbox {
         lock(&self.state).hidden.insert(slug.to_owned());
     }
 
+    /// Answers a repository (by uuid) oddly from now on, in listings and lookups alike;
+    /// `None` answers it normally again.
+    pub fn make_odd(&self, uuid: &str, oddity: Option<Oddity>) {
+        let mut state = lock(&self.state);
+        match oddity {
+            Some(o) => state.oddities.insert(uuid.to_lowercase(), o),
+            None => state.oddities.remove(&uuid.to_lowercase()),
+        };
+    }
+
     /// Revokes every OAuth access token issued so far: the next request with one gets a 401.
     pub fn revoke_oauth_tokens(&self) {
         lock(&self.state).issued.clear();
@@ -750,6 +763,43 @@ impl Sandbox {
     /// A copy of the estate as it is now.
     pub fn estate(&self) -> Estate {
         lock(&self.state).estate.clone()
+    }
+}
+
+/// How a repository can be answered oddly ([`Sandbox::make_odd`]): what the vendor's document
+/// allows, or what a proxy or an inconsistent replica might send, that a mirror must not take
+/// for evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Oddity {
+    /// Without `slug` and `full_name` (the vendor's schema requires neither).
+    Unusable,
+    /// With a value of the wrong type (`is_private: "sometimes"`): it does not decode.
+    Undecodable,
+    /// Naming another workspace as its own (`workspace.slug`, `full_name`).
+    ForeignWorkspace(String),
+    /// Gone from the listing, and its lookup answers 403: the credentials lost access to it.
+    Forbidden,
+}
+
+impl Oddity {
+    /// The repository's JSON as this oddity answers it.
+    fn apply(&self, v: &mut Value) {
+        match self {
+            Self::Unusable => {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("slug");
+                    o.remove("full_name");
+                }
+            }
+            Self::Undecodable => v["is_private"] = json!("sometimes"),
+            Self::ForeignWorkspace(ws) => {
+                let slug = v["slug"].as_str().unwrap_or_default().to_owned();
+                v["workspace"]["slug"] = json!(ws);
+                v["full_name"] = json!(format!("{ws}/{slug}"));
+            }
+            Self::Forbidden => {}
+        }
     }
 }
 
@@ -1074,9 +1124,19 @@ impl State {
                             r.slug == *slug
                         }
                     });
-                    return match found {
-                        Some(r) => Response::json(200, &repository_json(w, r, &req.origin)),
-                        None => error(404, &format!("Repository {ws}/{slug} not found")),
+                    let oddity = found.and_then(|r| self.oddities.get(&r.uuid.to_lowercase()));
+                    return match (found, oddity) {
+                        (Some(_), Some(Oddity::Forbidden)) => {
+                            error(403, "You do not have access to this repository.")
+                        }
+                        (Some(r), _) => {
+                            let mut v = repository_json(w, r, &req.origin);
+                            if let Some(o) = oddity {
+                                o.apply(&mut v);
+                            }
+                            Response::json(200, &v)
+                        }
+                        (None, _) => error(404, &format!("Repository {ws}/{slug} not found")),
                     };
                 }
                 if let Some(role) = req.query_value("role")
@@ -1087,7 +1147,16 @@ impl State {
                 let mut items: Vec<Value> = w
                     .repositories
                     .iter()
-                    .map(|r| repository_json(w, r, &req.origin))
+                    .filter(|r| {
+                        self.oddities.get(&r.uuid.to_lowercase()) != Some(&Oddity::Forbidden)
+                    })
+                    .map(|r| {
+                        let mut v = repository_json(w, r, &req.origin);
+                        if let Some(o) = self.oddities.get(&r.uuid.to_lowercase()) {
+                            o.apply(&mut v);
+                        }
+                        v
+                    })
                     .collect();
                 if let Some(q) = req.query_value("q") {
                     let clauses = match parse_query(q) {

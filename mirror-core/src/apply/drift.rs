@@ -209,11 +209,12 @@ async fn retire(
     why: &RetireReason,
     mode: RetireMode,
 ) -> Result<Done, Error> {
-    let line = Retirement {
+    let mut line = Retirement {
         repository: placement.full_name.clone(),
         org: org.to_owned(),
         reason: why.clone(),
         mode,
+        already_gone: false,
     };
     if mode == RetireMode::Report {
         return Ok(Done::Retired(line));
@@ -227,11 +228,15 @@ async fn retire(
     })
     .await?;
     let org_id = &placement.org_id;
+    // Whether Snyk still held something to change: the report says what was done, never
+    // "deactivated" or "deleted" where no request was sent.
+    let mut changed = false;
     if let Some(target) = f.target(placement) {
         if mode == RetireMode::Delete {
             match f.snyk.delete_target(org_id, &target).await {
                 Err(e) if !gone(&e) => return Err(e),
-                _ => {}
+                Err(_) => {}
+                Ok(()) => changed = true,
             }
         }
         // Deactivate: the active projects. Delete: whatever projects are left of the target
@@ -240,14 +245,16 @@ async fn retire(
             let done = match mode {
                 RetireMode::Delete => f.snyk.delete_project(org_id, &p.id).await,
                 _ if p.active => f.snyk.deactivate_project(org_id, &p.id).await,
-                _ => Ok(()),
+                _ => continue,
             };
             match done {
                 Err(e) if !gone(&e) => return Err(e),
-                _ => {}
+                Err(_) => {}
+                Ok(()) => changed = true,
             }
         }
     }
+    line.already_gone = !changed;
     f.journal(Event::DriftDone { operation }).await?;
     Ok(match why {
         RetireReason::Renamed { .. } => Done::Replaced {
@@ -263,7 +270,9 @@ async fn retire(
 }
 
 /// The plan's branch changes and retirements, and the old targets of the renames and moves
-/// this run completed (from the journal), each once.
+/// this run completed (from the journal), each once: an old target is retired only when the
+/// plan shows it, as a retirement or as the target an import replaces, so that apply never
+/// retires what the plan did not show.
 fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
     let mut changes: Vec<Change> = plan
         .actions
@@ -315,11 +324,18 @@ fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
             .collect::<Vec<_>>()
     });
     let names = org_names(plan);
+    let replaced_by_import = |uuid: &RepoUuid, old: &Placement| {
+        plan.actions.iter().any(|a| {
+            matches!(a, Action::Import(i)
+                if i.uuid.as_ref() == Some(uuid)
+                    && i.replaces.as_ref().is_some_and(|r| r.same_place(old)))
+        })
+    };
     for (uuid, old, why) in left {
-        let planned = changes
+        let retired = changes
             .iter()
             .any(|c| matches!(c, Change::Retire { .. }) && c.placement().same_place(&old));
-        if !planned {
+        if !retired && replaced_by_import(&uuid, &old) {
             let org = names
                 .get(&old.org_id)
                 .cloned()

@@ -22,7 +22,7 @@ use crate::import::{ImportContext, ImportTask, run_queued};
 use crate::journal::{Event, Journal, JournalState, JournalWriter};
 use crate::plan::{Action, OrgRef, Plan};
 use crate::ports::{ImportSpec, SnykPort};
-use crate::report::Report;
+use crate::report::{Report, Uncertainty};
 
 use self::integrations::IntegrationOf;
 use self::orgs::Ready;
@@ -90,6 +90,28 @@ fn planned_conflicts(plan: &Plan) -> impl Iterator<Item = Conflict> + '_ {
             org: org.clone(),
             reason: reason.clone(),
             held_back: repositories.len(),
+        }),
+        _ => None,
+    })
+}
+
+/// What the plan names as uncertain, as the report lists it.
+fn planned_uncertainties(plan: &Plan) -> impl Iterator<Item = Uncertainty> + '_ {
+    plan.actions.iter().filter_map(|a| match a {
+        Action::Uncertain {
+            uuid,
+            repository,
+            why,
+            ..
+        } => Some(Uncertainty {
+            subject: repository.clone(),
+            uuid: uuid.clone(),
+            why: why.clone(),
+        }),
+        Action::WorkspaceUnread { workspace, why, .. } => Some(Uncertainty {
+            subject: format!("workspace {workspace}"),
+            uuid: None,
+            why: why.clone(),
         }),
         _ => None,
     })
@@ -223,6 +245,7 @@ pub(crate) async fn apply_holding(
         report: Report {
             skipped: summary.skipped.clone(),
             conflicts: planned_conflicts(plan).collect(),
+            uncertain: planned_uncertainties(plan).collect(),
             ..Report::default()
         },
     };
