@@ -313,6 +313,29 @@ pub struct Plan {
     /// saved plan older than a day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// Settings apply changes around the plan's actions (from `[apply]`): shown with the plan,
+    /// and done only when the plan shows them.
+    #[serde(default, skip_serializing_if = "PlanSettings::is_unchanged")]
+    pub settings: PlanSettings,
+}
+
+/// Settings apply changes around the plan's actions, as the plan shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSettings {
+    /// Each org's integration has its PR checks and fix PRs off during the org's imports, and
+    /// put back after (`apply.quiet_integrations`).
+    #[serde(default)]
+    pub quiet_integrations: bool,
+    /// New orgs get their notifications turned off (`apply.notifications_off_for_new_orgs`).
+    #[serde(default)]
+    pub notifications_off_for_new_orgs: bool,
+}
+
+impl PlanSettings {
+    /// Whether apply changes no setting.
+    fn is_unchanged(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Plan {
@@ -454,6 +477,15 @@ impl Plan {
             if n > 0 {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
             }
+        }
+        if self.settings.quiet_integrations && s.imports > 0 {
+            let _ = writeln!(
+                out,
+                "  during imports      PR checks and fix PRs off in each org's integration, then put back"
+            );
+        }
+        if self.settings.notifications_off_for_new_orgs && s.orgs_to_create > 0 {
+            let _ = writeln!(out, "  new orgs            notifications turned off");
         }
         if options.summary_only {
             return out;
@@ -1164,6 +1196,10 @@ impl<'a> Planner<'a> {
             actions,
             retire: self.config.drift.retire,
             created_at: None,
+            settings: PlanSettings {
+                quiet_integrations: self.config.apply.quiet_integrations,
+                notifications_off_for_new_orgs: self.config.apply.notifications_off_for_new_orgs,
+            },
         }
     }
 }

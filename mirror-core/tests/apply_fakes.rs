@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
 use mirror_core::journal::{Event, Journal};
 use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
-use mirror_core::{Config, Error, IntegrationId, OrgId, Repo, apply, gather, plan};
+use mirror_core::{Config, Error, History, IntegrationId, OrgId, Repo, apply, gather, plan};
 
 fn config(extra: &str) -> Config {
     Config::from_toml(&format!(
@@ -551,4 +551,35 @@ async fn settings_that_cannot_be_changed_are_warnings_and_the_imports_go_on() {
             .quieted
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn settings_are_changed_only_when_the_plan_shows_it() {
+    let bb = estate();
+    let snyk = Arc::new(fake_snyk());
+    snyk.add_org("acme", &["bitbucket-cloud"]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    // The plan was made without the settings; apply is asked with them.
+    let plain = config("");
+    let inventory = gather(&plain, &bb, snyk.as_ref()).await.unwrap();
+    let p = plan(&plain, &inventory, &journal.state().history());
+    assert!(!p.render().contains("PR checks"), "{}", p.render());
+    let loud = config("quiet_integrations = true\nnotifications_off_for_new_orgs = true\n");
+    let report = apply(&p, snyk.clone(), &journal, &loud.apply, None, None)
+        .await
+        .unwrap();
+    assert!(
+        report.integrations_quieted.is_empty(),
+        "{}",
+        report.render()
+    );
+    assert!(report.notifications_off.is_empty());
+    assert!(snyk.notifications_off().is_empty());
+    let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+    assert!(!text.contains("integration-quieted"));
+    // Made with them, the plan shows them.
+    let shown = plan(&loud, &inventory, &History::default()).render();
+    assert!(shown.contains("PR checks and fix PRs off"), "{shown}");
+    assert!(shown.contains("notifications turned off"), "{shown}");
 }

@@ -236,6 +236,13 @@ pub(crate) async fn apply_holding(
     setup: Option<SetupHold<'_>>,
 ) -> Result<Report, Error> {
     let observer = observer.unwrap_or_else(|| Arc::new(Silent));
+    // Settings are changed only where the plan shows it, whatever the options say.
+    let options = &ApplyOptions {
+        quiet_integrations: options.quiet_integrations && plan.settings.quiet_integrations,
+        notifications_off_for_new_orgs: options.notifications_off_for_new_orgs
+            && plan.settings.notifications_off_for_new_orgs,
+        ..options.clone()
+    };
     let summary = plan.summary();
     let mut stage = Stage {
         snyk: snyk.clone(),
