@@ -454,6 +454,13 @@ impl SnykPort for SnykAdapter {
             .await?)
     }
 
+    async fn activate_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        Ok(self
+            .client
+            .set_project_active(org_id.as_str(), project_id.as_str(), true)
+            .await?)
+    }
+
     async fn delete_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
         Ok(self
             .client

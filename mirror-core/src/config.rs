@@ -97,6 +97,26 @@ pub struct DriftOptions {
     /// the rest is held back as a conflict).
     #[serde(default)]
     pub allow_mass_retire: bool,
+    /// With `retire = "delete"`: how long a target stays deactivated before it is deleted
+    /// (default `7d`). A target is deleted only when this mirror deactivated it at least that
+    /// long before and its repository is found gone again then; until then it is only
+    /// deactivated (reversible, and `bb-snyk-mirror undo` brings it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<String>,
+}
+
+/// How long a target stays deactivated before `retire = "delete"` deletes it, by default.
+pub const DELETE_AFTER: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+impl DriftOptions {
+    /// [`DriftOptions::delete_after`] as a duration (7 days when unset; [`Config::validate`]
+    /// refuses an unreadable one).
+    pub fn delete_after(&self) -> std::time::Duration {
+        self.delete_after
+            .as_deref()
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .unwrap_or(DELETE_AFTER)
+    }
 }
 
 /// Which Bitbucket integration imports go through.
@@ -424,6 +444,13 @@ impl Config {
             return Err(Error::Config(
                 "apply.per_org_concurrency must be at least 1".to_owned(),
             ));
+        }
+        if let Some(after) = &self.drift.delete_after
+            && humantime::parse_duration(after).is_err()
+        {
+            return Err(Error::Config(format!(
+                "drift.delete_after is `{after}`: write a duration such as 7d, 48h or 0s"
+            )));
         }
         let s = &self.source;
         if let Some(every) = &s.full_listing_every

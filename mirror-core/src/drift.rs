@@ -7,12 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::Repo;
-use crate::config::{Config, Mapping, OutOfScope};
+use crate::config::{Config, Mapping, OutOfScope, RetireMode};
 use crate::conflict::ConflictReason;
 use crate::ids::{OrgId, RepoUuid};
 use crate::inventory::{Inventory, Lookup};
 use crate::plan::{Action, RetireReason};
-use crate::rules::{History, Placement, RepoRecord, destination, repo_filter};
+use crate::rules::{
+    History, Placement, Quarantined, RepoRecord, Retired, destination, repo_filter,
+};
 
 /// The most retirements of repositories gone that a run makes in one org without
 /// `drift.allow_mass_retire`: `max(10, 10%)` of its active targets.
@@ -90,6 +92,11 @@ impl<'a> Seen<'a> {
             .iter()
             .find(|(w, _)| w == workspace)
             .map(|(_, why)| why.as_str())
+    }
+
+    /// The org's name, or its id when it is not among the orgs read.
+    fn org_label(&self, id: &OrgId) -> String {
+        self.org_name(id).unwrap_or(id.as_str()).to_owned()
     }
 
     fn org_name(&self, id: &OrgId) -> Option<&'a str> {
@@ -216,6 +223,9 @@ pub(crate) fn analyse(
             None => found.absent(config, &seen, uuid, record),
         }
     }
+    for q in history.quarantined.iter().filter(|q| in_focus(&q.uuid)) {
+        found.quarantined(config, &seen, history, q);
+    }
     if focus.is_none() {
         found.unclaimed(&seen, history);
         for (workspace, why) in &inventory.bitbucket.unlisted {
@@ -252,7 +262,9 @@ pub(crate) fn analyse(
     drift
 }
 
-/// The retirement of a target of `uuid` at `placement`, for `why`.
+/// The retirement of a target of `uuid` at `placement`, for `why`. With `retire = "delete"`
+/// the target is deactivated now and deleted only by a later run (see
+/// [`Findings::quarantined`]): reversible first.
 fn retirement(
     config: &Config,
     seen: &Seen<'_>,
@@ -260,16 +272,31 @@ fn retirement(
     placement: &Placement,
     why: RetireReason,
 ) -> Action {
+    let (mode, delete_after) = match config.drift.retire {
+        RetireMode::Delete => {
+            let after = config.drift.delete_after().as_secs();
+            let now = seen.inventory.read_at.unwrap_or_default();
+            (
+                RetireMode::Deactivate,
+                Some(date(now.saturating_add(after))),
+            )
+        }
+        mode => (mode, None),
+    };
     Action::Retire {
         uuid: Some(uuid.clone()),
-        org: seen
-            .org_name(&placement.org_id)
-            .unwrap_or(placement.org_id.as_str())
-            .to_owned(),
+        org: seen.org_label(&placement.org_id),
         placement: placement.clone(),
         why,
-        mode: config.drift.retire,
+        mode,
+        delete_after,
     }
+}
+
+/// A time (seconds since the Unix epoch) as RFC 3339.
+fn date(seconds: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 impl Findings {
@@ -350,6 +377,76 @@ impl Findings {
                     .or_insert_with(|| (org(), 0));
                 entry.1 += 1;
             }
+        }
+    }
+
+    /// A target in quarantine: deleted when its time is up and the evidence that retired it
+    /// is certain again (its repository gone again, out of scope still, or mirrored
+    /// elsewhere still), else named with why it waits. Only with `retire = "delete"`.
+    fn quarantined(
+        &mut self,
+        config: &Config,
+        seen: &Seen<'_>,
+        history: &History,
+        q: &Quarantined,
+    ) {
+        if config.drift.retire != RetireMode::Delete {
+            return;
+        }
+        let due_at = q
+            .deactivated_at
+            .saturating_add(config.drift.delete_after().as_secs());
+        let due = seen.inventory.read_at.is_some_and(|now| now >= due_at);
+        let evidence = match q.reason {
+            Retired::Deleted => match seen.now(&q.uuid) {
+                Some(_) => Err("its repository is in Bitbucket again".to_owned()),
+                None if matches!(
+                    seen.inventory.bitbucket.confirmations.get(&q.uuid),
+                    Some(Lookup::Gone)
+                ) =>
+                {
+                    Ok(RetireReason::Deleted)
+                }
+                None => Err(seen
+                    .uncertain(&q.uuid)
+                    .unwrap_or_else(|| "its repository is not found gone again yet".to_owned())),
+            },
+            Retired::OutOfScope => match seen.now(&q.uuid).map(|r| repo_filter(config, r)) {
+                Some(Some(reason)) => Ok(RetireReason::OutOfScope {
+                    rule: reason.explain(),
+                }),
+                _ => Err("its repository is not seen out of scope again".to_owned()),
+            },
+            Retired::Replaced => match history.repos.get(&q.uuid) {
+                Some(record) if !record.current.same_place(&q.placement) => {
+                    Ok(replaced(&q.placement, record))
+                }
+                _ => Err("its repository is not mirrored elsewhere".to_owned()),
+            },
+        };
+        let org = seen.org_label(&q.placement.org_id);
+        match (due, evidence) {
+            (true, Ok(why)) => self
+                .gone
+                .entry(q.placement.org_id.clone())
+                .or_default()
+                .push(Action::Retire {
+                    uuid: Some(q.uuid.clone()),
+                    org,
+                    placement: q.placement.clone(),
+                    why,
+                    mode: RetireMode::Delete,
+                    delete_after: None,
+                }),
+            (due, evidence) => self.notices.push(Action::Quarantined {
+                org,
+                repository: q.placement.full_name.clone(),
+                delete_after: date(due_at),
+                why: match evidence {
+                    Err(why) if due => why,
+                    _ => "waiting out drift.delete_after".to_owned(),
+                },
+            }),
         }
     }
 

@@ -582,6 +582,15 @@ impl SnykPort for FakeSnyk {
         Ok(())
     }
 
+    async fn activate_project(&self, _org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        self.count();
+        let mut s = lock(&self.state);
+        let p = project(&mut s, project_id)?;
+        p.active = true;
+        s.changes.push(format!("activate {project_id}"));
+        Ok(())
+    }
+
     async fn delete_project(&self, _org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
         self.count();
         let mut s = lock(&self.state);

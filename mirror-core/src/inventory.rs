@@ -61,7 +61,7 @@ async fn bitbucket_targets_named(
 const NAMED_TARGET_LOOKUPS: usize = 8;
 
 use crate::ports::{BitbucketPort, Listing, RepoQuery, SnykPort, Unreadable};
-use crate::rules::{History, destination, pending_by_history, repo_filter};
+use crate::rules::{History, Quarantined, Retired, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
 
 /// Workspace listings in flight at once.
@@ -182,6 +182,17 @@ pub struct Inventory {
     pub bitbucket: BitbucketInventory,
     /// Snyk.
     pub snyk: SnykInventory,
+    /// When it was read (seconds since the Unix epoch): the plan's "now", against which
+    /// quarantined targets are judged due for deletion. `None` judges none due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<u64>,
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
@@ -328,6 +339,7 @@ pub(crate) async fn gather_touched(
         Inventory {
             bitbucket: bb,
             snyk: sn,
+            read_at: Some(unix_now()),
         },
         focus,
     ))
@@ -487,12 +499,16 @@ async fn confirm_missing(
         .iter()
         .map(|w| w.slug.clone())
         .collect();
+    // Targets in quarantine whose time is up must be found gone again before their deletion.
+    let due = due_for_deletion(config, history, unix_now());
     let missing: Vec<(RepoUuid, String, bool)> = history
         .repos
         .iter()
+        .map(|(uuid, record)| (uuid, &record.current))
+        .chain(due.map(|q| (&q.uuid, &q.placement)))
         .filter(|(uuid, _)| !listed.contains(uuid) && inventory.unreadable_entry(uuid).is_none())
-        .filter_map(|(uuid, record)| {
-            let (workspace, _) = record.current.full_name.split_once('/')?;
+        .filter_map(|(uuid, placement)| {
+            let (workspace, _) = placement.full_name.split_once('/')?;
             workspaces.contains(workspace).then(|| {
                 let complete = inventory.lists_in_full(workspace);
                 (uuid.clone(), workspace.to_owned(), complete)
@@ -510,6 +526,20 @@ async fn confirm_missing(
         .await?;
     inventory.confirmations.extend(found);
     Ok(())
+}
+
+/// The targets in quarantine whose repository was deleted and whose `drift.delete_after` is
+/// up at `now` (none unless `retire = "delete"`).
+pub(crate) fn due_for_deletion<'a>(
+    config: &Config,
+    history: &'a History,
+    now: u64,
+) -> impl Iterator<Item = &'a Quarantined> + 'a {
+    let after = config.drift.delete_after().as_secs();
+    let deleting = config.drift.retire == crate::config::RetireMode::Delete;
+    history.quarantined.iter().filter(move |q| {
+        deleting && q.reason == Retired::Deleted && now >= q.deactivated_at.saturating_add(after)
+    })
 }
 
 /// Looks a repository missing from `workspace`'s listing up by its uuid, and judges the
@@ -727,5 +757,6 @@ pub async fn gather_for(
     Ok(Inventory {
         bitbucket: bb,
         snyk: sn,
+        read_at: Some(unix_now()),
     })
 }

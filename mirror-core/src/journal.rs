@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::ids::ProjectId;
 use crate::ids::RepoUuid;
 use crate::ids::{IntegrationId, OrgId};
 use crate::ports::{ImportStatus, JobHandle};
-use crate::rules::{History, Placement, RepoRecord, Sighting};
+use crate::rules::{History, Placement, Quarantined, RepoRecord, Retired, Sighting};
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
 /// The journal's file name in the state directory.
@@ -39,6 +40,9 @@ pub enum Event {
     RunStarted {
         /// Imports the plan holds.
         imports: usize,
+        /// The run's id (`bb-snyk-mirror runs` lists them, `undo` takes one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
     },
     /// About to create an org.
     OrgCreateIntent {
@@ -285,6 +289,19 @@ pub enum DriftOperation {
         /// Where its target is.
         #[serde(flatten)]
         placement: Placement,
+        /// What was done, on the outcome (`drift-done`) only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done: Option<RetireDone>,
+    },
+    /// Projects a run deactivated, active again (`bb-snyk-mirror undo`).
+    Reactivate {
+        /// Where the target is.
+        #[serde(flatten)]
+        placement: Placement,
+        /// The run that deactivated them.
+        run: String,
+        /// The projects.
+        projects: Vec<ProjectId>,
     },
     /// A target's projects moved from one branch to another.
     Branch {
@@ -310,6 +327,27 @@ pub enum DriftOperation {
     },
 }
 
+/// What a retirement did, as its outcome records it: what `undo` can reverse, and what waits
+/// for its deletion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetireDone {
+    /// The run that did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// When (seconds since the Unix epoch).
+    pub at: u64,
+    /// Whether the target was deleted (else its projects were deactivated, or it was only
+    /// reported).
+    #[serde(default)]
+    pub deleted: bool,
+    /// The projects deactivated or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<ProjectId>,
+    /// Deactivated to be deleted after `drift.delete_after`, and why it was retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Retired>,
+}
+
 /// What the journal says, replayed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalState {
@@ -330,6 +368,8 @@ pub struct JournalState {
     /// The repositories mirrored, by Bitbucket uuid; shared with the [`History`] planning
     /// reads (copied only when the journal changes while a plan still holds it).
     pub repos: Arc<BTreeMap<RepoUuid, RepoRecord>>,
+    /// Targets deactivated to be deleted later, by (org id, lowercased name).
+    pub quarantined: BTreeMap<(OrgId, String), Quarantined>,
     /// Deliveries queued and not yet reconciled, by repository.
     pub pending: BTreeMap<RepoUuid, PendingRepository>,
     /// How many deliveries `pending` holds.
@@ -530,6 +570,9 @@ impl JournalState {
         branch: &Option<String>,
         workspace_uuid: &Option<String>,
     ) {
+        // A target mirrored again leaves quarantine.
+        let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
+        self.quarantined.remove(&key);
         let repos = Arc::make_mut(&mut self.repos);
         match repos.get_mut(uuid) {
             Some(record) => {
@@ -569,11 +612,27 @@ impl JournalState {
     /// A drift operation is done: the records follow it.
     fn drifted(&mut self, operation: &DriftOperation) {
         match operation {
-            DriftOperation::Retire { uuid, placement } => {
+            DriftOperation::Retire {
+                uuid,
+                placement,
+                done,
+            } => {
                 // Its import record goes too: a repository of that name created later is new.
                 let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
                 self.imports.remove(&key);
                 self.uncomplete(&key);
+                self.quarantined.remove(&key);
+                if let (Some(uuid), Some(done)) = (uuid, done)
+                    && let Some(reason) = done.quarantine
+                {
+                    let entry = Quarantined {
+                        uuid: uuid.clone(),
+                        placement: placement.clone(),
+                        reason,
+                        deactivated_at: done.at,
+                    };
+                    self.quarantined.insert(key, entry);
+                }
                 let Some(uuid) = uuid else {
                     return;
                 };
@@ -590,6 +649,10 @@ impl JournalState {
                     record.branch = Some(to.clone());
                 }
             }
+            DriftOperation::Reactivate { placement, .. } => {
+                let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
+                self.quarantined.remove(&key);
+            }
             DriftOperation::RenameOrg { .. } => {}
         }
     }
@@ -600,6 +663,7 @@ impl JournalState {
             completed: self.completed.clone(),
             capped_orgs: self.capped_orgs.clone(),
             repos: self.repos.clone(),
+            quarantined: self.quarantined.values().cloned().collect(),
         }
     }
 }
@@ -626,16 +690,29 @@ fn share_org_ids(event: &mut Event, seen: &mut std::collections::HashSet<OrgId>)
 /// [`Error::Malformed`] naming the line of a malformed entry; a torn last line (a crash in the
 /// middle of a write) is ignored.
 pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
-    let path = dir.join(JOURNAL_FILE);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalState::default()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
     let mut state = JournalState::default();
     // Each org's id is kept once, however many records name it.
     let mut org_ids: std::collections::HashSet<OrgId> = std::collections::HashSet::new();
-    // Line by line: a journal of 100,000 imports is tens of megabytes, never held whole.
+    for_each_event(dir, |_, _, mut event| {
+        share_org_ids(&mut event, &mut org_ids);
+        state.apply(&event);
+    })?;
+    Ok(state)
+}
+
+/// Reads the journal of the state directory `dir`, line by line (a journal of 100,000 imports
+/// is tens of megabytes, never held whole), telling `each` every event with its sequence
+/// number and time (RFC 3339). A missing journal has no events; a torn last line is ignored.
+///
+/// # Errors
+/// When the journal cannot be read, or a line that is not the last is not a journal entry.
+pub fn for_each_event(dir: &Path, mut each: impl FnMut(u64, &str, Event)) -> Result<(), Error> {
+    let path = dir.join(JOURNAL_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
     while let Some((i, line)) = lines.next() {
         let line = line.map_err(|e| Error::io(&path, e))?;
@@ -644,10 +721,7 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
         }
         let is_last = lines.peek().is_none();
         match serde_json::from_str::<Line>(&line) {
-            Ok(mut l) => {
-                share_org_ids(&mut l.event, &mut org_ids);
-                state.apply(&l.event);
-            }
+            Ok(l) => each(l.seq, &l.time, l.event),
             Err(_) if is_last => {
                 tracing::warn!(line = i + 1, "ignoring a torn last journal line");
             }
@@ -662,7 +736,7 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
             }
         }
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Whether a file is empty or ends with a line break, reading only its last byte.
@@ -769,6 +843,14 @@ impl Shared {
             }
             let path = disk.path.clone();
             drop(disk);
+            // Observed before anyone is told: an acknowledged event has always been observed.
+            if written.is_ok()
+                && let Some(observer) = &self.observer
+            {
+                for seq in first..=last {
+                    observer(seq);
+                }
+            }
             for (_, ack) in batch {
                 let _ = ack.send(match &written {
                     Ok(()) => Ok(()),
@@ -778,13 +860,6 @@ impl Shared {
                         std::io::Error::new(*kind, message.clone()),
                     )),
                 });
-            }
-            if written.is_ok()
-                && let Some(observer) = &self.observer
-            {
-                for seq in first..=last {
-                    observer(seq);
-                }
             }
         }
     }

@@ -74,6 +74,7 @@ mod plan;
 pub mod ports;
 mod report;
 mod rules;
+pub mod runs;
 
 pub use apply::apply;
 pub use config::{Config, DriftOptions, Integration, Mapping, OutOfScope, RetireMode};

@@ -120,6 +120,29 @@ impl Mirror {
         Ok(report)
     }
 
+    /// The plan that undoes what run `run` retired: the projects it deactivated, activated
+    /// again ([`crate::Action::Reactivate`]); apply it with [`Mirror::apply`]. Also says, in
+    /// words, what cannot be undone (deleted targets). Reads the group's orgs once, to name
+    /// them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the journal has no such run; a journal that cannot be read.
+    pub async fn undo_plan(
+        &self,
+        config: &Config,
+        run: &str,
+    ) -> Result<(Plan, Vec<String>), Error> {
+        let names = match self.snyk.orgs(&config.snyk.group_id).await {
+            Ok(orgs) => orgs.into_iter().map(|o| (o.id, o.name)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the group's orgs could not be read; they are named by id");
+                std::collections::BTreeMap::new()
+            }
+        };
+        let undo = crate::runs::undo(&self.dir, run, &names)?;
+        Ok((Plan::with_actions(config, undo.actions), undo.cannot))
+    }
+
     /// Tells `observer` what apply does (progress displays, files of your own).
     pub fn observe(&mut self, observer: Arc<dyn ApplyObserver>) -> &mut Self {
         self.observer = observer;

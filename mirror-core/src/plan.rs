@@ -116,6 +116,34 @@ pub enum Action {
         why: RetireReason,
         /// What retiring does.
         mode: RetireMode,
+        /// With `retire = "delete"`: the target is deactivated now and deleted by the first
+        /// run after this time (RFC 3339) that finds the same evidence again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delete_after: Option<String>,
+    },
+    /// A target this mirror deactivated with `retire = "delete"` waits out
+    /// `drift.delete_after`, or for the evidence to be certain again, before its deletion.
+    Quarantined {
+        /// The org's name.
+        org: String,
+        /// `workspace/repository` of the target.
+        repository: String,
+        /// When it may be deleted (RFC 3339).
+        delete_after: String,
+        /// Why it is not deleted now.
+        why: String,
+    },
+    /// Activate projects a run of this mirror deactivated (`bb-snyk-mirror undo`).
+    Reactivate {
+        /// The org's name.
+        org: String,
+        /// Where the target is.
+        #[serde(flatten)]
+        placement: Placement,
+        /// The run that deactivated them.
+        run: String,
+        /// The projects.
+        projects: Vec<crate::ids::ProjectId>,
     },
     /// Record a repository found already in Snyk by its uuid from now on (nothing changes in
     /// Snyk).
@@ -240,6 +268,12 @@ pub struct Summary {
     /// not be listed: nothing of them changes, and the run counts as failed (exit 1).
     #[serde(default)]
     pub uncertain: usize,
+    /// Targets deactivated with `retire = "delete"` that are not deleted yet.
+    #[serde(default)]
+    pub quarantined: usize,
+    /// Targets whose projects are activated again (`undo`).
+    #[serde(default)]
+    pub reactivated: usize,
 }
 
 /// The repository and workspace patterns of the configuration that match nothing listed.
@@ -339,6 +373,23 @@ impl PlanSettings {
 }
 
 impl Plan {
+    /// A plan of these actions for `config`'s group, integration and settings.
+    pub fn with_actions(config: &Config, actions: Vec<Action>) -> Self {
+        Self {
+            schema_version: PLAN_SCHEMA_VERSION,
+            group_id: config.snyk.group_id.clone(),
+            integration: config.snyk.integration,
+            template_org_id: config.snyk.template_org_id.as_deref().map(OrgId::from),
+            actions,
+            retire: config.drift.retire,
+            created_at: None,
+            settings: PlanSettings {
+                quiet_integrations: config.apply.quiet_integrations,
+                notifications_off_for_new_orgs: config.apply.notifications_off_for_new_orgs,
+            },
+        }
+    }
+
     /// The plan in numbers.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
@@ -363,6 +414,8 @@ impl Plan {
                     }
                 }
                 Action::Track(_) => s.tracked += 1,
+                Action::Reactivate { .. } => s.reactivated += 1,
+                Action::Quarantined { .. } => s.quarantined += 1,
                 Action::WorkspaceGone { .. } => s.workspaces_gone += 1,
                 Action::OutOfScope { .. } => s.out_of_scope += 1,
                 Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => s.uncertain += 1,
@@ -389,6 +442,7 @@ impl Plan {
                     | Action::WorkspaceGone { .. }
                     | Action::WorkspaceUnread { .. }
                     | Action::Uncertain { .. }
+                    | Action::Quarantined { .. }
                     | Action::OutOfScope { .. }
                     | Action::UnusedRule { .. }
             )
@@ -473,6 +527,8 @@ impl Plan {
             ("workspaces gone", s.workspaces_gone),
             ("out of scope", s.out_of_scope),
             ("uncertain", s.uncertain),
+            ("in quarantine", s.quarantined),
+            ("to reactivate", s.reactivated),
         ] {
             if n > 0 {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
@@ -562,6 +618,8 @@ fn group_of(a: &Action) -> String {
         Action::AddIntegration { org, .. }
         | Action::Branch { org, .. }
         | Action::Retire { org, .. }
+        | Action::Quarantined { org, .. }
+        | Action::Reactivate { org, .. }
         | Action::Conflict { org, .. } => format!("org {org}"),
         Action::Import(i) => format!("org {}", i.org.name()),
         Action::RenameOrg { to, .. } => format!("org {to}"),
@@ -656,16 +714,40 @@ impl Plan {
                 placement,
                 why,
                 mode,
+                delete_after,
                 ..
-            } => match why {
-                RetireReason::Renamed { .. } | RetireReason::Moved { .. } => return None,
-                _ => format!(
+            } => match (why, delete_after) {
+                (RetireReason::Renamed { .. } | RetireReason::Moved { .. }, None) => return None,
+                (_, None) => format!(
                     "- retire {} ({}; {})",
                     placement.full_name,
                     why.explain(),
                     mode.name()
                 ),
+                (_, Some(after)) => format!(
+                    "- retire {} ({}; deactivate now, delete after {after} if still so)",
+                    placement.full_name,
+                    why.explain(),
+                ),
             },
+            Action::Quarantined {
+                repository,
+                delete_after,
+                why,
+                ..
+            } => format!(
+                "= quarantined {repository}: deactivated; {why} (deleted after {delete_after} at the earliest)"
+            ),
+            Action::Reactivate {
+                placement,
+                run,
+                projects,
+                ..
+            } => format!(
+                "+ reactivate {} ({} deactivated by run {run})",
+                placement.full_name,
+                counted(projects.len(), "project", "projects")
+            ),
             Action::Track(_) => return None,
             Action::WorkspaceGone {
                 workspace,
@@ -1188,19 +1270,7 @@ impl<'a> Planner<'a> {
             actions
         };
         actions.shrink_to_fit();
-        Plan {
-            schema_version: PLAN_SCHEMA_VERSION,
-            group_id: self.config.snyk.group_id.clone(),
-            integration: self.config.snyk.integration,
-            template_org_id: self.config.snyk.template_org_id.as_deref().map(OrgId::from),
-            actions,
-            retire: self.config.drift.retire,
-            created_at: None,
-            settings: PlanSettings {
-                quiet_integrations: self.config.apply.quiet_integrations,
-                notifications_off_for_new_orgs: self.config.apply.notifications_off_for_new_orgs,
-            },
-        }
+        Plan::with_actions(self.config, actions)
     }
 }
 

@@ -465,6 +465,14 @@ pub trait SnykPort: Send + Sync {
             what: "deactivate a project",
         })
     }
+    /// Activates a deactivated project (v1 `activate`). The default answers that this port
+    /// cannot.
+    async fn activate_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
+        let _ = (org_id, project_id);
+        Err(Error::Unsupported {
+            what: "activate a project",
+        })
+    }
     /// Deletes a project. The default answers that this port cannot.
     async fn delete_project(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<(), Error> {
         let _ = (org_id, project_id);

@@ -239,6 +239,12 @@ pub struct Report {
     /// notices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uncertain: Vec<Uncertainty>,
+    /// Targets whose projects were activated again (`undo`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactivated: Vec<String>,
+    /// The run's id (`bb-snyk-mirror runs` lists runs, `undo` takes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Report {
@@ -352,6 +358,12 @@ impl Report {
             .map(|(api, n)| format!("{api} {n}"))
             .collect();
         let _ = writeln!(out, "  requests    {}", requests.join(", "));
+        if let Some(run) = &self.run {
+            let _ = writeln!(
+                out,
+                "  run         {run} (`bb-snyk-mirror undo {run}` reverses its retirements)"
+            );
+        }
         self.render_lines(&mut out);
         out
     }
@@ -378,6 +390,9 @@ impl Report {
         }
         for line in &self.retired {
             let _ = writeln!(out, "- {line}");
+        }
+        for name in &self.reactivated {
+            let _ = writeln!(out, "+ reactivated {name}");
         }
         for f in &self.failed_changes {
             let _ = writeln!(out, "x {} in {}: {}", f.repository, f.org, f.message);

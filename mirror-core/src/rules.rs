@@ -81,6 +81,37 @@ pub struct History {
     /// was before a rename or a move until that old target is retired.
     #[serde(default, skip_serializing_if = "no_repos")]
     pub repos: std::sync::Arc<BTreeMap<RepoUuid, RepoRecord>>,
+    /// Targets this mirror deactivated with `retire = "delete"`, waiting out
+    /// `drift.delete_after` before they may be deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// Why a target was retired into quarantine: what must still be certain for its deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retired {
+    /// Its repository was deleted: it must be found gone again.
+    Deleted,
+    /// Its repository went out of scope: it must be out of scope still.
+    OutOfScope,
+    /// Its repository is mirrored under another name or in another org: it must be still.
+    Replaced,
+}
+
+/// A target this mirror deactivated with `retire = "delete"`: deleted once it has waited
+/// `drift.delete_after` and the evidence that retired it is certain again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// The repository.
+    pub uuid: RepoUuid,
+    /// Where the target is.
+    #[serde(flatten)]
+    pub placement: Placement,
+    /// Why it was retired.
+    pub reason: Retired,
+    /// When it was deactivated (seconds since the Unix epoch).
+    pub deactivated_at: u64,
 }
 
 fn no_repos(repos: &std::sync::Arc<BTreeMap<RepoUuid, RepoRecord>>) -> bool {

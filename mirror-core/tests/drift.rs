@@ -438,12 +438,27 @@ async fn report_mode_changes_nothing_and_delete_mode_leaves_no_project() {
         config: {
             let mut c = w.config.clone();
             c.drift.retire = mirror_core::RetireMode::Delete;
+            c.drift.delete_after = Some("0s".into());
             c
         },
         ..w
     };
+    // Reversible first: deactivated by one run, deleted by the next that finds it gone again.
     let report = w.sync().await;
     assert_eq!(report.retired.len(), 1, "{}", report.render());
+    assert!(
+        report.render().contains("deactivated in"),
+        "{}",
+        report.render()
+    );
+    assert_eq!(w.active(&format!("ws-0001/{slug}")), 0);
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    assert!(
+        report.render().contains("deleted in"),
+        "{}",
+        report.render()
+    );
     let prefix = format!("ws-0001/{slug}:");
     assert!(
         !w.snyk
@@ -1127,4 +1142,139 @@ async fn a_retirement_with_nothing_left_in_snyk_says_so_rather_than_deactivated(
     let text = report.render();
     assert!(text.contains("nothing was sent"), "{text}");
     assert!(!text.contains("deactivated in"), "{text}");
+}
+
+// Reversible first: deletion after a quarantine, and undo.
+
+#[tokio::test(start_paused = true)]
+async fn delete_mode_deactivates_first_and_deletes_only_after_the_quarantine() {
+    let w = World::with(Estate::generate(1, 20, 3), "[drift]\nretire = \"delete\"\n").await;
+    w.sync().await;
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    let name = format!("ws-0001/{slug}");
+    assert!(w.bb.delete_repository("ws-0001", &slug));
+    let text = w.plan().await.render();
+    assert!(
+        text.contains(&format!(
+            "- retire {name} (deleted in Bitbucket; deactivate now, delete after "
+        )),
+        "{text}"
+    );
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    assert_eq!(w.active(&name), 0);
+    assert!(
+        w.snyk.targets().iter().any(|t| t.display_name == name),
+        "deleted too early"
+    );
+    // Seven days are not up: named, nothing to do, nothing deleted.
+    let plan = w.plan().await;
+    assert!(plan.is_noop(), "{}", plan.render());
+    let text = plan.render();
+    assert!(
+        text.contains(&format!(
+            "= quarantined {name}: deactivated; waiting out drift.delete_after"
+        )),
+        "{text}"
+    );
+    let before = changes(&w.snyk);
+    w.sync().await;
+    assert_eq!(changes(&w.snyk), before);
+    // Once the quarantine is over and the repository is found gone again, it is deleted.
+    let w = World {
+        config: {
+            let mut c = w.config.clone();
+            c.drift.delete_after = Some("0s".into());
+            c
+        },
+        ..w
+    };
+    let text = w.plan().await.render();
+    assert!(
+        text.contains(&format!("- retire {name} (deleted in Bitbucket; delete)")),
+        "{text}"
+    );
+    let report = w.sync().await;
+    assert!(
+        report.render().contains("deleted in"),
+        "{}",
+        report.render()
+    );
+    assert!(!w.snyk.targets().iter().any(|t| t.display_name == name));
+    w.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn undo_reactivates_what_a_run_deactivated_and_runs_lists_it() {
+    let w = World::start().await;
+    let first = w.sync().await;
+    let gone = w.first_repos("ws-0001", 2);
+    for slug in &gone {
+        assert!(w.bb.delete_repository("ws-0001", slug));
+    }
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 2, "{}", report.render());
+    let run = report.run.clone().unwrap();
+    assert!(
+        report
+            .render()
+            .contains(&format!("bb-snyk-mirror undo {run}"))
+    );
+    let runs = mirror_core::runs::runs(w.state.path()).unwrap();
+    let listed = runs.iter().find(|r| r.id == run).unwrap();
+    assert_eq!((listed.deactivated, listed.finished), (2, true), "{runs:?}");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].imports, first.imports_completed, "{runs:?}");
+    assert_eq!(runs[0].orgs_created, 2, "{runs:?}");
+
+    let mirror = w.mirror();
+    let (plan, cannot) = mirror.undo_plan(&w.config, &run).await.unwrap();
+    assert!(cannot.is_empty(), "{cannot:?}");
+    let text = plan.render();
+    for slug in &gone {
+        assert!(
+            text.contains(&format!(
+                "+ reactivate ws-0001/{slug} (1 project deactivated by run {run})"
+            )),
+            "{text}"
+        );
+    }
+    let report = mirror.apply(&plan).await.unwrap();
+    assert_eq!(report.reactivated.len(), 2, "{}", report.render());
+    for slug in &gone {
+        assert_eq!(w.active(&format!("ws-0001/{slug}")), 1);
+    }
+    // Undone once: a second undo has nothing left to do.
+    let (again, _) = mirror.undo_plan(&w.config, &run).await.unwrap();
+    assert!(again.actions.is_empty(), "{}", again.render());
+    let e = mirror
+        .undo_plan(&w.config, "20200101-000000-0000")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("bb-snyk-mirror runs"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn undo_names_what_it_cannot_bring_back() {
+    let w = World::with(
+        Estate::generate(1, 20, 3),
+        "[drift]\nretire = \"delete\"\ndelete_after = \"0s\"\n",
+    )
+    .await;
+    w.sync().await;
+    let slug = w.first_repos("ws-0001", 1)[0].clone();
+    assert!(w.bb.delete_repository("ws-0001", &slug));
+    let deactivating = w.sync().await.run.unwrap();
+    w.sync().await;
+    let (plan, cannot) = w
+        .mirror()
+        .undo_plan(&w.config, &deactivating)
+        .await
+        .unwrap();
+    assert!(plan.actions.is_empty(), "{}", plan.render());
+    assert_eq!(cannot.len(), 1, "{cannot:?}");
+    assert!(
+        cannot[0].contains("was deleted") && cannot[0].contains("history"),
+        "{cannot:?}"
+    );
 }

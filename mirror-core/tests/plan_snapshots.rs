@@ -57,6 +57,7 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
             // added.
             can_add_integrations: true,
         },
+        read_at: None,
     }
 }
 
@@ -255,6 +256,7 @@ fn patterns_and_filters_exclude() {
             can_add_integrations: true,
             ..SnykInventory::default()
         },
+        read_at: None,
     };
     let cfg = config(
         "[source]\nexclude_workspaces = [\"sand*\"]\nexclude_repositories = [\"*-archive\"]\nvisibility = \"private\"\nupdated_since = \"2026-01-01T00:00:00Z\"\n",

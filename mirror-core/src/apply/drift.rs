@@ -14,13 +14,15 @@ use crate::Error;
 use crate::apply::Stage;
 use crate::config::RetireMode;
 use crate::drift::replaced;
+use crate::ids::ProjectId;
 use crate::ids::{OrgId, RepoUuid, TargetId};
 use crate::inventory::bitbucket_targets;
-use crate::journal::{DriftOperation, Event, Journal, JournalWriter};
+use crate::journal::{DriftOperation, Event, Journal, JournalWriter, RetireDone};
 use crate::plan::{Action, Plan, RetireReason};
 use crate::ports::SnykPort;
 use crate::report::{BranchChange, FailedChange, Retirement};
 use crate::rules::Placement;
+use crate::rules::Retired;
 
 /// Whether an error means the thing is already gone.
 fn gone(e: &Error) -> bool {
@@ -90,7 +92,8 @@ pub(crate) async fn track(plan: &Plan, stage: &mut Stage<'_>) -> Result<(), Erro
     Ok(())
 }
 
-/// A change to follow Bitbucket: a target's projects to a new branch, or a target retired.
+/// A change to follow Bitbucket: a target's projects to a new branch, a target retired, or
+/// (for `undo`) projects a run deactivated activated again.
 enum Change {
     Branch {
         uuid: RepoUuid,
@@ -99,13 +102,24 @@ enum Change {
         from: String,
         to: String,
     },
-    Retire {
-        uuid: Option<RepoUuid>,
+    Retire(Retiring),
+    Reactivate {
         org: String,
         placement: Placement,
-        why: RetireReason,
-        mode: RetireMode,
+        run: String,
+        projects: Vec<ProjectId>,
     },
+}
+
+/// A target to retire.
+struct Retiring {
+    uuid: Option<RepoUuid>,
+    org: String,
+    placement: Placement,
+    why: RetireReason,
+    mode: RetireMode,
+    /// Deactivated now to be deleted later (`retire = "delete"`), and why.
+    quarantine: Option<Retired>,
 }
 
 /// How a change ended, for the report.
@@ -113,12 +127,15 @@ enum Done {
     Branch(BranchChange),
     Retired(Retirement),
     Replaced { line: Retirement, renamed: bool },
+    Reactivated(String),
 }
 
 /// What the changes share while they run.
 struct Follow {
     snyk: Arc<dyn SnykPort>,
     writer: JournalWriter,
+    /// The run's id, recorded with what it retires (for `undo`).
+    run: Option<String>,
     /// The Bitbucket targets of each org a change needs an id from (by lowercased name),
     /// listed once.
     targets: HashMap<OrgId, BTreeMap<String, TargetId>>,
@@ -142,13 +159,26 @@ impl Follow {
 impl Change {
     fn placement(&self) -> &Placement {
         match self {
-            Self::Branch { placement, .. } | Self::Retire { placement, .. } => placement,
+            Self::Branch { placement, .. }
+            | Self::Retire(Retiring { placement, .. })
+            | Self::Reactivate { placement, .. } => placement,
         }
     }
 
     fn org(&self) -> &str {
         match self {
-            Self::Branch { org, .. } | Self::Retire { org, .. } => org,
+            Self::Branch { org, .. }
+            | Self::Retire(Retiring { org, .. })
+            | Self::Reactivate { org, .. } => org,
+        }
+    }
+
+    /// What a failure of this change is reported as.
+    fn failure(&self) -> &'static str {
+        match self {
+            Self::Branch { .. } => "could not change the branch",
+            Self::Retire(_) => "could not retire the target",
+            Self::Reactivate { .. } => "could not reactivate the projects",
         }
     }
 
@@ -188,130 +218,144 @@ impl Change {
                     to: to.clone(),
                 }))
             }
-            Self::Retire {
-                uuid,
-                org,
+            Self::Retire(r) => retire(f, r).await,
+            Self::Reactivate {
                 placement,
-                why,
-                mode,
-            } => retire(f, uuid, org, placement, why, *mode).await,
+                run,
+                projects,
+                ..
+            } => reactivate(f, placement, run, projects).await,
         }
     }
 }
 
-/// Retires one target (see [`RetireMode`]); `report` changes nothing, in Snyk or in the
-/// journal, so the next run names it again.
-async fn retire(
+/// Activates again the projects `run` deactivated (each step can be repeated).
+async fn reactivate(
     f: &Follow,
-    uuid: &Option<RepoUuid>,
-    org: &str,
     placement: &Placement,
-    why: &RetireReason,
-    mode: RetireMode,
+    run: &str,
+    projects: &[ProjectId],
 ) -> Result<Done, Error> {
-    let mut line = Retirement {
-        repository: placement.full_name.clone(),
-        org: org.to_owned(),
-        reason: why.clone(),
-        mode,
-        already_gone: false,
-    };
-    if mode == RetireMode::Report {
-        return Ok(Done::Retired(line));
-    }
-    let operation = DriftOperation::Retire {
-        uuid: uuid.clone(),
+    let operation = DriftOperation::Reactivate {
         placement: placement.clone(),
+        run: run.to_owned(),
+        projects: projects.to_vec(),
     };
     f.journal(Event::DriftIntent {
         operation: operation.clone(),
     })
     .await?;
-    let org_id = &placement.org_id;
-    // Whether Snyk still held something to change: the report says what was done, never
-    // "deactivated" or "deleted" where no request was sent.
-    let mut changed = false;
-    if let Some(target) = f.target(placement) {
-        if mode == RetireMode::Delete {
-            match f.snyk.delete_target(org_id, &target).await {
-                Err(e) if !gone(&e) => return Err(e),
-                Err(_) => {}
-                Ok(()) => changed = true,
-            }
-        }
-        // Deactivate: the active projects. Delete: whatever projects are left of the target
-        // (Snyk does not document that they go with it).
-        for p in f.snyk.projects(org_id, &target).await? {
-            let done = match mode {
-                RetireMode::Delete => f.snyk.delete_project(org_id, &p.id).await,
-                _ if p.active => f.snyk.deactivate_project(org_id, &p.id).await,
-                _ => continue,
-            };
-            match done {
-                Err(e) if !gone(&e) => return Err(e),
-                Err(_) => {}
-                Ok(()) => changed = true,
-            }
+    for p in projects {
+        match f.snyk.activate_project(&placement.org_id, p).await {
+            Err(e) if !gone(&e) => return Err(e),
+            _ => {}
         }
     }
-    line.already_gone = !changed;
     f.journal(Event::DriftDone { operation }).await?;
+    Ok(Done::Reactivated(placement.full_name.clone()))
+}
+
+/// Retires one target (see [`RetireMode`]); `report` changes nothing, in Snyk or in the
+/// journal, so the next run names it again.
+async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
+    let Retiring {
+        uuid,
+        org,
+        placement,
+        why,
+        mode,
+        quarantine,
+    } = r;
+    let mut line = Retirement {
+        repository: placement.full_name.clone(),
+        org: org.clone(),
+        reason: why.clone(),
+        mode: *mode,
+        already_gone: false,
+    };
+    if *mode == RetireMode::Report {
+        return Ok(Done::Retired(line));
+    }
+    let operation = |done| DriftOperation::Retire {
+        uuid: uuid.clone(),
+        placement: placement.clone(),
+        done,
+    };
+    f.journal(Event::DriftIntent {
+        operation: operation(None),
+    })
+    .await?;
+    let changed = retire_in_snyk(f, placement, *mode).await?;
+    // The report says what was done, never "deactivated" or "deleted" where no request was
+    // sent.
+    line.already_gone = changed.is_empty();
+    let done = RetireDone {
+        run: f.run.clone(),
+        at: crate::inventory::unix_now(),
+        deleted: *mode == RetireMode::Delete,
+        projects: changed,
+        quarantine: *quarantine,
+    };
+    f.journal(Event::DriftDone {
+        operation: operation(Some(done)),
+    })
+    .await?;
     Ok(match why {
-        RetireReason::Renamed { .. } => Done::Replaced {
+        RetireReason::Renamed { .. } | RetireReason::Moved { .. } => Done::Replaced {
+            renamed: matches!(why, RetireReason::Renamed { .. }),
             line,
-            renamed: true,
-        },
-        RetireReason::Moved { .. } => Done::Replaced {
-            line,
-            renamed: false,
         },
         RetireReason::Deleted | RetireReason::OutOfScope { .. } => Done::Retired(line),
     })
 }
 
-/// The plan's branch changes and retirements, and the old targets of the renames and moves
-/// this run completed (from the journal), each once: an old target is retired only when the
-/// plan shows it, as a retirement or as the target an import replaces, so that apply never
-/// retires what the plan did not show.
+/// Deactivates (or deletes) what Snyk holds of a target: its projects that are active (or
+/// all, and the target). Returns the projects changed (a deleted target without projects
+/// left counts as one change, under its target's id).
+async fn retire_in_snyk(
+    f: &Follow,
+    placement: &Placement,
+    mode: RetireMode,
+) -> Result<Vec<ProjectId>, Error> {
+    let org_id = &placement.org_id;
+    let mut changed = Vec::new();
+    let Some(target) = f.target(placement) else {
+        return Ok(changed);
+    };
+    let mut target_deleted = false;
+    if mode == RetireMode::Delete {
+        match f.snyk.delete_target(org_id, &target).await {
+            Err(e) if !gone(&e) => return Err(e),
+            Err(_) => {}
+            Ok(()) => target_deleted = true,
+        }
+    }
+    // Deactivate: the active projects. Delete: whatever projects are left of the target
+    // (Snyk does not document that they go with it).
+    for p in f.snyk.projects(org_id, &target).await? {
+        let done = match mode {
+            RetireMode::Delete => f.snyk.delete_project(org_id, &p.id).await,
+            _ if p.active => f.snyk.deactivate_project(org_id, &p.id).await,
+            _ => continue,
+        };
+        match done {
+            Err(e) if !gone(&e) => return Err(e),
+            Err(_) => {}
+            Ok(()) => changed.push(p.id),
+        }
+    }
+    if target_deleted && changed.is_empty() {
+        changed.push(ProjectId::from(target.as_str()));
+    }
+    Ok(changed)
+}
+
+/// The plan's branch changes, retirements and reactivations, and the old targets of the
+/// renames and moves this run completed (from the journal), each once: an old target is
+/// retired only when the plan shows it, as a retirement or as the target an import replaces,
+/// so that apply never retires what the plan did not show.
 fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
-    let mut changes: Vec<Change> = plan
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Branch {
-                uuid,
-                org,
-                org_id,
-                repository,
-                from,
-                to,
-            } => Some(Change::Branch {
-                uuid: uuid.clone(),
-                org: org.clone(),
-                placement: Placement {
-                    org_id: org_id.clone(),
-                    full_name: repository.clone(),
-                    target_id: None,
-                },
-                from: from.clone(),
-                to: to.clone(),
-            }),
-            Action::Retire {
-                uuid,
-                org,
-                placement,
-                why,
-                mode,
-            } => Some(Change::Retire {
-                uuid: uuid.clone(),
-                org: org.clone(),
-                placement: placement.clone(),
-                why: why.clone(),
-                mode: *mode,
-            }),
-            _ => None,
-        })
-        .collect();
+    let mut changes: Vec<Change> = plan.actions.iter().filter_map(planned_change).collect();
     let left = journal.with_state(|s| {
         s.repos
             .iter()
@@ -334,27 +378,86 @@ fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
     for (uuid, old, why) in left {
         let retired = changes
             .iter()
-            .any(|c| matches!(c, Change::Retire { .. }) && c.placement().same_place(&old));
+            .any(|c| matches!(c, Change::Retire(_)) && c.placement().same_place(&old));
         if !retired && replaced_by_import(&uuid, &old) {
             let org = names
                 .get(&old.org_id)
                 .cloned()
                 .unwrap_or_else(|| old.org_id.to_string());
-            changes.push(Change::Retire {
+            // Reversible first: with `retire = "delete"` the old target is deactivated now
+            // and deleted by a later run.
+            let (mode, quarantine) = match plan.retire {
+                RetireMode::Delete => (RetireMode::Deactivate, Some(Retired::Replaced)),
+                mode => (mode, None),
+            };
+            changes.push(Change::Retire(Retiring {
                 uuid: Some(uuid),
                 org,
                 placement: old,
                 why,
-                mode: plan.retire,
-            });
+                mode,
+                quarantine,
+            }));
         }
     }
     changes
 }
 
-/// Moves the projects of each repository whose default branch changed, and retires what the
-/// plan retires and what this run's renames and moves left behind: at most
-/// `apply.concurrency` changes at once, the targets of each org listed once beforehand.
+/// The change an action of the plan makes to what is already in Snyk, if any.
+fn planned_change(a: &Action) -> Option<Change> {
+    match a {
+        Action::Branch {
+            uuid,
+            org,
+            org_id,
+            repository,
+            from,
+            to,
+        } => Some(Change::Branch {
+            uuid: uuid.clone(),
+            org: org.clone(),
+            placement: Placement {
+                org_id: org_id.clone(),
+                full_name: repository.clone(),
+                target_id: None,
+            },
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        Action::Retire {
+            uuid,
+            org,
+            placement,
+            why,
+            mode,
+            delete_after,
+        } => Some(Change::Retire(Retiring {
+            uuid: uuid.clone(),
+            org: org.clone(),
+            placement: placement.clone(),
+            why: why.clone(),
+            mode: *mode,
+            quarantine: delete_after.as_ref().map(|_| match why {
+                RetireReason::Deleted => Retired::Deleted,
+                RetireReason::OutOfScope { .. } => Retired::OutOfScope,
+                RetireReason::Renamed { .. } | RetireReason::Moved { .. } => Retired::Replaced,
+            }),
+        })),
+        Action::Reactivate {
+            org,
+            placement,
+            run,
+            projects,
+        } => Some(Change::Reactivate {
+            org: org.clone(),
+            placement: placement.clone(),
+            run: run.clone(),
+            projects: projects.clone(),
+        }),
+        _ => None,
+    }
+}
+
 pub(crate) async fn follow(
     plan: &Plan,
     journal: &Journal,
@@ -364,10 +467,12 @@ pub(crate) async fn follow(
     let mut f = Follow {
         snyk: stage.snyk.clone(),
         writer: stage.writer.clone(),
+        run: stage.report.run.clone(),
         targets: HashMap::new(),
     };
     let needed: BTreeSet<&OrgId> = changes
         .iter()
+        .filter(|c| !matches!(c, Change::Reactivate { .. }))
         .map(Change::placement)
         .filter(|p| p.target_id.is_none())
         .map(|p| &p.org_id)
@@ -404,14 +509,11 @@ pub(crate) async fn follow(
                 }
                 stage.report.replaced.push(line);
             }
+            Ok(Done::Reactivated(name)) => stage.report.reactivated.push(name),
             Err(e) if e.is_auth() => return Err(e),
             Err(e) => {
-                let what = match change {
-                    Change::Branch { .. } => "could not change the branch",
-                    Change::Retire { .. } => "could not retire the target",
-                };
                 let name = change.placement().full_name.clone();
-                stage.failed(&name, change.org(), what, &e);
+                stage.failed(&name, change.org(), change.failure(), &e);
             }
         }
     }

@@ -95,6 +95,18 @@ fn planned_conflicts(plan: &Plan) -> impl Iterator<Item = Conflict> + '_ {
     })
 }
 
+/// A run's id: when it started (UTC, to the second) and four hex digits of the sub-second
+/// time, so that two runs started in the same second differ: `20261203-054012-3fa9`.
+fn run_id(now: std::time::SystemTime) -> String {
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let stamp = humantime::format_rfc3339_seconds(now).to_string();
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    let (date, time) = digits.split_at(digits.len().min(8));
+    format!("{date}-{time}-{:04x}", since.subsec_nanos() >> 16 & 0xffff)
+}
+
 /// What the plan names as uncertain, as the report lists it.
 fn planned_uncertainties(plan: &Plan) -> impl Iterator<Item = Uncertainty> + '_ {
     plan.actions.iter().filter_map(|a| match a {
@@ -253,6 +265,7 @@ pub(crate) async fn apply_holding(
             skipped: summary.skipped.clone(),
             conflicts: planned_conflicts(plan).collect(),
             uncertain: planned_uncertainties(plan).collect(),
+            run: Some(run_id(std::time::SystemTime::now())),
             ..Report::default()
         },
     };
@@ -260,6 +273,7 @@ pub(crate) async fn apply_holding(
         .writer
         .append(Event::RunStarted {
             imports: summary.imports,
+            run: stage.report.run.clone(),
         })
         .await?;
     drift::rename_orgs(plan, &mut stage).await?;
