@@ -203,6 +203,25 @@ pub enum Command {
         #[command(subcommand)]
         action: HooksAction,
     },
+    /// What each run of this state directory did, with its id (for `undo`).
+    #[command(after_help = "Examples:\n  bb-snyk-mirror runs\n  bb-snyk-mirror runs --output json")]
+    Runs,
+    /// Reactivate the projects a run deactivated (a deleted target cannot be brought back;
+    /// it is named).
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror runs                                  # the run ids\n  bb-snyk-mirror undo 20261203-054012-3fa9 --dry-run   # what it would do\n  bb-snyk-mirror undo 20261203-054012-3fa9 --yes"
+    )]
+    Undo {
+        /// The run, as `bb-snyk-mirror runs` lists it.
+        #[arg(value_name = "RUN_ID")]
+        run: String,
+        /// Do not ask before reactivating on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Show what would be reactivated, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check both sides' credentials, scopes, region and group access.
     #[command(
         after_help = "Examples:\n  bb-snyk-mirror doctor\n  bb-snyk-mirror doctor --output json"
@@ -258,6 +277,8 @@ impl Command {
             Self::Apply { .. } => "apply",
             Self::Sync { .. } => "sync",
             Self::Doctor => "doctor",
+            Self::Runs => "runs",
+            Self::Undo { .. } => "undo",
             Self::Serve { .. } => "serve",
             Self::Hooks { .. } => "hooks",
             Self::Demo { .. } => "demo",
@@ -444,6 +465,7 @@ const CONFIGURED: &[&str] = &[
     "import:data",
     "list:imported",
     "import",
+    "undo",
     "hooks",
 ];
 /// The commands that read Bitbucket and Snyk.
@@ -455,12 +477,28 @@ const IMPORTING: &[&str] = &["apply", "sync", "serve", "import"];
 /// The commands that keep a state directory or read the configuration file: those that
 /// connect (demo keeps its own, in a temporary directory).
 const STATEFUL: &[&str] = CONNECTED;
+/// The commands that read the state directory: those that keep one, and `runs`.
+const STATE_DIR: &[&str] = &[
+    "plan",
+    "apply",
+    "sync",
+    "serve",
+    "doctor",
+    "integrations",
+    "orgs:data",
+    "orgs:create",
+    "import:data",
+    "list:imported",
+    "import",
+    "undo",
+    "runs",
+];
 
 /// The options declared once for every command, and the commands each applies to; options not
 /// named here (`--output`, `--quiet`, `--verbose`) apply to all.
 const APPLIES: &[(&str, &[&str])] = &[
     ("config", CONFIGURED),
-    ("state_dir", STATEFUL),
+    ("state_dir", STATE_DIR),
     ("group_id", CONNECTED),
     (
         "workspaces",

@@ -15,6 +15,7 @@ mod integrations;
 mod output;
 mod run;
 mod runlog;
+mod runs;
 mod serve;
 mod settings;
 

@@ -55,6 +55,8 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Doctor => doctor(g, out).await,
+        Command::Runs => crate::runs::list(g, out),
+        Command::Undo { run, yes, dry_run } => crate::runs::undo(g, out, run, *yes, *dry_run).await,
         Command::Serve {
             listen,
             reconcile_interval,

@@ -2337,3 +2337,92 @@ fn hooks_install_twice_leaves_one_hook_per_workspace_and_a_non_owner_is_told_why
     assert!(!err.contains("member-token"));
     assert!(member.hooks("acme-platform").is_empty());
 }
+
+#[test]
+fn runs_lists_each_run_and_undo_reactivates_what_one_deactivated() {
+    let w = World::with(Estate::generate(1, 20, 5), snyk::Sandbox::sample_builder());
+    w.cmd().arg("sync").assert().code(0);
+    let slug = w.bb.estate().workspaces[0]
+        .repositories
+        .iter()
+        .find(|r| r.main_branch.is_some())
+        .map(|r| r.slug.clone())
+        .unwrap();
+    assert!(w.bb.delete_repository("ws-0001", &slug));
+    let out = w.cmd().args(["sync", "--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = report["report"]["run"].as_str().unwrap().to_owned();
+    let active = || {
+        w.snyk
+            .projects()
+            .iter()
+            .filter(|p| p.active && p.name.starts_with(&format!("ws-0001/{slug}:")))
+            .count()
+    };
+    assert_eq!(active(), 0);
+    // `runs` reads the state directory alone: no credentials needed.
+    let listed = w
+        .cmd()
+        .env_remove("SNYK_TOKEN")
+        .env_remove("BITBUCKET_CLOUD_API_TOKEN")
+        .arg("runs")
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0), "{}", stdout(&listed));
+    let text = stdout(&listed);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.contains(&run), "{text}");
+    let dry = w.cmd().args(["undo", &run, "--dry-run"]).output().unwrap();
+    assert!(
+        stdout(&dry).contains(&format!(
+            "+ reactivate ws-0001/{slug} (1 project deactivated by run {run})"
+        )),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(active(), 0, "--dry-run changed Snyk");
+    w.cmd()
+        .args(["undo", &run, "--yes"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "+ reactivated ws-0001/{slug}"
+        )));
+    assert_eq!(active(), 1);
+    w.cmd()
+        .args(["undo", &run])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Nothing of run"));
+    w.cmd()
+        .args(["undo", "no-such-run"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bb-snyk-mirror runs"));
+}
+
+#[test]
+fn an_uncertain_repository_is_named_and_the_sync_exits_one_not_three() {
+    let w = World::with(Estate::generate(2, 10, 5), snyk::Sandbox::sample_builder());
+    w.cmd().arg("sync").assert().code(0);
+    let repo = w.bb.estate().workspaces[0]
+        .repositories
+        .iter()
+        .find(|r| r.main_branch.is_some())
+        .cloned()
+        .unwrap();
+    w.bb.make_odd(&repo.uuid, Some(bb::Oddity::Forbidden));
+    let out = w.cmd().arg("plan").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("! uncertain ws-0001/{}", repo.slug)),
+        "{}",
+        stdout(&out)
+    );
+    let out = w.cmd().arg("sync").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("uncertain   1"), "{text}");
+    assert!(text.contains("403"), "{text}");
+}
