@@ -374,6 +374,18 @@ impl BitbucketClient {
         )
     }
 
+    /// Every webhook of a workspace.
+    ///
+    /// # Errors
+    /// [`Error::NotWorkspaceOwner`] when the credentials' user may not read the workspace's
+    /// webhooks; as [`BitbucketClient::send`] otherwise.
+    pub async fn list_workspace_hooks(&self, workspace: &str) -> Result<Vec<Webhook>, Error> {
+        self.workspace_hooks(workspace)
+            .collect()
+            .await
+            .map_err(|e| not_owner(e, workspace))
+    }
+
     /// Creates the workspace webhook `spec` describes, or, when one with its URL exists,
     /// brings its events, description, state and secret up to date (the secret cannot be
     /// read back, so a hook found is always updated): running it twice leaves one hook.
@@ -386,11 +398,7 @@ impl BitbucketClient {
         workspace: &str,
         spec: &WebhookSpec,
     ) -> Result<(Webhook, HookChange), Error> {
-        let hooks = self
-            .workspace_hooks(workspace)
-            .collect()
-            .await
-            .map_err(|e| not_owner(e, workspace))?;
+        let hooks = self.list_workspace_hooks(workspace).await?;
         let found = hooks.into_iter().find(|h| same_url(&h.url, &spec.url));
         let (uid, change) = match found.and_then(|h| h.uuid) {
             Some(uid) => (Some(uid), HookChange::Updated),

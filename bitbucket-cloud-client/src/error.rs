@@ -85,7 +85,7 @@ pub enum Error {
     /// Managing a workspace's webhooks was refused (403): only the workspace's owners may, with
     /// an API token that has the webhook scopes.
     #[error(
-        "Bitbucket refused to manage the webhooks of workspace `{workspace}` (403): only an owner of the workspace may install or remove workspace webhooks (Workspace settings > Webhooks needs the Owner role), and an API token also needs the scopes read:webhook:bitbucket, write:webhook:bitbucket and delete:webhook:bitbucket; ask an owner to run `hooks install`, or use an owner's credentials"
+        "Bitbucket refused the webhooks of workspace `{workspace}` (403): only an owner of the workspace may list, install or remove workspace webhooks (Workspace settings > Webhooks needs the Owner role), and an API token also needs the scope read:webhook:bitbucket to list them, write:webhook:bitbucket to install them and delete:webhook:bitbucket to remove them; ask an owner, or use an owner's credentials"
     )]
     NotWorkspaceOwner {
         /// The workspace slug.

@@ -59,8 +59,13 @@ impl PageState {
             // A `next` link the client will not follow (another origin): name the request
             // whose answer carried it, not the refused link.
             (Err(e), Some(from)) if e.kind() == api_support::ErrorKind::Config => {
+                // The refusal's own words, without the refused request line (`GET /` of the
+                // other host means nothing to the reader).
+                let why = e
+                    .api()
+                    .map_or_else(|| e.to_string(), |a| a.message().to_owned());
                 return Err(Error::Config(format!(
-                    "the `next` link in Bitbucket's answer to GET {} was not followed: {e}",
+                    "the `next` link in Bitbucket's answer to GET {} was not followed: {why}",
                     from.path()
                 )));
             }

@@ -18,6 +18,13 @@ use serde_json::Value;
 /// (pagination and partial responses), rather than per operation.
 const GLOBAL_QUERY: [&str; 3] = ["page", "pagelen", "fields"];
 
+/// Operations whose body the document's schema leaves out though its prose (and Bitbucket)
+/// requires one: the webhook's `url`, `events`, `active` and `secret`.
+const UNDECLARED_BODIES: &[(&str, &str)] = &[
+    ("post", "/workspaces/{workspace}/hooks"),
+    ("put", "/workspaces/{workspace}/hooks/{uid}"),
+];
+
 fn spec() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/specs/bitbucket-cloud.openapi.json");
@@ -157,6 +164,15 @@ fn every_request_the_client_can_send_is_in_the_spec() {
             Some(&Value::Bool(true)),
             "{template} is deprecated (removed by CHANGE-2770)"
         );
+        // A body the document does not declare is sent only where its prose documents one
+        // (a mock generated from the document answers 415 there: docs/api-facts, "Spec
+        // defects to expect").
+        if request.body.is_some() && op.get("requestBody").is_none() {
+            assert!(
+                UNDECLARED_BODIES.contains(&(method.as_str(), template.as_str())),
+                "{method} {template} sends a body the document does not declare"
+            );
+        }
         let allowed = parameter_names(&spec, item, op);
         for (name, _) in request.url.query_pairs() {
             assert!(

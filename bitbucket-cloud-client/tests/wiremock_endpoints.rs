@@ -270,6 +270,8 @@ async fn a_next_link_on_another_host_is_refused() {
             .contains("the `next` link in Bitbucket's answer to GET /2.0/repositories/acme"),
         "{e}"
     );
+    // The refused request is not shown as if it had been made (`(GET /)` on the other host).
+    assert!(!e.to_string().contains("(GET "), "{e}");
 }
 
 #[tokio::test]

@@ -76,7 +76,7 @@ pub fn for_error(e: &anyhow::Error) -> Option<&'static str> {
     e.chain().find_map(|c| {
         if let Some(mirror_core::Error::Locked { .. }) = c.downcast_ref::<mirror_core::Error>() {
             return Some(
-                "give this run its own state directory with --state-dir (or SNYK_LOG_PATH) if the other run is meant to go on",
+                "runs for one Snyk group share one state directory: a second directory would not know what the first did, and would create every org and post every import again",
             );
         }
         if let Some(b) = c.downcast_ref::<bitbucket_cloud_client::Error>()
@@ -118,5 +118,17 @@ mod tests {
         );
         assert!(!hint.contains("Cloud App"), "{hint}");
         assert!(for_report(&Report::default()).is_empty());
+    }
+
+    #[test]
+    fn a_locked_state_directory_never_suggests_a_second_one() {
+        let e: anyhow::Error = mirror_core::Error::Locked {
+            path: "/var/lib/mirror".into(),
+        }
+        .into();
+        let said = format!("{e} {}", for_error(&e).unwrap_or_default());
+        assert!(!said.contains("--state-dir"), "{said}");
+        assert!(!said.contains("another state directory"), "{said}");
+        assert!(said.contains("share one state directory"), "{said}");
     }
 }

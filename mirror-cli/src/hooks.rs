@@ -66,6 +66,7 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
     }
     let mut first_error = None;
     let mut rows = Vec::new();
+    let mut failed = Vec::new();
     for ws in &workspaces {
         let done: Result<serde_json::Value, bitbucket_cloud_client::Error> =
             match action {
@@ -97,7 +98,7 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
                         }
                         serde_json::json!({"workspace": ws, "removed": removed})
                     }),
-                HooksAction::List => client.workspace_hooks(ws).collect().await.map(|hooks| {
+                HooksAction::List => client.list_workspace_hooks(ws).await.map(|hooks| {
                     if out.human() {
                         if hooks.is_empty() {
                             println!("{ws}: no webhook");
@@ -122,13 +123,25 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
         match done {
             Ok(row) => rows.push(row),
             Err(e) => {
-                eprintln!("{ws}: {}", mirror_core::fit_screen(&e.to_string()));
+                let message = mirror_core::fit_screen(&e.to_string());
+                eprintln!("{ws}: {message}");
+                failed.push(serde_json::json!({"workspace": ws, "error": message}));
                 first_error.get_or_insert(e);
             }
         }
     }
+    let code = match &first_error {
+        Some(e) => crate::exit::for_error(e.kind()),
+        None => exit::OK,
+    };
     if !out.human() {
-        println!("{}", serde_json::json!({ "workspaces": rows }));
+        // The workspaces that failed are named with their error; the document always says how
+        // the command ended.
+        println!(
+            "{}",
+            serde_json::json!({ "workspaces": rows, "failed": failed, "exit_code": code })
+        );
+        return Ok(code);
     }
     match first_error {
         Some(e) => Err(e.into()),

@@ -2336,6 +2336,33 @@ fn hooks_install_twice_leaves_one_hook_per_workspace_and_a_non_owner_is_told_why
     );
     assert!(!err.contains("member-token"));
     assert!(member.hooks("acme-platform").is_empty());
+    // Listing names the scope that lists, and its JSON says how it ended.
+    let as_member = |args: &[&str]| {
+        w.cmd()
+            .args(args)
+            .env("BITBUCKET_CLOUD_API_URL", member.base_url())
+            .env("BITBUCKET_CLOUD_EMAIL", "member@example.com")
+            .env("BITBUCKET_CLOUD_API_TOKEN", "member-token")
+            .output()
+            .unwrap()
+    };
+    let out = as_member(&["hooks", "list", "--workspaces", "acme-platform"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("read:webhook:bitbucket to list"), "{err}");
+    assert!(!err.contains("read:repository"), "{err}");
+    let out = as_member(&[
+        "hooks",
+        "list",
+        "--workspaces",
+        "acme-platform",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 3, "{doc}");
+    assert_eq!(doc["failed"][0]["workspace"], "acme-platform", "{doc}");
 }
 
 #[test]

@@ -12,10 +12,10 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// Bitbucket refused or failed.
-    #[error("Bitbucket: {0}")]
+    #[error("{}", named("Bitbucket", .0))]
     Bitbucket(#[from] bitbucket_cloud_client::Error),
     /// Snyk refused or failed.
-    #[error("Snyk: {0}")]
+    #[error("{}", named("Snyk", .0))]
     Snyk(#[from] snyk_client::Error),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -38,7 +38,7 @@ pub enum Error {
     },
     /// Another run holds the state directory.
     #[error(
-        "another run is using the state directory {}: wait for it to finish, or use another state directory",
+        "another run is using the state directory {}: wait for it to finish (the lock goes with its process)",
         path.display()
     )]
     Locked {
@@ -68,6 +68,17 @@ pub enum Error {
         /// The message.
         message: String,
     },
+}
+
+/// A client's error with the service it came from in front, unless its words already begin
+/// with the service's name ("Bitbucket refused …", "Snyk's listing …").
+fn named(service: &str, e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    if text.starts_with(service) {
+        text
+    } else {
+        format!("{service}: {text}")
+    }
 }
 
 impl Error {
@@ -192,5 +203,29 @@ mod screen_tests {
         let advice = "error: no Bitbucket credentials: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (an Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET";
         assert!(advice.len() > 200);
         assert_eq!(fit_screen(advice), advice);
+    }
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::Error;
+
+    #[test]
+    fn the_service_is_named_once() {
+        let refused: Error = bitbucket_cloud_client::Error::Config(
+            "Bitbucket refused the webhooks of workspace `acme`".to_owned(),
+        )
+        .into();
+        assert_eq!(
+            refused.to_string(),
+            "Bitbucket refused the webhooks of workspace `acme`"
+        );
+        let plain: Error =
+            bitbucket_cloud_client::Error::Config("the `next` link was not followed".to_owned())
+                .into();
+        assert_eq!(
+            plain.to_string(),
+            "Bitbucket: the `next` link was not followed"
+        );
     }
 }
