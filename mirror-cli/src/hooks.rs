@@ -40,6 +40,69 @@ fn check_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Does `action` in workspace `ws`; returns the row the JSON output shows for it.
+async fn act(
+    client: &BitbucketClient,
+    ws: &str,
+    action: &HooksAction,
+    secret: Option<&secrecy::SecretString>,
+    out: Out,
+) -> Result<serde_json::Value, bitbucket_cloud_client::Error> {
+    match action {
+        HooksAction::Install { url } => {
+            let spec = WebhookSpec::mirror(url.trim(), secret.cloned().unwrap_or_default());
+            client
+                .install_workspace_hook(ws, &spec)
+                .await
+                .map(|(hook, change)| {
+                    let what = match change {
+                        HookChange::Created => "created",
+                        HookChange::Updated => "updated",
+                    };
+                    if out.human() {
+                        println!(
+                            "{ws}: webhook {what} ({})",
+                            hook.uuid.as_deref().unwrap_or("?")
+                        );
+                    }
+                    serde_json::json!({"workspace": ws, "change": what, "uuid": hook.uuid})
+                })
+        }
+        HooksAction::Remove { url } => {
+            client
+                .remove_workspace_hooks(ws, url.trim())
+                .await
+                .map(|removed| {
+                    if out.human() {
+                        println!("{ws}: {removed} webhook(s) removed");
+                    }
+                    serde_json::json!({"workspace": ws, "removed": removed})
+                })
+        }
+        HooksAction::List => client.list_workspace_hooks(ws).await.map(|hooks| {
+            if out.human() {
+                if hooks.is_empty() {
+                    println!("{ws}: no webhook");
+                }
+                for h in &hooks {
+                    println!(
+                        "{ws}: {} {} [{}]{}",
+                        if h.active { "active  " } else { "inactive" },
+                        h.url,
+                        h.events.join(", "),
+                        if h.secret_set {
+                            ""
+                        } else {
+                            " (no secret: serve refuses its deliveries)"
+                        }
+                    );
+                }
+            }
+            serde_json::json!({"workspace": ws, "hooks": hooks})
+        }),
+    }
+}
+
 /// Runs `hooks …`.
 ///
 /// # Errors
@@ -68,58 +131,7 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for ws in &workspaces {
-        let done: Result<serde_json::Value, bitbucket_cloud_client::Error> =
-            match action {
-                HooksAction::Install { url } => {
-                    let spec = WebhookSpec::mirror(url.trim(), secret.clone().unwrap_or_default());
-                    client
-                        .install_workspace_hook(ws, &spec)
-                        .await
-                        .map(|(hook, change)| {
-                            let what = match change {
-                                HookChange::Created => "created",
-                                HookChange::Updated => "updated",
-                            };
-                            if out.human() {
-                                println!(
-                                    "{ws}: webhook {what} ({})",
-                                    hook.uuid.as_deref().unwrap_or("?")
-                                );
-                            }
-                            serde_json::json!({"workspace": ws, "change": what, "uuid": hook.uuid})
-                        })
-                }
-                HooksAction::Remove { url } => client
-                    .remove_workspace_hooks(ws, url.trim())
-                    .await
-                    .map(|removed| {
-                        if out.human() {
-                            println!("{ws}: {removed} webhook(s) removed");
-                        }
-                        serde_json::json!({"workspace": ws, "removed": removed})
-                    }),
-                HooksAction::List => client.list_workspace_hooks(ws).await.map(|hooks| {
-                    if out.human() {
-                        if hooks.is_empty() {
-                            println!("{ws}: no webhook");
-                        }
-                        for h in &hooks {
-                            println!(
-                                "{ws}: {} {} [{}]{}",
-                                if h.active { "active  " } else { "inactive" },
-                                h.url,
-                                h.events.join(", "),
-                                if h.secret_set {
-                                    ""
-                                } else {
-                                    " (no secret: serve refuses its deliveries)"
-                                }
-                            );
-                        }
-                    }
-                    serde_json::json!({"workspace": ws, "hooks": hooks})
-                }),
-            };
+        let done = act(&client, ws, action, secret.as_ref(), out).await;
         match done {
             Ok(row) => rows.push(row),
             Err(e) => {

@@ -260,36 +260,7 @@ pub(crate) async fn gather_touched(
     let listed: Vec<Vec<(usize, Option<Lookup>)>> = stream::iter(0..groups.len())
         .map(|g| async move {
             let (workspace, members) = &groups[g];
-            let uuids: Vec<RepoUuid> = members.iter().map(|&i| touched[i].uuid.clone()).collect();
-            let mut repos: BTreeMap<RepoUuid, Repo> = BTreeMap::new();
-            if uuids.len() > 1 {
-                match bitbucket.repositories_by_uuid(workspace, &uuids).await {
-                    Ok(found) => {
-                        repos.extend(found.into_iter().filter_map(|r| Some((r.uuid.clone()?, r))))
-                    }
-                    Err(e) if e.ends_the_run() => return Err(e),
-                    // Each is then looked up on its own, and judged on its own answer.
-                    Err(e) => tracing::warn!(workspace, error = %e, "the filtered listing failed"),
-                }
-            }
-            let mut out = Vec::new();
-            for &i in members {
-                let uuid = &touched[i].uuid;
-                let found = match repos.remove(uuid) {
-                    Some(r) => Ok(Some(r)),
-                    None => bitbucket.repository_by_uuid(workspace, uuid).await,
-                };
-                let lookup = match found {
-                    Ok(Some(repository)) => Some(Lookup::Found { repository }),
-                    Ok(None) => touched[i].deleted.then_some(Lookup::Gone),
-                    Err(e) if e.ends_the_run() => return Err(e),
-                    Err(e) => Some(Lookup::Uncertain {
-                        why: format!("looking it up by uuid failed: {e}"),
-                    }),
-                };
-                out.push((i, lookup));
-            }
-            Ok::<_, Error>(out)
+            read_touched(bitbucket, workspace, members, touched).await
         })
         .buffer_unordered(LISTING_CONCURRENCY)
         .try_collect()
@@ -343,6 +314,46 @@ pub(crate) async fn gather_touched(
         },
         focus,
     ))
+}
+
+/// The touched repositories `members` (indexes into `touched`) of one workspace, read by uuid
+/// in as few requests as the port can, each judged on its own answer: found, gone (only with a
+/// `repo:deleted`), uncertain, or `None` (a 404 without a deletion: left to the scheduled
+/// reconcile).
+async fn read_touched(
+    bitbucket: &dyn BitbucketPort,
+    workspace: &str,
+    members: &[usize],
+    touched: &[Touched],
+) -> Result<Vec<(usize, Option<Lookup>)>, Error> {
+    let uuids: Vec<RepoUuid> = members.iter().map(|&i| touched[i].uuid.clone()).collect();
+    let mut repos: BTreeMap<RepoUuid, Repo> = BTreeMap::new();
+    if uuids.len() > 1 {
+        match bitbucket.repositories_by_uuid(workspace, &uuids).await {
+            Ok(found) => repos.extend(found.into_iter().filter_map(|r| Some((r.uuid.clone()?, r)))),
+            Err(e) if e.ends_the_run() => return Err(e),
+            // Each is then looked up on its own, and judged on its own answer.
+            Err(e) => tracing::warn!(workspace, error = %e, "the filtered listing failed"),
+        }
+    }
+    let mut out = Vec::new();
+    for &i in members {
+        let uuid = &touched[i].uuid;
+        let found = match repos.remove(uuid) {
+            Some(r) => Ok(Some(r)),
+            None => bitbucket.repository_by_uuid(workspace, uuid).await,
+        };
+        let lookup = match found {
+            Ok(Some(repository)) => Some(Lookup::Found { repository }),
+            Ok(None) => touched[i].deleted.then_some(Lookup::Gone),
+            Err(e) if e.ends_the_run() => return Err(e),
+            Err(e) => Some(Lookup::Uncertain {
+                why: format!("looking it up by uuid failed: {e}"),
+            }),
+        };
+        out.push((i, lookup));
+    }
+    Ok(out)
 }
 
 /// The org names the plan may use for this Bitbucket side.

@@ -710,80 +710,15 @@ impl Plan {
                 to,
                 ..
             } => format!("⇄ branch {repository} {from} → {to}"),
-            Action::Retire {
-                placement,
-                why,
-                mode,
-                delete_after,
-                ..
-            } => match (why, delete_after) {
-                (RetireReason::Renamed { .. } | RetireReason::Moved { .. }, None) => return None,
-                (_, None) => format!(
-                    "- retire {} ({}; {})",
-                    placement.full_name,
-                    why.explain(),
-                    mode.name()
-                ),
-                (_, Some(after)) => format!(
-                    "- retire {} ({}; deactivate now, delete after {after} if still so)",
-                    placement.full_name,
-                    why.explain(),
-                ),
-            },
-            Action::Quarantined {
-                repository,
-                delete_after,
-                why,
-                ..
-            } => format!(
-                "= quarantined {repository}: deactivated; {why} (deleted after {delete_after} at the earliest)"
-            ),
-            Action::Reactivate {
-                placement,
-                run,
-                projects,
-                ..
-            } => format!(
-                "+ reactivate {} ({} deactivated by run {run})",
-                placement.full_name,
-                counted(projects.len(), "project", "projects")
-            ),
-            Action::Track(_) => return None,
-            Action::WorkspaceGone {
-                workspace,
-                org,
-                repositories: n,
-            } => format!(
-                "! workspace {workspace} ({}{}) is no longer visible: nothing of it is retired; check that the credentials can still see it",
-                org.as_ref()
-                    .map(|o| format!("org {o}, "))
-                    .unwrap_or_default(),
-                repositories(*n)
-            ),
+            Action::Retire { .. }
+            | Action::Quarantined { .. }
+            | Action::Reactivate { .. }
+            | Action::Track(_)
+            | Action::WorkspaceGone { .. } => return drift_line(a),
             Action::OutOfScope { repository, rule } => {
                 format!("? out of scope {repository} ({rule})")
             }
-            Action::Uncertain {
-                uuid,
-                repository,
-                why,
-                ..
-            } => format!(
-                "! uncertain {repository}{}: {why}; nothing of it is imported, moved or retired, and the next run looks again",
-                uuid.as_ref().map(|u| format!(" {u}")).unwrap_or_default()
-            ),
-            Action::WorkspaceUnread {
-                workspace,
-                org,
-                repositories: n,
-                why,
-            } => format!(
-                "! workspace {workspace} could not be listed ({}{} mirrored): {why}; nothing of it is imported, moved or retired, and the next run looks again",
-                org.as_ref()
-                    .map(|o| format!("org {o}, "))
-                    .unwrap_or_default(),
-                repositories(*n)
-            ),
+            Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => return drift_line(a),
             Action::UnusedRule { setting, pattern } => format!(
                 "? rule `{pattern}` ({setting}) matches nothing here (patterns match without regard to case)"
             ),
@@ -809,6 +744,86 @@ impl Plan {
             }
         })
     }
+}
+
+/// The line of an action that follows Bitbucket's changes or says what it could not follow;
+/// `None` for what has no line of its own (recording a repository by uuid, and the retirement
+/// that completes a rename or a move).
+fn drift_line(a: &Action) -> Option<String> {
+    Some(match a {
+        Action::Retire {
+            placement,
+            why,
+            mode,
+            delete_after,
+            ..
+        } => match (why, delete_after) {
+            (RetireReason::Renamed { .. } | RetireReason::Moved { .. }, None) => return None,
+            (_, None) => format!(
+                "- retire {} ({}; {})",
+                placement.full_name,
+                why.explain(),
+                mode.name()
+            ),
+            (_, Some(after)) => format!(
+                "- retire {} ({}; deactivate now, delete after {after} if still so)",
+                placement.full_name,
+                why.explain(),
+            ),
+        },
+        Action::Quarantined {
+            repository,
+            delete_after,
+            why,
+            ..
+        } => format!(
+            "= quarantined {repository}: deactivated; {why} (deleted after {delete_after} at the earliest)"
+        ),
+        Action::Reactivate {
+            placement,
+            run,
+            projects,
+            ..
+        } => format!(
+            "+ reactivate {} ({} deactivated by run {run})",
+            placement.full_name,
+            counted(projects.len(), "project", "projects")
+        ),
+        Action::Track(_) => return None,
+        Action::WorkspaceGone {
+            workspace,
+            org,
+            repositories: n,
+        } => format!(
+            "! workspace {workspace} ({}{}) is no longer visible: nothing of it is retired; check that the credentials can still see it",
+            org.as_ref()
+                .map(|o| format!("org {o}, "))
+                .unwrap_or_default(),
+            repositories(*n)
+        ),
+        Action::Uncertain {
+            uuid,
+            repository,
+            why,
+            ..
+        } => format!(
+            "! uncertain {repository}{}: {why}; nothing of it is imported, moved or retired, and the next run looks again",
+            uuid.as_ref().map(|u| format!(" {u}")).unwrap_or_default()
+        ),
+        Action::WorkspaceUnread {
+            workspace,
+            org,
+            repositories: n,
+            why,
+        } => format!(
+            "! workspace {workspace} could not be listed ({}{} mirrored): {why}; nothing of it is imported, moved or retired, and the next run looks again",
+            org.as_ref()
+                .map(|o| format!("org {o}, "))
+                .unwrap_or_default(),
+            repositories(*n)
+        ),
+        _ => return None,
+    })
 }
 
 /// What [`Action::Import`] imports, and where.

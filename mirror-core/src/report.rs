@@ -359,10 +359,17 @@ impl Report {
             .collect();
         let _ = writeln!(out, "  requests    {}", requests.join(", "));
         if let Some(run) = &self.run {
-            let _ = writeln!(
-                out,
-                "  run         {run} (`bb-snyk-mirror undo {run}` reverses its retirements)"
-            );
+            let deactivated = self
+                .retired
+                .iter()
+                .chain(&self.replaced)
+                .any(|r| r.mode == RetireMode::Deactivate && !r.already_gone);
+            let hint = if deactivated {
+                format!(" (`bb-snyk-mirror undo {run}` activates again what it deactivated)")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  run         {run}{hint}");
         }
         self.render_lines(&mut out);
         out

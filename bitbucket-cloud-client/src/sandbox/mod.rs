@@ -1113,80 +1113,86 @@ impl State {
                 let Some(w) = self.workspace(ws, principal) else {
                     return error(404, &format!("No workspace with identifier '{ws}'."));
                 };
-                if let [slug] = rest {
-                    // A repository is addressed by its slug or by its uuid with braces; an old
-                    // slug does not redirect after a rename.
-                    let by_uuid = slug.starts_with('{');
-                    let found = w.repositories.iter().find(|r| {
-                        if by_uuid {
-                            r.uuid.eq_ignore_ascii_case(slug)
-                        } else {
-                            r.slug == *slug
-                        }
-                    });
-                    let oddity = found.and_then(|r| self.oddities.get(&r.uuid.to_lowercase()));
-                    return match (found, oddity) {
-                        (Some(_), Some(Oddity::Forbidden)) => {
-                            error(403, "You do not have access to this repository.")
-                        }
-                        (Some(r), _) => {
-                            let mut v = repository_json(w, r, &req.origin);
-                            if let Some(o) = oddity {
-                                o.apply(&mut v);
-                            }
-                            Response::json(200, &v)
-                        }
-                        (None, _) => error(404, &format!("Repository {ws}/{slug} not found")),
-                    };
-                }
-                if let Some(role) = req.query_value("role")
-                    && !["member", "contributor", "admin", "owner"].contains(&role)
-                {
-                    return error(400, &format!("Invalid role '{role}'"));
-                }
-                let mut items: Vec<Value> = w
-                    .repositories
-                    .iter()
-                    .filter(|r| {
-                        self.oddities.get(&r.uuid.to_lowercase()) != Some(&Oddity::Forbidden)
-                    })
-                    .map(|r| {
-                        let mut v = repository_json(w, r, &req.origin);
-                        if let Some(o) = self.oddities.get(&r.uuid.to_lowercase()) {
-                            o.apply(&mut v);
-                        }
-                        v
-                    })
-                    .collect();
-                if let Some(q) = req.query_value("q") {
-                    let clauses = match parse_query(q) {
-                        Ok(c) => c,
-                        Err(m) => return error(400, &m),
-                    };
-                    items.retain(|item| {
-                        clauses
-                            .iter()
-                            .all(|any| any.iter().any(|c| c.matches(item)))
-                    });
-                }
-                if let Some(sort) = req.query_value("sort") {
-                    let (descending, field) = match sort.strip_prefix('-') {
-                        Some(f) => (true, f),
-                        None => (false, sort),
-                    };
-                    if !["slug", "name", "full_name", "updated_on", "created_on"].contains(&field) {
-                        return error(400, &format!("Invalid sort field '{field}'"));
-                    }
-                    items.sort_by(|a, b| {
-                        let key = |v: &Value| v[field].as_str().unwrap_or_default().to_owned();
-                        let o = key(a).cmp(&key(b));
-                        if descending { o.reverse() } else { o }
-                    });
-                }
-                paginate(req, items)
+                self.repositories_route(req, w, rest)
             }
             _ => error(404, "Resource not found"),
         }
+    }
+
+    /// `/2.0/repositories/{workspace}[/{repo_slug}]` of a workspace the caller sees: one
+    /// repository by slug or uuid, or the listing with `role`, `q` and `sort`; repositories
+    /// made odd ([`Sandbox::make_odd`]) answered so.
+    fn repositories_route(&self, req: &Request, w: &SandboxWorkspace, rest: &[&str]) -> Response {
+        let ws = &w.slug;
+        if let [slug] = rest {
+            // A repository is addressed by its slug or by its uuid with braces; an old
+            // slug does not redirect after a rename.
+            let by_uuid = slug.starts_with('{');
+            let found = w.repositories.iter().find(|r| {
+                if by_uuid {
+                    r.uuid.eq_ignore_ascii_case(slug)
+                } else {
+                    r.slug == *slug
+                }
+            });
+            let oddity = found.and_then(|r| self.oddities.get(&r.uuid.to_lowercase()));
+            return match (found, oddity) {
+                (Some(_), Some(Oddity::Forbidden)) => {
+                    error(403, "You do not have access to this repository.")
+                }
+                (Some(r), _) => {
+                    let mut v = repository_json(w, r, &req.origin);
+                    if let Some(o) = oddity {
+                        o.apply(&mut v);
+                    }
+                    Response::json(200, &v)
+                }
+                (None, _) => error(404, &format!("Repository {ws}/{slug} not found")),
+            };
+        }
+        if let Some(role) = req.query_value("role")
+            && !["member", "contributor", "admin", "owner"].contains(&role)
+        {
+            return error(400, &format!("Invalid role '{role}'"));
+        }
+        let mut items: Vec<Value> = w
+            .repositories
+            .iter()
+            .filter(|r| self.oddities.get(&r.uuid.to_lowercase()) != Some(&Oddity::Forbidden))
+            .map(|r| {
+                let mut v = repository_json(w, r, &req.origin);
+                if let Some(o) = self.oddities.get(&r.uuid.to_lowercase()) {
+                    o.apply(&mut v);
+                }
+                v
+            })
+            .collect();
+        if let Some(q) = req.query_value("q") {
+            let clauses = match parse_query(q) {
+                Ok(c) => c,
+                Err(m) => return error(400, &m),
+            };
+            items.retain(|item| {
+                clauses
+                    .iter()
+                    .all(|any| any.iter().any(|c| c.matches(item)))
+            });
+        }
+        if let Some(sort) = req.query_value("sort") {
+            let (descending, field) = match sort.strip_prefix('-') {
+                Some(f) => (true, f),
+                None => (false, sort),
+            };
+            if !["slug", "name", "full_name", "updated_on", "created_on"].contains(&field) {
+                return error(400, &format!("Invalid sort field '{field}'"));
+            }
+            items.sort_by(|a, b| {
+                let key = |v: &Value| v[field].as_str().unwrap_or_default().to_owned();
+                let o = key(a).cmp(&key(b));
+                if descending { o.reverse() } else { o }
+            });
+        }
+        paginate(req, items)
     }
 
     /// `/2.0/workspaces/{workspace}/hooks[/{uid}]`: owners only.
