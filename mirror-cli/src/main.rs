@@ -6,6 +6,24 @@
 // A binary: `pub` marks what modules share, not an API.
 #![allow(unreachable_pub)]
 
+// `print!`, `println!`, `eprint!` and `eprintln!` for the whole binary: a closed stream (`plan
+// | head -2`) is ignored instead of panicking, so that a run goes on to its end and exits with
+// its own code, as Unix tools do with a reader that has gone.
+macro_rules! print {
+    ($($t:tt)*) => { $crate::output::write_to(false, format_args!($($t)*), false) };
+}
+macro_rules! println {
+    () => { $crate::output::write_to(false, format_args!(""), true) };
+    ($($t:tt)*) => { $crate::output::write_to(false, format_args!($($t)*), true) };
+}
+macro_rules! eprint {
+    ($($t:tt)*) => { $crate::output::write_to(true, format_args!($($t)*), false) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::write_to(true, format_args!(""), true) };
+    ($($t:tt)*) => { $crate::output::write_to(true, format_args!($($t)*), true) };
+}
+
 mod advice;
 mod cli;
 mod compat;

@@ -8,6 +8,23 @@ use mirror_core::ApplyObserver;
 
 use crate::cli::{Global, OutputFormat};
 
+/// Writes to stdout (or stderr), with a line break when `line`; a stream whose reader has gone
+/// (`| head`) or that cannot be written is left alone: what is printed is for people, and the
+/// run's work and exit code must not depend on whether they are still reading.
+pub fn write_to(stderr: bool, args: std::fmt::Arguments<'_>, line: bool) {
+    use std::io::Write;
+    fn write(mut w: impl Write, args: std::fmt::Arguments<'_>, line: bool) {
+        let _ = w
+            .write_fmt(args)
+            .and_then(|()| if line { w.write_all(b"\n") } else { Ok(()) });
+    }
+    if stderr {
+        write(std::io::stderr().lock(), args, line);
+    } else {
+        write(std::io::stdout().lock(), args, line);
+    }
+}
+
 /// How a command talks to people.
 #[derive(Clone, Copy, Debug)]
 pub struct Out {

@@ -2453,3 +2453,32 @@ fn an_uncertain_repository_is_named_and_the_sync_exits_one_not_three() {
     assert!(text.contains("uncertain   1"), "{text}");
     assert!(text.contains("403"), "{text}");
 }
+
+#[test]
+fn a_closed_pipe_is_ignored_and_the_run_goes_on_to_its_end() {
+    let w = World::new();
+    for args in [&["plan"][..], &["sync"][..]] {
+        // The reader has gone before anything is written (`| head -0`).
+        let mut child = w
+            .process()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{err}"
+        );
+    }
+    // The sync did all its work: every repository of the sample with a branch is imported.
+    w.cmd()
+        .arg("sync")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 accepted"));
+}
