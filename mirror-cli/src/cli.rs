@@ -164,7 +164,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Plan and apply in one, never asking (for schedules).
+    /// Plan and apply in one, never asking (non-interactive by design: for schedules and CI).
     #[command(
         after_help = "Examples:\n  bb-snyk-mirror sync\n  bb-snyk-mirror sync --watch --interval 1h\n  bb-snyk-mirror sync --dry-run\n  bb-snyk-mirror sync --retire report --quiet"
     )]

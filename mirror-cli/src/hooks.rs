@@ -10,15 +10,35 @@ use crate::cli::{Global, HooksAction};
 use crate::output::Out;
 use crate::{Usage, exit, settings};
 
+/// A URL as it may be shown: whatever stands between `://` and an `@` of the authority (a user
+/// name and password) is replaced by `***`.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Checks a webhook URL: absolute, HTTPS (plain HTTP only to this machine, for tests and the
 /// sandbox), ending in the path `serve` answers on.
-fn check_url(url: &str) -> Result<()> {
+fn check_url(raw: &str) -> Result<()> {
+    let url = &shown(raw);
     let parsed = url::Url::parse(url.trim()).map_err(|e| {
         Usage(format!(
             "--url `{url}` is not an absolute URL ({e}): give the public address of serve, such as https://mirror.example.com{}",
             crate::serve::WEBHOOK_PATH
         ))
     })?;
+    if url != raw {
+        return Err(Usage(
+            "--url carries a user name or password (`user:password@`): leave them out; Bitbucket signs each delivery with BITBUCKET_WEBHOOK_SECRET, which serve checks".to_owned(),
+        )
+        .into());
+    }
     let local = bitbucket_cloud_client::api_support::is_loopback(&parsed);
     if parsed.scheme() != "https" && !(parsed.scheme() == "http" && local) {
         return Err(Usage(format!(
@@ -88,7 +108,7 @@ async fn act(
                     println!(
                         "{ws}: {} {} [{}]{}",
                         if h.active { "active  " } else { "inactive" },
-                        h.url,
+                        shown(&h.url),
                         h.events.join(", "),
                         if h.secret_set {
                             ""
@@ -96,6 +116,12 @@ async fn act(
                             " (no secret: serve refuses its deliveries)"
                         }
                     );
+                }
+            }
+            let mut hooks = serde_json::to_value(&hooks).unwrap_or_default();
+            for h in hooks.as_array_mut().into_iter().flatten() {
+                if let Some(url) = h.get("url").and_then(|u| u.as_str()).map(shown) {
+                    h["url"] = url.into();
                 }
             }
             serde_json::json!({"workspace": ws, "hooks": hooks})

@@ -41,6 +41,13 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
                     sync_once(&ctx, out, Some(plan), Confirm::No).await
                 }
                 None if *yes => sync_once(&ctx, out, None, Confirm::No).await,
+                // No one to ask (CI, cron, `< /dev/null`): refused rather than applied unasked.
+                None if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) => {
+                    Err(Usage(
+                        "apply asks before it changes anything, and there is no terminal to ask on: add --yes to apply without asking, run `bb-snyk-mirror sync` (which never asks), or apply a plan you reviewed with `apply --plan FILE`".to_owned(),
+                    )
+                    .into())
+                }
                 None => sync_once(&ctx, out, None, Confirm::OnTerminal).await,
             }
         }

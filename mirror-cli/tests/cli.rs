@@ -2482,3 +2482,44 @@ fn a_closed_pipe_is_ignored_and_the_run_goes_on_to_its_end() {
         .code(0)
         .stdout(predicate::str::contains("0 accepted"));
 }
+
+#[test]
+fn apply_without_yes_and_without_a_terminal_is_refused_and_changes_nothing() {
+    let w = World::new();
+    let out = w.cmd().arg("apply").write_stdin("").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--yes") && err.contains("no terminal"),
+        "{err}"
+    );
+    assert!(w.snyk.orgs().is_empty(), "apply changed Snyk unasked");
+    assert!(w.snyk.import_posts().is_empty());
+    w.cmd()
+        .args(["apply", "--yes"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("11 completed"));
+}
+
+#[test]
+fn a_webhook_url_with_a_password_is_refused_before_any_request_and_never_echoed() {
+    let w = World::new();
+    for url in [
+        "https://mirror:hunter2-secret@mirror.example.com/webhooks/bitbucket",
+        "https://hunter2-secret@mirror.example.com/webhooks/bitbucket",
+        "http://u:hunter2-secret@example.com/elsewhere",
+    ] {
+        let out = w
+            .cmd()
+            .args(["hooks", "install", "--url", url])
+            .env("BITBUCKET_WEBHOOK_SECRET", "s3cret-for-hooks")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("hunter2-secret"), "{all}");
+        assert!(all.contains("user name or password"), "{all}");
+    }
+    assert_eq!(w.bb.stats().total, 0, "a request was made");
+}
