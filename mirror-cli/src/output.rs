@@ -34,6 +34,8 @@ pub struct Out {
     pub quiet: bool,
     /// Whether stderr is a terminal (progress bars).
     pub terminal: bool,
+    /// `-v` or more.
+    pub verbose: bool,
 }
 
 impl Out {
@@ -43,6 +45,7 @@ impl Out {
             format: global.output,
             quiet: global.quiet,
             terminal: std::io::stderr().is_terminal(),
+            verbose: global.verbose > 0,
         }
     }
 

@@ -366,8 +366,10 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
 /// The plan on stderr for people (stdout carries the report); nothing with --quiet.
 fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
-        let options =
-            mirror_core::RenderOptions::default().colour(colour(std::io::stderr().is_terminal()));
+        // Skips are counted by reason; a run of a mirrored estate is not a page per repository.
+        let options = mirror_core::RenderOptions::default()
+            .colour(colour(std::io::stderr().is_terminal()))
+            .without_skips(!out.verbose);
         eprint!("{}", plan_text(plan, options));
     }
 }
@@ -393,6 +395,10 @@ async fn run_plan(mirror: &mut Mirror, out: Out, plan: &Plan) -> Result<u8> {
 /// Prints a report and returns the exit code it means.
 pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
     let code = exit::for_report(report);
+    // --quiet prints only errors: the report when something failed, else nothing.
+    if out.quiet && out.human() && code == exit::OK {
+        return code;
+    }
     if out.human() {
         print!("{}{}", report.render(), crate::advice::for_report(report));
     } else {

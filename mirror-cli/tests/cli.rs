@@ -817,6 +817,22 @@ fn bad_input_gets_one_screen_naming_the_fix_and_changes_nothing() {
             fix: "colour",
         },
         Bad {
+            what: "updated_since in words",
+            args: vec!["plan".into()],
+            env: vec![],
+            file: config("[source]\nupdated_since = \"yesterday\"\n".into()),
+            code: 2,
+            fix: "a duration back from now (24h, 7d)",
+        },
+        Bad {
+            what: "drift.delete_after in words",
+            args: vec!["sync".into()],
+            env: vec![],
+            file: config("[drift]\nretire = \"delete\"\ndelete_after = \"a week\"\n".into()),
+            code: 2,
+            fix: "drift.delete_after",
+        },
+        Bad {
             what: "a configuration file of one huge line",
             args: vec!["sync".into()],
             env: vec![],
@@ -2522,4 +2538,27 @@ fn a_webhook_url_with_a_password_is_refused_before_any_request_and_never_echoed(
         assert!(all.contains("user name or password"), "{all}");
     }
     assert_eq!(w.bb.stats().total, 0, "a request was made");
+}
+
+#[test]
+fn a_no_op_sync_counts_its_skips_and_quiet_prints_only_errors() {
+    let w = World::with(Estate::generate(2, 40, 5), snyk::Sandbox::sample_builder());
+    w.cmd().arg("sync").assert().code(0);
+    // Nothing to do: the plan on stderr counts the skips by reason, one line each reason.
+    let out = w.cmd().arg("sync").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("= skip "), "{err}");
+    assert!(err.contains("already imported"), "{err}");
+    assert!(err.contains("skipped not listed"), "{err}");
+    assert!(err.lines().count() < 30, "{err}");
+    // -v lists each, as plan does.
+    let out = w.cmd().args(["sync", "-v"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.matches("= skip ").count() >= 70, "{err}");
+    // --quiet: nothing on either stream when all is well.
+    let out = w.cmd().args(["sync", "--quiet"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

@@ -214,7 +214,8 @@ pub struct Source {
     /// Only repositories of these Bitbucket project keys, if any are given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub project_keys: Vec<String>,
-    /// Only repositories updated after this RFC 3339 time.
+    /// Only repositories updated after this time: a date (`2026-11-01`), an RFC 3339 date-time
+    /// (`2026-11-01T00:00:00Z`) or a duration back from now (`24h`, `7d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_since: Option<String>,
     /// Create no org for a workspace without repositories to import.
@@ -228,6 +229,33 @@ pub struct Source {
 }
 
 impl Source {
+    /// [`Source::updated_since`] as an RFC 3339 time (a duration counted back from now, a date
+    /// taken at midnight UTC); `Err` with the setting's message when it is none of the forms.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting and the forms it accepts.
+    pub fn updated_since_time(&self) -> Result<Option<String>, Error> {
+        let Some(text) = self.updated_since.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if let Ok(back) = humantime::parse_duration(text) {
+            let at = std::time::SystemTime::now()
+                .checked_sub(back)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            return Ok(Some(humantime::format_rfc3339_seconds(at).to_string()));
+        }
+        if humantime::parse_rfc3339_weak(text).is_ok() {
+            return Ok(Some(text.to_owned()));
+        }
+        let midnight = format!("{text}T00:00:00Z");
+        if text.len() == 10 && humantime::parse_rfc3339_weak(&midnight).is_ok() {
+            return Ok(Some(midnight));
+        }
+        Err(Error::Config(format!(
+            "source.updated_since is `{text}`: write a date (2026-11-01), a date-time (2026-11-01T00:00:00Z) or a duration back from now (24h, 7d)"
+        )))
+    }
+
     /// [`Source::full_listing_every`] as a duration (24 hours when unset or unreadable;
     /// [`Config::validate`] refuses an unreadable one).
     pub fn full_every(&self) -> std::time::Duration {
@@ -453,6 +481,7 @@ impl Config {
             )));
         }
         let s = &self.source;
+        s.updated_since_time()?;
         if let Some(every) = &s.full_listing_every
             && humantime::parse_duration(every).is_err()
         {
@@ -641,5 +670,35 @@ concurrency = 20
         assert!(e.to_string().contains("one-big-org"), "{e}");
         // A single org needs no group.
         Config::from_toml("[mapping]\nkind=\"single-org\"\norg_id=\"o-1\"\n").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod updated_since_tests {
+    use super::Source;
+
+    fn since(text: &str) -> Result<Option<String>, String> {
+        let s = Source {
+            updated_since: Some(text.to_owned()),
+            ..Source::default()
+        };
+        s.updated_since_time().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_date_a_date_time_or_a_duration_and_nothing_else() {
+        assert_eq!(
+            since("2026-11-01").unwrap().unwrap(),
+            "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            since("2026-11-01T08:30:00Z").unwrap().unwrap(),
+            "2026-11-01T08:30:00Z"
+        );
+        let back = since("24h").unwrap().unwrap();
+        assert!(back.starts_with("20") && back.ends_with('Z'), "{back}");
+        let e = since("yesterday").unwrap_err();
+        assert!(e.contains("source.updated_since is `yesterday`"), "{e}");
+        assert!(since("2026-13-45").is_err());
     }
 }

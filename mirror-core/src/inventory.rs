@@ -425,7 +425,8 @@ pub async fn gather_bitbucket(
     }
     let query = RepoQuery {
         project_keys: config.source.project_keys.clone(),
-        updated_since: config.source.updated_since.clone(),
+        // Validated with the configuration; a duration is counted back from now.
+        updated_since: config.source.updated_since_time().unwrap_or_default(),
     };
     let query = &query;
     let listed: Vec<(String, Result<Listing, Error>)> = stream::iter(selected)

@@ -549,6 +549,9 @@ impl Plan {
         // The actions by org, each org once, in the order the plan first names it.
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for a in &self.actions {
+            if options.without_skips && matches!(a, Action::Skip { .. }) {
+                continue;
+            }
             let Some(line) = self.line(a) else { continue };
             let heading = group_of(a);
             let line = if options.colour { paint(line) } else { line };
@@ -562,6 +565,12 @@ impl Plan {
             for line in lines {
                 let _ = writeln!(out, "  {line}");
             }
+        }
+        if options.without_skips && skipped > 0 {
+            let _ = writeln!(
+                out,
+                "\n({skipped} skipped not listed: `bb-snyk-mirror plan` or -v lists each with its reason)"
+            );
         }
         if !groups.is_empty() {
             let _ = writeln!(
@@ -594,6 +603,8 @@ pub struct RenderOptions {
     pub summary_only: bool,
     /// ANSI colours for each line's sign.
     pub colour: bool,
+    /// No line per skipped repository (they are counted by reason in the summary).
+    pub without_skips: bool,
 }
 
 impl RenderOptions {
@@ -606,6 +617,12 @@ impl RenderOptions {
     /// With colours, or without.
     pub fn colour(mut self, yes: bool) -> Self {
         self.colour = yes;
+        self
+    }
+
+    /// Without a line per skipped repository, or with.
+    pub fn without_skips(mut self, yes: bool) -> Self {
+        self.without_skips = yes;
         self
     }
 }

@@ -250,7 +250,11 @@ pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
             rule: format!("not in project {}", s.project_keys.join(", ")),
         });
     }
-    if let (Some(since), Some(updated)) = (&s.updated_since, &repo.updated_on) {
+    let since = repo
+        .updated_on
+        .as_ref()
+        .and_then(|_| s.updated_since_time().ok().flatten());
+    if let (Some(since), Some(updated)) = (&since, &repo.updated_on) {
         let cut = |t: &str| t.chars().take(19).collect::<String>();
         if cut(updated) <= cut(since) {
             return Some(SkipReason::Excluded {
