@@ -147,6 +147,10 @@ pub enum Command {
         /// Only the summary, not a line per action (also with --quiet).
         #[arg(long)]
         summary: bool,
+        /// Replace the --out file when it holds an earlier plan (a file that is not a plan is
+        /// never replaced).
+        #[arg(long, requires = "out")]
+        force: bool,
     },
     /// Carry out a plan (a fresh one unless --plan is given); resumable.
     #[command(

@@ -23,8 +23,15 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
     let out = Out::new(&cli.global);
     let g = &cli.global;
     match &cli.command {
-        Command::Plan { out: file, summary } => {
+        Command::Plan {
+            out: file,
+            summary,
+            force,
+        } => {
             let ctx = Ctx::from_env(g)?;
+            if let Some(path) = file {
+                check_plan_file(path, *force)?;
+            }
             plan_command(&ctx, out, file.as_deref(), *summary || g.quiet).await
         }
         Command::Apply { dry_run: true, .. } | Command::Sync { dry_run: true, .. } => {
@@ -203,6 +210,51 @@ async fn make_plan(mirror: &Mirror, config: &Config, out: Out) -> Result<Plan> {
     Ok(plan?)
 }
 
+/// Refuses a `plan --out` file that exists, unless `force` and it holds a plan: a file that is
+/// not a plan (the configuration, say) is never replaced.
+fn check_plan_file(path: &Path, force: bool) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return match path.try_exists() {
+            Ok(false) => Ok(()),
+            _ => Err(Usage(format!(
+                "{} exists and is not a plan: it is not replaced; choose another --out file",
+                path.display()
+            ))
+            .into()),
+        };
+    };
+    if Plan::from_json(&text).is_err() {
+        return Err(Usage(format!(
+            "{} exists and is not a plan: it is not replaced; choose another --out file",
+            path.display()
+        ))
+        .into());
+    }
+    if !force {
+        return Err(Usage(format!(
+            "{} holds an earlier plan: add --force to replace it, or choose another --out file",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Where a plan is made: this run's Bitbucket and Snyk.
+fn origin(ctx: &Ctx) -> mirror_core::PlanOrigin {
+    mirror_core::PlanOrigin {
+        bitbucket: ctx
+            .bitbucket
+            .client()
+            .http()
+            .base_url()
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned(),
+        snyk: ctx.snyk.client().host().trim_end_matches('/').to_owned(),
+    }
+}
+
 /// How long a saved plan may be applied after it was made. Older plans are refused: Bitbucket
 /// and Snyk have likely moved on, and a fresh plan costs only a listing.
 pub const SAVED_PLAN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -217,6 +269,23 @@ fn check_saved_plan(plan: &Plan, ctx: &Ctx, path: &Path, now: std::time::SystemT
             plan.group_id, ctx.config.snyk.group_id
         ))
         .into());
+    }
+    let here = origin(ctx);
+    match &plan.made_against {
+        Some(there) if *there == here => {}
+        Some(there) => {
+            return Err(Usage(format!(
+                "{shown} was made against Bitbucket {} and Snyk {}, and this run is against Bitbucket {} and Snyk {}: make a new plan here with `bb-snyk-mirror plan --out {shown}`",
+                there.bitbucket, there.snyk, here.bitbucket, here.snyk
+            ))
+            .into());
+        }
+        None => {
+            return Err(Usage(format!(
+                "{shown} does not say which Bitbucket and Snyk it was made against (an older version wrote it): make a new one with `bb-snyk-mirror plan --out {shown}`"
+            ))
+            .into());
+        }
     }
     let made = plan
         .created_at
@@ -285,6 +354,7 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
     let mut plan = mirror_core::plan(&ctx.config, &inventory?, &history);
     plan.created_at =
         Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    plan.made_against = Some(origin(ctx));
     if let Some(path) = file {
         std::fs::write(path, plan.to_json()?)
             .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;

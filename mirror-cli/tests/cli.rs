@@ -2562,3 +2562,59 @@ fn a_no_op_sync_counts_its_skips_and_quiet_prints_only_errors() {
     assert_eq!(stdout(&out), "");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn plan_out_never_replaces_another_file_and_a_plan_is_applied_only_where_it_was_made() {
+    let w = World::new();
+    let config = w.state.path().join("bb-snyk-mirror.toml");
+    std::fs::write(&config, "[source]\nskip_forks = false\n").unwrap();
+    for force in [false, true] {
+        let mut args = vec!["plan", "--out", "bb-snyk-mirror.toml"];
+        if force {
+            args.push("--force");
+        }
+        let out = w.cmd().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is not a plan"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "[source]\nskip_forks = false\n"
+    );
+    w.cmd()
+        .args(["plan", "--out", "plan.json"])
+        .assert()
+        .code(0);
+    w.cmd()
+        .args(["plan", "--out", "plan.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
+    w.cmd()
+        .args(["plan", "--out", "plan.json", "--force"])
+        .assert()
+        .code(0);
+    // Another Bitbucket (same group): refused, nothing created.
+    let other = w.rt.block_on(async {
+        bb::Sandbox::builder()
+            .estate(Estate::generate(1, 3, 9))
+            .api_token(bb::SAMPLE_EMAIL, BB_TOKEN)
+            .start()
+            .await
+            .unwrap()
+    });
+    let out = w
+        .cmd()
+        .args(["apply", "--plan", "plan.json"])
+        .env("BITBUCKET_CLOUD_API_URL", other.base_url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was made against Bitbucket"), "{err}");
+    assert!(w.snyk.orgs().is_empty() && w.snyk.import_posts().is_empty());
+    w.cmd()
+        .args(["apply", "--plan", "plan.json"])
+        .assert()
+        .code(0);
+}

@@ -90,8 +90,8 @@ pub use inventory::{
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
 pub use plan::{
-    Action, ImportAction, OrgRef, PLAN_SCHEMA_VERSION, Plan, PlanSettings, RenderOptions,
-    RetireReason, Summary, plan, plan_focused,
+    Action, ImportAction, OrgRef, PLAN_SCHEMA_VERSION, Plan, PlanOrigin, PlanSettings,
+    RenderOptions, RetireReason, Summary, plan, plan_focused,
 };
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{

@@ -351,6 +351,19 @@ pub struct Plan {
     /// and done only when the plan shows them.
     #[serde(default, skip_serializing_if = "PlanSettings::is_unchanged")]
     pub settings: PlanSettings,
+    /// Where the plan was made, when whoever made it said so: the binary refuses to apply a
+    /// saved plan against another Bitbucket or Snyk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_against: Option<PlanOrigin>,
+}
+
+/// The services a plan was made against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOrigin {
+    /// The Bitbucket API's base URL.
+    pub bitbucket: String,
+    /// The Snyk API host.
+    pub snyk: String,
 }
 
 /// Settings apply changes around the plan's actions, as the plan shows them.
@@ -387,6 +400,7 @@ impl Plan {
                 quiet_integrations: config.apply.quiet_integrations,
                 notifications_off_for_new_orgs: config.apply.notifications_off_for_new_orgs,
             },
+            made_against: None,
         }
     }
 
