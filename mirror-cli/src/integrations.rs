@@ -104,6 +104,37 @@ async fn list(g: &Global, out: Out) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The orgs `--orgs` selects (every org without it); a pattern that selects none is named,
+/// and a selection of nothing is refused (nothing to do is most likely a mistyped pattern).
+fn select(list: Vec<OrgIntegrations>, patterns: Option<&[String]>) -> Result<Vec<OrgIntegrations>> {
+    let Some(patterns) = patterns else {
+        return Ok(list);
+    };
+    let unused: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !list.iter().any(|o| glob_match(p, &o.org.name)))
+        .collect();
+    let selected: Vec<OrgIntegrations> = list
+        .into_iter()
+        .filter(|o| patterns.iter().any(|p| glob_match(p, &o.org.name)))
+        .collect();
+    let named = unused
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if selected.is_empty() {
+        return Err(Usage(format!(
+            "--orgs {named} matches no org of the group (patterns match without regard to case): nothing was changed; `bb-snyk-mirror integrations list` shows the orgs"
+        ))
+        .into());
+    }
+    if !unused.is_empty() {
+        eprintln!("? --orgs {named} matches no org of the group");
+    }
+    Ok(selected)
+}
+
 async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>) -> Result<u8> {
     let Some((email, token)) = settings::snyk_bitbucket_credentials()? else {
         return Err(Usage(
@@ -111,12 +142,12 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
         )
         .into());
     };
+    for p in patterns.into_iter().flatten() {
+        mirror_core::config::glob_pattern(p).map_err(|e| Usage(format!("--orgs: {e}")))?;
+    }
     let snyk = Arc::new(settings::snyk(g)?);
     let list = org_integrations(&snyk, &group(g)?).await?;
-    let selected: Vec<OrgIntegrations> = list
-        .into_iter()
-        .filter(|o| patterns.is_none_or(|p| p.iter().any(|pat| glob_match(pat, &o.org.name))))
-        .collect();
+    let selected = select(list, patterns)?;
     let without: Vec<String> = selected
         .iter()
         .filter(|o| o.cloud.is_none())
@@ -156,7 +187,6 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
         return Ok(exit::OK);
     };
     let writer = journal.writer();
-    let progress = out.progress(pending.len());
     let results: Vec<(String, Result<(), String>)> = stream::iter(pending)
         .map(|(org, int)| {
             let (snyk, writer, email, token, print) = (
@@ -166,7 +196,6 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
                 token.clone(),
                 print.clone(),
             );
-            let progress = progress.clone();
             async move {
                 let result = match snyk
                     .update_bitbucket_cloud_credentials(&org.id, &int, &email, &token)
@@ -182,18 +211,15 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                mirror_core::ApplyObserver::import_finished(
-                    progress.as_ref(),
-                    &org.name,
-                    result.as_ref().err().map(String::as_str),
-                );
+                if result.is_ok() {
+                    out.status(&format!("credentials updated in {}", org.name));
+                }
                 (org.name, result)
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    progress.finish();
     let failed: Vec<&(String, Result<(), String>)> =
         results.iter().filter(|(_, r)| r.is_err()).collect();
     let updated = results.len() - failed.len();

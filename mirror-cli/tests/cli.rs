@@ -712,13 +712,36 @@ fn integrations_list_rotate_across_fifty_orgs_and_a_rerun_changes_nothing() {
         .stdout(predicate::str::contains("dry run: 50 to update"));
     assert_eq!(puts(), 0);
 
-    // One run rotates all fifty…
+    // Patterns: an invalid one and one that matches nothing are refused before any change; one
+    // of several that matches nothing is named.
+    let bad = rotate(&["--orgs", "[x"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--orgs"));
+    let none = rotate(&["--orgs", "nobody-*"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("`nobody-*` matches no org"));
+    assert_eq!(puts(), 0);
+    let dry = rotate(&["--dry-run", "--orgs", "team-0*,nobody-*"])
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("`nobody-*` matches no org"));
+    assert!(
+        stdout(&dry).contains("dry run: 10 to update"),
+        "{}",
+        stdout(&dry)
+    );
+
+    // One run rotates all fifty, in words that say so…
     let out = rotate(&[]).assert().code(0).get_output().clone();
     assert!(
         stdout(&out).contains("50 integrations updated, 0 already updated"),
         "{}",
         stdout(&out)
     );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("credentials updated in team-07"), "{err}");
+    assert!(!err.contains("imported"), "{err}");
     assert_eq!(puts(), 50);
     for org in w.snyk.orgs().iter().filter(|o| o.name.starts_with("team-")) {
         assert!(
