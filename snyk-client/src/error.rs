@@ -12,7 +12,9 @@ use crate::models::JobHandle;
 #[non_exhaustive]
 pub enum Error {
     /// The org has reached Snyk's cap of 25,000 projects: nothing more can be imported into it.
-    #[error("the org is at Snyk's cap of 25,000 projects: {message}")]
+    #[error(
+        "the org is at Snyk's cap of 25,000 projects: {message}; delete or deactivate projects there, or map these repositories to another org"
+    )]
     ProjectCap {
         /// Snyk's message.
         message: String,
@@ -21,7 +23,9 @@ pub enum Error {
         source: api_support::Error,
     },
     /// Snyk refused a parameter (`invalidParamData`).
-    #[error("Snyk refused a parameter: {message}")]
+    #[error(
+        "Snyk refused a parameter: {message}; check the value it names (a branch, import.files or import.exclusion_globs)"
+    )]
     InvalidParameter {
         /// Snyk's message.
         message: String,
@@ -63,13 +67,19 @@ pub enum Error {
         source: api_support::Error,
     },
     /// Snyk accepted an import but its answer had no usable `Location` header.
-    #[error("Snyk accepted the import but sent no job location (Location: {location:?})")]
+    #[error(
+        "Snyk accepted the import but sent no job location (Location: {location:?}); run again: the import is looked for among the org's targets before it is posted again"
+    )]
     NoJobLocation {
         /// The header's value, if any.
         location: Option<String>,
     },
     /// An import job did not reach a final state in time.
-    #[error("import job {} in org {} did not finish within {waited:?}", handle.job_id, handle.org_id)]
+    #[error(
+        "import job {} in org {} did not finish within {waited:?}; it may still be running in Snyk: run again, and the job is followed where it was left (it is not posted twice)",
+        handle.job_id,
+        handle.org_id
+    )]
     ImportTimeout {
         /// The job.
         handle: JobHandle,
@@ -244,6 +254,23 @@ pub(crate) fn classify(e: api_support::Error, group_id: Option<&str>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_a_user_meets_say_what_to_do_next() {
+        let timeout = Error::ImportTimeout {
+            handle: JobHandle {
+                org_id: "o".into(),
+                integration_id: "i".into(),
+                job_id: "j".into(),
+            },
+            waited: Duration::from_secs(600),
+        };
+        let no_location = Error::NoJobLocation { location: None };
+        for e in [timeout, no_location] {
+            let text = e.to_string();
+            assert!(text.contains("; run again") || text.contains(": run again"), "{text}");
+        }
+    }
 
     #[test]
     fn every_error_shape_yields_its_message() {
