@@ -477,6 +477,7 @@ impl HttpClient {
         let mut waited = Duration::ZERO;
         let mut renewed = false;
         let metered = inner.metered(&request.url);
+        let started = Instant::now();
         loop {
             attempt += 1;
             let lease = inner.pool.acquire_for(metered).await;
@@ -510,6 +511,10 @@ impl HttpClient {
                 if inner.pool.another_is_free(lease.index()) {
                     delay = Duration::ZERO;
                 }
+            }
+            if error.status().is_none() && started.elapsed() + delay >= retry.unanswered_budget {
+                tracing::debug!(method = %request.method, path = %path, attempt, "no answer for too long; giving up");
+                return Err(error);
             }
             if waited + delay > retry.max_total_wait {
                 tracing::debug!(method = %request.method, path = %path, attempt, "retry budget spent; giving up");

@@ -22,6 +22,11 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The cap on the time one request may spend waiting between attempts.
     pub max_total_wait: Duration,
+    /// How long one request may go on while its attempts get no answer at all (time-outs,
+    /// refused or broken connections): once this much has passed since its first attempt, it
+    /// is given up rather than tried again. With the default transport's 30-second time-out, a
+    /// service that accepts connections and never answers is given up within about 90 seconds.
+    pub unanswered_budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +39,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             max_total_wait: Duration::from_secs(600),
+            unanswered_budget: Duration::from_secs(60),
         }
     }
 }

@@ -43,7 +43,7 @@ pub trait Transport: Send + Sync + fmt::Debug {
 pub struct TransportConfig {
     /// Time allowed to open a connection (TCP and TLS). Default 10 s.
     pub connect_timeout: Option<Duration>,
-    /// Time allowed for one whole request, answer body included. Default 60 s.
+    /// Time allowed for one whole request, answer body included. Default 30 s.
     pub request_timeout: Option<Duration>,
     /// How long an idle pooled connection is kept. Default 90 s.
     pub pool_idle_timeout: Option<Duration>,
@@ -56,7 +56,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             connect_timeout: Some(Duration::from_secs(10)),
-            request_timeout: Some(Duration::from_secs(60)),
+            request_timeout: Some(Duration::from_secs(30)),
             pool_idle_timeout: Some(Duration::from_secs(90)),
             max_redirects: 5,
         }

@@ -561,3 +561,28 @@ fn no_secret_in_any_formatted_type() {
     // The secret is still usable where it is meant to be.
     assert_eq!(SecretString::from(secret).expose_secret(), secret);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_never_answers_is_given_up_within_ninety_seconds_and_named() {
+    // Accepts every connection, reads nothing, answers nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let c = HttpClient::builder(&format!("http://{address}"))
+        .credentials(CredentialPool::single(bearer()))
+        .build()
+        .expect("client");
+    let start = Instant::now();
+    let e = c.send(get(&c, "/2.0/user")).await.unwrap_err();
+    let took = start.elapsed();
+    assert!(took <= Duration::from_secs(95), "{took:?}");
+    assert!(took >= Duration::from_secs(30), "{took:?}");
+    let text = e.to_string();
+    assert!(text.contains("no answer in time"), "{text}");
+    assert!(text.contains(&address.to_string()), "{text}");
+}

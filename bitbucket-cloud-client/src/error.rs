@@ -74,7 +74,9 @@ pub enum Error {
         credential: CredentialKind,
     },
     /// The workspace does not exist, or these credentials cannot see it.
-    #[error("workspace `{workspace}` does not exist or these credentials cannot see it")]
+    #[error(
+        "workspace `{workspace}` does not exist or these credentials cannot see it: check its slug (as in bitbucket.org/{workspace}) and that the credentials' user is a member"
+    )]
     WorkspaceNotFound {
         /// The workspace slug.
         workspace: String,
@@ -100,7 +102,7 @@ pub enum Error {
     /// A listing ended before the total its first page announced (a page without `next` in
     /// the middle), even after that page was asked for again. Nothing was planned from it.
     #[error(
-        "Bitbucket's listing {what} ended after {received} of {expected} items (a page came without `next`, twice); nothing was planned from it: run again"
+        "Bitbucket's listing {what} ended after {received} of {expected} items (a page came without `next`, twice); nothing of that workspace was planned from it: run again"
     )]
     IncompleteListing {
         /// The listing, as a path.

@@ -213,6 +213,7 @@ fn quick() -> (api_support::RetryPolicy, api_support::TransportConfig) {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(1),
             max_total_wait: Duration::from_secs(2),
+            unanswered_budget: Duration::from_secs(20),
         },
         api_support::TransportConfig {
             connect_timeout: Some(Duration::from_secs(3)),
@@ -220,6 +221,35 @@ fn quick() -> (api_support::RetryPolicy, api_support::TransportConfig) {
             ..api_support::TransportConfig::default()
         },
     )
+}
+
+/// The transport's time-outs from BB_SNYK_MIRROR_CONNECT_TIMEOUT (default 10 s) and
+/// BB_SNYK_MIRROR_REQUEST_TIMEOUT (default 30 s), such as `5s` or `2m`.
+fn timeouts() -> Result<api_support::TransportConfig> {
+    let mut config = api_support::TransportConfig::default();
+    for (name, slot) in [
+        (
+            "BB_SNYK_MIRROR_CONNECT_TIMEOUT",
+            &mut config.connect_timeout,
+        ),
+        (
+            "BB_SNYK_MIRROR_REQUEST_TIMEOUT",
+            &mut config.request_timeout,
+        ),
+    ] {
+        if let Some(text) = env(name) {
+            let value = humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    Usage(format!(
+                        "{name} is `{text}`: give a duration longer than zero, such as 10s or 1m"
+                    ))
+                })?;
+            *slot = Some(value);
+        }
+    }
+    Ok(config)
 }
 
 /// The Bitbucket client.
@@ -255,6 +285,8 @@ fn bitbucket_with(global: &Global, fast: bool) -> Result<BitbucketClient> {
     if fast {
         let (retry, transport) = quick();
         builder = builder.retry(retry).transport_config(transport);
+    } else {
+        builder = builder.transport_config(timeouts()?);
     }
     builder.build().map_err(|e| Usage(e.to_string()).into())
 }
@@ -345,6 +377,8 @@ fn snyk_with(global: &Global, fast: bool) -> Result<SnykClient> {
     if fast {
         let (retry, transport) = quick();
         builder = builder.retry(retry).transport_config(transport);
+    } else {
+        builder = builder.transport_config(timeouts()?);
     }
     builder.build().map_err(|e| Usage(e.to_string()).into())
 }

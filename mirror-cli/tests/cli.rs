@@ -840,6 +840,14 @@ fn bad_input_gets_one_screen_naming_the_fix_and_changes_nothing() {
             fix: "colour",
         },
         Bad {
+            what: "a request time-out in words",
+            args: vec!["plan".into()],
+            env: vec![("BB_SNYK_MIRROR_REQUEST_TIMEOUT", "soon".into())],
+            file: None,
+            code: 2,
+            fix: "BB_SNYK_MIRROR_REQUEST_TIMEOUT is `soon`",
+        },
+        Bad {
             what: "updated_since in words",
             args: vec!["plan".into()],
             env: vec![],

@@ -268,7 +268,10 @@ mod tests {
         let no_location = Error::NoJobLocation { location: None };
         for e in [timeout, no_location] {
             let text = e.to_string();
-            assert!(text.contains("; run again") || text.contains(": run again"), "{text}");
+            assert!(
+                text.contains("; run again") || text.contains(": run again"),
+                "{text}"
+            );
         }
     }
 
