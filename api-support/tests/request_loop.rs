@@ -573,7 +573,7 @@ async fn a_service_that_never_answers_is_given_up_within_ninety_seconds_and_name
             held.push(socket);
         }
     });
-    let c = HttpClient::builder(&format!("http://{address}"))
+    let c = HttpClient::builder(format!("http://{address}"))
         .credentials(CredentialPool::single(bearer()))
         .build()
         .expect("client");
