@@ -653,6 +653,8 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
         }
     }
 
+    snyk_side_scopes(&bitbucket, &mut lines, &mut report).await;
+
     // Snyk.
     let snyk = settings::snyk_quick(g)?;
     lines.section(format!(
@@ -836,6 +838,86 @@ impl Checklist {
     fn into_checks(self) -> Vec<serde_json::Value> {
         self.checks
     }
+}
+
+/// What Snyk can do with the Bitbucket features it offers, and the API-token scopes each
+/// needs beyond reading (Snyk's documented Bitbucket Cloud permissions).
+const SNYK_FEATURE_SCOPES: &[(&str, &[&str])] = &[
+    (
+        "PR checks (Snyk tests on pull requests)",
+        &[
+            "read:pullrequest:bitbucket",
+            "write:repository:bitbucket",
+            "read:webhook:bitbucket",
+            "write:webhook:bitbucket",
+        ],
+    ),
+    (
+        "fix and upgrade pull requests",
+        &[
+            "write:repository:bitbucket",
+            "read:pullrequest:bitbucket",
+            "write:pullrequest:bitbucket",
+        ],
+    ),
+];
+
+/// The scopes of the API token Snyk itself reads Bitbucket with (SNYK_BITBUCKET_*, else the
+/// mirror's own), and the features a token of read scopes only disables. Named as notes: a
+/// read-only token is a choice, not a failure.
+async fn snyk_side_scopes(
+    bitbucket: &bitbucket_cloud_client::BitbucketClient,
+    lines: &mut Checklist,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let Ok(Some((email, token))) = settings::snyk_bitbucket_credentials() else {
+        return;
+    };
+    let client = bitbucket_cloud_client::BitbucketClient::builder()
+        .base_url(bitbucket.http().base_url().to_string())
+        .auth(bitbucket_cloud_client::Auth::api_token(email, token))
+        .retry(api_support::RetryPolicy::none())
+        .build();
+    let Ok(client) = client else { return };
+    let url = client.http().url("user", &[]);
+    let Ok(answer) = client
+        .send(api_support::ApiRequest::new(http::Method::GET, url))
+        .await
+    else {
+        return;
+    };
+    let granted: Vec<String> = answer
+        .header("x-oauth-scopes")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if granted.is_empty() {
+        return;
+    }
+    lines.section("Snyk-side Bitbucket token (what Snyk itself reads Bitbucket with)".to_owned());
+    let mut disabled = Vec::new();
+    for (feature, needs) in SNYK_FEATURE_SCOPES {
+        let missing: Vec<&str> = needs
+            .iter()
+            .copied()
+            .filter(|s| !granted.iter().any(|g| g == s))
+            .collect();
+        if missing.is_empty() {
+            lines.check(Status::Ok, format!("{feature}: scopes granted"));
+        } else {
+            lines.check(
+                Status::Note,
+                format!(
+                    "{feature} cannot work: the token lacks {}",
+                    missing.join(", ")
+                ),
+            );
+            disabled.push(*feature);
+        }
+    }
+    report.insert("snyk_side_features_disabled".into(), disabled.into());
 }
 
 async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Result<u8> {

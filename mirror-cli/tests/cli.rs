@@ -2649,3 +2649,37 @@ fn plan_out_never_replaces_another_file_and_a_plan_is_applied_only_where_it_was_
         .assert()
         .code(0);
 }
+
+#[test]
+fn doctor_says_what_a_read_only_snyk_side_token_disables() {
+    let w = World::new();
+    let read_only = w.rt.block_on(async {
+        bb::Sandbox::builder()
+            .estate(Estate::sample())
+            .api_token_with_scopes("reader@example.com", "reader-token", &bb::READ_SCOPES)
+            .start()
+            .await
+            .unwrap()
+    });
+    let out = w
+        .cmd()
+        .arg("doctor")
+        .env("BITBUCKET_CLOUD_API_URL", read_only.base_url())
+        .env("BITBUCKET_CLOUD_EMAIL", "reader@example.com")
+        .env("BITBUCKET_CLOUD_API_TOKEN", "reader-token")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "fix and upgrade pull requests cannot work: the token lacks write:repository:bitbucket"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("PR checks (Snyk tests on pull requests) cannot work"),
+        "{text}"
+    );
+    assert!(!text.contains("reader-token"));
+}
