@@ -407,10 +407,13 @@ pub async fn interrupted() -> bool {
 /// One sync (or apply of a given plan), asking first when `confirm` says so.
 pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confirm) -> Result<u8> {
     let mut mirror = ctx.mirror()?;
-    mirror.stop_when(stop_on_ctrl_c());
     let plan = match given {
         Some(p) => p,
-        None => make_plan(&mirror, &ctx.config, out).await?,
+        // Ctrl-C while reading: nothing was done yet, so stop at once.
+        None => tokio::select! {
+            plan = make_plan(&mirror, &ctx.config, out) => plan?,
+            true = interrupted() => exit_interrupted(),
+        },
     };
     let asking = confirm == Confirm::OnTerminal
         && !plan.is_noop()
@@ -423,14 +426,34 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
             .colour(colour(true));
         eprint!("{}", plan_text(&plan, options));
         eprintln!("(`bb-snyk-mirror plan` shows every action; --yes applies without asking)");
-        if !ask(&mut std::io::stdin().lock(), &mut std::io::stderr()) {
+        if !ask_or_interrupted().await {
             eprintln!("Not applied; nothing changed.");
             return Ok(exit::OK);
         }
     } else {
         show_plan(out, &plan);
     }
+    // From here on, Ctrl-C lets the imports in flight finish.
+    mirror.stop_when(stop_on_ctrl_c());
     run_plan(&mut mirror, out, &plan).await
+}
+
+/// Asks whether to apply; Ctrl-C (or SIGTERM) while asking ends the process at once with exit
+/// 4, nothing done (the question's blocking read cannot be taken back, so the process exits
+/// rather than return).
+async fn ask_or_interrupted() -> bool {
+    let answer =
+        tokio::task::spawn_blocking(|| ask(&mut std::io::stdin().lock(), &mut std::io::stderr()));
+    tokio::select! {
+        answer = answer => answer.unwrap_or(false),
+        true = interrupted() => exit_interrupted(),
+    }
+}
+
+/// Ends the process with exit 4 before anything was applied.
+fn exit_interrupted() -> ! {
+    eprintln!("\nInterrupted: nothing was applied.");
+    std::process::exit(i32::from(exit::INTERRUPTED))
 }
 
 /// The plan on stderr for people (stdout carries the report); nothing with --quiet.

@@ -2683,3 +2683,65 @@ fn doctor_says_what_a_read_only_snyk_side_token_disables() {
     );
     assert!(!text.contains("reader-token"));
 }
+
+#[test]
+fn ctrl_c_at_the_question_exits_four_at_once_and_changes_nothing() {
+    use std::io::{Read, Write};
+    // A terminal for the binary: util-linux's `script` runs it on a pseudo-terminal, and a
+    // Ctrl-C typed into that terminal reaches it as a real user's would.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("`script` is not installed: this check needs a terminal");
+        return;
+    }
+    let w = World::new();
+    let bin = assert_cmd::cargo::cargo_bin("bb-snyk-mirror");
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &format!("exec {} apply", bin.display()), "/dev/null"])
+        .env_clear()
+        .envs(w.env())
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "dumb")
+        .current_dir(w.state.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut terminal_out = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = terminal_out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    eventually("the question", || text().contains("Apply this plan?"));
+    let asked = std::time::Instant::now();
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still asking: {}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = reader.join();
+    assert_eq!(status.code(), Some(4), "{}", text());
+    assert!(text().contains("nothing was applied"), "{}", text());
+    assert!(!text().contains("stopping after the imports"), "{}", text());
+    assert!(w.snyk.orgs().is_empty() && w.snyk.import_posts().is_empty());
+}
