@@ -557,6 +557,51 @@ pub fn command() -> clap::Command {
     cmd
 }
 
+/// The command line as the completion scripts describe it: each command (and each of its own
+/// subcommands) offers exactly the shared options that apply to it, and no other.
+pub fn completion_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let shared: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    for a in &shared {
+        cmd = cmd.mut_arg(a.get_id().clone(), |a| a.global(false));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        let applying: Vec<clap::Arg> = shared
+            .iter()
+            .filter(|a| {
+                APPLIES
+                    .iter()
+                    .find(|(id, _)| a.get_id() == *id)
+                    .is_none_or(|(_, commands)| commands.contains(&name.as_str()))
+            })
+            .map(|a| a.clone().global(false))
+            .collect();
+        cmd = cmd.mut_subcommand(&name, |s| with_args(s, &applying));
+    }
+    cmd
+}
+
+/// `cmd` and each of its subcommands, with `args` added.
+fn with_args(mut cmd: clap::Command, args: &[clap::Arg]) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |s| with_args(s, args));
+    }
+    args.iter().fold(cmd, |c, a| c.arg(a.clone()))
+}
+
 /// Parses the command line; a shared option given to a command it does not apply to is a usage
 /// error (exit 2) naming it.
 pub fn parse() -> Cli {

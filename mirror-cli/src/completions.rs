@@ -10,6 +10,9 @@
 
 use clap_complete::Shell;
 
+/// The snyk-api-import commands, whose names hold a colon.
+const COLON_COMMANDS: [&str; 4] = ["orgs:data", "orgs:create", "import:data", "list:imported"];
+
 /// The binary's name.
 const BIN: &str = "bb-snyk-mirror";
 
@@ -48,8 +51,16 @@ _bb_snyk_mirror_complete() {
 /// The completion script for `shell`.
 pub fn script(shell: Shell) -> String {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut crate::cli::command(), BIN, &mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
+    clap_complete::generate(shell, &mut crate::cli::completion_command(), BIN, &mut out);
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    if shell == Shell::Zsh {
+        // zsh reads `name:description` in its command lists: a name with a colon of its own
+        // (`orgs:data`) must escape it, or zsh offers `orgs` described as `data:…`.
+        for name in COLON_COMMANDS {
+            let escaped = name.replace(':', "\\:");
+            text = text.replace(&format!("'{name}:"), &format!("'{escaped}:"));
+        }
+    }
     if shell != Shell::Bash {
         return text;
     }

@@ -1473,6 +1473,13 @@ fn bash_completion_completes_subcommands_their_flags_and_colon_commands() {
         ],
     );
     assert_eq!(deep, ["--dry-run"]);
+    // Only the flags a command accepts: none that it would then refuse.
+    assert!(bash_complete(&script, &["bb-snyk-mirror", "doctor", "--conc"]).is_empty());
+    assert!(bash_complete(&script, &["bb-snyk-mirror", "hooks", "install", "--ret"]).is_empty());
+    assert_eq!(
+        bash_complete(&script, &["bb-snyk-mirror", "sync", "--con"]),
+        ["--config", "--concurrency"]
+    );
     // bash splits `orgs:create` at the colon; the replies are what follows it.
     let colon = bash_complete(&script, &["bb-snyk-mirror", "orgs", ":", "cr"]);
     assert_eq!(colon, ["create"]);
@@ -1492,6 +1499,11 @@ fn bash_completion_completes_subcommands_their_flags_and_colon_commands() {
             text.contains("update-credentials") && text.contains("orgs:create"),
             "{shell}"
         );
+        if shell == "zsh" {
+            // zsh reads `name:description`: the colon of a name is escaped.
+            assert!(text.contains("'orgs\\:data:snyk-api-import"), "{text}");
+            assert!(!text.contains("'orgs:data:"), "{text}");
+        }
         std::fs::write(dir.path().join(format!("completion.{shell}")), text).unwrap();
     }
     // zsh loads its script into compinit; fish completes with it. CI installs both shells; a
@@ -1517,7 +1529,7 @@ fn bash_completion_completes_subcommands_their_flags_and_colon_commands() {
                 "--no-config".into(),
                 "-c".into(),
                 format!(
-                    "source '{}'; complete -C'bb-snyk-mirror integrations u'; complete -C'bb-snyk-mirror orgs:cr'",
+                    "source '{}'; complete -C'bb-snyk-mirror integrations u'; complete -C'bb-snyk-mirror orgs:cr'; echo doctor:; complete -C'bb-snyk-mirror doctor --conc'; echo end",
                     fish.display()
                 ),
             ],
@@ -1538,6 +1550,11 @@ fn bash_completion_completes_subcommands_their_flags_and_colon_commands() {
                     "{shell}: {text} {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
+                if shell == "fish" {
+                    // Nothing is offered for `doctor --con`: doctor takes no --concurrency.
+                    let after = text.split("doctor:").nth(1).unwrap_or_default();
+                    assert_eq!(after.trim(), "end", "{text}");
+                }
             }
         }
     }
@@ -2700,7 +2717,11 @@ fn ctrl_c_at_the_question_exits_four_at_once_and_changes_nothing() {
     let w = World::new();
     let bin = assert_cmd::cargo::cargo_bin("bb-snyk-mirror");
     let mut child = std::process::Command::new("script")
-        .args(["-qfec", &format!("exec {} apply", bin.display()), "/dev/null"])
+        .args([
+            "-qfec",
+            &format!("exec {} apply", bin.display()),
+            "/dev/null",
+        ])
         .env_clear()
         .envs(w.env())
         .env("PATH", "/usr/bin:/bin")
