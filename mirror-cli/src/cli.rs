@@ -246,6 +246,10 @@ pub enum Command {
         /// terminal; Ctrl-C stops them.
         #[arg(long)]
         serve: bool,
+        /// Change the practice sandbox of `demo --serve` (in the terminal with its
+        /// environment).
+        #[command(subcommand)]
+        action: Option<DemoAction>,
     },
     /// The Snyk side of the Bitbucket connection: list and rotate org integrations.
     Integrations {
@@ -316,6 +320,41 @@ fn parse_estate(text: &str) -> Result<(usize, usize), String> {
         ));
     }
     Ok((w, r))
+}
+
+/// `demo …`.
+#[derive(Debug, Subcommand)]
+pub enum DemoAction {
+    /// Make a change in the practice Bitbucket of `demo --serve`, as Bitbucket would (with its
+    /// webhook event): then `plan`, `sync`, or a running `serve` follows it.
+    #[command(
+        after_help = "Examples (after the exports `demo --serve` prints):\n  bb-snyk-mirror demo change rename acme-data/notebooks notebooks-v2\n  bb-snyk-mirror demo change transfer acme-data/notebooks acme-platform\n  bb-snyk-mirror demo change branch acme-mobile/ios-app trunk\n  bb-snyk-mirror demo change delete acme-data/pipelines\n  bb-snyk-mirror demo change create acme-mobile/wearables"
+    )]
+    Change {
+        /// What changes.
+        #[arg(value_enum)]
+        change: ChangeKind,
+        /// The repository, as workspace/slug.
+        repository: String,
+        /// The new slug (rename), the workspace to move into (transfer), or the new default
+        /// branch (branch).
+        to: Option<String>,
+    },
+}
+
+/// A change `demo change` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChangeKind {
+    /// A new repository on `main`.
+    Create,
+    /// A new slug (TO).
+    Rename,
+    /// Into another workspace (TO).
+    Transfer,
+    /// A new default branch (TO).
+    Branch,
+    /// Delete it.
+    Delete,
 }
 
 /// `integrations …`.

@@ -31,6 +31,7 @@ mod completions;
 mod hooks;
 mod integrations;
 mod output;
+mod practice;
 mod run;
 mod runlog;
 mod runs;

@@ -81,7 +81,16 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             crate::serve::command(g, out, listen, every, drain).await
         }
         Command::Hooks { action } => crate::hooks::run(g, out, action).await,
-        Command::Demo { estate, serve } => demo(out, *estate, *serve).await,
+        Command::Demo {
+            action:
+                Some(crate::cli::DemoAction::Change {
+                    change,
+                    repository,
+                    to,
+                }),
+            ..
+        } => crate::practice::change(g, out, *change, repository, to.as_deref()).await,
+        Command::Demo { estate, serve, .. } => demo(out, *estate, *serve).await,
         Command::Completions { .. } => Ok(exit::OK),
         Command::Integrations { action } => crate::integrations::run(g, out, action).await,
         Command::OrgsData(a) => compat::orgs_data(g, out, a).await,
@@ -1074,6 +1083,9 @@ async fn serve_sandboxes(
     }
     println!(
         "\nthen try: bb-snyk-mirror doctor; bb-snyk-mirror plan --out plan.json; bb-snyk-mirror apply --plan plan.json; bb-snyk-mirror integrations list"
+    );
+    println!(
+        "and change Bitbucket as it changes: bb-snyk-mirror demo change rename acme-data/notebooks notebooks-v2 (also transfer, branch, delete, create), then plan or sync again"
     );
     println!("Ctrl-C here stops the sandboxes.");
     use std::io::Write as _;

@@ -2766,3 +2766,78 @@ fn ctrl_c_at_the_question_exits_four_at_once_and_changes_nothing() {
     assert!(!text().contains("stopping after the imports"), "{}", text());
     assert!(w.snyk.orgs().is_empty() && w.snyk.import_posts().is_empty());
 }
+
+#[test]
+fn demo_change_makes_bitbucket_changes_in_the_practice_sandbox_and_sync_follows() {
+    let w = World::new();
+    w.cmd().arg("sync").assert().code(0);
+    let change = |args: &[&str]| {
+        let mut c = w.cmd();
+        c.args(["demo", "change"]).args(args);
+        c.output().unwrap()
+    };
+    let out = change(&["rename", "acme-data/notebooks", "notebooks-v2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("renamed acme-data/notebooks to acme-data/notebooks-v2"));
+    assert_eq!(
+        change(&["branch", "acme-mobile/ios-app", "trunk"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        change(&["create", "acme-mobile/wearables"]).status.code(),
+        Some(0)
+    );
+    let names: Vec<String> =
+        w.bb.estate()
+            .workspaces
+            .iter()
+            .flat_map(|ws| {
+                ws.repositories
+                    .iter()
+                    .map(move |r| format!("{}/{}", ws.slug, r.slug))
+            })
+            .collect();
+    assert!(
+        names.contains(&"acme-data/notebooks-v2".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"acme-mobile/wearables".to_owned()),
+        "{names:?}"
+    );
+    // The plan follows each change.
+    let plan = stdout(&w.cmd().arg("plan").output().unwrap());
+    assert!(
+        plan.contains("~ rename acme-data/notebooks → acme-data/notebooks-v2"),
+        "{plan}"
+    );
+    assert!(plan.contains("⇄ branch acme-mobile/ios-app"), "{plan}");
+    assert!(plan.contains("+ import acme-mobile/wearables"), "{plan}");
+    // What cannot be done is refused with what to do, and changes nothing.
+    let missing_to = change(&["rename", "acme-data/notebooks-v2"]);
+    assert_eq!(missing_to.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing_to.stderr).contains("needs what to change it to"));
+    let unknown = change(&["delete", "acme-data/nothing-here"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let real = w
+        .cmd()
+        .args(["demo", "change", "delete", "acme-data/notebooks-v2"])
+        .env("BITBUCKET_CLOUD_API_URL", "https://api.bitbucket.org/2.0")
+        .output()
+        .unwrap();
+    assert_eq!(real.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&real.stderr).contains("only changes the practice sandbox"));
+    assert!(
+        w.bb.estate()
+            .workspaces
+            .iter()
+            .any(|ws| ws.repositories.iter().any(|r| r.slug == "notebooks-v2"))
+    );
+}

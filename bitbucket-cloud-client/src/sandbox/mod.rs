@@ -18,6 +18,7 @@
 //! - latency and faults through [`Sandbox::server`], and request counts per route and per
 //!   credential through [`Sandbox::stats`].
 
+mod changes;
 mod hooks;
 
 use std::collections::HashMap;
@@ -360,6 +361,8 @@ struct State {
     hidden: std::collections::HashSet<String>,
     /// Repositories answered oddly (by lowercased uuid).
     oddities: HashMap<String, Oddity>,
+    /// Repositories created through the control route so far.
+    created: u64,
     /// Workspace webhooks.
     hooks: Vec<SandboxHook>,
     /// E-mails of API token users who own no workspace (they may not manage webhooks).
@@ -455,6 +458,7 @@ impl SandboxBuilder {
             windows: HashMap::new(),
             hidden: std::collections::HashSet::new(),
             oddities: HashMap::new(),
+            created: 0,
             hooks: Vec::new(),
             non_owners: self.non_owners.into_iter().collect(),
             outbox: None,
@@ -541,153 +545,26 @@ impl Sandbox {
     /// Adds a repository to a workspace (a repository created between two runs).
     /// Delivers `repo:created` to the workspace's webhooks.
     pub fn add_repository(&self, workspace: &str, repository: SandboxRepository) -> bool {
-        let mut state = lock(&self.state);
-        let uuid = repository.uuid.clone();
-        match state
-            .estate
-            .workspaces
-            .iter_mut()
-            .find(|w| w.slug == workspace)
-        {
-            Some(w) => {
-                w.repositories.push(repository);
-                state.emit(
-                    &self.server.url(),
-                    "repo:created",
-                    workspace,
-                    &uuid,
-                    json!({}),
-                );
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Changes the estate while the sandbox runs: `change` gets the workspaces and says whether
-    /// it found what it was to change.
-    fn change(&self, change: impl FnOnce(&mut Vec<SandboxWorkspace>) -> bool) -> bool {
-        change(&mut lock(&self.state).estate.workspaces)
+        lock(&self.state).add_repository(&self.server.url(), workspace, repository)
     }
 
     /// Renames a repository (same uuid, new slug; `updated_on` moves). The old slug answers 404.
     /// Delivers `repo:updated` to the workspace's webhooks.
     pub fn rename_repository(&self, workspace: &str, slug: &str, new_slug: &str) -> bool {
-        let mut uuid = String::new();
-        let done = self.change(|workspaces| {
-            find_repository(workspaces, workspace, slug).is_some_and(|r| {
-                r.slug = new_slug.to_owned();
-                r.updated_on = now_text();
-                uuid = r.uuid.clone();
-                true
-            })
-        });
-        if done {
-            let changes = json!({"changes": {
-                "name": {"old": slug, "new": new_slug},
-                "full_name": {"old": format!("{workspace}/{slug}"), "new": format!("{workspace}/{new_slug}")},
-            }});
-            lock(&self.state).emit(
-                &self.server.url(),
-                "repo:updated",
-                workspace,
-                &uuid,
-                changes,
-            );
-        }
-        done
+        lock(&self.state).rename_repository(&self.server.url(), workspace, slug, new_slug)
     }
 
     /// Moves a repository to another workspace (same uuid; `updated_on` moves); refused (false)
     /// when the destination has a repository of that slug. Delivers `repo:transfer` to the
     /// webhooks of both workspaces.
     pub fn transfer_repository(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
-        let uuid = lock(&self.state)
-            .estate
-            .workspaces
-            .iter()
-            .find(|w| w.slug == workspace)
-            .and_then(|w| w.repositories.iter().find(|r| r.slug == slug))
-            .map(|r| r.uuid.clone());
-        let done = self.transfer(workspace, slug, to_workspace);
-        if let (true, Some(uuid)) = (done, uuid) {
-            let mut state = lock(&self.state);
-            let previous = json!({"previous_workspace": {"type": "workspace", "slug": workspace}});
-            state.emit(
-                &self.server.url(),
-                "repo:transfer",
-                to_workspace,
-                &uuid,
-                previous.clone(),
-            );
-            state.emit_to(
-                &self.server.url(),
-                "repo:transfer",
-                workspace,
-                to_workspace,
-                &uuid,
-                previous,
-            );
-        }
-        done
-    }
-
-    fn transfer(&self, workspace: &str, slug: &str, to_workspace: &str) -> bool {
-        self.change(|workspaces| {
-            // Bitbucket refuses a transfer onto a slug the destination has.
-            let free = workspaces
-                .iter()
-                .find(|w| w.slug == to_workspace)
-                .is_some_and(|w| !w.repositories.iter().any(|r| r.slug == slug));
-            if !free {
-                return false;
-            }
-            let Some(from) = workspaces.iter_mut().find(|w| w.slug == workspace) else {
-                return false;
-            };
-            let Some(at) = from.repositories.iter().position(|r| r.slug == slug) else {
-                return false;
-            };
-            let mut repository = from.repositories.remove(at);
-            repository.updated_on = now_text();
-            // A project key of the old workspace means nothing in the new one.
-            repository.project_key = None;
-            workspaces
-                .iter_mut()
-                .find(|w| w.slug == to_workspace)
-                .is_some_and(|to| {
-                    to.repositories.push(repository);
-                    true
-                })
-        })
+        lock(&self.state).transfer_repository(&self.server.url(), workspace, slug, to_workspace)
     }
 
     /// Deletes a repository: it leaves the listing and answers 404 by slug and by uuid.
     /// Delivers `repo:deleted` to the workspace's webhooks.
     pub fn delete_repository(&self, workspace: &str, slug: &str) -> bool {
-        let mut state = lock(&self.state);
-        let origin = self.server.url();
-        let Some(w) = state
-            .estate
-            .workspaces
-            .iter_mut()
-            .find(|w| w.slug == workspace)
-        else {
-            return false;
-        };
-        let Some(at) = w.repositories.iter().position(|r| r.slug == slug) else {
-            return false;
-        };
-        let gone = w.repositories.remove(at);
-        // The payload describes the repository as it was.
-        let mut payload = repository_json(w, &gone, &origin);
-        payload["links"] = json!({});
-        state.emit_payload(
-            workspace,
-            "repo:deleted",
-            &json!({"repository": payload, "actor": actor()}),
-        );
-        true
+        lock(&self.state).delete_repository(&self.server.url(), workspace, slug)
     }
 
     /// The webhooks of a workspace, as the sandbox holds them (secrets included, for tests).
@@ -717,26 +594,20 @@ impl Sandbox {
 
     /// Changes a repository's default branch (`updated_on` moves).
     pub fn set_main_branch(&self, workspace: &str, slug: &str, branch: &str) -> bool {
-        self.change(|workspaces| {
-            find_repository(workspaces, workspace, slug).is_some_and(|r| {
-                r.main_branch = Some(branch.to_owned());
-                r.updated_on = now_text();
-                true
-            })
-        })
+        lock(&self.state).set_main_branch(workspace, slug, branch)
     }
 
     /// Renames a workspace (same uuid, new slug).
     pub fn rename_workspace(&self, slug: &str, new_slug: &str) -> bool {
-        self.change(|workspaces| {
-            workspaces
-                .iter_mut()
-                .find(|w| w.slug == slug)
-                .is_some_and(|w| {
-                    w.slug = new_slug.to_owned();
-                    true
-                })
-        })
+        lock(&self.state)
+            .estate
+            .workspaces
+            .iter_mut()
+            .find(|w| w.slug == slug)
+            .is_some_and(|w| {
+                w.slug = new_slug.to_owned();
+                true
+            })
     }
 
     /// Hides a workspace from every credential, as when access to it is revoked: it leaves
@@ -849,6 +720,9 @@ impl State {
         }
         if let ["2.0", "workspaces", ws, "hooks", rest @ ..] = segments.as_slice() {
             return self.hooks_route(req, ws, rest);
+        }
+        if req.method == http::Method::POST && segments == ["sandbox", "changes"] {
+            return self.changes_route(req).route("POST /sandbox/changes");
         }
         if req.method != http::Method::GET {
             return error(405, "method not allowed in the sandbox").route("other");
