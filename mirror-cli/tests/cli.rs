@@ -2604,6 +2604,8 @@ fn a_no_op_sync_counts_its_skips_and_quiet_prints_only_errors() {
     let out = w.cmd().args(["sync", "-v"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(err.matches("= skip ").count() >= 70, "{err}");
+    // Orgs are named by their names, not their ids.
+    assert!(err.contains("already imported into ws-0001"), "{err}");
     // --quiet: nothing on either stream when all is well.
     let out = w.cmd().args(["sync", "--quiet"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

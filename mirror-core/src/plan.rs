@@ -1114,10 +1114,21 @@ impl<'a> Planner<'a> {
         let org = existing.first().copied();
         let mut skips = Vec::new();
         let mut pending = Vec::new();
+        // Skips name the org by its name (one shared copy per org).
+        let org_name: Option<std::sync::Arc<str>> = org.map(|o| o.name.as_str().into());
         for repo in repos {
             let imported = org.and_then(|o| o.imported.as_ref());
             match skip_if_done(repo, imported, org.map(|o| &o.id), self.history) {
-                Some(skip) => {
+                Some(mut skip) => {
+                    if let Action::Skip {
+                        reason:
+                            SkipReason::AlreadyImported { org, .. }
+                            | SkipReason::ImportedBeforeWithZeroProjects { org, .. },
+                        ..
+                    } = &mut skip
+                    {
+                        org.clone_from(&org_name);
+                    }
                     if let Some(org) = org {
                         self.track(org, repo);
                     }

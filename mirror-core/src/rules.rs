@@ -31,11 +31,17 @@ pub enum SkipReason {
     AlreadyImported {
         /// The org.
         org_id: OrgId,
+        /// The org's name, when the plan knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<std::sync::Arc<str>>,
     },
     /// An earlier run imported it and Snyk found no projects; it is not imported again.
     ImportedBeforeWithZeroProjects {
         /// The org.
         org_id: OrgId,
+        /// The org's name, when the plan knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<std::sync::Arc<str>>,
     },
     /// A workspace with nothing to import gets no org.
     EmptyWorkspace,
@@ -59,10 +65,16 @@ impl SkipReason {
             Self::Excluded { rule } => format!("excluded ({rule})"),
             Self::Fork => "fork (source.skip_forks)".to_owned(),
             Self::EmptyRepository => "empty repository (no main branch)".to_owned(),
-            Self::AlreadyImported { org_id } => format!("already imported into {org_id}"),
-            Self::ImportedBeforeWithZeroProjects { org_id } => {
-                format!("imported into {org_id} before; Snyk found no projects")
+            Self::AlreadyImported { org_id, org } => {
+                format!(
+                    "already imported into {}",
+                    org.as_deref().unwrap_or(org_id.as_str())
+                )
             }
+            Self::ImportedBeforeWithZeroProjects { org_id, org } => format!(
+                "imported into {} before; Snyk found no projects",
+                org.as_deref().unwrap_or(org_id.as_str())
+            ),
             Self::EmptyWorkspace => {
                 "nothing to import, so no org is created (source.skip_empty_workspaces)".to_owned()
             }
@@ -182,13 +194,22 @@ pub(crate) fn done_reason(
     let id = org_id?;
     let key = repo.full_name().to_lowercase();
     if imported.is_some_and(|set| set.contains(&key)) {
-        return Some(SkipReason::AlreadyImported { org_id: id.clone() });
+        return Some(SkipReason::AlreadyImported {
+            org_id: id.clone(),
+            org: None,
+        });
     }
     let projects = history.completed.get(&(id.to_owned(), key))?;
     Some(if *projects == 0 {
-        SkipReason::ImportedBeforeWithZeroProjects { org_id: id.clone() }
+        SkipReason::ImportedBeforeWithZeroProjects {
+            org_id: id.clone(),
+            org: None,
+        }
     } else {
-        SkipReason::AlreadyImported { org_id: id.clone() }
+        SkipReason::AlreadyImported {
+            org_id: id.clone(),
+            org: None,
+        }
     })
 }
 
