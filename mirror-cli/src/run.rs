@@ -598,13 +598,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
         {
             Ok(answer) => {
                 let user: serde_json::Value = answer.json().unwrap_or_default();
-                let granted: Vec<String> = answer
-                    .header("x-oauth-scopes")
-                    .unwrap_or_default()
-                    .split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let granted = granted_scopes(&answer);
                 lines.check(
                     Status::Ok,
                     format!(
@@ -872,6 +866,18 @@ impl Checklist {
     }
 }
 
+/// The scopes Bitbucket says a credential was granted (`x-oauth-scopes`), empty when it does
+/// not say.
+fn granted_scopes(answer: &api_support::ApiResponse) -> Vec<String> {
+    answer
+        .header("x-oauth-scopes")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// What Snyk can do with the Bitbucket features it offers, and the API-token scopes each
 /// needs beyond reading (Snyk's documented Bitbucket Cloud permissions).
 const SNYK_FEATURE_SCOPES: &[(&str, &[&str])] = &[
@@ -918,13 +924,7 @@ async fn snyk_side_scopes(
     else {
         return;
     };
-    let granted: Vec<String> = answer
-        .header("x-oauth-scopes")
-        .unwrap_or_default()
-        .split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let granted = granted_scopes(&answer);
     if granted.is_empty() {
         return;
     }
