@@ -1133,7 +1133,7 @@ async fn drift_round(
         println!(
             "\nAnd right after: {}.",
             if after.is_noop() {
-                "nothing to do: Snyk equals Bitbucket"
+                "nothing left to do: a new plan has no action"
             } else {
                 "still something to do (see `bb-snyk-mirror plan`)"
             }

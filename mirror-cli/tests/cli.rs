@@ -143,7 +143,7 @@ fn demo_mirrors_the_sample_and_a_second_run_has_nothing_to_do() {
         "- retire acme-data/ml-models (deleted in Bitbucket; deactivate)",
         "⇄ branch acme-mobile/android-app main → develop",
         "+ import acme-mobile/wear-app (main) into acme-mobile",
-        "And right after: nothing to do: Snyk equals Bitbucket.",
+        "And right after: nothing left to do: a new plan has no action.",
         // The real-time act: serve, a webhook, a repository created, its import.
         "and acme-mobile has its webhook.",
         "acme-mobile/watch-face was created in Bitbucket; the signed repo:created delivery was queued, and Snyk received its import",
