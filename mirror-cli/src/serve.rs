@@ -315,6 +315,17 @@ fn header<'a>(req: &'a http::request::Parts, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A delivery's `X-Request-UUID` (Bitbucket sends a UUID), or what is wrong with it.
+fn request_uuid(parts: &http::request::Parts) -> Result<&str, &'static str> {
+    match header(parts, webhooks::REQUEST_UUID_HEADER).map(str::trim) {
+        None | Some("") => Err("X-Request-UUID is missing"),
+        Some(u) if u.len() > 100 => {
+            Err("X-Request-UUID is too long (Bitbucket sends a UUID of 36 to 38 characters)")
+        }
+        Some(u) => Ok(u),
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Answer {
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
     let answer = route(&shared, req).await;
@@ -462,12 +473,12 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
             "ignored: not an event the mirror follows",
         );
     };
-    let Some(request_uuid) = header(&parts, webhooks::REQUEST_UUID_HEADER)
-        .map(str::trim)
-        .filter(|u| !u.is_empty() && u.len() <= 100)
-    else {
-        metrics.delivery(label, "malformed");
-        return answer(StatusCode::BAD_REQUEST, "X-Request-UUID is missing");
+    let request_uuid = match request_uuid(&parts) {
+        Ok(u) => u,
+        Err(why) => {
+            metrics.delivery(label, "malformed");
+            return answer(StatusCode::BAD_REQUEST, why);
+        }
     };
     let event = match RepositoryEvent::parse(key, &body) {
         Ok(e) => e,

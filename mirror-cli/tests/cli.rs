@@ -2071,6 +2071,11 @@ fn serve_acts_on_signed_deliveries_once_and_refuses_everything_else() {
             "nothing of the body is echoed: {text}"
         );
     }
+    // A request id of 10 KiB is named too long, not missing.
+    let long = "x".repeat(10 * 1024);
+    let (status, text) = deliver(&w, &s, "repo:created", &long, 1, body.clone(), None);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("X-Request-UUID is too long"), "{text}");
     let imports = w.snyk.stats().route(IMPORT_ROUTE);
     let (status, text) = deliver(&w, &s, "repo:created", "{r-1}", 1, body.clone(), None);
     assert_eq!((status, text.trim()), (202, "queued"));
@@ -2168,7 +2173,7 @@ fn serve_acts_on_signed_deliveries_once_and_refuses_everything_else() {
         r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="duplicate"} 2"#,
         r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="unauthorized"} 3"#,
         r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="too_large"} 1"#,
-        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="malformed"} 1"#,
+        r#"bb_snyk_mirror_deliveries_total{event="repo:created",result="malformed"} 2"#,
         r#"bb_snyk_mirror_signature_failures_total{reason="algorithm"} 1"#,
         r#"bb_snyk_mirror_deliveries_total{event="other",result="ignored"} 1"#,
         r#"bb_snyk_mirror_deliveries_total{event="other",result="unauthorized"} 1"#,
