@@ -255,7 +255,14 @@ pub struct EventLoop {
     /// Rounds hold it shared; the full reconcile alone.
     exclusive: RwLock<()>,
     observer: Arc<dyn EventObserver>,
+    /// Full reconciles failed in a row, and when to try the next one (sooner than the
+    /// interval: a failed start-up reconcile must not wait six hours).
+    reconcile_retry: std::sync::Mutex<(u32, Option<Instant>)>,
 }
+
+/// The first wait after a failed full reconcile; it doubles, never past the reconcile
+/// interval.
+const RECONCILE_FIRST_RETRY: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -279,6 +286,7 @@ impl EventLoop {
             rounds: std::sync::Mutex::new(Rounds::default()),
             exclusive: RwLock::new(()),
             observer,
+            reconcile_retry: std::sync::Mutex::new((0, None)),
         })
     }
 
@@ -322,10 +330,13 @@ impl EventLoop {
             if *stop.borrow() {
                 break;
             }
+            if let Some(retry) = lock(&self.reconcile_retry).1.take() {
+                next_reconcile = next_reconcile.min(retry);
+            }
             if Instant::now() >= next_reconcile {
                 next_reconcile = Instant::now() + reconcile_every;
                 let this = self.clone();
-                tasks.spawn(async move { this.full_reconcile().await });
+                tasks.spawn(async move { this.full_reconcile(reconcile_every).await });
             }
             self.dispatch(&mut tasks);
             let retry_at = lock(&self.rounds).wait_until();
@@ -341,7 +352,8 @@ impl EventLoop {
     }
 
     /// The scheduled full reconcile: a `sync`, alone (rounds wait for it, and it for them).
-    async fn full_reconcile(&self) {
+    /// One that fails is tried again after 30 s, doubling, never later than `every`.
+    async fn full_reconcile(&self, every: Duration) {
         let _alone = self.exclusive.write().await;
         let result = match self.mirror.plan(&self.config).await {
             Ok(plan) => {
@@ -350,7 +362,24 @@ impl EventLoop {
             }
             Err(e) => Err(e),
         };
+        {
+            let mut retry = lock(&self.reconcile_retry);
+            if result.is_err() {
+                let wait = RECONCILE_FIRST_RETRY
+                    .saturating_mul(1 << retry.0.min(16))
+                    .min(every);
+                tracing::warn!(
+                    retry_in_s = wait.as_secs(),
+                    "the full reconcile failed; it is tried again"
+                );
+                retry.0 += 1;
+                retry.1 = Some(Instant::now() + wait);
+            } else {
+                *retry = (0, None);
+            }
+        }
         self.observer.reconcile_done(&result);
+        self.wake.notify_one();
     }
 
     /// Starts a round for the queued deliveries whose repository no round is reconciling.

@@ -1278,3 +1278,49 @@ async fn undo_names_what_it_cannot_bring_back() {
         "{cannot:?}"
     );
 }
+
+/// Counts full reconciles by outcome.
+#[derive(Default)]
+struct Reconciles(std::sync::Mutex<(usize, usize)>);
+
+impl mirror_core::EventObserver for Reconciles {
+    fn reconcile_done(&self, result: &Result<Report, mirror_core::Error>) {
+        let mut n = self.0.lock().unwrap();
+        if result.is_ok() { n.0 += 1 } else { n.1 += 1 }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_start_up_reconcile_is_tried_again_within_a_minute_not_the_interval() {
+    let w = World::start().await;
+    // Bitbucket is down at start: every attempt of the first reconcile's first request fails.
+    w.bb.server().inject_on(
+        "/2.0/user/workspaces",
+        api_support::sandbox::Fault::Status(503),
+        6,
+    );
+    let counted = std::sync::Arc::new(Reconciles::default());
+    let events = mirror_core::EventLoop::new(
+        std::sync::Arc::new(w.mirror()),
+        std::sync::Arc::new(w.config.clone()),
+        counted.clone(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let start = tokio::time::Instant::now();
+    let running = tokio::spawn(events.clone().run(stopped, Duration::from_secs(6 * 3600)));
+    while counted.0.lock().unwrap().0 == 0 {
+        assert!(start.elapsed() < Duration::from_secs(600), "never retried");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (ok, failed) = *counted.0.lock().unwrap();
+    assert_eq!((ok, failed), (1, 1));
+    // Retried 30 s after the failure (which itself took the retries' backoff), not 6 h later.
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        start.elapsed()
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    w.assert_equal();
+}
