@@ -203,20 +203,26 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
     }
 
-    /// Why the service is not ready, if it is not.
+    /// Why deliveries cannot be accepted and durably queued, if they cannot: readiness means
+    /// that alone, so an outage of Bitbucket or Snyk never takes the only replica out of
+    /// rotation while it still queues (the APIs' state is `/healthz`'s and `/metrics`').
     fn not_ready(&self) -> Option<String> {
-        if !self.journal_ok.load(Ordering::SeqCst) {
-            return Some("the journal could not be written".to_owned());
-        }
-        match &*self
+        (!self.journal_ok.load(Ordering::SeqCst))
+            .then(|| "the journal could not be written".to_owned())
+    }
+
+    /// `/healthz`'s body: alive, and how the APIs answered the last reconcile or round.
+    fn health(&self) -> String {
+        let apis = match &*self
             .apis
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
         {
-            None => Some("Bitbucket and Snyk have not been read yet".to_owned()),
-            Some(Err(e)) => Some(format!("the last reconcile failed: {e}")),
-            Some(Ok(())) => None,
-        }
+            None => "Bitbucket and Snyk have not been read yet".to_owned(),
+            Some(Err(e)) => format!("the last reconcile failed: {e}"),
+            Some(Ok(())) => "Bitbucket and Snyk answered".to_owned(),
+        };
+        format!("ok; {apis}")
     }
 
     fn render(&self, queue_depth: usize) -> String {
@@ -337,7 +343,7 @@ async fn route(shared: &Shared, req: http::Request<Incoming>) -> Answer {
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     match req.uri().path() {
         WEBHOOK_PATH if req.method() == Method::POST => delivery(shared, req).await,
-        "/healthz" if get => answer(StatusCode::OK, "ok"),
+        "/healthz" if get => answer(StatusCode::OK, &shared.metrics.health()),
         "/readyz" if get => match shared.metrics.not_ready() {
             None => answer(StatusCode::OK, "ready"),
             Some(why) => answer(
