@@ -75,6 +75,19 @@ pub fn verify_signature(
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
+    verify_signature_any(&[secret], body, header)
+}
+
+/// [`verify_signature`] against any of several secrets (the current one and the one before
+/// it, while webhooks are moved to a new secret): valid when one of them signed the body.
+///
+/// # Errors
+/// As [`verify_signature`]; [`SignatureError::Mismatch`] when no secret signed it.
+pub fn verify_signature_any(
+    secrets: &[&[u8]],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
     let (algorithm, hex) = header.split_once('=').ok_or(SignatureError::Malformed)?;
     if !algorithm.eq_ignore_ascii_case("sha256") {
@@ -82,8 +95,15 @@ pub fn verify_signature(
         return Err(SignatureError::Algorithm(shown));
     }
     let tag = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    ring::hmac::verify(&key, body, &tag).map_err(|_| SignatureError::Mismatch)
+    let signed_by = |secret: &&[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        ring::hmac::verify(&key, body, &tag).is_ok()
+    };
+    if secrets.iter().any(signed_by) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// 32 bytes from 64 hexadecimal digits.

@@ -43,6 +43,7 @@ pub const EXIT_CODES: &str = exit_codes!();
         "  SNYK_TEMPLATE_ORG_ID                               an org whose integrations new orgs copy\n",
         "  SNYK_LOG_PATH                                      the state directory (default ./.bb-snyk-mirror)\n",
         "  BITBUCKET_WEBHOOK_SECRET                           the webhooks' secret (serve, hooks install)\n",
+        "  BITBUCKET_WEBHOOK_SECRET_PREVIOUS                  the secret before it, still accepted by serve\n",
         "  CONCURRENT_IMPORTS                                 imports in flight (default 15, at most 50)\n",
         "  BB_SNYK_MIRROR_CONNECT_TIMEOUT, _REQUEST_TIMEOUT   time to connect (10s), to get a whole answer (30s)\n",
         "  NO_COLOR                                           no colour on a terminal\n",

@@ -1156,8 +1156,12 @@ async fn realtime_round(
     const IMPORT: &str = "POST /v1/org/{orgId}/integrations/{integrationId}/import";
     let secret = secrecy::SecretString::from("demo-webhook-secret");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let running =
-        crate::serve::start(ctx, secret.clone(), listener, Duration::from_secs(6 * 3600))?;
+    let running = crate::serve::start(
+        ctx,
+        vec![secret.clone()],
+        listener,
+        Duration::from_secs(6 * 3600),
+    )?;
     let url = format!("http://{}{}", running.addr, crate::serve::WEBHOOK_PATH);
     let ready = running.wait_reconciled(Duration::from_secs(30)).await;
     ctx.bitbucket

@@ -40,6 +40,30 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The variable holding the webhook secret.
 pub const SECRET_VARIABLE: &str = "BITBUCKET_WEBHOOK_SECRET";
+/// The variable holding the secret before the current one, accepted too while the webhooks are
+/// moved to the new one.
+pub const PREVIOUS_SECRET_VARIABLE: &str = "BITBUCKET_WEBHOOK_SECRET_PREVIOUS";
+
+/// The secrets `serve` accepts: the current one, and the previous one while it is set.
+///
+/// # Errors
+/// As [`webhook_secret`], for either variable.
+pub fn webhook_secrets() -> Result<Vec<SecretString>> {
+    let mut secrets = vec![webhook_secret()?];
+    let previous = std::env::var(PREVIOUS_SECRET_VARIABLE).unwrap_or_default();
+    if !previous.trim().is_empty() {
+        if previous.chars().count() > webhooks::MAX_SECRET_CHARS {
+            return Err(Usage(format!(
+                "{PREVIOUS_SECRET_VARIABLE} is {} characters long; Bitbucket accepts at most {}",
+                previous.chars().count(),
+                webhooks::MAX_SECRET_CHARS
+            ))
+            .into());
+        }
+        secrets.push(SecretString::from(previous));
+    }
+    Ok(secrets)
+}
 
 /// The webhook secret from the environment: required, at most 128 characters (Bitbucket's
 /// limit).
@@ -298,7 +322,8 @@ impl EventObserver for Metrics {
 
 /// What every request handler shares.
 struct Shared {
-    secret: SecretString,
+    /// The secrets deliveries may be signed with (the current one first).
+    secrets: Vec<SecretString>,
     events: Arc<EventLoop>,
     metrics: Arc<Metrics>,
     /// Requests being handled now.
@@ -452,9 +477,12 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         }
     };
     let signature = header(&parts, webhooks::SIGNATURE_HEADER);
-    if let Err(e) =
-        webhooks::verify_signature(shared.secret.expose_secret().as_bytes(), &body, signature)
-    {
+    let secrets: Vec<&[u8]> = shared
+        .secrets
+        .iter()
+        .map(|s| s.expose_secret().as_bytes())
+        .collect();
+    if let Err(e) = webhooks::verify_signature_any(&secrets, &body, signature) {
         let reason = match e {
             SignatureError::Missing => "missing",
             SignatureError::Algorithm(_) => "algorithm",
@@ -557,7 +585,7 @@ impl std::fmt::Debug for Running {
 /// When the state directory is locked or unreadable.
 pub fn start(
     ctx: &Ctx,
-    secret: SecretString,
+    secrets: Vec<SecretString>,
     listener: TcpListener,
     reconcile_every: Duration,
 ) -> Result<Running> {
@@ -572,7 +600,7 @@ pub fn start(
     );
     let addr = listener.local_addr().context("the listening address")?;
     let shared = Arc::new(Shared {
-        secret,
+        secrets,
         events: events.clone(),
         metrics,
         in_flight: AtomicUsize::new(0),
@@ -657,7 +685,7 @@ pub async fn command(
     reconcile_every: Duration,
     drain: Duration,
 ) -> Result<u8> {
-    let secret = webhook_secret();
+    let secret = webhook_secrets();
     let addr: Result<SocketAddr> = listen.trim().parse().map_err(|_| {
         Usage(format!(
             "--listen `{listen}`: give an address and a port, such as 127.0.0.1:8080, or 0.0.0.0:8080 to listen on every interface"

@@ -2852,3 +2852,40 @@ fn demo_change_makes_bitbucket_changes_in_the_practice_sandbox_and_sync_follows(
             .any(|ws| ws.repositories.iter().any(|r| r.slug == "notebooks-v2"))
     );
 }
+
+#[test]
+fn serve_accepts_the_current_and_the_previous_secret_while_webhooks_move_to_the_new_one() {
+    let w = World::new();
+    let s = serve(
+        &w,
+        &["--workspaces", "acme-platform"],
+        &[(
+            "BITBUCKET_WEBHOOK_SECRET_PREVIOUS",
+            "the-old-secret".to_owned(),
+        )],
+        true,
+    );
+    let sign = |secret: &str, body: &[u8]| {
+        bitbucket_cloud_client::webhooks::signature(secret.as_bytes(), body)
+    };
+    for (n, secret, expected) in [
+        (1, WEBHOOK_SECRET, 202),
+        (2, "the-old-secret", 202),
+        (3, "neither-secret", 401),
+    ] {
+        let (slug, uuid) = new_repository(&w, "acme-platform", 200 + n);
+        let body = payload("acme-platform", &slug, &uuid);
+        let signature = sign(secret, &body);
+        let (status, text) = deliver(
+            &w,
+            &s,
+            "repo:created",
+            &format!("{{rot-{n}}}"),
+            1,
+            body,
+            Some(signature),
+        );
+        assert_eq!(status, expected, "{secret}: {text}");
+    }
+    assert!(!w.files_text().contains("the-old-secret"));
+}
