@@ -202,6 +202,10 @@ pub enum Command {
         /// (what is left stays queued for the next start).
         #[arg(long, default_value = "30s", value_name = "DURATION")]
         drain_timeout: String,
+        /// Connections open at once at most; a connection beyond them is closed at once (a
+        /// flood of idle sockets cannot use up the process's file descriptors).
+        #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        max_connections: u32,
     },
     /// Install, list or remove the workspace webhooks that feed `serve`.
     Hooks {

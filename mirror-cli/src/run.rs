@@ -75,10 +75,11 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             listen,
             reconcile_interval,
             drain_timeout,
+            max_connections,
         } => {
             let every = parse_interval_named(reconcile_interval, "--reconcile-interval")?;
             let drain = parse_interval_named(drain_timeout, "--drain-timeout")?;
-            crate::serve::command(g, out, listen, every, drain).await
+            crate::serve::command(g, out, listen, every, drain, *max_connections).await
         }
         Command::Hooks { action } => crate::hooks::run(g, out, action).await,
         Command::Demo {
@@ -1161,6 +1162,7 @@ async fn realtime_round(
         vec![secret.clone()],
         listener,
         Duration::from_secs(6 * 3600),
+        crate::serve::MAX_CONNECTIONS,
     )?;
     let url = format!("http://{}{}", running.addr, crate::serve::WEBHOOK_PATH);
     let ready = running.wait_reconciled(Duration::from_secs(30)).await;

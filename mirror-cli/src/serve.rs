@@ -117,6 +117,8 @@ pub struct Metrics {
     reconciles: Family<OutcomeLabels, Counter>,
     last_reconcile: Gauge,
     last_reconcile_ok: Gauge,
+    /// Connections closed at once because `--max-connections` were open.
+    connections_refused: Counter,
     /// The journal took the last delivery offered.
     journal_ok: AtomicBool,
     /// Whether both APIs answered the last round or reconcile (`None`: none has yet).
@@ -142,6 +144,7 @@ impl Default for Metrics {
             reconciles: Family::default(),
             last_reconcile: Gauge::default(),
             last_reconcile_ok: Gauge::default(),
+            connections_refused: Counter::default(),
             journal_ok: AtomicBool::new(true),
             apis: Mutex::new(None),
             registry: Registry::default(),
@@ -172,6 +175,11 @@ impl Default for Metrics {
             m.imports.clone(),
         );
         registry.register("retirements", "Snyk targets retired", m.retirements.clone());
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because --max-connections were open",
+            m.connections_refused.clone(),
+        );
         registry.register(
             "reconciles",
             "Full reconciles (scheduled syncs), by outcome",
@@ -588,6 +596,7 @@ pub fn start(
     secrets: Vec<SecretString>,
     listener: TcpListener,
     reconcile_every: Duration,
+    max_connections: u32,
 ) -> Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut mirror = ctx.mirror()?;
@@ -606,7 +615,8 @@ pub fn start(
         in_flight: AtomicUsize::new(0),
     });
     let looping = tokio::spawn(events.clone().run(stopped.clone(), reconcile_every));
-    let accepting = tokio::spawn(accept(listener, shared.clone(), stopped));
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections as usize));
+    let accepting = tokio::spawn(accept(listener, shared.clone(), stopped, slots));
     Ok(Running {
         addr,
         stop,
@@ -617,7 +627,19 @@ pub fn start(
     })
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+/// Connections open at once, by default (well below the usual 1,024 file descriptors).
+pub const MAX_CONNECTIONS: u32 = 512;
+
+/// The largest request head (request line and headers) read: Bitbucket's are a few
+/// kilobytes; a larger one is answered 431.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+async fn accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -628,8 +650,15 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // Beyond the cap, the connection is closed at once: it costs nothing to keep.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            shared.metrics.connections_refused.inc();
+            drop(stream);
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(shared, req).await) }
@@ -637,6 +666,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
             let _ = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
+                .max_header_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -684,6 +714,7 @@ pub async fn command(
     listen: &str,
     reconcile_every: Duration,
     drain: Duration,
+    max_connections: u32,
 ) -> Result<u8> {
     let secret = webhook_secrets();
     let addr: Result<SocketAddr> = listen.trim().parse().map_err(|_| {
@@ -705,7 +736,7 @@ pub async fn command(
             "cannot listen on {addr}: {e} (choose another address with --listen)"
         ))
     })?;
-    let running = start(&ctx, secret, listener, reconcile_every)?;
+    let running = start(&ctx, secret, listener, reconcile_every, max_connections)?;
     out.status(&format!(
         "listening on http://{}{WEBHOOK_PATH} (health: /healthz, /readyz; metrics: /metrics); a full reconcile runs now and every {}",
         running.addr,

@@ -2889,3 +2889,45 @@ fn serve_accepts_the_current_and_the_previous_secret_while_webhooks_move_to_the_
     }
     assert!(!w.files_text().contains("the-old-secret"));
 }
+
+#[test]
+fn serve_caps_its_connections_and_the_size_of_a_request_head() {
+    use std::io::Read;
+    let w = World::new();
+    let s = serve(&w, &["--max-connections", "3"], &[], false);
+    let address = s.base.trim_start_matches("http://").to_owned();
+    // Three idle sockets take every slot; a fourth connection is closed at once.
+    let idle: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fourth = std::net::TcpStream::connect(&address).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(fourth.read(&mut buf), Ok(0) | Err(_)),
+        "the connection beyond the cap was kept open"
+    );
+    drop(idle);
+    // Slots free as the idle sockets go: the service answers again, and counts the refusal.
+    eventually("the service answers again", || {
+        http(&w, "GET", &format!("{}/healthz", s.base), &[], Vec::new()).0 == 200
+    });
+    let (_, metrics) = http(&w, "GET", &format!("{}/metrics", s.base), &[], Vec::new());
+    assert!(
+        metrics.contains("bb_snyk_mirror_connections_refused_total 1"),
+        "{metrics}"
+    );
+    // A request head of 40 KiB is refused (431), not read.
+    let huge = "y".repeat(40 * 1024);
+    let (status, _) = http(
+        &w,
+        "GET",
+        &format!("{}/healthz", s.base),
+        &[("x-padding", huge)],
+        Vec::new(),
+    );
+    assert_eq!(status, 431);
+}
