@@ -365,6 +365,18 @@ fn request_uuid(parts: &http::request::Parts) -> Result<&str, &'static str> {
     }
 }
 
+impl Shared {
+    /// Checks a delivery's signature against each secret accepted.
+    fn verify(&self, body: &[u8], signature: Option<&str>) -> Result<(), SignatureError> {
+        let secrets: Vec<&[u8]> = self
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret().as_bytes())
+            .collect();
+        webhooks::verify_signature_any(&secrets, body, signature)
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Answer {
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
     let answer = route(&shared, req).await;
@@ -485,12 +497,7 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         }
     };
     let signature = header(&parts, webhooks::SIGNATURE_HEADER);
-    let secrets: Vec<&[u8]> = shared
-        .secrets
-        .iter()
-        .map(|s| s.expose_secret().as_bytes())
-        .collect();
-    if let Err(e) = webhooks::verify_signature_any(&secrets, &body, signature) {
+    if let Err(e) = shared.verify(&body, signature) {
         let reason = match e {
             SignatureError::Missing => "missing",
             SignatureError::Algorithm(_) => "algorithm",
