@@ -50,17 +50,8 @@ pub const PREVIOUS_SECRET_VARIABLE: &str = "BITBUCKET_WEBHOOK_SECRET_PREVIOUS";
 /// As [`webhook_secret`], for either variable.
 pub fn webhook_secrets() -> Result<Vec<SecretString>> {
     let mut secrets = vec![webhook_secret()?];
-    let previous = std::env::var(PREVIOUS_SECRET_VARIABLE).unwrap_or_default();
-    if !previous.trim().is_empty() {
-        if previous.chars().count() > webhooks::MAX_SECRET_CHARS {
-            return Err(Usage(format!(
-                "{PREVIOUS_SECRET_VARIABLE} is {} characters long; Bitbucket accepts at most {}",
-                previous.chars().count(),
-                webhooks::MAX_SECRET_CHARS
-            ))
-            .into());
-        }
-        secrets.push(SecretString::from(previous));
+    if let Some(previous) = secret_from(PREVIOUS_SECRET_VARIABLE)? {
+        secrets.push(previous);
     }
     Ok(secrets)
 }
@@ -71,22 +62,30 @@ pub fn webhook_secrets() -> Result<Vec<SecretString>> {
 /// # Errors
 /// A usage error naming the variable when it is unset, empty or too long.
 pub fn webhook_secret() -> Result<SecretString> {
-    let value = std::env::var(SECRET_VARIABLE).unwrap_or_default();
-    if value.trim().is_empty() {
-        return Err(Usage(format!(
+    secret_from(SECRET_VARIABLE)?.ok_or_else(|| {
+        Usage(format!(
             "set {SECRET_VARIABLE}: the secret Bitbucket signs each delivery with (the same one `bb-snyk-mirror hooks install` puts into the webhooks); generate one with `openssl rand -hex 32`"
         ))
-        .into());
+        .into()
+    })
+}
+
+/// A secret from the variable `name`: `None` when unset or empty; refused when longer than
+/// Bitbucket accepts.
+fn secret_from(name: &str) -> Result<Option<SecretString>> {
+    let value = std::env::var(name).unwrap_or_default();
+    if value.trim().is_empty() {
+        return Ok(None);
     }
-    if value.chars().count() > webhooks::MAX_SECRET_CHARS {
+    let length = value.chars().count();
+    if length > webhooks::MAX_SECRET_CHARS {
         return Err(Usage(format!(
-            "{SECRET_VARIABLE} is {} characters long; Bitbucket accepts at most {}",
-            value.chars().count(),
+            "{name} is {length} characters long; Bitbucket accepts at most {}",
             webhooks::MAX_SECRET_CHARS
         ))
         .into());
     }
-    Ok(SecretString::from(value))
+    Ok(Some(SecretString::from(value)))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
