@@ -2896,24 +2896,30 @@ fn serve_caps_its_connections_and_the_size_of_a_request_head() {
     let w = World::new();
     let s = serve(&w, &["--max-connections", "3"], &[], false);
     let address = s.base.trim_start_matches("http://").to_owned();
-    // Three idle sockets take every slot; a fourth connection is closed at once.
-    let idle: Vec<std::net::TcpStream> = (0..3)
-        .map(|_| std::net::TcpStream::connect(&address).unwrap())
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut fourth = std::net::TcpStream::connect(&address).unwrap();
-    fourth
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut buf = [0u8; 16];
-    let closed = match fourth.read(&mut buf) {
-        Ok(n) => n == 0,
-        Err(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-    };
-    assert!(closed, "the connection beyond the cap was kept open");
+    // Idle sockets take the slots; once all three are taken, the next connection is closed at
+    // once (a connection still held is unanswered: its read times out).
+    let mut idle = Vec::new();
+    let mut closed = false;
+    for _ in 0..8 {
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        closed = match socket.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        if closed {
+            break;
+        }
+        idle.push(socket);
+    }
+    assert!(closed, "no connection was closed beyond the cap");
+    assert!(idle.len() <= 3, "{} connections held open", idle.len());
     drop(idle);
     // Slots free as the idle sockets go: the service answers again, and counts the refusal.
     eventually("the service answers again", || {
