@@ -393,9 +393,7 @@ impl Findings {
         if config.drift.retire != RetireMode::Delete {
             return;
         }
-        let due_at = q
-            .deactivated_at
-            .saturating_add(config.drift.delete_after().as_secs());
+        let due_at = q.due_at(config);
         let due = seen.inventory.read_at.is_some_and(|now| now >= due_at);
         let evidence = match q.reason {
             Retired::Deleted => match seen.now(&q.uuid) {

@@ -496,6 +496,7 @@ async fn confirm_missing(
     bitbucket: &dyn BitbucketPort,
     inventory: &mut BitbucketInventory,
     history: &History,
+    now: u64,
 ) -> Result<(), Error> {
     if !config.source.project_keys.is_empty() || config.source.updated_since.is_some() {
         return Ok(());
@@ -512,7 +513,7 @@ async fn confirm_missing(
         .map(|w| w.slug.clone())
         .collect();
     // Targets in quarantine whose time is up must be found gone again before their deletion.
-    let due = due_for_deletion(config, history, unix_now());
+    let due = due_for_deletion(config, history, now);
     let missing: Vec<(RepoUuid, String, bool)> = history
         .repos
         .iter()
@@ -543,15 +544,15 @@ async fn confirm_missing(
 /// The targets in quarantine whose repository was deleted and whose `drift.delete_after` is
 /// up at `now` (none unless `retire = "delete"`).
 pub(crate) fn due_for_deletion<'a>(
-    config: &Config,
+    config: &'a Config,
     history: &'a History,
     now: u64,
 ) -> impl Iterator<Item = &'a Quarantined> + 'a {
-    let after = config.drift.delete_after().as_secs();
     let deleting = config.drift.retire == crate::config::RetireMode::Delete;
-    history.quarantined.iter().filter(move |q| {
-        deleting && q.reason == Retired::Deleted && now >= q.deactivated_at.saturating_add(after)
-    })
+    history
+        .quarantined
+        .iter()
+        .filter(move |q| deleting && q.reason == Retired::Deleted && now >= q.due_at(config))
 }
 
 /// Looks a repository missing from `workspace`'s listing up by its uuid, and judges the
@@ -763,12 +764,15 @@ pub async fn gather_for(
     snyk: &dyn SnykPort,
     history: &History,
 ) -> Result<Inventory, Error> {
+    // One "now" for the read: what is looked up as due for deletion is what the plan
+    // judges due.
+    let now = unix_now();
     let mut bb = gather_bitbucket(config, bitbucket).await?;
-    confirm_missing(config, bitbucket, &mut bb, history).await?;
+    confirm_missing(config, bitbucket, &mut bb, history, now).await?;
     let sn = gather_snyk_for(config, &bb, snyk, history, false).await?;
     Ok(Inventory {
         bitbucket: bb,
         snyk: sn,
-        read_at: Some(unix_now()),
+        read_at: Some(now),
     })
 }

@@ -126,6 +126,15 @@ pub struct Quarantined {
     pub deactivated_at: u64,
 }
 
+impl Quarantined {
+    /// When it may be deleted under `config` (seconds since the Unix epoch): once
+    /// `drift.delete_after` has passed since it was deactivated.
+    pub fn due_at(&self, config: &Config) -> u64 {
+        self.deactivated_at
+            .saturating_add(config.drift.delete_after().as_secs())
+    }
+}
+
 fn no_repos(repos: &std::sync::Arc<BTreeMap<RepoUuid, RepoRecord>>) -> bool {
     repos.is_empty()
 }
