@@ -10,30 +10,23 @@ use crate::cli::{Global, HooksAction};
 use crate::output::Out;
 use crate::{Usage, exit, settings};
 
-/// A URL as it may be shown: whatever stands between `://` and an `@` of the authority (a user
-/// name and password) is replaced by `***`.
+/// A URL as it may be shown: a user name and password in it are redacted (the redaction every
+/// error and log line goes through).
 fn shown(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
-        None => url.to_owned(),
-    }
+    bitbucket_cloud_client::api_support::redact::redact(url)
 }
 
 /// Checks a webhook URL: absolute, HTTPS (plain HTTP only to this machine, for tests and the
 /// sandbox), ending in the path `serve` answers on.
 fn check_url(raw: &str) -> Result<()> {
     let url = &shown(raw);
-    let parsed = url::Url::parse(url.trim()).map_err(|e| {
+    let parsed = url::Url::parse(raw.trim()).map_err(|e| {
         Usage(format!(
             "--url `{url}` is not an absolute URL ({e}): give the public address of serve, such as https://mirror.example.com{}",
             crate::serve::WEBHOOK_PATH
         ))
     })?;
-    if url != raw {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(Usage(
             "--url carries a user name or password (`user:password@`): leave them out; Bitbucket signs each delivery with BITBUCKET_WEBHOOK_SECRET, which serve checks".to_owned(),
         )

@@ -27,6 +27,19 @@ enum Change {
     Branch { repository: String, to: String },
 }
 
+impl Change {
+    /// The repository it changes, as `workspace/slug`.
+    fn repository(&self) -> &str {
+        match self {
+            Self::Create { repository }
+            | Self::Rename { repository, .. }
+            | Self::Transfer { repository, .. }
+            | Self::Delete { repository }
+            | Self::Branch { repository, .. } => repository,
+        }
+    }
+}
+
 impl State {
     /// `POST /sandbox/changes` with `{"change": "rename", "repository": "ws/slug", "to": …}`:
     /// 200 with what was done, 404 when the repository or workspace is not there, 400 for a
@@ -37,54 +50,40 @@ impl State {
             Err(e) => return error(400, &format!("not a change: {e}")),
         };
         let origin = req.origin.clone();
-        let split = |full: &str| -> Option<(String, String)> {
-            full.split_once('/')
-                .map(|(w, s)| (w.to_owned(), s.to_owned()))
+        let Some((ws, slug)) = change.repository().split_once('/') else {
+            return error(400, "name the repository as workspace/slug");
         };
+        let (ws, slug) = (ws.to_owned(), slug.to_owned());
+        let repository = format!("{ws}/{slug}");
         let (done, what) = match &change {
-            Change::Create { repository } => match split(repository) {
-                Some((ws, slug)) => {
-                    let uuid = format!(
-                        "{{{:08x}-0000-4000-8000-{:012x}}}",
-                        0xdead_u32,
-                        self.next_created()
-                    );
-                    let repo = SandboxRepository::new(&slug, &uuid);
-                    (
-                        self.add_repository(&origin, &ws, repo),
-                        format!("created {repository}"),
-                    )
-                }
-                None => (false, String::new()),
-            },
-            Change::Rename { repository, to } => match split(repository) {
-                Some((ws, slug)) => (
-                    self.rename_repository(&origin, &ws, &slug, to),
-                    format!("renamed {repository} to {ws}/{to}"),
-                ),
-                None => (false, String::new()),
-            },
-            Change::Transfer { repository, to } => match split(repository) {
-                Some((ws, slug)) => (
-                    self.transfer_repository(&origin, &ws, &slug, to),
-                    format!("moved {repository} to {to}/{slug}"),
-                ),
-                None => (false, String::new()),
-            },
-            Change::Delete { repository } => match split(repository) {
-                Some((ws, slug)) => (
-                    self.delete_repository(&origin, &ws, &slug),
-                    format!("deleted {repository}"),
-                ),
-                None => (false, String::new()),
-            },
-            Change::Branch { repository, to } => match split(repository) {
-                Some((ws, slug)) => (
-                    self.set_main_branch(&ws, &slug, to),
-                    format!("{repository} now has default branch {to}"),
-                ),
-                None => (false, String::new()),
-            },
+            Change::Create { .. } => {
+                let uuid = format!(
+                    "{{{:08x}-0000-4000-8000-{:012x}}}",
+                    0xdead_u32,
+                    self.next_created()
+                );
+                let repo = SandboxRepository::new(&slug, &uuid);
+                (
+                    self.add_repository(&origin, &ws, repo),
+                    format!("created {repository}"),
+                )
+            }
+            Change::Rename { to, .. } => (
+                self.rename_repository(&origin, &ws, &slug, to),
+                format!("renamed {repository} to {ws}/{to}"),
+            ),
+            Change::Transfer { to, .. } => (
+                self.transfer_repository(&origin, &ws, &slug, to),
+                format!("moved {repository} to {to}/{slug}"),
+            ),
+            Change::Delete { .. } => (
+                self.delete_repository(&origin, &ws, &slug),
+                format!("deleted {repository}"),
+            ),
+            Change::Branch { to, .. } => (
+                self.set_main_branch(&ws, &slug, to),
+                format!("{repository} now has default branch {to}"),
+            ),
         };
         if done {
             Response::json(200, &json!({"done": what}))
