@@ -133,6 +133,14 @@ pub struct Global {
     /// (`drift.allow_mass_retire`).
     #[arg(long = "allow-mass-retire", global = true)]
     pub allow_mass_retire: bool,
+    /// Undo people's changes in Snyk this once: import again the targets someone removed,
+    /// reactivate the projects someone deactivated (`snyk.people_changes = "restore"` always).
+    #[arg(long, global = true)]
+    pub restore: bool,
+    /// Retire the second target of a repository, keeping the one this mirror made
+    /// (`drift.dedupe`).
+    #[arg(long, global = true)]
+    pub dedupe: bool,
 }
 
 /// The commands.
@@ -213,6 +221,13 @@ pub enum Command {
         #[command(subcommand)]
         action: HooksAction,
     },
+    /// Read both sides and prove the mirror: every difference between Snyk and Bitbucket with
+    /// its reason; changes nothing. Exit 0 when every difference is explained, 1 when any is
+    /// not.
+    #[command(
+        after_help = "Explained: people's changes the configuration respects, targets never imported by this mirror, uncertain evidence, conflicts with their reason. Not explained: a repository missing, a stale active target, projects on another branch, duplicates.\n\nExamples:\n  bb-snyk-mirror verify\n  bb-snyk-mirror verify --output json"
+    )]
+    Verify,
     /// What each run of this state directory did, with its id (for `undo`).
     #[command(after_help = "Examples:\n  bb-snyk-mirror runs\n  bb-snyk-mirror runs --output json")]
     Runs,
@@ -292,6 +307,7 @@ impl Command {
             Self::Sync { .. } => "sync",
             Self::Doctor => "doctor",
             Self::Runs => "runs",
+            Self::Verify => "verify",
             Self::Undo { .. } => "undo",
             Self::Serve { .. } => "serve",
             Self::Hooks { .. } => "hooks",
@@ -504,6 +520,7 @@ pub struct ImportArgs {
 /// the last), and `hooks`, which reads Bitbucket alone.
 const CONFIGURED: &[&str] = &[
     "plan",
+    "verify",
     "apply",
     "sync",
     "serve",
@@ -520,7 +537,7 @@ const CONFIGURED: &[&str] = &[
 /// The commands that read Bitbucket and Snyk.
 const CONNECTED: &[&str] = CONFIGURED.split_at(CONFIGURED.len() - 1).0;
 /// The commands that plan (and so read the workspaces and the drift rules).
-const PLANNING: &[&str] = &["plan", "apply", "sync", "serve"];
+const PLANNING: &[&str] = &["plan", "verify", "apply", "sync", "serve"];
 /// The commands that import.
 const IMPORTING: &[&str] = &["apply", "sync", "serve", "import"];
 /// The commands that keep a state directory or read the configuration file: those that
@@ -529,6 +546,7 @@ const STATEFUL: &[&str] = CONNECTED;
 /// The commands that read the state directory: those that keep one, and `runs`.
 const STATE_DIR: &[&str] = &[
     "plan",
+    "verify",
     "apply",
     "sync",
     "serve",
@@ -570,6 +588,8 @@ const APPLIES: &[(&str, &[&str])] = &[
     ("notifications_off", IMPORTING),
     ("retire", PLANNING),
     ("allow_mass_retire", PLANNING),
+    ("restore", PLANNING),
+    ("dedupe", PLANNING),
 ];
 
 /// The command line as parsed, with each command's help listing only the shared options that

@@ -520,7 +520,9 @@ impl ApplyObserver for CompatLogs {
                     }
                 })
             }
-            ImportOutcome::AlreadyThere => self.imported(entry, None),
+            ImportOutcome::AlreadyThere | ImportOutcome::FoundBeforePost => {
+                self.imported(entry, None)
+            }
             ImportOutcome::Refused(e) => self.refused(entry, e),
             _ => Ok(()),
         };

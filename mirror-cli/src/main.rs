@@ -37,6 +37,7 @@ mod runlog;
 mod runs;
 mod serve;
 mod settings;
+mod verify;
 
 use bitbucket_cloud_client::api_support;
 use std::io::IsTerminal;

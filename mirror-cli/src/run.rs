@@ -70,6 +70,7 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
         }
         Command::Doctor => doctor(g, out).await,
         Command::Runs => crate::runs::list(g, out),
+        Command::Verify => crate::verify::command(&Ctx::from_env(g)?, out).await,
         Command::Undo { run, yes, dry_run } => crate::runs::undo(g, out, run, *yes, *dry_run).await,
         Command::Serve {
             listen,
@@ -347,8 +348,9 @@ pub fn colour(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
-    // The journal is read, not locked: planning may run beside a sync.
+/// A plan read fresh from both sides, without taking the journal's lock (planning and
+/// verifying may run beside a sync).
+pub async fn read_plan(ctx: &Ctx, out: Out) -> Result<Plan> {
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
     let spinner = out.spinner("reading Bitbucket and Snyk…");
     let bitbucket = mirror_core::listing::Incremental::new(
@@ -361,7 +363,11 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    let mut plan = mirror_core::plan(&ctx.config, &inventory?, &history);
+    Ok(mirror_core::plan(&ctx.config, &inventory?, &history))
+}
+
+async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
+    let mut plan = read_plan(ctx, out).await?;
     plan.created_at =
         Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     plan.made_against = Some(origin(ctx));
@@ -473,17 +479,38 @@ fn show_plan(out: Out, plan: &Plan) {
         let options = mirror_core::RenderOptions::default()
             .colour(colour(std::io::stderr().is_terminal()))
             .without_skips(!out.verbose);
-        eprint!("{}", plan_text(plan, options));
+        // Before applying, only an estate already equal gets its closing line: what differs
+        // now is what this sync changes.
+        let text = if mirror_core::Verification::of(plan).holds() {
+            plan_text(plan, options)
+        } else {
+            format!(
+                "{}{}",
+                plan.render_with(options),
+                crate::advice::for_plan(plan)
+            )
+        };
+        eprint!("{text}");
     }
 }
 
 /// A plan for people as `options` ask, with the hints its conflicts call for.
 fn plan_text(plan: &Plan, options: mirror_core::RenderOptions) -> String {
     format!(
-        "{}{}",
+        "{}{}{}",
         plan.render_with(options),
-        crate::advice::for_plan(plan)
+        crate::advice::for_plan(plan),
+        closing(plan)
     )
+}
+
+/// The plan's closing line on both sides, when it read Snyk in full: "Snyk equals Bitbucket
+/// …" only when every difference is explained, else how many are not.
+fn closing(plan: &Plan) -> String {
+    if plan.compared.is_none() {
+        return String::new();
+    }
+    format!("{}\n", mirror_core::Verification::of(plan).closing_line())
 }
 
 /// Applies `plan` with a progress display; prints the report and returns its exit code.
@@ -1131,13 +1158,10 @@ async fn drift_round(
     let code = run_plan(mirror, out, &plan).await?;
     let after = make_plan(mirror, config, out).await?;
     if out.human() {
+        let verification = mirror_core::Verification::of(&after);
         println!(
-            "\nAnd right after: {}.",
-            if after.is_noop() {
-                "nothing left to do: a new plan has no action"
-            } else {
-                "still something to do (see `bb-snyk-mirror plan`)"
-            }
+            "\nAnd right after, both sides read again: {}.",
+            verification.closing_line()
         );
     }
     Ok(code)

@@ -95,6 +95,10 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     config.apply.quiet_integrations |= global.quiet_integrations;
     config.apply.notifications_off_for_new_orgs |= global.notifications_off;
     config.drift.allow_mass_retire |= global.allow_mass_retire;
+    config.drift.dedupe |= global.dedupe;
+    if global.restore {
+        config.snyk.people_changes = mirror_core::PeopleChanges::Restore;
+    }
     config.drift.retire = match global.retire.as_deref() {
         Some("delete") => mirror_core::RetireMode::Delete,
         Some("report") => mirror_core::RetireMode::Report,

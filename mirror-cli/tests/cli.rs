@@ -143,7 +143,7 @@ fn demo_mirrors_the_sample_and_a_second_run_has_nothing_to_do() {
         "- retire acme-data/ml-models (deleted in Bitbucket; deactivate)",
         "⇄ branch acme-mobile/android-app main → develop",
         "+ import acme-mobile/wear-app (main) into acme-mobile",
-        "And right after: nothing left to do: a new plan has no action.",
+        "And right after, both sides read again: Snyk equals Bitbucket for 11 repositories in 3 orgs; 1 difference, all explained.",
         // The real-time act: serve, a webhook, a repository created, its import.
         "and acme-mobile has its webhook.",
         "acme-mobile/watch-face was created in Bitbucket; the signed repo:created delivery was queued, and Snyk received its import",
@@ -1671,10 +1671,16 @@ fn a_plan_is_grouped_by_org_ends_with_its_summary_and_quiet_shows_only_the_summa
     // Each org's heading once, its lines under it.
     assert_eq!(text.matches("\norg acme-platform\n").count(), 1, "{text}");
     assert!(text.contains("\n  + import acme-platform/"), "{text}");
-    assert!(
-        text.trim_end().ends_with(
-            "In all: 3 orgs to create, 11 repositories to import, 1 skipped, 0 conflicts."
-        ),
+    // The summary, then the comparison of both sides (read in full, so it may speak of
+    // equality, and says it does not hold).
+    let last: Vec<&str> = text.trim_end().lines().rev().take(2).collect();
+    assert_eq!(
+        last[1], "In all: 3 orgs to create, 11 repositories to import, 1 skipped, 0 conflicts.",
+        "{text}"
+    );
+    assert_eq!(
+        last[0],
+        "Snyk does not equal Bitbucket for 11 repositories in 3 orgs: 14 differences, 14 not explained",
         "{text}"
     );
     // Not a terminal: no colour.
@@ -2940,4 +2946,78 @@ fn serve_caps_its_connections_and_the_size_of_a_request_head() {
         Vec::new(),
     );
     assert_eq!(status, 431);
+}
+
+#[test]
+fn verify_names_each_difference_and_exits_by_whether_all_are_explained() {
+    let w = World::new();
+    w.cmd().arg("sync").assert().code(0);
+    w.cmd()
+        .arg("verify")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Snyk equals Bitbucket for 11 repositories in 3 orgs",
+        ));
+    // A person removes a target: named, respected, explained (exit 0).
+    let person = snyk_client::SnykClient::builder()
+        .api_url(w.snyk.api_url())
+        .auth(snyk_client::SnykAuth::token(snyk::SAMPLE_PERSON_TOKEN))
+        .build()
+        .unwrap();
+    let target = w
+        .snyk
+        .targets()
+        .into_iter()
+        .find(|t| t.display_name == "acme-mobile/ios-app")
+        .unwrap();
+    w.rt.block_on(person.delete_target(&target.org_id, &target.id))
+        .unwrap();
+    w.cmd()
+        .arg("verify")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "acme-mobile/ios-app: its target was removed from acme-mobile by {} on ",
+            snyk::SAMPLE_PERSON_USER
+        )))
+        // The repository imported with no projects is the other one.
+        .stdout(predicate::str::contains("; 2 differences, all explained"));
+    // Projects on another branch: not explained (exit 1), typed in JSON.
+    let project = w
+        .snyk
+        .projects()
+        .into_iter()
+        .find(|p| p.name.starts_with("acme-data/pipelines:"))
+        .unwrap();
+    w.rt.block_on(person.update_project_branch(&project.org_id, &project.id, "old"))
+        .unwrap();
+    let out = w
+        .cmd()
+        .args(["verify", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["verification"]["differences"].as_array().unwrap();
+    assert!(
+        found.iter().any(|d| d["kind"] == "wrong-branch"
+            && d["subject"] == "acme-data/pipelines"
+            && d["explained"] == false),
+        "{v}"
+    );
+    assert!(
+        found.iter().any(|d| d["kind"] == "snyk"
+            && d["difference"]["difference"] == "removed-in-snyk"
+            && d["explained"] == true),
+        "{v}"
+    );
+    assert_eq!(v["exit_code"], 1);
+    // Nothing was written by verify.
+    assert!(
+        w.snyk
+            .projects()
+            .iter()
+            .any(|p| p.branch.as_deref() == Some("old"))
+    );
 }

@@ -11,8 +11,8 @@ use snyk_client::{ImportRequest, SnykClient};
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
-    BitbucketPort, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult, Repo, RepoQuery,
-    Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
+    AuditEntry, BitbucketPort, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult, Repo,
+    RepoQuery, Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
@@ -432,13 +432,38 @@ impl SnykPort for SnykAdapter {
             .projects(org_id.as_str(), Some(target_id.as_str()))
             .try_collect()
             .await?;
-        Ok(projects
+        Ok(projects.into_iter().map(project).collect())
+    }
+
+    async fn org_projects(&self, org_id: &OrgId) -> Result<Vec<SnykProject>, Error> {
+        let projects: Vec<_> = self
+            .client
+            .projects(org_id.as_str(), None)
+            .try_collect()
+            .await?;
+        Ok(projects.into_iter().map(project).collect())
+    }
+
+    async fn audit_log(
+        &self,
+        org_id: &OrgId,
+        events: &[&str],
+        from: &str,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let entries: Vec<snyk_client::AuditLogEntry> = self
+            .client
+            .audit_log(org_id.as_str(), events, Some(from))
+            .try_collect()
+            .await?;
+        Ok(entries
             .into_iter()
-            .map(|p| SnykProject {
-                active: p.status.as_deref() != Some("inactive"),
-                id: p.id.into(),
-                target_id: p.target_id.map(Into::into),
-                branch: p.target_reference,
+            .map(|e| AuditEntry {
+                user: e.user().map(str::to_owned),
+                target_id: e.target_id().map(Into::into),
+                name: e.name().map(str::to_owned),
+                project_id: e.project_id.clone().map(Into::into),
+                at: e.created,
+                event: e.event,
             })
             .collect())
     }
@@ -495,5 +520,17 @@ impl SnykPort for SnykAdapter {
         let v1: u64 = self.client.v1().credentials().usage().iter().sum();
         let rest: u64 = self.client.rest().credentials().usage().iter().sum();
         v1 + rest
+    }
+}
+
+/// A project as the core reads it.
+fn project(p: snyk_client::Project) -> SnykProject {
+    SnykProject {
+        active: p.status.as_deref() != Some("inactive"),
+        id: p.id.into(),
+        target_id: p.target_id.map(Into::into),
+        branch: p.target_reference,
+        target_file: p.target_file,
+        project_type: p.project_type,
     }
 }

@@ -103,6 +103,14 @@ pub struct DriftOptions {
     /// deactivated (reversible, and `bb-snyk-mirror undo` brings it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_after: Option<String>,
+    /// Retire targets in Snyk that this mirror never imported and whose repository is not in
+    /// Bitbucket or not in scope, as it retires its own (default false: they are only named).
+    #[serde(default)]
+    pub adopt: bool,
+    /// Retire the second target of a repository (or of a name), keeping the one this mirror
+    /// made (default false: duplicates are only named; `--dedupe`).
+    #[serde(default)]
+    pub dedupe: bool,
 }
 
 /// How long a target stays deactivated before `retire = "delete"` deletes it, by default.
@@ -169,6 +177,21 @@ pub struct SnykSettings {
     /// A template org: new orgs copy its integrations (with credentials) and settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<String>,
+    /// What to do about targets removed and projects deactivated in Snyk by someone other
+    /// than this mirror (default `respect`: leave them, and name them on every plan).
+    #[serde(default)]
+    pub people_changes: PeopleChanges,
+}
+
+/// What a run does about changes people made in Snyk to what this mirror imported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeopleChanges {
+    /// Leave them as they are, and name each one with how to restore it or exclude it.
+    #[default]
+    Respect,
+    /// Undo them: import a removed target again, reactivate deactivated projects.
+    Restore,
 }
 
 /// Public, private or both.

@@ -565,6 +565,25 @@ impl SnykPort for FakeSnyk {
                 target_id: Some(target_id.clone()),
                 branch: p.branch.clone(),
                 active: p.active,
+                target_file: Some("package.json".to_owned()),
+                project_type: Some("npm".to_owned()),
+            })
+            .collect())
+    }
+
+    async fn org_projects(&self, org_id: &OrgId) -> Result<Vec<SnykProject>, Error> {
+        self.count();
+        Ok(lock(&self.state)
+            .projects
+            .iter()
+            .filter(|p| p.org_id == org_id.as_str())
+            .map(|p| SnykProject {
+                id: p.id.as_str().into(),
+                target_id: Some(Self::target_id(&p.org_id, &p.target)),
+                branch: p.branch.clone(),
+                active: p.active,
+                target_file: Some("package.json".to_owned()),
+                project_type: Some("npm".to_owned()),
             })
             .collect())
     }

@@ -18,6 +18,19 @@ pub(crate) async fn bitbucket_targets(
     snyk: &dyn SnykPort,
     org_id: &OrgId,
 ) -> Result<BTreeMap<String, TargetId>, Error> {
+    Ok(all_bitbucket_targets(snyk, org_id)
+        .await?
+        .into_iter()
+        .map(|t| (t.display_name.to_lowercase(), t.id))
+        .collect())
+}
+
+/// An org's targets that are Bitbucket repositories, every one (two of one name included),
+/// as [`bitbucket_targets`] judges them.
+async fn all_bitbucket_targets(
+    snyk: &dyn SnykPort,
+    org_id: &OrgId,
+) -> Result<Vec<SnykTarget>, Error> {
     let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
     Ok(snyk
         .imported(org_id, types)
@@ -28,7 +41,6 @@ pub(crate) async fn bitbucket_targets(
                 .as_deref()
                 .is_none_or(|k| types.split(',').any(|b| b == k))
         })
-        .map(|t| (t.display_name.to_lowercase(), t.id))
         .collect())
 }
 /// The targets of an org that bear these names (compared as Snyk does, without regard to
@@ -38,9 +50,9 @@ async fn bitbucket_targets_named(
     snyk: &dyn SnykPort,
     org_id: &OrgId,
     names: &[String],
-) -> Result<BTreeMap<String, TargetId>, Error> {
+) -> Result<Vec<SnykTarget>, Error> {
     let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
-    let mut found = BTreeMap::new();
+    let mut found = Vec::new();
     for name in names {
         let wanted = name.to_lowercase();
         for t in snyk.imported_named(org_id, types, name).await? {
@@ -49,7 +61,7 @@ async fn bitbucket_targets_named(
                 .as_deref()
                 .is_none_or(|k| types.split(',').any(|b| b == k));
             if ours && t.display_name.to_lowercase() == wanted {
-                found.insert(wanted.clone(), t.id);
+                found.push(t);
             }
         }
     }
@@ -60,7 +72,9 @@ async fn bitbucket_targets_named(
 /// its repositories (a request each), and lists the whole org otherwise.
 const NAMED_TARGET_LOOKUPS: usize = 8;
 
-use crate::ports::{BitbucketPort, Listing, RepoQuery, SnykPort, Unreadable};
+use crate::ports::{
+    AuditEntry, BitbucketPort, Listing, RepoQuery, SnykPort, SnykProject, SnykTarget, Unreadable,
+};
 use crate::rules::{History, Quarantined, Retired, destination, pending_by_history, repo_filter};
 use crate::{Error, Repo};
 
@@ -159,6 +173,70 @@ pub struct OrgInventory {
     /// The ids of those targets, by lowercased name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_ids: BTreeMap<String, TargetId>,
+    /// Further targets of a name that has more than one (by lowercased name): duplicates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub more_targets: BTreeMap<String, Vec<TargetId>>,
+    /// Every project of the org, active and inactive; read with its targets on a full read
+    /// (`None` when not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<SnykProject>>,
+    /// What the org's audit log says of targets removed and projects deactivated, read when
+    /// the org shows such a change this mirror did not make.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AuditEntry>,
+    /// Why the audit log could not be read, when it was asked and could not be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_unread: Option<String>,
+}
+
+impl OrgInventory {
+    /// An org known by id and name, nothing of it read yet.
+    pub fn new(id: OrgId, name: String) -> Self {
+        Self {
+            id,
+            name,
+            integrations: None,
+            imported: None,
+            target_ids: BTreeMap::new(),
+            more_targets: BTreeMap::new(),
+            projects: None,
+            changes: Vec::new(),
+            audit_unread: None,
+        }
+    }
+
+    /// Whether the org's targets and projects were read in full this run.
+    pub fn read_in_full(&self) -> bool {
+        self.imported.is_some() && self.projects.is_some()
+    }
+
+    /// The projects of a target.
+    pub fn projects_of<'a>(
+        &'a self,
+        target: &'a TargetId,
+    ) -> impl Iterator<Item = &'a SnykProject> {
+        self.projects
+            .iter()
+            .flatten()
+            .filter(move |p| p.target_id.as_ref() == Some(target))
+    }
+
+    /// Keeps the targets listed: ids by name, and the further ones of a name as duplicates.
+    fn keep_targets(&mut self, targets: Vec<SnykTarget>) {
+        for t in targets {
+            let name = t.display_name.to_lowercase();
+            match self.target_ids.entry(name) {
+                std::collections::btree_map::Entry::Occupied(first) => {
+                    let name = first.key().clone();
+                    self.more_targets.entry(name).or_default().push(t.id);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(t.id);
+                }
+            }
+        }
+        self.imported = Some(self.target_ids.keys().cloned().collect());
+    }
 }
 
 /// The Snyk side.
@@ -173,6 +251,10 @@ pub struct SnykInventory {
     /// ([`SnykPort::can_add_integrations`]).
     #[serde(default)]
     pub can_add_integrations: bool,
+    /// Whether every org in scope was read in full this run (targets and projects): only
+    /// then may a run say that Snyk equals Bitbucket.
+    #[serde(default)]
+    pub read_in_full: bool,
 }
 
 /// Both sides.
@@ -601,61 +683,52 @@ async fn look_up(
     }
 }
 
-/// Reads the Snyk side: the group's orgs, and for the orgs the plan may use (one per wanted
-/// name, when the name is not ambiguous) their integrations and imported targets. An org
-/// whose every repository the journal (`history`) shows imported is listed but not read, as the
-/// plan will skip all of them anyway: a scheduled run over a mirrored estate then costs one
-/// group listing on the Snyk side.
-///
-/// # Errors
-/// The first request that fails.
-async fn gather_snyk_for(
+/// The audit-log events that say a person removed or deactivated something.
+const PEOPLE_EVENTS: &[&str] = &[
+    "org.target.delete",
+    "org.project.delete",
+    "org.project.remove",
+    "org.project.stop_monitor",
+];
+
+/// How far back the audit log is searched for who removed or deactivated something.
+const AUDIT_HORIZON_SECONDS: u64 = 90 * 24 * 3600;
+
+/// The group's orgs the plan may use: the single configured org, the orgs of the wanted names
+/// (a targeted reconcile of a few asks for them by name), or the whole group.
+async fn list_orgs(
     config: &Config,
-    bitbucket: &BitbucketInventory,
     snyk: &dyn SnykPort,
-    history: &History,
+    wanted: &BTreeSet<String>,
     targeted: bool,
-) -> Result<SnykInventory, Error> {
-    let wanted = wanted_org_names(config, bitbucket);
-    let mut orgs: Vec<OrgInventory> = match &config.mapping {
-        Mapping::SingleOrg { org_id } => vec![OrgInventory {
-            id: org_id.as_str().into(),
-            name: org_id.clone(),
-            integrations: None,
-            imported: None,
-            target_ids: BTreeMap::new(),
-        }],
-        _ => {
-            let group = &config.snyk.group_id;
-            // A targeted reconcile of a few orgs asks for them by name, not for the group's
-            // every org (other orgs are then named by their ids in its report).
-            let listed = if targeted && wanted.len() <= NAMED_TARGET_LOOKUPS {
-                let mut found = Vec::new();
-                for name in &wanted {
-                    found.extend(snyk.orgs_named(group, name).await?);
-                }
-                found
-            } else {
-                snyk.orgs(group).await?
-            };
-            listed
-                .into_iter()
-                .map(|o| OrgInventory {
-                    id: o.id,
-                    name: o.name,
-                    integrations: None,
-                    imported: None,
-                    target_ids: BTreeMap::new(),
-                })
-                .collect()
+) -> Result<Vec<OrgInventory>, Error> {
+    let listed = match &config.mapping {
+        Mapping::SingleOrg { org_id } => {
+            return Ok(vec![OrgInventory::new(
+                org_id.as_str().into(),
+                org_id.clone(),
+            )]);
         }
+        _ if targeted && wanted.len() <= NAMED_TARGET_LOOKUPS => {
+            let mut found = Vec::new();
+            for name in wanted {
+                found.extend(snyk.orgs_named(&config.snyk.group_id, name).await?);
+            }
+            found
+        }
+        _ => snyk.orgs(&config.snyk.group_id).await?,
     };
-    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
-    for o in &orgs {
-        *by_name.entry(o.name.as_str()).or_default() += 1;
-    }
-    let single = matches!(config.mapping, Mapping::SingleOrg { .. });
-    // The repositories each destination would import, before looking at Snyk.
+    Ok(listed
+        .into_iter()
+        .map(|o| OrgInventory::new(o.id, o.name))
+        .collect())
+}
+
+/// The repositories each destination would import, before looking at Snyk.
+fn candidates<'a>(
+    config: &Config,
+    bitbucket: &'a BitbucketInventory,
+) -> BTreeMap<String, Vec<&'a Repo>> {
     let mut candidates: BTreeMap<String, Vec<&Repo>> = BTreeMap::new();
     for ws in &bitbucket.workspaces {
         for repo in &ws.repositories {
@@ -667,66 +740,153 @@ async fn gather_snyk_for(
             }
         }
     }
-    let has_work = |o: &OrgInventory| {
-        let dest = if single {
-            o.id.as_str()
-        } else {
-            o.name.as_str()
-        };
-        candidates
-            .get(dest)
-            .is_some_and(|repos| repos.iter().any(|r| pending_by_history(r, &o.id, history)))
+    candidates
+}
+
+/// What one org read holds: integrations, Bitbucket targets, and (on a full read) projects.
+struct OrgRead {
+    integrations: BTreeMap<String, IntegrationId>,
+    targets: Vec<SnykTarget>,
+    projects: Option<Vec<SnykProject>>,
+}
+
+/// Reads one org: its integrations and Bitbucket targets (those of `names` only, when given),
+/// and on a `full` read every project.
+async fn read_org(
+    snyk: &dyn SnykPort,
+    id: OrgId,
+    names: Option<Vec<String>>,
+    full: bool,
+) -> Result<OrgRead, Error> {
+    let integrations = snyk.integrations(&id).await?;
+    let targets = match names {
+        Some(names) => bitbucket_targets_named(snyk, &id, &names).await?,
+        None => all_bitbucket_targets(snyk, &id).await?,
     };
-    let to_read: Vec<usize> = orgs
+    let projects = if full {
+        match snyk.org_projects(&id).await {
+            Ok(projects) => Some(projects),
+            Err(Error::Unsupported { .. }) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(OrgRead {
+        integrations,
+        targets,
+        projects,
+    })
+}
+
+/// Whether `org` shows a target this mirror imported that is gone, or one whose projects
+/// are all inactive although this mirror did not retire it: a change someone else made.
+fn shows_people_changes(org: &OrgInventory, history: &History) -> bool {
+    let Some(imported) = &org.imported else {
+        return false;
+    };
+    history
+        .completed
+        .iter()
+        .filter(|((id, _), projects)| *id == org.id && **projects > 0)
+        .any(|((_, name), _)| match org.target_ids.get(name) {
+            None => !imported.contains(name),
+            Some(target) => {
+                let mut projects = org.projects_of(target).peekable();
+                projects.peek().is_some() && projects.all(|p| !p.active)
+            }
+        })
+}
+
+/// Reads the audit log of an org that shows people's changes, to name who made them and
+/// when; a plan without audit logs (or any failure) is noted and the run goes on.
+async fn read_changes(snyk: &dyn SnykPort, org: &mut OrgInventory, now: u64) {
+    let from = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(now.saturating_sub(AUDIT_HORIZON_SECONDS));
+    let from = humantime::format_rfc3339_seconds(from).to_string();
+    match snyk.audit_log(&org.id, PEOPLE_EVENTS, &from).await {
+        Ok(entries) => org.changes = entries,
+        Err(e) => {
+            tracing::info!(org = %org.name, error = %e, "the audit log could not be read; who changed what is not named");
+            org.audit_unread = Some(e.to_string());
+        }
+    }
+}
+
+/// Reads the Snyk side: the group's orgs, and for every org the plan may use its
+/// integrations and Bitbucket targets; a full read (`targeted` false) also reads every
+/// project of those orgs, and the audit log of an org that shows changes this mirror did not
+/// make. A targeted reconcile reads only the orgs with work left and the targets it touches.
+///
+/// # Errors
+/// The first request that fails.
+async fn gather_snyk_for(
+    config: &Config,
+    bitbucket: &BitbucketInventory,
+    snyk: &dyn SnykPort,
+    history: &History,
+    targeted: bool,
+) -> Result<SnykInventory, Error> {
+    let wanted = wanted_org_names(config, bitbucket);
+    let mut orgs = list_orgs(config, snyk, &wanted, targeted).await?;
+    let single = matches!(config.mapping, Mapping::SingleOrg { .. });
+    let candidates = candidates(config, bitbucket);
+    let dest_of = |o: &OrgInventory| {
+        if single {
+            o.id.to_string()
+        } else {
+            o.name.clone()
+        }
+    };
+    let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &orgs {
+        *by_name.entry(o.name.clone()).or_default() += 1;
+    }
+    // A full read reads every org in scope; a targeted one only a lone org of its name with
+    // work left, and its touched targets by name.
+    let to_read: Vec<(usize, Option<Vec<String>>)> = orgs
         .iter()
         .enumerate()
-        .filter(|(_, o)| {
-            (single || (wanted.contains(&o.name) && by_name.get(o.name.as_str()) == Some(&1)))
-                && has_work(o)
-        })
-        .map(|(i, _)| i)
-        .collect();
-    type Details = (
-        usize,
-        BTreeMap<String, IntegrationId>,
-        BTreeMap<String, TargetId>,
-    );
-    // A targeted reconcile of a few repositories asks for their targets by name.
-    let named: Vec<(usize, Option<Vec<String>>)> = to_read
-        .into_iter()
-        .map(|i| {
-            let o = &orgs[i];
-            let dest = if single {
-                o.id.as_str()
-            } else {
-                o.name.as_str()
-            };
-            let names = candidates
-                .get(dest)
-                .map(|repos| repos.iter().map(|r| r.full_name()).collect::<Vec<_>>())
-                .filter(|names| targeted && names.len() <= NAMED_TARGET_LOOKUPS);
-            (i, names)
-        })
-        .collect();
-    let details: Vec<Details> = stream::iter(named)
-        .map(|(i, names)| {
-            let id = orgs[i].id.clone();
-            async move {
-                let integrations = snyk.integrations(&id).await?;
-                let targets = match names {
-                    Some(names) => bitbucket_targets_named(snyk, &id, &names).await?,
-                    None => bitbucket_targets(snyk, &id).await?,
-                };
-                Ok::<_, Error>((i, integrations, targets))
+        .filter(|(_, o)| single || wanted.contains(&o.name))
+        .filter_map(|(i, o)| {
+            let repos = candidates.get(&dest_of(o));
+            if !targeted {
+                return Some((i, None));
             }
+            let has_work = repos
+                .is_some_and(|repos| repos.iter().any(|r| pending_by_history(r, &o.id, history)));
+            let lone = single || by_name.get(&o.name) == Some(&1);
+            let names = repos
+                .map(|repos| repos.iter().map(|r| r.full_name()).collect::<Vec<_>>())
+                .filter(|names| names.len() <= NAMED_TARGET_LOOKUPS);
+            (has_work && lone).then_some((i, names))
+        })
+        .collect();
+    let full = !targeted;
+    let ids: Vec<OrgId> = orgs.iter().map(|o| o.id.clone()).collect();
+    let ids = &ids;
+    let details: Vec<(usize, OrgRead)> = stream::iter(to_read)
+        .map(|(i, names)| async move {
+            Ok::<_, Error>((i, read_org(snyk, ids[i].clone(), names, full).await?))
         })
         .buffer_unordered(ORG_CONCURRENCY)
         .try_collect()
         .await?;
-    for (i, integrations, targets) in details {
-        orgs[i].integrations = Some(integrations);
-        orgs[i].imported = Some(targets.keys().cloned().collect());
-        orgs[i].target_ids = targets;
+    let mut read_in_full = full;
+    let read: BTreeSet<usize> = details.iter().map(|(i, _)| *i).collect();
+    for (i, d) in details {
+        read_in_full &= d.projects.is_some();
+        orgs[i].integrations = Some(d.integrations);
+        orgs[i].keep_targets(d.targets);
+        orgs[i].projects = d.projects;
+    }
+    if full {
+        let now = unix_now();
+        for i in read {
+            if shows_people_changes(&orgs[i], history) {
+                read_changes(snyk, &mut orgs[i], now).await;
+            }
+        }
     }
     orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let template_integrations = match &config.snyk.template_org_id {
@@ -737,6 +897,7 @@ async fn gather_snyk_for(
         orgs,
         template_integrations,
         can_add_integrations: snyk.can_add_integrations(),
+        read_in_full,
     })
 }
 

@@ -293,13 +293,15 @@ pub enum DriftOperation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         done: Option<RetireDone>,
     },
-    /// Projects a run deactivated, active again (`bb-snyk-mirror undo`).
+    /// Projects a run deactivated (`bb-snyk-mirror undo`), or someone did (`sync --restore`),
+    /// active again.
     Reactivate {
         /// Where the target is.
         #[serde(flatten)]
         placement: Placement,
-        /// The run that deactivated them.
-        run: String,
+        /// The run that deactivated them; none when someone else did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
         /// The projects.
         projects: Vec<ProjectId>,
     },
@@ -346,6 +348,10 @@ pub struct RetireDone {
     /// Deactivated to be deleted after `drift.delete_after`, and why it was retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<Retired>,
+    /// The target was a second one of its name (`--dedupe`) or one this mirror never
+    /// imported (`drift.adopt`): the records of the name stay as they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_ours: bool,
 }
 
 /// What the journal says, replayed.
@@ -370,6 +376,9 @@ pub struct JournalState {
     pub repos: Arc<BTreeMap<RepoUuid, RepoRecord>>,
     /// Targets deactivated to be deleted later, by (org id, lowercased name).
     pub quarantined: BTreeMap<(OrgId, String), Quarantined>,
+    /// Targets this mirror retired (deactivated or deleted) and has not imported or
+    /// reactivated since, by (org id, lowercased name): what it did, not what people did.
+    pub retired: std::collections::BTreeSet<(OrgId, String)>,
     /// Deliveries queued and not yet reconciled, by repository.
     pub pending: BTreeMap<RepoUuid, PendingRepository>,
     /// How many deliveries `pending` holds.
@@ -427,6 +436,7 @@ impl JournalState {
                 let key = (org_id.clone(), repository.to_lowercase());
                 if *status == ImportStatus::Complete {
                     self.imports.remove(&key);
+                    self.retired.remove(&key);
                     Arc::make_mut(&mut self.completed).insert(key, *projects);
                 } else {
                     self.uncomplete(&key);
@@ -617,11 +627,22 @@ impl JournalState {
                 placement,
                 done,
             } => {
-                // Its import record goes too: a repository of that name created later is new.
                 let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
+                if done.as_ref().is_some_and(|d| d.not_ours) {
+                    // Someone else's target (adopted) becomes known as retired by this
+                    // mirror; a second target of one of ours leaves the name's records alone.
+                    if !self.completed.contains_key(&key) {
+                        self.retired.insert(key);
+                    }
+                    return;
+                }
+                // Its import record goes too: a repository of that name created later is new.
                 self.imports.remove(&key);
                 self.uncomplete(&key);
                 self.quarantined.remove(&key);
+                if done.is_some() {
+                    self.retired.insert(key.clone());
+                }
                 if let (Some(uuid), Some(done)) = (uuid, done)
                     && let Some(reason) = done.quarantine
                 {
@@ -652,6 +673,7 @@ impl JournalState {
             DriftOperation::Reactivate { placement, .. } => {
                 let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
                 self.quarantined.remove(&key);
+                self.retired.remove(&key);
             }
             DriftOperation::RenameOrg { .. } => {}
         }
@@ -664,6 +686,7 @@ impl JournalState {
             capped_orgs: self.capped_orgs.clone(),
             repos: self.repos.clone(),
             quarantined: self.quarantined.values().cloned().collect(),
+            retired: self.retired.clone(),
         }
     }
 }

@@ -59,6 +59,7 @@ mod apply;
 pub mod compat;
 pub mod config;
 mod conflict;
+pub mod differences;
 mod drift;
 mod error;
 pub mod events;
@@ -75,10 +76,14 @@ pub mod ports;
 mod report;
 mod rules;
 pub mod runs;
+pub mod verify;
 
 pub use apply::apply;
-pub use config::{Config, DriftOptions, Integration, Mapping, OutOfScope, RetireMode};
+pub use config::{
+    Config, DriftOptions, Integration, Mapping, OutOfScope, PeopleChanges, RetireMode,
+};
 pub use conflict::{Conflict, ConflictReason};
+pub use differences::{Difference, DifferenceKind};
 pub use error::{Error, fit_screen};
 pub use events::{Admission, EventLoop, EventObserver};
 pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
@@ -99,6 +104,7 @@ pub use report::{
     Uncertainty,
 };
 pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};
+pub use verify::Verification;
 
 pub use bitbucket_cloud_client;
 pub use snyk_client;

@@ -82,6 +82,16 @@ impl Mirror {
         Ok(self.plan_from(config, &inventory))
     }
 
+    /// Reads both sides in full and compares them, writing nothing: every difference with
+    /// its reason and whether it is explained ([`crate::verify::Verification`]).
+    ///
+    /// # Errors
+    /// As [`Mirror::plan`].
+    pub async fn verify(&self, config: &Config) -> Result<crate::verify::Verification, Error> {
+        let plan = self.plan(config).await?;
+        Ok(crate::verify::Verification::of(&plan))
+    }
+
     /// Plans from an inventory already read (pure: the same inputs give the same plan).
     pub fn plan_from(&self, config: &Config, inventory: &Inventory) -> Plan {
         let history = self.journal.with_state(|s| s.history());

@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Integration, Mapping, RetireMode, glob_match};
 use crate::conflict::{ConflictReason, repositories};
+use crate::differences::Difference;
 use crate::drift::Drift;
-use crate::ids::{IntegrationId, OrgId, RepoUuid};
+use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
 use crate::inventory::{Inventory, OrgInventory};
 use crate::rules::{
     History, MAX_ORG_NAME, Placement, Sighting, SkipReason, destination, done_reason, repo_filter,
 };
 use crate::{Error, Repo};
+
+mod both_sides;
 
 /// The plan format's version; a plan of another version is refused.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -133,15 +136,17 @@ pub enum Action {
         /// Why it is not deleted now.
         why: String,
     },
-    /// Activate projects a run of this mirror deactivated (`bb-snyk-mirror undo`).
+    /// Activate projects a run of this mirror deactivated (`bb-snyk-mirror undo`), or that
+    /// someone deactivated in Snyk (`sync --restore`).
     Reactivate {
         /// The org's name.
         org: String,
         /// Where the target is.
         #[serde(flatten)]
         placement: Placement,
-        /// The run that deactivated them.
-        run: String,
+        /// The run that deactivated them; none when it was someone else.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
         /// The projects.
         projects: Vec<crate::ids::ProjectId>,
     },
@@ -202,6 +207,9 @@ pub enum Action {
         /// Why.
         rule: String,
     },
+    /// A difference between what Snyk holds and what Bitbucket holds, with its reason and
+    /// what this plan does about it (boxed: most plans have none).
+    Differs(Box<Difference>),
     /// Leave a repository (or a workspace) alone.
     Skip {
         /// The workspace slug.
@@ -274,6 +282,9 @@ pub struct Summary {
     /// Targets whose projects are activated again (`undo`).
     #[serde(default)]
     pub reactivated: usize,
+    /// Differences between Snyk and Bitbucket named, by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub differences: BTreeMap<String, usize>,
 }
 
 /// The repository and workspace patterns of the configuration that match nothing listed.
@@ -355,6 +366,19 @@ pub struct Plan {
     /// saved plan against another Bitbucket or Snyk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_against: Option<PlanOrigin>,
+    /// What the plan compared, when it read Snyk in full (every org in scope, its targets
+    /// and projects): only such a plan may say that Snyk equals Bitbucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Compared>,
+}
+
+/// What a plan compared on both sides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compared {
+    /// Repositories in scope.
+    pub repositories: usize,
+    /// Orgs they go to.
+    pub orgs: usize,
 }
 
 /// The services a plan was made against.
@@ -401,6 +425,7 @@ impl Plan {
                 notifications_off_for_new_orgs: config.apply.notifications_off_for_new_orgs,
             },
             made_against: None,
+            compared: None,
         }
     }
 
@@ -434,6 +459,9 @@ impl Plan {
                 Action::OutOfScope { .. } => s.out_of_scope += 1,
                 Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => s.uncertain += 1,
                 Action::UnusedRule { .. } => {}
+                Action::Differs(d) => {
+                    *s.differences.entry(d.label().to_owned()).or_default() += 1;
+                }
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
                 }
@@ -459,6 +487,7 @@ impl Plan {
                     | Action::Quarantined { .. }
                     | Action::OutOfScope { .. }
                     | Action::UnusedRule { .. }
+                    | Action::Differs(_)
             )
         })
     }
@@ -653,6 +682,7 @@ fn group_of(a: &Action) -> String {
         | Action::Reactivate { org, .. }
         | Action::Conflict { org, .. } => format!("org {org}"),
         Action::Import(i) => format!("org {}", i.org.name()),
+        Action::Differs(d) => format!("org {}", d.org),
         Action::RenameOrg { to, .. } => format!("org {to}"),
         Action::WorkspaceGone { org: Some(org), .. }
         | Action::WorkspaceUnread { org: Some(org), .. }
@@ -682,7 +712,7 @@ fn paint(line: String) -> String {
         Some('+') => AnsiColor::Green.on_default(),
         Some('-') => AnsiColor::Red.on_default(),
         Some('!') => AnsiColor::Red.on_default().effects(Effects::BOLD),
-        Some('~' | '→' | '⇄') => AnsiColor::Yellow.on_default(),
+        Some('~' | '→' | '⇄' | '≠') => AnsiColor::Yellow.on_default(),
         Some('?' | '=') => Style::new().effects(Effects::DIMMED),
         _ => return line,
     };
@@ -750,6 +780,7 @@ impl Plan {
                 format!("? out of scope {repository} ({rule})")
             }
             Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => return drift_line(a),
+            Action::Differs(d) => format!("≠ {}", d.explain()),
             Action::UnusedRule { setting, pattern } => format!(
                 "? rule `{pattern}` ({setting}) matches nothing here (patterns match without regard to case)"
             ),
@@ -816,9 +847,13 @@ fn drift_line(a: &Action) -> Option<String> {
             projects,
             ..
         } => format!(
-            "+ reactivate {} ({} deactivated by run {run})",
+            "+ reactivate {} ({} deactivated {})",
             placement.full_name,
-            counted(projects.len(), "project", "projects")
+            counted(projects.len(), "project", "projects"),
+            match run {
+                Some(run) => format!("by run {run}"),
+                None => "by someone else".to_owned(),
+            }
         ),
         Action::Track(_) => return None,
         Action::WorkspaceGone {
@@ -884,6 +919,11 @@ pub struct ImportAction {
     /// that target is retired once this import has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Placement>,
+    /// Imported again although the journal shows it imported: its target was removed in
+    /// Snyk and the run restores people's changes. The org's targets are checked by name
+    /// before the post, so that it is imported once however often the plan is applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore: bool,
 }
 
 /// Why a target is retired.
@@ -907,6 +947,16 @@ pub enum RetireReason {
         /// `workspace/repository` now.
         to: String,
     },
+    /// A target this mirror never imported, not mirrored (`drift.adopt`).
+    NotMirrored {
+        /// Why it is not mirrored.
+        why: String,
+    },
+    /// A second target of a repository (`--dedupe`); the kept one stays.
+    Duplicate {
+        /// The target kept.
+        keep: TargetId,
+    },
 }
 
 impl RetireReason {
@@ -917,6 +967,8 @@ impl RetireReason {
             Self::OutOfScope { rule } => format!("out of scope: {rule}"),
             Self::Renamed { to } => format!("renamed to {to}"),
             Self::Moved { to } => format!("moved to {to}"),
+            Self::NotMirrored { why } => format!("in Snyk only: {why}"),
+            Self::Duplicate { keep } => format!("a duplicate of target {keep}"),
         }
     }
 }
@@ -1043,6 +1095,13 @@ struct Planner<'a> {
     imports: Vec<Action>,
     conflicts: Vec<Action>,
     skips: Vec<Action>,
+    /// What the Snyk side shows beyond what Bitbucket and the journal explain, named.
+    differs: Vec<Action>,
+    /// What the plan changes in Snyk because of what it read there: branches, reactivations
+    /// (restore), retirements (`drift.adopt`, `--dedupe`).
+    fixes: Vec<Action>,
+    /// Facts the Snyk-side comparison reads, made once.
+    facts: both_sides::Facts,
 }
 
 impl<'a> Planner<'a> {
@@ -1075,6 +1134,9 @@ impl<'a> Planner<'a> {
             imports: Vec::new(),
             conflicts: Vec::new(),
             skips: Vec::new(),
+            differs: Vec::new(),
+            fixes: Vec::new(),
+            facts: both_sides::Facts::new(config, inventory, history),
         }
     }
 
@@ -1087,10 +1149,10 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans one destination: conflicts that hold it back, or the org to import into and
-    /// each repository's import or skip.
+    /// each repository's import or skip; where Snyk was read in full, what differs there.
     fn destination(&mut self, dest: &str, repos: &[&Repo], workspaces: Option<&BTreeSet<String>>) {
         let single = matches!(self.config.mapping, Mapping::SingleOrg { .. });
-        let existing: Vec<&OrgInventory> = self
+        let existing: Vec<&'a OrgInventory> = self
             .orgs
             .iter()
             .copied()
@@ -1106,17 +1168,38 @@ impl<'a> Planner<'a> {
             let length = dest.chars().count();
             return self.conflict(dest, ConflictReason::NameTooLong { length }, repos);
         }
-        if existing.len() > 1 {
-            let org_ids = existing.iter().map(|o| o.id.clone()).collect();
-            return self.conflict(dest, ConflictReason::DuplicateOrgName { org_ids }, repos);
+        let org = match existing.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            several => match self.pick_org(several) {
+                Some(org) => Some(org),
+                None => {
+                    let org_ids = several.iter().map(|o| o.id.clone()).collect();
+                    let reason = ConflictReason::DuplicateOrgName { org_ids };
+                    return self.conflict(dest, reason, repos);
+                }
+            },
+        };
+        if let Some(org) = org.filter(|o| o.read_in_full()) {
+            self.snyk_only(org, repos);
         }
-        // Each repository once: already there (a skip), or still to import.
-        let org = existing.first().copied();
+        // Each repository once: already there (a skip), still to import, or removed in Snyk
+        // by someone (named; imported again only to restore it).
         let mut skips = Vec::new();
-        let mut pending = Vec::new();
+        let mut pending: Vec<(&Repo, bool)> = Vec::new();
         // Skips name the org by its name (one shared copy per org).
         let org_name: Option<std::sync::Arc<str>> = org.map(|o| o.name.as_str().into());
         for repo in repos {
+            if let Some(org) = org.filter(|o| o.read_in_full()) {
+                match self.removed_in_snyk(org, repo) {
+                    Some(true) => {
+                        pending.push((*repo, true));
+                        continue;
+                    }
+                    Some(false) => continue,
+                    None => self.compare_target(org, repo),
+                }
+            }
             let imported = org.and_then(|o| o.imported.as_ref());
             match skip_if_done(repo, imported, org.map(|o| &o.id), self.history) {
                 Some(mut skip) => {
@@ -1134,7 +1217,7 @@ impl<'a> Planner<'a> {
                     }
                     skips.push(skip);
                 }
-                None => pending.push(*repo),
+                None => pending.push((*repo, false)),
             }
         }
         let org_ref = match org {
@@ -1152,24 +1235,31 @@ impl<'a> Planner<'a> {
             return;
         };
         self.skips.extend(skips);
-        for repo in pending {
-            let replaces = repo
-                .uuid
-                .as_ref()
-                .and_then(|u| self.drift.replaces.get(u))
-                .cloned();
-            self.imports.push(Action::Import(Box::new(ImportAction {
-                org: org_ref.clone(),
-                workspace: repo.workspace.clone(),
-                repository: repo.slug.clone(),
-                branch: repo.main_branch.clone().unwrap_or_default(),
-                files: self.config.import.files.clone(),
-                exclusion_globs: self.config.import.exclusion_globs.clone(),
-                uuid: repo.uuid.clone(),
-                workspace_uuid: repo.workspace_uuid.clone(),
-                replaces,
-            })));
+        for (repo, restore) in pending {
+            let action = self.import(&org_ref, repo, restore);
+            self.imports.push(action);
         }
+    }
+
+    /// The import of `repo` into `org`.
+    fn import(&self, org: &OrgRef, repo: &Repo, restore: bool) -> Action {
+        let replaces = repo
+            .uuid
+            .as_ref()
+            .and_then(|u| self.drift.replaces.get(u))
+            .cloned();
+        Action::Import(Box::new(ImportAction {
+            org: org.clone(),
+            workspace: repo.workspace.clone(),
+            repository: repo.slug.clone(),
+            branch: repo.main_branch.clone().unwrap_or_default(),
+            files: self.config.import.files.clone(),
+            exclusion_globs: self.config.import.exclusion_globs.clone(),
+            uuid: repo.uuid.clone(),
+            workspace_uuid: repo.workspace_uuid.clone(),
+            replaces,
+            restore,
+        }))
     }
 
     /// Records by uuid a repository found already in `org` that the journal does not know by
@@ -1301,9 +1391,11 @@ impl<'a> Planner<'a> {
             .collect();
         let after_imports: Vec<Action> = changes
             .into_iter()
+            .chain(self.fixes)
             .chain(self.tracks)
             .chain(self.conflicts)
             .chain(guarded)
+            .chain(self.differs)
             .chain(notices)
             .collect();
         let mut actions = if self.imports.len() >= self.skips.len() {
@@ -1357,6 +1449,7 @@ fn plan_within(
     let d = destinations(config, inventory);
     let drift = crate::drift::analyse(config, inventory, history, focus);
     let mut planner = Planner::new(config, inventory, history, drift);
+    planner.note_drift_branches();
     planner.skips = d.skips;
     // Most repositories become a skip (done before) or an import (not yet): room for each
     // at once, rather than vectors of 100,000 actions grown by doubling.
@@ -1379,5 +1472,12 @@ fn plan_within(
     for (dest, repos) in &d.repos {
         planner.destination(dest, repos, d.workspaces.get(dest));
     }
-    planner.finish()
+    let mut plan = planner.finish();
+    if focus.is_none() && inventory.snyk.read_in_full {
+        plan.compared = Some(Compared {
+            repositories: d.repos.values().map(Vec::len).sum(),
+            orgs: d.repos.len(),
+        });
+    }
+    plan
 }

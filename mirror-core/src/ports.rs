@@ -167,6 +167,33 @@ pub struct SnykProject {
     pub branch: Option<String>,
     /// Whether it is active (an inactive project is not tested).
     pub active: bool,
+    /// The manifest it tests, when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_file: Option<String>,
+    /// Its type (`npm`, `maven`, …), when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_type: Option<String>,
+}
+
+/// One entry of an org's audit log, as far as naming who changed something needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The event, such as `org.target.delete`.
+    pub event: String,
+    /// Who, when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The project it concerns, for project events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    /// The target it concerns, when the entry names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<TargetId>,
+    /// The name it gives (a target's `workspace/repository`), when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Where an accepted import job lives. In files it is one string, `org/integration/job`.
@@ -452,6 +479,28 @@ pub trait SnykPort: Send + Sync {
         let _ = (org_id, target_id);
         Err(Error::Unsupported {
             what: "list a target's projects",
+        })
+    }
+    /// Every project of an org, active and inactive, with its target, branch and manifest:
+    /// the REST listing, a request per 100 projects. The default answers that this port
+    /// cannot.
+    async fn org_projects(&self, org_id: &OrgId) -> Result<Vec<SnykProject>, Error> {
+        let _ = org_id;
+        Err(Error::Unsupported {
+            what: "list an org's projects",
+        })
+    }
+    /// The org's audit log since `from` (RFC 3339), newest first, only these events. Plans
+    /// without audit logs refuse (403). The default answers that this port cannot.
+    async fn audit_log(
+        &self,
+        org_id: &OrgId,
+        events: &[&str],
+        from: &str,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let _ = (org_id, events, from);
+        Err(Error::Unsupported {
+            what: "search an org's audit log",
         })
     }
     /// Deactivates a project (reversible). The default answers that this port cannot.

@@ -176,6 +176,10 @@ pub struct Report {
     pub imports_completed: usize,
     /// Imports an earlier, interrupted run had started and this one finished or confirmed.
     pub imports_resumed: usize,
+    /// Imports not posted because Snyk already had the target when this run was about to
+    /// post (another process imported it meanwhile).
+    #[serde(default)]
+    pub imports_found_in_snyk: usize,
     /// Imports that failed, with the reason.
     pub imports_failed: Vec<FailedImport>,
     /// Imports of the plan that were not attempted: their org could not be made ready (see
@@ -242,6 +246,11 @@ pub struct Report {
     /// Targets whose projects were activated again (`undo`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactivated: Vec<String>,
+    /// What differs between Snyk and Bitbucket beyond what the run changes (from the plan):
+    /// people's changes, targets never mirrored, duplicates; each with its reason and what
+    /// the run did about it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<crate::differences::Difference>,
     /// The run's id (`bb-snyk-mirror runs` lists runs, `undo` takes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
@@ -293,6 +302,13 @@ impl Report {
                 String::new()
             }
         );
+        if self.imports_found_in_snyk > 0 {
+            let _ = writeln!(
+                out,
+                "  imports     {} found in Snyk just before their post (imported by another process meanwhile); not posted",
+                self.imports_found_in_snyk
+            );
+        }
         let _ = writeln!(
             out,
             "  projects    {} created ({} had none)",
@@ -345,6 +361,14 @@ impl Report {
             );
         }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
+        if !self.differences.is_empty() {
+            let unexplained = self.differences.iter().filter(|d| !d.explained()).count();
+            let _ = writeln!(
+                out,
+                "  differences {} between Snyk and Bitbucket named ({unexplained} not explained)",
+                self.differences.len()
+            );
+        }
         if !self.uncertain.is_empty() {
             let _ = writeln!(
                 out,
@@ -379,6 +403,9 @@ impl Report {
     fn render_lines(&self, out: &mut String) {
         for u in &self.uncertain {
             let _ = writeln!(out, "! uncertain {u}");
+        }
+        for d in &self.differences {
+            let _ = writeln!(out, "≠ {}", d.explain());
         }
         for c in &self.conflicts {
             let _ = writeln!(out, "! {c}");

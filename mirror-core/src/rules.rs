@@ -97,6 +97,31 @@ pub struct History {
     /// `drift.delete_after` before they may be deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<Quarantined>,
+    /// Targets this mirror retired and has not imported or reactivated since, by (org id,
+    /// lowercased `workspace/repository`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub retired: BTreeSet<(OrgId, String)>,
+}
+
+impl History {
+    /// The targets this mirror knows as its own, by (org id, lowercased
+    /// `workspace/repository`): imported, found and recorded, retired, quarantined, or a
+    /// repository's current or old placement.
+    pub fn known_targets(&self) -> BTreeSet<(OrgId, String)> {
+        let key = |p: &Placement| (p.org_id.clone(), p.full_name.to_lowercase());
+        self.completed
+            .keys()
+            .cloned()
+            .chain(self.retired.iter().cloned())
+            .chain(self.quarantined.iter().map(|q| key(&q.placement)))
+            .chain(
+                self.repos
+                    .values()
+                    .flat_map(|r| std::iter::once(&r.current).chain(&r.stale))
+                    .map(key),
+            )
+            .collect()
+    }
 }
 
 /// Why a target was retired into quarantine: what must still be certain for its deletion.

@@ -147,7 +147,7 @@ pub fn undo(dir: &Path, run: &str, names: &BTreeMap<OrgId, String>) -> Result<Un
             }
             DriftOperation::Reactivate {
                 placement, run: r, ..
-            } if r == run => {
+            } if r.as_deref() == Some(run) => {
                 done.insert(
                     (placement.org_id.clone(), placement.full_name.to_lowercase()),
                     None,
@@ -176,7 +176,7 @@ pub fn undo(dir: &Path, run: &str, names: &BTreeMap<OrgId, String>) -> Result<Un
             undo.actions.push(Action::Reactivate {
                 org,
                 placement,
-                run: run.to_owned(),
+                run: Some(run.to_owned()),
                 projects: d.projects,
             });
         }

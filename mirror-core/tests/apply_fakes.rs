@@ -147,6 +147,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
                 uuid: None,
                 workspace_uuid: None,
                 replaces: None,
+                restore: false,
             },
         )));
         p

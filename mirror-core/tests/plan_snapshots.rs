@@ -23,23 +23,20 @@ fn repo(ws: &str, slug: &str) -> Repo {
 }
 
 fn org(id: &str, name: &str, integrations: &[&str], imported: &[&str]) -> OrgInventory {
-    OrgInventory {
-        id: id.into(),
-        name: name.to_owned(),
-        integrations: Some(
-            integrations
-                .iter()
-                .map(|t| ((*t).to_owned(), format!("int-{t}-{id}").into()))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        imported: Some(
-            imported
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect::<BTreeSet<_>>(),
-        ),
-        target_ids: Default::default(),
-    }
+    let mut org = OrgInventory::new(id.into(), name.to_owned());
+    org.integrations = Some(
+        integrations
+            .iter()
+            .map(|t| ((*t).to_owned(), format!("int-{t}-{id}").into()))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    org.imported = Some(
+        imported
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<_>>(),
+    );
+    org
 }
 
 fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> Inventory {
@@ -56,6 +53,7 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
             // The Snyk port holds Snyk-side Bitbucket credentials: missing integrations can be
             // added.
             can_add_integrations: true,
+            read_in_full: false,
         },
         read_at: None,
     }

@@ -19,13 +19,14 @@ use crate::endpoints::{
     AddBitbucketCloudIntegration, BITBUCKET_SOURCE_TYPES, CloneIntegration, CreateOrg, DeleteOrg,
     DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1, Import,
     ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIntegrations, ListProjects,
-    ListTargets, RenameOrg, SetProjectActive, UpdateBitbucketCloudCredentials, UpdateProjectBranch,
+    ListTargets, RenameOrg, SearchAuditLog, SetProjectActive, UpdateBitbucketCloudCredentials,
+    UpdateProjectBranch,
 };
 use crate::error::classify;
 use crate::models::rest::{Document, OrgResource, ProjectResource, Single, TargetResource};
 use crate::models::{
-    CreatedOrgV1, ImportJob, ImportRequest, IntegrationSettings, IntegrationType, Integrations,
-    JobHandle, Org, Project, Target,
+    AuditLogEntry, CreatedOrgV1, ImportJob, ImportRequest, IntegrationSettings, IntegrationType,
+    Integrations, JobHandle, Org, Project, Target,
 };
 use crate::region::{Region, host_from_token, normalize_api_url};
 use crate::{Error, models::GroupOrgsV1 as GroupOrgsV1Answer};
@@ -908,6 +909,22 @@ impl SnykClient {
             target_id: target_id.map(str::to_owned),
         };
         self.rest_items::<ProjectResource, Project, _>(&e, None)
+    }
+
+    /// An org's audit log since `from` (RFC 3339), newest first, only the given `events`.
+    /// Plans without audit logs answer 403.
+    pub fn audit_log(
+        &self,
+        org_id: &str,
+        events: &[&str],
+        from: Option<&str>,
+    ) -> impl Stream<Item = Result<AuditLogEntry, Error>> + Send + 'static + use<> {
+        let e = SearchAuditLog {
+            org_id: org_id.to_owned(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            from: from.map(str::to_owned),
+        };
+        self.rest_items::<AuditLogEntry, AuditLogEntry, _>(&e, None)
     }
 
     /// Resolves a REST `links.next`: absolute, or relative with or without the `/rest` prefix.

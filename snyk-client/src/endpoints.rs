@@ -391,6 +391,36 @@ impl Endpoint for ListTargets {
     }
 }
 
+/// REST `GET /orgs/{org_id}/audit_logs/search`: the org's audit log since `from`, newest
+/// first, only the given events (all when empty).
+#[derive(Clone, Debug)]
+pub struct SearchAuditLog {
+    /// The org id.
+    pub org_id: String,
+    /// Event types, such as `org.target.delete`.
+    pub events: Vec<String>,
+    /// The earliest time (RFC 3339); Snyk's default is the start of yesterday.
+    pub from: Option<String>,
+}
+
+impl Endpoint for SearchAuditLog {
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!("orgs/{}/audit_logs/search", seg(&self.org_id)))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = vec![
+            ("version", REST_VERSION.to_owned()),
+            ("size", "100".to_owned()),
+            ("sort_order", "DESC".to_owned()),
+        ];
+        if let Some(from) = &self.from {
+            q.push(("from", from.clone()));
+        }
+        q.extend(self.events.iter().map(|e| ("events", e.clone())));
+        q
+    }
+}
+
 /// REST `GET /orgs/{org_id}/projects`, optionally for one target.
 #[derive(Clone, Debug)]
 pub struct ListProjects {

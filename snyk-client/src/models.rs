@@ -439,16 +439,88 @@ pub struct Project {
     pub target_id: Option<String>,
 }
 
+/// One entry of an org's audit log (REST `audit_logs/search`): who did what, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AuditLogEntry {
+    /// When (RFC 3339).
+    pub created: String,
+    /// The event, such as `org.project.stop_monitor` or `org.target.delete`.
+    pub event: String,
+    /// The org.
+    #[serde(default)]
+    pub org_id: Option<String>,
+    /// The project, for project events.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// The user who did it, when Snyk says.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The event's details (their shape depends on the event).
+    #[serde(default)]
+    pub content: serde_json::Value,
+}
+
+impl AuditLogEntry {
+    /// The user who did it: `user_id`, or the one the content names.
+    pub fn user(&self) -> Option<&str> {
+        self.user_id.as_deref().or_else(|| {
+            ["user_id", "userId", "userPublicId"]
+                .iter()
+                .find_map(|k| self.content.get(*k).and_then(|v| v.as_str()))
+        })
+    }
+
+    /// The target the content names, when it does.
+    pub fn target_id(&self) -> Option<&str> {
+        ["target_id", "targetId", "targetPublicId"]
+            .iter()
+            .find_map(|k| self.content.get(*k).and_then(|v| v.as_str()))
+    }
+
+    /// The name the content gives (a target's `display_name`, a project's name), when it does.
+    pub fn name(&self) -> Option<&str> {
+        ["display_name", "displayName", "name", "targetName"]
+            .iter()
+            .find_map(|k| self.content.get(*k).and_then(|v| v.as_str()))
+    }
+}
+
 /// REST (JSON:API) shapes.
 pub(crate) mod rest {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     pub(crate) struct Document<T> {
-        #[serde(default = "Vec::new")]
+        /// The items: an array, or (audit-log search) an object holding them under `items`.
+        #[serde(
+            default = "Vec::new",
+            deserialize_with = "items",
+            bound(deserialize = "T: Deserialize<'de>")
+        )]
         pub(crate) data: Vec<T>,
         #[serde(default)]
         pub(crate) links: Option<Links>,
+    }
+
+    /// A listing's `data`: the array itself, or `{"items": [...]}` (audit-log search).
+    fn items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Data<T> {
+            List(Vec<T>),
+            Items {
+                #[serde(default = "Vec::new")]
+                items: Vec<T>,
+            },
+        }
+        Ok(match Data::deserialize(d)? {
+            Data::List(v) | Data::Items { items: v } => v,
+        })
     }
 
     #[derive(Debug, Deserialize)]
@@ -631,6 +703,29 @@ pub(crate) mod rest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_log_page_holds_its_items_under_data_items() {
+        // The shape of REST `audit_logs/search` (the spec's `AuditLogSearch`): `data` is an
+        // object, and `user_id` may be missing from an item.
+        let page: rest::Document<AuditLogEntry> = serde_json::from_str(
+            r#"{"jsonapi":{"version":"1.0"},"data":{"items":[
+                {"created":"2026-12-01T10:00:00Z","event":"org.target.delete","org_id":"o","content":{"target_id":"t1","display_name":"acme/api","userPublicId":"u-9"}},
+                {"created":"2026-12-01T09:00:00Z","event":"org.project.stop_monitor","project_id":"p1","user_id":"u-1"}]},
+              "links":{"next":"/orgs/o/audit_logs/search?cursor=2"}}"#,
+        )
+        .unwrap();
+        assert_eq!(page.data.len(), 2);
+        assert_eq!(page.data[0].user(), Some("u-9"));
+        assert_eq!(page.data[0].target_id(), Some("t1"));
+        assert_eq!(page.data[0].name(), Some("acme/api"));
+        assert_eq!(page.data[1].user(), Some("u-1"));
+        assert!(page.links.and_then(|l| l.next).is_some());
+        // Listings whose `data` is an array read as before.
+        let list: rest::Document<serde_json::Value> =
+            serde_json::from_str(r#"{"data":[{"id":"a"}]}"#).unwrap();
+        assert_eq!(list.data.len(), 1);
+    }
 
     #[test]
     fn import_bodies_have_only_the_accepted_keys() {

@@ -39,6 +39,11 @@ use crate::models::IntegrationType;
 pub const SAMPLE_GROUP_ID: &str = "4a18d42f-0706-4ad0-b127-24078731fbed";
 /// The sample API token.
 pub const SAMPLE_TOKEN: &str = "sandbox-snyk-token";
+/// The sample's second API token: a person, whose changes the audit log records under
+/// [`SAMPLE_PERSON_USER`].
+pub const SAMPLE_PERSON_TOKEN: &str = "sandbox-snyk-person-token";
+/// The user id of [`SAMPLE_PERSON_TOKEN`].
+pub const SAMPLE_PERSON_USER: &str = "user-alex-morgan";
 /// The sample OAuth client id.
 pub const SAMPLE_CLIENT_ID: &str = "sandbox-snyk-client";
 /// The sample OAuth client secret.
@@ -141,9 +146,28 @@ impl JobEnd {
     }
 }
 
+/// One entry of an org's audit log.
+#[derive(Clone, Debug)]
+struct AuditRecord {
+    created: String,
+    event: &'static str,
+    org_id: String,
+    project_id: Option<String>,
+    user_id: String,
+    content: Value,
+}
+
 struct State {
     group_id: String,
     tokens: Vec<String>,
+    /// The user each token acts as (by position).
+    users: Vec<String>,
+    /// Who the request being answered comes from.
+    acting: String,
+    /// Changes made through the API, per org, oldest first.
+    audit: Vec<AuditRecord>,
+    /// Whether the audit log can be searched (plans without it answer 403).
+    audit_logs: bool,
     no_group_access: HashSet<String>,
     clients: Vec<(String, String, Duration)>,
     issued: HashMap<String, (String, Instant)>,
@@ -252,6 +276,8 @@ impl JobDurations {
 pub struct SandboxBuilder {
     group_id: String,
     tokens: Vec<String>,
+    users: Vec<String>,
+    audit_logs: bool,
     no_group_access: Vec<String>,
     clients: Vec<(String, String, Duration)>,
     orgs: Vec<(String, Vec<String>)>,
@@ -271,6 +297,8 @@ impl Default for SandboxBuilder {
         Self {
             group_id: SAMPLE_GROUP_ID.to_owned(),
             tokens: Vec::new(),
+            users: Vec::new(),
+            audit_logs: true,
             no_group_access: Vec::new(),
             clients: Vec::new(),
             orgs: Vec::new(),
@@ -296,14 +324,28 @@ impl SandboxBuilder {
 
     /// Accepts an API token (`token …`) with access to the group.
     pub fn token(mut self, token: &str) -> Self {
+        self.users.push(format!("user-{}", self.tokens.len() + 1));
+        self.tokens.push(token.to_owned());
+        self
+    }
+
+    /// Accepts an API token of a person, whose changes the audit log records as `user_id`'s.
+    pub fn person(mut self, token: &str, user_id: &str) -> Self {
+        self.users.push(user_id.to_owned());
         self.tokens.push(token.to_owned());
         self
     }
 
     /// Accepts a token that has no permission on the group.
     pub fn token_without_group_access(mut self, token: &str) -> Self {
-        self.tokens.push(token.to_owned());
+        self = self.token(token);
         self.no_group_access.push(token.to_owned());
+        self
+    }
+
+    /// The audit log cannot be searched (403), as on plans without audit logs.
+    pub fn without_audit_logs(mut self) -> Self {
+        self.audit_logs = false;
         self
     }
 
@@ -397,6 +439,10 @@ impl SandboxBuilder {
         let mut state = State {
             group_id: self.group_id,
             tokens: self.tokens,
+            users: self.users,
+            acting: String::new(),
+            audit: Vec::new(),
+            audit_logs: self.audit_logs,
             no_group_access: self.no_group_access.into_iter().collect(),
             clients: self.clients,
             issued: HashMap::new(),
@@ -471,6 +517,7 @@ impl Sandbox {
     pub fn sample_builder() -> SandboxBuilder {
         Self::builder()
             .token(SAMPLE_TOKEN)
+            .person(SAMPLE_PERSON_TOKEN, SAMPLE_PERSON_USER)
             .oauth_client(
                 SAMPLE_CLIENT_ID,
                 SAMPLE_CLIENT_SECRET,
@@ -715,6 +762,10 @@ impl State {
         let label = match &caller {
             Caller::Token(i) => format!("token#{i}"),
             Caller::OAuth(client) => format!("oauth:{client}"),
+        };
+        self.acting = match &caller {
+            Caller::Token(i) => self.users.get(*i).cloned().unwrap_or_default(),
+            Caller::OAuth(client) => format!("oauth-client-{client}"),
         };
         let limit = if api == "rest" {
             self.rest_per_minute.or(self.per_minute)
@@ -1217,8 +1268,23 @@ impl State {
             return v1_error(404, "Project not found");
         };
         if req.method == Method::DELETE && tail.is_empty() {
+            self.record("org.project.delete", org_id, Some(project_id), json!({}));
             self.remove_project(at);
             return Response::json(200, &json!({}));
+        }
+        match (&req.method, tail) {
+            (&Method::POST, ["deactivate"]) => {
+                self.record(
+                    "org.project.stop_monitor",
+                    org_id,
+                    Some(project_id),
+                    json!({}),
+                );
+            }
+            (&Method::POST, ["activate"]) => {
+                self.record("org.project.monitor", org_id, Some(project_id), json!({}));
+            }
+            _ => {}
         }
         let p = &mut self.projects[at];
         match (&req.method, tail) {
@@ -1233,6 +1299,80 @@ impl State {
         Response::json(
             200,
             &json!({"id": p.id, "name": p.name, "branch": p.branch}),
+        )
+    }
+
+    /// Records a change in the org's audit log, as made by the caller.
+    fn record(
+        &mut self,
+        event: &'static str,
+        org_id: &str,
+        project_id: Option<&str>,
+        content: Value,
+    ) {
+        let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.audit.push(AuditRecord {
+            created,
+            event,
+            org_id: org_id.to_owned(),
+            project_id: project_id.map(str::to_owned),
+            user_id: self.acting.clone(),
+            content,
+        });
+    }
+
+    /// REST `audit_logs/search` of an org: newest first, filtered on `events` and `from`, in
+    /// pages of `size` with a cursor.
+    fn audit_search(&self, req: &Request, org: &str) -> Response {
+        if !self.audit_logs {
+            return rest_error(403, "Audit logs are not available on your plan");
+        }
+        let events: Vec<&str> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k == "events")
+            .flat_map(|(_, v)| v.split(','))
+            .collect();
+        let from = req.query_value("from").unwrap_or("");
+        let size: usize = req
+            .query_value("size")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
+        let start: usize = req
+            .query_value("cursor")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let matching: Vec<&AuditRecord> = self
+            .audit
+            .iter()
+            .rev()
+            .filter(|r| r.org_id == org)
+            .filter(|r| events.is_empty() || events.contains(&r.event))
+            .filter(|r| r.created.as_str() >= from)
+            .collect();
+        let items: Vec<Value> = matching
+            .iter()
+            .skip(start)
+            .take(size)
+            .map(|r| {
+                json!({"created": r.created, "event": r.event, "org_id": r.org_id,
+                       "project_id": r.project_id, "user_id": r.user_id, "content": r.content})
+            })
+            .collect();
+        let mut links = json!({});
+        if start + size < matching.len() {
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in req.query.iter().filter(|(k, _)| k != "cursor") {
+                ser.append_pair(k, v);
+            }
+            ser.append_pair("cursor", &(start + size).to_string());
+            let path = req.path.strip_prefix("/rest").unwrap_or(&req.path);
+            links = json!({"next": format!("{path}?{}", ser.finish())});
+        }
+        Response::json(
+            200,
+            &json!({"jsonapi": {"version": "1.0"}, "data": {"items": items}, "links": links}),
         )
     }
 
@@ -1281,6 +1421,7 @@ impl State {
                 else {
                     return Some(rest_error(404, "project not found"));
                 };
+                self.record("org.project.delete", org, Some(project), json!({}));
                 self.remove_project(i);
                 Response::empty(204)
             }
@@ -1293,6 +1434,9 @@ impl State {
                 };
                 let i = list.remove(at);
                 self.target_keys.retain(|_, v| *v != i);
+                let content =
+                    json!({"target_id": target, "display_name": self.targets[i].display_name});
+                self.record("org.target.delete", org, None, content);
                 // Whether Snyk deletes a target's projects with it is not documented: the fake
                 // leaves them, so callers must list and delete what is left.
                 Response::empty(204)
@@ -1303,6 +1447,7 @@ impl State {
 
     fn rest(&self, req: &Request, rest: &[&str]) -> Response {
         match rest {
+            ["orgs", org, "audit_logs", "search"] => self.audit_search(req, org),
             ["groups", group, "orgs"] => {
                 if *group != self.group_id {
                     return rest_error(404, "group not found");

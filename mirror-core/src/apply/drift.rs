@@ -106,7 +106,7 @@ enum Change {
     Reactivate {
         org: String,
         placement: Placement,
-        run: String,
+        run: Option<String>,
         projects: Vec<ProjectId>,
     },
 }
@@ -224,7 +224,7 @@ impl Change {
                 run,
                 projects,
                 ..
-            } => reactivate(f, placement, run, projects).await,
+            } => reactivate(f, placement, run.as_deref(), projects).await,
         }
     }
 }
@@ -233,12 +233,12 @@ impl Change {
 async fn reactivate(
     f: &Follow,
     placement: &Placement,
-    run: &str,
+    run: Option<&str>,
     projects: &[ProjectId],
 ) -> Result<Done, Error> {
     let operation = DriftOperation::Reactivate {
         placement: placement.clone(),
-        run: run.to_owned(),
+        run: run.map(str::to_owned),
         projects: projects.to_vec(),
     };
     f.journal(Event::DriftIntent {
@@ -295,6 +295,10 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
         deleted: *mode == RetireMode::Delete,
         projects: changed,
         quarantine: *quarantine,
+        not_ours: matches!(
+            why,
+            RetireReason::NotMirrored { .. } | RetireReason::Duplicate { .. }
+        ),
     };
     f.journal(Event::DriftDone {
         operation: operation(Some(done)),
@@ -305,7 +309,10 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
             renamed: matches!(why, RetireReason::Renamed { .. }),
             line,
         },
-        RetireReason::Deleted | RetireReason::OutOfScope { .. } => Done::Retired(line),
+        RetireReason::Deleted
+        | RetireReason::OutOfScope { .. }
+        | RetireReason::NotMirrored { .. }
+        | RetireReason::Duplicate { .. } => Done::Retired(line),
     })
 }
 
@@ -440,7 +447,10 @@ fn planned_change(a: &Action) -> Option<Change> {
             quarantine: delete_after.as_ref().map(|_| match why {
                 RetireReason::Deleted => Retired::Deleted,
                 RetireReason::OutOfScope { .. } => Retired::OutOfScope,
-                RetireReason::Renamed { .. } | RetireReason::Moved { .. } => Retired::Replaced,
+                RetireReason::Renamed { .. }
+                | RetireReason::Moved { .. }
+                | RetireReason::NotMirrored { .. }
+                | RetireReason::Duplicate { .. } => Retired::Replaced,
             }),
         })),
         Action::Reactivate {

@@ -180,6 +180,7 @@ fn import_task(
         exclusion_globs,
         uuid,
         workspace_uuid,
+        restore,
         ..
     } = &**import;
     let spec = ImportSpec {
@@ -189,14 +190,13 @@ fn import_task(
         files: files.clone(),
         exclusion_globs: exclusion_globs.clone(),
     };
-    ImportTask::resuming(
-        org_id.clone(),
-        org.name().to_owned(),
-        integration_id,
-        spec,
-        state,
-    )
-    .map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
+    let (org_id, name) = (org_id.clone(), org.name().to_owned());
+    let task = if *restore {
+        Some(ImportTask::again(org_id, name, integration_id, spec, state))
+    } else {
+        ImportTask::resuming(org_id, name, integration_id, spec, state)
+    };
+    task.map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
 }
 
 /// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when
@@ -265,6 +265,14 @@ pub(crate) async fn apply_holding(
             skipped: summary.skipped.clone(),
             conflicts: planned_conflicts(plan).collect(),
             uncertain: planned_uncertainties(plan).collect(),
+            differences: plan
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Differs(d) => Some((**d).clone()),
+                    _ => None,
+                })
+                .collect(),
             run: Some(run_id(std::time::SystemTime::now())),
             ..Report::default()
         },

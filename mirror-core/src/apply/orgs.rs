@@ -1,6 +1,8 @@
 //! Stage one of apply: the orgs the plan creates. An org is never created when its name
-//! exists in the group: the group is listed once, which is also how an intent left without
-//! an outcome by a crash is checked (the org it made is adopted).
+//! exists in the group: the group's orgs of that name are read again just before each
+//! creation (another process, a second state directory, may have created it since the plan
+//! was made), which is also how an intent left without an outcome by a crash is checked (the
+//! org it made is adopted).
 
 use std::collections::HashMap;
 
@@ -35,20 +37,19 @@ pub(crate) async fn create(
     if to_create.is_empty() {
         return Ok(ready);
     }
-    let existing = stage.snyk.orgs(&plan.group_id).await?;
-    let mut by_name: HashMap<&str, Vec<OrgId>> = HashMap::new();
-    for o in &existing {
-        by_name
-            .entry(o.name.as_str())
-            .or_default()
-            .push(o.id.clone());
-    }
     for name in to_create {
         if stage.stopped() {
             stage.report.interrupted = true;
             break;
         }
-        let found = by_name.get(name).cloned().unwrap_or_default();
+        let found: Vec<OrgId> = stage
+            .snyk
+            .orgs_named(&plan.group_id, name)
+            .await?
+            .into_iter()
+            .filter(|o| o.name == name)
+            .map(|o| o.id)
+            .collect();
         let conflict = |reason| Conflict {
             org: name.to_owned(),
             reason,

@@ -85,12 +85,30 @@ impl ImportTask {
         if state.completed.contains_key(&key) {
             return None;
         }
+        Some(Self::again(org_id, org_name, integration_id, spec, state))
+    }
+
+    /// A task for `spec` into the org even though the journal shows it completed there (its
+    /// target was removed in Snyk, and the run restores it), resuming an intent or a job the
+    /// journal shows in flight. A fresh post is preceded by a look for the target by name, so
+    /// a restore applied twice imports once.
+    pub fn again(
+        org_id: OrgId,
+        org_name: String,
+        integration_id: IntegrationId,
+        spec: ImportSpec,
+        state: &JournalState,
+    ) -> Self {
+        let key = (
+            org_id.clone(),
+            format!("{}/{}", spec.workspace, spec.repository).to_lowercase(),
+        );
         let resume = match state.imports.get(&key) {
             Some(ImportState::Accepted(job)) => Resume::Accepted(job.clone()),
             Some(ImportState::Intended) => Resume::Dangling,
             _ => Resume::Fresh,
         };
-        Some(Self {
+        Self {
             org_id,
             org_name,
             integration_id,
@@ -98,7 +116,7 @@ impl ImportTask {
             resume,
             uuid: None,
             workspace_uuid: None,
-        })
+        }
     }
 
     /// The same task, knowing the repository's and its workspace's uuids.
@@ -131,6 +149,9 @@ pub enum ImportOutcome {
     },
     /// An earlier, interrupted run's import was found in Snyk; nothing was posted.
     AlreadyThere,
+    /// Snyk had the target when this run was about to post it (another process imported it
+    /// meanwhile); nothing was posted.
+    FoundBeforePost,
     /// Snyk refused to accept it.
     Refused(Error),
     /// Accepted, but the job could not be followed; the journal keeps it accepted, so the next
@@ -157,7 +178,7 @@ impl ImportOutcome {
                     outcome.messages.join("; ")
                 )
             }),
-            Self::AlreadyThere => None,
+            Self::AlreadyThere | Self::FoundBeforePost => None,
             Self::Refused(e) => Some(e.to_string()),
             Self::Unfollowed { error, .. } => {
                 Some(format!("could not follow the import job: {error}"))
@@ -206,15 +227,16 @@ pub async fn import_one(task: &ImportTask, ctx: &ImportContext) -> Result<Import
     let (job, accepted) = match &task.resume {
         Resume::Accepted(job) => (job.clone(), false),
         Resume::Dangling if found_after_crash(task, ctx).await? => {
-            let outcome = JobOutcome {
-                status: ImportStatus::Complete,
-                projects: 0,
-                messages: vec!["found in Snyk after an interrupted run".to_owned()],
-                polls: 0,
-                project_results: Vec::new(),
-            };
-            ctx.writer.append(finished(task, &outcome)).await?;
+            let found = found_in_snyk("found in Snyk after an interrupted run");
+            ctx.writer.append(finished(task, &found)).await?;
             return Ok(ImportOutcome::AlreadyThere);
+        }
+        // Another process (a second state directory, a person) may have imported it since
+        // the plan was made: looked for by name just before the post.
+        Resume::Fresh if in_snyk_now(task, ctx).await? => {
+            let found = found_in_snyk("found in Snyk just before its post");
+            ctx.writer.append(finished(task, &found)).await?;
+            return Ok(ImportOutcome::FoundBeforePost);
         }
         Resume::Fresh | Resume::Dangling => match post(task, ctx).await? {
             Ok(job) => (job, true),
@@ -274,6 +296,27 @@ async fn post(task: &ImportTask, ctx: &ImportContext) -> Result<Result<JobHandle
             Ok(Err(e))
         }
     }
+}
+
+/// A completed outcome for a target found in Snyk without a post.
+fn found_in_snyk(message: &str) -> JobOutcome {
+    JobOutcome {
+        status: ImportStatus::Complete,
+        projects: 0,
+        messages: vec![message.to_owned()],
+        polls: 0,
+        project_results: Vec::new(),
+    }
+}
+
+/// Whether the org has a Bitbucket target of the task's name now (one filtered listing).
+async fn in_snyk_now(task: &ImportTask, ctx: &ImportContext) -> Result<bool, Error> {
+    let name = task.repository();
+    let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
+    let targets = ctx.snyk.imported_named(&task.org_id, types, &name).await?;
+    Ok(targets
+        .iter()
+        .any(|t| t.display_name.eq_ignore_ascii_case(&name)))
 }
 
 /// Whether the target of a dangling intent is in Snyk: looked for now and, after the grace

@@ -167,6 +167,10 @@ fn count(
             report.imports_resumed += 1;
             (false, false)
         }
+        ImportOutcome::FoundBeforePost => {
+            report.imports_found_in_snyk += 1;
+            (false, false)
+        }
         ImportOutcome::Refused(e) => (false, e.is_project_cap()),
         ImportOutcome::Unfollowed { accepted, .. } => (*accepted, false),
     };

@@ -1,0 +1,28 @@
+//! `verify`: both sides read, nothing written, every difference named with its reason.
+
+use anyhow::Result;
+use mirror_core::Verification;
+
+use crate::exit;
+use crate::output::Out;
+use crate::run::{Ctx, read_plan};
+
+/// Reads Bitbucket and Snyk in full, prints every difference and the closing line; exit 0
+/// when every difference is explained, 1 when any is not.
+pub async fn command(ctx: &Ctx, out: Out) -> Result<u8> {
+    let verification = Verification::of(&read_plan(ctx, out).await?);
+    let code = if verification.holds() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    };
+    if out.human() {
+        print!("{}", verification.render());
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"verification": verification, "exit_code": code})
+        );
+    }
+    Ok(code)
+}

@@ -1,0 +1,338 @@
+//! Snyk as it is, end to end through both sandboxes on tokio's paused clock: after a sync, a
+//! person changes Snyk (removes a target, deactivates projects, imports what this mirror never
+//! imported, adds a second target, moves projects to another branch, creates a second org of a
+//! name); every plan names each change with its reason, the default sync leaves people's
+//! changes, `restore` undoes them, `adopt` and `dedupe` retire only what is certain, and
+//! `verify` says which differences are explained.
+
+mod common;
+
+use std::time::Duration;
+
+use bitbucket_cloud_client::sandbox::Estate;
+use common::World;
+use mirror_core::differences::{DifferenceKind, Response};
+use mirror_core::{Action, PeopleChanges, Plan, Verification};
+use snyk_client::ImportRequest;
+use snyk_client::sandbox::SAMPLE_PERSON_USER;
+
+/// The differences a plan names, by kind label and subject.
+fn differences(plan: &Plan) -> Vec<(String, String, Response)> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Differs(d) => Some((
+                d.label().to_owned(),
+                d.repository.clone().unwrap_or_else(|| d.org.clone()),
+                d.response,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn imports(plan: &Plan) -> usize {
+    plan.summary().imports
+}
+
+/// One workspace of 12 repositories, synced once.
+async fn synced(extra: &str) -> World {
+    let w = World::with_snyk(Estate::generate(1, 12, 3), extra, |b| {
+        b.default_integrations(&["bitbucket-cloud", "bitbucket-connect-app"])
+    })
+    .await;
+    let report = w.sync().await;
+    assert!(report.imports_completed > 0, "{}", report.render());
+    w
+}
+
+/// A person imports `full_name` into the org `org` through `integration`, and the job ends.
+async fn person_imports(w: &World, org: &str, full_name: &str, integration: &str) {
+    let person = w.person();
+    let org_id = w.org_id(org);
+    let integration_id = w
+        .snyk
+        .orgs()
+        .into_iter()
+        .find(|o| o.id == org_id)
+        .and_then(|o| o.integrations.get(integration).cloned())
+        .unwrap();
+    let (ws, repo) = full_name.split_once('/').unwrap();
+    let job = person
+        .import(
+            &org_id,
+            &integration_id,
+            &ImportRequest::new(ws, repo, Some("main")),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    person.wait_for_import(&job).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
+    let mut w = synced("").await;
+    let repos = w.first_repos("ws-0001", 3);
+    let (removed, deactivated) = (
+        format!("ws-0001/{}", repos[0]),
+        format!("ws-0001/{}", repos[1]),
+    );
+    let person = w.person();
+    let org_id = w.org_id("ws-0001");
+    person
+        .delete_target(&org_id, &w.target_of(&removed).id)
+        .await
+        .unwrap();
+    for p in w.snyk.projects() {
+        if p.name.starts_with(&format!("{deactivated}:")) {
+            person
+                .set_project_active(&org_id, &p.id, false)
+                .await
+                .unwrap();
+        }
+    }
+    person_imports(&w, "ws-0001", "ws-existing/ghost-repo", "bitbucket-cloud").await;
+
+    // The plan names all three, with the person, and imports nothing.
+    let plan = w.plan().await;
+    let named = differences(&plan);
+    assert!(
+        named.contains(&(
+            "removed in Snyk".into(),
+            removed.clone(),
+            Response::Respected
+        )),
+        "{}",
+        plan.render()
+    );
+    assert!(
+        named.contains(&(
+            "deactivated in Snyk".into(),
+            deactivated.clone(),
+            Response::Respected
+        )),
+        "{}",
+        plan.render()
+    );
+    assert!(
+        named.contains(&(
+            "in Snyk only".into(),
+            "ws-existing/ghost-repo".into(),
+            Response::Named
+        )),
+        "{}",
+        plan.render()
+    );
+    assert_eq!(imports(&plan), 0, "{}", plan.render());
+    let text = plan.render();
+    assert!(
+        text.contains(&format!("by {SAMPLE_PERSON_USER} on ")),
+        "{text}"
+    );
+    assert!(text.contains("`sync --restore`"), "{text}");
+
+    // The default sync leaves them, and names them in its report; verify holds.
+    let posts = w.snyk.import_posts().values().sum::<usize>();
+    let report = w.sync().await;
+    assert_eq!(w.snyk.import_posts().values().sum::<usize>(), posts);
+    assert_eq!(report.differences.len(), 3, "{}", report.render());
+    assert_eq!(w.active(&deactivated), 0);
+    let verification = Verification::of(&w.plan().await);
+    assert!(verification.holds(), "{}", verification.render());
+    assert!(
+        verification.closing_line().starts_with(
+            "Snyk equals Bitbucket for 12 repositories in 1 org; 3 differences, all explained"
+        ),
+        "{}",
+        verification.render()
+    );
+
+    // Restore: the removed target is imported again, the projects reactivated; a target never
+    // imported by this mirror is still not touched.
+    w.config.snyk.people_changes = PeopleChanges::Restore;
+    let plan = w.plan().await;
+    assert_eq!(imports(&plan), 1, "{}", plan.render());
+    let report = w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    assert_eq!(report.reactivated, vec![deactivated.clone()]);
+    assert!(w.active(&deactivated) > 0);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The same plan applied again posts nothing: the target is looked for by name first.
+    let posts = w.snyk.import_posts().values().sum::<usize>();
+    let again = w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(
+        w.snyk.import_posts().values().sum::<usize>(),
+        posts,
+        "{}",
+        again.render()
+    );
+    w.config.snyk.people_changes = PeopleChanges::Respect;
+    let verification = Verification::of(&w.plan().await);
+    assert_eq!(
+        verification.differences.len(),
+        1,
+        "{}",
+        verification.render()
+    );
+    assert!(verification.holds());
+    assert!(
+        w.snyk
+            .projects()
+            .iter()
+            .any(|p| p.name.starts_with("ws-existing/ghost-repo:") && p.active)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_audit_log_a_change_is_still_named_by_someone_else() {
+    let w = World::with_snyk(Estate::generate(1, 5, 3), "", |b| b.without_audit_logs()).await;
+    w.sync().await;
+    let removed = format!("ws-0001/{}", w.first_repos("ws-0001", 1)[0]);
+    w.person()
+        .delete_target(&w.org_id("ws-0001"), &w.target_of(&removed).id)
+        .await
+        .unwrap();
+    let plan = w.plan().await;
+    let text = plan.render();
+    assert!(
+        text.contains("removed from ws-0001 by someone other than this mirror;"),
+        "{text}"
+    );
+    assert_eq!(imports(&plan), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn adopt_retires_a_target_never_mirrored_only_on_certain_evidence() {
+    let w = synced("[drift]\nadopt = true\n").await;
+    // Not in its workspace's complete listing: certain. In a workspace not visible: not.
+    person_imports(&w, "ws-0001", "ws-0001/never-was", "bitbucket-cloud").await;
+    person_imports(&w, "ws-0001", "ws-existing/ghost-repo", "bitbucket-cloud").await;
+    let plan = w.plan().await;
+    let named = differences(&plan);
+    assert!(
+        named.contains(&(
+            "in Snyk only".into(),
+            "ws-0001/never-was".into(),
+            Response::Retired
+        )),
+        "{}",
+        plan.render()
+    );
+    assert!(
+        named.contains(&(
+            "in Snyk only".into(),
+            "ws-existing/ghost-repo".into(),
+            Response::Named
+        )),
+        "{}",
+        plan.render()
+    );
+    w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(w.active("ws-0001/never-was"), 0);
+    assert!(w.active("ws-existing/ghost-repo") > 0);
+    // Retired by this mirror: no longer a difference of Snyk's side, and nothing more to do.
+    let plan = w.plan().await;
+    assert!(
+        !differences(&plan)
+            .iter()
+            .any(|d| d.1 == "ws-0001/never-was"),
+        "{}",
+        plan.render()
+    );
+    assert!(plan.is_noop(), "{}", plan.render());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_target_is_named_and_retired_only_with_dedupe() {
+    let mut w = synced("").await;
+    let repo = format!("ws-0001/{}", w.first_repos("ws-0001", 1)[0]);
+    person_imports(&w, "ws-0001", &repo, "bitbucket-connect-app").await;
+    let plan = w.plan().await;
+    assert!(
+        differences(&plan).contains(&("duplicate target".into(), repo.clone(), Response::Named)),
+        "{}",
+        plan.render()
+    );
+    let verification = Verification::of(&plan);
+    assert!(!verification.holds(), "a duplicate is not explained");
+    assert!(
+        verification
+            .closing_line()
+            .starts_with("Snyk does not equal Bitbucket"),
+        "{}",
+        verification.closing_line()
+    );
+    let report = w.sync().await;
+    assert_eq!(w.active(&repo), 2, "{}", report.render());
+
+    w.config.drift.dedupe = true;
+    let report = w.sync().await;
+    assert_eq!(report.retired.len(), 1, "{}", report.render());
+    assert_eq!(w.active(&repo), 1);
+    w.config.drift.dedupe = false;
+    let verification = Verification::of(&w.plan().await);
+    assert!(verification.holds(), "{}", verification.render());
+    assert!(differences(&w.plan().await).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn projects_moved_to_another_branch_in_snyk_come_back_to_the_default() {
+    let w = synced("").await;
+    let repo = format!("ws-0001/{}", w.first_repos("ws-0001", 1)[0]);
+    let person = w.person();
+    for p in w.snyk.projects() {
+        if p.name.starts_with(&format!("{repo}:")) {
+            person
+                .update_project_branch(&p.org_id, &p.id, "feature/x")
+                .await
+                .unwrap();
+        }
+    }
+    let main = w.live()[&repo].clone();
+    let plan = w.plan().await;
+    assert!(
+        plan.render()
+            .contains(&format!("⇄ branch {repo} feature/x → {main}")),
+        "{}",
+        plan.render()
+    );
+    assert!(!Verification::of(&plan).holds());
+    w.mirror().apply(&plan).await.unwrap();
+    w.assert_equal();
+    assert!(Verification::of(&w.plan().await).holds());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_org_of_the_name_is_named_and_the_rest_goes_on() {
+    let w = synced("").await;
+    let other = w.snyk.add_org("ws-0001", &["bitbucket-cloud"]);
+    assert!(w.bb.add_repository(
+        "ws-0001",
+        bitbucket_cloud_client::sandbox::SandboxRepository::new(
+            "one-more",
+            "{00000000-0000-4000-8000-00000000e0f1}"
+        )
+    ));
+    let plan = w.plan().await;
+    let named: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Differs(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named.len(), 1, "{}", plan.render());
+    assert_eq!(named[0].org_id.as_str(), other);
+    assert!(matches!(
+        named[0].kind,
+        DifferenceKind::DuplicateOrg { targets: 0, .. }
+    ));
+    assert_eq!(imports(&plan), 1, "{}", plan.render());
+    let report = w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    assert!(report.conflicts.is_empty());
+    let verification = Verification::of(&w.plan().await);
+    assert_eq!(verification.unexplained(), 1, "{}", verification.render());
+}
