@@ -272,6 +272,7 @@ impl SnykPort for SnykAdapter {
             .map(|o| SnykOrg {
                 id: o.id.into(),
                 name: o.name,
+                created: o.created,
             })
             .collect())
     }
@@ -286,6 +287,7 @@ impl SnykPort for SnykAdapter {
             .map(|o| SnykOrg {
                 id: o.id.into(),
                 name: o.name,
+                created: o.created,
             })
             .collect())
     }
@@ -331,6 +333,7 @@ impl SnykPort for SnykAdapter {
         Ok(SnykOrg {
             id: o.id.into(),
             name: o.name,
+            created: o.created,
         })
     }
 
@@ -466,6 +469,10 @@ impl SnykPort for SnykAdapter {
                 event: e.event,
             })
             .collect())
+    }
+
+    async fn delete_org(&self, org_id: &OrgId) -> Result<(), Error> {
+        Ok(self.client.delete_org(org_id.as_str()).await?)
     }
 
     async fn deactivate_project(

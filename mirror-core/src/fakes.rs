@@ -335,6 +335,7 @@ impl SnykPort for FakeSnyk {
             .map(|o| SnykOrg {
                 id: o.id.as_str().into(),
                 name: o.name.clone(),
+                created: None,
             })
             .collect())
     }
@@ -409,6 +410,7 @@ impl SnykPort for FakeSnyk {
         Ok(SnykOrg {
             id,
             name: name.to_owned(),
+            created: None,
         })
     }
 

@@ -141,6 +141,10 @@ pub struct SnykOrg {
     pub id: OrgId,
     /// The name.
     pub name: String,
+    /// When it was created (RFC 3339), when Snyk says: of two orgs of one name created at
+    /// once by two processes, the older is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// A target of an org: a repository as Snyk knows it there.
@@ -501,6 +505,15 @@ pub trait SnykPort: Send + Sync {
         let _ = (org_id, events, from);
         Err(Error::Unsupported {
             what: "search an org's audit log",
+        })
+    }
+    /// Deletes an org (Snyk refuses one that holds projects). Used only for an org this run
+    /// has just created and found a second of its name. The default answers that this port
+    /// cannot.
+    async fn delete_org(&self, org_id: &OrgId) -> Result<(), Error> {
+        let _ = org_id;
+        Err(Error::Unsupported {
+            what: "delete an org",
         })
     }
     /// Deactivates a project (reversible). The default answers that this port cannot.

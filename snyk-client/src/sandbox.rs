@@ -64,6 +64,9 @@ pub struct SandboxOrg {
     pub notifications_off: bool,
     /// Whether it is a personal org (created without a group).
     pub personal: bool,
+    /// When it was created (a fixed day; the fraction of a second counts the orgs created, so
+    /// that creation order can be read back).
+    pub created: String,
 }
 
 /// A target of the fake.
@@ -709,6 +712,7 @@ impl State {
             integrations: map,
             notifications_off: false,
             personal,
+            created: format!("2026-11-01T00:00:00.{:06}Z", self.counter),
         });
         id
     }
@@ -904,7 +908,7 @@ impl State {
                     })
                     .skip((page - 1) * per_page)
                     .take(per_page)
-                    .map(|o| json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug), "created": now_text()}))
+                    .map(|o| json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug), "created": o.created}))
                     .collect();
                 Response::json(
                     200,
@@ -959,7 +963,7 @@ impl State {
                 Response::json(
                     201,
                     &json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug),
-                            "created": now_text(), "group": group.map(|g| json!({"name": "Sandbox Group", "id": g}))}),
+                            "created": o.created, "group": group.map(|g| json!({"name": "Sandbox Group", "id": g}))}),
                 )
             }
             (&Method::DELETE, ["org", org]) => {
@@ -1544,7 +1548,7 @@ fn default_settings() -> serde_json::Map<String, Value> {
 
 fn org_json(o: &SandboxOrg, group: &str) -> Value {
     json!({"id": o.id, "type": "org", "attributes": {"name": o.name, "slug": o.slug, "is_personal": o.personal,
-           "group_id": group, "created_at": now_text(), "updated_at": now_text()}})
+           "group_id": group, "created_at": o.created, "updated_at": now_text()}})
 }
 
 /// Cursor paging: `starting_after` is the id of the last item seen; `next` links alternate

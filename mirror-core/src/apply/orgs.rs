@@ -68,7 +68,7 @@ pub(crate) async fn create(
                     .create_org(&plan.group_id, name, plan.template_org_id.as_ref())
                     .await
                 {
-                    Ok(org) => (org.id, true),
+                    Ok(org) => settle(plan, stage, name, org.id).await?,
                     Err(e) => {
                         stage.org_failed(plan, name, OrgStep::CreateOrg, &e);
                         continue;
@@ -111,4 +111,40 @@ pub(crate) async fn create(
         ready.insert(name.to_owned(), (org_id, integration_id));
     }
     Ok(ready)
+}
+
+/// After creating the org `ours` named `name`: when another process created one of the name
+/// at the same time, the older of them is kept by both (the one created first, then the
+/// lower id), and this run deletes its own, still empty, and adopts the other. Returns the org
+/// to use and whether this run created it.
+///
+/// # Errors
+/// When the orgs of the name cannot be listed (the org created is then used, as before).
+async fn settle(
+    plan: &Plan,
+    stage: &mut Stage<'_>,
+    name: &str,
+    ours: OrgId,
+) -> Result<(OrgId, bool), Error> {
+    let mut named = stage.snyk.orgs_named(&plan.group_id, name).await?;
+    named.retain(|o| o.name == name);
+    let oldest = named
+        .iter()
+        .min_by(|a, b| {
+            let when = |o: &crate::ports::SnykOrg| o.created.clone().unwrap_or_default();
+            when(a).cmp(&when(b)).then(a.id.cmp(&b.id))
+        })
+        .map(|o| o.id.clone());
+    match oldest {
+        Some(kept) if kept != ours => {
+            tracing::info!(org = name, %kept, created = %ours, "another process created the org at the same time; keeping the older");
+            if let Err(e) = stage.snyk.delete_org(&ours).await {
+                stage.report.warnings.push(format!(
+                    "{name}: another process created this org at the same time; the one created by this run ({ours}) could not be deleted ({e}): delete it in Snyk"
+                ));
+            }
+            Ok((kept, false))
+        }
+        _ => Ok((ours, true)),
+    }
 }

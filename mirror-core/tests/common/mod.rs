@@ -60,6 +60,11 @@ impl World {
     }
 
     pub(crate) fn mirror(&self) -> Mirror {
+        self.mirror_at(self.state.path())
+    }
+
+    /// A mirror of this world keeping its state in `dir` (a second state directory).
+    pub(crate) fn mirror_at(&self, dir: &std::path::Path) -> Mirror {
         Mirror::builder()
             .bitbucket(
                 BitbucketClient::builder()
@@ -76,7 +81,7 @@ impl World {
                     .unwrap(),
             )
             .snyk_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
-            .state_dir(self.state.path())
+            .state_dir(dir)
             .options(self.config.apply.clone())
             // Every workspace is listed incrementally after the first sync (the default lists
             // workspaces of one page in full): each change below must be seen that way.
