@@ -349,8 +349,9 @@ pub fn colour(terminal: bool) -> bool {
 }
 
 /// A plan read fresh from both sides, without taking the journal's lock (planning and
-/// verifying may run beside a sync).
-pub async fn read_plan(ctx: &Ctx, out: Out) -> Result<Plan> {
+/// verifying may run beside a sync). With `kept`, orgs the group's audit log shows unchanged
+/// since their last read answer from it (`snyk.full_read_every`); `verify` reads every org.
+pub async fn read_plan(ctx: &Ctx, out: Out, kept: bool) -> Result<Plan> {
     let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
     let spinner = out.spinner("reading Bitbucket and Snyk…");
     let bitbucket = mirror_core::listing::Incremental::new(
@@ -358,8 +359,18 @@ pub async fn read_plan(ctx: &Ctx, out: Out) -> Result<Plan> {
         &ctx.state_dir,
         ctx.config.source.full_every(),
     );
-    let inventory =
-        mirror_core::gather_for(&ctx.config, &bitbucket, ctx.snyk.as_ref(), &history).await;
+    let full_every = if kept {
+        ctx.config.snyk.full_every()
+    } else {
+        Duration::ZERO
+    };
+    let snyk = mirror_core::snyk_listing::KeptSnyk::new(
+        ctx.snyk.clone(),
+        &ctx.state_dir,
+        &ctx.config.snyk.group_id,
+        full_every,
+    );
+    let inventory = mirror_core::gather_for(&ctx.config, &bitbucket, &snyk, &history).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -367,7 +378,7 @@ pub async fn read_plan(ctx: &Ctx, out: Out) -> Result<Plan> {
 }
 
 async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
-    let mut plan = read_plan(ctx, out).await?;
+    let mut plan = read_plan(ctx, out, true).await?;
     plan.created_at =
         Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     plan.made_against = Some(origin(ctx));

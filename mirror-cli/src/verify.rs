@@ -10,7 +10,7 @@ use crate::run::{Ctx, read_plan};
 /// Reads Bitbucket and Snyk in full, prints every difference and the closing line; exit 0
 /// when every difference is explained, 1 when any is not.
 pub async fn command(ctx: &Ctx, out: Out) -> Result<u8> {
-    let verification = Verification::of(&read_plan(ctx, out).await?);
+    let verification = Verification::of(&read_plan(ctx, out, false).await?);
     let code = if verification.holds() {
         exit::OK
     } else {

@@ -1,6 +1,8 @@
 //! The sync benchmark: a full `sync` (read both sides, plan, apply with the journal) against
-//! both sandboxes, then a second `sync` right after, for estates of 1×10 to 100×1000
-//! workspaces × repositories.
+//! both sandboxes, then a second `sync` right after (it reads again every org the first
+//! changed), a third of the unchanged estate (orgs the group's audit log shows unchanged answer
+//! from their kept read; `--without-audit-logs` for plans without), and a drift round, for
+//! estates of 1×10 to 100×1000 workspaces × repositories.
 //!
 //! ```text
 //! cargo bench -p mirror-core --bench sync                      # the four standard estates
@@ -8,6 +10,7 @@
 //! cargo bench -p mirror-core --bench sync -- --latency-ms 50 --job-seconds 20 --concurrency 15
 //! cargo bench -p mirror-core --bench sync -- --estate 1x1000 --job-distribution lognormal
 //! cargo bench -p mirror-core --bench sync -- --estate 10x100 --per-org 5
+//! cargo bench -p mirror-core --bench sync -- --estate 100x1000 --without-audit-logs
 //! ```
 //!
 //! "Bound" is what the services impose, never the tool's own choices: the rate limits, and
@@ -175,6 +178,8 @@ struct Options {
     lognormal: bool,
     concurrency: usize,
     per_org: Option<usize>,
+    /// The Snyk sandbox answers 403 to audit-log searches (plans without audit logs).
+    no_audit_log: bool,
     one: bool,
 }
 
@@ -197,6 +202,9 @@ impl Options {
         }
         if let Some(n) = self.per_org {
             args.extend(["--per-org".to_owned(), n.to_string()]);
+        }
+        if self.no_audit_log {
+            args.push("--without-audit-logs".to_owned());
         }
         args
     }
@@ -234,6 +242,7 @@ fn parse_args() -> Result<Options, String> {
         lognormal: false,
         concurrency: ApplyOptions::default().concurrency,
         per_org: ApplyOptions::default().per_org_concurrency,
+        no_audit_log: false,
         one: false,
     };
     let mut args = std::env::args().skip(1);
@@ -279,9 +288,10 @@ fn parse_args() -> Result<Options, String> {
                 );
             }
             "--one" => o.one = true,
+            "--without-audit-logs" => o.no_audit_log = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --job-distribution fixed|lognormal, --concurrency N, --per-org N"
+                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --job-distribution fixed|lognormal, --concurrency N, --per-org N, --without-audit-logs"
                 ));
             }
         }
@@ -405,15 +415,16 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             .start()
             .await
             .map_err(|e| e.to_string())?;
-        let snyk = snyk::Sandbox::builder()
+        let mut snyk = snyk::Sandbox::builder()
             .token(SAMPLE_TOKEN)
             .import_durations(o.durations())
             .per_minute(SNYK_V1_PER_MINUTE as u32)
             .rest_per_minute(SNYK_REST_PER_MINUTE as u32)
-            .latency(latency)
-            .start()
-            .await
-            .map_err(|e| e.to_string())?;
+            .latency(latency);
+        if o.no_audit_log {
+            snyk = snyk.without_audit_logs();
+        }
+        let snyk = snyk.start().await.map_err(|e| e.to_string())?;
         let base_rss = memory("VmRSS");
 
         let config = Config::from_toml(&format!(
@@ -428,8 +439,8 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
 
         let mut runs = Vec::new();
         let mut drift = Drift::default();
-        for round in 0..3 {
-            if round == 2 {
+        for round in 0..4 {
+            if round == 3 {
                 // The next scheduled sync, an hour later (on the virtual clock): Bitbucket's
                 // hourly budget is one credential's for the whole estate.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -469,12 +480,22 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 state.path(),
                 config.source.full_every(),
             );
-            let inventory =
-                mirror_core::gather_for(&config, &bitbucket_port, snyk_port.as_ref(), &history)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            // As the Mirror handle reads Snyk: orgs the group's audit log shows unchanged since
+            // their kept read answer from it (the sandboxes run within seconds of real time:
+            // no margin).
+            let kept_snyk = mirror_core::snyk_listing::KeptSnyk::new(
+                snyk_port.clone(),
+                state.path(),
+                &config.snyk.group_id,
+                config.snyk.full_every(),
+            )
+            .with_margin(Duration::ZERO);
+            let inventory = mirror_core::gather_for(&config, &bitbucket_port, &kept_snyk, &history)
+                .await
+                .map_err(|e| e.to_string())?;
             let plan = mirror_core::plan(&config, &inventory, &history);
             drop(inventory);
+            mirror_core::snyk_listing::forget(state.path(), &plan.orgs_changed());
             let report = mirror_core::apply(
                 &plan,
                 snyk_port.clone(),
@@ -485,6 +506,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             )
             .await
             .map_err(|e| e.to_string())?;
+            mirror_core::snyk_listing::forget(state.path(), &plan.orgs_changed());
             drop(journal);
             let wall = start.elapsed();
             let imports = report.imports_accepted;
@@ -521,9 +543,9 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             mib(base_rss)
         );
         for (i, f) in runs.iter().enumerate() {
-            let name = ["first", "second", "drift"][i];
+            let name = ["first", "second", "unchanged", "drift"][i];
             print_run(name, f, minimum, o);
-            if i == 2 {
+            if i == 3 {
                 print_drift(&drift, f);
             }
             println!(

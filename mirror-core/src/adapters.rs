@@ -458,17 +458,21 @@ impl SnykPort for SnykAdapter {
             .audit_log(org_id.as_str(), events, Some(from))
             .try_collect()
             .await?;
-        Ok(entries
-            .into_iter()
-            .map(|e| AuditEntry {
-                user: e.user().map(str::to_owned),
-                target_id: e.target_id().map(Into::into),
-                name: e.name().map(str::to_owned),
-                project_id: e.project_id.clone().map(Into::into),
-                at: e.created,
-                event: e.event,
-            })
-            .collect())
+        Ok(entries.into_iter().map(audit_entry).collect())
+    }
+
+    async fn group_audit_log(
+        &self,
+        group_id: &str,
+        events: &[&str],
+        from: &str,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let entries: Vec<snyk_client::AuditLogEntry> = self
+            .client
+            .group_audit_log(group_id, events, Some(from))
+            .try_collect()
+            .await?;
+        Ok(entries.into_iter().map(audit_entry).collect())
     }
 
     async fn delete_org(&self, org_id: &OrgId) -> Result<(), Error> {
@@ -527,6 +531,19 @@ impl SnykPort for SnykAdapter {
         let v1: u64 = self.client.v1().credentials().usage().iter().sum();
         let rest: u64 = self.client.rest().credentials().usage().iter().sum();
         v1 + rest
+    }
+}
+
+/// An audit-log entry as the core reads it.
+fn audit_entry(e: snyk_client::AuditLogEntry) -> AuditEntry {
+    AuditEntry {
+        user: e.user().map(str::to_owned),
+        target_id: e.target_id().map(Into::into),
+        name: e.name().map(str::to_owned),
+        project_id: e.project_id.clone().map(Into::into),
+        org_id: e.org_id.clone().map(Into::into),
+        at: e.created,
+        event: e.event,
     }
 }
 

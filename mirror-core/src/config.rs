@@ -181,6 +181,22 @@ pub struct SnykSettings {
     /// than this mirror (default `respect`: leave them, and name them on every plan).
     #[serde(default)]
     pub people_changes: PeopleChanges,
+    /// How long an org's kept read may be trusted when the group's audit log names no change
+    /// in it (default `24h`; `0s` reads every org in full every time). Without an audit log,
+    /// every org is read in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_read_every: Option<String>,
+}
+
+impl SnykSettings {
+    /// [`SnykSettings::full_read_every`] as a duration (24 hours when unset; [`Config::validate`]
+    /// refuses an unreadable one).
+    pub fn full_every(&self) -> std::time::Duration {
+        self.full_read_every
+            .as_deref()
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .unwrap_or(crate::snyk_listing::FULL_EVERY)
+    }
 }
 
 /// What a run does about changes people made in Snyk to what this mirror imported.
@@ -501,6 +517,13 @@ impl Config {
         {
             return Err(Error::Config(format!(
                 "drift.delete_after is `{after}`: write a duration such as 7d, 48h or 0s"
+            )));
+        }
+        if let Some(every) = &self.snyk.full_read_every
+            && humantime::parse_duration(every).is_err()
+        {
+            return Err(Error::Config(format!(
+                "snyk.full_read_every is `{every}`: write a duration such as 24h, 6h or 0s"
             )));
         }
         let s = &self.source;

@@ -76,6 +76,7 @@ pub mod ports;
 mod report;
 mod rules;
 pub mod runs;
+pub mod snyk_listing;
 pub mod verify;
 
 pub use apply::apply;

@@ -91,18 +91,7 @@ impl Incremental {
     }
 
     fn path(&self, workspace: &str) -> PathBuf {
-        // Slugs are lowercase letters, digits, `-`, `_` and `.`; anything else is replaced.
-        let safe: String = workspace
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join(format!("{safe}.json"))
+        kept_file_path(&self.dir, workspace)
     }
 
     fn load(&self, workspace: &str) -> Option<Kept> {
@@ -111,17 +100,7 @@ impl Incremental {
     }
 
     fn keep(&self, workspace: &str, kept: &Kept) {
-        let path = self.path(workspace);
-        let tmp = path.with_extension("json.tmp");
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| {
-                let text = serde_json::to_vec(kept).map_err(std::io::Error::other)?;
-                std::fs::write(&tmp, text)
-            })
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            tracing::warn!(workspace, error = %e, "the listing could not be kept; the next run lists it in full");
-        }
+        keep_file(&self.path(workspace), kept);
     }
 
     /// The kept listing brought up to date with two requests, or `None` when a full listing
@@ -254,5 +233,38 @@ impl BitbucketPort for Incremental {
 
     fn requests(&self) -> u64 {
         self.inner.requests()
+    }
+}
+
+/// The file under `dir` that keeps what was read of `name` (a workspace slug, an org id):
+/// letters, digits, `-`, `_` and `.` as they are, anything else replaced.
+pub(crate) fn kept_file_path(dir: &Path, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.json"))
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file renamed over it); a failure
+/// is logged, and the next run reads in full.
+pub(crate) fn keep_file<T: Serialize>(path: &Path, value: &T) {
+    let tmp = path.with_extension("json.tmp");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            let text = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+            std::fs::write(&tmp, text)
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "what was read could not be kept; the next run reads it in full");
     }
 }

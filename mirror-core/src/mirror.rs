@@ -32,6 +32,7 @@ pub struct Mirror {
     dir: PathBuf,
     /// Workspaces listed in full every time up to this many repositories.
     in_full_up_to: usize,
+    audit_margin: std::time::Duration,
     options: ApplyOptions,
     observer: Arc<dyn ApplyObserver>,
     stop: Option<watch::Receiver<bool>>,
@@ -70,7 +71,15 @@ impl Mirror {
             config.source.full_every(),
         )
         .in_full_up_to(self.in_full_up_to);
-        gather_for(config, &bitbucket, self.snyk.as_ref(), &history).await
+        // Orgs unchanged since their last read (as the group's audit log says) answer from it.
+        let snyk = crate::snyk_listing::KeptSnyk::new(
+            self.snyk.clone(),
+            &self.dir,
+            &config.snyk.group_id,
+            config.snyk.full_every(),
+        )
+        .with_margin(self.audit_margin);
+        gather_for(config, &bitbucket, &snyk, &history).await
     }
 
     /// Reads both sides and plans: what to create, import and skip, and why. Changes nothing.
@@ -114,7 +123,11 @@ impl Mirror {
         plan: &Plan,
         setup: Option<crate::apply::SetupHold<'_>>,
     ) -> Result<Report, Error> {
-        let mut report = crate::apply::apply_holding(
+        // What this run may change is read again next time, whatever the audit log says (and
+        // however this run ends).
+        let changed = plan.orgs_changed();
+        crate::snyk_listing::forget(&self.dir, &changed);
+        let applied = crate::apply::apply_holding(
             plan,
             self.snyk.clone(),
             &self.journal,
@@ -123,7 +136,9 @@ impl Mirror {
             self.stop.clone(),
             setup,
         )
-        .await?;
+        .await;
+        crate::snyk_listing::forget(&self.dir, &changed);
+        let mut report = applied?;
         report
             .requests
             .insert("bitbucket".to_owned(), self.bitbucket.requests());
@@ -204,6 +219,7 @@ pub struct MirrorBuilder {
     options: ApplyOptions,
     journal_observer: Option<WriteObserver>,
     in_full_up_to: Option<usize>,
+    audit_margin: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for MirrorBuilder {
@@ -266,6 +282,14 @@ impl MirrorBuilder {
         self
     }
 
+    /// How far before the oldest kept read of an org the group's audit log is searched for
+    /// changes (default [`crate::snyk_listing::CLOCK_MARGIN`], ten minutes, for clocks and for
+    /// entries that reach the log late; see [`crate::snyk_listing`]).
+    pub fn snyk_audit_margin(mut self, margin: std::time::Duration) -> Self {
+        self.audit_margin = Some(margin);
+        self
+    }
+
     /// Workspaces with at most this many repositories are listed in full on every plan
     /// (default [`crate::listing::ONE_PAGE`]: one request, where asking what changed takes
     /// two); larger ones are asked what changed (see [`crate::listing`]). 0 lists every
@@ -320,6 +344,9 @@ impl MirrorBuilder {
             journal,
             dir,
             in_full_up_to: self.in_full_up_to.unwrap_or(crate::listing::ONE_PAGE),
+            audit_margin: self
+                .audit_margin
+                .unwrap_or(crate::snyk_listing::CLOCK_MARGIN),
             options: self.options,
             observer: Arc::new(Silent),
             stop: None,

@@ -429,6 +429,28 @@ impl Plan {
         }
     }
 
+    /// The existing orgs whose targets, projects or integrations the plan changes.
+    pub fn orgs_changed(&self) -> BTreeSet<OrgId> {
+        self.actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::Import(i) => vec![
+                    i.org.id().cloned(),
+                    i.replaces.as_ref().map(|r| r.org_id.clone()),
+                ],
+                Action::AddIntegration { org_id, .. } => vec![org_id.clone()],
+                Action::RenameOrg { org_id, .. } | Action::Branch { org_id, .. } => {
+                    vec![Some(org_id.clone())]
+                }
+                Action::Retire { placement, .. } | Action::Reactivate { placement, .. } => {
+                    vec![Some(placement.org_id.clone())]
+                }
+                _ => Vec::new(),
+            })
+            .flatten()
+            .collect()
+    }
+
     /// The plan in numbers.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
@@ -576,6 +598,9 @@ impl Plan {
             if n > 0 {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
             }
+        }
+        for (kind, n) in &s.differences {
+            let _ = writeln!(out, "  {:<20}{n:>6}", format!("≠ {kind}"));
         }
         if self.settings.quiet_integrations && s.imports > 0 {
             let _ = writeln!(

@@ -186,6 +186,9 @@ pub struct AuditEntry {
     pub at: String,
     /// The event, such as `org.target.delete`.
     pub event: String,
+    /// The org it happened in, when the entry says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<OrgId>,
     /// Who, when Snyk says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -505,6 +508,19 @@ pub trait SnykPort: Send + Sync {
         let _ = (org_id, events, from);
         Err(Error::Unsupported {
             what: "search an org's audit log",
+        })
+    }
+    /// The group's audit log since `from` (RFC 3339), newest first, only these events: which
+    /// orgs changed since a read. The default answers that this port cannot.
+    async fn group_audit_log(
+        &self,
+        group_id: &str,
+        events: &[&str],
+        from: &str,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let _ = (group_id, events, from);
+        Err(Error::Unsupported {
+            what: "search a group's audit log",
         })
     }
     /// Deletes an org (Snyk refuses one that holds projects). Used only for an org this run

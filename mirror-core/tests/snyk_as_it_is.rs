@@ -131,6 +131,13 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
         "{text}"
     );
     assert!(text.contains("`sync --restore`"), "{text}");
+    // Typed in the plan's JSON, and read back the same (a saved plan applies as shown).
+    let json = plan.to_json().unwrap();
+    assert!(
+        json.contains(r#""difference": "removed-in-snyk""#),
+        "{json}"
+    );
+    assert_eq!(Plan::from_json(&json).unwrap(), plan);
 
     // The default sync leaves them, and names them in its report; verify holds.
     let posts = w.snyk.import_posts().values().sum::<usize>();
@@ -387,4 +394,61 @@ async fn two_syncs_on_two_state_directories_at_once_end_with_one_org_of_each_nam
         "two syncs at once, 20 rounds: {rounds_with_dups} rounds with duplicates; {org_dups} duplicate orgs, {target_dups} duplicate targets"
     );
     assert_eq!(org_dups, 0, "two orgs of one name were left");
+}
+
+/// Requests on the routes that read an org in full: targets and projects.
+fn org_reads(w: &World) -> (u64, u64) {
+    let stats = w.snyk.stats();
+    (
+        stats.route("GET /rest/orgs/{org_id}/targets"),
+        stats.route("GET /rest/orgs/{org_id}/projects"),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resync_reads_again_only_the_orgs_the_audit_log_names() {
+    let w = World::with(Estate::generate(3, 12, 3), "").await;
+    w.sync().await;
+    // The first sync changed every org: the second reads them all, and keeps the reads.
+    w.sync().await;
+    let before = org_reads(&w);
+    let plan = w.plan().await;
+    assert!(plan.is_noop(), "{}", plan.render());
+    assert!(plan.compared.is_some());
+    assert_eq!(
+        org_reads(&w),
+        before,
+        "an unchanged estate reads no org again"
+    );
+    // A person deactivates the projects of one repository: only its org is read again.
+    let repo = format!("ws-0002/{}", w.first_repos("ws-0002", 1)[0]);
+    let person = w.person();
+    for p in w.snyk.projects() {
+        if p.name.starts_with(&format!("{repo}:")) {
+            person
+                .set_project_active(&p.org_id, &p.id, false)
+                .await
+                .unwrap();
+        }
+    }
+    let before = org_reads(&w);
+    let plan = w.plan().await;
+    assert!(
+        differences(&plan).contains(&("deactivated in Snyk".into(), repo, Response::Respected)),
+        "{}",
+        plan.render()
+    );
+    let after = org_reads(&w);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_audit_log_every_org_is_read_every_time() {
+    let w = World::with_snyk(Estate::generate(3, 12, 3), "", |b| b.without_audit_logs()).await;
+    w.sync().await;
+    w.sync().await;
+    let before = org_reads(&w);
+    assert!(w.plan().await.is_noop());
+    let after = org_reads(&w);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (3, 3));
 }

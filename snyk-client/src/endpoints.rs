@@ -391,11 +391,13 @@ impl Endpoint for ListTargets {
     }
 }
 
-/// REST `GET /orgs/{org_id}/audit_logs/search`: the org's audit log since `from`, newest
-/// first, only the given events (all when empty).
+/// REST `GET /orgs/{org_id}/audit_logs/search` (or `/groups/{group_id}/…`): the audit log
+/// since `from`, newest first, only the given events (all when empty).
 #[derive(Clone, Debug)]
 pub struct SearchAuditLog {
-    /// The org id.
+    /// Whether `org_id` is a group's id (the group's log, all its orgs).
+    pub group: bool,
+    /// The org id (or the group id).
     pub org_id: String,
     /// Event types, such as `org.target.delete`.
     pub events: Vec<String>,
@@ -405,7 +407,8 @@ pub struct SearchAuditLog {
 
 impl Endpoint for SearchAuditLog {
     fn path(&self) -> Cow<'_, str> {
-        Cow::Owned(format!("orgs/{}/audit_logs/search", seg(&self.org_id)))
+        let owner = if self.group { "groups" } else { "orgs" };
+        Cow::Owned(format!("{owner}/{}/audit_logs/search", seg(&self.org_id)))
     }
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = vec![

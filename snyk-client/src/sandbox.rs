@@ -116,6 +116,8 @@ struct Job {
     result: Option<JobEnd>,
     /// The projects it holds against the org's cap while it runs.
     reserved: usize,
+    /// Who posted it.
+    user: String,
 }
 
 /// How a job ended, kept small (estates of 100,000 imports) and rendered when polled.
@@ -1149,6 +1151,7 @@ impl State {
                 id: job_id.clone(),
                 org_id: org_id.to_owned(),
                 integration_id: int.to_owned(),
+                user: self.acting.clone(),
                 full_name,
                 branch: target
                     .get("branch")
@@ -1224,6 +1227,8 @@ impl State {
                         integration_type: kind.clone(),
                         integration_id: job.integration_id.clone(),
                     });
+                    let content = json!({"target_id": id, "display_name": job.full_name});
+                    self.record_as(&job.user, "org.target.create", &job.org_id, None, content);
                     id
                 }
             };
@@ -1288,6 +1293,9 @@ impl State {
             (&Method::POST, ["activate"]) => {
                 self.record("org.project.monitor", org_id, Some(project_id), json!({}));
             }
+            (&Method::PUT, []) => {
+                self.record("org.project.edit", org_id, Some(project_id), json!({}));
+            }
             _ => {}
         }
         let p = &mut self.projects[at];
@@ -1314,20 +1322,33 @@ impl State {
         project_id: Option<&str>,
         content: Value,
     ) {
-        let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let user = self.acting.clone();
+        self.record_as(&user, event, org_id, project_id, content);
+    }
+
+    /// Records a change in the org's audit log, as made by `user`.
+    fn record_as(
+        &mut self,
+        user: &str,
+        event: &'static str,
+        org_id: &str,
+        project_id: Option<&str>,
+        content: Value,
+    ) {
+        let created = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         self.audit.push(AuditRecord {
             created,
             event,
             org_id: org_id.to_owned(),
             project_id: project_id.map(str::to_owned),
-            user_id: self.acting.clone(),
+            user_id: user.to_owned(),
             content,
         });
     }
 
     /// REST `audit_logs/search` of an org: newest first, filtered on `events` and `from`, in
     /// pages of `size` with a cursor.
-    fn audit_search(&self, req: &Request, org: &str) -> Response {
+    fn audit_search(&self, req: &Request, org: Option<&str>) -> Response {
         if !self.audit_logs {
             return rest_error(403, "Audit logs are not available on your plan");
         }
@@ -1337,7 +1358,8 @@ impl State {
             .filter(|(k, _)| k == "events")
             .flat_map(|(_, v)| v.split(','))
             .collect();
-        let from = req.query_value("from").unwrap_or("");
+        let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+        let from = req.query_value("from").and_then(time);
         let size: usize = req
             .query_value("size")
             .and_then(|s| s.parse().ok())
@@ -1351,9 +1373,9 @@ impl State {
             .audit
             .iter()
             .rev()
-            .filter(|r| r.org_id == org)
+            .filter(|r| org.is_none_or(|o| r.org_id == o))
             .filter(|r| events.is_empty() || events.contains(&r.event))
-            .filter(|r| r.created.as_str() >= from)
+            .filter(|r| from.is_none_or(|f| time(&r.created).is_some_and(|c| c >= f)))
             .collect();
         let items: Vec<Value> = matching
             .iter()
@@ -1451,7 +1473,13 @@ impl State {
 
     fn rest(&self, req: &Request, rest: &[&str]) -> Response {
         match rest {
-            ["orgs", org, "audit_logs", "search"] => self.audit_search(req, org),
+            ["orgs", org, "audit_logs", "search"] => self.audit_search(req, Some(org)),
+            ["groups", group, "audit_logs", "search"] => {
+                if *group != self.group_id {
+                    return rest_error(404, "group not found");
+                }
+                self.audit_search(req, None)
+            }
             ["groups", group, "orgs"] => {
                 if *group != self.group_id {
                     return rest_error(404, "group not found");

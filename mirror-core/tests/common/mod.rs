@@ -82,6 +82,9 @@ impl World {
             )
             .snyk_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
             .state_dir(dir)
+            // The sandboxes run within seconds of real time: the audit log is searched from
+            // the kept reads themselves.
+            .snyk_audit_margin(Duration::ZERO)
             .options(self.config.apply.clone())
             // Every workspace is listed incrementally after the first sync (the default lists
             // workspaces of one page in full): each change below must be seen that way.
