@@ -11,8 +11,9 @@ use snyk_client::{ImportRequest, SnykClient};
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
-    AuditEntry, BitbucketPort, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult, Repo,
-    RepoQuery, Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
+    AuditEntry, BitbucketPort, Ignore, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult,
+    ProjectSettings, Repo, RepoQuery, Settings, SnykOrg, SnykPort, SnykProject, SnykTarget,
+    Unreadable,
 };
 
 /// [`BitbucketPort`] over a [`BitbucketClient`].
@@ -475,6 +476,37 @@ impl SnykPort for SnykAdapter {
         Ok(entries.into_iter().map(audit_entry).collect())
     }
 
+    async fn ignores(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<Vec<Ignore>, Error> {
+        Ok(self
+            .client
+            .project_ignores(org_id.as_str(), project_id.as_str())
+            .await?)
+    }
+
+    async fn add_ignore(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        ignore: &Ignore,
+    ) -> Result<(), Error> {
+        Ok(self
+            .client
+            .add_ignore(org_id.as_str(), project_id.as_str(), ignore)
+            .await?)
+    }
+
+    async fn update_project_settings(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        settings: &ProjectSettings,
+    ) -> Result<(), Error> {
+        Ok(self
+            .client
+            .update_project_settings(org_id.as_str(), project_id.as_str(), settings)
+            .await?)
+    }
+
     async fn delete_org(&self, org_id: &OrgId) -> Result<(), Error> {
         Ok(self.client.delete_org(org_id.as_str()).await?)
     }
@@ -556,5 +588,6 @@ fn project(p: snyk_client::Project) -> SnykProject {
         branch: p.target_reference,
         target_file: p.target_file,
         project_type: p.project_type,
+        settings: p.settings,
     }
 }

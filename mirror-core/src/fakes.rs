@@ -569,6 +569,7 @@ impl SnykPort for FakeSnyk {
                 active: p.active,
                 target_file: Some("package.json".to_owned()),
                 project_type: Some("npm".to_owned()),
+                settings: crate::ports::ProjectSettings::default(),
             })
             .collect())
     }
@@ -586,6 +587,7 @@ impl SnykPort for FakeSnyk {
                 active: p.active,
                 target_file: Some("package.json".to_owned()),
                 project_type: Some("npm".to_owned()),
+                settings: crate::ports::ProjectSettings::default(),
             })
             .collect())
     }

@@ -327,6 +327,18 @@ pub enum DriftOperation {
         /// The new name.
         to: String,
     },
+    /// The history of an old target's projects (ignores, tags, attributes, test frequency,
+    /// owner) copied to the projects of the target that replaces it, before the old one is
+    /// retired. Each step reads the new project first, so doing it again adds nothing twice.
+    CarryOver {
+        /// The old target.
+        from: Placement,
+        /// The new target.
+        to: Placement,
+        /// What was copied, on the outcome only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carried: Option<crate::report::Carried>,
+    },
 }
 
 /// What a retirement did, as its outcome records it: what `undo` can reverse, and what waits
@@ -675,7 +687,7 @@ impl JournalState {
                 self.quarantined.remove(&key);
                 self.retired.remove(&key);
             }
-            DriftOperation::RenameOrg { .. } => {}
+            DriftOperation::RenameOrg { .. } | DriftOperation::CarryOver { .. } => {}
         }
     }
 

@@ -659,6 +659,13 @@ impl Plan {
 }
 
 /// `1 org`, `2 orgs`.
+/// ` (carrying …)` after a rename or a move.
+fn carrying_note(carrying: Option<&str>) -> String {
+    carrying
+        .map(|c| format!(" (carrying {c})"))
+        .unwrap_or_default()
+}
+
 fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -776,12 +783,17 @@ impl Plan {
                 };
                 match replaces {
                     Some(old) if org.id() == Some(&old.org_id) => {
-                        format!("~ rename {} → {workspace}/{repository}", old.full_name)
+                        format!(
+                            "~ rename {} → {workspace}/{repository}{}",
+                            old.full_name,
+                            carrying_note(i.carrying.as_deref())
+                        )
                     }
                     Some(old) => format!(
-                        "→ move {} → {workspace}/{repository} (into {}{new})",
+                        "→ move {} → {workspace}/{repository} (into {}{new}){}",
                         old.full_name,
-                        org.name()
+                        org.name(),
+                        carrying_note(i.carrying.as_deref())
                     ),
                     None => format!(
                         "+ import {workspace}/{repository} ({branch}) into {}{new}",
@@ -949,6 +961,11 @@ pub struct ImportAction {
     /// before the post, so that it is imported once however often the plan is applied.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restore: bool,
+    /// With `replaces`: what the old target's projects hold that is carried to the new ones
+    /// before the old target is retired, as far as the plan read it (ignores are counted
+    /// when they are copied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrying: Option<String>,
 }
 
 /// Why a target is retired.
@@ -1273,7 +1290,9 @@ impl<'a> Planner<'a> {
             .as_ref()
             .and_then(|u| self.drift.replaces.get(u))
             .cloned();
+        let carrying = replaces.as_ref().map(|old| self.carrying(old));
         Action::Import(Box::new(ImportAction {
+            carrying,
             org: org.clone(),
             workspace: repo.workspace.clone(),
             repository: repo.slug.clone(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 
-pub use snyk_client::ImportStatus;
+pub use snyk_client::{Ignore, ImportStatus, ProjectSettings};
 
 /// An integration's settings: a JSON object as Snyk holds it.
 pub type Settings = serde_json::Map<String, serde_json::Value>;
@@ -177,6 +177,9 @@ pub struct SnykProject {
     /// Its type (`npm`, `maven`, …), when Snyk says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_type: Option<String>,
+    /// Tags, attributes, test frequency and owner, as people set them.
+    #[serde(default, skip_serializing_if = "ProjectSettings::is_empty")]
+    pub settings: ProjectSettings,
 }
 
 /// One entry of an org's audit log, as far as naming who changed something needs it.
@@ -521,6 +524,39 @@ pub trait SnykPort: Send + Sync {
         let _ = (group_id, events, from);
         Err(Error::Unsupported {
             what: "search a group's audit log",
+        })
+    }
+    /// A project's ignores. The default answers that this port cannot.
+    async fn ignores(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<Vec<Ignore>, Error> {
+        let _ = (org_id, project_id);
+        Err(Error::Unsupported {
+            what: "read a project's ignores",
+        })
+    }
+    /// Adds an ignore to a project. The default answers that this port cannot.
+    async fn add_ignore(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        ignore: &Ignore,
+    ) -> Result<(), Error> {
+        let _ = (org_id, project_id, ignore);
+        Err(Error::Unsupported {
+            what: "add an ignore to a project",
+        })
+    }
+    /// Sets a project's tags, attributes, test frequency and owner as far as `settings` holds
+    /// them (each attribute given is replaced whole). The default answers that this port
+    /// cannot.
+    async fn update_project_settings(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        settings: &ProjectSettings,
+    ) -> Result<(), Error> {
+        let _ = (org_id, project_id, settings);
+        Err(Error::Unsupported {
+            what: "change a project's settings",
         })
     }
     /// Deletes an org (Snyk refuses one that holds projects). Used only for an org this run

@@ -9,6 +9,98 @@ use crate::config::RetireMode;
 use crate::conflict::{Conflict, repositories};
 use crate::plan::RetireReason;
 
+/// What a rename or a transfer carried from the old target's projects to the new ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Carried {
+    /// `workspace/repository` it was imported under.
+    #[serde(default)]
+    pub from: String,
+    /// `workspace/repository` it is imported under now.
+    #[serde(default)]
+    pub to: String,
+    /// Ignores copied.
+    #[serde(default)]
+    pub ignores: usize,
+    /// Tags copied.
+    #[serde(default)]
+    pub tags: usize,
+    /// Attributes copied (criticality, environment, lifecycle).
+    #[serde(default)]
+    pub attributes: usize,
+    /// Projects whose test frequency was copied.
+    #[serde(default)]
+    pub test_frequency: usize,
+    /// Projects whose owner was copied.
+    #[serde(default)]
+    pub owner: usize,
+    /// Manifests of new projects without a twin in the old target (nothing to copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_twin: Vec<String>,
+    /// Manifests of old projects the new target does not test (their history stays with
+    /// the retired project).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifest_gone: Vec<String>,
+    /// Snyk's answer when it refused tags (plans without tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_refused: Option<String>,
+}
+
+impl Carried {
+    /// Adds what one project's merge copied.
+    pub(crate) fn add(&mut self, c: &crate::apply::carry::Counts) {
+        self.tags += c.tags;
+        self.attributes += c.attributes;
+        self.test_frequency += usize::from(c.test_frequency);
+        self.owner += usize::from(c.owner);
+    }
+
+    /// In words: `1 ignore, 1 tag, 3 attributes, test frequency, owner`, or `nothing`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, one, many) in [
+            (self.ignores, "ignore", "ignores"),
+            (self.tags, "tag", "tags"),
+            (self.attributes, "attribute", "attributes"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+            }
+        }
+        if self.test_frequency > 0 {
+            parts.push("test frequency".to_owned());
+        }
+        if self.owner > 0 {
+            parts.push("owner".to_owned());
+        }
+        if parts.is_empty() {
+            "nothing to copy".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+impl std::fmt::Display for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} → {}: carried {}", self.from, self.to, self.summary())?;
+        if !self.without_twin.is_empty() {
+            write!(
+                f,
+                "; new without an old twin: {}",
+                self.without_twin.join(", ")
+            )?;
+        }
+        if !self.manifest_gone.is_empty() {
+            write!(f, "; no longer tested: {}", self.manifest_gone.join(", "))?;
+        }
+        if let Some(why) = &self.tags_refused {
+            write!(f, "; tags refused by Snyk: {why}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A target retired, or only named (`retire = "report"`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retirement {
@@ -226,6 +318,10 @@ pub struct Report {
     /// completed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaced: Vec<Retirement>,
+    /// What each rename and transfer carried from the old projects to the new, before the
+    /// old target was retired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carried: Vec<Carried>,
     /// Targets whose projects moved to the repository's new default branch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches_updated: Vec<BranchChange>,
@@ -406,6 +502,9 @@ impl Report {
         }
         for d in &self.differences {
             let _ = writeln!(out, "≠ {}", d.explain());
+        }
+        for c in &self.carried {
+            let _ = writeln!(out, "↪ {c}");
         }
         for c in &self.conflicts {
             let _ = writeln!(out, "! {c}");

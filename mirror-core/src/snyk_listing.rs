@@ -26,8 +26,8 @@ use crate::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, TargetId};
 use crate::listing::{keep_file, kept_file_path};
 use crate::ports::{
-    AuditEntry, ImportSpec, JobHandle, JobOutcome, Settings, SnykOrg, SnykPort, SnykProject,
-    SnykTarget,
+    AuditEntry, Ignore, ImportSpec, JobHandle, JobOutcome, ProjectSettings, Settings, SnykOrg,
+    SnykPort, SnykProject, SnykTarget,
 };
 
 /// Kept reads older than this are read in full again, by default.
@@ -331,6 +331,27 @@ impl SnykPort for KeptSnyk {
     }
     async fn delete_org(&self, org_id: &OrgId) -> Result<(), Error> {
         self.inner.delete_org(org_id).await
+    }
+    async fn ignores(&self, org_id: &OrgId, project_id: &ProjectId) -> Result<Vec<Ignore>, Error> {
+        self.inner.ignores(org_id, project_id).await
+    }
+    async fn add_ignore(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        ignore: &Ignore,
+    ) -> Result<(), Error> {
+        self.inner.add_ignore(org_id, project_id, ignore).await
+    }
+    async fn update_project_settings(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+        settings: &ProjectSettings,
+    ) -> Result<(), Error> {
+        self.inner
+            .update_project_settings(org_id, project_id, settings)
+            .await
     }
     async fn deactivate_project(
         &self,

@@ -148,6 +148,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
                 workspace_uuid: None,
                 replaces: None,
                 restore: false,
+                carrying: None,
             },
         )));
         p

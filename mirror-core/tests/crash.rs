@@ -139,7 +139,7 @@ fn run_child(env: &[(&str, String)], kill_after: Option<usize>) -> bool {
 /// The parent's side: both sandboxes on 127.0.0.1 (they outlive every child) and the state
 /// directory the children share.
 struct Parent {
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     bb: bitbucket_cloud_client::sandbox::Sandbox,
     snyk: snyk_client::sandbox::Sandbox,
     state: tempfile::TempDir,
@@ -161,6 +161,10 @@ impl Parent {
                 .unwrap();
             let snyk = snyk_client::sandbox::Sandbox::builder()
                 .token(SAMPLE_TOKEN)
+                .person(
+                    snyk_client::sandbox::SAMPLE_PERSON_TOKEN,
+                    snyk_client::sandbox::SAMPLE_PERSON_USER,
+                )
                 .import_delay(Duration::from_millis(150))
                 .start()
                 .await
@@ -168,10 +172,39 @@ impl Parent {
             (bb, snyk)
         });
         Self {
-            _rt: rt,
+            rt,
             bb,
             snyk,
             state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A person adds an ignore, a tag and weekly tests to every project of these repositories
+    /// of `ws-0001`.
+    fn triage(&self, slugs: &[&String]) {
+        let person = SnykClient::builder()
+            .api_url(self.snyk.api_url())
+            .auth(SnykAuth::token(snyk_client::sandbox::SAMPLE_PERSON_TOKEN))
+            .build()
+            .unwrap();
+        let mut settings = snyk_client::ProjectSettings::default();
+        settings.tags = vec![("team".to_owned(), "payments".to_owned())];
+        settings.test_frequency = Some("weekly".to_owned());
+        let ignore =
+            snyk_client::Ignore::new("SNYK-JS-LODASH-567746", "*", "not reachable", "wont-fix");
+        for p in self.snyk.projects() {
+            if slugs
+                .iter()
+                .any(|s| p.name.starts_with(&format!("ws-0001/{s}:")))
+            {
+                self.rt.block_on(async {
+                    person.add_ignore(&p.org_id, &p.id, &ignore).await.unwrap();
+                    person
+                        .update_project_settings(&p.org_id, &p.id, &settings)
+                        .await
+                        .unwrap();
+                });
+            }
         }
     }
 
@@ -264,6 +297,9 @@ fn sigkill_during_a_drift_round_changes_each_thing_exactly_once() {
         .filter(|r| r.main_branch.is_some() && r.parent.is_none())
         .map(|r| r.slug.clone())
         .collect();
+    // A person triages the two repositories about to be renamed: their history must reach
+    // the new projects once, and before the old targets are retired.
+    parent.triage(&[&repos[0], &repos[1]]);
     // Two renames, two deletions, two default branches changed.
     assert!(bb.rename_repository("ws-0001", &repos[0], "renamed-a"));
     assert!(bb.rename_repository("ws-0001", &repos[1], "renamed-b"));
@@ -318,6 +354,20 @@ fn sigkill_during_a_drift_round_changes_each_thing_exactly_once() {
                 .all(|p| !p.active),
             "{slug} still has an active project"
         );
+    }
+    // Each carried ignore and tag exists once on the new projects.
+    for slug in ["renamed-a", "renamed-b"] {
+        let p = projects
+            .iter()
+            .find(|p| p.name.starts_with(&format!("ws-0001/{slug}:")))
+            .unwrap();
+        assert_eq!(p.ignores.len(), 1, "{slug}: {:?}", p.ignores);
+        assert_eq!(
+            p.settings.tags,
+            vec![("team".to_owned(), "payments".to_owned())],
+            "{slug}"
+        );
+        assert_eq!(p.settings.test_frequency.as_deref(), Some("weekly"));
     }
     eprintln!("drift crash test: {kills} SIGKILLs, each change made once");
 }

@@ -16,17 +16,17 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::endpoints::{
-    AddBitbucketCloudIntegration, BITBUCKET_SOURCE_TYPES, CloneIntegration, CreateOrg, DeleteOrg,
-    DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1, Import,
-    ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIntegrations, ListProjects,
-    ListTargets, RenameOrg, SearchAuditLog, SetProjectActive, UpdateBitbucketCloudCredentials,
-    UpdateProjectBranch,
+    AddBitbucketCloudIntegration, AddIgnore, BITBUCKET_SOURCE_TYPES, CloneIntegration, CreateOrg,
+    DeleteOrg, DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1,
+    Import, ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIgnores, ListIntegrations,
+    ListProjects, ListTargets, PatchProject, RenameOrg, SearchAuditLog, SetProjectActive,
+    UpdateBitbucketCloudCredentials, UpdateProjectBranch,
 };
 use crate::error::classify;
 use crate::models::rest::{Document, OrgResource, ProjectResource, Single, TargetResource};
 use crate::models::{
-    AuditLogEntry, CreatedOrgV1, ImportJob, ImportRequest, IntegrationSettings, IntegrationType,
-    Integrations, JobHandle, Org, Project, Target,
+    AuditLogEntry, CreatedOrgV1, Ignore, ImportJob, ImportRequest, IntegrationSettings,
+    IntegrationType, Integrations, JobHandle, Org, Project, ProjectSettings, Target,
 };
 use crate::region::{Region, host_from_token, normalize_api_url};
 use crate::{Error, models::GroupOrgsV1 as GroupOrgsV1Answer};
@@ -549,6 +549,63 @@ impl SnykClient {
             branch: branch.to_owned(),
         };
         self.send_v1(&e, None).await?;
+        Ok(())
+    }
+
+    /// A project's ignores (v1 `GET …/ignores`; Open Source projects: REST has none).
+    ///
+    /// # Errors
+    /// As Snyk answers.
+    pub async fn project_ignores(
+        &self,
+        org_id: &str,
+        project_id: &str,
+    ) -> Result<Vec<Ignore>, Error> {
+        let e = ListIgnores {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+        };
+        let answer: serde_json::Value = json(self.send_v1(&e, None).await?)?;
+        Ok(Ignore::from_v1(&answer))
+    }
+
+    /// Adds an ignore to a project (v1 `POST …/ignore/{issueId}`); Snyk records who and when.
+    ///
+    /// # Errors
+    /// As Snyk answers.
+    pub async fn add_ignore(
+        &self,
+        org_id: &str,
+        project_id: &str,
+        ignore: &Ignore,
+    ) -> Result<(), Error> {
+        let e = AddIgnore {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+            ignore: ignore.clone(),
+        };
+        self.send_v1(&e, None).await?;
+        Ok(())
+    }
+
+    /// Sets a project's tags, attributes, test frequency and owner, as far as `settings` holds
+    /// them (REST `PATCH /orgs/{org_id}/projects/{project_id}`; each attribute sent is
+    /// replaced whole). Tags need an Enterprise plan: others answer 403 or 422.
+    ///
+    /// # Errors
+    /// As Snyk answers.
+    pub async fn update_project_settings(
+        &self,
+        org_id: &str,
+        project_id: &str,
+        settings: &ProjectSettings,
+    ) -> Result<(), Error> {
+        let request = self.rest.request_for(&PatchProject {
+            org_id: org_id.to_owned(),
+            project_id: project_id.to_owned(),
+            settings: settings.clone(),
+        })?;
+        self.send_rest(request, None).await?;
         Ok(())
     }
 

@@ -510,6 +510,117 @@ impl Endpoint for UpdateProjectBranch {
     }
 }
 
+/// v1 `GET /org/{orgId}/project/{projectId}/ignores`: issue id → its ignores.
+#[derive(Clone, Debug)]
+pub struct ListIgnores {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+}
+
+impl Endpoint for ListIgnores {
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "org/{}/project/{}/ignores",
+            seg(&self.org_id),
+            seg(&self.project_id)
+        ))
+    }
+}
+
+/// v1 `POST /org/{orgId}/project/{projectId}/ignore/{issueId}`: adds one ignore (Snyk sets
+/// who and when).
+#[derive(Clone, Debug)]
+pub struct AddIgnore {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+    /// The ignore.
+    pub ignore: crate::models::Ignore,
+}
+
+impl Endpoint for AddIgnore {
+    fn method(&self) -> Method {
+        Method::POST
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "org/{}/project/{}/ignore/{}",
+            seg(&self.org_id),
+            seg(&self.project_id),
+            seg(&self.ignore.issue_id)
+        ))
+    }
+    fn body(&self) -> Result<Option<Body>, Error> {
+        let i = &self.ignore;
+        let mut body = json!({"ignorePath": i.path, "reason": i.reason, "reasonType": i.reason_type,
+                              "disregardIfFixable": i.disregard_if_fixable});
+        if let Some(expires) = &i.expires {
+            body["expires"] = json!(expires);
+        }
+        Body::json(&body).map(Some)
+    }
+}
+
+/// REST `PATCH /orgs/{org_id}/projects/{project_id}?version=…` (GA since 2024-05-31): sets
+/// the settings given (each attribute named is replaced whole; those left empty are not sent).
+#[derive(Clone, Debug)]
+pub struct PatchProject {
+    /// The org id.
+    pub org_id: String,
+    /// The project id.
+    pub project_id: String,
+    /// What to set.
+    pub settings: crate::models::ProjectSettings,
+}
+
+impl Endpoint for PatchProject {
+    fn method(&self) -> Method {
+        Method::PATCH
+    }
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "orgs/{}/projects/{}",
+            seg(&self.org_id),
+            seg(&self.project_id)
+        ))
+    }
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![("version", REST_VERSION.to_owned())]
+    }
+    fn body(&self) -> Result<Option<Body>, Error> {
+        let s = &self.settings;
+        let mut attributes = serde_json::Map::new();
+        for (key, values) in [
+            ("business_criticality", &s.criticality),
+            ("environment", &s.environment),
+            ("lifecycle", &s.lifecycle),
+        ] {
+            if !values.is_empty() {
+                attributes.insert(key.to_owned(), json!(values));
+            }
+        }
+        if !s.tags.is_empty() {
+            let tags: Vec<_> = s
+                .tags
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect();
+            attributes.insert("tags".to_owned(), json!(tags));
+        }
+        if let Some(f) = &s.test_frequency {
+            attributes.insert("test_frequency".to_owned(), json!(f));
+        }
+        let mut data = json!({"type": "project", "id": self.project_id, "attributes": attributes});
+        if let Some(owner) = &s.owner {
+            data["relationships"] = json!({"owner": {"data": {"type": "user", "id": owner}}});
+        }
+        Body::json_as(&json!({ "data": data }), JSON_API).map(Some)
+    }
+}
+
 /// REST `DELETE /orgs/{org_id}/projects/{project_id}?version=…` (GA since 2024-05-31).
 #[derive(Clone, Debug)]
 pub struct DeleteProject {

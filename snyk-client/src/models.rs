@@ -437,6 +437,119 @@ pub struct Project {
     pub status: Option<String>,
     /// The target id.
     pub target_id: Option<String>,
+    /// What people set on it: tags, attributes, test frequency, owner.
+    pub settings: ProjectSettings,
+}
+
+/// What a security team sets on a project besides its ignores: tags (Enterprise plans),
+/// attributes, how often it is tested, and its owner. Read from the REST project listing,
+/// written with REST `PATCH /orgs/{org_id}/projects/{project_id}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProjectSettings {
+    /// Tags, `key` → `value`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// `business_criticality`: critical, high, medium, low.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub criticality: Vec<String>,
+    /// `environment`: frontend, backend, internal, external, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<String>,
+    /// `lifecycle`: production, development, sandbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<String>,
+    /// `daily`, `weekly` or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_frequency: Option<String>,
+    /// The owning user's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl ProjectSettings {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One ignore of a project: an issue (at a path, or `*`) that is not reported, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Ignore {
+    /// The issue, such as `SNYK-JS-LODASH-567746` (the same in every project).
+    pub issue_id: String,
+    /// The dependency path it applies to, or `*`.
+    pub path: String,
+    /// Why, in the team's words.
+    #[serde(default)]
+    pub reason: String,
+    /// `not-vulnerable`, `wont-fix` or `temporary-ignore`.
+    #[serde(default)]
+    pub reason_type: String,
+    /// Whether it lapses once a fix is available.
+    #[serde(default)]
+    pub disregard_if_fixable: bool,
+    /// When it lapses (ISO date), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Who added it (Snyk sets it: it cannot be written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_by: Option<String>,
+    /// When it was added (Snyk sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+impl Ignore {
+    /// An ignore of `issue_id` at `path` (`*` for every path).
+    pub fn new(issue_id: &str, path: &str, reason: &str, reason_type: &str) -> Self {
+        Self {
+            issue_id: issue_id.to_owned(),
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+            reason_type: reason_type.to_owned(),
+            disregard_if_fixable: false,
+            expires: None,
+            ignored_by: None,
+            created: None,
+        }
+    }
+
+    /// Reads v1's `GET …/ignores` answer: issue id → a list of `{path: {reason, …}}`.
+    pub fn from_v1(answer: &serde_json::Value) -> Vec<Self> {
+        let mut out = Vec::new();
+        for (issue, entries) in answer.as_object().into_iter().flatten() {
+            for entry in entries.as_array().into_iter().flatten() {
+                for (path, v) in entry.as_object().into_iter().flatten() {
+                    out.push(Self::from_v1_entry(issue, path, v));
+                }
+            }
+        }
+        out
+    }
+
+    fn from_v1_entry(issue: &str, path: &str, v: &serde_json::Value) -> Self {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let by = v.get("ignoredBy");
+        let who = ["email", "name", "id"]
+            .iter()
+            .find_map(|k| by.and_then(|b| b.get(*k)).and_then(|x| x.as_str()));
+        Self {
+            issue_id: issue.to_owned(),
+            path: path.to_owned(),
+            reason: text("reason").unwrap_or_default(),
+            reason_type: text("reasonType").unwrap_or_default(),
+            disregard_if_fixable: v
+                .get("disregardIfFixable")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            expires: text("expires"),
+            ignored_by: who.map(str::to_owned),
+            created: text("created"),
+        }
+    }
 }
 
 /// One entry of an org's audit log (REST `audit_logs/search`): who did what, and when.
@@ -672,17 +785,60 @@ pub(crate) mod rest {
         pub(crate) origin: Option<String>,
         #[serde(default)]
         pub(crate) status: Option<String>,
+        #[serde(default)]
+        pub(crate) tags: Vec<TagValue>,
+        #[serde(default)]
+        pub(crate) business_criticality: Vec<String>,
+        #[serde(default)]
+        pub(crate) environment: Vec<String>,
+        #[serde(default)]
+        pub(crate) lifecycle: Vec<String>,
+        #[serde(default)]
+        pub(crate) settings: Option<serde_json::Value>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct TagValue {
+        pub(crate) key: String,
+        #[serde(default)]
+        pub(crate) value: String,
     }
 
     #[derive(Debug, Default, Deserialize)]
     pub(crate) struct ProjectRelationships {
         #[serde(default)]
         pub(crate) target: Option<Related>,
+        #[serde(default)]
+        pub(crate) owner: Option<Related>,
     }
 
     impl From<ProjectResource> for super::Project {
         fn from(r: ProjectResource) -> Self {
+            let a = &r.attributes;
+            let settings = super::ProjectSettings {
+                tags: a
+                    .tags
+                    .iter()
+                    .map(|t| (t.key.clone(), t.value.clone()))
+                    .collect(),
+                criticality: a.business_criticality.clone(),
+                environment: a.environment.clone(),
+                lifecycle: a.lifecycle.clone(),
+                test_frequency: a
+                    .settings
+                    .as_ref()
+                    .and_then(|s| s.pointer("/recurring_tests/frequency"))
+                    .and_then(|f| f.as_str())
+                    .map(str::to_owned),
+                owner: r
+                    .relationships
+                    .as_ref()
+                    .and_then(|rel| rel.owner.as_ref())
+                    .and_then(|o| o.data.as_ref())
+                    .and_then(|d| d.id.clone()),
+            };
             super::Project {
+                settings,
                 id: r.id,
                 name: r.attributes.name,
                 project_type: r.attributes.project_type,

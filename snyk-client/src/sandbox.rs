@@ -104,6 +104,10 @@ pub struct SandboxProject {
     pub origin: String,
     /// Whether it is active (tested); a deactivated project is inactive.
     pub active: bool,
+    /// Tags, attributes, test frequency and owner, as people set them.
+    pub settings: crate::models::ProjectSettings,
+    /// Its ignores, with who added each and when.
+    pub ignores: Vec<crate::models::Ignore>,
 }
 
 #[derive(Clone, Debug)]
@@ -1250,6 +1254,8 @@ impl State {
                             branch: job.branch.clone(),
                             origin: kind.clone(),
                             active: true,
+                            settings: crate::models::ProjectSettings::default(),
+                            ignores: Vec::new(),
                         });
                         id
                     }
@@ -1276,6 +1282,9 @@ impl State {
         else {
             return v1_error(404, "Project not found");
         };
+        if let Some(answer) = self.v1_project_history(req, at, tail, body) {
+            return answer;
+        }
         if req.method == Method::DELETE && tail.is_empty() {
             self.record("org.project.delete", org_id, Some(project_id), json!({}));
             self.remove_project(at);
@@ -1402,6 +1411,133 @@ impl State {
         )
     }
 
+    /// v1 `…/project/{id}/ignores`, `…/ignore/{issueId}`, `…/tags`, `…/tags/remove`,
+    /// `…/attributes`: what a team builds up on a project. `None` for other routes.
+    fn v1_project_history(
+        &mut self,
+        req: &Request,
+        at: usize,
+        tail: &[&str],
+        body: &Value,
+    ) -> Option<Response> {
+        let user = self.acting.clone();
+        let p = &mut self.projects[at];
+        let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+        let list = |k: &str| -> Vec<String> {
+            body[k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        match (&req.method, tail) {
+            (&Method::GET, ["ignores"]) => {
+                let mut by_issue = serde_json::Map::new();
+                for i in &p.ignores {
+                    let entry = json!({i.path.clone(): {"reason": i.reason, "reasonType": i.reason_type,
+                        "ignoredBy": {"id": i.ignored_by}, "created": i.created, "expires": i.expires,
+                        "disregardIfFixable": i.disregard_if_fixable}});
+                    if let Some(list) = by_issue
+                        .entry(i.issue_id.clone())
+                        .or_insert_with(|| json!([]))
+                        .as_array_mut()
+                    {
+                        list.push(entry);
+                    }
+                }
+                Some(Response::json(200, &Value::Object(by_issue)))
+            }
+            (&Method::POST, ["ignore", issue]) => {
+                let mut ignore = crate::models::Ignore::new(
+                    issue,
+                    body["ignorePath"].as_str().unwrap_or("*"),
+                    &text("reason"),
+                    &text("reasonType"),
+                );
+                ignore.disregard_if_fixable = body["disregardIfFixable"].as_bool().unwrap_or(false);
+                ignore.expires = body["expires"].as_str().map(str::to_owned);
+                ignore.ignored_by = Some(user);
+                ignore.created = Some(now_text());
+                p.ignores.push(ignore);
+                Some(Response::json(200, &json!({})))
+            }
+            (&Method::POST, ["tags"]) => {
+                let tag = (text("key"), text("value"));
+                if !p.settings.tags.contains(&tag) {
+                    p.settings.tags.push(tag);
+                }
+                Some(Response::json(
+                    200,
+                    &json!({"tags": p.settings.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}),
+                ))
+            }
+            (&Method::POST, ["tags", "remove"]) => {
+                let tag = (text("key"), text("value"));
+                p.settings.tags.retain(|t| *t != tag);
+                Some(Response::json(200, &json!({})))
+            }
+            (&Method::POST, ["attributes"]) => {
+                p.settings.criticality = list("criticality");
+                p.settings.environment = list("environment");
+                p.settings.lifecycle = list("lifecycle");
+                Some(Response::json(200, &json!({})))
+            }
+            _ => None,
+        }
+    }
+
+    /// REST `PATCH /orgs/{org}/projects/{id}`: tags, attributes, test frequency, owner; each
+    /// attribute sent replaces the old value whole.
+    fn rest_patch_project(&mut self, req: &Request, org: &str, project: &str) -> Response {
+        let Some(p) = self
+            .projects
+            .iter_mut()
+            .find(|p| p.id == project && p.org_id == org)
+        else {
+            return rest_error(404, "project not found");
+        };
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let a = &body["data"]["attributes"];
+        let strings = |v: &Value| -> Option<Vec<String>> {
+            v.as_array().map(|l| {
+                l.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+        };
+        let s = &mut p.settings;
+        if let Some(v) = strings(&a["business_criticality"]) {
+            s.criticality = v;
+        }
+        if let Some(v) = strings(&a["environment"]) {
+            s.environment = v;
+        }
+        if let Some(v) = strings(&a["lifecycle"]) {
+            s.lifecycle = v;
+        }
+        if let Some(tags) = a["tags"].as_array() {
+            s.tags = tags
+                .iter()
+                .map(|t| {
+                    let part = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+                    (part("key"), part("value"))
+                })
+                .collect();
+        }
+        if let Some(f) = a["test_frequency"].as_str() {
+            s.test_frequency = Some(f.to_owned());
+        }
+        if let Some(owner) = body["data"]["relationships"]["owner"]["data"]["id"].as_str() {
+            s.owner = Some(owner.to_owned());
+        }
+        let p = p.clone();
+        Response::json(
+            200,
+            &json!({"jsonapi": {"version": "1.0"}, "data": project_json(&p)}),
+        )
+    }
+
     /// Deletes the project at `at` and keeps the indexes and counts in step.
     fn remove_project(&mut self, at: usize) {
         let p = self.projects.remove(at);
@@ -1438,6 +1574,9 @@ impl State {
                     }
                     None => rest_error(404, "org not found"),
                 }
+            }
+            (&Method::PATCH, ["orgs", org, "projects", project]) => {
+                self.rest_patch_project(req, org, project)
             }
             (&Method::DELETE, ["orgs", org, "projects", project]) => {
                 let Some(i) = self
@@ -1550,13 +1689,7 @@ impl State {
                     .iter()
                     .filter(|p| p.org_id == *org)
                     .filter(|p| target.is_none_or(|t| p.target_id == t))
-                    .map(|p| {
-                        let status = if p.active { "active" } else { "inactive" };
-                        json!({"id": p.id, "type": "project",
-                               "attributes": {"name": p.name, "type": "npm", "target_file": p.target_file,
-                                              "target_reference": p.branch, "origin": p.origin, "status": status},
-                               "relationships": {"target": {"data": {"id": p.target_id, "type": "target"}}}})
-                    })
+                    .map(project_json)
                     .collect();
                 page(req, items)
             }
@@ -1572,6 +1705,29 @@ fn default_settings() -> serde_json::Map<String, Value> {
     .as_object()
     .cloned()
     .unwrap_or_default()
+}
+
+/// A project as REST lists it, with what people set on it.
+fn project_json(p: &SandboxProject) -> Value {
+    let status = if p.active { "active" } else { "inactive" };
+    let s = &p.settings;
+    let tags: Vec<Value> = s
+        .tags
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    let mut relationships = json!({"target": {"data": {"id": p.target_id, "type": "target"}}});
+    if let Some(owner) = &s.owner {
+        relationships["owner"] = json!({"data": {"id": owner, "type": "user"}});
+    }
+    json!({"id": p.id, "type": "project",
+           "attributes": {"name": p.name, "type": "npm", "target_file": p.target_file,
+                          "target_reference": p.branch, "origin": p.origin, "status": status,
+                          "tags": tags, "business_criticality": s.criticality,
+                          "environment": s.environment, "lifecycle": s.lifecycle,
+                          "settings": {"recurring_tests": {"frequency": s.test_frequency.as_deref().unwrap_or("daily")},
+                                       "pull_requests": {}}},
+           "relationships": relationships})
 }
 
 fn org_json(o: &SandboxOrg, group: &str) -> Value {

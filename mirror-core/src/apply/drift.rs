@@ -20,7 +20,7 @@ use crate::inventory::bitbucket_targets;
 use crate::journal::{DriftOperation, Event, Journal, JournalWriter, RetireDone};
 use crate::plan::{Action, Plan, RetireReason};
 use crate::ports::SnykPort;
-use crate::report::{BranchChange, FailedChange, Retirement};
+use crate::report::{BranchChange, Carried, FailedChange, Retirement};
 use crate::rules::Placement;
 use crate::rules::Retired;
 
@@ -120,13 +120,20 @@ struct Retiring {
     mode: RetireMode,
     /// Deactivated now to be deleted later (`retire = "delete"`), and why.
     quarantine: Option<Retired>,
+    /// Where the repository is mirrored now, when this target is an old name or org of it:
+    /// its projects' history is carried there before the target is retired.
+    successor: Option<Placement>,
 }
 
 /// How a change ended, for the report.
 enum Done {
     Branch(BranchChange),
     Retired(Retirement),
-    Replaced { line: Retirement, renamed: bool },
+    Replaced {
+        line: Retirement,
+        renamed: bool,
+        carried: Option<crate::report::Carried>,
+    },
     Reactivated(String),
 }
 
@@ -265,6 +272,7 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
         why,
         mode,
         quarantine,
+        successor,
     } = r;
     let mut line = Retirement {
         repository: placement.full_name.clone(),
@@ -276,6 +284,11 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
     if *mode == RetireMode::Report {
         return Ok(Done::Retired(line));
     }
+    // The history first: the old target is retired only once it is copied.
+    let carried = match successor {
+        Some(to) => Some(carry(f, placement, to).await?),
+        None => None,
+    };
     let operation = |done| DriftOperation::Retire {
         uuid: uuid.clone(),
         placement: placement.clone(),
@@ -308,12 +321,47 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
         RetireReason::Renamed { .. } | RetireReason::Moved { .. } => Done::Replaced {
             renamed: matches!(why, RetireReason::Renamed { .. }),
             line,
+            carried,
         },
         RetireReason::Deleted
         | RetireReason::OutOfScope { .. }
         | RetireReason::NotMirrored { .. }
         | RetireReason::Duplicate { .. } => Done::Retired(line),
     })
+}
+
+/// Copies the history of the old target's projects to the new target's (journaled before and
+/// after; each step can be repeated). A target that cannot be found on either side copies
+/// nothing, and says so.
+async fn carry(f: &Follow, from: &Placement, to: &Placement) -> Result<Carried, Error> {
+    let operation = |carried| DriftOperation::CarryOver {
+        from: from.clone(),
+        to: to.clone(),
+        carried,
+    };
+    f.journal(Event::DriftIntent {
+        operation: operation(None),
+    })
+    .await?;
+    let mut carried = match (f.target(from), f.target(to)) {
+        (Some(old_target), Some(new_target)) => {
+            let twins = super::carry::Twins {
+                old: from,
+                old_target: &old_target,
+                new: to,
+                new_target: &new_target,
+            };
+            super::carry::carry_over(f.snyk.as_ref(), &twins).await?
+        }
+        _ => Carried::default(),
+    };
+    carried.from.clone_from(&from.full_name);
+    carried.to.clone_from(&to.full_name);
+    f.journal(Event::DriftDone {
+        operation: operation(Some(carried.clone())),
+    })
+    .await?;
+    Ok(carried)
 }
 
 /// Deactivates (or deletes) what Snyk holds of a target: its projects that are active (or
@@ -363,14 +411,30 @@ async fn retire_in_snyk(
 /// so that apply never retires what the plan did not show.
 fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
     let mut changes: Vec<Change> = plan.actions.iter().filter_map(planned_change).collect();
+    // A planned retirement of an old name or org: its successor is where the journal says the
+    // repository is mirrored now.
+    journal.with_state(|s| {
+        for change in &mut changes {
+            if let Change::Retire(r) = change
+                && matches!(
+                    r.why,
+                    RetireReason::Renamed { .. } | RetireReason::Moved { .. }
+                )
+                && let Some(record) = r.uuid.as_ref().and_then(|u| s.repos.get(u))
+                && !record.current.same_place(&r.placement)
+            {
+                r.successor = Some(record.current.clone());
+            }
+        }
+    });
     let left = journal.with_state(|s| {
         s.repos
             .iter()
             .flat_map(|(uuid, record)| {
-                record
-                    .stale
-                    .iter()
-                    .map(move |old| (uuid.clone(), old.clone(), replaced(old, record)))
+                record.stale.iter().map(move |old| {
+                    let why = replaced(old, record);
+                    (uuid.clone(), old.clone(), why, record.current.clone())
+                })
             })
             .collect::<Vec<_>>()
     });
@@ -382,7 +446,7 @@ fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
                     && i.replaces.as_ref().is_some_and(|r| r.same_place(old)))
         })
     };
-    for (uuid, old, why) in left {
+    for (uuid, old, why, successor) in left {
         let retired = changes
             .iter()
             .any(|c| matches!(c, Change::Retire(_)) && c.placement().same_place(&old));
@@ -404,6 +468,7 @@ fn changes(plan: &Plan, journal: &Journal) -> Vec<Change> {
                 why,
                 mode,
                 quarantine,
+                successor: Some(successor),
             }));
         }
     }
@@ -444,6 +509,7 @@ fn planned_change(a: &Action) -> Option<Change> {
             placement: placement.clone(),
             why: why.clone(),
             mode: *mode,
+            successor: None,
             quarantine: delete_after.as_ref().map(|_| match why {
                 RetireReason::Deleted => Retired::Deleted,
                 RetireReason::OutOfScope { .. } => Retired::OutOfScope,
@@ -480,10 +546,16 @@ pub(crate) async fn follow(
         run: stage.report.run.clone(),
         targets: HashMap::new(),
     };
+    // The orgs whose targets a change needs by name: its own, and where history is carried.
+    let successors = changes.iter().filter_map(|c| match c {
+        Change::Retire(r) => r.successor.as_ref(),
+        _ => None,
+    });
     let needed: BTreeSet<&OrgId> = changes
         .iter()
         .filter(|c| !matches!(c, Change::Reactivate { .. }))
         .map(Change::placement)
+        .chain(successors)
         .filter(|p| p.target_id.is_none())
         .map(|p| &p.org_id)
         .collect();
@@ -511,7 +583,12 @@ pub(crate) async fn follow(
         match result {
             Ok(Done::Branch(line)) => stage.report.branches_updated.push(line),
             Ok(Done::Retired(line)) => stage.report.retired.push(line),
-            Ok(Done::Replaced { line, renamed }) => {
+            Ok(Done::Replaced {
+                line,
+                renamed,
+                carried,
+            }) => {
+                stage.report.carried.extend(carried);
                 if renamed {
                     stage.report.renamed += 1;
                 } else {

@@ -4,6 +4,7 @@
 //! Every remote step is journaled before and after, so that a rerun after a crash neither
 //! creates an org twice nor posts an accepted import again.
 
+pub(crate) mod carry;
 mod drift;
 mod integrations;
 mod orgs;

@@ -210,6 +210,43 @@ impl<'a> Planner<'a> {
         self.differs.push(action);
     }
 
+    /// What the old target `old`'s projects hold that a rename or a move carries, in words,
+    /// as far as its org was read: `its ignores, 1 tag, 3 attributes, weekly tests, owner`.
+    pub(super) fn carrying(&self, old: &Placement) -> String {
+        let org = self.orgs.iter().find(|o| o.id == old.org_id);
+        let target = org.and_then(|o| o.target_ids.get(&old.full_name.to_lowercase()));
+        let (Some(org), Some(target)) = (org, target) else {
+            return "its projects' history".to_owned();
+        };
+        let (mut tags, mut attributes, mut frequency, mut owner) = (0, 0, None, false);
+        for p in org.projects_of(target) {
+            let s = &p.settings;
+            tags += s.tags.len();
+            attributes += [&s.criticality, &s.environment, &s.lifecycle]
+                .iter()
+                .filter(|a| !a.is_empty())
+                .count();
+            frequency = frequency.or(s.test_frequency.clone().filter(|f| f != "daily"));
+            owner |= s.owner.is_some();
+        }
+        let mut parts = vec!["its ignores".to_owned()];
+        for (n, one, many) in [
+            (tags, "tag", "tags"),
+            (attributes, "attribute", "attributes"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+            }
+        }
+        if let Some(f) = frequency {
+            parts.push(format!("{f} tests"));
+        }
+        if owner {
+            parts.push("owner".to_owned());
+        }
+        parts.join(", ")
+    }
+
     fn restoring(&self) -> bool {
         self.config.snyk.people_changes == PeopleChanges::Restore
     }
