@@ -188,6 +188,7 @@ fn repo_of(r: bitbucket_cloud_client::Repository, workspace: &str) -> Repo {
         is_private: r.is_private.unwrap_or(true),
         project_key: r.project_key().map(str::to_owned),
         updated_on: r.updated_on.clone(),
+        language: r.language.clone().filter(|l| !l.is_empty()),
         slug: r.slug,
     }
 }

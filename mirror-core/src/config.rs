@@ -45,6 +45,10 @@ pub struct Config {
     /// How Snyk follows what changed in Bitbucket.
     #[serde(default)]
     pub drift: DriftOptions,
+    /// `[[metadata]]`: tags and attributes for the projects of matching repositories (the
+    /// first rule that matches a repository is its rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<crate::metadata::MetadataRule>,
 }
 
 /// What retiring a target does.
@@ -526,6 +530,7 @@ impl Config {
                 "snyk.full_read_every is `{every}`: write a duration such as 24h, 6h or 0s"
             )));
         }
+        crate::metadata::validate(&self.metadata)?;
         let s = &self.source;
         s.updated_since_time()?;
         if let Some(every) = &s.full_listing_every

@@ -292,6 +292,22 @@ fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Drops what the configuration does not use of a repository: `updated_on` serves only
+/// `source.updated_since`, `language` only a `[[metadata]]` rule matching on it (at 100,000
+/// repositories they are megabytes the plan would hold for nothing).
+fn trim(config: &Config, repo: &mut Repo) {
+    if config.source.updated_since.is_none() {
+        repo.updated_on = None;
+    }
+    if !config
+        .metadata
+        .iter()
+        .any(|r| r.matching.language.is_some() || r.tags.values().any(|t| t.contains("{language}")))
+    {
+        repo.language = None;
+    }
+}
+
 /// Whether the workspace `slug` is in scope: listed in `source.workspaces` (when given) and
 /// selected by the include and exclude patterns; `Err` says why not.
 pub(crate) fn workspace_in_scope(config: &Config, slug: &str) -> Result<(), String> {
@@ -365,9 +381,7 @@ pub(crate) async fn gather_touched(
             bb.confirmations.insert(t.uuid.clone(), lookup);
             continue;
         };
-        if config.source.updated_since.is_none() {
-            repo.updated_on = None;
-        }
+        trim(config, &mut repo);
         match workspace_in_scope(config, &repo.workspace) {
             Ok(()) => listed.entry(repo.workspace.clone()).or_default().push(repo),
             Err(why) => {
@@ -521,7 +535,7 @@ pub async fn gather_bitbucket(
         .await;
     for (slug, listing) in listed {
         match listing {
-            Ok(listing) => inventory.add_listing(slug, listing, query),
+            Ok(listing) => inventory.add_listing(slug, listing, config),
             Err(e) if e.ends_the_run() || (configured && e.kind() == ErrorKind::NotFound) => {
                 return Err(e);
             }
@@ -539,18 +553,14 @@ pub async fn gather_bitbucket(
 impl BitbucketInventory {
     /// Adds a workspace's listing: its repositories, sorted and each once, and the entries
     /// that could not be read.
-    fn add_listing(&mut self, slug: String, listing: Listing, query: &RepoQuery) {
+    fn add_listing(&mut self, slug: String, listing: Listing, config: &Config) {
         let Listing {
             mut repositories,
             unreadable,
             ..
         } = listing;
-        // `updated_on` serves only `source.updated_since`: 100,000 of them are megabytes the
-        // plan would hold for nothing.
-        if query.updated_since.is_none() {
-            for repo in &mut repositories {
-                repo.updated_on = None;
-            }
+        for repo in &mut repositories {
+            trim(config, repo);
         }
         repositories.sort_by(|a, b| a.slug.cmp(&b.slug));
         repositories.dedup_by(|a, b| a.slug == b.slug);

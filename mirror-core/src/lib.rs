@@ -70,6 +70,7 @@ pub mod import;
 mod inventory;
 pub mod journal;
 pub mod listing;
+pub mod metadata;
 mod mirror;
 mod plan;
 pub mod ports;
@@ -96,8 +97,8 @@ pub use inventory::{
 pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
 pub use plan::{
-    Action, ImportAction, OrgRef, PLAN_SCHEMA_VERSION, Plan, PlanOrigin, PlanSettings,
-    RenderOptions, RetireReason, Summary, plan, plan_focused,
+    Action, ImportAction, MetadataChange, OrgRef, PLAN_SCHEMA_VERSION, Plan, PlanOrigin,
+    PlanSettings, RenderOptions, RetireReason, Summary, plan, plan_focused,
 };
 pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
 pub use report::{

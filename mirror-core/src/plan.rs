@@ -210,6 +210,9 @@ pub enum Action {
     /// A difference between what Snyk holds and what Bitbucket holds, with its reason and
     /// what this plan does about it (boxed: most plans have none).
     Differs(Box<Difference>),
+    /// Set the tags and attributes a `[[metadata]]` rule manages on one project, where they
+    /// differ (a person's tags of other keys are kept).
+    Metadata(Box<MetadataChange>),
     /// Leave a repository (or a workspace) alone.
     Skip {
         /// The workspace slug.
@@ -285,6 +288,9 @@ pub struct Summary {
     /// Differences between Snyk and Bitbucket named, by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub differences: BTreeMap<String, usize>,
+    /// Projects whose managed tags and attributes change (`[[metadata]]`).
+    #[serde(default)]
+    pub metadata: usize,
 }
 
 /// The repository and workspace patterns of the configuration that match nothing listed.
@@ -445,6 +451,7 @@ impl Plan {
                 Action::Retire { placement, .. } | Action::Reactivate { placement, .. } => {
                     vec![Some(placement.org_id.clone())]
                 }
+                Action::Metadata(m) => vec![Some(m.org_id.clone())],
                 _ => Vec::new(),
             })
             .flatten()
@@ -484,6 +491,7 @@ impl Plan {
                 Action::Differs(d) => {
                     *s.differences.entry(d.label().to_owned()).or_default() += 1;
                 }
+                Action::Metadata(_) => s.metadata += 1,
                 Action::Skip { reason, .. } => {
                     *s.skipped.entry(reason.label().to_owned()).or_default() += 1;
                 }
@@ -594,6 +602,7 @@ impl Plan {
             ("uncertain", s.uncertain),
             ("in quarantine", s.quarantined),
             ("to reactivate", s.reactivated),
+            ("tags/attributes", s.metadata),
         ] {
             if n > 0 {
                 let _ = writeln!(out, "  {label:<20}{n:>6}");
@@ -659,6 +668,24 @@ impl Plan {
 }
 
 /// `1 org`, `2 orgs`.
+/// `✎ acme/api (package.json) tags bb-project CORE → PLATFORM; criticality → high`.
+fn metadata_line(m: &MetadataChange) -> String {
+    let manifest = m
+        .target_file
+        .as_deref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
+    let changes: Vec<String> = m
+        .changes
+        .iter()
+        .map(|c| match &c.from {
+            Some(from) => format!("{} {from} → {}", c.field, c.to),
+            None => format!("{} → {}", c.field, c.to),
+        })
+        .collect();
+    format!("✎ {}{manifest} {}", m.repository, changes.join("; "))
+}
+
 /// ` (carrying …)` after a rename or a move.
 fn carrying_note(carrying: Option<&str>) -> String {
     carrying
@@ -715,6 +742,7 @@ fn group_of(a: &Action) -> String {
         | Action::Conflict { org, .. } => format!("org {org}"),
         Action::Import(i) => format!("org {}", i.org.name()),
         Action::Differs(d) => format!("org {}", d.org),
+        Action::Metadata(m) => format!("org {}", m.org),
         Action::RenameOrg { to, .. } => format!("org {to}"),
         Action::WorkspaceGone { org: Some(org), .. }
         | Action::WorkspaceUnread { org: Some(org), .. }
@@ -744,7 +772,7 @@ fn paint(line: String) -> String {
         Some('+') => AnsiColor::Green.on_default(),
         Some('-') => AnsiColor::Red.on_default(),
         Some('!') => AnsiColor::Red.on_default().effects(Effects::BOLD),
-        Some('~' | '→' | '⇄' | '≠') => AnsiColor::Yellow.on_default(),
+        Some('~' | '→' | '⇄' | '≠' | '✎') => AnsiColor::Yellow.on_default(),
         Some('?' | '=') => Style::new().effects(Effects::DIMMED),
         _ => return line,
     };
@@ -818,6 +846,7 @@ impl Plan {
             }
             Action::Uncertain { .. } | Action::WorkspaceUnread { .. } => return drift_line(a),
             Action::Differs(d) => format!("≠ {}", d.explain()),
+            Action::Metadata(m) => metadata_line(m),
             Action::UnusedRule { setting, pattern } => format!(
                 "? rule `{pattern}` ({setting}) matches nothing here (patterns match without regard to case)"
             ),
@@ -966,6 +995,30 @@ pub struct ImportAction {
     /// when they are copied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrying: Option<String>,
+    /// What the `[[metadata]]` rule sets on each project the import creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::ports::ProjectSettings>,
+}
+
+/// Tags and attributes a `[[metadata]]` rule sets on one project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MetadataChange {
+    /// The org's name.
+    pub org: String,
+    /// The org.
+    pub org_id: OrgId,
+    /// `workspace/repository`.
+    pub repository: String,
+    /// The project.
+    pub project_id: crate::ids::ProjectId,
+    /// Its manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_file: Option<String>,
+    /// What is written: the project's settings with the managed values set.
+    pub settings: crate::ports::ProjectSettings,
+    /// Each managed value that changes.
+    pub changes: Vec<crate::metadata::FieldChange>,
 }
 
 /// Why a target is retired.
@@ -1291,8 +1344,12 @@ impl<'a> Planner<'a> {
             .and_then(|u| self.drift.replaces.get(u))
             .cloned();
         let carrying = replaces.as_ref().map(|old| self.carrying(old));
+        let metadata = crate::metadata::wanted(&self.config.metadata, repo)
+            .map(|w| crate::metadata::for_new_project(&w))
+            .filter(|s| !s.is_empty());
         Action::Import(Box::new(ImportAction {
             carrying,
+            metadata,
             org: org.clone(),
             workspace: repo.workspace.clone(),
             repository: repo.slug.clone(),

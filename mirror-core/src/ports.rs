@@ -38,6 +38,10 @@ pub struct Repo {
     pub project_key: Option<String>,
     /// Last update (RFC 3339).
     pub updated_on: Option<String>,
+    /// The main language, as Bitbucket guesses it (kept only when a `[[metadata]]` rule
+    /// matches on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl Repo {
@@ -53,6 +57,7 @@ impl Repo {
             is_private: true,
             project_key: None,
             updated_on: None,
+            language: None,
         }
     }
 

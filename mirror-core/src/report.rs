@@ -322,6 +322,10 @@ pub struct Report {
     /// old target was retired.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub carried: Vec<Carried>,
+    /// Projects whose managed tags and attributes were set (`[[metadata]]`), on existing
+    /// projects and on those this run imported.
+    #[serde(default)]
+    pub metadata_set: usize,
     /// Targets whose projects moved to the repository's new default branch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches_updated: Vec<BranchChange>,
@@ -381,36 +385,7 @@ impl Report {
                 self.integrations_added.join(", ")
             );
         }
-        let _ = writeln!(
-            out,
-            "  imports     {} accepted, {} completed, {} failed{}{}",
-            self.imports_accepted,
-            self.imports_completed,
-            self.imports_failed.len(),
-            if self.imports_not_attempted > 0 {
-                format!(", {} not attempted", self.imports_not_attempted)
-            } else {
-                String::new()
-            },
-            if self.imports_resumed > 0 {
-                format!(", {} resumed from an earlier run", self.imports_resumed)
-            } else {
-                String::new()
-            }
-        );
-        if self.imports_found_in_snyk > 0 {
-            let _ = writeln!(
-                out,
-                "  imports     {} found in Snyk just before their post (imported by another process meanwhile); not posted",
-                self.imports_found_in_snyk
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  projects    {} created ({} had none)",
-            self.projects_created,
-            crate::conflict::repositories(self.zero_project_imports)
-        );
+        self.render_imports(&mut out);
         let _ = writeln!(out, "  skipped     {skipped}");
         for (reason, n) in &self.skipped {
             let _ = writeln!(out, "    {reason:<30}{n:>4}");
@@ -429,25 +404,7 @@ impl Report {
                 self.notifications_off.join(", ")
             );
         }
-        if self.renamed + self.moved > 0 || !self.retired.is_empty() {
-            let _ = writeln!(
-                out,
-                "  drift       {} renamed, {} moved, {} retired, {} branches updated",
-                self.renamed,
-                self.moved,
-                self.retired.len(),
-                self.branches_updated.len()
-            );
-        } else if !self.branches_updated.is_empty() {
-            let _ = writeln!(
-                out,
-                "  drift       {} branches updated",
-                self.branches_updated.len()
-            );
-        }
-        for r in &self.orgs_renamed {
-            let _ = writeln!(out, "  org renamed {} → {}", r.from, r.to);
-        }
+        self.render_changes(&mut out);
         let failures =
             self.org_failures.len() + self.imports_failed.len() + self.failed_changes.len();
         if failures > 0 {
@@ -493,6 +450,72 @@ impl Report {
         }
         self.render_lines(&mut out);
         out
+    }
+
+    /// The summary's lines for the imports and the projects they created.
+    fn render_imports(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "  imports     {} accepted, {} completed, {} failed{}{}",
+            self.imports_accepted,
+            self.imports_completed,
+            self.imports_failed.len(),
+            if self.imports_not_attempted > 0 {
+                format!(", {} not attempted", self.imports_not_attempted)
+            } else {
+                String::new()
+            },
+            if self.imports_resumed > 0 {
+                format!(", {} resumed from an earlier run", self.imports_resumed)
+            } else {
+                String::new()
+            }
+        );
+        if self.imports_found_in_snyk > 0 {
+            let _ = writeln!(
+                out,
+                "  imports     {} found in Snyk just before their post (imported by another process meanwhile); not posted",
+                self.imports_found_in_snyk
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  projects    {} created ({} had none)",
+            self.projects_created,
+            crate::conflict::repositories(self.zero_project_imports)
+        );
+    }
+
+    /// The summary's lines for what changed in Snyk besides imports: drift, org renames,
+    /// metadata.
+    fn render_changes(&self, out: &mut String) {
+        if self.renamed + self.moved > 0 || !self.retired.is_empty() {
+            let _ = writeln!(
+                out,
+                "  drift       {} renamed, {} moved, {} retired, {} branches updated",
+                self.renamed,
+                self.moved,
+                self.retired.len(),
+                self.branches_updated.len()
+            );
+        } else if !self.branches_updated.is_empty() {
+            let _ = writeln!(
+                out,
+                "  drift       {} branches updated",
+                self.branches_updated.len()
+            );
+        }
+        for r in &self.orgs_renamed {
+            let _ = writeln!(out, "  org renamed {} → {}", r.from, r.to);
+        }
+        if self.metadata_set > 0 {
+            let _ = writeln!(
+                out,
+                "  metadata    tags and attributes set on {} project{} (metadata rules)",
+                self.metadata_set,
+                if self.metadata_set == 1 { "" } else { "s" }
+            );
+        }
     }
 
     /// One line per conflict, failure, change and warning.

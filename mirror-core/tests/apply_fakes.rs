@@ -149,6 +149,7 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
                 replaces: None,
                 restore: false,
                 carrying: None,
+                metadata: None,
             },
         )));
         p

@@ -109,3 +109,140 @@ async fn a_rename_and_a_transfer_carry_every_ignore_tag_attribute_frequency_and_
     w.assert_equal();
     w.assert_settled().await;
 }
+
+const RULES: &str = r#"
+[[metadata]]
+match = { workspace = "ws-*" }
+tags = { bb-project = "{project.key}", bb-workspace = "{workspace}" }
+criticality = ["high"]
+lifecycle = ["production"]
+"#;
+
+/// The active projects of `repo` and the value of their tag `key`.
+fn tag(w: &World, repo: &str, key: &str) -> Vec<Option<String>> {
+    active(w, repo)
+        .iter()
+        .map(|p| {
+            p.settings
+                .tags
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_rules_are_applied_at_import_and_kept_in_step() {
+    let w = World::with(Estate::generate(1, 6, 3), RULES).await;
+    let report = w.sync().await;
+    assert!(report.metadata_set > 0, "{}", report.render());
+    let repo = w.first_repos("ws-0001", 1)[0].clone();
+    let full = format!("ws-0001/{repo}");
+    let key =
+        w.bb.estate()
+            .workspaces
+            .iter()
+            .flat_map(|ws| &ws.repositories)
+            .find(|r| r.slug == repo)
+            .and_then(|r| r.project_key.clone())
+            .unwrap();
+    assert!(
+        tag(&w, &full, "bb-project")
+            .iter()
+            .all(|v| v.as_deref() == Some(key.as_str()))
+    );
+    for p in active(&w, &full) {
+        assert_eq!(p.settings.criticality, vec!["high".to_owned()]);
+        assert_eq!(p.settings.lifecycle, vec!["production".to_owned()]);
+    }
+    // Applied: nothing left to change.
+    let plan = w.plan().await;
+    assert_eq!(plan.summary().metadata, 0, "{}", plan.render());
+
+    // A person's own tag of another key is kept; the repository moves to another project.
+    let person = w.person();
+    for p in active(&w, &full) {
+        let mut s = p.settings.clone();
+        s.tags
+            .push(("owner-team".to_owned(), "payments".to_owned()));
+        person
+            .update_project_settings(&p.org_id, &p.id, &s)
+            .await
+            .unwrap();
+    }
+    // Another project of the generated workspace (CORE, WEB, DATA).
+    let other = if key == "CORE" { "WEB" } else { "CORE" };
+    assert!(w.bb.set_project_key("ws-0001", &repo, other));
+    w.forget_listings();
+    let plan = w.plan().await;
+    assert!(
+        plan.render().contains(&format!(
+            "✎ {full} (package.json) tags bb-project {key} → {other}"
+        )),
+        "{}",
+        plan.render()
+    );
+    let changed = plan.summary().metadata;
+    assert_eq!(
+        changed,
+        active(&w, &full).len(),
+        "writes = projects changed"
+    );
+    let report = w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(report.metadata_set, changed, "{}", report.render());
+    assert!(
+        tag(&w, &full, "bb-project")
+            .iter()
+            .all(|v| v.as_deref() == Some(other))
+    );
+    assert!(
+        tag(&w, &full, "owner-team")
+            .iter()
+            .all(|v| v.as_deref() == Some("payments"))
+    );
+    assert_eq!(w.plan().await.summary().metadata, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tags_refused_by_snyk_are_named_once_and_the_attributes_still_set() {
+    let w = World::with_snyk(Estate::generate(1, 6, 3), RULES, |b| b.without_tags()).await;
+    w.sync().await;
+    let repo = format!("ws-0001/{}", w.first_repos("ws-0001", 1)[0]);
+    assert!(tag(&w, &repo, "bb-project").iter().all(Option::is_none));
+    // The attributes were set at import; the next sync tries the tags and names the refusal
+    // once for the org.
+    for p in active(&w, &repo) {
+        assert_eq!(p.settings.criticality, vec!["high".to_owned()]);
+    }
+    let report = w.sync().await;
+    let named: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|l| l.contains("Snyk refused tags"))
+        .collect();
+    assert_eq!(named.len(), 1, "{}", report.render());
+    assert!(
+        named[0].contains("Tags are not available on your plan"),
+        "{}",
+        named[0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workspace_rename_carries_the_history_of_its_repositories() {
+    let w = World::with(Estate::generate(1, 4, 3), "").await;
+    w.sync().await;
+    let repo = w.first_repos("ws-0001", 1)[0].clone();
+    person_triages(&w, &format!("ws-0001/{repo}"), "core").await;
+    assert!(w.bb.rename_workspace("ws-0001", "acme-renamed"));
+    let report = w.sync().await;
+    assert!(!report.carried.is_empty(), "{}", report.render());
+    let projects = active(&w, &format!("acme-renamed/{repo}"));
+    assert!(!projects.is_empty(), "{}", report.render());
+    for p in projects {
+        assert_eq!(p.settings, triage("core"), "{}", p.name);
+        assert_eq!(p.ignores.len(), 1, "{}", p.name);
+    }
+    assert!(active(&w, &format!("ws-0001/{repo}")).is_empty());
+}

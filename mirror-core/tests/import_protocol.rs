@@ -48,6 +48,7 @@ fn task(org: &OrgId, repo: &str, resume: Resume) -> ImportTask {
         resume,
         uuid: None,
         workspace_uuid: None,
+        metadata: None,
     }
 }
 

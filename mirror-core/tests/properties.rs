@@ -40,6 +40,7 @@ fn repo_strategy(ws: String) -> impl Strategy<Value = Repo> {
             is_private: private,
             project_key: project.map(str::to_owned),
             updated_on: None,
+            language: None,
         })
 }
 

@@ -177,6 +177,8 @@ struct State {
     audit: Vec<AuditRecord>,
     /// Whether the audit log can be searched (plans without it answer 403).
     audit_logs: bool,
+    /// Whether projects take tags (plans without them answer 422).
+    tags: bool,
     no_group_access: HashSet<String>,
     clients: Vec<(String, String, Duration)>,
     issued: HashMap<String, (String, Instant)>,
@@ -287,6 +289,7 @@ pub struct SandboxBuilder {
     tokens: Vec<String>,
     users: Vec<String>,
     audit_logs: bool,
+    tags: bool,
     no_group_access: Vec<String>,
     clients: Vec<(String, String, Duration)>,
     orgs: Vec<(String, Vec<String>)>,
@@ -308,6 +311,7 @@ impl Default for SandboxBuilder {
             tokens: Vec::new(),
             users: Vec::new(),
             audit_logs: true,
+            tags: true,
             no_group_access: Vec::new(),
             clients: Vec::new(),
             orgs: Vec::new(),
@@ -349,6 +353,12 @@ impl SandboxBuilder {
     pub fn token_without_group_access(mut self, token: &str) -> Self {
         self = self.token(token);
         self.no_group_access.push(token.to_owned());
+        self
+    }
+
+    /// Projects take no tags (422), as on plans without them.
+    pub fn without_tags(mut self) -> Self {
+        self.tags = false;
         self
     }
 
@@ -452,6 +462,7 @@ impl SandboxBuilder {
             acting: String::new(),
             audit: Vec::new(),
             audit_logs: self.audit_logs,
+            tags: self.tags,
             no_group_access: self.no_group_access.into_iter().collect(),
             clients: self.clients,
             issued: HashMap::new(),
@@ -1449,6 +1460,9 @@ impl State {
                 Some(Response::json(200, &Value::Object(by_issue)))
             }
             (&Method::POST, ["ignore", issue]) => {
+                let (org, id) = (p.org_id.clone(), p.id.clone());
+                self.record("org.project.ignore.create", &org, Some(&id), json!({}));
+                let p = &mut self.projects[at];
                 let mut ignore = crate::models::Ignore::new(
                     issue,
                     body["ignorePath"].as_str().unwrap_or("*"),
@@ -1490,6 +1504,18 @@ impl State {
     /// REST `PATCH /orgs/{org}/projects/{id}`: tags, attributes, test frequency, owner; each
     /// attribute sent replaces the old value whole.
     fn rest_patch_project(&mut self, req: &Request, org: &str, project: &str) -> Response {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if !self.tags && body["data"]["attributes"].get("tags").is_some() {
+            return rest_error(422, "Tags are not available on your plan");
+        }
+        if !self
+            .projects
+            .iter()
+            .any(|p| p.id == project && p.org_id == org)
+        {
+            return rest_error(404, "project not found");
+        }
+        self.record("org.project.edit", org, Some(project), json!({}));
         let Some(p) = self
             .projects
             .iter_mut()
@@ -1497,7 +1523,6 @@ impl State {
         else {
             return rest_error(404, "project not found");
         };
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let a = &body["data"]["attributes"];
         let strings = |v: &Value| -> Option<Vec<String>> {
             v.as_array().map(|l| {

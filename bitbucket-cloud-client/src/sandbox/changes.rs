@@ -221,6 +221,14 @@ impl State {
         })
     }
 
+    pub(super) fn set_project_key(&mut self, workspace: &str, slug: &str, key: &str) -> bool {
+        find_repository(&mut self.estate.workspaces, workspace, slug).is_some_and(|r| {
+            r.project_key = Some(key.to_owned());
+            r.updated_on = now_text();
+            true
+        })
+    }
+
     fn workspace_mut(&mut self, slug: &str) -> Option<&mut SandboxWorkspace> {
         self.estate.workspaces.iter_mut().find(|w| w.slug == slug)
     }

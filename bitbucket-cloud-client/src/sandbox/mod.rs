@@ -597,6 +597,11 @@ impl Sandbox {
         lock(&self.state).set_main_branch(workspace, slug, branch)
     }
 
+    /// Moves a repository to another Bitbucket project of its workspace (`updated_on` moves).
+    pub fn set_project_key(&self, workspace: &str, slug: &str, key: &str) -> bool {
+        lock(&self.state).set_project_key(workspace, slug, key)
+    }
+
     /// Renames a workspace (same uuid, new slug).
     pub fn rename_workspace(&self, slug: &str, new_slug: &str) -> bool {
         lock(&self.state)

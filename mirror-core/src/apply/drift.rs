@@ -109,6 +109,15 @@ enum Change {
         run: Option<String>,
         projects: Vec<ProjectId>,
     },
+    /// Tags and attributes a `[[metadata]]` rule sets on a project (`placement` names its
+    /// repository).
+    Metadata {
+        org: String,
+        placement: Placement,
+        project_id: ProjectId,
+        settings: crate::ports::ProjectSettings,
+        tags_change: bool,
+    },
 }
 
 /// A target to retire.
@@ -135,6 +144,9 @@ enum Done {
         carried: Option<crate::report::Carried>,
     },
     Reactivated(String),
+    /// Managed tags and attributes set; `Some(Snyk's answer)` when Snyk refused the tags and
+    /// only the rest was written.
+    Metadata(Option<String>),
 }
 
 /// What the changes share while they run.
@@ -168,7 +180,8 @@ impl Change {
         match self {
             Self::Branch { placement, .. }
             | Self::Retire(Retiring { placement, .. })
-            | Self::Reactivate { placement, .. } => placement,
+            | Self::Reactivate { placement, .. }
+            | Self::Metadata { placement, .. } => placement,
         }
     }
 
@@ -176,7 +189,8 @@ impl Change {
         match self {
             Self::Branch { org, .. }
             | Self::Retire(Retiring { org, .. })
-            | Self::Reactivate { org, .. } => org,
+            | Self::Reactivate { org, .. }
+            | Self::Metadata { org, .. } => org,
         }
     }
 
@@ -186,6 +200,7 @@ impl Change {
             Self::Branch { .. } => "could not change the branch",
             Self::Retire(_) => "could not retire the target",
             Self::Reactivate { .. } => "could not reactivate the projects",
+            Self::Metadata { .. } => "could not set the tags and attributes",
         }
     }
 
@@ -232,7 +247,44 @@ impl Change {
                 projects,
                 ..
             } => reactivate(f, placement, run.as_deref(), projects).await,
+            Self::Metadata {
+                placement,
+                project_id,
+                settings,
+                tags_change,
+                ..
+            } => set_metadata(f, &placement.org_id, project_id, settings, *tags_change).await,
         }
+    }
+}
+
+/// Writes the managed tags and attributes of one project. Tags need an Enterprise plan: when
+/// Snyk refuses them (403, 422) the rest is written without them, and Snyk's answer is kept
+/// for the report.
+async fn set_metadata(
+    f: &Follow,
+    org_id: &crate::ids::OrgId,
+    project_id: &ProjectId,
+    settings: &crate::ports::ProjectSettings,
+    tags_change: bool,
+) -> Result<Done, Error> {
+    match f
+        .snyk
+        .update_project_settings(org_id, project_id, settings)
+        .await
+    {
+        Ok(()) => Ok(Done::Metadata(None)),
+        Err(e) if tags_change && matches!(e.status(), Some(403 | 422)) => {
+            let mut without = settings.clone();
+            without.tags.clear();
+            if !without.is_empty() {
+                f.snyk
+                    .update_project_settings(org_id, project_id, &without)
+                    .await?;
+            }
+            Ok(Done::Metadata(Some(e.to_string())))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -530,6 +582,17 @@ fn planned_change(a: &Action) -> Option<Change> {
             run: run.clone(),
             projects: projects.clone(),
         }),
+        Action::Metadata(m) => Some(Change::Metadata {
+            org: m.org.clone(),
+            placement: Placement {
+                org_id: m.org_id.clone(),
+                full_name: m.repository.clone(),
+                target_id: None,
+            },
+            project_id: m.project_id.clone(),
+            settings: m.settings.clone(),
+            tags_change: m.changes.iter().any(|c| c.field.starts_with("tags ")),
+        }),
         _ => None,
     }
 }
@@ -553,7 +616,7 @@ pub(crate) async fn follow(
     });
     let needed: BTreeSet<&OrgId> = changes
         .iter()
-        .filter(|c| !matches!(c, Change::Reactivate { .. }))
+        .filter(|c| !matches!(c, Change::Reactivate { .. } | Change::Metadata { .. }))
         .map(Change::placement)
         .chain(successors)
         .filter(|p| p.target_id.is_none())
@@ -597,6 +660,18 @@ pub(crate) async fn follow(
                 stage.report.replaced.push(line);
             }
             Ok(Done::Reactivated(name)) => stage.report.reactivated.push(name),
+            Ok(Done::Metadata(refused)) => {
+                stage.report.metadata_set += 1;
+                // Once per org, in Snyk's words.
+                let head = format!("{}: Snyk refused tags", change.org());
+                if let Some(why) = refused
+                    && !stage.report.warnings.iter().any(|l| l.starts_with(&head))
+                {
+                    stage.report.warnings.push(format!(
+                        "{head} ({why}); the attributes were set without them"
+                    ));
+                }
+            }
             Err(e) if e.is_auth() => return Err(e),
             Err(e) => {
                 let name = change.placement().full_name.clone();

@@ -182,6 +182,7 @@ fn import_task(
         uuid,
         workspace_uuid,
         restore,
+        metadata,
         ..
     } = &**import;
     let spec = ImportSpec {
@@ -197,7 +198,10 @@ fn import_task(
     } else {
         ImportTask::resuming(org_id, name, integration_id, spec, state)
     };
-    task.map(|t| t.identified(uuid.clone(), workspace_uuid.clone()))
+    task.map(|t| {
+        t.identified(uuid.clone(), workspace_uuid.clone())
+            .with_metadata(metadata.clone())
+    })
 }
 
 /// Carries out `plan` with `snyk`, journaling into `journal`. Stops starting new work when

@@ -66,6 +66,8 @@ pub struct ImportTask {
     pub uuid: Option<RepoUuid>,
     /// Its workspace's uuid, when known.
     pub workspace_uuid: Option<String>,
+    /// What a `[[metadata]]` rule sets on each project the import creates.
+    pub metadata: Option<crate::ports::ProjectSettings>,
 }
 
 impl ImportTask {
@@ -116,7 +118,15 @@ impl ImportTask {
             resume,
             uuid: None,
             workspace_uuid: None,
+            metadata: None,
         }
+    }
+
+    /// The same task, setting `metadata` on each project it creates.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Option<crate::ports::ProjectSettings>) -> Self {
+        self.metadata = metadata;
+        self
     }
 
     /// The same task, knowing the repository's and its workspace's uuids.

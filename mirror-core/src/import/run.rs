@@ -15,7 +15,7 @@ use crate::import::{ImportContext, ImportOutcome, ImportTask, import_one};
 use crate::journal::Journal;
 use crate::report::{FailedImport, Report};
 
-type Joined = (OrgId, ImportTask, Result<ImportOutcome, Error>);
+type Joined = (OrgId, ImportTask, Result<ImportOutcome, Error>, usize);
 
 /// Runs `tasks` (in their order within each org) by the protocol, at most
 /// `options.concurrency` at once and `options.per_org_concurrency` per org (when set), orgs taken in
@@ -91,14 +91,19 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
             let ctx = ctx.clone();
             running.spawn(async move {
                 let outcome = import_one(&task, &ctx).await;
-                (org, task, outcome)
+                let tagged = match &outcome {
+                    Ok(outcome) => tag_new_projects(&task, outcome, &ctx).await,
+                    Err(_) => 0,
+                };
+                (org, task, outcome, tagged)
             });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (org, task, outcome) =
+        let (org, task, outcome, tagged) =
             joined.map_err(|e| Error::Internal(format!("an import task failed: {e}")))?;
+        report.metadata_set += tagged;
         scheduler.finished(&org);
         let outcome = outcome?.auth_error()?;
         if count(report, &task, &outcome, ctx) {
@@ -131,6 +136,49 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
     }
     guard.finish(ctx, report).await?;
     Ok(nothing_to_do)
+}
+
+/// Gives each project an import created what its `[[metadata]]` rule sets (tags refused by
+/// Snyk are left out); returns how many projects were set. A failure is logged: the next
+/// sync's plan shows what is still to set.
+async fn tag_new_projects(
+    task: &ImportTask,
+    outcome: &ImportOutcome,
+    ctx: &ImportContext,
+) -> usize {
+    let (Some(settings), ImportOutcome::Ended { outcome: job, .. }) = (&task.metadata, outcome)
+    else {
+        return 0;
+    };
+    let mut set = 0;
+    for id in job
+        .project_results
+        .iter()
+        .filter_map(|p| p.project_id.as_ref())
+    {
+        let mut written = ctx
+            .snyk
+            .update_project_settings(&task.org_id, id, settings)
+            .await;
+        if let Err(e) = &written
+            && matches!(e.status(), Some(403 | 422))
+            && !settings.tags.is_empty()
+        {
+            let mut without = settings.clone();
+            without.tags.clear();
+            written = ctx
+                .snyk
+                .update_project_settings(&task.org_id, id, &without)
+                .await;
+        }
+        match written {
+            Ok(()) => set += 1,
+            Err(e) => {
+                tracing::warn!(repository = %task.repository(), project = %id, error = %e, "the tags and attributes of a new project could not be set; the next sync tries again")
+            }
+        }
+    }
+    set
 }
 
 /// Counts one outcome into the report and tells the observer; returns whether Snyk refused it

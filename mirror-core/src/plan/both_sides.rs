@@ -349,6 +349,34 @@ impl<'a> Planner<'a> {
             self.name(org, repo, kind, None, Response::Named);
         }
         self.other_branch(org, repo, &projects);
+        self.metadata(org, repo, &projects);
+    }
+
+    /// The managed tags and attributes of each active project of `repo`, where they differ
+    /// from what its `[[metadata]]` rule says.
+    fn metadata(
+        &mut self,
+        org: &OrgInventory,
+        repo: &Repo,
+        projects: &[&crate::ports::SnykProject],
+    ) {
+        let Some(wanted) = crate::metadata::wanted(&self.config.metadata, repo) else {
+            return;
+        };
+        for p in projects.iter().filter(|p| p.active) {
+            if let Some((settings, changes)) = crate::metadata::apply_to(&p.settings, &wanted) {
+                self.fixes
+                    .push(Action::Metadata(Box::new(super::MetadataChange {
+                        org: org.name.clone(),
+                        org_id: org.id.clone(),
+                        repository: repo.full_name(),
+                        project_id: p.id.clone(),
+                        target_file: p.target_file.clone(),
+                        settings,
+                        changes,
+                    })));
+            }
+        }
     }
 
     /// Every project of the target inactive: this mirror's own retirement, or a person's
