@@ -180,6 +180,9 @@ struct Options {
     per_org: Option<usize>,
     /// The Snyk sandbox answers 403 to audit-log searches (plans without audit logs).
     no_audit_log: bool,
+    /// A `[[metadata]]` rule tags every project with its Bitbucket project key, and the drift
+    /// round also moves 1% of the repositories to another project.
+    metadata: bool,
     one: bool,
 }
 
@@ -205,6 +208,9 @@ impl Options {
         }
         if self.no_audit_log {
             args.push("--without-audit-logs".to_owned());
+        }
+        if self.metadata {
+            args.push("--metadata".to_owned());
         }
         args
     }
@@ -243,6 +249,7 @@ fn parse_args() -> Result<Options, String> {
         concurrency: ApplyOptions::default().concurrency,
         per_org: ApplyOptions::default().per_org_concurrency,
         no_audit_log: false,
+        metadata: false,
         one: false,
     };
     let mut args = std::env::args().skip(1);
@@ -289,9 +296,10 @@ fn parse_args() -> Result<Options, String> {
             }
             "--one" => o.one = true,
             "--without-audit-logs" => o.no_audit_log = true,
+            "--metadata" => o.metadata = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --job-distribution fixed|lognormal, --concurrency N, --per-org N, --without-audit-logs"
+                    "unknown argument `{other}`; use --estate WxR, --latency-ms N, --job-seconds N, --job-distribution fixed|lognormal, --concurrency N, --per-org N, --without-audit-logs, --metadata"
                 ));
             }
         }
@@ -428,11 +436,16 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         let base_rss = memory("VmRSS");
 
         let config = Config::from_toml(&format!(
-            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n{}",
+            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n{}{}",
             snyk.group_id(),
             o.concurrency,
             o.per_org
-                .map_or(String::new(), |n| format!("per_org_concurrency = {n}\n"))
+                .map_or(String::new(), |n| format!("per_org_concurrency = {n}\n")),
+            if o.metadata {
+                "[[metadata]]\ntags = { bb-project = \"{project.key}\" }\n"
+            } else {
+                ""
+            }
         ))
         .map_err(|e| e.to_string())?;
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -444,7 +457,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 // The next scheduled sync, an hour later (on the virtual clock): Bitbucket's
                 // hourly budget is one credential's for the whole estate.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                drift = change_one_percent(&bitbucket, workspaces);
+                drift = change_one_percent(&bitbucket, workspaces, o.metadata);
             }
             // Fresh clients each time, as two runs of the binary would have.
             let bitbucket_port = BitbucketAdapter::new(
@@ -564,12 +577,13 @@ struct Drift {
     moved: u64,
     deleted: u64,
     branches: u64,
+    projects_moved: u64,
 }
 
 /// Changes 1% of the repositories (at least one of each kind; no move with one workspace):
 /// renamed, moved to the next workspace (under a new slug, as generated workspaces share
 /// their slugs), deleted, or given a new default branch, in turn.
-fn change_one_percent(bitbucket: &bb::Sandbox, workspaces: usize) -> Drift {
+fn change_one_percent(bitbucket: &bb::Sandbox, workspaces: usize, metadata: bool) -> Drift {
     let estate = bitbucket.estate();
     let all: Vec<(String, String)> = estate
         .workspaces
@@ -606,6 +620,29 @@ fn change_one_percent(bitbucket: &bb::Sandbox, workspaces: usize) -> Drift {
             2 if bitbucket.delete_repository(ws, slug) => d.deleted += 1,
             3 if bitbucket.set_main_branch(ws, slug, "trunk") => d.branches += 1,
             _ => {}
+        }
+    }
+    // Another 1% moved to another Bitbucket project (with metadata rules): their projects'
+    // tag changes.
+    if metadata {
+        let key_of = |ws: &str, slug: &str| {
+            estate
+                .workspaces
+                .iter()
+                .filter(|w| w.slug == ws)
+                .flat_map(|w| &w.repositories)
+                .find(|r| r.slug == slug)
+                .and_then(|r| r.project_key.clone())
+        };
+        for (ws, slug) in all.iter().skip(1).step_by(step).take(n) {
+            let to = if key_of(ws, slug).as_deref() == Some("WEB") {
+                "CORE"
+            } else {
+                "WEB"
+            };
+            if bitbucket.set_project_key(ws, slug, to) {
+                d.projects_moved += 1;
+            }
         }
     }
     d
@@ -646,6 +683,17 @@ fn print_drift(d: &Drift, f: &Figures) {
             "lookups by uuid",
             route(&f.bitbucket, "GET /repositories/{workspace}/{repo_slug}"),
             d.deleted,
+        ),
+        (
+            // With metadata rules: each project of a repository moved to another project,
+            // and each project an import made (one manifest a repository here).
+            "tags written",
+            route(&f.snyk, "PATCH /rest/orgs/{org_id}/projects/{project_id}"),
+            if d.projects_moved > 0 {
+                d.projects_moved + d.renamed + d.moved
+            } else {
+                0
+            },
         ),
     ] {
         println!("  {what:<22}{got:>6} (minimum {minimum})");

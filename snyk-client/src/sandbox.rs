@@ -199,6 +199,9 @@ struct State {
     first_posted: HashMap<String, std::time::Instant>,
     targets: Vec<SandboxTarget>,
     projects: Vec<SandboxProject>,
+    /// Project id → its position in `projects` (estates of 100,000 projects are written one
+    /// project at a time).
+    project_index: HashMap<String, usize>,
     /// Indexes, so that estates of 100,000 repositories stay fast: org → its targets
     /// (positions in `targets`); (org, lowercased name, type) → target position; org → project
     /// count; target id → project count; (target id, file) → project id.
@@ -479,6 +482,7 @@ impl SandboxBuilder {
             first_posted: HashMap::new(),
             targets: Vec::new(),
             projects: Vec::new(),
+            project_index: HashMap::new(),
             org_targets: HashMap::new(),
             target_keys: HashMap::new(),
             org_projects: HashMap::new(),
@@ -1256,6 +1260,7 @@ impl State {
                         self.project_keys.insert(project_key, id.clone());
                         *self.org_projects.entry(job.org_id.clone()).or_default() += 1;
                         *self.target_projects.entry(target_id.clone()).or_default() += 1;
+                        self.project_index.insert(id.clone(), self.projects.len());
                         self.projects.push(SandboxProject {
                             id: id.clone(),
                             org_id: job.org_id.clone(),
@@ -1286,11 +1291,7 @@ impl State {
         tail: &[&str],
         body: &Value,
     ) -> Response {
-        let Some(at) = self
-            .projects
-            .iter()
-            .position(|p| p.id == project_id && p.org_id == org_id)
-        else {
+        let Some(at) = self.project_at(org_id, project_id) else {
             return v1_error(404, "Project not found");
         };
         if let Some(answer) = self.v1_project_history(req, at, tail, body) {
@@ -1508,21 +1509,11 @@ impl State {
         if !self.tags && body["data"]["attributes"].get("tags").is_some() {
             return rest_error(422, "Tags are not available on your plan");
         }
-        if !self
-            .projects
-            .iter()
-            .any(|p| p.id == project && p.org_id == org)
-        {
-            return rest_error(404, "project not found");
-        }
-        self.record("org.project.edit", org, Some(project), json!({}));
-        let Some(p) = self
-            .projects
-            .iter_mut()
-            .find(|p| p.id == project && p.org_id == org)
-        else {
+        let Some(at) = self.project_at(org, project) else {
             return rest_error(404, "project not found");
         };
+        self.record("org.project.edit", org, Some(project), json!({}));
+        let p = &mut self.projects[at];
         let a = &body["data"]["attributes"];
         let strings = |v: &Value| -> Option<Vec<String>> {
             v.as_array().map(|l| {
@@ -1563,9 +1554,23 @@ impl State {
         )
     }
 
+    /// Where the project `id` of `org` is in `projects`.
+    fn project_at(&self, org: &str, id: &str) -> Option<usize> {
+        self.project_index
+            .get(id)
+            .copied()
+            .filter(|&i| self.projects.get(i).is_some_and(|p| p.org_id == org))
+    }
+
     /// Deletes the project at `at` and keeps the indexes and counts in step.
     fn remove_project(&mut self, at: usize) {
         let p = self.projects.remove(at);
+        self.project_index = self
+            .projects
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
         self.project_keys
             .remove(&(p.target_id.clone(), p.target_file));
         if let Some(n) = self.org_projects.get_mut(&p.org_id) {
@@ -1604,11 +1609,7 @@ impl State {
                 self.rest_patch_project(req, org, project)
             }
             (&Method::DELETE, ["orgs", org, "projects", project]) => {
-                let Some(i) = self
-                    .projects
-                    .iter()
-                    .position(|p| p.id == *project && p.org_id == *org)
-                else {
+                let Some(i) = self.project_at(org, project) else {
                     return Some(rest_error(404, "project not found"));
                 };
                 self.record("org.project.delete", org, Some(project), json!({}));
