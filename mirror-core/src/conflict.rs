@@ -52,6 +52,12 @@ pub enum ConflictReason {
         /// The most it retires.
         limit: usize,
     },
+    /// The org's integrations, targets or projects could not be read this run: what it holds
+    /// is not known, so nothing is imported into it; the other orgs go on.
+    OrgUnread {
+        /// Snyk's answer.
+        why: String,
+    },
 }
 
 impl ConflictReason {
@@ -89,6 +95,9 @@ impl ConflictReason {
             }
             Self::MassRetire { retirements, limit } => format!(
                 "{retirements} targets of repositories gone would be retired, more than the {limit} a run retires in one org: check that Bitbucket really lost them, then set drift.allow_mass_retire to retire them all"
+            ),
+            Self::OrgUnread { why } => format!(
+                "the org could not be read ({why}); nothing is imported into it this run, and the next run reads it again"
             ),
         }
     }

@@ -187,6 +187,10 @@ pub struct OrgInventory {
     /// Why the audit log could not be read, when it was asked and could not be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_unread: Option<String>,
+    /// Why the org itself could not be read this run (its integrations, targets or
+    /// projects): nothing is imported into it, and the other orgs go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 impl OrgInventory {
@@ -202,6 +206,7 @@ impl OrgInventory {
             projects: None,
             changes: Vec::new(),
             audit_unread: None,
+            unread: None,
         }
     }
 
@@ -875,14 +880,25 @@ async fn gather_snyk_for(
     let full = !targeted;
     let ids: Vec<OrgId> = orgs.iter().map(|o| o.id.clone()).collect();
     let ids = &ids;
-    let details: Vec<(usize, OrgRead)> = stream::iter(to_read)
-        .map(|(i, names)| async move {
-            Ok::<_, Error>((i, read_org(snyk, ids[i].clone(), names, full).await?))
-        })
+    let answers: Vec<(usize, Result<OrgRead, Error>)> = stream::iter(to_read)
+        .map(|(i, names)| async move { (i, read_org(snyk, ids[i].clone(), names, full).await) })
         .buffer_unordered(ORG_CONCURRENCY)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
     let mut read_in_full = full;
+    let mut details = Vec::new();
+    for (i, answer) in answers {
+        match answer {
+            Ok(d) => details.push((i, d)),
+            // Credentials refused end the run; any other failure holds back this org alone.
+            Err(e) if e.ends_the_run() => return Err(e),
+            Err(e) => {
+                tracing::warn!(org = %orgs[i].name, error = %e, "the org could not be read; nothing is imported into it this run");
+                read_in_full = false;
+                orgs[i].unread = Some(e.to_string());
+            }
+        }
+    }
     let read: BTreeSet<usize> = details.iter().map(|(i, _)| *i).collect();
     for (i, d) in details {
         read_in_full &= d.projects.is_some();

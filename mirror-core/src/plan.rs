@@ -1263,6 +1263,10 @@ impl<'a> Planner<'a> {
             let length = dest.chars().count();
             return self.conflict(dest, ConflictReason::NameTooLong { length }, repos);
         }
+        // An org that could not be read holds back its repositories this run, alone.
+        if let Some(why) = existing.iter().find_map(|o| o.unread.clone()) {
+            return self.conflict(dest, ConflictReason::OrgUnread { why }, repos);
+        }
         let org = match existing.as_slice() {
             [] => None,
             [one] => Some(*one),

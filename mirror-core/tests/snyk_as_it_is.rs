@@ -452,3 +452,44 @@ async fn without_an_audit_log_every_org_is_read_every_time() {
     let after = org_reads(&w);
     assert_eq!((after.0 - before.0, after.1 - before.1), (3, 3));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_org_that_cannot_be_read_holds_back_only_its_own_repositories() {
+    let w = World::with(Estate::generate(2, 6, 3), "").await;
+    w.sync().await;
+    // New repositories in both workspaces; one org's projects cannot be listed.
+    for (ws, uuid) in [
+        ("ws-0001", "{00000000-0000-4000-8000-00000000f001}"),
+        ("ws-0002", "{00000000-0000-4000-8000-00000000f002}"),
+    ] {
+        assert!(w.bb.add_repository(
+            ws,
+            bitbucket_cloud_client::sandbox::SandboxRepository::new("fresh", uuid)
+        ));
+    }
+    let unread = w.org_id("ws-0001");
+    w.snyk.server().inject_on(
+        &format!("/rest/orgs/{unread}/projects"),
+        snyk_client::api_support::sandbox::Fault::Status(403),
+        1_000,
+    );
+    let plan = w.plan().await;
+    let text = plan.render();
+    assert!(
+        text.contains("! conflict ws-0001: the org could not be read"),
+        "{text}"
+    );
+    assert_eq!(imports(&plan), 1, "{text}");
+    assert!(
+        plan.compared.is_none(),
+        "no equality is claimed without a full read"
+    );
+    let report = w.mirror().apply(&plan).await.unwrap();
+    assert_eq!(report.imports_accepted, 1, "{}", report.render());
+    assert!(
+        w.snyk
+            .targets()
+            .iter()
+            .any(|t| t.display_name == "ws-0002/fresh")
+    );
+}
