@@ -164,6 +164,14 @@ pub enum Event {
     },
     /// A run ended.
     RunFinished,
+    /// Snyk refused tags in an org (plans without them): `[[metadata]]` tags are not tried
+    /// there again for a week, and the attributes are still set.
+    TagsRefused {
+        /// The org.
+        org_id: OrgId,
+        /// When (seconds since the Unix epoch).
+        at: u64,
+    },
     /// A Bitbucket delivery was accepted (before it was answered): queued until a
     /// [`Event::DeliveriesDone`] names it, and remembered by its `X-Request-UUID` for at least
     /// [`DELIVERY_MEMORY_SECONDS`] so that a retry or a replay acts once.
@@ -391,6 +399,8 @@ pub struct JournalState {
     /// Targets this mirror retired (deactivated or deleted) and has not imported or
     /// reactivated since, by (org id, lowercased name): what it did, not what people did.
     pub retired: std::collections::BTreeSet<(OrgId, String)>,
+    /// Orgs where Snyk refused tags, with when (see [`Event::TagsRefused`]).
+    pub tags_refused: BTreeMap<OrgId, u64>,
     /// Deliveries queued and not yet reconciled, by repository.
     pub pending: BTreeMap<RepoUuid, PendingRepository>,
     /// How many deliveries `pending` holds.
@@ -541,6 +551,9 @@ impl JournalState {
                     !p.requests.is_empty()
                 });
                 self.pending_deliveries -= removed.min(self.pending_deliveries);
+            }
+            Event::TagsRefused { org_id, at } => {
+                self.tags_refused.insert(org_id.clone(), *at);
             }
             Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
         }
@@ -699,6 +712,7 @@ impl JournalState {
             repos: self.repos.clone(),
             quarantined: self.quarantined.values().cloned().collect(),
             retired: self.retired.clone(),
+            tags_refused: self.tags_refused.clone(),
         }
     }
 }

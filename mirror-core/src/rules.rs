@@ -101,6 +101,9 @@ pub struct History {
     /// lowercased `workspace/repository`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub retired: BTreeSet<(OrgId, String)>,
+    /// Orgs where Snyk refused tags, with when (seconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags_refused: BTreeMap<OrgId, u64>,
 }
 
 impl History {

@@ -227,6 +227,9 @@ async fn tags_refused_by_snyk_are_named_once_and_the_attributes_still_set() {
         "{}",
         named[0]
     );
+    // Remembered: the next plan does not try the tags again (for a week).
+    let plan = w.plan().await;
+    assert_eq!(plan.summary().metadata, 0, "{}", plan.render());
 }
 
 #[tokio::test(start_paused = true)]

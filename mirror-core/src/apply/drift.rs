@@ -668,8 +668,13 @@ pub(crate) async fn follow(
                     && !stage.report.warnings.iter().any(|l| l.starts_with(&head))
                 {
                     stage.report.warnings.push(format!(
-                        "{head} ({why}); the attributes were set without them"
+                        "{head} ({why}); the attributes were set without them, and tags are not tried there again for a week"
                     ));
+                    let refused = Event::TagsRefused {
+                        org_id: change.placement().org_id.clone(),
+                        at: crate::inventory::unix_now(),
+                    };
+                    stage.writer.append(refused).await?;
                 }
             }
             Err(e) if e.is_auth() => return Err(e),

@@ -26,6 +26,8 @@ pub(super) struct Facts {
     listed: HashMap<String, Option<String>>,
     /// The targets this mirror knows as its own.
     known: BTreeSet<(OrgId, String)>,
+    /// When both sides were read (seconds since the Unix epoch; 0 when unknown).
+    pub(super) now: u64,
     /// Orgs holding this mirror's records.
     history_orgs: BTreeSet<OrgId>,
     /// Repositories whose branch change the drift analysis plans already.
@@ -46,6 +48,7 @@ impl Facts {
             return Self {
                 listed: HashMap::new(),
                 known: BTreeSet::new(),
+                now: inventory.read_at.unwrap_or(0),
                 history_orgs: BTreeSet::new(),
                 branching: BTreeSet::new(),
                 workspaces: BTreeSet::new(),
@@ -72,6 +75,7 @@ impl Facts {
         Self {
             listed,
             known: history.known_targets(),
+            now: inventory.read_at.unwrap_or(0),
             history_orgs,
             branching: BTreeSet::new(),
             workspaces: inventory
@@ -360,9 +364,19 @@ impl<'a> Planner<'a> {
         repo: &Repo,
         projects: &[&crate::ports::SnykProject],
     ) {
-        let Some(wanted) = crate::metadata::wanted(&self.config.metadata, repo) else {
+        let Some(mut wanted) = crate::metadata::wanted(&self.config.metadata, repo) else {
             return;
         };
+        // Snyk refused tags in this org less than a week ago: the attributes only.
+        let week = 7 * 24 * 3600;
+        if self
+            .history
+            .tags_refused
+            .get(&org.id)
+            .is_some_and(|at| self.facts.now.saturating_sub(*at) < week)
+        {
+            wanted.tags.clear();
+        }
         for p in projects.iter().filter(|p| p.active) {
             if let Some((settings, changes)) = crate::metadata::apply_to(&p.settings, &wanted) {
                 self.fixes
