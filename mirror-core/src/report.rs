@@ -415,10 +415,22 @@ impl Report {
         }
         let _ = writeln!(out, "  conflicts   {}", self.conflicts.len());
         if !self.differences.is_empty() {
-            let unexplained = self.differences.iter().filter(|d| !d.explained()).count();
+            // What this run restored or retired is acted on, not left unexplained.
+            let acted = |d: &&crate::differences::Difference| {
+                matches!(
+                    d.response,
+                    crate::differences::Response::Restored | crate::differences::Response::Retired
+                )
+            };
+            let done = self.differences.iter().filter(acted).count();
+            let unexplained = self
+                .differences
+                .iter()
+                .filter(|d| !acted(d) && !d.explained())
+                .count();
             let _ = writeln!(
                 out,
-                "  differences {} between Snyk and Bitbucket named ({unexplained} not explained)",
+                "  differences {} between Snyk and Bitbucket named ({done} acted on by this run, {unexplained} not explained)",
                 self.differences.len()
             );
         }

@@ -163,6 +163,13 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
     let report = w.mirror().apply(&plan).await.unwrap();
     assert_eq!(report.imports_accepted, 1, "{}", report.render());
     assert_eq!(report.reactivated, vec![deactivated.clone()]);
+    assert!(
+        report
+            .render()
+            .contains("(2 acted on by this run, 0 not explained)"),
+        "{}",
+        report.render()
+    );
     assert!(w.active(&deactivated) > 0);
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The same plan applied again posts nothing: the target is looked for by name first.
