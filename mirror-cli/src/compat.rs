@@ -622,7 +622,6 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
     let ctx = ImportContext {
         snyk: Arc::new(SnykAdapter::new(client)),
         writer: journal.writer(),
-        integration_type: config.snyk.integration.api_name(),
         grace: Duration::from_secs(config.apply.resume_grace_seconds),
         observer: logs.clone(),
     };

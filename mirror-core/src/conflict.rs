@@ -131,11 +131,12 @@ impl fmt::Display for Conflict {
     }
 }
 
+/// `n` with the noun that fits it: "1 tag", "2 tags".
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// "1 repository", "2 repositories".
 pub(crate) fn repositories(n: usize) -> String {
-    if n == 1 {
-        "1 repository".to_owned()
-    } else {
-        format!("{n} repositories")
-    }
+    counted(n, "repository", "repositories")
 }

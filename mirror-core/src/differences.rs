@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conflict::counted;
+
 use crate::ids::{OrgId, ProjectId, RepoUuid, TargetId};
 use crate::inventory::OrgInventory;
 use crate::ports::{AuditEntry, SnykProject};
@@ -229,10 +231,6 @@ impl Difference {
             ),
         }
     }
-}
-
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {

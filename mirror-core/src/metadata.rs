@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::config::{Visibility, glob_match};
-use crate::ports::{ProjectSettings, Repo};
+use crate::ids::{OrgId, ProjectId};
+use crate::ports::{ProjectSettings, Repo, SnykPort};
 
 /// One `[[metadata]]` rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +231,37 @@ pub(crate) fn apply_to(
         });
     }
     (!changes.is_empty()).then_some((next, changes))
+}
+
+/// Writes `settings` to a project. When it changes tags (`tags_changed`) and Snyk refuses
+/// them (403, 422: plans without tags), the rest is written without them and Snyk's answer is
+/// returned; `None` when all was written.
+///
+/// # Errors
+/// Any other failure of the write.
+pub(crate) async fn write_settings(
+    snyk: &dyn SnykPort,
+    org_id: &OrgId,
+    project_id: &ProjectId,
+    settings: &ProjectSettings,
+    tags_changed: bool,
+) -> Result<Option<String>, Error> {
+    match snyk
+        .update_project_settings(org_id, project_id, settings)
+        .await
+    {
+        Ok(()) => Ok(None),
+        Err(e) if tags_changed && matches!(e.status(), Some(403 | 422)) => {
+            let mut without = settings.clone();
+            without.tags.clear();
+            if !without.is_empty() {
+                snyk.update_project_settings(org_id, project_id, &without)
+                    .await?;
+            }
+            Ok(Some(e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The settings a new project gets from `wanted` (nothing else set yet).

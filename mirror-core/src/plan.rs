@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Integration, Mapping, RetireMode, glob_match};
-use crate::conflict::{ConflictReason, repositories};
+use crate::conflict::{ConflictReason, counted, repositories};
 use crate::differences::Difference;
 use crate::drift::Drift;
 use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
@@ -693,10 +693,6 @@ fn carrying_note(carrying: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// How [`Plan::render_with`] shows a plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1196,7 +1192,7 @@ struct Planner<'a> {
     /// (restore), retirements (`drift.adopt`, `--dedupe`).
     fixes: Vec<Action>,
     /// Facts the Snyk-side comparison reads, made once.
-    facts: both_sides::Facts,
+    facts: both_sides::Facts<'a>,
 }
 
 impl<'a> Planner<'a> {

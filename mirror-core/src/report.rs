@@ -64,7 +64,7 @@ impl Carried {
             (self.attributes, "attribute", "attributes"),
         ] {
             if n > 0 {
-                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+                parts.push(crate::conflict::counted(n, one, many));
             }
         }
         if self.test_frequency > 0 {
@@ -523,9 +523,8 @@ impl Report {
         if self.metadata_set > 0 {
             let _ = writeln!(
                 out,
-                "  metadata    tags and attributes set on {} project{} (metadata rules)",
-                self.metadata_set,
-                if self.metadata_set == 1 { "" } else { "s" }
+                "  metadata    tags and attributes set on {} (metadata rules)",
+                crate::conflict::counted(self.metadata_set, "project", "projects")
             );
         }
     }

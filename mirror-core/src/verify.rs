@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conflict::counted;
+
 use crate::conflict::ConflictReason;
 use crate::differences::Difference;
 use crate::plan::{Action, Compared, ImportAction, Plan, RetireReason};
@@ -128,10 +130,6 @@ impl Verification {
         out.push('\n');
         out
     }
-}
-
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn found(

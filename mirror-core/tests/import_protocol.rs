@@ -33,7 +33,6 @@ fn ctx(snyk: Arc<dyn SnykPort>, journal: &Journal) -> ImportContext {
     ImportContext {
         snyk,
         writer: journal.writer(),
-        integration_type: "bitbucket-cloud",
         grace: Duration::ZERO,
         observer: Arc::new(Silent),
     }

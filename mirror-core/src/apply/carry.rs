@@ -114,28 +114,26 @@ async fn carry_settings(
     if merged == new.settings {
         return Ok(());
     }
-    let mut write = merged.clone();
+    let mut write = merged;
+    let mut counts = counts;
+    // Refused for an earlier project of this target: the tags are not written again, nor
+    // counted as copied.
     if *tags_refused {
         write.tags = new.settings.tags.clone();
+        counts.tags = 0;
     }
-    match snyk
-        .update_project_settings(&t.new.org_id, &new.id, &write)
-        .await
+    let tags_changed = counts.tags > 0;
+    match crate::metadata::write_settings(snyk, &t.new.org_id, &new.id, &write, tags_changed).await
     {
-        Ok(()) => {}
-        Err(Error::Unsupported { .. }) => return Ok(()),
-        Err(e) if counts.tags > 0 && matches!(e.status(), Some(403 | 422)) => {
+        Ok(None) => carried.add(&counts),
+        Ok(Some(why)) => {
             *tags_refused = true;
-            carried.tags_refused = Some(e.to_string());
-            write.tags = new.settings.tags.clone();
-            snyk.update_project_settings(&t.new.org_id, &new.id, &write)
-                .await?;
+            carried.tags_refused = Some(why);
             carried.add(&Counts { tags: 0, ..counts });
-            return Ok(());
         }
+        Err(Error::Unsupported { .. }) => {}
         Err(e) => return Err(e),
     }
-    carried.add(&counts);
     Ok(())
 }
 

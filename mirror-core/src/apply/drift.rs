@@ -268,24 +268,10 @@ async fn set_metadata(
     settings: &crate::ports::ProjectSettings,
     tags_change: bool,
 ) -> Result<Done, Error> {
-    match f
-        .snyk
-        .update_project_settings(org_id, project_id, settings)
-        .await
-    {
-        Ok(()) => Ok(Done::Metadata(None)),
-        Err(e) if tags_change && matches!(e.status(), Some(403 | 422)) => {
-            let mut without = settings.clone();
-            without.tags.clear();
-            if !without.is_empty() {
-                f.snyk
-                    .update_project_settings(org_id, project_id, &without)
-                    .await?;
-            }
-            Ok(Done::Metadata(Some(e.to_string())))
-        }
-        Err(e) => Err(e),
-    }
+    let refused =
+        crate::metadata::write_settings(f.snyk.as_ref(), org_id, project_id, settings, tags_change)
+            .await?;
+    Ok(Done::Metadata(refused))
 }
 
 /// Activates again the projects `run` deactivated (each step can be repeated).

@@ -304,7 +304,6 @@ pub(crate) async fn apply_holding(
     let ctx = ImportContext {
         snyk,
         writer: stage.writer.clone(),
-        integration_type: plan.integration.api_name(),
         grace: Duration::from_secs(options.resume_grace_seconds),
         observer,
     };

@@ -220,8 +220,6 @@ pub struct ImportContext {
     pub snyk: Arc<dyn SnykPort>,
     /// The journal.
     pub writer: JournalWriter,
-    /// The integration type targets are looked up under (`bitbucket-cloud`, …).
-    pub integration_type: &'static str,
     /// How long after a crash to look again for the target of a dangling intent.
     pub grace: Duration,
     /// Told what happens.
@@ -321,28 +319,21 @@ fn found_in_snyk(message: &str) -> JobOutcome {
 
 /// Whether the org has a Bitbucket target of the task's name now (one filtered listing).
 async fn in_snyk_now(task: &ImportTask, ctx: &ImportContext) -> Result<bool, Error> {
-    let name = task.repository();
-    let types = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
-    let targets = ctx.snyk.imported_named(&task.org_id, types, &name).await?;
-    Ok(targets
-        .iter()
-        .any(|t| t.display_name.eq_ignore_ascii_case(&name)))
+    let named = [task.repository()];
+    let found =
+        crate::inventory::bitbucket_targets_named(ctx.snyk.as_ref(), &task.org_id, &named).await?;
+    Ok(!found.is_empty())
 }
 
 /// Whether the target of a dangling intent is in Snyk: looked for now and, after the grace
 /// period, once more (a job accepted just before the crash may not have made its target yet).
 async fn found_after_crash(task: &ImportTask, ctx: &ImportContext) -> Result<bool, Error> {
-    let key = task.repository().to_lowercase();
     let checks = if ctx.grace.is_zero() { 1 } else { 2 };
     for check in 0..checks {
         if check > 0 {
             tokio::time::sleep(ctx.grace).await;
         }
-        let targets = ctx
-            .snyk
-            .imported(&task.org_id, ctx.integration_type)
-            .await?;
-        if targets.iter().any(|t| t.display_name.to_lowercase() == key) {
+        if in_snyk_now(task, ctx).await? {
             return Ok(true);
         }
     }

@@ -156,23 +156,13 @@ async fn tag_new_projects(
         .iter()
         .filter_map(|p| p.project_id.as_ref())
     {
-        let mut written = ctx
-            .snyk
-            .update_project_settings(&task.org_id, id, settings)
-            .await;
-        if let Err(e) = &written
-            && matches!(e.status(), Some(403 | 422))
-            && !settings.tags.is_empty()
-        {
-            let mut without = settings.clone();
-            without.tags.clear();
-            written = ctx
-                .snyk
-                .update_project_settings(&task.org_id, id, &without)
+        // A new project's tags are all new: a refusal writes the rest without them.
+        let tags = !settings.tags.is_empty();
+        let written =
+            crate::metadata::write_settings(ctx.snyk.as_ref(), &task.org_id, id, settings, tags)
                 .await;
-        }
         match written {
-            Ok(()) => set += 1,
+            Ok(_) => set += 1,
             Err(e) => {
                 tracing::warn!(repository = %task.repository(), project = %id, error = %e, "the tags and attributes of a new project could not be set; the next sync tries again")
             }

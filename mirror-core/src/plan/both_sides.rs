@@ -20,10 +20,11 @@ use crate::rules::{History, Placement, repo_filter};
 use super::{Action, Planner, RetireReason};
 
 /// What the comparison reads of the whole estate, made once per plan.
-pub(super) struct Facts {
-    /// Every listed repository by lowercased `workspace/repository`: why it is out of scope,
-    /// or `None` when it is in scope.
-    listed: HashMap<String, Option<String>>,
+pub(super) struct Facts<'a> {
+    config: &'a Config,
+    /// Every listed repository by lowercased `workspace/repository` (whether it is in scope
+    /// is judged only for a target found in Snyk alone).
+    listed: HashMap<String, &'a Repo>,
     /// The targets this mirror knows as its own.
     known: BTreeSet<(OrgId, String)>,
     /// When both sides were read (seconds since the Unix epoch; 0 when unknown).
@@ -32,64 +33,45 @@ pub(super) struct Facts {
     history_orgs: BTreeSet<OrgId>,
     /// Repositories whose branch change the drift analysis plans already.
     branching: BTreeSet<RepoUuid>,
-    /// The workspaces whose listing was read this run (lowercased).
-    workspaces: BTreeSet<String>,
     /// Whether the listings are whole (no server-side narrowing): only then does a target's
     /// absence from them say anything.
     whole: bool,
     /// The Bitbucket side, for the evidence of absence.
-    bitbucket: BitbucketInventory,
+    bitbucket: &'a BitbucketInventory,
 }
 
-impl Facts {
-    pub(super) fn new(config: &Config, inventory: &Inventory, history: &History) -> Self {
-        let read = inventory.snyk.orgs.iter().any(OrgInventory::read_in_full);
-        if !read {
-            return Self {
-                listed: HashMap::new(),
-                known: BTreeSet::new(),
-                now: inventory.read_at.unwrap_or(0),
-                history_orgs: BTreeSet::new(),
-                branching: BTreeSet::new(),
-                workspaces: BTreeSet::new(),
-                whole: false,
-                bitbucket: BitbucketInventory::default(),
-            };
+impl<'a> Facts<'a> {
+    pub(super) fn new(config: &'a Config, inventory: &'a Inventory, history: &History) -> Self {
+        let mut facts = Self {
+            config,
+            listed: HashMap::new(),
+            known: BTreeSet::new(),
+            now: inventory.read_at.unwrap_or(0),
+            history_orgs: BTreeSet::new(),
+            branching: BTreeSet::new(),
+            whole: false,
+            bitbucket: &inventory.bitbucket,
+        };
+        if !inventory.snyk.orgs.iter().any(OrgInventory::read_in_full) {
+            return facts;
         }
-        let listed = inventory
+        facts.listed = inventory
             .bitbucket
             .workspaces
             .iter()
             .flat_map(|w| &w.repositories)
-            .map(|r| {
-                let why = repo_filter(config, r).map(|reason| reason.explain());
-                (r.full_name().to_lowercase(), why)
-            })
+            .map(|r| (r.full_name().to_lowercase(), r))
             .collect();
-        let history_orgs = history
+        facts.history_orgs = history
             .completed
             .keys()
             .map(|(org, _)| org.clone())
             .chain(history.repos.values().map(|r| r.current.org_id.clone()))
             .collect();
-        Self {
-            listed,
-            known: history.known_targets(),
-            now: inventory.read_at.unwrap_or(0),
-            history_orgs,
-            branching: BTreeSet::new(),
-            workspaces: inventory
-                .bitbucket
-                .workspaces
-                .iter()
-                .map(|w| w.slug.to_lowercase())
-                .collect(),
-            whole: config.source.project_keys.is_empty() && config.source.updated_since.is_none(),
-            bitbucket: BitbucketInventory {
-                workspaces: Vec::new(),
-                ..inventory.bitbucket.clone()
-            },
-        }
+        facts.known = history.known_targets();
+        facts.whole =
+            config.source.project_keys.is_empty() && config.source.updated_since.is_none();
+        facts
     }
 
     /// Why a target of this name is not mirrored, and whether that is certain; `None` when
@@ -99,22 +81,21 @@ impl Facts {
             return None;
         }
         let ws = name.split('/').next().unwrap_or(name);
-        if let Some(why) = self.listed.get(name) {
-            return Some(match why {
-                Some(why) => (format!("its repository is out of scope: {why}"), true),
+        if let Some(repo) = self.listed.get(name) {
+            return Some(match repo_filter(self.config, repo) {
+                Some(why) => (
+                    format!("its repository is out of scope: {}", why.explain()),
+                    true,
+                ),
                 None => (
                     "its repository is mirrored into another org".to_owned(),
                     false,
                 ),
             });
         }
-        let b = &self.bitbucket;
-        if self.workspaces.contains(ws) {
-            let full = b
-                .unreadable
-                .get(ws)
-                .is_none_or(|e| e.iter().all(|e| e.uuid.is_some()));
-            return Some(if full {
+        let b = self.bitbucket;
+        if b.workspaces.iter().any(|w| w.slug.eq_ignore_ascii_case(ws)) {
+            return Some(if b.lists_in_full(ws) {
                 (
                     format!("not in Bitbucket: the listing of {ws} does not have it"),
                     true,
@@ -239,7 +220,7 @@ impl<'a> Planner<'a> {
             (attributes, "attribute", "attributes"),
         ] {
             if n > 0 {
-                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+                parts.push(crate::conflict::counted(n, one, many));
             }
         }
         if let Some(f) = frequency {
