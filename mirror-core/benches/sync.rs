@@ -9,6 +9,7 @@
 //! cargo bench -p mirror-core --bench sync -- --estate 10x100   # one estate
 //! cargo bench -p mirror-core --bench sync -- --latency-ms 50 --job-seconds 20 --concurrency 15
 //! cargo bench -p mirror-core --bench sync -- --estate 1x1000 --job-distribution lognormal
+//! cargo bench -p mirror-core --bench sync -- --estate 1x1000 --job-seconds 0.5
 //! cargo bench -p mirror-core --bench sync -- --estate 10x100 --per-org 5
 //! cargo bench -p mirror-core --bench sync -- --estate 100x1000 --without-audit-logs
 //! ```
@@ -17,7 +18,7 @@
 //! `concurrency` imports in flight each held exactly for its job's duration as the sandbox
 //! drew it: `ceil(n / c) × d` when every job takes `d`, else the list-scheduling lower bound
 //! `max(sum(d) / c, max(d))`. Job durations are fixed (`--job-seconds`) or log-normal
-//! (`--job-distribution lognormal`: median `--job-seconds`, σ 1, clipped to 2 s – 10 min,
+//! (`--job-distribution lognormal`: median `--job-seconds`, σ 1, clipped to a twentieth and thirty times the median,
 //! seeded).
 //!
 //! Time is tokio's paused clock: the sandboxes' latency, the import jobs' duration, the
@@ -174,7 +175,7 @@ const PAGE: u64 = 100;
 struct Options {
     estates: Vec<(usize, usize)>,
     latency_ms: u64,
-    job_seconds: u64,
+    job_seconds: f64,
     lognormal: bool,
     concurrency: usize,
     per_org: Option<usize>,
@@ -217,9 +218,9 @@ impl Options {
 
     /// How the sandbox draws job durations.
     fn durations(&self) -> JobDurations {
-        let d = Duration::from_secs(self.job_seconds);
+        let d = Duration::from_secs_f64(self.job_seconds);
         if self.lognormal {
-            JobDurations::log_normal(d, 1.0, Duration::from_secs(2), Duration::from_secs(600), 11)
+            JobDurations::log_normal(d, 1.0, d / 20, d * 30, 11)
         } else {
             JobDurations::Fixed(d)
         }
@@ -244,7 +245,7 @@ fn parse_args() -> Result<Options, String> {
     let mut o = Options {
         estates: Vec::new(),
         latency_ms: 50,
-        job_seconds: 20,
+        job_seconds: 20.0,
         lognormal: false,
         concurrency: ApplyOptions::default().concurrency,
         per_org: ApplyOptions::default().per_org_concurrency,
@@ -267,7 +268,9 @@ fn parse_args() -> Result<Options, String> {
             "--job-seconds" => {
                 o.job_seconds = value("--job-seconds")?
                     .parse()
-                    .map_err(|_| "--job-seconds needs seconds".to_owned())?;
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| "--job-seconds needs positive seconds, like 0.5".to_owned())?;
             }
             "--concurrency" => {
                 o.concurrency = value("--concurrency")?

@@ -389,16 +389,16 @@ async fn a_failed_job_ends_polling_at_once_and_early_404s_are_tolerated() {
     assert_eq!(done.job.status, ImportStatus::Failed);
     assert_eq!(done.polls, 2);
     assert_eq!(done.job.failure_messages(), ["no access"]);
-    // 2 s, then 8% of that, at least 500 ms.
-    assert_eq!(done.waited, Duration::from_millis(2500));
+    // 2 s, then 10% of that (at least 200 ms).
+    assert_eq!(done.waited, Duration::from_millis(2200));
 }
 
-#[tokio::test(start_paused = true)]
-async fn polling_gives_up_after_the_timeout() {
+/// A server whose every job answers `status`, and the handle of job `j`.
+async fn job_always(status: &str) -> (MockServer, JobHandle) {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "j", "status": "pending"})),
+            ResponseTemplate::new(200).set_body_json(json!({"id": "j", "status": status})),
         )
         .mount(&server)
         .await;
@@ -407,6 +407,31 @@ async fn polling_gives_up_after_the_timeout() {
         integration_id: INT.into(),
         job_id: "j".into(),
     };
+    (server, handle)
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_found_ended_at_their_first_poll_bring_the_first_poll_below_where_it_started() {
+    // Every job has ended by its first poll: what that poll sees says only "ended by then".
+    // The first poll must still come down from its 2 s start (it stayed there before).
+    let (server, handle) = job_always("complete").await;
+    let c = client(&server);
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        waits.push(c.wait_for_import(&handle).await.unwrap().waited);
+    }
+    assert_eq!(waits[0], Duration::from_secs(2));
+    assert_eq!(waits[1], Duration::from_secs(1), "halved");
+    assert_eq!(
+        *waits.last().unwrap(),
+        Duration::from_millis(200),
+        "down to the floor: {waits:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_gives_up_after_the_timeout() {
+    let (server, handle) = job_always("pending").await;
     let policy = PollPolicy {
         timeout: Duration::from_secs(60),
         ..PollPolicy::default()
@@ -416,11 +441,11 @@ async fn polling_gives_up_after_the_timeout() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ImportTimeout { .. }), "{e:?}");
-    // Polls at 2 s, then every 500 ms until 4% of the time waited is more, then every 4%,
-    // until the next would pass the 60 s timeout.
+    // Polls at 2 s, then every 10% of the time waited (at least 200 ms), until the next would
+    // pass the 60 s timeout.
     let (mut at, mut expected) = (Duration::from_secs(2), 1);
     loop {
-        let next = (at * 4 / 100).clamp(Duration::from_millis(500), Duration::from_secs(30));
+        let next = (at * 10 / 100).clamp(Duration::from_millis(200), Duration::from_secs(30));
         if at + next > Duration::from_secs(60) {
             break;
         }
@@ -432,7 +457,7 @@ async fn polling_gives_up_after_the_timeout() {
         (expected - 1..=expected).contains(&got),
         "{got} polls, expected {expected}"
     );
-    assert!(got < 70, "{got}");
+    assert!(got < 40, "{got}");
 }
 
 #[tokio::test]
