@@ -72,7 +72,7 @@ pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
 pub use lenient::{SkippedItem, decode_items, warn_skipped};
 pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
-pub use retry::{RetryPolicy, parse_retry_after};
+pub use retry::{Backoff, RetryPolicy, parse_retry_after};
 pub use transport::{ReqwestTransport, Transport, TransportConfig, TransportError};
 pub use window::RollingWindow;
 

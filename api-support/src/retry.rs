@@ -4,6 +4,36 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
+/// Doubling waits: `first` after one failure, twice as long after each further failure in a
+/// row, never longer than `max`. The one backoff of the workspace: the request loop's retries
+/// ([`RetryPolicy`], which adds jitter), a watch's failed rounds, `serve`'s failed full
+/// reconciles and its deliveries that keep failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The wait after the first failure.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Waits from `first`, doubling, up to `max`.
+    pub const fn new(first: Duration, max: Duration) -> Self {
+        Self { first, max }
+    }
+
+    /// The wait after `failures` failures in a row (1 for the first; 0 is taken as 1).
+    pub fn after(&self, failures: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.first
+            .checked_mul(factor)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+}
+
 /// How the request loop retries.
 ///
 /// A failure is retried when [`crate::Error::is_retryable`] says so, up to `max_attempts`
@@ -55,13 +85,7 @@ impl RetryPolicy {
 
     /// The ceiling of the backoff before retry number `retry` (1 for the first retry).
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base_delay
-            .checked_mul(factor)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
+        Backoff::new(self.base_delay, self.max_delay).after(retry)
     }
 
     /// A full-jitter backoff delay before retry number `retry`.

@@ -214,7 +214,18 @@ pub enum Command {
         /// flood of idle sockets cannot use up the process's file descriptors).
         #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
         max_connections: u32,
+        /// A repository whose deliveries keep failing is tried again with backoff (2 s,
+        /// doubling, at most 5 min); after this many failures of its own its deliveries are
+        /// set aside for the next full reconcile (`bb-snyk-mirror deliveries` lists them).
+        #[arg(long, default_value_t = 10, value_name = "TRIES", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        set_aside_after: u32,
     },
+    /// The deliveries `serve` has queued, and those it set aside after they kept failing
+    /// (until a full reconcile covers them). Reads the state directory only.
+    #[command(
+        after_help = "Examples:\n  bb-snyk-mirror deliveries\n  bb-snyk-mirror deliveries --output json"
+    )]
+    Deliveries,
     /// Install, list or remove the workspace webhooks that feed `serve`.
     Hooks {
         /// What to do.
@@ -310,6 +321,7 @@ impl Command {
             Self::Verify => "verify",
             Self::Undo { .. } => "undo",
             Self::Serve { .. } => "serve",
+            Self::Deliveries => "deliveries",
             Self::Hooks { .. } => "hooks",
             Self::Demo { .. } => "demo",
             Self::Integrations { .. } => "integrations",
@@ -559,6 +571,7 @@ const STATE_DIR: &[&str] = &[
     "import",
     "undo",
     "runs",
+    "deliveries",
 ];
 
 /// The options declared once for every command, and the commands each applies to; options not

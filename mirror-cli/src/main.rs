@@ -28,6 +28,7 @@ mod advice;
 mod cli;
 mod compat;
 mod completions;
+mod deliveries;
 mod hooks;
 mod integrations;
 mod output;

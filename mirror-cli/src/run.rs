@@ -77,11 +77,17 @@ pub async fn dispatch(cli: &Cli) -> Result<u8> {
             reconcile_interval,
             drain_timeout,
             max_connections,
+            set_aside_after,
         } => {
-            let every = parse_interval_named(reconcile_interval, "--reconcile-interval")?;
+            let options = crate::serve::ServeOptions {
+                reconcile_every: parse_interval_named(reconcile_interval, "--reconcile-interval")?,
+                max_connections: *max_connections,
+                set_aside_after: *set_aside_after,
+            };
             let drain = parse_interval_named(drain_timeout, "--drain-timeout")?;
-            crate::serve::command(g, out, listen, every, drain, *max_connections).await
+            crate::serve::command(g, out, listen, options, drain).await
         }
+        Command::Deliveries => crate::deliveries::list(g, out),
         Command::Hooks { action } => crate::hooks::run(g, out, action).await,
         Command::Demo {
             action:
@@ -605,8 +611,8 @@ async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
 /// How long a watch waits after `failures` failed rounds in a row: 30 s, doubling, never
 /// longer than its interval.
 fn retry_after_failure(failures: u32, interval: Duration) -> Duration {
-    let backoff = Duration::from_secs(30).saturating_mul(1 << failures.saturating_sub(1).min(10));
-    backoff.min(interval)
+    bitbucket_cloud_client::api_support::Backoff::new(Duration::from_secs(30), interval)
+        .after(failures)
 }
 
 /// Above this many orgs, doctor does not read every org's integrations (one request each).
@@ -1196,8 +1202,7 @@ async fn realtime_round(
         ctx,
         vec![secret.clone()],
         listener,
-        Duration::from_secs(6 * 3600),
-        crate::serve::MAX_CONNECTIONS,
+        crate::serve::ServeOptions::default(),
     )?;
     let url = format!("http://{}{}", running.addr, crate::serve::WEBHOOK_PATH);
     let ready = running.wait_reconciled(Duration::from_secs(30)).await;

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use mirror_core::events::{Admission, EventLoop, EventObserver};
+use mirror_core::events::{Admission, EventLoop, EventObserver, LoopOptions};
 use mirror_core::{Error, Report};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -118,6 +118,10 @@ pub struct Metrics {
     last_reconcile_ok: Gauge,
     /// Connections closed at once because `--max-connections` were open.
     connections_refused: Counter,
+    /// Repositories waiting to be tried again after a failed round.
+    retrying: Gauge,
+    /// Deliveries set aside after they kept failing.
+    set_aside: Counter,
     /// The journal took the last delivery offered.
     journal_ok: AtomicBool,
     /// Whether both APIs answered the last round or reconcile (`None`: none has yet).
@@ -144,6 +148,8 @@ impl Default for Metrics {
             last_reconcile: Gauge::default(),
             last_reconcile_ok: Gauge::default(),
             connections_refused: Counter::default(),
+            retrying: Gauge::default(),
+            set_aside: Counter::default(),
             journal_ok: AtomicBool::new(true),
             apis: Mutex::new(None),
             registry: Registry::default(),
@@ -178,6 +184,16 @@ impl Default for Metrics {
             "connections_refused",
             "Connections closed at once because --max-connections were open",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "retrying_repositories",
+            "Repositories whose round failed, waiting to be tried again with backoff",
+            m.retrying.clone(),
+        );
+        registry.register(
+            "deliveries_set_aside",
+            "Deliveries set aside after failing again and again (listed by `bb-snyk-mirror deliveries`; the next full reconcile covers them)",
+            m.set_aside.clone(),
         );
         registry.register(
             "reconciles",
@@ -267,6 +283,15 @@ impl Metrics {
 }
 
 impl EventObserver for Metrics {
+    fn retrying(&self, repositories: usize) {
+        self.retrying
+            .set(i64::try_from(repositories).unwrap_or(i64::MAX));
+    }
+
+    fn deliveries_set_aside(&self, deliveries: usize) {
+        self.set_aside.inc_by(deliveries as u64);
+    }
+
     fn reconcile_planned(&self) {
         *self
             .apis
@@ -592,8 +617,29 @@ impl std::fmt::Debug for Running {
     }
 }
 
+/// How `serve` runs: its flags.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Time between full reconciles.
+    pub reconcile_every: Duration,
+    /// Connections open at once at most.
+    pub max_connections: u32,
+    /// A repository's own failures before its deliveries are set aside.
+    pub set_aside_after: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            reconcile_every: Duration::from_secs(6 * 3600),
+            max_connections: MAX_CONNECTIONS,
+            set_aside_after: mirror_core::events::DEFAULT_SET_ASIDE_AFTER,
+        }
+    }
+}
+
 /// Starts the service on `listener`: the event loop (a full reconcile now, then every
-/// `reconcile_every`) and the HTTP server.
+/// `options.reconcile_every`) and the HTTP server.
 ///
 /// # Errors
 /// When the state directory is locked or unreadable.
@@ -601,17 +647,17 @@ pub fn start(
     ctx: &Ctx,
     secrets: Vec<SecretString>,
     listener: TcpListener,
-    reconcile_every: Duration,
-    max_connections: u32,
+    options: ServeOptions,
 ) -> Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut mirror = ctx.mirror()?;
     mirror.stop_when(stopped.clone());
     let metrics = Arc::new(Metrics::default());
-    let events = EventLoop::new(
+    let events = EventLoop::with_options(
         Arc::new(mirror),
         Arc::new(ctx.config.clone()),
         metrics.clone(),
+        LoopOptions::default().set_aside_after(options.set_aside_after),
     );
     let addr = listener.local_addr().context("the listening address")?;
     let shared = Arc::new(Shared {
@@ -620,8 +666,10 @@ pub fn start(
         metrics,
         in_flight: AtomicUsize::new(0),
     });
-    let looping = tokio::spawn(events.clone().run(stopped.clone(), reconcile_every));
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections as usize));
+    let looping = tokio::spawn(events.clone().run(stopped.clone(), options.reconcile_every));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        options.max_connections as usize,
+    ));
     let accepting = tokio::spawn(accept(listener, shared.clone(), stopped, slots));
     Ok(Running {
         addr,
@@ -718,10 +766,10 @@ pub async fn command(
     g: &crate::cli::Global,
     out: crate::output::Out,
     listen: &str,
-    reconcile_every: Duration,
+    options: ServeOptions,
     drain: Duration,
-    max_connections: u32,
 ) -> Result<u8> {
+    let reconcile_every = options.reconcile_every;
     let secret = webhook_secrets();
     let addr: Result<SocketAddr> = listen.trim().parse().map_err(|_| {
         Usage(format!(
@@ -742,7 +790,7 @@ pub async fn command(
             "cannot listen on {addr}: {e} (choose another address with --listen)"
         ))
     })?;
-    let running = start(&ctx, secret, listener, reconcile_every, max_connections)?;
+    let running = start(&ctx, secret, listener, options)?;
     out.status(&format!(
         "listening on http://{}{WEBHOOK_PATH} (health: /healthz, /readyz; metrics: /metrics); a full reconcile runs now and every {}",
         running.addr,

@@ -3021,3 +3021,84 @@ fn verify_names_each_difference_and_exits_by_whether_all_are_explained() {
             .any(|p| p.branch.as_deref() == Some("old"))
     );
 }
+
+#[test]
+fn a_delivery_that_keeps_failing_never_holds_back_another_and_is_set_aside() {
+    let w = World::new();
+    // Bitbucket refuses every answer about one workspace (credentials that lost it while its
+    // webhook still fires): its repositories stay uncertain however often they are asked.
+    w.bb.server().inject_on(
+        "/2.0/repositories/acme-mobile",
+        api_support::sandbox::Fault::Status(403),
+        10_000,
+    );
+    let s = serve(&w, &["--set-aside-after", "2"], &[], true);
+    for n in 0..2 {
+        let uuid = format!("{{00000000-0000-4000-8000-{:012}}}", 900 + n);
+        let (status, _) = deliver(
+            &w,
+            &s,
+            "repo:updated",
+            &format!("{{lost-{n}}}"),
+            1,
+            payload("acme-mobile", &format!("gone-{n}"), &uuid),
+            None,
+        );
+        assert_eq!(status, 202);
+    }
+    let (slug, uuid) = new_repository(&w, "acme-platform", 300);
+    let (status, _) = deliver(
+        &w,
+        &s,
+        "repo:created",
+        "{fine-1}",
+        1,
+        payload("acme-platform", &slug, &uuid),
+        None,
+    );
+    assert_eq!(status, 202);
+    eventually("the good delivery is imported", || {
+        targets_named(&w, &format!("acme-platform/{slug}")) == 1
+    });
+    let listed = || -> serde_json::Value {
+        let o = w
+            .cmd()
+            .args(["deliveries", "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    eventually("both lost deliveries are set aside", || {
+        listed()["set_aside"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+    });
+    let v = listed();
+    assert_eq!(v["queued"].as_array().map(Vec::len), Some(0), "{v}");
+    let first = &v["set_aside"][0];
+    assert_eq!(first["workspace"], "acme-mobile");
+    assert_eq!(first["tries"], 2);
+    assert!(first["why"].as_str().unwrap().contains("403"), "{first}");
+    let (_, metrics) = http(&w, "GET", &format!("{}/metrics", s.base), &[], Vec::new());
+    assert!(
+        metrics.contains("bb_snyk_mirror_deliveries_set_aside_total 2"),
+        "{metrics}"
+    );
+    let human = w.cmd().arg("deliveries").output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("Set aside after failing again and again (2 repositories"),
+        "{text}"
+    );
+    // A restart does not take them again; its full reconcile covers them, and says so (what
+    // was set aside in the second it began is kept: times are in whole seconds).
+    drop(s);
+    std::thread::sleep(Duration::from_millis(1100));
+    let s = serve(&w, &["--set-aside-after", "2"], &[], true);
+    eventually("the restart's full reconcile clears them", || {
+        listed()["set_aside"].as_array().is_some_and(Vec::is_empty)
+    });
+    assert_eq!(listed()["queued"].as_array().map(Vec::len), Some(0));
+    drop(s);
+}

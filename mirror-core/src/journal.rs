@@ -188,6 +188,47 @@ pub enum Event {
         /// Their `X-Request-UUID`s.
         request_uuids: Vec<String>,
     },
+    /// Queued deliveries for one repository kept failing and were set aside: out of the
+    /// queue (a restart does not take them again), listed until a full reconcile, which
+    /// covers their repository, succeeds ([`Event::SetAsideCleared`]).
+    DeliveriesSetAside {
+        /// Their `X-Request-UUID`s.
+        request_uuids: Vec<String>,
+        /// The repository.
+        uuid: RepoUuid,
+        /// Its workspace, as the deliveries say.
+        workspace: String,
+        /// The last failure, in words.
+        why: String,
+        /// How many times the repository was tried.
+        tries: u32,
+        /// When (seconds since the Unix epoch).
+        at: u64,
+    },
+    /// A full reconcile succeeded: the deliveries set aside before `at` (when it began) are
+    /// covered by it.
+    SetAsideCleared {
+        /// When the reconcile began (seconds since the Unix epoch).
+        at: u64,
+    },
+}
+
+/// Deliveries for one repository that kept failing and were set aside
+/// ([`Event::DeliveriesSetAside`]), left to the next full reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SetAside {
+    /// The repository.
+    pub uuid: RepoUuid,
+    /// Its workspace, as the deliveries say.
+    pub workspace: String,
+    /// How many deliveries.
+    pub deliveries: usize,
+    /// The last failure, in words.
+    pub why: String,
+    /// How many times the repository was tried.
+    pub tries: u32,
+    /// When (seconds since the Unix epoch).
+    pub at: u64,
 }
 
 /// How long a delivery's `X-Request-UUID` is remembered: 25 hours (Bitbucket's retries come
@@ -405,6 +446,8 @@ pub struct JournalState {
     pub pending: BTreeMap<RepoUuid, PendingRepository>,
     /// How many deliveries `pending` holds.
     pub pending_deliveries: usize,
+    /// Deliveries set aside since the last full reconcile that succeeded.
+    pub set_aside: Vec<SetAside>,
     /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest, with when
     /// each arrived.
     deliveries_seen: std::collections::HashMap<DeliveryId, u64>,
@@ -535,28 +578,64 @@ impl JournalState {
                 self.quieted
                     .remove(&(org_id.clone(), integration_id.clone()));
             }
+            Event::DeliveryQueued { .. }
+            | Event::DeliveriesDone { .. }
+            | Event::DeliveriesSetAside { .. }
+            | Event::SetAsideCleared { .. } => self.apply_delivery(event),
+            Event::TagsRefused { org_id, at } => {
+                self.tags_refused.insert(org_id.clone(), *at);
+            }
+            Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
+        }
+    }
+
+    /// The events of the delivery queue.
+    fn apply_delivery(&mut self, event: &Event) {
+        match event {
             Event::DeliveryQueued {
                 request_uuid,
                 at,
                 delivery,
             } => self.queue(DeliveryId::parse(request_uuid), *at, delivery),
             Event::DeliveriesDone { request_uuids } => {
-                let done: std::collections::HashSet<DeliveryId> =
-                    request_uuids.iter().map(|r| DeliveryId::parse(r)).collect();
-                let mut removed = 0;
-                self.pending.retain(|_, p| {
-                    let before = p.requests.len();
-                    p.requests.retain(|r| !done.contains(r));
-                    removed += before - p.requests.len();
-                    !p.requests.is_empty()
+                self.take_pending(request_uuids);
+            }
+            Event::DeliveriesSetAside {
+                request_uuids,
+                uuid,
+                workspace,
+                why,
+                tries,
+                at,
+            } => {
+                let deliveries = self.take_pending(request_uuids);
+                self.set_aside.push(SetAside {
+                    uuid: uuid.clone(),
+                    workspace: workspace.clone(),
+                    deliveries,
+                    why: why.clone(),
+                    tries: *tries,
+                    at: *at,
                 });
-                self.pending_deliveries -= removed.min(self.pending_deliveries);
             }
-            Event::TagsRefused { org_id, at } => {
-                self.tags_refused.insert(org_id.clone(), *at);
-            }
-            Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
+            Event::SetAsideCleared { at } => self.set_aside.retain(|s| s.at >= *at),
+            _ => {}
         }
+    }
+
+    /// Takes these deliveries out of the queue; returns how many were in it.
+    fn take_pending(&mut self, request_uuids: &[String]) -> usize {
+        let done: std::collections::HashSet<DeliveryId> =
+            request_uuids.iter().map(|r| DeliveryId::parse(r)).collect();
+        let mut removed = 0;
+        self.pending.retain(|_, p| {
+            let before = p.requests.len();
+            p.requests.retain(|r| !done.contains(r));
+            removed += before - p.requests.len();
+            !p.requests.is_empty()
+        });
+        self.pending_deliveries -= removed.min(self.pending_deliveries);
+        removed
     }
 
     /// Whether a delivery with this `X-Request-UUID` was seen within

@@ -9,10 +9,11 @@
 //! burst of deliveries gives one action. Rounds for different repositories run side by side
 //! (their orgs are set up one round at a time); the scheduled full reconcile runs alone.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bitbucket_cloud_client::api_support::Backoff;
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
 use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
@@ -20,10 +21,15 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::ids::RepoUuid;
-use crate::inventory::{Touched, gather_touched, workspace_in_scope};
+use crate::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
 use crate::journal::{Event, PendingRepository, lock};
 use crate::report::Report;
 use crate::{Error, Mirror};
+
+mod rounds;
+
+pub use rounds::DEFAULT_SET_ASIDE_AFTER;
+use rounds::Rounds;
 
 /// What became of a delivery offered to [`Mirror::queue_delivery`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,9 +80,7 @@ impl Mirror {
         if !lock(&self.admitting).insert(request_uuid.to_owned()) {
             return Ok(Admission::Duplicate);
         }
-        let at = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let at = unix_now();
         let written = self
             .journal()
             .writer()
@@ -98,7 +102,8 @@ impl Mirror {
 
     /// Reconciles the repositories `deliveries` name, each once (read again by uuid; the
     /// payloads are trusted for nothing else), then marks the deliveries done in the journal.
-    /// Interrupted by the stop signal, they stay queued.
+    /// Interrupted by the stop signal, they stay queued; so do those of a repository that
+    /// Bitbucket's answers left uncertain ([`Action::Uncertain`](crate::plan::Action)).
     ///
     /// # Errors
     /// As [`Mirror::plan`] and [`Mirror::apply`]; the deliveries then stay queued.
@@ -107,17 +112,19 @@ impl Mirror {
         config: &Config,
         pending: &[PendingRepository],
     ) -> Result<Report, Error> {
-        self.reconcile_pending(config, pending, None).await
+        self.reconcile_pending(config, pending, None)
+            .await
+            .map(|(report, _)| report)
     }
 
     /// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
-    /// (or the round ended before).
+    /// (or the round ended before); also returns the repositories left unsettled, with why.
     async fn reconcile_pending(
         &self,
         config: &Config,
         pending: &[PendingRepository],
         on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-    ) -> Result<Report, Error> {
+    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
         let touched: Vec<Touched> = pending
             .iter()
             .map(|p| Touched {
@@ -126,30 +133,33 @@ impl Mirror {
                 deleted: p.deleted,
             })
             .collect();
-        let report = self.reconcile_touched(config, &touched, on_planned).await?;
-        if !report.interrupted {
+        let (report, unsettled) = self.reconcile_touched(config, &touched, on_planned).await?;
+        let done: Vec<String> = pending
+            .iter()
+            .filter(|p| !unsettled.contains_key(&p.uuid))
+            .flat_map(|p| &p.requests)
+            .map(ToString::to_string)
+            .collect();
+        if !report.interrupted && !done.is_empty() {
             self.journal()
                 .writer()
                 .append(Event::DeliveriesDone {
-                    request_uuids: pending
-                        .iter()
-                        .flat_map(|p| &p.requests)
-                        .map(ToString::to_string)
-                        .collect(),
+                    request_uuids: done,
                 })
                 .await?;
         }
-        Ok(report)
+        Ok((report, unsettled))
     }
 
     /// A targeted reconcile: plans and applies for `touched` alone, holding the setup lock
-    /// until their orgs are ready.
+    /// until their orgs are ready. Also returns the repositories Bitbucket's answers left
+    /// uncertain, with why.
     async fn reconcile_touched(
         &self,
         config: &Config,
         touched: &[Touched],
         on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-    ) -> Result<Report, Error> {
+    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
         let setup = crate::apply::SetupHold {
             _guard: self.setup.lock().await,
             on_release: on_planned,
@@ -163,6 +173,15 @@ impl Mirror {
             touched,
         )
         .await?;
+        let unsettled: BTreeMap<RepoUuid, String> = inventory
+            .bitbucket
+            .confirmations
+            .iter()
+            .filter_map(|(uuid, lookup)| match lookup {
+                Lookup::Uncertain { why } => Some((uuid.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
         let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
         // Most deliveries change nothing Snyk shows (a description edited): such a round
         // writes nothing to the journal but its deliveries' end.
@@ -172,12 +191,14 @@ impl Mirror {
             .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
         {
             drop(setup);
-            return Ok(Report {
+            let report = Report {
                 skipped: plan.summary().skipped,
                 ..Report::default()
-            });
+            };
+            return Ok((report, unsettled));
         }
-        self.apply_holding(&plan, Some(setup)).await
+        let report = self.apply_holding(&plan, Some(setup)).await?;
+        Ok((report, unsettled))
     }
 }
 
@@ -196,6 +217,16 @@ pub trait EventObserver: Send + Sync {
     fn reconcile_done(&self, result: &Result<Report, Error>) {
         let _ = result;
     }
+
+    /// How many repositories wait to be tried again after a failed round.
+    fn retrying(&self, repositories: usize) {
+        let _ = repositories;
+    }
+
+    /// Deliveries that kept failing were set aside (journaled, out of the queue).
+    fn deliveries_set_aside(&self, deliveries: usize) {
+        let _ = deliveries;
+    }
 }
 
 /// An observer that is told nothing.
@@ -203,47 +234,6 @@ pub trait EventObserver: Send + Sync {
 pub struct Unobserved;
 
 impl EventObserver for Unobserved {}
-
-/// What the loop keeps while rounds run.
-#[derive(Default)]
-struct Rounds {
-    /// Repositories a round is reconciling.
-    busy: HashSet<RepoUuid>,
-    /// Rounds in flight.
-    in_flight: usize,
-    /// When the last round started.
-    last_start: Option<Instant>,
-    /// Failed rounds in a row, and when deliveries may be tried again.
-    failures: u32,
-    not_before: Option<Instant>,
-}
-
-impl Rounds {
-    /// When the next round may start, if not now: after a failure's backoff, and under load
-    /// [`ROUND_SPACING`] after the last one began.
-    fn wait_until(&self) -> Option<Instant> {
-        let spaced = self
-            .last_start
-            .map(|t| t + ROUND_SPACING)
-            .filter(|t| *t > Instant::now());
-        match (self.not_before.filter(|t| *t > Instant::now()), spaced) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
-/// Rounds in flight at most: under load, deliveries wait for a slot and the next round takes
-/// them all, so a burst costs a few rounds of many repositories (a filtered listing per
-/// workspace) rather than a round and a request for each.
-const MAX_ROUNDS: usize = 4;
-/// Rounds start at most this often (a lone delivery starts its round at once).
-const ROUND_SPACING: Duration = Duration::from_millis(50);
-
-/// The first wait after a failed round; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
-/// The longest wait after failed rounds.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Runs the rounds of targeted reconciles for queued deliveries, and the scheduled full
 /// reconcile (at start and then every interval). See the module's documentation.
@@ -258,11 +248,40 @@ pub struct EventLoop {
     /// Full reconciles failed in a row, and when to try the next one (sooner than the
     /// interval: a failed start-up reconcile must not wait six hours).
     reconcile_retry: std::sync::Mutex<(u32, Option<Instant>)>,
+    /// A repository's own failures before its deliveries are set aside.
+    set_aside_after: u32,
 }
 
 /// The first wait after a failed full reconcile; it doubles, never past the reconcile
 /// interval.
 const RECONCILE_FIRST_RETRY: Duration = Duration::from_secs(30);
+
+/// How the event loop treats deliveries that keep failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoopOptions {
+    /// A repository's own failures (alone in its round, or Bitbucket's answers about it
+    /// uncertain) before its deliveries are set aside (default
+    /// [`DEFAULT_SET_ASIDE_AFTER`]: about twenty minutes of retries, 2 s doubling to 5 min).
+    pub set_aside_after: u32,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        Self {
+            set_aside_after: DEFAULT_SET_ASIDE_AFTER,
+        }
+    }
+}
+
+impl LoopOptions {
+    /// Sets [`LoopOptions::set_aside_after`] (at least 1).
+    #[must_use]
+    pub fn set_aside_after(mut self, tries: u32) -> Self {
+        self.set_aside_after = tries.max(1);
+        self
+    }
+}
 
 impl std::fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -279,7 +298,18 @@ impl EventLoop {
         config: Arc<Config>,
         observer: Arc<dyn EventObserver>,
     ) -> Arc<Self> {
+        Self::with_options(mirror, config, observer, LoopOptions::default())
+    }
+
+    /// [`EventLoop::new`] with `options`.
+    pub fn with_options(
+        mirror: Arc<Mirror>,
+        config: Arc<Config>,
+        observer: Arc<dyn EventObserver>,
+        options: LoopOptions,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            set_aside_after: options.set_aside_after.max(1),
             mirror,
             config,
             wake: Notify::new(),
@@ -339,8 +369,13 @@ impl EventLoop {
                 tasks.spawn(async move { this.full_reconcile(reconcile_every).await });
             }
             self.dispatch(&mut tasks);
-            let retry_at = lock(&self.rounds).wait_until();
-            let wake_at = retry_at.map_or(next_reconcile, |r| r.min(next_reconcile));
+            let wake_at = {
+                let rounds = lock(&self.rounds);
+                [rounds.spaced_until(), rounds.next_retry()]
+                    .into_iter()
+                    .flatten()
+                    .fold(next_reconcile, Instant::min)
+            };
             tokio::select! {
                 () = self.wake.notified() => {}
                 _ = stop.changed() => {}
@@ -355,19 +390,30 @@ impl EventLoop {
     /// One that fails is tried again after 30 s, doubling, never later than `every`.
     async fn full_reconcile(&self, every: Duration) {
         let _alone = self.exclusive.write().await;
-        let result = match self.mirror.plan(&self.config).await {
+        let began = unix_now();
+        let mut result = match self.mirror.plan(&self.config).await {
             Ok(plan) => {
                 self.observer.reconcile_planned();
                 self.mirror.apply(&plan).await
             }
             Err(e) => Err(e),
         };
+        if result.is_ok()
+            && self
+                .mirror
+                .journal()
+                .with_state(|s| !s.set_aside.is_empty())
+        {
+            // What was set aside before it began is covered by it.
+            let cleared = Event::SetAsideCleared { at: began };
+            if let Err(e) = self.mirror.journal().writer().append(cleared).await {
+                result = Err(e);
+            }
+        }
         {
             let mut retry = lock(&self.reconcile_retry);
             if result.is_err() {
-                let wait = RECONCILE_FIRST_RETRY
-                    .saturating_mul(1 << retry.0.min(16))
-                    .min(every);
+                let wait = Backoff::new(RECONCILE_FIRST_RETRY, every).after(retry.0 + 1);
                 tracing::warn!(
                     retry_in_s = wait.as_secs(),
                     "the full reconcile failed; it is tried again"
@@ -382,71 +428,95 @@ impl EventLoop {
         self.wake.notify_one();
     }
 
-    /// Starts a round for the queued deliveries whose repository no round is reconciling.
+    /// Starts rounds for the queued deliveries whose repository no round is reconciling: those
+    /// never tried together, and each group of retries that is due (see `rounds`).
     fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
-        let batch: Vec<PendingRepository> = {
+        let batches = {
             let mut rounds = lock(&self.rounds);
-            if rounds.in_flight >= MAX_ROUNDS || rounds.wait_until().is_some() {
-                return;
-            }
-            rounds.not_before = None;
-            let batch: Vec<PendingRepository> = self.mirror.journal().with_state(|s| {
-                s.pending
-                    .values()
-                    .filter(|p| !rounds.busy.contains(&p.uuid))
-                    .cloned()
-                    .collect()
-            });
-            if !batch.is_empty() {
-                rounds.busy.extend(batch.iter().map(|p| p.uuid.clone()));
-                rounds.in_flight += 1;
-                rounds.last_start = Some(Instant::now());
-            }
-            batch
+            self.mirror
+                .journal()
+                .with_state(|s| rounds.take(s.pending.values()))
         };
-        if batch.is_empty() {
-            return;
+        for batch in batches {
+            let this = self.clone();
+            tasks.spawn(async move { this.round(batch).await });
         }
-        let this = self.clone();
-        tasks.spawn(async move {
-            // The round's slot is freed once its plan's orgs are ready: the rest of it waits on
-            // import jobs, which must not hold back the next round.
-            let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let free = {
-                let (this, freed) = (this.clone(), freed.clone());
-                move || {
-                    if !freed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                        lock(&this.rounds).in_flight -= 1;
-                        this.wake.notify_one();
-                    }
-                }
-            };
-            let result = {
-                let _shared = this.exclusive.read().await;
-                let free = free.clone();
-                this.mirror
-                    .reconcile_pending(&this.config, &batch, Some(Box::new(free)))
-                    .await
-            };
-            free();
-            let deliveries = batch.iter().map(|p| p.requests.len()).sum();
-            this.observer.round_done(deliveries, &result);
-            {
-                let mut rounds = lock(&this.rounds);
-                for p in &batch {
-                    rounds.busy.remove(&p.uuid);
-                }
-                if result.is_err() {
-                    let wait = FIRST_BACKOFF
-                        .saturating_mul(1 << rounds.failures.min(8))
-                        .min(MAX_BACKOFF);
-                    rounds.failures += 1;
-                    rounds.not_before = Some(Instant::now() + wait);
-                } else {
-                    rounds.failures = 0;
+    }
+
+    /// One round: reconciles `batch`, then records what failed and sets aside what kept
+    /// failing.
+    async fn round(self: Arc<Self>, batch: Vec<PendingRepository>) {
+        // The round's slot is freed once its plan's orgs are ready: the rest of it waits on
+        // import jobs, which must not hold back the next round.
+        let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let free = {
+            let (this, freed) = (self.clone(), freed.clone());
+            move || {
+                if !freed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    lock(&this.rounds).in_flight -= 1;
+                    this.wake.notify_one();
                 }
             }
-            this.wake.notify_one();
-        });
+        };
+        let result = {
+            let _shared = self.exclusive.read().await;
+            let free = free.clone();
+            self.mirror
+                .reconcile_pending(&self.config, &batch, Some(Box::new(free)))
+                .await
+        };
+        free();
+        let deliveries = batch.iter().map(|p| p.requests.len()).sum();
+        let (report, outcome) = match result {
+            Ok((report, unsettled)) => (Ok(report), Ok(unsettled)),
+            Err(e) => {
+                let why = e.to_string();
+                (Err(e), Err(why))
+            }
+        };
+        self.observer.round_done(deliveries, &report);
+        let set_aside = lock(&self.rounds).ended(
+            &batch,
+            outcome.as_ref().map_err(Clone::clone),
+            self.set_aside_after,
+        );
+        self.observer.retrying(lock(&self.rounds).retrying());
+        for s in set_aside {
+            self.set_aside(s).await;
+        }
+        self.wake.notify_one();
     }
+
+    /// Journals a repository's deliveries as set aside, out of the queue.
+    async fn set_aside(&self, s: rounds::SetAsideNow) {
+        let p = &s.repository;
+        tracing::error!(
+            workspace = %p.workspace,
+            repository = %p.uuid,
+            deliveries = p.requests.len(),
+            tries = s.tries,
+            error = %s.why,
+            "deliveries set aside after failing again and again; the next full reconcile covers the repository (`bb-snyk-mirror deliveries` lists them)"
+        );
+        let event = Event::DeliveriesSetAside {
+            request_uuids: p.requests.iter().map(ToString::to_string).collect(),
+            uuid: p.uuid.clone(),
+            workspace: p.workspace.clone(),
+            why: s.why.clone(),
+            tries: s.tries,
+            at: unix_now(),
+        };
+        match self.mirror.journal().writer().append(event).await {
+            Ok(()) => self.observer.deliveries_set_aside(p.requests.len()),
+            // They stay queued, and are taken again as never tried.
+            Err(e) => tracing::error!(error = %e, "the journal did not take deliveries set aside"),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
