@@ -138,6 +138,7 @@ impl Mirror {
         )
         .await;
         crate::snyk_listing::forget(&self.dir, &changed);
+        self.journal.writer().compact_if_grown().await;
         let mut report = applied?;
         report
             .requests

@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+
+pub mod compact;
+
+pub use compact::{Compacted, Step};
 use tokio::sync::oneshot;
 
 use crate::Error;
@@ -455,6 +459,9 @@ pub struct JournalState {
     seen_order: std::collections::VecDeque<(u64, DeliveryId)>,
     /// Events read.
     pub events: u64,
+    /// The sequence number of the last event (compaction leaves gaps, so it may be more than
+    /// `events`).
+    pub last_seq: u64,
 }
 
 impl JournalState {
@@ -821,9 +828,10 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
     let mut state = JournalState::default();
     // Each org's id is kept once, however many records name it.
     let mut org_ids: std::collections::HashSet<OrgId> = std::collections::HashSet::new();
-    for_each_event(dir, |_, _, mut event| {
+    for_each_event(dir, |seq, _, mut event| {
         share_org_ids(&mut event, &mut org_ids);
         state.apply(&event);
+        state.last_seq = state.last_seq.max(seq);
     })?;
     Ok(state)
 }
@@ -836,26 +844,34 @@ pub fn read_state(dir: &Path) -> Result<JournalState, Error> {
 /// When the journal cannot be read, or a line that is not the last is not a journal entry.
 pub fn for_each_event(dir: &Path, mut each: impl FnMut(u64, &str, Event)) -> Result<(), Error> {
     let path = dir.join(JOURNAL_FILE);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
+    if !path.exists() {
+        return Ok(());
+    }
+    for_each_line(&path, |_, _, l| each(l.seq, &l.time, l.event))
+}
+
+/// Reads the journal at `path` line by line, telling `each` every entry with its line's index
+/// and text. Blank lines and a torn last line are skipped.
+///
+/// # Errors
+/// When the file cannot be read, or a line that is not the last is not a journal entry.
+fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str, Line)) -> Result<(), Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
     while let Some((i, line)) = lines.next() {
-        let line = line.map_err(|e| Error::io(&path, e))?;
+        let line = line.map_err(|e| Error::io(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
         let is_last = lines.peek().is_none();
         match serde_json::from_str::<Line>(&line) {
-            Ok(l) => each(l.seq, &l.time, l.event),
+            Ok(l) => each(i, &line, l),
             Err(_) if is_last => {
                 tracing::warn!(line = i + 1, "ignoring a torn last journal line");
             }
             Err(e) => {
                 return Err(Error::Malformed {
-                    path,
+                    path: path.to_path_buf(),
                     line: i + 1,
                     message: format!(
                         "not a journal entry ({e}); the journal was edited or corrupted"
@@ -898,6 +914,8 @@ struct Disk {
     file: File,
     path: PathBuf,
     seq: u64,
+    /// Its size after the last compaction, or when it was opened.
+    baseline: u64,
 }
 
 /// Why a batch was not written; every event of the batch gets its own copy.
@@ -922,6 +940,41 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Compacts the journal (always, or once it has grown enough), under the disk lock.
+    fn compact(&self, always: bool, observe: &dyn Fn(Step)) -> Result<Option<Compacted>, Error> {
+        let mut disk = lock(&self.disk);
+        let len = disk
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&disk.path, e))?
+            .len();
+        let grown =
+            len >= compact::MIN_BYTES && len >= disk.baseline.saturating_mul(compact::GROWTH);
+        if !always && !grown {
+            return Ok(None);
+        }
+        let dir = disk
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let done = compact::compact(&dir, observe)?;
+        // The journal is a new file now: appends go to it.
+        disk.file = OpenOptions::new()
+            .append(true)
+            .open(&disk.path)
+            .map_err(|e| Error::io(&disk.path, e))?;
+        disk.baseline = done.bytes_after;
+        tracing::info!(
+            lines_before = done.lines_before,
+            lines_after = done.lines_after,
+            bytes_before = done.bytes_before,
+            bytes_after = done.bytes_after,
+            "journal compacted"
+        );
+        Ok(Some(done))
+    }
+
     /// Writes batches until the queue is empty: one `write` and one `fsync` per batch.
     fn flush(&self) {
         loop {
@@ -968,6 +1021,7 @@ impl Shared {
                 for (event, _) in &batch {
                     state.apply(event);
                 }
+                state.last_seq = last;
             }
             let path = disk.path.clone();
             drop(disk);
@@ -1030,6 +1084,7 @@ impl Journal {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
+        compact::remove_stale(dir)?;
         let state = read_state(dir)?;
         let path = dir.join(JOURNAL_FILE);
         let mut file = OpenOptions::new()
@@ -1044,9 +1099,10 @@ impl Journal {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             disk: Mutex::new(Disk {
+                baseline: file.metadata().map_err(|e| Error::io(&path, e))?.len(),
                 file,
                 path,
-                seq: state.events,
+                seq: state.last_seq,
             }),
             state: Mutex::new(state),
             observer,
@@ -1074,6 +1130,26 @@ impl Journal {
         &self.dir
     }
 
+    /// Compacts the journal once it has grown to [`compact::GROWTH`] times its size after the
+    /// last compaction (and to at least [`compact::MIN_BYTES`]); see [`compact`]. Writers
+    /// wait meanwhile.
+    ///
+    /// # Errors
+    /// When the journal cannot be read or rewritten (it is then left as it was).
+    pub fn compact_if_grown(&self) -> Result<Option<Compacted>, Error> {
+        self.shared.compact(false, &|_| {})
+    }
+
+    /// Compacts the journal now, telling `observe` each step (see [`compact`]).
+    ///
+    /// # Errors
+    /// As [`Journal::compact_if_grown`].
+    pub fn compact(&self, observe: &dyn Fn(Step)) -> Result<Compacted, Error> {
+        self.shared
+            .compact(true, observe)
+            .and_then(|done| done.ok_or_else(|| Error::Internal("compaction skipped".into())))
+    }
+
     /// A handle for appending from many tasks.
     pub fn writer(&self) -> JournalWriter {
         JournalWriter {
@@ -1095,6 +1171,16 @@ impl std::fmt::Debug for JournalWriter {
 }
 
 impl JournalWriter {
+    /// [`Journal::compact_if_grown`], off the async threads. A failure is logged: the journal
+    /// is left as it was, and the next call tries again.
+    pub async fn compact_if_grown(&self) {
+        let shared = self.shared.clone();
+        let done = tokio::task::spawn_blocking(move || shared.compact(false, &|_| {})).await;
+        if let Ok(Err(e)) = done {
+            tracing::warn!(error = %e, "the journal could not be compacted; it is left as it was");
+        }
+    }
+
     /// Appends an event and waits until it is on disk.
     ///
     /// # Errors

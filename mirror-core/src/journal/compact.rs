@@ -1,0 +1,242 @@
+//! Compaction: the journal rewritten without the events its replayed state no longer needs,
+//! so that a service running for months starts in seconds.
+//!
+//! Two kinds of events are dropped, each only where the replay comes out the same:
+//!
+//! - an import's intent and acceptance once a later `import-finished` for the same org and
+//!   repository settles it (the finish overwrites whatever they recorded);
+//! - a delivery reconciled (named by a later `deliveries-done`) and older than
+//!   [`DELIVERY_MEMORY_SECONDS`] before the newest delivery (its request id is forgotten by
+//!   then anyway), with its id taken out of the `deliveries-done` that named it (dropped when
+//!   none is left). Deliveries set aside are kept, so `deliveries` still counts them.
+//!
+//! Everything else stays, in order, with its sequence number and time: runs, drift, settings,
+//! and what `runs` and `undo` read. The rewrite goes to a temporary file, synced, then renamed
+//! over the journal (atomic), and the directory synced: a process killed at any point leaves
+//! either the old journal or the new one, whole, and a stale temporary file is removed at the
+//! next open. Writers wait meanwhile (it runs under the lock they write under).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::{DELIVERY_MEMORY_SECONDS, DeliveryId, Event, JOURNAL_FILE, Line};
+use crate::Error;
+use crate::ids::OrgId;
+
+/// The temporary file a compaction writes.
+pub const COMPACTING_FILE: &str = "journal.jsonl.compacting";
+
+/// The journal is compacted once it has grown to this many times its size after the last
+/// compaction (or its opening)…
+pub const GROWTH: u64 = 2;
+/// …and is at least this large.
+pub const MIN_BYTES: u64 = 4 << 20;
+
+/// A step of a compaction, told to an observer (crash tests stop the process there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Half of the kept lines are in the temporary file, not yet synced.
+    HalfWritten,
+    /// The temporary file is complete and synced.
+    Synced,
+    /// The temporary file replaced the journal.
+    Renamed,
+}
+
+/// What a compaction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Compacted {
+    /// Lines before.
+    pub lines_before: u64,
+    /// Lines after.
+    pub lines_after: u64,
+    /// Bytes before.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+}
+
+/// What the first pass learns: which events a later one settles.
+#[derive(Default)]
+struct Settled {
+    /// The line of the last `import-finished` of each (org, lowercased repository).
+    finished: HashMap<(OrgId, String), usize>,
+    /// Deliveries a `deliveries-done` names.
+    done: HashSet<DeliveryId>,
+    /// Deliveries set aside (kept whole).
+    set_aside: HashSet<DeliveryId>,
+    /// The newest delivery's time.
+    newest: u64,
+    /// Lines in the file.
+    lines: usize,
+}
+
+/// Reads the journal's entries with their line's index and text (see
+/// [`super::for_each_line`]); returns how many there were.
+fn lines(path: &Path, mut each: impl FnMut(usize, &str, Line)) -> Result<u64, Error> {
+    let mut count = 0;
+    super::for_each_line(path, |i, text, line| {
+        count += 1;
+        each(i, text, line);
+    })?;
+    Ok(count)
+}
+
+fn settled(path: &Path) -> Result<Settled, Error> {
+    let mut s = Settled::default();
+    lines(path, |i, _, line| {
+        s.lines = s.lines.max(i + 1);
+        settle(&mut s, i, line.event);
+    })?;
+    Ok(s)
+}
+
+/// What one event tells the first pass.
+fn settle(s: &mut Settled, i: usize, event: Event) {
+    match event {
+        Event::ImportFinished {
+            org_id, repository, ..
+        } => {
+            s.finished.insert((org_id, repository.to_lowercase()), i);
+        }
+        Event::DeliveriesDone { request_uuids } => {
+            s.done
+                .extend(request_uuids.iter().map(|r| DeliveryId::parse(r)));
+        }
+        Event::DeliveriesSetAside { request_uuids, .. } => {
+            s.set_aside
+                .extend(request_uuids.iter().map(|r| DeliveryId::parse(r)));
+        }
+        Event::DeliveryQueued { at, .. } => s.newest = s.newest.max(at),
+        _ => {}
+    }
+}
+
+/// The line to keep for `line` (at line `i`), rewritten where it changes; `None` to drop it.
+fn kept(
+    i: usize,
+    text: &str,
+    line: Line,
+    s: &Settled,
+    dropped: &mut HashSet<DeliveryId>,
+) -> Option<String> {
+    let later_finish = |org_id: &OrgId, repository: &str| {
+        s.finished
+            .get(&(org_id.clone(), repository.to_lowercase()))
+            .is_some_and(|&at| at > i)
+    };
+    match &line.event {
+        Event::ImportIntent { org_id, repository }
+        | Event::ImportAccepted {
+            org_id, repository, ..
+        } if later_finish(org_id, repository) => None,
+        Event::DeliveryQueued {
+            request_uuid, at, ..
+        } => {
+            let id = DeliveryId::parse(request_uuid);
+            let old = at.saturating_add(DELIVERY_MEMORY_SECONDS) < s.newest;
+            if old && s.done.contains(&id) && !s.set_aside.contains(&id) {
+                dropped.insert(id);
+                return None;
+            }
+            Some(text.to_owned())
+        }
+        Event::DeliveriesDone { request_uuids } => {
+            let left: Vec<String> = request_uuids
+                .iter()
+                .filter(|r| !dropped.contains(&DeliveryId::parse(r)))
+                .cloned()
+                .collect();
+            if left.is_empty() {
+                return None;
+            }
+            if left.len() == request_uuids.len() {
+                return Some(text.to_owned());
+            }
+            let rewritten = Line {
+                event: Event::DeliveriesDone {
+                    request_uuids: left,
+                },
+                ..line
+            };
+            serde_json::to_string(&rewritten).ok()
+        }
+        _ => Some(text.to_owned()),
+    }
+}
+
+/// Rewrites the journal of `dir` (see the module's notes), telling `observe` each step.
+/// The caller holds the writers' lock.
+pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, Error> {
+    let path = dir.join(JOURNAL_FILE);
+    let temp = dir.join(COMPACTING_FILE);
+    let bytes_before = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
+    let s = settled(&path)?;
+    let io = |e| Error::io(&temp, e);
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&temp)
+        .map_err(io)?;
+    let mut w = BufWriter::new(file);
+    let mut dropped = HashSet::new();
+    let (mut lines_after, mut written) = (0u64, Ok(()));
+    let half = s.lines / 2;
+    let lines_before = lines(&path, |i, text, line| {
+        if written.is_err() {
+            return;
+        }
+        if i == half {
+            written = w.flush();
+            observe(Step::HalfWritten);
+        }
+        if let Some(k) = kept(i, text, line, &s, &mut dropped) {
+            lines_after += 1;
+            written = w.write_all(k.as_bytes()).and_then(|()| w.write_all(b"\n"));
+        }
+    })?;
+    written.map_err(io)?;
+    let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    let bytes_after = file.metadata().map_err(io)?.len();
+    drop(file);
+    observe(Step::Synced);
+    std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(dir)?;
+    observe(Step::Renamed);
+    Ok(Compacted {
+        lines_before,
+        lines_after,
+        bytes_before,
+        bytes_after,
+    })
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Removes what a compaction killed before its rename left behind.
+pub(super) fn remove_stale(dir: &Path) -> Result<(), Error> {
+    let temp = dir.join(COMPACTING_FILE);
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {
+            tracing::info!(
+                "removed an interrupted compaction's temporary file; the journal is whole"
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(temp, e)),
+    }
+}

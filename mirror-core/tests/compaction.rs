@@ -1,0 +1,184 @@
+//! Journal compaction: the replayed state is the same after it, a process killed with SIGKILL
+//! at any step of it loses nothing, and the journal goes on numbering after it.
+//!
+//! The kill test plays both parts as `crash.rs` does: the parent writes a journal, starts this
+//! binary again running only `compaction_child` (which compacts and stops at a chosen step),
+//! kills it there, and opens the journal again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use mirror_core::Journal;
+use mirror_core::journal::{
+    JOURNAL_FILE, JournalState, Step, compact::COMPACTING_FILE, read_state,
+};
+
+#[path = "common/journal_gen.rs"]
+mod journal_gen;
+
+use journal_gen::{Shape, write_journal};
+
+const CHILD_ENV: &str = "MIRROR_COMPACTION_CHILD";
+
+fn shape() -> Shape {
+    Shape {
+        orgs: 5,
+        imports: 300,
+        deliveries: 3_000,
+        days: 30,
+        pending: 4,
+    }
+}
+
+/// The state without its event counters, which compaction changes by design.
+fn comparable(mut s: JournalState) -> JournalState {
+    s.events = 0;
+    s.last_seq = 0;
+    s
+}
+
+#[test]
+fn compaction_keeps_the_state_and_drops_what_it_no_longer_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), &shape());
+    let before = read_state(dir.path()).unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let done = journal.compact(&|_| {}).unwrap();
+    // 300 imports keep their finish (300 of 900 lines); of 3,000 deliveries over 30 days, the
+    // last 25 hours' stay (about 105, each with its deliveries-done but the 4 pending).
+    assert_eq!(done.lines_before, 900 + 3_000 + 2_996);
+    assert!(
+        done.lines_after < 600,
+        "{done:?}: intents, acceptances and old deliveries go"
+    );
+    assert!(done.bytes_after * 5 < done.bytes_before, "{done:?}");
+    assert_eq!(comparable(journal.state()), comparable(before.clone()));
+    drop(journal);
+    let after = read_state(dir.path()).unwrap();
+    assert_eq!(comparable(after.clone()), comparable(before.clone()));
+    assert_eq!(after.pending_deliveries, 4);
+    // Numbering goes on after the last event, not after the count of those kept.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let journal = Journal::open(dir.path(), None).unwrap();
+        journal
+            .writer()
+            .append(mirror_core::journal::Event::RunFinished)
+            .await
+            .unwrap();
+    });
+    let text = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.contains(&format!("\"seq\":{}", before.last_seq + 1)),
+        "{last}"
+    );
+}
+
+/// The child's part: compact, printing each step, and wait at the chosen one to be killed.
+#[test]
+fn compaction_child() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let stop_at = std::env::var("STOP_AT").unwrap();
+    let journal = Journal::open(std::path::Path::new(&dir), None).unwrap();
+    journal
+        .compact(&|step| {
+            let name = format!("{step:?}");
+            println!("{name}");
+            if name == stop_at {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        })
+        .unwrap();
+    println!("done");
+}
+
+#[test]
+fn sigkill_at_any_step_of_a_compaction_loses_nothing() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    for step in [Step::HalfWritten, Step::Synced, Step::Renamed] {
+        let dir = tempfile::tempdir().unwrap();
+        write_journal(dir.path(), &shape());
+        let expected = read_state(dir.path()).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "compaction_child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .env("STOP_AT", format!("{step:?}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reached = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // The first print follows libtest's "test compaction_child ... " on its line.
+            .any(|l| l.trim().ends_with(&format!("{step:?}")));
+        assert!(reached, "the child never reached {step:?}");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let journal = Journal::open(dir.path(), None).unwrap();
+        assert_eq!(
+            comparable(journal.state()),
+            comparable(expected.clone()),
+            "killed at {step:?}"
+        );
+        assert!(
+            !dir.path().join(COMPACTING_FILE).exists(),
+            "{step:?}: the interrupted compaction's file is removed on open"
+        );
+        // And it compacts again from there.
+        journal.compact(&|_| {}).unwrap();
+        assert_eq!(comparable(journal.state()), comparable(expected));
+    }
+}
+
+#[test]
+fn the_journal_is_compacted_once_it_has_doubled_and_is_large() {
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), &shape());
+    let journal = Journal::open(dir.path(), None).unwrap();
+    assert_eq!(
+        journal.compact_if_grown().unwrap(),
+        None,
+        "small: left alone"
+    );
+    // Months of deliveries later (written beside the open journal, as its writer would).
+    let later = tempfile::tempdir().unwrap();
+    write_journal(
+        later.path(),
+        &Shape {
+            orgs: 5,
+            imports: 300,
+            deliveries: 30_000,
+            days: 120,
+            pending: 0,
+        },
+    );
+    let grown = std::fs::read_to_string(later.path().join(JOURNAL_FILE)).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(JOURNAL_FILE))
+        .unwrap();
+    std::io::Write::write_all(&mut file, grown.as_bytes()).unwrap();
+    let done = journal.compact_if_grown().unwrap().expect("compacted");
+    assert!(done.bytes_after * 4 < done.bytes_before, "{done:?}");
+    assert_eq!(
+        journal.compact_if_grown().unwrap(),
+        None,
+        "not again until it grows"
+    );
+}
