@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p mirror-cli --bench serve
 //! cargo bench -p mirror-cli --bench serve -- --deliveries 200 --rate 500 --seconds 10
+//! cargo bench -p mirror-cli --bench serve -- --job-ms 500 --bursts 20,100,300
 //! ```
 //!
 //! Three figures, on the real clock (the binary is another process):
@@ -14,7 +15,10 @@
 //!    estate's repositories: how many were answered 202, the answer time, and the serving
 //!    process's resident memory (VmRSS) along the way;
 //! 3. a burst: 1,000 deliveries for one new repository as fast as they can be sent: how many
-//!    imports Snyk received for it.
+//!    imports Snyk received for it;
+//! 4. bursts of created repositories (`--bursts 20,100,300`), each sent at once: from each 202
+//!    to its import request at Snyk, against the wave bound `ceil(n / 15) × job`
+//!    (`--job-ms`, default 2000).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -34,6 +38,10 @@ struct Args {
     deliveries: usize,
     rate: usize,
     seconds: u64,
+    /// How long the sandbox's import jobs take.
+    job_ms: u64,
+    /// Bursts of created repositories, each sent at once.
+    bursts: Vec<usize>,
 }
 
 fn args() -> Result<Args, String> {
@@ -41,6 +49,8 @@ fn args() -> Result<Args, String> {
         deliveries: 200,
         rate: 500,
         seconds: 10,
+        job_ms: 2000,
+        bursts: vec![20, 100, 300],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +63,13 @@ fn args() -> Result<Args, String> {
             "--deliveries" => a.deliveries = value("--deliveries")? as usize,
             "--rate" => a.rate = value("--rate")? as usize,
             "--seconds" => a.seconds = value("--seconds")?,
+            "--job-ms" => a.job_ms = value("--job-ms")?.max(1),
+            "--bursts" => {
+                a.bursts = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+                    .ok_or("--bursts needs sizes, like 20,100,300")?;
+            }
             "--bench" => {}
             other => return Err(format!("unknown argument {other}")),
         }
@@ -153,7 +170,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let snyk = snyk::Sandbox::sample_builder()
-        .import_delay(Duration::from_secs(2))
+        .import_delay(Duration::from_millis(args.job_ms))
         .start()
         .await?;
     let state = tempfile::tempdir()?;
@@ -203,9 +220,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
-        "first reconcile of 3 × 100 repositories (2 s jobs, 15 in flight) done after {:.1} s",
+        "first reconcile of 3 × 100 repositories ({} ms jobs, 15 in flight) done after {:.1} s",
+        args.job_ms,
         started.elapsed().as_secs_f64()
     );
+
 
     // 1. Latency.
     let mut sent: HashMap<String, Instant> = HashMap::new();
@@ -346,6 +365,70 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "meanwhile {} deliveries were reconciled with {} Bitbucket requests (the budget is 1,000 repository requests an hour a credential); {depth} stay queued",
         (depth_before + total).saturating_sub(depth),
         bb.stats().total - bb_before,
+    );
+    // 4. Bursts of created repositories (last: they spend Bitbucket's budget).
+    for (b, &n) in args.bursts.iter().enumerate() {
+        created_burst(&bb, &snyk, &transport, &url, b, n, args.job_ms).await?;
+    }
+    Ok(())
+}
+
+/// A burst of `n` created repositories, their deliveries sent at once: from each 202 to its
+/// import request at Snyk, against the wave bound `ceil(n / 15) × job`.
+async fn created_burst(
+    bb: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+    transport: &ReqwestTransport,
+    url: &str,
+    burst: usize,
+    n: usize,
+    job_ms: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let workspace = "ws-0003";
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let slug = format!("burst-{burst}-{i}");
+        let uuid = format!("{{00000000-0000-4000-9{burst:03}-{i:012}}}");
+        bb.add_repository(workspace, SandboxRepository::new(&slug, &uuid));
+        let (t, url) = (transport.clone(), url.to_owned());
+        let body = payload(workspace, &slug, &uuid);
+        let request = request_id(10 + burst as u32, i);
+        tasks.spawn(async move {
+            let status = deliver(&t, &url, "repo:created", &request, body).await;
+            (format!("{workspace}/{slug}"), status, Instant::now())
+        });
+    }
+    let mut answered: HashMap<String, Instant> = HashMap::new();
+    while let Some(Ok((name, status, at))) = tasks.join_next().await {
+        if status == 202 {
+            answered.insert(name, at);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let posted = snyk.first_import_posts();
+        latencies = answered
+            .iter()
+            .filter_map(|(name, at)| Some(posted.get(name)?.saturating_duration_since(*at)))
+            .collect();
+        if latencies.len() == answered.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    latencies.sort();
+    let bound = Duration::from_millis(job_ms) * n.div_ceil(15) as u32;
+    let p99 = percentile(&latencies, 0.99);
+    println!(
+        "created burst of {n} ({} answered 202, {} imported): 202 → import request p50 {}, p99 {}, max {}; wave bound {} (p99 / bound {:.2})",
+        answered.len(),
+        latencies.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(p99),
+        ms(latencies.last().copied().unwrap_or_default()),
+        ms(bound),
+        p99.as_secs_f64() / bound.as_secs_f64(),
     );
     Ok(())
 }
