@@ -225,7 +225,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
 
-
     // 1. Latency.
     let mut sent: HashMap<String, Instant> = HashMap::new();
     for n in 0..args.deliveries {

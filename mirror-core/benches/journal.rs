@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench -p mirror-core --bench journal
 //! cargo bench -p mirror-core --bench journal -- --imports 100000 --deliveries-per-day 2000
+//! cargo bench -p mirror-core --bench journal -- --imports 0 --deliveries-per-day 1000000 --days 1
 //! ```
 
 use std::process::{Command, ExitCode};
@@ -63,12 +64,13 @@ fn main() -> ExitCode {
     }
     let imports = arg("--imports", 100_000);
     let per_day = arg("--deliveries-per-day", 2_000);
+    let days = arg("--days", 365) as u64;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let shape = Shape {
         orgs: 100,
         imports,
-        deliveries: per_day * 365,
-        days: 365,
+        deliveries: per_day * days as usize,
+        days,
         pending: 10,
     };
     write_journal(dir.path(), &shape);
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     println!(
-        "journal benchmark: {imports} imports in 100 orgs, {per_day} deliveries a day for a year ({} deliveries)\n",
+        "journal benchmark: {imports} imports in 100 orgs, {per_day} deliveries a day for {days} days ({} deliveries)\n",
         shape.deliveries
     );
     println!("| journal | size | open (replay) | peak RSS | events |");

@@ -18,6 +18,9 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 pub mod compact;
+mod seen;
+
+pub use seen::MAX_REMEMBERED;
 
 pub use compact::{Compacted, Step};
 use tokio::sync::oneshot;
@@ -452,11 +455,9 @@ pub struct JournalState {
     pub pending_deliveries: usize,
     /// Deliveries set aside since the last full reconcile that succeeded.
     pub set_aside: Vec<SetAside>,
-    /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest, with when
-    /// each arrived.
-    deliveries_seen: std::collections::HashMap<DeliveryId, u64>,
-    /// The same, oldest first, to forget them in order.
-    seen_order: std::collections::VecDeque<(u64, DeliveryId)>,
+    /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest (at most
+    /// [`MAX_REMEMBERED`]).
+    deliveries_seen: seen::SeenRequests,
     /// Events read.
     pub events: u64,
     /// The sequence number of the last event (compaction leaves gaps, so it may be more than
@@ -649,23 +650,14 @@ impl JournalState {
     /// [`DELIVERY_MEMORY_SECONDS`].
     pub fn delivery_seen(&self, request_uuid: &str) -> bool {
         self.deliveries_seen
-            .contains_key(&DeliveryId::parse(request_uuid))
+            .contains(&DeliveryId::parse(request_uuid))
     }
 
     /// Queues a delivery (once per request), forgetting the requests seen long before it.
     fn queue(&mut self, id: DeliveryId, at: u64, delivery: &RepositoryEvent) {
-        while let Some((oldest, _)) = self.seen_order.front() {
-            if oldest + DELIVERY_MEMORY_SECONDS >= at {
-                break;
-            }
-            if let Some((_, old)) = self.seen_order.pop_front() {
-                self.deliveries_seen.remove(&old);
-            }
-        }
-        if self.deliveries_seen.insert(id.clone(), at).is_some() {
+        if !self.deliveries_seen.insert(&id, at) {
             return;
         }
-        self.seen_order.push_back((at, id.clone()));
         let uuid = RepoUuid::from(delivery.uuid.as_str());
         let pending = self
             .pending
