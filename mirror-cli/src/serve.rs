@@ -122,6 +122,10 @@ pub struct Metrics {
     retrying: Gauge,
     /// Deliveries set aside after they kept failing.
     set_aside: Counter,
+    /// How long the oldest delivery still queued has waited.
+    oldest_queued: Gauge,
+    /// How long rounds have waited for Bitbucket's hourly budget, while they do.
+    budget_wait: Gauge,
     /// The journal took the last delivery offered.
     journal_ok: AtomicBool,
     /// Whether both APIs answered the last round or reconcile (`None`: none has yet).
@@ -150,6 +154,8 @@ impl Default for Metrics {
             connections_refused: Counter::default(),
             retrying: Gauge::default(),
             set_aside: Counter::default(),
+            oldest_queued: Gauge::default(),
+            budget_wait: Gauge::default(),
             journal_ok: AtomicBool::new(true),
             apis: Mutex::new(None),
             registry: Registry::default(),
@@ -184,6 +190,16 @@ impl Default for Metrics {
             "connections_refused",
             "Connections closed at once because --max-connections were open",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "queue_oldest_age_seconds",
+            "How long the oldest delivery still queued has waited (0: none queued)",
+            m.oldest_queued.clone(),
+        );
+        registry.register(
+            "budget_wait_seconds",
+            "How long rounds have waited for Bitbucket's hourly budget, while they wait (0: they do not)",
+            m.budget_wait.clone(),
         );
         registry.register(
             "retrying_repositories",
@@ -272,8 +288,12 @@ impl Metrics {
         format!("ok; {apis}")
     }
 
-    fn render(&self, queue_depth: usize) -> String {
-        self.queue_depth.set(queue_depth as i64);
+    fn render(&self, events: &EventLoop) -> String {
+        let secs = |d: Option<Duration>| i64::try_from(d.map_or(0, |d| d.as_secs())).unwrap_or(0);
+        self.queue_depth
+            .set(i64::try_from(events.queue_depth()).unwrap_or(i64::MAX));
+        self.oldest_queued.set(secs(events.oldest_queued_age()));
+        self.budget_wait.set(secs(events.budget_wait()));
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();
@@ -421,10 +441,7 @@ async fn route(shared: &Shared, req: http::Request<Incoming>) -> Answer {
             ),
         },
         "/metrics" if get => {
-            let mut r = answer(
-                StatusCode::OK,
-                &shared.metrics.render(shared.events.queue_depth()),
-            );
+            let mut r = answer(StatusCode::OK, &shared.metrics.render(&shared.events));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static(

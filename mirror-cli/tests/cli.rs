@@ -3085,6 +3085,15 @@ fn a_delivery_that_keeps_failing_never_holds_back_another_and_is_set_aside() {
         metrics.contains("bb_snyk_mirror_deliveries_set_aside_total 2"),
         "{metrics}"
     );
+    // Nothing queued, and rounds never waited for Bitbucket's budget.
+    assert!(
+        metrics.contains("bb_snyk_mirror_queue_oldest_age_seconds 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bb_snyk_mirror_budget_wait_seconds 0"),
+        "{metrics}"
+    );
     let human = w.cmd().arg("deliveries").output().unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(

@@ -156,6 +156,20 @@ impl BitbucketPort for BitbucketAdapter {
     fn requests(&self) -> u64 {
         self.client.http().credentials().usage().iter().sum()
     }
+
+    fn hourly_budget(&self) -> Option<u64> {
+        let pool = self.client.http().credentials();
+        let hour = std::time::Duration::from_secs(3600);
+        let mut total = 0u64;
+        for i in 0..pool.len() {
+            let limit = pool.limit(i)?;
+            // A budget over another window, as its share of an hour.
+            let per_hour = u128::from(limit.requests.max(1)) * hour.as_millis()
+                / limit.window.as_millis().max(1);
+            total += u64::try_from(per_hour).unwrap_or(u64::MAX);
+        }
+        Some(total)
+    }
 }
 
 /// Uuids asked for in one filtered listing.

@@ -383,6 +383,12 @@ pub trait BitbucketPort: Send + Sync {
     }
     /// Requests made so far.
     fn requests(&self) -> u64;
+    /// The requests the port's credentials may make in an hour, all together, when it keeps a
+    /// budget (Bitbucket's: 1,000 repository requests an hour a credential); `None` (the
+    /// default) when it does not.
+    fn hourly_budget(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Repositories of a workspace looked up one by one by uuid: those found, in order.

@@ -26,6 +26,7 @@ use crate::journal::{Event, PendingRepository, lock};
 use crate::report::Report;
 use crate::{Error, Mirror};
 
+mod budget;
 mod rounds;
 
 pub use rounds::DEFAULT_SET_ASIDE_AFTER;
@@ -250,6 +251,8 @@ pub struct EventLoop {
     reconcile_retry: std::sync::Mutex<(u32, Option<Instant>)>,
     /// A repository's own failures before its deliveries are set aside.
     set_aside_after: u32,
+    /// Bitbucket's hourly budget as rounds spend it (when the port keeps one).
+    budget: Option<std::sync::Mutex<budget::Budget>>,
 }
 
 /// The first wait after a failed full reconcile; it doubles, never past the reconcile
@@ -308,7 +311,12 @@ impl EventLoop {
         observer: Arc<dyn EventObserver>,
         options: LoopOptions,
     ) -> Arc<Self> {
+        let budget = mirror.bitbucket.hourly_budget().map(|per_hour| {
+            let total = mirror.bitbucket.requests();
+            std::sync::Mutex::new(budget::Budget::new(per_hour, total))
+        });
         Arc::new(Self {
+            budget,
             set_aside_after: options.set_aside_after.max(1),
             mirror,
             config,
@@ -349,6 +357,21 @@ impl EventLoop {
         self.mirror.journal().with_state(|s| s.pending_deliveries)
     }
 
+    /// How long the oldest delivery still queued has waited.
+    pub fn oldest_queued_age(&self) -> Option<Duration> {
+        let since = self
+            .mirror
+            .journal()
+            .with_state(|s| s.pending.values().map(|p| p.since).min())?;
+        Some(Duration::from_secs(unix_now().saturating_sub(since)))
+    }
+
+    /// How long rounds have waited for Bitbucket's hourly budget, while they do.
+    pub fn budget_wait(&self) -> Option<Duration> {
+        let since = lock(self.budget.as_ref()?).waiting_since?;
+        Some(Instant::now().saturating_duration_since(since))
+    }
+
     /// Runs until `stop` turns true: a full reconcile now and every `reconcile_every`, and a
     /// round for whatever is queued. Once stopped it starts nothing new and returns when the
     /// rounds in flight have ended (their imports in flight finish; the rest stays queued
@@ -369,9 +392,10 @@ impl EventLoop {
                 tasks.spawn(async move { this.full_reconcile(reconcile_every).await });
             }
             self.dispatch(&mut tasks);
+            let budget_recheck = self.budget_wait().map(|_| Instant::now() + budget::RECHECK);
             let wake_at = {
                 let rounds = lock(&self.rounds);
-                [rounds.spaced_until(), rounds.next_retry()]
+                [rounds.spaced_until(), rounds.next_retry(), budget_recheck]
                     .into_iter()
                     .flatten()
                     .fold(next_reconcile, Instant::min)
@@ -391,6 +415,7 @@ impl EventLoop {
     async fn full_reconcile(&self, every: Duration) {
         let _alone = self.exclusive.write().await;
         let began = unix_now();
+        let requests_before = self.mirror.bitbucket.requests();
         let mut result = match self.mirror.plan(&self.config).await {
             Ok(plan) => {
                 self.observer.reconcile_planned();
@@ -409,6 +434,14 @@ impl EventLoop {
             if let Err(e) = self.mirror.journal().writer().append(cleared).await {
                 result = Err(e);
             }
+        }
+        if let Some(budget) = &self.budget {
+            let spent = self
+                .mirror
+                .bitbucket
+                .requests()
+                .saturating_sub(requests_before);
+            lock(budget).reconciled(spent);
         }
         {
             let mut retry = lock(&self.reconcile_retry);
@@ -431,6 +464,13 @@ impl EventLoop {
     /// Starts rounds for the queued deliveries whose repository no round is reconciling: those
     /// never tried together, and each group of retries that is due (see `rounds`).
     fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        if let Some(budget) = &self.budget {
+            let queued = self.mirror.journal().with_state(|s| s.pending.len());
+            let total = self.mirror.bitbucket.requests();
+            if queued > 0 && !lock(budget).may_start(total, queued) {
+                return;
+            }
+        }
         let batches = {
             let mut rounds = lock(&self.rounds);
             self.mirror

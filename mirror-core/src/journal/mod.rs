@@ -304,6 +304,8 @@ pub struct PendingRepository {
     pub deleted: bool,
     /// The deliveries, in arrival order.
     pub requests: Vec<DeliveryId>,
+    /// When the first of them arrived (seconds since the Unix epoch).
+    pub since: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -667,6 +669,7 @@ impl JournalState {
                 workspace: String::new(),
                 deleted: false,
                 requests: Vec::new(),
+                since: at,
             });
         pending.workspace.clone_from(&delivery.workspace);
         pending.deleted |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Deleted;
