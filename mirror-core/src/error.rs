@@ -57,9 +57,18 @@ pub enum Error {
         /// The text found.
         text: String,
     },
-    /// Something that should not happen did: a task panicked, or the journal writer stopped.
+    /// Something that should not happen did: a task panicked.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The journal stopped taking events (its writer failed, or the process is shutting
+    /// down): what was done up to its last event is recorded, and a rerun resumes from there.
+    #[error(
+        "the journal stopped taking events after event {last_event}; everything done up to it is recorded: run again to resume"
+    )]
+    JournalStopped {
+        /// The sequence number of the last event on disk.
+        last_event: u64,
+    },
     /// A failure of an in-memory fake, with its kind.
     #[error("{message}")]
     Fake {
@@ -90,7 +99,7 @@ impl Error {
             | Self::Locked { .. }
             | Self::BadJobReference { .. } => ErrorKind::Config,
             Self::Unsupported { .. } => ErrorKind::Client,
-            Self::Internal(_) => ErrorKind::Server,
+            Self::Internal(_) | Self::JournalStopped { .. } => ErrorKind::Server,
             Self::Bitbucket(e) => e.kind(),
             Self::Snyk(e) => e.kind(),
             Self::Io { .. } => ErrorKind::Transport,
@@ -120,7 +129,11 @@ impl Error {
             ErrorKind::Auth => self.status() != Some(403),
             _ => matches!(
                 self,
-                Self::Config(_) | Self::Io { .. } | Self::Locked { .. } | Self::Internal(_)
+                Self::Config(_)
+                    | Self::Io { .. }
+                    | Self::Locked { .. }
+                    | Self::Internal(_)
+                    | Self::JournalStopped { .. }
             ),
         }
     }
@@ -226,6 +239,24 @@ mod naming_tests {
         assert_eq!(
             plain.to_string(),
             "Bitbucket: the `next` link was not followed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod journal_stopped_tests {
+    use super::{Error, ErrorKind};
+
+    #[test]
+    fn a_stopped_journal_is_a_failure_to_resume_not_a_configuration_error() {
+        // Before, it was `Error::Config` (exit 2, "nothing was changed"), possibly after orgs
+        // were created.
+        let e = Error::JournalStopped { last_event: 42 };
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(e.ends_the_run());
+        assert_eq!(
+            e.to_string(),
+            "the journal stopped taking events after event 42; everything done up to it is recorded: run again to resume"
         );
     }
 }

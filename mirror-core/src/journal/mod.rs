@@ -1192,8 +1192,9 @@ impl JournalWriter {
             // The task is not awaited: its result travels through each event's `ack`.
             drop(tokio::task::spawn_blocking(move || shared.flush()));
         }
-        done.await
-            .map_err(|_| Error::Config("the journal writer stopped".to_owned()))?
+        done.await.map_err(|_| Error::JournalStopped {
+            last_event: lock(&self.shared.disk).seq,
+        })?
     }
 }
 
