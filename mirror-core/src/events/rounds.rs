@@ -27,7 +27,7 @@ const ROUND_SPACING: Duration = Duration::from_millis(50);
 const RETRY: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(300));
 
 /// Tries of a repository's own before its deliveries are set aside, unless told otherwise:
-/// about twenty minutes of [`RETRY`].
+/// about twenty minutes of retries (2 s, doubling, at most 5 minutes).
 pub const DEFAULT_SET_ASIDE_AFTER: u32 = 10;
 
 /// A repository whose round failed, waiting for its next try.
