@@ -212,12 +212,12 @@ pub enum Command {
         drain_timeout: String,
         /// Connections open at once at most; a connection beyond them is closed at once (a
         /// flood of idle sockets cannot use up the process's file descriptors).
-        #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        #[arg(long, default_value_t = crate::serve::MAX_CONNECTIONS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
         max_connections: u32,
         /// A repository whose deliveries keep failing is tried again with backoff (2 s,
         /// doubling, at most 5 min); after this many failures of its own its deliveries are
         /// set aside for the next full reconcile (`bb-snyk-mirror deliveries` lists them).
-        #[arg(long, default_value_t = 10, value_name = "TRIES", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        #[arg(long, default_value_t = mirror_core::events::DEFAULT_SET_ASIDE_AFTER, value_name = "TRIES", value_parser = clap::value_parser!(u32).range(1..=1_000))]
         set_aside_after: u32,
     },
     /// The deliveries `serve` has queued, and those it set aside after they kept failing

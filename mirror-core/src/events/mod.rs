@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bitbucket_cloud_client::api_support::Backoff;
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::ids::RepoUuid;
-use crate::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
+use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
 use crate::journal::{Event, PendingRepository, lock};
 use crate::report::Report;
 use crate::{Error, Mirror};
@@ -554,11 +554,4 @@ impl EventLoop {
             Err(e) => tracing::error!(error = %e, "the journal did not take deliveries set aside"),
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

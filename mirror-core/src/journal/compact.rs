@@ -71,25 +71,14 @@ struct Settled {
     set_aside: HashSet<DeliveryId>,
     /// The newest delivery's time.
     newest: u64,
-    /// Lines in the file.
-    lines: usize,
-}
-
-/// Reads the journal's entries with their line's index and text (see
-/// [`super::for_each_line`]); returns how many there were.
-fn lines(path: &Path, mut each: impl FnMut(usize, &str, Line)) -> Result<u64, Error> {
-    let mut count = 0;
-    super::for_each_line(path, |i, text, line| {
-        count += 1;
-        each(i, text, line);
-    })?;
-    Ok(count)
+    /// Entries in the file.
+    entries: u64,
 }
 
 fn settled(path: &Path) -> Result<Settled, Error> {
     let mut s = Settled::default();
-    lines(path, |i, _, line| {
-        s.lines = s.lines.max(i + 1);
+    super::for_each_line(path, |i, _, line| {
+        s.entries += 1;
         settle(&mut s, i, line.event);
     })?;
     Ok(s)
@@ -187,13 +176,13 @@ pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, E
         .map_err(io)?;
     let mut w = BufWriter::new(file);
     let mut dropped = HashSet::new();
-    let (mut lines_after, mut written) = (0u64, Ok(()));
-    let half = s.lines / 2;
-    let lines_before = lines(&path, |i, text, line| {
+    let (mut read, mut lines_after, mut written) = (0u64, 0u64, Ok(()));
+    super::for_each_line(&path, |i, text, line| {
         if written.is_err() {
             return;
         }
-        if i == half {
+        read += 1;
+        if read == s.entries / 2 + 1 {
             written = w.flush();
             observe(Step::HalfWritten);
         }
@@ -212,7 +201,7 @@ pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, E
     sync_dir(dir)?;
     observe(Step::Renamed);
     Ok(Compacted {
-        lines_before,
+        lines_before: s.entries,
         lines_after,
         bytes_before,
         bytes_after,
