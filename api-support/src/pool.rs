@@ -282,6 +282,20 @@ impl CredentialPool {
             .any(|(i, s)| i != index && s.next_free(now, true).is_none())
     }
 
+    /// How much of the pool's budget its rolling windows hold now, from 0 to 1: the requests
+    /// inside the credentials' windows over what the windows admit. `None` when no credential
+    /// has a budget. Callers that can spend fewer requests (a poll later rather than sooner) do
+    /// so as it nears 1.
+    pub fn budget_used(&self) -> Option<f64> {
+        let now = Instant::now();
+        let mut slots = self.lock();
+        let (used, limited) = slots
+            .iter_mut()
+            .filter_map(|s| s.window.as_mut().map(|w| w.share_used(now)))
+            .fold((0.0, 0u32), |(sum, n), share| (sum + share, n + 1));
+        (limited > 0).then(|| used / f64::from(limited))
+    }
+
     /// How many requests each credential has been handed, in order.
     pub fn usage(&self) -> Vec<u64> {
         self.lock().iter().map(|s| s.used).collect()
@@ -321,6 +335,19 @@ mod tests {
                 None => c,
             }
         }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_used_is_the_share_of_the_window_spent_and_leaves_with_it() {
+        assert_eq!(pool(1, None).budget_used(), None);
+        let p = pool(2, Some(RateLimit::per_minute(4)));
+        assert_eq!(p.budget_used(), Some(0.0));
+        for _ in 0..3 {
+            p.acquire().await;
+        }
+        assert_eq!(p.budget_used(), Some(3.0 / 8.0));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(p.budget_used(), Some(0.0));
     }
 
     #[tokio::test(start_paused = true)]

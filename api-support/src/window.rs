@@ -45,6 +45,13 @@ impl RollingWindow {
         self.sent.front().map(|oldest| *oldest + self.window)
     }
 
+    /// How much of the window's limit the events inside it at `now` use, from 0 to 1 (or more,
+    /// when events were counted that did not fit).
+    pub fn share_used(&mut self, now: Instant) -> f64 {
+        self.prune(now);
+        self.sent.len() as f64 / self.limit as f64
+    }
+
     /// Counts an event at `now` (whether or not it fitted).
     pub fn record(&mut self, now: Instant) {
         self.sent.push_back(now);

@@ -743,21 +743,26 @@ fn rate_bound(n: u64, per: u64, window: Duration) -> Duration {
     window * u32::try_from((n - 1) / per).unwrap_or(u32::MAX)
 }
 
-/// The shortest time `concurrency` imports in flight allow, each holding its slot exactly for
-/// its job's duration: `ceil(n / c) × d` when every job takes `d`, else the list-scheduling
-/// lower bound `max(sum(d) / c, max(d))`. Neither a per-org cap nor any polling schedule is
+/// The shortest time `concurrency` imports in flight allow. Each job holds its slot for its
+/// duration and one request's latency at least: the post that starts the next job can only
+/// leave once a poll has seen this one end, and it takes the latency to reach Snyk (the
+/// latency is the service's and the network's, not the tool's). So `ceil(n / c) × (d + l)`
+/// when every job takes `d`, else the list-scheduling lower bound
+/// `max(sum(d + l) / c, max(d) + l)`. Neither a per-org cap nor any polling schedule is
 /// counted: those are the tool's choices.
 fn in_flight_bound(f: &Figures, o: &Options) -> Duration {
     let Some(&longest) = f.durations.iter().max() else {
         return Duration::ZERO;
     };
+    let latency = Duration::from_millis(o.latency_ms);
     let c = u32::try_from(o.concurrency).unwrap_or(u32::MAX);
+    let n = u32::try_from(f.durations.len()).unwrap_or(u32::MAX);
     if f.durations.iter().all(|d| *d == longest) {
         let waves = f.durations.len().div_ceil(o.concurrency);
-        return longest * u32::try_from(waves).unwrap_or(u32::MAX);
+        return (longest + latency) * u32::try_from(waves).unwrap_or(u32::MAX);
     }
-    let sum: Duration = f.durations.iter().sum();
-    (sum / c).max(longest)
+    let sum: Duration = f.durations.iter().sum::<Duration>() + latency * n;
+    (sum / c).max(longest + latency)
 }
 
 /// The v1 requests the sync could not do without: those it made, with its polls counted as

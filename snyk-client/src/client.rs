@@ -111,7 +111,8 @@ impl fmt::Debug for SnykAuth {
 /// `grace_polls` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PollPolicy {
-    /// The wait before the first poll until something is learned (default 2 s).
+    /// The wait before the first poll until something is learned (default 1 s: learning
+    /// upward costs polls, learning downward costs a wave's time, so it starts low).
     pub first_delay: Duration,
     /// The shortest wait between polls (default 200 ms).
     pub min_delay: Duration,
@@ -120,7 +121,8 @@ pub struct PollPolicy {
     /// Each wait as a share of the time waited so far, in percent (default 10: a job is seen
     /// within a tenth of its time of its end, 5 % on average; the sync benchmark's rows with job
     /// durations from 0.3 s to log-normal around 20 s chose it, for the fewest polls within
-    /// Snyk's rate limit at 15 imports in flight).
+    /// Snyk's rate limit at 15 imports in flight). Doubled while three quarters of the v1
+    /// budget's rolling minute are spent, so that polls give way to imports.
     pub lag_percent: u32,
     /// Whether the first poll is learned from what first polls found (default true).
     pub learn: bool,
@@ -133,7 +135,7 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         Self {
-            first_delay: Duration::from_secs(2),
+            first_delay: Duration::from_secs(1),
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
             lag_percent: 10,
@@ -844,10 +846,19 @@ impl SnykClient {
         policy: PollPolicy,
     ) -> Result<FinishedImport, Error> {
         let start = Instant::now();
-        let mut delay = if policy.learn {
-            self.durations.first(policy.first_delay)
+        let budget_used = self.v1.credentials().budget_used();
+        let (mut delay, aim) = if policy.learn {
+            let later = |waited| {
+                crate::poll::next_delay(
+                    waited,
+                    policy.lag_percent,
+                    policy.min_delay,
+                    policy.max_delay,
+                )
+            };
+            self.durations.first(policy.first_delay, later, budget_used)
         } else {
-            policy.first_delay
+            (policy.first_delay, crate::poll::Aim::Early)
         };
         let issued = delay;
         let mut polls = 0;
@@ -859,7 +870,7 @@ impl SnykClient {
                 Ok(job) if job.status.is_final() => {
                     if polls == 1 {
                         self.durations
-                            .first_poll_found(issued, true, policy.max_delay);
+                            .first_poll_found(aim, issued, true, policy.max_delay);
                     }
                     return Ok(FinishedImport {
                         job,
@@ -869,7 +880,7 @@ impl SnykClient {
                 }
                 Ok(_) if polls == 1 => {
                     self.durations
-                        .first_poll_found(issued, false, policy.max_delay);
+                        .first_poll_found(aim, issued, false, policy.max_delay);
                 }
                 Ok(_) => {}
                 Err(e) if matches!(e.status(), Some(404 | 422)) && misses < policy.grace_polls => {
@@ -880,7 +891,7 @@ impl SnykClient {
             }
             delay = crate::poll::next_delay(
                 start.elapsed(),
-                policy.lag_percent,
+                crate::poll::lag_percent(policy.lag_percent, self.v1.credentials().budget_used()),
                 policy.min_delay,
                 policy.max_delay,
             );

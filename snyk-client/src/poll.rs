@@ -15,10 +15,19 @@
 //!   keep finding them running, each doubles it (up to the longest wait between polls); the
 //!   first that finds the other goes back half the last step (in proportion), and the search
 //!   is over;
-//! - from then on it tracks a low quantile of the durations: a first poll that finds its job
-//!   ended moves the wait down by [`DOWN`], one that finds it running moves it up by [`UP`]
-//!   (about one first poll in four finds its job ended when these balance), so a job is rarely
-//!   polled long after it ended;
+//! - from then on it tracks two quantiles of the durations, the *early* and the *sure* aim
+//!   ([`Aim`]). A first poll aimed early that finds its job ended moves that aim down by
+//!   [`DOWN`], one that finds it running moves it up by [`UP`] (about one first poll in four
+//!   finds its job ended when these balance), so a job is rarely polled long after it ended;
+//!   the sure aim moves by [`SURE_DOWN`] and [`SURE_UP`], where about fifty-five in
+//!   fifty-six find their job ended: one poll a job;
+//! - the sure aim is taken when the jobs' times are close (it is within [`NARROW`] of the early
+//!   one) and waiting for it costs less than the poll after an early one that found its job
+//!   running would wait, or when the rolling budget is nearly spent ([`PRESSED`]); otherwise
+//!   the early aim, with later polls close together. A few first polls ([`EXPLORE`]) keep the
+//!   other aim learned while the budget allows. Jobs of one length (0.3 s or 20 s) are seen
+//!   with about one poll each, a little after they end; jobs whose times spread widely are
+//!   polled early and again, each seen within `lag_percent` of its time;
 //! - moves in the same direction, more than [`STEADY`] in a row, grow (each the square of the
 //!   one before, up to a doubling or a halving), so jobs that got much quicker or slower are
 //!   followed within a few waves.
@@ -32,20 +41,79 @@ use std::time::Duration;
 
 /// The shortest first poll the schedule learns.
 pub(crate) const FLOOR: Duration = Duration::from_millis(200);
-/// A first poll that found its job ended: the next first poll comes this much sooner.
+/// A first poll aimed early that found its job ended: the next comes this much sooner.
 pub(crate) const DOWN: f64 = 0.915;
-/// A first poll that found its job running: the next first poll comes this much later.
+/// A first poll aimed early that found its job running: the next comes this much later.
 pub(crate) const UP: f64 = 1.03;
 /// Moves in one direction in a row before they grow.
 pub(crate) const STEADY: u32 = 3;
+/// A first poll aimed sure that found its job ended: the next comes this much sooner.
+pub(crate) const SURE_DOWN: f64 = 0.9975;
+/// A first poll aimed sure that found its job running: the next comes this much later (about
+/// fifty-five in fifty-six find their job ended when these balance).
+pub(crate) const SURE_UP: f64 = 1.15;
+/// Moves of the sure aim in one direction in a row before they grow (each by a quarter of
+/// the first: slowly, so that its usual swing around the jobs' time does not grow).
+pub(crate) const SURE_STEADY: u32 = 8;
+/// Where the sure aim starts, from the early one, once the search is over: just above it, as
+/// if the jobs' times were close; if they are not, its first polls find jobs running and move
+/// it past [`NARROW`] within a few waves.
+pub(crate) const SURE_START: f64 = 1.15;
+/// The sure aim is taken while it is at most this many times the early one: jobs whose times
+/// are that close are seen ended by one poll for little more wait.
+pub(crate) const NARROW: f64 = 1.6;
+/// One first poll in this many is aimed the other way, so that both aims stay learned.
+pub(crate) const EXPLORE: u64 = 32;
+/// Above this share of the rolling budget used, polls are spent sparingly: the sure aim is
+/// taken whenever the jobs' times are close, and later polls come at twice the lag.
+pub(crate) const PRESSED: f64 = 0.75;
+/// Above this share of the budget used, no first poll is aimed the other way.
+pub(crate) const EXPLORE_BELOW: f64 = 0.25;
+
+/// Which learned wait a first poll was issued with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Aim {
+    /// Where about one job in four has ended: with later polls close together, for jobs whose
+    /// times spread widely.
+    Early,
+    /// Where nearly every job has ended: one poll a job, for jobs whose times are close.
+    /// `sparing` while the budget is nearly spent: a poll that finds its job ended moves the
+    /// aim half as far down, so still fewer find their job running.
+    Sure {
+        /// Whether the budget was nearly spent when the poll was issued.
+        sparing: bool,
+    },
+}
 
 /// What the first polls of one client's jobs found, shared by its clones.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Durations {
-    inner: Arc<Mutex<Learned>>,
+    inner: Arc<Mutex<Aims>>,
 }
 
-#[derive(Debug, Default)]
+/// Both learned waits, and how many first polls were issued.
+#[derive(Debug)]
+struct Aims {
+    early: Learned,
+    sure: Learned,
+    /// Whether the last first poll found the sure aim worth taking.
+    sure_in_use: bool,
+    issued: u64,
+}
+
+impl Default for Aims {
+    fn default() -> Self {
+        Self {
+            early: Learned::new(DOWN, UP, STEADY, false),
+            sure: Learned::new(SURE_DOWN, SURE_UP, SURE_STEADY, true),
+            sure_in_use: false,
+            issued: 0,
+        }
+    }
+}
+
+/// One learned wait: a quantile of the jobs' durations, tracked from censored first polls.
+#[derive(Debug)]
 struct Learned {
     /// The learned first poll; `None` until a first poll found something.
     first: Option<Duration>,
@@ -53,9 +121,23 @@ struct Learned {
     tracking: bool,
     /// Moves in a row in one direction: positive up, negative down.
     moves: i32,
+    down: f64,
+    up: f64,
+    steady: u32,
 }
 
 impl Learned {
+    fn new(down: f64, up: f64, steady: u32, tracking: bool) -> Self {
+        Self {
+            first: None,
+            tracking,
+            moves: 0,
+            down,
+            up,
+            steady,
+        }
+    }
+
     /// The step of a tracking move `up` or down, grown by the moves before it that way.
     fn step(&mut self, up: bool) -> f64 {
         let same = if up { self.moves > 0 } else { self.moves < 0 };
@@ -66,13 +148,18 @@ impl Learned {
         };
         let signed = i32::try_from(run).unwrap_or(i32::MAX);
         self.moves = if up { signed } else { -signed };
-        let base: f64 = if up { UP } else { DOWN };
-        let grown = base.powi(1 << run.saturating_sub(STEADY).min(8));
+        let base = if up { self.up } else { self.down };
+        let beyond = run.saturating_sub(self.steady).min(8);
+        let grown = if self.steady == STEADY {
+            base.powi(1 << beyond)
+        } else {
+            base.powf(1.0 + f64::from(run.saturating_sub(self.steady).min(64)) / 4.0)
+        };
         if up { grown.min(2.0) } else { grown.max(0.5) }
     }
 
     /// Where a first poll issued `issued` points, or `None` where it leaves the schedule.
-    fn moved(&mut self, issued: Duration, ended: bool) -> Option<Duration> {
+    fn moved(&mut self, issued: Duration, ended: bool, sparing: bool) -> Option<Duration> {
         let current = self.first.unwrap_or(issued);
         let up = !ended;
         if !self.tracking {
@@ -93,12 +180,13 @@ impl Learned {
             return ((up && to > current) || (!up && to < current) || self.first.is_none())
                 .then_some(to);
         }
-        let base = if up { UP } else { DOWN };
+        let base = if up { self.up } else { self.down };
         let to = issued.mul_f64(base);
         if (up && to <= current) || (!up && to >= current) {
             return None;
         }
-        let grown = issued.mul_f64(self.step(up));
+        let step = self.step(up);
+        let grown = issued.mul_f64(if sparing && !up { step.sqrt() } else { step });
         Some(if up {
             grown.max(current)
         } else {
@@ -108,24 +196,84 @@ impl Learned {
 }
 
 impl Durations {
-    /// When to poll a new job first: the learned wait, or `default` before anything is learned.
-    pub(crate) fn first(&self, default: Duration) -> Duration {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|l| l.first)
-            .unwrap_or(default)
+    /// When to poll a new job first, and with which aim: the learned wait, or `default` before
+    /// anything is learned. `later` is the wait after a poll that found its job running at a
+    /// given time; `budget_used` the share of the rolling budget spent (see
+    /// `CredentialPool::budget_used`).
+    ///
+    /// The sure aim is taken when the jobs' times are close (it is within [`NARROW`] of the
+    /// early one) and either the budget is nearly spent or waiting for it costs less than the
+    /// poll after an early one that found its job running would wait. One first poll in
+    /// [`EXPLORE`] is spent keeping the other aim learned, unless the budget is half spent; when
+    /// the sure aim is not taken, that poll tries it again from just above the early one.
+    pub(crate) fn first(
+        &self,
+        default: Duration,
+        later: impl Fn(Duration) -> Duration,
+        budget_used: Option<f64>,
+    ) -> (Duration, Aim) {
+        let Ok(mut a) = self.inner.lock() else {
+            return (default, Aim::Early);
+        };
+        let early = a.early.first.unwrap_or(default);
+        if !a.early.tracking {
+            return (early, Aim::Early);
+        }
+        // A sure aim below the early one, when it is not being taken, is stale (the jobs got
+        // slower): it starts again above. (When it is taken, the early one overshot.)
+        let in_use = a.sure_in_use;
+        let sure = match a.sure.first.filter(|sure| in_use || *sure >= early) {
+            Some(sure) => sure,
+            None => *a.sure.first.insert(early.mul_f64(SURE_START)),
+        };
+        let pressed = budget_used.is_some_and(|used| used >= PRESSED);
+        let sure_pays = sure <= early.mul_f64(NARROW)
+            && (pressed || sure.saturating_sub(early) <= later(early));
+        a.issued += 1;
+        let explore =
+            a.issued % EXPLORE == 0 && budget_used.is_none_or(|used| used < EXPLORE_BELOW);
+        a.sure_in_use = sure_pays;
+        match (sure_pays, explore) {
+            (true, false) => (sure, Aim::Sure { sparing: pressed }),
+            (false, true) => {
+                let retry = early.mul_f64(SURE_START);
+                a.sure.first = Some(retry);
+                a.sure.moves = 0;
+                (retry, Aim::Sure { sparing: false })
+            }
+            _ => (early, Aim::Early),
+        }
     }
 
-    /// A first poll issued `issued` after its job's acceptance found it ended or running.
-    /// `ceiling` bounds how late a first poll may be learned to come.
-    pub(crate) fn first_poll_found(&self, issued: Duration, ended: bool, ceiling: Duration) {
-        let Ok(mut l) = self.inner.lock() else {
+    /// A first poll issued `issued` after its job's acceptance with `aim` found it ended or
+    /// running. `ceiling` bounds how late a first poll may be learned to come.
+    pub(crate) fn first_poll_found(
+        &self,
+        aim: Aim,
+        issued: Duration,
+        ended: bool,
+        ceiling: Duration,
+    ) {
+        let Ok(mut a) = self.inner.lock() else {
             return;
         };
-        if let Some(to) = l.moved(issued, ended) {
-            l.first = Some(to.clamp(FLOOR, ceiling.max(FLOOR)));
+        let (learned, sparing) = match aim {
+            Aim::Early => (&mut a.early, false),
+            Aim::Sure { sparing } => (&mut a.sure, sparing),
+        };
+        if let Some(to) = learned.moved(issued, ended, sparing) {
+            learned.first = Some(to.clamp(FLOOR, ceiling.max(FLOOR)));
         }
+    }
+}
+
+/// The lag for later polls: `lag_percent`, doubled while the budget is nearly spent (fewer
+/// polls, each job seen a little later, rather than every request waiting for the window).
+pub(crate) fn lag_percent(lag_percent: u32, budget_used: Option<f64>) -> u32 {
+    if budget_used.is_some_and(|used| used >= PRESSED) {
+        lag_percent.saturating_mul(2)
+    } else {
+        lag_percent
     }
 }
 
@@ -145,18 +293,43 @@ mod tests {
 
     const CEILING: Duration = Duration::from_secs(30);
 
-    /// Runs `jobs` jobs of `duration`, in waves of `wave` whose first polls are all issued with
-    /// the schedule of the wave's start; returns the first poll of each wave.
+    /// The default policy's wait after a poll that found its job running.
+    fn later(waited: Duration) -> Duration {
+        next_delay(waited, 10, FLOOR, CEILING)
+    }
+
+    /// Runs waves of `wave` jobs of `duration` whose first polls are all issued before any is
+    /// found; returns the wait most of each wave's first polls were issued with.
     fn waves(d: &Durations, duration: Duration, waves: usize, wave: usize) -> Vec<Duration> {
+        waves_of(d, |_| duration, waves, wave).0
+    }
+
+    /// As `waves`, each job's duration given by its number; also counts the first polls that
+    /// found their job running.
+    fn waves_of(
+        d: &Durations,
+        duration: impl Fn(usize) -> Duration,
+        waves: usize,
+        wave: usize,
+    ) -> (Vec<Duration>, usize) {
         let mut firsts = Vec::new();
-        for _ in 0..waves {
-            let issued = d.first(Duration::from_secs(2));
-            firsts.push(issued);
-            for _ in 0..wave {
-                d.first_poll_found(issued, duration <= issued, CEILING);
+        let mut running = 0;
+        for w in 0..waves {
+            let issued: Vec<_> = (0..wave)
+                .map(|_| d.first(Duration::from_secs(2), later, None))
+                .collect();
+            let mut counts = std::collections::BTreeMap::new();
+            for (wait, _) in &issued {
+                *counts.entry(*wait).or_insert(0) += 1;
+            }
+            firsts.extend(counts.into_iter().max_by_key(|(_, n)| *n).map(|(w, _)| w));
+            for (j, (wait, aim)) in issued.into_iter().enumerate() {
+                let ended = duration(w * wave + j) <= wait;
+                running += usize::from(!ended);
+                d.first_poll_found(aim, wait, ended, CEILING);
             }
         }
-        firsts
+        (firsts, running)
     }
 
     #[test]
@@ -168,8 +341,44 @@ mod tests {
         assert_eq!(firsts[2], Duration::from_millis(500));
         let settled = &firsts[14..];
         assert!(
-            settled.iter().all(|f| (400..=560).contains(&f.as_millis())),
+            settled.iter().all(|f| (440..=620).contains(&f.as_millis())),
             "it stays close to the jobs' half second: {settled:?}"
+        );
+    }
+
+    #[test]
+    fn jobs_of_one_length_are_seen_ended_by_one_poll_nearly_always() {
+        let d = Durations::default();
+        // The search, then 100 waves aimed sure.
+        waves(&d, Duration::from_millis(300), 10, 15);
+        let (firsts, running) = waves_of(&d, |_| Duration::from_millis(300), 100, 15);
+        assert!(
+            running * 100 <= 1500 * 8,
+            "{running} of 1,500 first polls found their job running: {firsts:?}"
+        );
+        let mean = firsts.iter().sum::<Duration>() / 100;
+        assert!(
+            mean <= Duration::from_millis(345),
+            "and they wait little past the jobs' end: {mean:?}"
+        );
+    }
+
+    #[test]
+    fn jobs_whose_times_spread_widely_are_polled_early_and_again() {
+        let d = Durations::default();
+        // Durations from 0.25 s to 8 s, evenly on a log scale, in a shuffled order.
+        let spread = |i: usize| {
+            Duration::from_millis(250).mul_f64(32f64.powf(((i * 37) % 100) as f64 / 100.0))
+        };
+        let (firsts, running) = waves_of(&d, spread, 150, 15);
+        let late = &firsts[100..];
+        assert!(
+            late.iter().all(|f| *f < Duration::from_millis(900)),
+            "the early aim, near a quarter of the jobs: {late:?}"
+        );
+        assert!(
+            running > 1500,
+            "most first polls find their job running: {running}"
         );
     }
 
@@ -189,12 +398,43 @@ mod tests {
     fn jobs_that_got_quicker_start_the_halving_again() {
         let d = Durations::default();
         waves(&d, Duration::from_secs(4), 60, 15);
-        let before = d.first(Duration::from_secs(2));
+        let before = d.first(Duration::from_secs(2), later, None).0;
         assert!(before >= Duration::from_secs(3), "{before:?}");
         let firsts = waves(&d, Duration::from_millis(300), 14, 15);
         assert!(
             firsts.last().unwrap() <= &Duration::from_millis(400),
             "{firsts:?}"
+        );
+    }
+
+    #[test]
+    fn later_polls_spread_while_the_budget_is_nearly_spent() {
+        assert_eq!(lag_percent(10, None), 10);
+        assert_eq!(lag_percent(10, Some(0.5)), 10);
+        assert_eq!(lag_percent(10, Some(PRESSED)), 20);
+    }
+
+    #[test]
+    fn a_stale_sure_aim_below_the_early_one_starts_again_above_it() {
+        let d = Durations::default();
+        {
+            let mut a = d.inner.lock().unwrap();
+            a.early.first = Some(Duration::from_secs(10));
+            a.early.tracking = true;
+            // Learned when jobs took 5 s, and not taken since they got slower.
+            a.sure.first = Some(Duration::from_secs(5));
+        }
+        let (wait, aim) = d.first(Duration::from_secs(1), later, None);
+        assert_eq!((wait, aim), (Duration::from_secs(10), Aim::Early));
+        let sure = d.inner.lock().unwrap().sure.first;
+        assert_eq!(sure, Some(Duration::from_secs(10).mul_f64(SURE_START)));
+        // Taken, a sure aim below the early one means the early one overshot: it stays.
+        d.inner.lock().unwrap().sure_in_use = true;
+        d.inner.lock().unwrap().sure.first = Some(Duration::from_millis(9_500));
+        let (wait, aim) = d.first(Duration::from_secs(1), later, None);
+        assert_eq!(
+            (wait, aim),
+            (Duration::from_millis(9_500), Aim::Sure { sparing: false })
         );
     }
 

@@ -26,6 +26,8 @@ mod scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
+
 use crate::Error;
 use crate::ids::{IntegrationId, OrgId, RepoUuid};
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
@@ -232,8 +234,19 @@ pub struct ImportContext {
 /// Only when the journal cannot be written or a target check fails; Snyk refusing the import
 /// or the job failing are outcomes.
 pub async fn import_one(task: &ImportTask, ctx: &ImportContext) -> Result<ImportOutcome, Error> {
-    let (job, accepted) = match &task.resume {
-        Resume::Accepted(job) => (job.clone(), false),
+    import_gated(task, ctx, None).await
+}
+
+/// [`import_one`] with the job's time in Snyk (from its post, or its resumption, until it is
+/// seen ended) inside one permit of `in_flight`: the look-up before the post and what follows
+/// the job happen outside, so they never hold an import slot.
+pub(crate) async fn import_gated(
+    task: &ImportTask,
+    ctx: &ImportContext,
+    in_flight: Option<&Semaphore>,
+) -> Result<ImportOutcome, Error> {
+    let (job, accepted, held) = match &task.resume {
+        Resume::Accepted(job) => (job.clone(), false, permit(in_flight).await),
         Resume::Dangling if found_after_crash(task, ctx).await? => {
             let found = found_in_snyk("found in Snyk after an interrupted run");
             ctx.writer.append(finished(task, &found)).await?;
@@ -246,13 +259,18 @@ pub async fn import_one(task: &ImportTask, ctx: &ImportContext) -> Result<Import
             ctx.writer.append(finished(task, &found)).await?;
             return Ok(ImportOutcome::FoundBeforePost);
         }
-        Resume::Fresh | Resume::Dangling => match post(task, ctx).await? {
-            Ok(job) => (job, true),
-            Err(refused) => return Ok(ImportOutcome::Refused(refused)),
-        },
+        Resume::Fresh | Resume::Dangling => {
+            let held = permit(in_flight).await;
+            match post(task, ctx).await? {
+                Ok(job) => (job, true, held),
+                Err(refused) => return Ok(ImportOutcome::Refused(refused)),
+            }
+        }
     };
     let resumed = task.resume != Resume::Fresh;
-    match ctx.snyk.wait(&job).await {
+    let waited = ctx.snyk.wait(&job).await;
+    drop(held);
+    match waited {
         Ok(outcome) => {
             ctx.writer.append(finished(task, &outcome)).await?;
             Ok(ImportOutcome::Ended {
@@ -263,6 +281,14 @@ pub async fn import_one(task: &ImportTask, ctx: &ImportContext) -> Result<Import
             })
         }
         Err(error) => Ok(ImportOutcome::Unfollowed { accepted, error }),
+    }
+}
+
+/// A slot of `gate`, when there is one (a closed gate lets the job through).
+async fn permit(gate: Option<&Semaphore>) -> Option<SemaphorePermit<'_>> {
+    match gate {
+        Some(g) => g.acquire().await.ok(),
+        None => None,
     }
 }
 

@@ -2,8 +2,9 @@
 //! each org's imports and every outcome counted in the report.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::Error;
@@ -11,7 +12,7 @@ use crate::config::ApplyOptions;
 use crate::ids::OrgId;
 use crate::import::quiet::SettingsGuard;
 use crate::import::scheduler::Scheduler;
-use crate::import::{ImportContext, ImportOutcome, ImportTask, import_one};
+use crate::import::{ImportContext, ImportOutcome, ImportTask, import_gated};
 use crate::journal::Journal;
 use crate::report::{FailedImport, Report};
 
@@ -52,6 +53,11 @@ pub async fn run_imports(
     .map(|_| ())
 }
 
+/// Tasks started beyond the imports in flight: enough to keep every slot's next post ready.
+fn lookahead(concurrency: usize) -> usize {
+    concurrency.div_ceil(3)
+}
+
 /// As [`run_imports`], with each task made only when its turn comes (`make`, given the entry's
 /// org; `None` when there is nothing to do after all): a plan of 100,000 imports queues small entries, not 100,000
 /// tasks at once. Returns how many queued entries made no task.
@@ -71,7 +77,11 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
         queues.entry(org).or_default().push_back(q);
     }
     let per_org = options.per_org_concurrency.unwrap_or(usize::MAX);
-    let mut scheduler = Scheduler::new(queues, options.concurrency, per_org);
+    // A few tasks more than the imports in flight, so that each one's look-up before its post
+    // is done while the slots are busy; the gate keeps the jobs in Snyk to `concurrency`.
+    let concurrency = options.concurrency.max(1);
+    let in_flight = Arc::new(Semaphore::new(concurrency));
+    let mut scheduler = Scheduler::new(queues, concurrency + lookahead(concurrency), per_org);
     let mut guard =
         journal.with_state(|state| SettingsGuard::new(options.quiet_integrations, state));
     let mut running: JoinSet<Joined> = JoinSet::new();
@@ -89,8 +99,9 @@ pub(crate) async fn run_queued<Q: Send + 'static>(
                 .before_import((&org, &task.org_name), &task.integration_id, ctx, report)
                 .await?;
             let ctx = ctx.clone();
+            let gate = in_flight.clone();
             running.spawn(async move {
-                let outcome = import_one(&task, &ctx).await;
+                let outcome = import_gated(&task, &ctx, Some(&gate)).await;
                 let tagged = match &outcome {
                     Ok(outcome) => tag_new_projects(&task, outcome, &ctx).await,
                     Err(_) => 0,
