@@ -848,14 +848,7 @@ impl SnykClient {
         let start = Instant::now();
         let budget_used = self.v1.credentials().budget_used();
         let (mut delay, aim) = if policy.learn {
-            let later = |waited| {
-                crate::poll::next_delay(
-                    waited,
-                    policy.lag_percent,
-                    policy.min_delay,
-                    policy.max_delay,
-                )
-            };
+            let later = |waited| crate::poll::next_delay(waited, &policy, budget_used);
             self.durations.first(policy.first_delay, later, budget_used)
         } else {
             (policy.first_delay, crate::poll::Aim::Early)
@@ -891,9 +884,8 @@ impl SnykClient {
             }
             delay = crate::poll::next_delay(
                 start.elapsed(),
-                crate::poll::lag_percent(policy.lag_percent, self.v1.credentials().budget_used()),
-                policy.min_delay,
-                policy.max_delay,
+                &policy,
+                self.v1.credentials().budget_used(),
             );
             if start.elapsed() + delay > policy.timeout {
                 return Err(Error::ImportTimeout {

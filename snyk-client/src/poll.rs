@@ -39,6 +39,8 @@ use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::PollPolicy;
+
 /// The shortest first poll the schedule learns.
 pub(crate) const FLOOR: Duration = Duration::from_millis(200);
 /// A first poll aimed early that found its job ended: the next comes this much sooner.
@@ -69,6 +71,16 @@ pub(crate) const EXPLORE: u64 = 32;
 pub(crate) const PRESSED: f64 = 0.75;
 /// Above this share of the budget used, no first poll is aimed the other way.
 pub(crate) const EXPLORE_BELOW: f64 = 0.25;
+
+/// How a tracked wait's moves grow once more than its `steady` moves in a row went one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Growth {
+    /// Each the square of the one before: jobs that got much quicker or slower are followed
+    /// within a few waves.
+    Squaring,
+    /// Each by a quarter of the first: slowly, so that a usual swing does not grow.
+    Quarters,
+}
 
 /// Which learned wait a first poll was issued with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +116,8 @@ struct Aims {
 impl Default for Aims {
     fn default() -> Self {
         Self {
-            early: Learned::new(DOWN, UP, STEADY, false),
-            sure: Learned::new(SURE_DOWN, SURE_UP, SURE_STEADY, true),
+            early: Learned::new((DOWN, UP), STEADY, Growth::Squaring, false),
+            sure: Learned::new((SURE_DOWN, SURE_UP), SURE_STEADY, Growth::Quarters, true),
             sure_in_use: false,
             issued: 0,
         }
@@ -124,10 +136,11 @@ struct Learned {
     down: f64,
     up: f64,
     steady: u32,
+    growth: Growth,
 }
 
 impl Learned {
-    fn new(down: f64, up: f64, steady: u32, tracking: bool) -> Self {
+    fn new((down, up): (f64, f64), steady: u32, growth: Growth, tracking: bool) -> Self {
         Self {
             first: None,
             tracking,
@@ -135,6 +148,7 @@ impl Learned {
             down,
             up,
             steady,
+            growth,
         }
     }
 
@@ -149,11 +163,10 @@ impl Learned {
         let signed = i32::try_from(run).unwrap_or(i32::MAX);
         self.moves = if up { signed } else { -signed };
         let base = if up { self.up } else { self.down };
-        let beyond = run.saturating_sub(self.steady).min(8);
-        let grown = if self.steady == STEADY {
-            base.powi(1 << beyond)
-        } else {
-            base.powf(1.0 + f64::from(run.saturating_sub(self.steady).min(64)) / 4.0)
+        let beyond = run.saturating_sub(self.steady);
+        let grown = match self.growth {
+            Growth::Squaring => base.powi(1 << beyond.min(8)),
+            Growth::Quarters => base.powf(1.0 + f64::from(beyond.min(64)) / 4.0),
         };
         if up { grown.min(2.0) } else { grown.max(0.5) }
     }
@@ -204,7 +217,8 @@ impl Durations {
     /// The sure aim is taken when the jobs' times are close (it is within [`NARROW`] of the
     /// early one) and either the budget is nearly spent or waiting for it costs less than the
     /// poll after an early one that found its job running would wait. One first poll in
-    /// [`EXPLORE`] is spent keeping the other aim learned, unless the budget is half spent; when
+    /// [`EXPLORE`] is spent keeping the other aim learned, unless a quarter of the budget is spent
+    /// ([`EXPLORE_BELOW`]); when
     /// the sure aim is not taken, that poll tries it again from just above the early one.
     pub(crate) fn first(
         &self,
@@ -267,24 +281,21 @@ impl Durations {
     }
 }
 
-/// The lag for later polls: `lag_percent`, doubled while the budget is nearly spent (fewer
-/// polls, each job seen a little later, rather than every request waiting for the window).
-pub(crate) fn lag_percent(lag_percent: u32, budget_used: Option<f64>) -> u32 {
-    if budget_used.is_some_and(|used| used >= PRESSED) {
-        lag_percent.saturating_mul(2)
-    } else {
-        lag_percent
-    }
-}
-
-/// The wait before the next poll of a job polled `waited` after it was accepted.
+/// The wait before the next poll of a job polled `waited` after it was accepted: the policy's
+/// `lag_percent` of it, doubled while the budget is nearly spent ([`PRESSED`]: fewer polls,
+/// each job seen a little later, rather than every request waiting for the window), between
+/// its `min_delay` and `max_delay`.
 pub(crate) fn next_delay(
     waited: Duration,
-    lag_percent: u32,
-    min_delay: Duration,
-    max_delay: Duration,
+    policy: &PollPolicy,
+    budget_used: Option<f64>,
 ) -> Duration {
-    (waited * lag_percent / 100).clamp(min_delay, max_delay.max(min_delay))
+    let lag = if budget_used.is_some_and(|used| used >= PRESSED) {
+        policy.lag_percent.saturating_mul(2)
+    } else {
+        policy.lag_percent
+    };
+    (waited * lag / 100).clamp(policy.min_delay, policy.max_delay.max(policy.min_delay))
 }
 
 #[cfg(test)]
@@ -295,7 +306,21 @@ mod tests {
 
     /// The default policy's wait after a poll that found its job running.
     fn later(waited: Duration) -> Duration {
-        next_delay(waited, 10, FLOOR, CEILING)
+        let policy = PollPolicy {
+            max_delay: CEILING,
+            ..PollPolicy::default()
+        };
+        next_delay(waited, &policy, None)
+    }
+
+    /// A policy of `lag_percent` between `min_delay` and `max_delay`.
+    fn policy(lag_percent: u32, min_delay: Duration, max_delay: Duration) -> PollPolicy {
+        PollPolicy {
+            lag_percent,
+            min_delay,
+            max_delay,
+            ..PollPolicy::default()
+        }
     }
 
     /// Runs waves of `wave` jobs of `duration` whose first polls are all issued before any is
@@ -409,9 +434,14 @@ mod tests {
 
     #[test]
     fn later_polls_spread_while_the_budget_is_nearly_spent() {
-        assert_eq!(lag_percent(10, None), 10);
-        assert_eq!(lag_percent(10, Some(0.5)), 10);
-        assert_eq!(lag_percent(10, Some(PRESSED)), 20);
+        let p = policy(10, FLOOR, CEILING);
+        let waited = Duration::from_secs(100);
+        assert_eq!(next_delay(waited, &p, None), Duration::from_secs(10));
+        assert_eq!(next_delay(waited, &p, Some(0.5)), Duration::from_secs(10));
+        assert_eq!(
+            next_delay(waited, &p, Some(PRESSED)),
+            Duration::from_secs(20)
+        );
     }
 
     #[test]
@@ -442,11 +472,12 @@ mod tests {
     fn waits_grow_with_the_time_waited_within_their_bounds() {
         let min = Duration::from_millis(500);
         let max = Duration::from_secs(30);
-        assert_eq!(next_delay(Duration::from_secs(2), 8, min, max), min);
+        let p = policy(8, min, max);
+        assert_eq!(next_delay(Duration::from_secs(2), &p, None), min);
         assert_eq!(
-            next_delay(Duration::from_secs(100), 8, min, max),
+            next_delay(Duration::from_secs(100), &p, None),
             Duration::from_secs(8)
         );
-        assert_eq!(next_delay(Duration::from_secs(3600), 8, min, max), max);
+        assert_eq!(next_delay(Duration::from_secs(3600), &p, None), max);
     }
 }
