@@ -45,16 +45,26 @@ impl RollingWindow {
         self.sent.front().map(|oldest| *oldest + self.window)
     }
 
+    /// How many events are inside the window at `now`.
+    pub fn count(&mut self, now: Instant) -> usize {
+        self.prune(now);
+        self.sent.len()
+    }
+
     /// How much of the window's limit the events inside it at `now` use, from 0 to 1 (or more,
     /// when events were counted that did not fit).
     pub fn share_used(&mut self, now: Instant) -> f64 {
-        self.prune(now);
-        self.sent.len() as f64 / self.limit as f64
+        self.count(now) as f64 / self.limit as f64
     }
 
     /// Counts an event at `now` (whether or not it fitted).
     pub fn record(&mut self, now: Instant) {
-        self.sent.push_back(now);
+        self.record_many(now, 1);
+    }
+
+    /// Counts `n` events at `now` (whether or not they fitted).
+    pub fn record_many(&mut self, now: Instant, n: usize) {
+        self.sent.extend(std::iter::repeat_n(now, n));
     }
 
     /// Counts an event at `now` if it fits and returns how many more would fit now; when it

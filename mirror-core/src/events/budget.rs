@@ -8,9 +8,9 @@
 //! it fills takes them all (one action per repository, one filtered listing per workspace).
 //! A full reconcile's own requests are not drawn from the bucket.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
+use bitbucket_cloud_client::api_support::RollingWindow;
 use tokio::time::Instant;
 
 /// How often the budget is looked at again while rounds wait.
@@ -31,8 +31,8 @@ pub(super) struct Budget {
     last_total: u64,
     /// Requests full reconciles made since then (not drawn from the bucket).
     exempt: u64,
-    /// What rounds spent, by when, over the last hour.
-    spent: VecDeque<(Instant, u64)>,
+    /// What rounds spent over the last hour.
+    spent: RollingWindow,
     /// Since when rounds wait for the budget.
     pub(super) waiting_since: Option<Instant>,
 }
@@ -47,7 +47,10 @@ impl Budget {
             filled_at: Instant::now(),
             last_total: total,
             exempt: 0,
-            spent: VecDeque::new(),
+            spent: RollingWindow::new(
+                usize::try_from(per_hour).unwrap_or(usize::MAX),
+                Duration::from_secs(3600),
+            ),
             waiting_since: None,
         };
         b.tokens = b.capacity();
@@ -81,17 +84,9 @@ impl Budget {
             .saturating_sub(self.exempt);
         self.tokens = (self.tokens + hours * self.hourly() - spent as f64).min(self.capacity());
         (self.filled_at, self.last_total, self.exempt) = (now, total, 0);
-        if spent > 0 {
-            self.spent.push_back((now, spent));
-        }
-        while self
-            .spent
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= Duration::from_secs(3600))
-        {
-            self.spent.pop_front();
-        }
-        let in_the_hour: u64 = self.spent.iter().map(|(_, n)| n).sum();
+        self.spent
+            .record_many(now, usize::try_from(spent).unwrap_or(usize::MAX));
+        let in_the_hour = self.spent.count(now);
         if self.tokens > 0.0 && (in_the_hour as f64) < self.hourly() {
             if let Some(since) = self.waiting_since.take() {
                 tracing::info!(
