@@ -500,3 +500,43 @@ async fn an_org_that_cannot_be_read_holds_back_only_its_own_repositories() {
             .any(|t| t.display_name == "ws-0002/fresh")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_orgs_of_many_workspaces_are_made_ready_side_by_side() {
+    // Three workspaces, each a new org: each is a few requests (look by name, create, look
+    // again, its integrations), and the orgs must not wait for each other before the first
+    // import. Each request takes 50 ms of the paused clock, so orgs prepared one after the
+    // other journal each org ready before the next org's intent.
+    let w = World::with_snyk(Estate::generate(3, 2, 1), "", |b| {
+        b.latency(Duration::from_millis(50))
+    })
+    .await;
+    let report = w.sync().await;
+    assert_eq!(report.orgs_created.len(), 3, "{}", report.render());
+    let journal =
+        std::fs::read_to_string(w.state.path().join(mirror_core::journal::JOURNAL_FILE)).unwrap();
+    let kinds: Vec<&str> = journal
+        .lines()
+        .filter_map(|l| {
+            ["org-create-intent", "org-ready"]
+                .into_iter()
+                .find(|k| l.contains(&format!("\"event\":\"{k}\"")))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "org-create-intent",
+            "org-create-intent",
+            "org-create-intent",
+            "org-ready",
+            "org-ready",
+            "org-ready"
+        ],
+        "{journal}"
+    );
+    // The report keeps the plan's order whatever order they became ready in.
+    let mut sorted = report.orgs_created.clone();
+    sorted.sort();
+    assert_eq!(report.orgs_created, sorted);
+}

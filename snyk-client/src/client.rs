@@ -111,8 +111,9 @@ impl fmt::Debug for SnykAuth {
 /// `grace_polls` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PollPolicy {
-    /// The wait before the first poll until something is learned (default 1 s: learning
-    /// upward costs polls, learning downward costs a wave's time, so it starts low).
+    /// The wait before the first poll until something is learned (default 500 ms: learning
+    /// downward costs a wave's time, learning upward only the first wave's polls, for the
+    /// first job seen ended by a later poll ends the search, so it starts low).
     pub first_delay: Duration,
     /// The shortest wait between polls (default 200 ms).
     pub min_delay: Duration,
@@ -135,7 +136,7 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         Self {
-            first_delay: Duration::from_secs(1),
+            first_delay: Duration::from_millis(500),
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
             lag_percent: 10,
@@ -859,11 +860,15 @@ impl SnykClient {
         loop {
             tokio::time::sleep(delay).await;
             polls += 1;
+            let waited = start.elapsed();
             match self.import_job(handle).await {
                 Ok(job) if job.status.is_final() => {
                     if polls == 1 {
                         self.durations
                             .first_poll_found(aim, issued, true, policy.max_delay);
+                    } else if policy.learn {
+                        self.durations
+                            .later_poll_found_ended(aim, waited, policy.max_delay);
                     }
                     return Ok(FinishedImport {
                         job,

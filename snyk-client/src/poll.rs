@@ -12,15 +12,18 @@
 //!
 //! - at the start it searches: while first polls keep finding their jobs ended, each halves the
 //!   wait (down to [`FLOOR`]), for jobs end sooner than that by an unknown margin; while they
-//!   keep finding them running, each doubles it (up to the longest wait between polls); the
-//!   first that finds the other goes back half the last step (in proportion), and the search
-//!   is over;
+//!   keep finding them running, each doubles it (up to the longest wait between polls), until
+//!   a later poll sees one of those jobs end, which puts the first poll half a step (in
+//!   proportion) below that time; the first that finds the other goes back half the last
+//!   step, and the search is over;
 //! - from then on it tracks two quantiles of the durations, the *early* and the *sure* aim
 //!   ([`Aim`]). A first poll aimed early that finds its job ended moves that aim down by
 //!   [`DOWN`], one that finds it running moves it up by [`UP`] (about one first poll in four
 //!   finds its job ended when these balance), so a job is rarely polled long after it ended;
 //!   the sure aim moves by [`SURE_DOWN`] and [`SURE_UP`], where about fifty-five in
-//!   fifty-six find their job ended: one poll a job;
+//!   fifty-six find their job ended: one poll a job. A sure aim starts a little above the
+//!   early one ([`SURE_START`]) and comes down by the early aim's [`DOWN`] once a wave until a
+//!   first poll finds its job running, then tracks;
 //! - the sure aim is taken when the jobs' times are close (it is within [`NARROW`] of the early
 //!   one) and waiting for it costs less than the poll after an early one that found its job
 //!   running would wait, or when the rolling budget is nearly spent ([`PRESSED`]); otherwise
@@ -117,7 +120,10 @@ impl Default for Aims {
     fn default() -> Self {
         Self {
             early: Learned::new((DOWN, UP), STEADY, Growth::Squaring, false),
-            sure: Learned::new((SURE_DOWN, SURE_UP), SURE_STEADY, Growth::Quarters, true),
+            sure: Learned {
+                descent: Some(DOWN),
+                ..Learned::new((SURE_DOWN, SURE_UP), SURE_STEADY, Growth::Quarters, true)
+            },
             sure_in_use: false,
             issued: 0,
         }
@@ -137,6 +143,11 @@ struct Learned {
     up: f64,
     steady: u32,
     growth: Growth,
+    /// The down step taken, without growth, from a start until the first move up: a wait that
+    /// starts above the jobs' time comes down to it in a few waves, not a few dozen.
+    descent: Option<f64>,
+    /// Whether no move up was taken since the start.
+    descending: bool,
 }
 
 impl Learned {
@@ -149,11 +160,25 @@ impl Learned {
             up,
             steady,
             growth,
+            descent: None,
+            descending: false,
         }
+    }
+
+    /// Starts again at `at`, descending by the [`Learned::descent`] step until a move up.
+    fn restart(&mut self, at: Duration) {
+        self.first = Some(at);
+        self.moves = 0;
+        self.descending = self.descent.is_some();
     }
 
     /// The step of a tracking move `up` or down, grown by the moves before it that way.
     fn step(&mut self, up: bool) -> f64 {
+        if up {
+            self.descending = false;
+        } else if let Some(descent) = self.descent.filter(|_| self.descending) {
+            return descent;
+        }
         let same = if up { self.moves > 0 } else { self.moves < 0 };
         let run = if same {
             self.moves.unsigned_abs() + 1
@@ -238,7 +263,10 @@ impl Durations {
         let in_use = a.sure_in_use;
         let sure = match a.sure.first.filter(|sure| in_use || *sure >= early) {
             Some(sure) => sure,
-            None => *a.sure.first.insert(early.mul_f64(SURE_START)),
+            None => {
+                a.sure.restart(early.mul_f64(SURE_START));
+                early.mul_f64(SURE_START)
+            }
         };
         let pressed = budget_used.is_some_and(|used| used >= PRESSED);
         let sure_pays = sure <= early.mul_f64(NARROW)
@@ -251,8 +279,7 @@ impl Durations {
             (true, false) => (sure, Aim::Sure { sparing: pressed }),
             (false, true) => {
                 let retry = early.mul_f64(SURE_START);
-                a.sure.first = Some(retry);
-                a.sure.moves = 0;
+                a.sure.restart(retry);
                 (retry, Aim::Sure { sparing: false })
             }
             _ => (early, Aim::Early),
@@ -278,6 +305,29 @@ impl Durations {
         if let Some(to) = learned.moved(issued, ended, sparing) {
             learned.first = Some(to.clamp(FLOOR, ceiling.max(FLOOR)));
         }
+    }
+}
+
+impl Durations {
+    /// A job whose first poll, aimed early, found it running was seen ended by a later poll
+    /// issued `waited` after its acceptance. While the first poll is still searching upward
+    /// (it doubles once a wave, which takes many waves to reach jobs of minutes), this ends
+    /// the search: the job's time is now known within one later poll, so the first poll goes
+    /// back half a step from there (in proportion) and tracks.
+    pub(crate) fn later_poll_found_ended(&self, aim: Aim, waited: Duration, ceiling: Duration) {
+        let Ok(mut a) = self.inner.lock() else {
+            return;
+        };
+        let early = &mut a.early;
+        if aim != Aim::Early || early.tracking || early.moves <= 0 {
+            return;
+        }
+        let back = waited
+            .mul_f64(FRAC_1_SQRT_2)
+            .clamp(FLOOR, ceiling.max(FLOOR));
+        early.first = Some(early.first.map_or(back, |current| current.max(back)));
+        early.tracking = true;
+        early.moves = 0;
     }
 }
 
@@ -428,6 +478,52 @@ mod tests {
         let firsts = waves(&d, Duration::from_millis(300), 14, 15);
         assert!(
             firsts.last().unwrap() <= &Duration::from_millis(400),
+            "{firsts:?}"
+        );
+    }
+
+    #[test]
+    fn a_job_seen_ended_by_a_later_poll_ends_the_upward_search() {
+        let d = Durations::default();
+        // A wave of 20 s jobs: the first poll at 500 ms finds the job running, and a later
+        // poll finds it ended at 21 s.
+        let (wait, aim) = d.first(Duration::from_millis(500), later, None);
+        d.first_poll_found(aim, wait, false, CEILING);
+        d.later_poll_found_ended(aim, Duration::from_secs(21), CEILING);
+        let (next, aim) = d.first(Duration::from_millis(500), later, None);
+        // Half a step back from 21 s (21 / √2 ≈ 14.8 s), tracking: doubling once a wave would
+        // have put the next wave's first poll at 1 s.
+        assert_eq!(aim, Aim::Early);
+        assert!((14_800..=14_900).contains(&next.as_millis()), "{next:?}");
+        assert!(d.inner.lock().unwrap().early.tracking);
+        // Once tracking, later polls leave it to the first polls.
+        d.later_poll_found_ended(Aim::Early, Duration::from_secs(60), CEILING);
+        assert_eq!(d.first(Duration::from_millis(500), later, None).0, next);
+    }
+
+    #[test]
+    fn a_sure_aim_that_starts_above_the_jobs_comes_down_in_a_few_waves() {
+        let d = Durations::default();
+        {
+            let mut a = d.inner.lock().unwrap();
+            a.early.first = Some(Duration::from_millis(1_000));
+            a.early.tracking = true;
+        }
+        // Jobs of 1 s: the sure aim starts at 1.15 s and is taken (it costs less than a
+        // second poll).
+        let (firsts, running) = waves_of(&d, |_| Duration::from_millis(1_000), 12, 15);
+        assert_eq!(firsts[0], Duration::from_millis(1_000).mul_f64(SURE_START));
+        assert!(
+            firsts[1] <= Duration::from_millis(1_060),
+            "down by a step a wave, not a quarter percent: {firsts:?}"
+        );
+        // The step that went below the jobs' time costs about one wave; the aim then tracks
+        // from just above the jobs' time.
+        assert!(running <= 20, "{running}: {firsts:?}");
+        assert!(
+            firsts[3..]
+                .iter()
+                .all(|f| (1_000..=1_110).contains(&f.as_millis())),
             "{firsts:?}"
         );
     }

@@ -66,11 +66,10 @@ async fn create_import_poll_and_list_targets() {
     let done = c.wait_for_import(&job).await.unwrap();
     assert_eq!(done.job.status, ImportStatus::Complete);
     assert_eq!(done.job.created_projects().count(), 2);
-    // The sandbox finishes jobs after 3 s: polls at 1 s, then every tenth of the time waited,
-    // at least 200 ms apart (1.2, 1.4, 1.6, 1.8, 2, 2.2, 2.42, 2.66, 2.93, 3.22 s; a twelfth if
-    // the eleventh came a hair early), so the job is seen within a tenth of its time after its
-    // end.
-    assert!((11..=12).contains(&done.polls), "{}", done.polls);
+    // The sandbox finishes jobs after 3 s: polls at 0.5 s, then every tenth of the time
+    // waited, at least 200 ms apart (0.7, 0.9, ... 2.1, 2.31, 2.54, 2.8, 3.08 s; one more if
+    // the last came a hair early), so the job is seen within a tenth of its time after its end.
+    assert!((13..=14).contains(&done.polls), "{}", done.polls);
     assert!(
         done.waited <= Duration::from_millis(3400),
         "{:?}",

@@ -389,8 +389,8 @@ async fn a_failed_job_ends_polling_at_once_and_early_404s_are_tolerated() {
     assert_eq!(done.job.status, ImportStatus::Failed);
     assert_eq!(done.polls, 2);
     assert_eq!(done.job.failure_messages(), ["no access"]);
-    // 1 s, then 10% of that (at least 200 ms).
-    assert_eq!(done.waited, Duration::from_millis(1200));
+    // 500 ms, then 10% of that (at least 200 ms).
+    assert_eq!(done.waited, Duration::from_millis(700));
 }
 
 /// A server whose every job answers `status`, and the handle of job `j`.
@@ -413,15 +413,15 @@ async fn job_always(status: &str) -> (MockServer, JobHandle) {
 #[tokio::test(start_paused = true)]
 async fn jobs_found_ended_at_their_first_poll_bring_the_first_poll_below_where_it_started() {
     // Every job has ended by its first poll: what that poll sees says only "ended by then".
-    // The first poll must still come down from its 1 s start (it stayed at its start before).
+    // The first poll must still come down from its 500 ms start (it stayed at its start before).
     let (server, handle) = job_always("complete").await;
     let c = client(&server);
     let mut waits = Vec::new();
     for _ in 0..6 {
         waits.push(c.wait_for_import(&handle).await.unwrap().waited);
     }
-    assert_eq!(waits[0], Duration::from_secs(1));
-    assert_eq!(waits[1], Duration::from_millis(500), "halved");
+    assert_eq!(waits[0], Duration::from_millis(500));
+    assert_eq!(waits[1], Duration::from_millis(250), "halved");
     assert_eq!(
         *waits.last().unwrap(),
         Duration::from_millis(200),
@@ -441,9 +441,9 @@ async fn polling_gives_up_after_the_timeout() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ImportTimeout { .. }), "{e:?}");
-    // Polls at 1 s, then every 10% of the time waited (at least 200 ms), until the next would
-    // pass the 60 s timeout.
-    let (mut at, mut expected) = (Duration::from_secs(1), 1);
+    // Polls at 500 ms, then every 10% of the time waited (at least 200 ms), until the next
+    // would pass the 60 s timeout.
+    let (mut at, mut expected) = (Duration::from_millis(500), 1);
     loop {
         let next = (at * 10 / 100).clamp(Duration::from_millis(200), Duration::from_secs(30));
         if at + next > Duration::from_secs(60) {

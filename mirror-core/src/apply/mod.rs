@@ -57,19 +57,6 @@ impl Stage<'_> {
             held_back: held_back(plan, org),
         });
     }
-
-    /// Turns a new org's notifications off when the options say so; a failure is a warning.
-    async fn quiet_notifications(&mut self, name: &str, org_id: &OrgId) {
-        if !self.options.notifications_off_for_new_orgs {
-            return;
-        }
-        match self.snyk.disable_notifications(org_id).await {
-            Ok(()) => self.report.notifications_off.push(name.to_owned()),
-            Err(e) => self.report.warnings.push(format!(
-                "{name}: notifications could not be turned off: {e}"
-            )),
-        }
-    }
 }
 
 /// The imports the plan sends into the org named `org`.
