@@ -3111,3 +3111,98 @@ fn a_delivery_that_keeps_failing_never_holds_back_another_and_is_set_aside() {
     assert_eq!(listed()["queued"].as_array().map(Vec::len), Some(0));
     drop(s);
 }
+
+#[path = "../../mirror-core/tests/common/journal_gen.rs"]
+#[allow(dead_code)]
+mod journal_gen;
+
+/// What a killed compaction must not lose: the orgs, the imports and their outcomes, the
+/// deliveries still queued and those set aside.
+fn lasting(dir: &std::path::Path) -> String {
+    let s = mirror_core::journal::read_state(dir).unwrap();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{} queued, {} set aside",
+        s.orgs,
+        s.imports,
+        s.completed,
+        s.pending_deliveries,
+        s.set_aside.len()
+    )
+}
+
+#[test]
+fn sync_killed_while_it_compacts_the_journal_loses_nothing() {
+    use mirror_core::journal::JOURNAL_FILE;
+    use mirror_core::journal::compact::{COMPACTED_SIZE_FILE, COMPACTING_FILE};
+    let w = World::with(Estate::generate(2, 4, 5), snyk::Sandbox::sample_builder());
+    w.cmd().arg("sync").assert().code(0);
+    let dir = w.state.path();
+    // Four months of deliveries, as a service's journal holds them (12 MB, never compacted).
+    let months = tempfile::tempdir().unwrap();
+    journal_gen::write_journal(
+        months.path(),
+        &journal_gen::Shape {
+            orgs: 1,
+            imports: 0,
+            deliveries: 30_000,
+            days: 120,
+            pending: 3,
+        },
+    );
+    let mut grown = std::fs::read(dir.join(JOURNAL_FILE)).unwrap();
+    grown.extend(std::fs::read(months.path().join(JOURNAL_FILE)).unwrap());
+    std::fs::write(dir.join(JOURNAL_FILE), &grown).unwrap();
+    let before = lasting(dir);
+    // Each run finds nothing to import and compacts at its end; it is killed (SIGKILL) at
+    // a growing delay after its temporary file appears: while it writes, after it syncs,
+    // after it renames.
+    let mut landed = 0;
+    for delay in [0, 1, 2, 5, 10, 20, 40, 80, 160, 320] {
+        std::fs::write(dir.join(JOURNAL_FILE), &grown).unwrap();
+        let _ = std::fs::remove_file(dir.join(COMPACTED_SIZE_FILE));
+        let mut child = w
+            .process()
+            .arg("sync")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if dir.join(COMPACTING_FILE).exists() {
+                std::thread::sleep(Duration::from_millis(delay));
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                landed += 1;
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "sync hung");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert_eq!(
+            lasting(dir),
+            before,
+            "killed {delay} ms into the compaction"
+        );
+    }
+    assert!(
+        landed >= 5,
+        "only {landed} kills landed during a compaction"
+    );
+    // The next run removes what a killed compaction left, compacts, and has nothing to do.
+    let out = w.cmd().arg("sync").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!dir.join(COMPACTING_FILE).exists());
+    assert!(std::fs::metadata(dir.join(JOURNAL_FILE)).unwrap().len() * 5 < grown.len() as u64);
+    assert_eq!(lasting(dir), before);
+    assert_eq!(
+        w.snyk
+            .stats()
+            .route("POST /v1/org/{orgId}/integrations/{integrationId}/import"),
+        8,
+        "each repository imported once"
+    );
+}

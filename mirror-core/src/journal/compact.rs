@@ -28,8 +28,12 @@ use crate::ids::OrgId;
 /// The temporary file a compaction writes.
 pub const COMPACTING_FILE: &str = "journal.jsonl.compacting";
 
+/// Beside the journal: its size after the last compaction, in bytes (decimal), which the
+/// next compaction waits for it to have grown from, across processes.
+pub const COMPACTED_SIZE_FILE: &str = "journal.jsonl.compacted-size";
+
 /// The journal is compacted once it has grown to this many times its size after the last
-/// compaction (or its opening)…
+/// compaction (kept in [`COMPACTED_SIZE_FILE`]; zero when it was never compacted)…
 pub const GROWTH: u64 = 2;
 /// …and is at least this large.
 pub const MIN_BYTES: u64 = 4 << 20;
@@ -206,6 +210,24 @@ pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, E
         bytes_before,
         bytes_after,
     })
+}
+
+/// The journal's size after its last compaction, as kept in `dir`; zero when it was never
+/// compacted (or the record cannot be read: compacting once more is harmless).
+pub(super) fn compacted_size(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(COMPACTED_SIZE_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Keeps `bytes` as the journal's size after a compaction. Not kept, the next process
+/// compacts once more (harmless), so a failure is only logged.
+pub(super) fn remember_size(dir: &Path, bytes: u64) {
+    let path = dir.join(COMPACTED_SIZE_FILE);
+    if let Err(e) = std::fs::write(&path, format!("{bytes}\n")) {
+        tracing::warn!(path = %path.display(), error = %e, "the compacted journal's size could not be kept");
+    }
 }
 
 /// Makes a rename in `dir` durable.

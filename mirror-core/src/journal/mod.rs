@@ -909,7 +909,7 @@ struct Disk {
     file: File,
     path: PathBuf,
     seq: u64,
-    /// Its size after the last compaction, or when it was opened.
+    /// Its size after the last compaction, kept beside it across processes (zero: never).
     baseline: u64,
 }
 
@@ -960,6 +960,7 @@ impl Shared {
             .open(&disk.path)
             .map_err(|e| Error::io(&disk.path, e))?;
         disk.baseline = done.bytes_after;
+        compact::remember_size(&dir, done.bytes_after);
         tracing::info!(
             lines_before = done.lines_before,
             lines_after = done.lines_after,
@@ -1094,7 +1095,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             disk: Mutex::new(Disk {
-                baseline: file.metadata().map_err(|e| Error::io(&path, e))?.len(),
+                baseline: compact::compacted_size(dir),
                 file,
                 path,
                 seq: state.last_seq,
