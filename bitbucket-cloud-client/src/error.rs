@@ -67,7 +67,7 @@ pub enum Error {
     /// Listing workspaces (or another cross-workspace call) was asked of credentials that cannot
     /// do it: access tokens belong to one workspace.
     #[error(
-        "{credential} credentials cannot list workspaces or call other cross-workspace endpoints (Bitbucket: \"not accessible by this authentication mechanism\"): give the workspace slugs explicitly, for example BITBUCKET_CLOUD_WORKSPACES=acme,acme-data"
+        "{credential} credentials cannot list workspaces or call other cross-workspace endpoints (Bitbucket: \"not accessible by this authentication mechanism\"): give the workspace slugs explicitly"
     )]
     WorkspaceListingUnsupported {
         /// The credential kind in use.
@@ -258,10 +258,7 @@ pub(crate) fn classify(e: api_support::Error) -> Error {
     }
     if e.is_token_exchange() {
         return Error::Auth {
-            message: format!(
-                "{} (BITBUCKET_CLOUD_OAUTH_CLIENT_ID, BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET)",
-                e.message()
-            ),
+            message: format!("{} (the OAuth consumer's key and secret)", e.message()),
             credential,
             server_credential_type: None,
             granted_scopes: Vec::new(),
@@ -283,9 +280,9 @@ pub(crate) fn classify(e: api_support::Error) -> Error {
     let message = match (status, credential) {
         (Some(401), Some(CredentialKind::AppPassword)) => format!(
             "Bitbucket refused the app password: app passwords were removed on {APP_PASSWORDS_REMOVED_ON}. \
-             Use an Atlassian API token (BITBUCKET_CLOUD_EMAIL + BITBUCKET_CLOUD_API_TOKEN, scopes \
+             Use an Atlassian API token (with your Atlassian e-mail; scopes \
              read:user:bitbucket, read:workspace:bitbucket, read:project:bitbucket, read:repository:bitbucket) \
-             or a workspace access token (BITBUCKET_CLOUD_API_TOKEN without an e-mail)"
+             or a workspace access token (without an e-mail)"
         ),
         (Some(401), Some(CredentialKind::ApiToken)) => "Bitbucket refused the Atlassian API token (401): check that the e-mail is your Atlassian account e-mail (not the Bitbucket username) and that the token has not expired or been revoked".to_owned(),
         (Some(401), Some(CredentialKind::OAuthToken)) => "Bitbucket refused the OAuth access token (401): it is invalid or expired; OAuth access tokens last one to two hours, so prefer client credentials, which renew".to_owned(),

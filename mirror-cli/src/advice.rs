@@ -15,13 +15,13 @@ const APP_TEMPLATE: &str = "For the Bitbucket Cloud App, SNYK_TEMPLATE_ORG_ID ma
 const MASS_RETIRE: &str = "Once you have checked that Bitbucket really lost those repositories, run again with --allow-mass-retire (or set allow_mass_retire = true under [drift]); --retire report names what would be retired without changing Snyk.";
 
 /// What to check when Bitbucket cannot be reached.
-pub const BITBUCKET_UNREACHABLE: &str = "Bitbucket could not be reached: its address comes from BITBUCKET_CLOUD_API_URL (default https://api.bitbucket.org/2.0); check it, the network, and HTTPS_PROXY if you need a proxy";
+const BITBUCKET_UNREACHABLE: &str = "Bitbucket could not be reached: its address comes from BITBUCKET_CLOUD_API_URL (default https://api.bitbucket.org/2.0); check it, the network, and HTTPS_PROXY if you need a proxy";
 
 /// What to check when Snyk cannot be reached.
-pub const SNYK_UNREACHABLE: &str = "Snyk could not be reached: its address comes from SNYK_API or SNYK_REGION (or --snyk-api, --region); check it, the network, and HTTPS_PROXY if you need a proxy";
+const SNYK_UNREACHABLE: &str = "Snyk could not be reached: its address comes from SNYK_API or SNYK_REGION (or --snyk-api, --region); check it, the network, and HTTPS_PROXY if you need a proxy";
 
 /// Whether an error's kind and status say the service was never reached (no HTTP answer).
-pub fn unreachable(kind: api_support::ErrorKind, status: Option<u16>) -> bool {
+fn unreachable(kind: api_support::ErrorKind, status: Option<u16>) -> bool {
     use api_support::ErrorKind::{Transient, Transport};
     matches!(kind, Transport | Transient) && status.is_none()
 }
@@ -58,12 +58,42 @@ fn advice<'a>(reasons: impl Iterator<Item = &'a ConflictReason>) -> String {
     out
 }
 
-/// Hints for the plan's conflicts, one line each (empty when there is nothing to add).
+/// How to restore people's changes in Snyk from the command line.
+const RESTORE: &str = "`sync --restore` undoes the changes people made in Snyk for one run (snyk.people_changes = \"restore\" for every run).";
+
+/// How to retire second targets from the command line.
+const DEDUPE: &str =
+    "`sync --dedupe` retires the second targets of a repository (drift.dedupe for every run).";
+
+/// Hints for the plan's conflicts and the differences it leaves, one line each (empty when
+/// there is nothing to add).
 pub fn for_plan(plan: &Plan) -> String {
-    advice(plan.actions.iter().filter_map(|a| match a {
+    use mirror_core::differences::{DifferenceKind, Response};
+    let mut out = advice(plan.actions.iter().filter_map(|a| match a {
         Action::Conflict { reason, .. } => Some(reason),
         _ => None,
-    }))
+    }));
+    let left = |wanted: fn(&DifferenceKind) -> bool| {
+        plan.actions.iter().any(|a| {
+            matches!(a, Action::Differs(d) if wanted(&d.kind)
+                && !matches!(d.response, Response::Restored | Response::Retired))
+        })
+    };
+    let people = left(|k| {
+        matches!(
+            k,
+            DifferenceKind::RemovedInSnyk { .. } | DifferenceKind::DeactivatedInSnyk { .. }
+        )
+    });
+    let duplicates = left(|k| matches!(k, DifferenceKind::DuplicateTarget { .. }));
+    for (wanted, line) in [(people, RESTORE), (duplicates, DEDUPE)] {
+        if wanted {
+            out.push_str("hint: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Hints for the report's conflicts.
@@ -74,29 +104,95 @@ pub fn for_report(report: &Report) -> String {
 /// A hint for an error that ended a command, when the binary has one.
 pub fn for_error(e: &anyhow::Error) -> Option<&'static str> {
     e.chain().find_map(|c| {
-        if let Some(mirror_core::Error::Locked { .. }) = c.downcast_ref::<mirror_core::Error>() {
-            return Some(
-                "runs for one Snyk group share one state directory: a second directory would not know what the first did, and would create every org and post every import again",
-            );
+        if let Some(m) = c.downcast_ref::<mirror_core::Error>() {
+            return for_core(m);
         }
-        if let Some(b) = c.downcast_ref::<bitbucket_cloud_client::Error>()
-            && unreachable(b.kind(), b.status())
-        {
-            return Some(BITBUCKET_UNREACHABLE);
+        if let Some(b) = c.downcast_ref::<bitbucket_cloud_client::Error>() {
+            return for_bitbucket(b);
         }
-        if let Some(s) = c.downcast_ref::<snyk_client::Error>()
-            && unreachable(s.kind(), s.status())
-        {
-            return Some(SNYK_UNREACHABLE);
-        }
-        None
+        c.downcast_ref::<snyk_client::Error>().and_then(for_snyk)
     })
+}
+
+/// The binary's words for an error of mirror-core: which of its settings to look at.
+pub fn for_core(e: &mirror_core::Error) -> Option<&'static str> {
+    match e {
+        mirror_core::Error::Locked { .. } => Some(
+            "runs for one Snyk group share one state directory: a second directory would not know what the first did, and would create every org and post every import again",
+        ),
+        mirror_core::Error::MissingGroupId => Some("set SNYK_GROUP_ID or --group-id"),
+        mirror_core::Error::Bitbucket(b) => for_bitbucket(b),
+        mirror_core::Error::Snyk(s) => for_snyk(s),
+        _ => None,
+    }
+}
+
+/// The binary's words for a Bitbucket error: which of its variables give what is missing.
+pub fn for_bitbucket(e: &bitbucket_cloud_client::Error) -> Option<&'static str> {
+    use bitbucket_cloud_client::{CredentialKind, Error};
+    match e {
+        _ if unreachable(e.kind(), e.status()) => Some(BITBUCKET_UNREACHABLE),
+        Error::WorkspaceListingUnsupported { .. } => Some(
+            "set BITBUCKET_CLOUD_WORKSPACES to the workspace slugs, for example BITBUCKET_CLOUD_WORKSPACES=acme,acme-data",
+        ),
+        Error::Auth { source, .. } if source.is_token_exchange() => Some(
+            "the OAuth consumer is BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET",
+        ),
+        Error::Auth {
+            credential: Some(CredentialKind::AppPassword),
+            ..
+        } => Some(
+            "set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN for an Atlassian API token, or BITBUCKET_CLOUD_API_TOKEN alone for a workspace access token",
+        ),
+        _ => None,
+    }
+}
+
+/// The binary's words for a Snyk error: which of its variables and flags to check.
+pub fn for_snyk(e: &snyk_client::Error) -> Option<&'static str> {
+    use snyk_client::Error;
+    match e {
+        _ if unreachable(e.kind(), e.status()) => Some(SNYK_UNREACHABLE),
+        Error::GroupNotFound { .. } => Some(
+            "the group comes from SNYK_GROUP_ID (or --group-id), the region from SNYK_REGION or SNYK_API",
+        ),
+        Error::Auth { source, .. } if source.is_token_exchange() => {
+            Some("the OAuth client is SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET")
+        }
+        Error::Auth { .. } if e.status() == Some(401) => {
+            Some("the token comes from SNYK_TOKEN, the region from SNYK_REGION or SNYK_API")
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use mirror_core::Conflict;
+
+    #[test]
+    fn the_binary_names_its_variables_where_the_libraries_say_what_is_missing() {
+        let listing = bitbucket_cloud_client::Error::WorkspaceListingUnsupported {
+            credential: bitbucket_cloud_client::CredentialKind::AccessToken,
+        };
+        assert!(
+            !listing.to_string().contains("BITBUCKET_CLOUD_"),
+            "{listing}"
+        );
+        let e = anyhow::Error::new(mirror_core::Error::Bitbucket(listing));
+        assert!(
+            for_error(&e).is_some_and(|h| h.contains("BITBUCKET_CLOUD_WORKSPACES=")),
+            "{e}"
+        );
+        let group = mirror_core::Error::MissingGroupId;
+        assert!(!group.to_string().contains("SNYK_"), "{group}");
+        let hint = for_error(&anyhow::Error::new(group));
+        assert!(
+            hint.is_some_and(|h| h.contains("SNYK_GROUP_ID")),
+            "{hint:?}"
+        );
+    }
 
     #[test]
     fn a_missing_integration_names_the_variables_that_add_it() {

@@ -673,10 +673,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 lines.check(Status::Fail, format!("{e}"));
-                lines.hint(
-                    crate::advice::unreachable(e.kind(), e.status())
-                        .then_some(crate::advice::BITBUCKET_UNREACHABLE),
-                );
+                lines.hint(crate::advice::for_bitbucket(&e));
             }
         }
         match bitbucket.user_workspaces(None).collect().await {
@@ -692,10 +689,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 lines.check(Status::Fail, format!("listing workspaces: {e}"));
-                lines.hint(
-                    crate::advice::unreachable(e.kind(), e.status())
-                        .then_some(crate::advice::BITBUCKET_UNREACHABLE),
-                );
+                lines.hint(crate::advice::for_bitbucket(&e));
             }
         }
     } else {
@@ -713,10 +707,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
                         Err(e) => {
                             auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                             lines.check(Status::Fail, format!("workspace {ws}: {e}"));
-                            lines.hint(
-                                crate::advice::unreachable(e.kind(), e.status())
-                                    .then_some(crate::advice::BITBUCKET_UNREACHABLE),
-                            );
+                            lines.hint(crate::advice::for_bitbucket(&e));
                         }
                     }
                 }
@@ -790,10 +781,7 @@ async fn doctor(g: &Global, out: Out) -> Result<u8> {
             Err(e) => {
                 auth_failed |= e.kind() == api_support::ErrorKind::Auth;
                 lines.check(Status::Fail, format!("group {group}: {e}"));
-                lines.hint(
-                    crate::advice::unreachable(e.kind(), e.status())
-                        .then_some(crate::advice::SNYK_UNREACHABLE),
-                );
+                lines.hint(crate::advice::for_snyk(&e));
             }
         },
     }

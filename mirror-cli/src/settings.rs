@@ -109,7 +109,13 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
         || !config.snyk.group_id.is_empty()
         || matches!(config.mapping, Mapping::SingleOrg { .. })
     {
-        config.validate().map_err(|e| Usage(e.to_string()))?;
+        config.validate().map_err(|e| {
+            let text = e.to_string();
+            Usage(match crate::advice::for_core(&e) {
+                Some(hint) => format!("{text}; {hint}"),
+                None => text,
+            })
+        })?;
     }
     Ok(config)
 }

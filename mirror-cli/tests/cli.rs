@@ -2983,6 +2983,12 @@ fn verify_names_each_difference_and_exits_by_whether_all_are_explained() {
         )))
         // The repository imported with no projects is the other one.
         .stdout(predicate::str::contains("; 2 differences, all explained"));
+    // The plan says how to undo it with this binary's flag (the library says its setting).
+    w.cmd()
+        .arg("plan")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("hint: `sync --restore` undoes"));
     // Projects on another branch: not explained (exit 1), typed in JSON.
     let project = w
         .snyk

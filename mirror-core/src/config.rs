@@ -491,9 +491,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         let needs_group = !matches!(self.mapping, Mapping::SingleOrg { .. });
         if needs_group && self.snyk.group_id.trim().is_empty() {
-            return Err(Error::Config(
-                "snyk.group_id is missing: set it in the configuration or SNYK_GROUP_ID (orgs are created in that group)".to_owned(),
-            ));
+            return Err(Error::MissingGroupId);
         }
         match &self.mapping {
             Mapping::OrgPerWorkspace { name } => check_template(name, &["{workspace}"])?,
@@ -708,7 +706,8 @@ concurrency = 20
         assert!(e.to_string().contains("integraton"), "{e}");
         assert!(e.to_string().contains("line 3"), "{e}");
         let e = Config::from_toml("").unwrap_err();
-        assert!(e.to_string().contains("SNYK_GROUP_ID"), "{e}");
+        assert!(matches!(e, Error::MissingGroupId), "{e}");
+        assert!(e.to_string().contains("snyk.group_id"), "{e}");
         let e = Config::from_toml(
             "[snyk]\ngroup_id=\"g\"\n[mapping]\nkind=\"org-per-workspace\"\nname=\"{team}\"\n",
         )

@@ -170,7 +170,7 @@ impl Difference {
                 match response {
                     Response::Restored => format!("{what}; imported again (restore)"),
                     _ => format!(
-                        "{what}; left as it is (snyk.people_changes = \"respect\"): `sync --restore` imports it again, or add it to source.exclude_repositories to stop seeing it"
+                        "{what}; left as it is (snyk.people_changes = \"respect\"; \"restore\" imports it again), or add it to source.exclude_repositories to stop seeing it"
                     ),
                 }
             }
@@ -183,7 +183,7 @@ impl Difference {
                 match response {
                     Response::Restored => format!("{what}; reactivated (restore)"),
                     _ => format!(
-                        "{what}; left as it is (snyk.people_changes = \"respect\"): `sync --restore` reactivates them, or add it to source.exclude_repositories to stop seeing it"
+                        "{what}; left as it is (snyk.people_changes = \"respect\"; \"restore\" reactivates them), or add it to source.exclude_repositories to stop seeing it"
                     ),
                 }
             }
@@ -212,7 +212,10 @@ impl Difference {
                 );
                 match response {
                     Response::Retired => format!("{what}, retiring {}", join(others)),
-                    _ => format!("{what}; `--dedupe` retires {}", join(others)),
+                    _ => format!(
+                        "{what}; de-duplicating (drift.dedupe) retires {}",
+                        join(others)
+                    ),
                 }
             }
             DifferenceKind::DuplicateProjects {

@@ -11,6 +11,11 @@ pub enum Error {
     /// A configuration, plan or input problem found before anything changed.
     #[error("{0}")]
     Config(String),
+    /// The configuration names no Snyk group, and its mapping creates orgs in one.
+    #[error(
+        "snyk.group_id is missing: set it in the configuration (orgs are created in that group)"
+    )]
+    MissingGroupId,
     /// Bitbucket refused or failed.
     #[error("{}", named("Bitbucket", .0))]
     Bitbucket(#[from] bitbucket_cloud_client::Error),
@@ -95,6 +100,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_)
+            | Self::MissingGroupId
             | Self::Malformed { .. }
             | Self::Locked { .. }
             | Self::BadJobReference { .. } => ErrorKind::Config,
@@ -130,6 +136,7 @@ impl Error {
             _ => matches!(
                 self,
                 Self::Config(_)
+                    | Self::MissingGroupId
                     | Self::Io { .. }
                     | Self::Locked { .. }
                     | Self::Internal(_)

@@ -130,7 +130,11 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
         text.contains(&format!("by {SAMPLE_PERSON_USER} on ")),
         "{text}"
     );
-    assert!(text.contains("`sync --restore`"), "{text}");
+    assert!(
+        text.contains("\"restore\" imports it again"),
+        "the library says how in its own settings: {text}"
+    );
+    assert!(!text.contains("--restore"), "{text}");
     // Typed in the plan's JSON, and read back the same (a saved plan applies as shown).
     let json = plan.to_json().unwrap();
     assert!(

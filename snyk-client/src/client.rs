@@ -246,7 +246,7 @@ impl SnykClientBuilder {
         let host = match (&self.host, &token_host) {
             (HostChoice::Region(r), Some(h)) if Region::from_host(h).is_some_and(|t| t != *r) => {
                 return Err(Error::Config(format!(
-                    "the Snyk token belongs to {h} but region {r} was chosen: set SNYK_REGION to the token's region or use a token of {r}"
+                    "the Snyk token belongs to {h} but region {r} was chosen: choose the token's region or use a token of {r}"
                 )));
             }
             (HostChoice::Region(r), _) => normalize_api_url(r.api_host())?,
@@ -462,7 +462,7 @@ impl SnykClient {
         }
         if group_id.trim().is_empty() {
             return Err(Error::Config(
-                "a group id is required: without one Snyk would create a personal org (set SNYK_GROUP_ID)".to_owned(),
+                "a group id is required: without one Snyk would create a personal org".to_owned(),
             ));
         }
         let e = CreateOrg {

@@ -48,7 +48,7 @@ pub enum Error {
     },
     /// The group does not exist in this region, or the token cannot see it (404).
     #[error(
-        "Snyk group {group_id} does not exist in this region or this token cannot see it: check SNYK_GROUP_ID (or --group-id) and SNYK_REGION"
+        "Snyk group {group_id} does not exist in this region or this token cannot see it: check the group id and the region"
     )]
     GroupNotFound {
         /// The group id.
@@ -231,13 +231,10 @@ pub(crate) fn classify(e: api_support::Error, group_id: Option<&str>) -> Error {
     }
     if e.kind() == ErrorKind::Auth {
         let message = if e.is_token_exchange() {
-            format!(
-                "{} (SNYK_OAUTH_CLIENT_ID, SNYK_OAUTH_CLIENT_SECRET)",
-                e.message()
-            )
+            format!("{} (the OAuth client's id and secret)", e.message())
         } else if status == Some(401) {
             format!(
-                "Snyk refused the token (401: {message}): check SNYK_TOKEN, that it has not expired, and that the region matches the token (SNYK_REGION or SNYK_API)"
+                "Snyk refused the token (401: {message}): check the token, that it has not expired, and that the region matches the token"
             )
         } else {
             format!("the Snyk token is not allowed to do this (403: {message})")

@@ -120,7 +120,7 @@ pub fn normalize_api_url(input: &str) -> Result<BaseUrl, Error> {
     let trimmed = input.trim();
     let mut url = Url::parse(trimmed).map_err(|e| {
         Error::Config(format!(
-            "SNYK_API `{trimmed}` is not a URL ({e}); expected something like https://api.eu.snyk.io"
+            "the Snyk API address `{trimmed}` is not a URL ({e}); expected something like https://api.eu.snyk.io"
         ))
     })?;
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -135,7 +135,7 @@ pub fn normalize_api_url(input: &str) -> Result<BaseUrl, Error> {
     };
     if let Some(h) = new_host {
         url.set_host(Some(&h))
-            .map_err(|e| Error::Config(format!("SNYK_API `{trimmed}`: {e}")))?;
+            .map_err(|e| Error::Config(format!("the Snyk API address `{trimmed}`: {e}")))?;
     }
     let mut path = url.path().trim_end_matches('/').to_owned();
     for suffix in ["/api/v1", "/v1", "/rest", "/api"] {
@@ -148,7 +148,8 @@ pub fn normalize_api_url(input: &str) -> Result<BaseUrl, Error> {
     url.set_query(None);
     url.set_fragment(None);
     let text = url.as_str().trim_end_matches('/').to_owned();
-    BaseUrl::parse(&text).map_err(|e| Error::Config(format!("SNYK_API: {}", e.message())))
+    BaseUrl::parse(&text)
+        .map_err(|e| Error::Config(format!("the Snyk API address: {}", e.message())))
 }
 
 /// The API host a personal access or service-account token names in its `h` claim, as a URL

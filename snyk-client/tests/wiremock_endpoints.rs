@@ -590,7 +590,11 @@ async fn error_shapes_become_recognisable_kinds() {
     assert_eq!(e.kind(), snyk_client::api_support::ErrorKind::NotFound);
     let e = c.integrations("o").await.unwrap_err();
     assert!(matches!(e, Error::Auth { .. }));
-    assert!(e.to_string().contains("SNYK_TOKEN"), "{e}");
+    assert!(e.to_string().contains("check the token"), "{e}");
+    assert!(
+        !e.to_string().contains("SNYK_"),
+        "the library names no variable of the binary: {e}"
+    );
 }
 
 #[tokio::test]
