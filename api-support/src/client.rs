@@ -556,8 +556,30 @@ impl HttpClient {
             }
         };
 
+        let http_request = match self.http_request(request, sent_auth.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(Failure {
+                    error: Error::config(format!("could not build the request: {e}"))
+                        .with_request(method, path),
+                    sent_auth,
+                });
+            }
+        };
+        let outcome = inner.transport.send(http_request).await;
+        self.answer(request, lease, attempt, outcome)
+            .map_err(|error| Failure { error, sent_auth })
+    }
+
+    /// The HTTP request for `request`: its headers, this client's, and the authorization.
+    fn http_request(
+        &self,
+        request: &ApiRequest,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<http::Request<Bytes>, http::Error> {
+        let inner = &*self.inner;
         let mut builder = http::Request::builder()
-            .method(method.clone())
+            .method(request.method.clone())
             .uri(request.url.as_str());
         if let Some(headers) = builder.headers_mut() {
             headers.extend(request.headers.clone());
@@ -565,7 +587,7 @@ impl HttpClient {
             if !headers.contains_key(ACCEPT) {
                 headers.insert(ACCEPT, inner.accept.clone());
             }
-            if let Some(h) = &sent_auth {
+            if let Some(h) = authorization {
                 headers.insert(AUTHORIZATION, h.clone());
             }
             if let Some(body) = &request.body {
@@ -577,33 +599,35 @@ impl HttpClient {
             .as_ref()
             .map(|b| b.bytes.clone())
             .unwrap_or_default();
-        let http_request = match builder.body(body) {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(Failure {
-                    error: Error::config(format!("could not build the request: {e}"))
-                        .with_request(method, path),
-                    sent_auth,
-                });
-            }
-        };
+        builder.body(body)
+    }
 
-        match inner.transport.send(http_request).await {
+    /// What one attempt's `outcome` means: the response, or the error it is (a garbled JSON
+    /// answer to an idempotent request is transient).
+    fn answer(
+        &self,
+        request: &ApiRequest,
+        lease: &Lease,
+        attempt: u32,
+        outcome: Result<http::Response<Bytes>, TransportError>,
+    ) -> Result<ApiResponse, Error> {
+        let (method, path) = (request.method.clone(), request.url.path());
+        let kind = lease.authorizer().kind();
+        match outcome {
             Ok(response) if response.status().is_success() => {
                 tracing::debug!(method = %method, path = %path, status = response.status().as_u16(), attempt, "answered");
                 let (parts, body) = response.into_parts();
                 if crate::error::is_idempotent(&method) && garbled_json(&parts.headers, &body) {
                     // A JSON answer that does not even parse was cut or garbled on the way
                     // (a proxy, a dropped connection): asking again is safe and usually works.
-                    let error = Error::new(
+                    return Err(Error::new(
                         ErrorKind::Transient,
                         "the answer is not valid JSON (cut or garbled on the way)",
                     )
                     .with_request(method, path)
                     .with_status(parts.status)
                     .with_delivery(Delivery::Answered)
-                    .with_credential_kind(auth.kind());
-                    return Err(Failure { error, sent_auth });
+                    .with_credential_kind(kind));
                 }
                 Ok(ApiResponse {
                     status: parts.status,
@@ -618,26 +642,24 @@ impl HttpClient {
                 let status = response.status();
                 tracing::debug!(method = %method, path = %path, status = status.as_u16(), attempt, "answered with an error");
                 let (parts, body) = response.into_parts();
-                let error = self
+                Err(self
                     .error_from_answer(status, parts.headers, &body)
                     .with_request(method, path)
-                    .with_credential_kind(auth.kind());
-                Err(Failure { error, sent_auth })
+                    .with_credential_kind(kind))
             }
             Err(e) => {
                 tracing::debug!(method = %method, path = %path, attempt, error = %e, "transport failure");
-                let (kind, delivery) = match &e {
+                let (error_kind, delivery) = match &e {
                     TransportError::Connect(_) => (ErrorKind::Transport, Delivery::NotSent),
                     TransportError::Timeout(_) => (ErrorKind::Transient, Delivery::MaybeSent),
                     TransportError::Io(_) => (ErrorKind::Transport, Delivery::MaybeSent),
                 };
                 let mut message = redact(&e.to_string());
-                inner.pool.redact(&mut message);
-                let error = Error::new(kind, message)
+                self.inner.pool.redact(&mut message);
+                Err(Error::new(error_kind, message)
                     .with_request(method, path)
                     .with_delivery(delivery)
-                    .with_credential_kind(auth.kind());
-                Err(Failure { error, sent_auth })
+                    .with_credential_kind(kind))
             }
         }
     }

@@ -45,20 +45,46 @@ fn is_key_char(c: u8) -> bool {
 /// mentions a token, secret, password or credential; and strings that start like Atlassian or
 /// Snyk tokens.
 pub fn redact(text: &str) -> String {
-    let bytes = text.as_bytes();
     // ASCII lowering keeps every byte index, so ranges found in `lower` apply to `text`.
     let lower = text.to_ascii_lowercase();
     let lb = lower.as_bytes();
     let mut ranges: Vec<(usize, usize)> = Vec::new();
-
-    let token_run = |from: usize| {
-        let mut end = from;
-        while end < bytes.len() && is_token_char(bytes[end]) {
-            end += 1;
+    after_schemes(&lower, &mut ranges);
+    token_prefixes(&lower, &mut ranges);
+    for key in SENSITIVE_KEYS {
+        for (pos, _) in lower.match_indices(key) {
+            // Walk to the end of the key this fragment belongs to.
+            let mut end = pos + key.len();
+            while end < lb.len() && is_key_char(lb[end]) {
+                end += 1;
+            }
+            ranges.extend(assigned_value(lb, end).or_else(|| json_value(lb, end)));
         }
-        end
-    };
+    }
+    url_user_info(&lower, &mut ranges);
+    splice(text, ranges)
+}
 
+/// The end of the run of token characters starting at `from`.
+fn token_run(lb: &[u8], from: usize) -> usize {
+    let mut end = from;
+    while end < lb.len() && is_token_char(lb[end]) {
+        end += 1;
+    }
+    end
+}
+
+/// The index of the first byte at or after `from` that is not a space or tab.
+fn skip_blanks(lb: &[u8], mut from: usize) -> usize {
+    while from < lb.len() && (lb[from] == b' ' || lb[from] == b'\t') {
+        from += 1;
+    }
+    from
+}
+
+/// Words after an authorization scheme (`Bearer …`), whole words only.
+fn after_schemes(lower: &str, ranges: &mut Vec<(usize, usize)>) {
+    let lb = lower.as_bytes();
     for scheme in SCHEMES {
         for (pos, _) in lower.match_indices(scheme) {
             // A whole word only: "tokens" or "mytoken" are not schemes.
@@ -72,94 +98,90 @@ pub fn redact(text: &str) -> String {
             while start < lb.len() && lb[start] == b' ' {
                 start += 1;
             }
-            let end = token_run(start);
+            let end = token_run(lb, start);
             if end - start >= 8 {
                 ranges.push((start, end));
             }
         }
     }
+}
 
+/// Strings that start like a well-known token format.
+fn token_prefixes(lower: &str, ranges: &mut Vec<(usize, usize)>) {
+    let lb = lower.as_bytes();
     for prefix in TOKEN_PREFIXES {
         for (pos, _) in lower.match_indices(prefix) {
             if pos > 0 && is_token_char(lb[pos - 1]) {
                 continue;
             }
-            let end = token_run(pos);
+            let end = token_run(lb, pos);
             if end - pos > prefix.len() + 4 {
                 ranges.push((pos, end));
             }
         }
     }
+}
 
-    for key in SENSITIVE_KEYS {
-        for (pos, _) in lower.match_indices(key) {
-            // Walk to the end of the key this fragment belongs to.
-            let mut end = pos + key.len();
-            while end < lb.len() && is_key_char(lb[end]) {
-                end += 1;
-            }
-            // Query or form pair (`token=…`), or a TOML or shell assignment (`token = "…"`).
-            let mut eq = end;
-            while eq < lb.len() && (lb[eq] == b' ' || lb[eq] == b'\t') {
-                eq += 1;
-            }
-            if eq < lb.len() && lb[eq] == b'=' {
-                let mut start = eq + 1;
-                while start < lb.len() && (lb[start] == b' ' || lb[start] == b'\t') {
-                    start += 1;
-                }
-                let mut stop = start;
-                if start < lb.len() && (lb[start] == b'"' || lb[start] == b'\'') {
-                    // A quoted value runs to its closing quote, or to the end of the line when
-                    // it has none (an unterminated string in a file being reported).
-                    let quote = lb[start];
-                    start += 1;
-                    stop = start;
-                    while stop < lb.len() && lb[stop] != quote && lb[stop] != b'\n' {
-                        stop += if lb[stop] == b'\\' { 2 } else { 1 };
-                    }
-                    stop = stop.min(lb.len());
-                } else {
-                    while stop < lb.len() && !b"&; \t\r\n\"'<>,".contains(&lb[stop]) {
-                        stop += 1;
-                    }
-                }
-                if stop > start {
-                    ranges.push((start, stop));
-                }
-                continue;
-            }
-            if end < lb.len() && lb[end] == b'"' {
-                // JSON key: `"key" : "value"`.
-                let mut i = end + 1;
-                while i < lb.len() && lb[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                if i >= lb.len() || lb[i] != b':' {
-                    continue;
-                }
-                i += 1;
-                while i < lb.len() && lb[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                if i >= lb.len() || lb[i] != b'"' {
-                    continue;
-                }
-                let start = i + 1;
-                let mut stop = start;
-                while stop < lb.len() && lb[stop] != b'"' {
-                    stop += if lb[stop] == b'\\' { 2 } else { 1 };
-                }
-                let stop = stop.min(lb.len());
-                if stop > start {
-                    ranges.push((start, stop));
-                }
-            }
+/// The value of a query or form pair (`token=…`), or of a TOML or shell assignment
+/// (`token = "…"`), whose key ends at `end`: an empty range when the value is empty.
+fn assigned_value(lb: &[u8], end: usize) -> Option<(usize, usize)> {
+    let eq = skip_blanks(lb, end);
+    if eq >= lb.len() || lb[eq] != b'=' {
+        return None;
+    }
+    let mut start = skip_blanks(lb, eq + 1);
+    let mut stop = start;
+    if start < lb.len() && (lb[start] == b'"' || lb[start] == b'\'') {
+        // A quoted value runs to its closing quote, or to the end of the line when it has
+        // none (an unterminated string in a file being reported).
+        let quote = lb[start];
+        start += 1;
+        stop = start;
+        while stop < lb.len() && lb[stop] != quote && lb[stop] != b'\n' {
+            stop += if lb[stop] == b'\\' { 2 } else { 1 };
+        }
+        stop = stop.min(lb.len());
+    } else {
+        while stop < lb.len() && !b"&; \t\r\n\"'<>,".contains(&lb[stop]) {
+            stop += 1;
         }
     }
+    // Found, even empty: the key is then not looked at as a JSON key.
+    Some((start, stop))
+}
 
-    // User information in a URL (`https://user:secret@host`): the password, or the whole of it
-    // when there is no password (a token used as the user name).
+/// The string value of a JSON key (`"key" : "value"`) whose name ends at `end`.
+fn json_value(lb: &[u8], end: usize) -> Option<(usize, usize)> {
+    if end >= lb.len() || lb[end] != b'"' {
+        return None;
+    }
+    let mut i = end + 1;
+    while i < lb.len() && lb[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if i >= lb.len() || lb[i] != b':' {
+        return None;
+    }
+    i += 1;
+    while i < lb.len() && lb[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if i >= lb.len() || lb[i] != b'"' {
+        return None;
+    }
+    let start = i + 1;
+    let mut stop = start;
+    while stop < lb.len() && lb[stop] != b'"' {
+        stop += if lb[stop] == b'\\' { 2 } else { 1 };
+    }
+    let stop = stop.min(lb.len());
+    (stop > start).then_some((start, stop))
+}
+
+/// User information in a URL (`https://user:secret@host`): the password, or the whole of it
+/// when there is no password (a token used as the user name).
+fn url_user_info(lower: &str, ranges: &mut Vec<(usize, usize)>) {
+    let lb = lower.as_bytes();
     for (pos, _) in lower.match_indices("://") {
         let start = pos + 3;
         let mut stop = start;
@@ -177,7 +199,11 @@ pub fn redact(text: &str) -> String {
             }
         }
     }
+}
 
+/// `text` with each of `ranges` (overlapping or not) replaced by [`REDACTED`].
+fn splice(text: &str, mut ranges: Vec<(usize, usize)>) -> String {
+    ranges.retain(|(start, end)| end > start);
     if ranges.is_empty() {
         return text.to_owned();
     }

@@ -5,7 +5,7 @@
 //! failure that exits non-zero.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -108,44 +108,15 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
     let snyk = settings::snyk(g)?;
     let dir = out_dir(g)?;
     let include_existing = !a.no_include_existing && a.include_existing.unwrap_or(true);
-    let mut existing: HashMap<String, Vec<snyk_client::Org>> = HashMap::new();
-    for group in data
-        .orgs
-        .iter()
-        .map(|o| o.group_id.clone())
-        .collect::<HashSet<_>>()
-    {
-        for org in snyk.group_orgs(&group).await? {
-            existing
-                .entry(format!("{group}\u{0}{}", org.name))
-                .or_default()
-                .push(org);
-        }
-    }
+    let existing = orgs_by_name(&snyk, &data).await?;
     let mut created = CreatedOrgs::default();
     let (mut made, mut skipped, mut failed) = (0, 0, 0);
     for entry in &data.orgs {
         let key = format!("{}\u{0}{}", entry.group_id, entry.name);
-        let failed_log = dir.join(compat::failed_orgs_log(&entry.group_id));
         let found = existing.get(&key).cloned().unwrap_or_default();
         if !found.is_empty() {
             skipped += 1;
-            let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
-            compat::append_line(
-                &failed_log,
-                &FailedOrgLine {
-                    orig_name: entry.name.clone(),
-                    group_id: entry.group_id.clone(),
-                    error_message: format!(
-                        "Refusing to create a duplicate organization: {} org(s) named {} exist ({})",
-                        found.len(),
-                        entry.name,
-                        ids.join(", ")
-                    ),
-                    msg: "Failed to create org".to_owned(),
-                    extra: compat::time_fields(),
-                },
-            )?;
+            refuse_duplicate(&dir, entry, &found)?;
             if include_existing && let [org] = found.as_slice() {
                 let integrations = snyk.integrations(&org.id).await?.0;
                 created
@@ -154,52 +125,12 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
             }
             continue;
         }
-        match snyk
-            .create_org(&entry.group_id, &entry.name, entry.source_org_id.as_deref())
-            .await
-        {
-            Ok(org) => {
+        match create_one(&snyk, &dir, out, entry).await? {
+            Some(org) => {
                 made += 1;
-                let integrations = snyk.integrations(&org.id).await?.0;
-                compat::append_line(
-                    &dir.join(compat::created_orgs_log(&entry.group_id)),
-                    &CreatedOrgLine {
-                        name: org.name.clone(),
-                        id: org.id.clone(),
-                        integrations: integrations
-                            .iter()
-                            .map(|(k, v)| format!("{k}:{v}"))
-                            .collect(),
-                        msg: "Created org".to_owned(),
-                        extra: {
-                            let mut m = compat::time_fields();
-                            m.insert("created".to_owned(), Value::from(org.created.clone()));
-                            m
-                        },
-                    },
-                )?;
-                out.status(&format!("created org {}", org.name));
-                created
-                    .org_data
-                    .push(created_entry(&org, entry, integrations));
+                created.org_data.push(org);
             }
-            Err(e) => {
-                if e.kind() == api_support::ErrorKind::Auth {
-                    return Err(e.into());
-                }
-                failed += 1;
-                compat::append_line(
-                    &failed_log,
-                    &FailedOrgLine {
-                        orig_name: entry.name.clone(),
-                        group_id: entry.group_id.clone(),
-                        error_message: e.to_string(),
-                        msg: "Failed to create org".to_owned(),
-                        extra: compat::time_fields(),
-                    },
-                )?;
-                out.status(&format!("failed to create org {}: {e}", entry.name));
-            }
+            None => failed += 1,
         }
     }
     let path = dir.join(compat::CREATED_ORGS_FILE);
@@ -216,6 +147,101 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
         );
     }
     Ok(code)
+}
+
+/// The orgs of every group the file names, by group and name.
+async fn orgs_by_name(
+    snyk: &snyk_client::SnykClient,
+    data: &OrgsData,
+) -> Result<HashMap<String, Vec<snyk_client::Org>>> {
+    let mut existing: HashMap<String, Vec<snyk_client::Org>> = HashMap::new();
+    for group in data
+        .orgs
+        .iter()
+        .map(|o| o.group_id.clone())
+        .collect::<HashSet<_>>()
+    {
+        for org in snyk.group_orgs(&group).await? {
+            existing
+                .entry(format!("{group}\u{0}{}", org.name))
+                .or_default()
+                .push(org);
+        }
+    }
+    Ok(existing)
+}
+
+/// Logs, in snyk-api-import's failed-orgs log, that `entry` was not created because `found`
+/// orgs of its name exist.
+fn refuse_duplicate(dir: &Path, entry: &OrgDataEntry, found: &[snyk_client::Org]) -> Result<()> {
+    let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+    compat::append_line(
+        &dir.join(compat::failed_orgs_log(&entry.group_id)),
+        &FailedOrgLine {
+            orig_name: entry.name.clone(),
+            group_id: entry.group_id.clone(),
+            error_message: format!(
+                "Refusing to create a duplicate organization: {} org(s) named {} exist ({})",
+                found.len(),
+                entry.name,
+                ids.join(", ")
+            ),
+            msg: "Failed to create org".to_owned(),
+            extra: compat::time_fields(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Creates the org of `entry` and logs it as snyk-api-import does: the created org, or
+/// `None` when Snyk refused it (logged as failed; refused credentials end the command).
+async fn create_one(
+    snyk: &snyk_client::SnykClient,
+    dir: &Path,
+    out: Out,
+    entry: &OrgDataEntry,
+) -> Result<Option<CreatedOrg>> {
+    let org = match snyk
+        .create_org(&entry.group_id, &entry.name, entry.source_org_id.as_deref())
+        .await
+    {
+        Ok(org) => org,
+        Err(e) if e.kind() == api_support::ErrorKind::Auth => return Err(e.into()),
+        Err(e) => {
+            compat::append_line(
+                &dir.join(compat::failed_orgs_log(&entry.group_id)),
+                &FailedOrgLine {
+                    orig_name: entry.name.clone(),
+                    group_id: entry.group_id.clone(),
+                    error_message: e.to_string(),
+                    msg: "Failed to create org".to_owned(),
+                    extra: compat::time_fields(),
+                },
+            )?;
+            out.status(&format!("failed to create org {}: {e}", entry.name));
+            return Ok(None);
+        }
+    };
+    let integrations = snyk.integrations(&org.id).await?.0;
+    compat::append_line(
+        &dir.join(compat::created_orgs_log(&entry.group_id)),
+        &CreatedOrgLine {
+            name: org.name.clone(),
+            id: org.id.clone(),
+            integrations: integrations
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect(),
+            msg: "Created org".to_owned(),
+            extra: {
+                let mut m = compat::time_fields();
+                m.insert("created".to_owned(), Value::from(org.created.clone()));
+                m
+            },
+        },
+    )?;
+    out.status(&format!("created org {}", org.name));
+    Ok(Some(created_entry(&org, entry, integrations)))
 }
 
 fn created_entry(
@@ -549,6 +575,36 @@ fn spec_of(t: &ImportTargetEntry) -> ImportSpec {
     }
 }
 
+/// The import tasks of `pending`, and how many of them a run that stopped before writing the
+/// log had completed (recorded in the log now).
+fn import_tasks(
+    journal: &Journal,
+    pending: &[ImportTargetEntry],
+    logs: &CompatLogs,
+) -> Result<(Vec<ImportTask>, usize)> {
+    let mut tasks = Vec::new();
+    let mut recorded = 0;
+    for t in pending {
+        let task = journal.with_state(|state| {
+            ImportTask::resuming(
+                t.org_id.as_str().into(),
+                t.org_id.clone(),
+                t.integration_id.as_str().into(),
+                spec_of(t),
+                state,
+            )
+        });
+        match task {
+            Some(task) => tasks.push(task),
+            None => {
+                logs.imported(t, None)?;
+                recorded += 1;
+            }
+        }
+    }
+    Ok((tasks, recorded))
+}
+
 /// `import`: every target of the file not yet in `imported-targets.log`, through the same
 /// import protocol and scheduler as `apply` (journaled intent, post, acceptance, outcome), so
 /// that a rerun after a crash never posts an accepted import again and checks Snyk before
@@ -598,27 +654,7 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         progress: progress.clone(),
         error: Mutex::new(None),
     });
-    let mut tasks = Vec::new();
-    let mut recorded = 0;
-    for t in &pending {
-        let task = journal.with_state(|state| {
-            ImportTask::resuming(
-                t.org_id.as_str().into(),
-                t.org_id.clone(),
-                t.integration_id.as_str().into(),
-                spec_of(t),
-                state,
-            )
-        });
-        match task {
-            Some(task) => tasks.push(task),
-            // Completed by a run that stopped before writing the log: record it now.
-            None => {
-                logs.imported(t, None)?;
-                recorded += 1;
-            }
-        }
-    }
+    let (tasks, recorded) = import_tasks(&journal, &pending, &logs)?;
     let ctx = ImportContext {
         snyk: Arc::new(SnykAdapter::new(client)),
         writer: journal.writer(),

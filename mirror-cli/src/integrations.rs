@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mirror_core::config::glob_match;
-use mirror_core::journal::{Event, Journal, fingerprint};
+use mirror_core::journal::{Journal, fingerprint};
 use secrecy::ExposeSecret;
 use snyk_client::{IntegrationType, Org, SnykClient};
 
@@ -186,40 +186,51 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
     let Some(journal) = journal else {
         return Ok(exit::OK);
     };
-    let writer = journal.writer();
-    let results: Vec<(String, Result<(), String>)> = stream::iter(pending)
-        .map(|(org, int)| {
-            let (snyk, writer, email, token, print) = (
-                snyk.clone(),
-                writer.clone(),
-                email.clone(),
-                token.clone(),
-                print.clone(),
-            );
-            async move {
-                let result = match snyk
-                    .update_bitbucket_cloud_credentials(&org.id, &int, &email, &token)
-                    .await
-                {
-                    Ok(()) => writer
-                        .append(Event::CredentialsUpdated {
-                            org_id: org.id.as_str().into(),
-                            integration_id: int.as_str().into(),
-                            fingerprint: print,
-                        })
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if result.is_ok() {
-                    out.status(&format!("credentials updated in {}", org.name));
-                }
-                (org.name, result)
-            }
+    let names: std::collections::HashMap<mirror_core::OrgId, String> = pending
+        .iter()
+        .map(|(org, _)| (org.id.as_str().into(), org.name.clone()))
+        .collect();
+    let integrations = pending
+        .into_iter()
+        .map(|(org, int)| (org.id.as_str().into(), int.as_str().into()))
+        .collect();
+    let port = mirror_core::adapters::SnykAdapter::new((*snyk).clone())
+        .with_bitbucket_credentials(&email, token.clone());
+    let said = |org_id: &mirror_core::OrgId| {
+        let name = names.get(org_id).map_or(org_id.as_str(), String::as_str);
+        out.status(&format!("credentials updated in {name}"));
+    };
+    let ended = mirror_core::credentials::rotate(
+        &port,
+        &journal.writer(),
+        integrations,
+        &print,
+        CONCURRENCY,
+        &said,
+    )
+    .await;
+    let results: Vec<(String, Result<(), String>)> = ended
+        .into_iter()
+        .map(|(org_id, r)| {
+            let name = names
+                .get(&org_id)
+                .cloned()
+                .unwrap_or_else(|| org_id.to_string());
+            (name, r.map_err(|e| e.to_string()))
         })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        .collect();
+    Ok(print_updated(out, &results, done.len(), &without))
+}
+
+/// Prints what `update` did (`results`: each org's outcome; `unchanged`: those already
+/// updated with these credentials; `without`: orgs with no `bitbucket-cloud` integration);
+/// returns the exit code.
+fn print_updated(
+    out: Out,
+    results: &[(String, Result<(), String>)],
+    unchanged: usize,
+    without: &[String],
+) -> u8 {
     let failed: Vec<&(String, Result<(), String>)> =
         results.iter().filter(|(_, r)| r.is_err()).collect();
     let updated = results.len() - failed.len();
@@ -231,7 +242,7 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
     if out.human() {
         println!(
             "{updated} integrations updated, {} already updated with these credentials, {} failed, {} orgs without a bitbucket-cloud integration",
-            done.len(),
+            unchanged,
             failed.len(),
             without.len()
         );
@@ -240,15 +251,15 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
                 println!("x {name}: {e}");
             }
         }
-        for name in &without {
+        for name in without {
             println!("- {name}: no bitbucket-cloud integration (run sync, or add one)");
         }
     } else {
         println!(
             "{}",
-            serde_json::json!({"updated": updated, "unchanged": done.len(), "failed": failed.len(),
+            serde_json::json!({"updated": updated, "unchanged": unchanged, "failed": failed.len(),
                 "without_integration": without, "exit_code": code})
         );
     }
-    Ok(code)
+    code
 }

@@ -29,6 +29,7 @@ mod cli;
 mod compat;
 mod completions;
 mod deliveries;
+mod doctor;
 mod hooks;
 mod integrations;
 mod output;

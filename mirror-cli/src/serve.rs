@@ -511,51 +511,10 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
     // series without end.
     let label = EventKey::parse(&event_name).map_or("other", EventKey::as_str);
     let metrics = &shared.metrics;
-    let too_large = || {
-        metrics.delivery(label, "too_large");
-        answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is over 256 KiB (Bitbucket drops such payloads itself)",
-        )
+    let body = match signed_body(shared, &parts, body, label).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
-    let declared = header(&parts, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > webhooks::MAX_PAYLOAD_BYTES) {
-        return too_large();
-    }
-    let body = match read_body(body).await {
-        Ok(b) => b,
-        Err(BodyProblem::TooLarge) => return too_large(),
-        Err(BodyProblem::Unreadable) => {
-            metrics.delivery(label, "unreadable");
-            return answer(StatusCode::BAD_REQUEST, "the body could not be read");
-        }
-        Err(BodyProblem::TooSlow) => {
-            metrics.delivery(label, "unreadable");
-            return answer(
-                StatusCode::REQUEST_TIMEOUT,
-                "the body did not arrive within 10 seconds",
-            );
-        }
-    };
-    let signature = header(&parts, webhooks::SIGNATURE_HEADER);
-    if let Err(e) = shared.verify(&body, signature) {
-        let reason = match e {
-            SignatureError::Missing => "missing",
-            SignatureError::Algorithm(_) => "algorithm",
-            SignatureError::Malformed => "malformed",
-            _ => "mismatch",
-        };
-        metrics
-            .signature_failures
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
-        metrics.delivery(label, "unauthorized");
-        // Nothing of the body is logged.
-        tracing::warn!(reason, "refused a delivery: {e}");
-        return answer(StatusCode::UNAUTHORIZED, &format!("signature refused: {e}"));
-    }
     let Some(key) = EventKey::parse(&event_name) else {
         metrics.delivery(label, "ignored");
         return answer(
@@ -579,6 +538,81 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
         }
     };
     let attempt = header(&parts, webhooks::ATTEMPT_HEADER).unwrap_or("1");
+    admit(shared, label, request_uuid, attempt, event).await
+}
+
+/// The body, read within its limits and signed with the webhook's secret; else the answer
+/// that refuses it (nothing of the body is logged).
+async fn signed_body(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body: Incoming,
+    label: &str,
+) -> Result<Bytes, Answer> {
+    let metrics = &shared.metrics;
+    let too_large = || {
+        metrics.delivery(label, "too_large");
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is over 256 KiB (Bitbucket drops such payloads itself)",
+        )
+    };
+    let declared = header(parts, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > webhooks::MAX_PAYLOAD_BYTES) {
+        return Err(too_large());
+    }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(BodyProblem::TooLarge) => return Err(too_large()),
+        Err(BodyProblem::Unreadable) => {
+            metrics.delivery(label, "unreadable");
+            return Err(answer(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read",
+            ));
+        }
+        Err(BodyProblem::TooSlow) => {
+            metrics.delivery(label, "unreadable");
+            return Err(answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive within 10 seconds",
+            ));
+        }
+    };
+    let signature = header(parts, webhooks::SIGNATURE_HEADER);
+    let Err(e) = shared.verify(&body, signature) else {
+        return Ok(body);
+    };
+    let reason = match e {
+        SignatureError::Missing => "missing",
+        SignatureError::Algorithm(_) => "algorithm",
+        SignatureError::Malformed => "malformed",
+        _ => "mismatch",
+    };
+    metrics
+        .signature_failures
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
+    metrics.delivery(label, "unauthorized");
+    tracing::warn!(reason, "refused a delivery: {e}");
+    Err(answer(
+        StatusCode::UNAUTHORIZED,
+        &format!("signature refused: {e}"),
+    ))
+}
+
+/// Queues a signed, parsed delivery on disk (or finds it a duplicate, or out of scope);
+/// 503 when the journal cannot take it, so that Bitbucket tries again.
+async fn admit(
+    shared: &Shared,
+    label: &str,
+    request_uuid: &str,
+    attempt: &str,
+    event: RepositoryEvent,
+) -> Answer {
+    let metrics = &shared.metrics;
     match shared.events.admit(request_uuid, event.clone()).await {
         Ok(admission) => {
             metrics.journal_ok.store(true, Ordering::SeqCst);
@@ -597,7 +631,7 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
             tracing::info!(
                 request_uuid,
                 attempt,
-                event = %key,
+                event = %event.key,
                 repository = %event.full_name,
                 result,
                 "delivery"
@@ -608,7 +642,6 @@ async fn delivery(shared: &Shared, req: http::Request<Incoming>) -> Answer {
             metrics.journal_ok.store(false, Ordering::SeqCst);
             metrics.delivery(label, "error");
             tracing::error!(request_uuid, error = %e, "could not queue a delivery");
-            // A 5xx makes Bitbucket try again.
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the delivery could not be queued; try again",

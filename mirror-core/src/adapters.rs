@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use secrecy::SecretString;
 use snyk_client::{ImportRequest, SnykClient};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
     AuditEntry, BitbucketPort, Ignore, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult,
@@ -369,6 +369,27 @@ impl SnykPort for SnykAdapter {
             .add_bitbucket_cloud_integration(org_id.as_str(), email, token)
             .await?;
         Ok(Some(id.into()))
+    }
+
+    async fn update_bitbucket_credentials(
+        &self,
+        org_id: &OrgId,
+        integration_id: &IntegrationId,
+    ) -> Result<(), Error> {
+        let Some((email, token)) = &self.bitbucket_credentials else {
+            return Err(Error::Config(
+                "no Snyk-side Bitbucket credentials to update the integration with".to_owned(),
+            ));
+        };
+        self.client
+            .update_bitbucket_cloud_credentials(
+                org_id.as_str(),
+                integration_id.as_str(),
+                email,
+                token,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn import(

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::error::Error;
 use crate::journal::rfc3339;
 
 /// `snyk-created-orgs.json`.

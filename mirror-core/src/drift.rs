@@ -6,12 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::Repo;
+use crate::action::{Action, RetireReason};
 use crate::config::{Config, Mapping, OutOfScope, RetireMode};
 use crate::conflict::ConflictReason;
 use crate::ids::{OrgId, RepoUuid};
 use crate::inventory::{Inventory, Lookup};
-use crate::plan::{Action, RetireReason};
+use crate::ports::Repo;
 use crate::rules::{
     History, Placement, Quarantined, RepoRecord, Retired, destination, repo_filter,
 };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bitbucket_cloud_client::ErrorKind;
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
     BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Listing, Repo, RepoQuery,

@@ -72,11 +72,12 @@ pub(crate) async fn bitbucket_targets_named(
 /// its repositories (a request each), and lists the whole org otherwise.
 const NAMED_TARGET_LOOKUPS: usize = 8;
 
+use crate::error::Error;
+use crate::ports::Repo;
 use crate::ports::{
     AuditEntry, BitbucketPort, Listing, RepoQuery, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
 use crate::rules::{History, Quarantined, Retired, destination, pending_by_history, repo_filter};
-use crate::{Error, Repo};
 
 /// Workspace listings in flight at once.
 const LISTING_CONCURRENCY: usize = 4;

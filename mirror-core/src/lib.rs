@@ -54,11 +54,13 @@
 //!   so a rerun after a crash neither creates an org twice nor posts an accepted import again.
 #![forbid(unsafe_code)]
 
+mod action;
 pub mod adapters;
 mod apply;
 pub mod compat;
 pub mod config;
 mod conflict;
+pub mod credentials;
 pub mod differences;
 mod drift;
 mod error;

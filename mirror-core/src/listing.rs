@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::RepoUuid;
 use crate::ports::{BitbucketPort, Listing, Repo, RepoQuery, Unreadable};
 

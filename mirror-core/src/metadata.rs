@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::config::{Visibility, glob_match};
+use crate::error::Error;
 use crate::ids::{OrgId, ProjectId};
 use crate::ports::{ProjectSettings, Repo, SnykPort};
 

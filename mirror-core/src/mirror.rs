@@ -9,9 +9,9 @@ use secrecy::SecretString;
 use snyk_client::SnykClient;
 use tokio::sync::watch;
 
-use crate::Error;
 use crate::adapters::{BitbucketAdapter, SnykAdapter};
 use crate::config::{ApplyOptions, Config};
+use crate::error::Error;
 use crate::import::{ApplyObserver, Silent};
 use crate::inventory::{Inventory, gather_for};
 use crate::journal::{Journal, WriteObserver};

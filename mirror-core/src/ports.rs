@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 
 pub use snyk_client::{Ignore, ImportStatus, ProjectSettings};
@@ -457,6 +457,17 @@ pub trait SnykPort: Send + Sync {
         &self,
         org_id: &OrgId,
     ) -> Result<Option<IntegrationId>, Error>;
+    /// Replaces the Bitbucket credentials of an org's `bitbucket-cloud` integration with the
+    /// port's Snyk-side Bitbucket credentials. The default answers that this port cannot.
+    async fn update_bitbucket_credentials(
+        &self,
+        _org_id: &OrgId,
+        _integration_id: &IntegrationId,
+    ) -> Result<(), Error> {
+        Err(Error::Unsupported {
+            what: "updating an integration's Bitbucket credentials",
+        })
+    }
     /// Posts an import; returns where its job lives.
     async fn import(
         &self,

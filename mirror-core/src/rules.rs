@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Repo;
+use crate::ports::Repo;
 
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::OrgId;
 use crate::journal::{DriftOperation, Event, RetireDone, for_each_event};
 use crate::plan::Action;

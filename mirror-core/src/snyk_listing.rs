@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, ProjectId, TargetId};
 use crate::listing::{keep_file, kept_file_path};
 use crate::ports::{

@@ -897,96 +897,8 @@ impl State {
     fn v1(&mut self, req: &Request, rest: &[&str], group_access: bool) -> Response {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         match (&req.method, rest) {
-            (&Method::GET, ["group", group, "orgs"]) => {
-                if *group != self.group_id {
-                    return v1_error(404, "Group not found");
-                }
-                if !group_access {
-                    return v1_error(
-                        403,
-                        "You do not have the required permissions for this group",
-                    );
-                }
-                let per_page = req
-                    .query_value("perPage")
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(100)
-                    .clamp(1, 100);
-                let page = req
-                    .query_value("page")
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(1)
-                    .max(1);
-                let prefix = req.query_value("name").map(str::to_ascii_lowercase);
-                let orgs: Vec<Value> = self
-                    .orgs
-                    .iter()
-                    .filter(|o| !o.personal)
-                    .filter(|o| {
-                        prefix
-                            .as_ref()
-                            .is_none_or(|p| o.name.to_ascii_lowercase().starts_with(p))
-                    })
-                    .skip((page - 1) * per_page)
-                    .take(per_page)
-                    .map(|o| json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug), "created": o.created}))
-                    .collect();
-                Response::json(
-                    200,
-                    &json!({"id": self.group_id, "name": "Sandbox Group", "url": "https://app.snyk.io/group/sandbox", "created": now_text(), "orgs": orgs}),
-                )
-            }
-            (&Method::POST, ["org"]) => {
-                let name = body["name"].as_str().unwrap_or_default().to_owned();
-                if name.is_empty() || name.chars().count() > 60 {
-                    return v1_error(400, "Org name must be between 1 and 60 characters");
-                }
-                let group = body["groupId"].as_str();
-                if let Some(g) = group {
-                    if g != self.group_id {
-                        return v1_error(404, "Group not found");
-                    }
-                    if !group_access {
-                        return v1_error(
-                            403,
-                            "You do not have the required permissions for this group",
-                        );
-                    }
-                }
-                let integrations: Vec<String> = match body["sourceOrgId"].as_str() {
-                    Some(source) => match self.org_index(source) {
-                        Some(i) => self.orgs[i].integrations.keys().cloned().collect(),
-                        None => return v1_error(400, "Source org not found in this group"),
-                    },
-                    None => self.default_integrations.clone(),
-                };
-                let source = body["sourceOrgId"].as_str().map(str::to_owned);
-                let id = self.new_org(&name, &integrations, group.is_none());
-                if let (Some(source), Some(new)) = (source, self.org_index(&id)) {
-                    // Credentials and settings travel with the copied integrations.
-                    let source_ints = self.orgs[self.org_index(&source).unwrap_or(new)]
-                        .integrations
-                        .clone();
-                    for (kind, new_int) in self.orgs[new].integrations.clone() {
-                        if let Some(old) = source_ints.get(&kind) {
-                            if let Some(c) = self.credentials.get(old).cloned() {
-                                self.credentials.insert(new_int.clone(), c);
-                            }
-                            if let Some(s) = self.settings.get(old).cloned() {
-                                self.settings.insert(new_int, s);
-                            }
-                        }
-                    }
-                }
-                let Some(o) = self.org_index(&id).map(|i| self.orgs[i].clone()) else {
-                    return v1_error(500, "org vanished");
-                };
-                Response::json(
-                    201,
-                    &json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug),
-                            "created": o.created, "group": group.map(|g| json!({"name": "Sandbox Group", "id": g}))}),
-                )
-            }
+            (&Method::GET, ["group", group, "orgs"]) => self.group_orgs(req, group, group_access),
+            (&Method::POST, ["org"]) => self.create_org(&body, group_access),
             (&Method::DELETE, ["org", org]) => {
                 let Some(i) = self.org_index(org) else {
                     return v1_error(404, "Org not found");
@@ -1005,6 +917,101 @@ impl State {
             }
             _ => v1_error(404, "Not found"),
         }
+    }
+
+    /// `GET /v1/group/{groupId}/orgs`: a page of the group's orgs, by name prefix.
+    fn group_orgs(&self, req: &Request, group: &str, group_access: bool) -> Response {
+        if group != self.group_id {
+            return v1_error(404, "Group not found");
+        }
+        if !group_access {
+            return v1_error(
+                403,
+                "You do not have the required permissions for this group",
+            );
+        }
+        let per_page = req
+            .query_value("perPage")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
+        let page = req
+            .query_value("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let prefix = req.query_value("name").map(str::to_ascii_lowercase);
+        let orgs: Vec<Value> = self
+            .orgs
+            .iter()
+            .filter(|o| !o.personal)
+            .filter(|o| {
+                prefix
+                    .as_ref()
+                    .is_none_or(|p| o.name.to_ascii_lowercase().starts_with(p))
+            })
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|o| json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug), "created": o.created}))
+            .collect();
+        Response::json(
+            200,
+            &json!({"id": self.group_id, "name": "Sandbox Group", "url": "https://app.snyk.io/group/sandbox", "created": now_text(), "orgs": orgs}),
+        )
+    }
+
+    /// `POST /v1/org`: a new org, in the group or personal, its integrations copied from a
+    /// source org (with their credentials and settings) or the defaults.
+    fn create_org(&mut self, body: &Value, group_access: bool) -> Response {
+        let name = body["name"].as_str().unwrap_or_default().to_owned();
+        if name.is_empty() || name.chars().count() > 60 {
+            return v1_error(400, "Org name must be between 1 and 60 characters");
+        }
+        let group = body["groupId"].as_str();
+        if let Some(g) = group {
+            if g != self.group_id {
+                return v1_error(404, "Group not found");
+            }
+            if !group_access {
+                return v1_error(
+                    403,
+                    "You do not have the required permissions for this group",
+                );
+            }
+        }
+        let integrations: Vec<String> = match body["sourceOrgId"].as_str() {
+            Some(source) => match self.org_index(source) {
+                Some(i) => self.orgs[i].integrations.keys().cloned().collect(),
+                None => return v1_error(400, "Source org not found in this group"),
+            },
+            None => self.default_integrations.clone(),
+        };
+        let source = body["sourceOrgId"].as_str().map(str::to_owned);
+        let id = self.new_org(&name, &integrations, group.is_none());
+        if let (Some(source), Some(new)) = (source, self.org_index(&id)) {
+            // Credentials and settings travel with the copied integrations.
+            let source_ints = self.orgs[self.org_index(&source).unwrap_or(new)]
+                .integrations
+                .clone();
+            for (kind, new_int) in self.orgs[new].integrations.clone() {
+                if let Some(old) = source_ints.get(&kind) {
+                    if let Some(c) = self.credentials.get(old).cloned() {
+                        self.credentials.insert(new_int.clone(), c);
+                    }
+                    if let Some(s) = self.settings.get(old).cloned() {
+                        self.settings.insert(new_int, s);
+                    }
+                }
+            }
+        }
+        let Some(o) = self.org_index(&id).map(|i| self.orgs[i].clone()) else {
+            return v1_error(500, "org vanished");
+        };
+        Response::json(
+            201,
+            &json!({"id": o.id, "name": o.name, "slug": o.slug, "url": format!("https://app.snyk.io/org/{}", o.slug),
+                    "created": o.created, "group": group.map(|g| json!({"name": "Sandbox Group", "id": g}))}),
+        )
     }
 
     fn v1_org(&mut self, req: &Request, i: usize, rest: &[&str], body: &Value) -> Response {

@@ -925,40 +925,7 @@ impl State {
                 if let Some(r) = needs("read:workspace:bitbucket") {
                     return r;
                 }
-                if let Some(sort) = req.query_value("sort")
-                    && sort.trim_start_matches('-') != "slug"
-                {
-                    return error(400, "Invalid sort field: only slug is supported");
-                }
-                let admin_filter = req.query_value("administrator");
-                let mut items: Vec<Value> = self
-                    .estate
-                    .workspaces
-                    .iter()
-                    .filter(|w| !self.hidden.contains(&w.slug))
-                    .filter(|_| admin_filter != Some("false"))
-                    .map(|w| {
-                        json!({
-                            "type": "workspace_access",
-                            "administrator": true,
-                            "workspace": {
-                                "type": "workspace_base",
-                                "slug": w.slug,
-                                "uuid": w.uuid,
-                                "links": {"self": {"href": format!("{}/2.0/workspaces/{}", req.origin, w.slug)}},
-                            },
-                        })
-                    })
-                    .collect();
-                items.sort_by(|a, b| {
-                    a["workspace"]["slug"]
-                        .as_str()
-                        .cmp(&b["workspace"]["slug"].as_str())
-                });
-                if req.query_value("sort") == Some("-slug") {
-                    items.reverse();
-                }
-                paginate(req, items)
+                self.user_workspaces(req)
             }
             ["workspaces", ws, rest @ ..] => {
                 if let Some(r) = needs("read:workspace:bitbucket") {
@@ -996,6 +963,45 @@ impl State {
             }
             _ => error(404, "Resource not found"),
         }
+    }
+
+    /// `GET /2.0/user/workspaces`: the workspaces the caller sees (not those hidden), sorted
+    /// by slug either way.
+    fn user_workspaces(&self, req: &Request) -> Response {
+        if let Some(sort) = req.query_value("sort")
+            && sort.trim_start_matches('-') != "slug"
+        {
+            return error(400, "Invalid sort field: only slug is supported");
+        }
+        let admin_filter = req.query_value("administrator");
+        let mut items: Vec<Value> = self
+            .estate
+            .workspaces
+            .iter()
+            .filter(|w| !self.hidden.contains(&w.slug))
+            .filter(|_| admin_filter != Some("false"))
+            .map(|w| {
+                json!({
+                    "type": "workspace_access",
+                    "administrator": true,
+                    "workspace": {
+                        "type": "workspace_base",
+                        "slug": w.slug,
+                        "uuid": w.uuid,
+                        "links": {"self": {"href": format!("{}/2.0/workspaces/{}", req.origin, w.slug)}},
+                    },
+                })
+            })
+            .collect();
+        items.sort_by(|a, b| {
+            a["workspace"]["slug"]
+                .as_str()
+                .cmp(&b["workspace"]["slug"].as_str())
+        });
+        if req.query_value("sort") == Some("-slug") {
+            items.reverse();
+        }
+        paginate(req, items)
     }
 
     /// `/2.0/repositories/{workspace}[/{repo_slug}]` of a workspace the caller sees: one

@@ -4,7 +4,7 @@
 //! project first and writes only what it lacks, so a run stopped anywhere and run again adds
 //! nothing twice.
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::TargetId;
 use crate::ports::{Ignore, ProjectSettings, SnykPort, SnykProject};
 use crate::report::Carried;

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, stream};
 
-use crate::Error;
 use crate::apply::Stage;
 use crate::config::RetireMode;
 use crate::drift::replaced;
+use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::ids::{OrgId, RepoUuid, TargetId};
 use crate::inventory::bitbucket_targets;

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::Error;
 use crate::apply::orgs::Ready;
 use crate::apply::{Stage, held_back};
 use crate::conflict::{Conflict, ConflictReason};
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::journal::Event;
 use crate::plan::{Action, Plan};

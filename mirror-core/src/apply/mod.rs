@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::Error;
 use crate::config::ApplyOptions;
 use crate::conflict::Conflict;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::{ApplyObserver, Silent};
 use crate::import::{ImportContext, ImportTask, run_queued};
@@ -48,7 +48,7 @@ impl Stage<'_> {
         plan: &Plan,
         org: &str,
         step: crate::report::OrgStep,
-        e: &crate::Error,
+        e: &crate::error::Error,
     ) {
         self.report.org_failures.push(crate::report::OrgFailure {
             org: org.to_owned(),

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::Error;
 use crate::apply::{Stage, held_back};
 use crate::conflict::{Conflict, ConflictReason};
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::ApplyObserver;
 use crate::journal::Event;

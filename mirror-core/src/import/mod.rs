@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, RepoUuid};
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
 use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};

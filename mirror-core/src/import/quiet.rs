@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::ImportContext;
 use crate::journal::{Event, JournalState};

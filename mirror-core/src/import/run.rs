@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::Error;
 use crate::config::ApplyOptions;
+use crate::error::Error;
 use crate::ids::OrgId;
 use crate::import::quiet::SettingsGuard;
 use crate::import::scheduler::Scheduler;

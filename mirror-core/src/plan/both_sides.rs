@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::Repo;
 use crate::config::{Config, PeopleChanges, RetireMode};
 use crate::conflict::ConflictReason;
 use crate::differences::{
@@ -15,6 +14,7 @@ use crate::differences::{
 use crate::drift::mass_retire_limit;
 use crate::ids::{OrgId, RepoUuid, TargetId};
 use crate::inventory::{BitbucketInventory, Inventory, OrgInventory};
+use crate::ports::Repo;
 use crate::rules::{History, Placement, repo_filter};
 
 use super::{Action, Planner, RetireReason};
