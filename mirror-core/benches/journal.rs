@@ -29,8 +29,9 @@ fn memory(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The child's part: open the journal, print the time and the peak memory.
-fn open(dir: &str) -> ExitCode {
+/// The child's part: open the journal (and compact it when `compact`), print the time and the
+/// peak memory.
+fn open(dir: &str, compact: bool) -> ExitCode {
     let start = Instant::now();
     let journal = match Journal::open(std::path::Path::new(dir), None) {
         Ok(j) => j,
@@ -39,6 +40,10 @@ fn open(dir: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if compact && let Err(e) = journal.compact(&|_| {}) {
+        eprintln!("journal bench: {e}");
+        return ExitCode::FAILURE;
+    }
     let elapsed = start.elapsed();
     let events = journal.with_state(|s| s.events);
     println!(
@@ -60,7 +65,10 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--open") {
-        return open(&args[i + 1]);
+        return open(&args[i + 1], false);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--open-and-compact") {
+        return open(&args[i + 1], true);
     }
     let imports = arg("--imports", 100_000);
     let per_day = arg("--deliveries-per-day", 2_000);
@@ -76,13 +84,14 @@ fn main() -> ExitCode {
     write_journal(dir.path(), &shape);
     let path = dir.path().join(mirror_core::journal::JOURNAL_FILE);
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64 / 1e6;
-    let child = || {
+    let child_with = |mode: &str| {
         let out = Command::new(std::env::current_exe().expect("this benchmark"))
-            .args(["--open", &dir.path().display().to_string()])
+            .args([mode, &dir.path().display().to_string()])
             .output()
             .expect("the child runs");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
+    let child = || child_with("--open");
     println!(
         "journal benchmark: {imports} imports in 100 orgs, {per_day} deliveries a day for {days} days ({} deliveries)\n",
         shape.deliveries
@@ -93,6 +102,18 @@ fn main() -> ExitCode {
         "| as written, never compacted | {:.0} MB | {} |",
         size(&path),
         child()
+    );
+    // A copy, opened and compacted in a child: the peak a compaction adds to an opened state.
+    let copy = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(&path, copy.path().join(mirror_core::journal::JOURNAL_FILE))
+        .expect("a copy of the journal");
+    let out = Command::new(std::env::current_exe().expect("this benchmark"))
+        .args(["--open-and-compact", &copy.path().display().to_string()])
+        .output()
+        .expect("the child runs");
+    println!(
+        "| opened, then compacted | | {} |",
+        String::from_utf8_lossy(&out.stdout).trim()
     );
     let journal = Journal::open(dir.path(), None).expect("the journal opens");
     let start = Instant::now();

@@ -168,7 +168,10 @@ fn the_journal_is_compacted_once_it_has_doubled_and_is_large() {
         None,
         "small: left alone"
     );
-    // Months of deliveries later (written beside the open journal, as its writer would).
+    drop(journal);
+    // Months of deliveries later, as the writers of later processes left them (compaction
+    // reads the newest delivery's time from the replayed state, so the journal is opened
+    // again, as the next process would).
     append(
         dir.path(),
         &Shape {
@@ -179,6 +182,7 @@ fn the_journal_is_compacted_once_it_has_doubled_and_is_large() {
             pending: 0,
         },
     );
+    let journal = Journal::open(dir.path(), None).unwrap();
     let done = journal.compact_if_grown().unwrap().expect("compacted");
     assert!(done.bytes_after * 4 < done.bytes_before, "{done:?}");
     assert_eq!(
@@ -229,4 +233,51 @@ fn a_journal_grown_across_many_processes_is_compacted_by_the_next_one() {
     assert!(size(dir.path()) >= 2 * done.bytes_after);
     let journal = Journal::open(dir.path(), None).unwrap();
     assert!(journal.compact_if_grown().unwrap().is_some());
+}
+
+#[test]
+fn a_journal_with_nothing_to_drop_is_left_as_it_is() {
+    // A day of deliveries, all reconciled, none older than the 25 hours their ids are kept:
+    // a compaction has nothing to drop, and neither rewrites the file nor holds their ids.
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(
+        dir.path(),
+        &Shape {
+            orgs: 1,
+            imports: 0,
+            deliveries: 20_000,
+            days: 1,
+            pending: 0,
+        },
+    );
+    let before = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let steps = std::sync::Mutex::new(Vec::new());
+    let done = journal
+        .compact(&|step| steps.lock().unwrap().push(step))
+        .unwrap();
+    assert_eq!(done.lines_after, done.lines_before);
+    assert!(
+        steps.lock().unwrap().is_empty(),
+        "no temporary file, no rename"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap(),
+        before
+    );
+    // Two days later, the first day's are dropped.
+    drop(journal);
+    append(
+        dir.path(),
+        &Shape {
+            orgs: 1,
+            imports: 0,
+            deliveries: 20_000,
+            days: 3,
+            pending: 0,
+        },
+    );
+    let journal = Journal::open(dir.path(), None).unwrap();
+    let done = journal.compact(&|_| {}).unwrap();
+    assert!(done.lines_after < done.lines_before, "{done:?}");
 }

@@ -20,17 +20,21 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::ids::RepoUuid;
 use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
 use crate::journal::{Event, PendingRepository, lock};
+use crate::mirror::Mirror;
 use crate::report::Report;
-use crate::{Error, Mirror};
 
 mod budget;
 mod rounds;
 
 pub use rounds::DEFAULT_SET_ASIDE_AFTER;
 use rounds::Rounds;
+
+/// The most request ids one `deliveries-done` event names.
+const DONE_PER_EVENT: usize = 4096;
 
 /// What became of a delivery offered to [`Mirror::queue_delivery`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +64,7 @@ impl Mirror {
         request_uuid: &str,
         delivery: RepositoryEvent,
     ) -> Result<Admission, Error> {
-        let mirrored = |s: &crate::JournalState| {
+        let mirrored = |s: &crate::journal::JournalState| {
             s.repos
                 .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
         };
@@ -135,18 +139,22 @@ impl Mirror {
             })
             .collect();
         let (report, unsettled) = self.reconcile_touched(config, &touched, on_planned).await?;
-        let done: Vec<String> = pending
+        if report.interrupted {
+            return Ok((report, unsettled));
+        }
+        // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
+        // thousands, and one event of them all would be tens of megabytes at once, in memory
+        // and on one journal line.
+        let done: Vec<&crate::journal::DeliveryId> = pending
             .iter()
             .filter(|p| !unsettled.contains_key(&p.uuid))
             .flat_map(|p| &p.requests)
-            .map(ToString::to_string)
             .collect();
-        if !report.interrupted && !done.is_empty() {
-            self.journal()
-                .writer()
-                .append(Event::DeliveriesDone {
-                    request_uuids: done,
-                })
+        let writer = self.journal().writer();
+        for chunk in done.chunks(DONE_PER_EVENT) {
+            let request_uuids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            writer
+                .append(Event::DeliveriesDone { request_uuids })
                 .await?;
         }
         Ok((report, unsettled))

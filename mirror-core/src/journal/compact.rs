@@ -21,8 +21,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use super::seen::{Key, key};
 use super::{DELIVERY_MEMORY_SECONDS, DeliveryId, Event, JOURNAL_FILE, Line};
-use crate::Error;
+use crate::error::Error;
 use crate::ids::OrgId;
 
 /// The temporary file a compaction writes.
@@ -64,59 +65,102 @@ pub struct Compacted {
     pub bytes_after: u64,
 }
 
-/// What the first pass learns: which events a later one settles.
+/// What the first pass learns: which events a later one settles. Deliveries are remembered
+/// by their 128-bit key, and only those old enough to be dropped, so that a journal of a
+/// million recent deliveries is compacted in little memory.
 #[derive(Default)]
 struct Settled {
     /// The line of the last `import-finished` of each (org, lowercased repository).
     finished: HashMap<(OrgId, String), usize>,
-    /// Deliveries a `deliveries-done` names.
-    done: HashSet<DeliveryId>,
-    /// Deliveries set aside (kept whole).
-    set_aside: HashSet<DeliveryId>,
-    /// The newest delivery's time.
-    newest: u64,
+    /// Intents and acceptances not yet followed by a finish, by (org, repository).
+    open_imports: HashMap<(OrgId, String), u64>,
+    /// Intents and acceptances a later finish settles (dropped by the rewrite).
+    settled_imports: u64,
+    /// Deliveries queued more than [`DELIVERY_MEMORY_SECONDS`] before the newest and not
+    /// named by a `deliveries-done` yet (few at a time: rounds follow their deliveries).
+    old: HashSet<Key>,
+    /// Old deliveries a `deliveries-done` named (moved from `old`).
+    done: HashSet<Key>,
+    /// Old deliveries set aside (kept whole).
+    set_aside: HashSet<Key>,
+    /// Deliveries queued before this time (seconds) are old.
+    cutoff: u64,
     /// Entries in the file.
     entries: u64,
 }
 
-fn settled(path: &Path) -> Result<Settled, Error> {
-    let mut s = Settled::default();
+impl Settled {
+    /// Whether the rewrite would drop anything.
+    fn drops_anything(&self) -> bool {
+        self.settled_imports > 0 || self.done.iter().any(|k| !self.set_aside.contains(k))
+    }
+
+    /// Whether the delivery `k` is dropped: old, done, not set aside.
+    fn drops(&self, k: &Key) -> bool {
+        self.done.contains(k) && !self.set_aside.contains(k)
+    }
+}
+
+/// The first pass, `newest` being the newest delivery's time.
+fn settled(path: &Path, newest: Option<u64>) -> Result<Settled, Error> {
+    let mut s = Settled {
+        cutoff: newest.map_or(0, |n| n.saturating_sub(DELIVERY_MEMORY_SECONDS)),
+        ..Settled::default()
+    };
     super::for_each_line(path, |i, _, line| {
         s.entries += 1;
         settle(&mut s, i, line.event);
     })?;
+    // Old deliveries never done are kept: the second pass needs only `done`.
+    s.old = HashSet::new();
     Ok(s)
 }
 
 /// What one event tells the first pass.
 fn settle(s: &mut Settled, i: usize, event: Event) {
     match event {
+        Event::ImportIntent { org_id, repository }
+        | Event::ImportAccepted {
+            org_id, repository, ..
+        } => {
+            *s.open_imports
+                .entry((org_id, repository.to_lowercase()))
+                .or_default() += 1;
+        }
         Event::ImportFinished {
             org_id, repository, ..
         } => {
-            s.finished.insert((org_id, repository.to_lowercase()), i);
+            let k = (org_id, repository.to_lowercase());
+            s.settled_imports += s.open_imports.remove(&k).unwrap_or(0);
+            s.finished.insert(k, i);
         }
         Event::DeliveriesDone { request_uuids } => {
-            s.done
-                .extend(request_uuids.iter().map(|r| DeliveryId::parse(r)));
+            for r in &request_uuids {
+                let k = key(&DeliveryId::parse(r));
+                if s.old.remove(&k) {
+                    s.done.insert(k);
+                }
+            }
         }
         Event::DeliveriesSetAside { request_uuids, .. } => {
-            s.set_aside
-                .extend(request_uuids.iter().map(|r| DeliveryId::parse(r)));
+            for r in &request_uuids {
+                let k = key(&DeliveryId::parse(r));
+                if s.old.contains(&k) || s.done.contains(&k) {
+                    s.set_aside.insert(k);
+                }
+            }
         }
-        Event::DeliveryQueued { at, .. } => s.newest = s.newest.max(at),
+        Event::DeliveryQueued {
+            request_uuid, at, ..
+        } if at < s.cutoff => {
+            s.old.insert(key(&DeliveryId::parse(&request_uuid)));
+        }
         _ => {}
     }
 }
 
 /// The line to keep for `line` (at line `i`), rewritten where it changes; `None` to drop it.
-fn kept(
-    i: usize,
-    text: &str,
-    line: Line,
-    s: &Settled,
-    dropped: &mut HashSet<DeliveryId>,
-) -> Option<String> {
+fn kept(i: usize, text: &str, line: Line, s: &Settled) -> Option<String> {
     let later_finish = |org_id: &OrgId, repository: &str| {
         s.finished
             .get(&(org_id.clone(), repository.to_lowercase()))
@@ -127,21 +171,13 @@ fn kept(
         | Event::ImportAccepted {
             org_id, repository, ..
         } if later_finish(org_id, repository) => None,
-        Event::DeliveryQueued {
-            request_uuid, at, ..
-        } => {
-            let id = DeliveryId::parse(request_uuid);
-            let old = at.saturating_add(DELIVERY_MEMORY_SECONDS) < s.newest;
-            if old && s.done.contains(&id) && !s.set_aside.contains(&id) {
-                dropped.insert(id);
-                return None;
-            }
-            Some(text.to_owned())
+        Event::DeliveryQueued { request_uuid, .. } => {
+            (!s.drops(&key(&DeliveryId::parse(request_uuid)))).then(|| text.to_owned())
         }
         Event::DeliveriesDone { request_uuids } => {
             let left: Vec<String> = request_uuids
                 .iter()
-                .filter(|r| !dropped.contains(&DeliveryId::parse(r)))
+                .filter(|r| !s.drops(&key(&DeliveryId::parse(r))))
                 .cloned()
                 .collect();
             if left.is_empty() {
@@ -162,15 +198,28 @@ fn kept(
     }
 }
 
-/// Rewrites the journal of `dir` (see the module's notes), telling `observe` each step.
-/// The caller holds the writers' lock.
-pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, Error> {
+/// Rewrites the journal of `dir` (see the module's notes), `newest` being the newest
+/// delivery's time, telling `observe` each step; when nothing would be dropped, leaves it as
+/// it is (no step). The caller holds the writers' lock.
+pub(super) fn compact(
+    dir: &Path,
+    newest: Option<u64>,
+    observe: &dyn Fn(Step),
+) -> Result<Compacted, Error> {
     let path = dir.join(JOURNAL_FILE);
     let temp = dir.join(COMPACTING_FILE);
     let bytes_before = std::fs::metadata(&path)
         .map_err(|e| Error::io(&path, e))?
         .len();
-    let s = settled(&path)?;
+    let s = settled(&path, newest)?;
+    if !s.drops_anything() {
+        return Ok(Compacted {
+            lines_before: s.entries,
+            lines_after: s.entries,
+            bytes_before,
+            bytes_after: bytes_before,
+        });
+    }
     let io = |e| Error::io(&temp, e);
     let file = OpenOptions::new()
         .create(true)
@@ -179,7 +228,6 @@ pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, E
         .open(&temp)
         .map_err(io)?;
     let mut w = BufWriter::new(file);
-    let mut dropped = HashSet::new();
     let (mut read, mut lines_after, mut written) = (0u64, 0u64, Ok(()));
     super::for_each_line(&path, |i, text, line| {
         if written.is_err() {
@@ -190,7 +238,7 @@ pub(super) fn compact(dir: &Path, observe: &dyn Fn(Step)) -> Result<Compacted, E
             written = w.flush();
             observe(Step::HalfWritten);
         }
-        if let Some(k) = kept(i, text, line, &s, &mut dropped) {
+        if let Some(k) = kept(i, text, line, &s) {
             lines_after += 1;
             written = w.write_all(k.as_bytes()).and_then(|()| w.write_all(b"\n"));
         }

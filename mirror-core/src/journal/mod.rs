@@ -25,7 +25,7 @@ pub use seen::MAX_REMEMBERED;
 pub use compact::{Compacted, Step};
 use tokio::sync::oneshot;
 
-use crate::Error;
+use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::ids::RepoUuid;
 use crate::ids::{IntegrationId, OrgId};
@@ -498,40 +498,7 @@ impl JournalState {
                     ImportState::Accepted(job.clone()),
                 );
             }
-            Event::ImportFinished {
-                org_id,
-                repository,
-                status,
-                projects,
-                uuid,
-                branch,
-                workspace_uuid,
-                ..
-            } => {
-                let key = (org_id.clone(), repository.to_lowercase());
-                if *status == ImportStatus::Complete {
-                    self.imports.remove(&key);
-                    self.retired.remove(&key);
-                    Arc::make_mut(&mut self.completed).insert(key, *projects);
-                } else {
-                    self.uncomplete(&key);
-                    self.imports.insert(
-                        key,
-                        ImportState::Finished {
-                            status: status.clone(),
-                            projects: *projects,
-                        },
-                    );
-                }
-                if let (ImportStatus::Complete, Some(uuid)) = (status, uuid) {
-                    let placement = Placement {
-                        org_id: org_id.clone(),
-                        full_name: repository.clone(),
-                        target_id: None,
-                    };
-                    self.mirrored(uuid, placement, branch, workspace_uuid);
-                }
-            }
+            Event::ImportFinished { .. } => self.apply_finished(event),
             Event::RepoTracked(Sighting {
                 uuid,
                 placement,
@@ -560,6 +527,63 @@ impl JournalState {
                     self.capped_orgs.insert(org_id.clone());
                 }
             }
+            Event::CredentialsUpdated { .. }
+            | Event::IntegrationQuieted { .. }
+            | Event::IntegrationRestored { .. } => self.apply_setting(event),
+            Event::DeliveryQueued { .. }
+            | Event::DeliveriesDone { .. }
+            | Event::DeliveriesSetAside { .. }
+            | Event::SetAsideCleared { .. } => self.apply_delivery(event),
+            Event::TagsRefused { org_id, at } => {
+                self.tags_refused.insert(org_id.clone(), *at);
+            }
+            Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
+        }
+    }
+
+    /// An import's end: complete (the repository is mirrored where it went) or not.
+    fn apply_finished(&mut self, event: &Event) {
+        let Event::ImportFinished {
+            org_id,
+            repository,
+            status,
+            projects,
+            uuid,
+            branch,
+            workspace_uuid,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let key = (org_id.clone(), repository.to_lowercase());
+        if *status == ImportStatus::Complete {
+            self.imports.remove(&key);
+            self.retired.remove(&key);
+            Arc::make_mut(&mut self.completed).insert(key, *projects);
+        } else {
+            self.uncomplete(&key);
+            self.imports.insert(
+                key,
+                ImportState::Finished {
+                    status: status.clone(),
+                    projects: *projects,
+                },
+            );
+        }
+        if let (ImportStatus::Complete, Some(uuid)) = (status, uuid) {
+            let placement = Placement {
+                org_id: org_id.clone(),
+                full_name: repository.clone(),
+                target_id: None,
+            };
+            self.mirrored(uuid, placement, branch, workspace_uuid);
+        }
+    }
+
+    /// The events of the integrations' settings and credentials.
+    fn apply_setting(&mut self, event: &Event) {
+        match event {
             Event::CredentialsUpdated {
                 org_id,
                 integration_id,
@@ -588,14 +612,7 @@ impl JournalState {
                 self.quieted
                     .remove(&(org_id.clone(), integration_id.clone()));
             }
-            Event::DeliveryQueued { .. }
-            | Event::DeliveriesDone { .. }
-            | Event::DeliveriesSetAside { .. }
-            | Event::SetAsideCleared { .. } => self.apply_delivery(event),
-            Event::TagsRefused { org_id, at } => {
-                self.tags_refused.insert(org_id.clone(), *at);
-            }
-            Event::IntegrationAdded { .. } | Event::RunStarted { .. } | Event::RunFinished => {}
+            _ => {}
         }
     }
 
@@ -953,7 +970,8 @@ impl Shared {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let done = compact::compact(&dir, observe)?;
+        let newest = lock(&self.state).deliveries_seen.newest();
+        let done = compact::compact(&dir, newest, observe)?;
         // The journal is a new file now: appends go to it.
         disk.file = OpenOptions::new()
             .append(true)

@@ -15,9 +15,10 @@ use super::{DELIVERY_MEMORY_SECONDS, DeliveryId};
 pub const MAX_REMEMBERED: usize = 400_000;
 
 /// A request id as 128 bits: a UUID as it is, anything else hashed.
-type Key = [u64; 2];
+pub(super) type Key = [u64; 2];
 
-fn key(id: &DeliveryId) -> Key {
+/// The 128 bits `id` is remembered by.
+pub(super) fn key(id: &DeliveryId) -> Key {
     match id {
         DeliveryId::Uuid(n) => [(n >> 64) as u64, *n as u64],
         DeliveryId::Other(text) => {
@@ -63,6 +64,11 @@ impl SeenRequests {
         }
         self.order.push_back((at, k));
         true
+    }
+
+    /// When the newest delivery remembered arrived (seconds since the Unix epoch).
+    pub(super) fn newest(&self) -> Option<u64> {
+        self.order.back().map(|(at, _)| *at)
     }
 
     /// How many are remembered.

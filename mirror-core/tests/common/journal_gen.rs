@@ -71,13 +71,15 @@ pub(crate) fn write_journal(dir: &Path, shape: &Shape) {
         });
     }
     let start = 1_780_000_000u64;
-    let spacing = (shape.days * 86_400) / shape.deliveries.max(1) as u64;
+    // Spread evenly, several a second when there are more than 86,400 a day.
+    let span = shape.days * 86_400;
+    let per = shape.deliveries.max(1) as u64;
     for d in 0..shape.deliveries {
         let i = d % shape.imports.max(1);
         let request = format!("{{10000000-0000-4000-8000-{d:012}}}");
         line(Event::DeliveryQueued {
             request_uuid: request.clone(),
-            at: start + d as u64 * spacing,
+            at: start + d as u64 * span / per,
             delivery: RepositoryEvent {
                 key: EventKey::Updated,
                 uuid: format!("{{00000000-0000-4000-8000-{i:012}}}"),
