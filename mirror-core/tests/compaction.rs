@@ -37,6 +37,17 @@ fn comparable(mut s: JournalState) -> JournalState {
     s
 }
 
+/// Four months of a service's deliveries (and 300 imports), all reconciled.
+fn months_of_deliveries() -> Shape {
+    Shape {
+        orgs: 5,
+        imports: 300,
+        deliveries: 30_000,
+        days: 120,
+        pending: 0,
+    }
+}
+
 /// Appends a journal of `shape` to `dir`'s, as its writer would have written it.
 fn append(dir: &std::path::Path, shape: &Shape) {
     let more = tempfile::tempdir().unwrap();
@@ -172,16 +183,7 @@ fn the_journal_is_compacted_once_it_has_doubled_and_is_large() {
     // Months of deliveries later, as the writers of later processes left them (compaction
     // reads the newest delivery's time from the replayed state, so the journal is opened
     // again, as the next process would).
-    append(
-        dir.path(),
-        &Shape {
-            orgs: 5,
-            imports: 300,
-            deliveries: 30_000,
-            days: 120,
-            pending: 0,
-        },
-    );
+    append(dir.path(), &months_of_deliveries());
     let journal = Journal::open(dir.path(), None).unwrap();
     let done = journal.compact_if_grown().unwrap().expect("compacted");
     assert!(done.bytes_after * 4 < done.bytes_before, "{done:?}");
@@ -198,16 +200,7 @@ fn a_journal_grown_across_many_processes_is_compacted_by_the_next_one() {
     // double while it runs. The size to grow from is the one the last compaction left, kept
     // beside the journal, not the size at opening.
     let dir = tempfile::tempdir().unwrap();
-    write_journal(
-        dir.path(),
-        &Shape {
-            orgs: 5,
-            imports: 300,
-            deliveries: 30_000,
-            days: 120,
-            pending: 0,
-        },
-    );
+    write_journal(dir.path(), &months_of_deliveries());
     let journal = Journal::open(dir.path(), None).unwrap();
     let done = journal
         .compact_if_grown()

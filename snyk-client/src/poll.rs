@@ -264,8 +264,9 @@ impl Durations {
         let sure = match a.sure.first.filter(|sure| in_use || *sure >= early) {
             Some(sure) => sure,
             None => {
-                a.sure.restart(early.mul_f64(SURE_START));
-                early.mul_f64(SURE_START)
+                let start = early.mul_f64(SURE_START);
+                a.sure.restart(start);
+                start
             }
         };
         let pressed = budget_used.is_some_and(|used| used >= PRESSED);
@@ -306,9 +307,7 @@ impl Durations {
             learned.first = Some(to.clamp(FLOOR, ceiling.max(FLOOR)));
         }
     }
-}
 
-impl Durations {
     /// A job whose first poll, aimed early, found it running was seen ended by a later poll
     /// issued `waited` after its acceptance. While the first poll is still searching upward
     /// (it doubles once a wave, which takes many waves to reach jobs of minutes), this ends

@@ -919,16 +919,24 @@ impl State {
         }
     }
 
-    /// `GET /v1/group/{groupId}/orgs`: a page of the group's orgs, by name prefix.
-    fn group_orgs(&self, req: &Request, group: &str, group_access: bool) -> Response {
+    /// Snyk's answer when `group` is not this sandbox's group (404) or the caller has no
+    /// access to it (403).
+    fn group_refused(&self, group: &str, group_access: bool) -> Option<Response> {
         if group != self.group_id {
-            return v1_error(404, "Group not found");
+            return Some(v1_error(404, "Group not found"));
         }
-        if !group_access {
-            return v1_error(
+        (!group_access).then(|| {
+            v1_error(
                 403,
                 "You do not have the required permissions for this group",
-            );
+            )
+        })
+    }
+
+    /// `GET /v1/group/{groupId}/orgs`: a page of the group's orgs, by name prefix.
+    fn group_orgs(&self, req: &Request, group: &str, group_access: bool) -> Response {
+        if let Some(refused) = self.group_refused(group, group_access) {
+            return refused;
         }
         let per_page = req
             .query_value("perPage")
@@ -968,16 +976,8 @@ impl State {
             return v1_error(400, "Org name must be between 1 and 60 characters");
         }
         let group = body["groupId"].as_str();
-        if let Some(g) = group {
-            if g != self.group_id {
-                return v1_error(404, "Group not found");
-            }
-            if !group_access {
-                return v1_error(
-                    403,
-                    "You do not have the required permissions for this group",
-                );
-            }
+        if let Some(refused) = group.and_then(|g| self.group_refused(g, group_access)) {
+            return refused;
         }
         let integrations: Vec<String> = match body["sourceOrgId"].as_str() {
             Some(source) => match self.org_index(source) {

@@ -155,17 +155,15 @@ async fn make_ready(plan: &Plan, stage: &Stage<'_>, name: &str) -> Result<Outcom
             created,
         })
         .await?;
-    let quiet = created && stage.options.notifications_off_for_new_orgs;
-    let quiet = quiet
-        && match stage.snyk.disable_notifications(&org_id).await {
-            Ok(()) => true,
-            Err(e) => {
-                warnings.push(format!(
-                    "{name}: notifications could not be turned off: {e}"
-                ));
-                false
-            }
-        };
+    let mut quiet = false;
+    if created && stage.options.notifications_off_for_new_orgs {
+        match stage.snyk.disable_notifications(&org_id).await {
+            Ok(()) => quiet = true,
+            Err(e) => warnings.push(format!(
+                "{name}: notifications could not be turned off: {e}"
+            )),
+        }
+    }
     Ok(Outcome::Ready {
         org_id,
         integration_id,

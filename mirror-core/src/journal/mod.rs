@@ -972,13 +972,22 @@ impl Shared {
             .unwrap_or_default();
         let newest = lock(&self.state).deliveries_seen.newest();
         let done = compact::compact(&dir, newest, observe)?;
+        disk.baseline = done.bytes_after;
+        compact::remember_size(&dir, done.bytes_after);
+        // Every rewrite drops a line (an intent, an acceptance or a delivery): with none
+        // dropped the file was left as it is, and appends go on to it.
+        if done.lines_after == done.lines_before {
+            tracing::debug!(
+                lines = done.lines_before,
+                "journal not compacted: nothing to drop"
+            );
+            return Ok(Some(done));
+        }
         // The journal is a new file now: appends go to it.
         disk.file = OpenOptions::new()
             .append(true)
             .open(&disk.path)
             .map_err(|e| Error::io(&disk.path, e))?;
-        disk.baseline = done.bytes_after;
-        compact::remember_size(&dir, done.bytes_after);
         tracing::info!(
             lines_before = done.lines_before,
             lines_after = done.lines_after,
