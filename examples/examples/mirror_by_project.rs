@@ -7,7 +7,7 @@
 //! Run: `cargo run -p examples --example mirror_by_project`
 
 use examples::connect;
-use mirror_core::Mapping;
+use mirror_core::config::Mapping;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
 
     let state = tempfile::tempdir()?;
     let mirror = env.mirror(&config, state.path())?;
-    let plan = mirror.plan(&config).await?;
+    let plan = mirror.plan().await?;
     print!("{}", plan.render());
     let report = mirror.apply(&plan).await?;
     print!("{}", report.render());

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     for round in 1..=rounds {
         ticker.tick().await;
         // Only the orgs with work left are read: a round over a mirrored estate is cheap.
-        let plan = mirror.plan(&config).await?;
+        let plan = mirror.plan().await?;
         let report = mirror.apply(&plan).await?;
         println!(
             "round {round}: {} orgs created, {} imported, {} failed",

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let config = env.config()?;
     let state = tempfile::tempdir()?;
     let mirror = env.mirror(&config, state.path())?;
-    let plan = mirror.plan(&config).await?;
+    let plan = mirror.plan().await?;
     print!("{}", plan.render());
     let summary = plan.summary();
     println!(

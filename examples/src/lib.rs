@@ -69,8 +69,8 @@ impl Env {
         }
     }
 
-    /// A [`Mirror`] over this environment's two sides, journaling into `state_dir`, applying
-    /// with `config`'s options.
+    /// A [`Mirror`] of `config` over this environment's two sides, journaling into
+    /// `state_dir`.
     ///
     /// # Errors
     /// When the state directory cannot be opened or is held by another run.
@@ -78,8 +78,8 @@ impl Env {
         Ok(Mirror::builder()
             .bitbucket(self.bitbucket.clone())
             .snyk_port(Arc::new(self.snyk_adapter()))
+            .config(config.clone())
             .state_dir(state_dir)
-            .options(config.apply.clone())
             .build()?)
     }
 

@@ -3,7 +3,8 @@
 //! directory); the binary says which of its settings provide it.
 
 use bitbucket_cloud_client::api_support;
-use mirror_core::{Action, ConflictReason, Plan, Report};
+use mirror_core::conflict::ConflictReason;
+use mirror_core::{Action, Plan, Report};
 
 /// How to give the binary Snyk-side Bitbucket credentials.
 const SNYK_SIDE_CREDENTIALS: &str = "To let bb-snyk-mirror add the missing bitbucket-cloud integrations, set SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN (an Atlassian API token with read:user:bitbucket, read:workspace:bitbucket and read:repository:bitbucket), or SNYK_TEMPLATE_ORG_ID to an org that has the integration.";
@@ -169,7 +170,7 @@ pub fn for_snyk(e: &snyk_client::Error) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirror_core::Conflict;
+    use mirror_core::conflict::Conflict;
 
     #[test]
     fn the_binary_names_its_variables_where_the_libraries_say_what_is_missing() {
@@ -196,17 +197,15 @@ mod tests {
 
     #[test]
     fn a_missing_integration_names_the_variables_that_add_it() {
-        let report = Report {
-            conflicts: vec![Conflict {
-                org: "acme".into(),
-                reason: ConflictReason::MissingIntegration {
-                    org_id: None,
-                    integration: "bitbucket-cloud".into(),
-                },
-                held_back: 3,
-            }],
-            ..Report::default()
-        };
+        let mut report = Report::default();
+        report.conflicts = vec![Conflict {
+            org: "acme".into(),
+            reason: ConflictReason::MissingIntegration {
+                org_id: None,
+                integration: "bitbucket-cloud".into(),
+            },
+            held_back: 3,
+        }];
         let hint = for_report(&report);
         assert!(
             hint.contains("SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN"),

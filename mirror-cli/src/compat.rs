@@ -13,15 +13,19 @@ use anyhow::Result;
 use bitbucket_cloud_client::api_support;
 use futures_util::TryStreamExt;
 use mirror_core::adapters::SnykAdapter;
+use mirror_core::advanced::gather_bitbucket;
 use mirror_core::compat::{
     self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
     ImportTargets, ImportedTargetLine, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
 };
 use mirror_core::config::ApplyOptions;
+use mirror_core::config::Integration;
 use mirror_core::import::{ImportContext, ImportOutcome, ImportTask, run_imports};
 use mirror_core::journal::Journal;
 use mirror_core::ports::ImportSpec;
-use mirror_core::{ApplyObserver, Integration, JobHandle, JobOutcome, Report, gather_bitbucket};
+use mirror_core::ports::JobHandle;
+use mirror_core::ports::JobOutcome;
+use mirror_core::{ApplyObserver, Report};
 use serde_json::{Map, Value};
 
 use crate::cli::{
@@ -635,7 +639,8 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         pending.len(),
         skipped
     ));
-    let progress = out.progress(pending.len());
+    let progress = out.progress();
+    mirror_core::ApplyObserver::apply_started(progress.as_ref(), pending.len());
     let logs = Arc::new(CompatLogs {
         dir: dir.clone(),
         v1_base: client
@@ -669,7 +674,7 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
     let stop = crate::run::stop_on_ctrl_c();
     let mut report = Report::default();
     let ran = run_imports(tasks, &ctx, &journal, &options, Some(&stop), &mut report).await;
-    progress.finish();
+    mirror_core::ApplyObserver::apply_ended(progress.as_ref());
     ran?;
     if let Some(e) = logs.take_error() {
         return Err(e.into());

@@ -141,7 +141,7 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
     let config = settings::config(g, false)?;
     let client: BitbucketClient = settings::bitbucket(g)?;
     let port = BitbucketAdapter::new(client.clone());
-    let workspaces = mirror_core::workspaces_in_scope(&config, &port).await?;
+    let workspaces = mirror_core::advanced::workspaces_in_scope(&config, &port).await?;
     if workspaces.is_empty() {
         out.status("no workspace is in scope: nothing to do");
         return Ok(exit::OK);

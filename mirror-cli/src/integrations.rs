@@ -186,7 +186,7 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
     let Some(journal) = journal else {
         return Ok(exit::OK);
     };
-    let names: std::collections::HashMap<mirror_core::OrgId, String> = pending
+    let names: std::collections::HashMap<mirror_core::ids::OrgId, String> = pending
         .iter()
         .map(|(org, _)| (org.id.as_str().into(), org.name.clone()))
         .collect();
@@ -196,7 +196,7 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
         .collect();
     let port = mirror_core::adapters::SnykAdapter::new((*snyk).clone())
         .with_bitbucket_credentials(&email, token.clone());
-    let said = |org_id: &mirror_core::OrgId| {
+    let said = |org_id: &mirror_core::ids::OrgId| {
         let name = names.get(org_id).map_or(org_id.as_str(), String::as_str);
         out.status(&format!("credentials updated in {name}"));
     };

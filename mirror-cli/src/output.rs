@@ -77,8 +77,44 @@ impl Out {
         }
     }
 
-    /// The observer for apply.
-    pub fn progress(&self, imports: usize) -> Arc<Progress> {
+    /// The observer for apply: a bar on a terminal, once an apply with imports starts.
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::new(Progress {
+            bar: std::sync::Mutex::new(None),
+            terminal: self.terminal,
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// Reports apply's progress.
+pub struct Progress {
+    /// The bar of the apply under way (none off a terminal, or with nothing to import).
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+    terminal: bool,
+    quiet: bool,
+}
+
+impl Progress {
+    /// The bar of the apply under way.
+    fn bar(&self) -> Option<ProgressBar> {
+        self.bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn line(&self, text: &str) {
+        match self.bar() {
+            Some(bar) => bar.println(text),
+            None if !self.quiet => eprintln!("{text}"),
+            None => {}
+        }
+    }
+}
+
+impl ApplyObserver for Progress {
+    fn apply_started(&self, imports: usize) {
         let bar = (self.terminal && !self.quiet && imports > 0).then(|| {
             let bar = ProgressBar::new(imports as u64);
             if let Ok(style) = ProgressStyle::with_template(
@@ -88,37 +124,23 @@ impl Out {
             }
             bar
         });
-        Arc::new(Progress {
-            bar,
-            quiet: self.quiet,
-        })
-    }
-}
-
-/// Reports apply's progress.
-pub struct Progress {
-    bar: Option<ProgressBar>,
-    quiet: bool,
-}
-
-impl Progress {
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None if !self.quiet => eprintln!("{text}"),
-            None => {}
-        }
+        *self
+            .bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
     }
 
-    /// Removes the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+    fn apply_ended(&self) {
+        let bar = self
+            .bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(bar) = bar {
             bar.finish_and_clear();
         }
     }
-}
 
-impl ApplyObserver for Progress {
     fn org_ready(&self, name: &str, created: bool) {
         self.line(&if created {
             format!("created org {name}")
@@ -128,7 +150,7 @@ impl ApplyObserver for Progress {
     }
 
     fn import_accepted(&self, repository: &str) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar() {
             bar.set_message(repository.to_owned());
         }
     }
@@ -136,14 +158,14 @@ impl ApplyObserver for Progress {
     fn import_finished(&self, repository: &str, failure: Option<&str>) {
         match failure {
             None => {
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = self.bar() {
                     bar.inc(1);
                 } else if !self.quiet {
                     eprintln!("imported {repository}");
                 }
             }
             Some(why) => {
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = self.bar() {
                     bar.inc(1);
                 }
                 self.line(&format!("failed {repository}: {why}"));

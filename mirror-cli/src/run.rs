@@ -207,19 +207,24 @@ pub fn parse_interval_named(text: &str, flag: &str) -> Result<Duration> {
 impl Ctx {
     /// The mirror over both sides, holding the state directory's lock while it lives.
     pub fn mirror(&self) -> Result<Mirror> {
-        Ok(Mirror::builder()
+        Ok(self.builder().build()?)
+    }
+
+    /// A mirror of both sides and this configuration, to be given an observer or a stop
+    /// signal before it is built.
+    pub fn builder(&self) -> mirror_core::MirrorBuilder {
+        Mirror::builder()
             .bitbucket_port(self.bitbucket.clone())
             .snyk_port(self.snyk.clone())
+            .config(self.config.clone())
             .state_dir(&self.state_dir)
-            .options(self.config.apply.clone())
-            .build()?)
     }
 }
 
 /// Reads both sides (with a spinner on a terminal) and plans.
-async fn make_plan(mirror: &Mirror, config: &Config, out: Out) -> Result<Plan> {
+async fn make_plan(mirror: &Mirror, out: Out) -> Result<Plan> {
     let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let plan = mirror.plan(config).await;
+    let plan = mirror.plan().await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -257,8 +262,8 @@ fn check_plan_file(path: &Path, force: bool) -> Result<()> {
 }
 
 /// Where a plan is made: this run's Bitbucket and Snyk.
-fn origin(ctx: &Ctx) -> mirror_core::PlanOrigin {
-    mirror_core::PlanOrigin {
+fn origin(ctx: &Ctx) -> mirror_core::plan::PlanOrigin {
+    mirror_core::plan::PlanOrigin {
         bitbucket: ctx
             .bitbucket
             .client()
@@ -375,11 +380,16 @@ pub async fn read_plan(ctx: &Ctx, out: Out, kept: bool) -> Result<Plan> {
         &ctx.config.snyk.group_id,
         full_every,
     );
-    let inventory = mirror_core::gather_for(&ctx.config, &bitbucket, &snyk, &history).await;
+    let inventory =
+        mirror_core::advanced::gather_for(&ctx.config, &bitbucket, &snyk, &history).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    Ok(mirror_core::plan(&ctx.config, &inventory?, &history))
+    Ok(mirror_core::advanced::plan(
+        &ctx.config,
+        &inventory?,
+        &history,
+    ))
 }
 
 async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
@@ -393,7 +403,7 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
         out.status(&format!("plan written to {}", path.display()));
     }
     if out.human() {
-        let options = mirror_core::RenderOptions::default()
+        let options = mirror_core::plan::RenderOptions::default()
             .summary_only(summary)
             .colour(colour(std::io::stdout().is_terminal()));
         print!("{}", plan_text(&plan, options));
@@ -408,6 +418,12 @@ async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -
 
 pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
+    stop_on_ctrl_c_into(tx);
+    rx
+}
+
+/// Sends `true` on `tx` at the first Ctrl-C or SIGTERM; the second ends the process.
+pub fn stop_on_ctrl_c_into(tx: watch::Sender<bool>) {
     tokio::spawn(async move {
         if interrupted().await {
             eprintln!("stopping after the imports in flight (Ctrl-C again to abort)…");
@@ -417,7 +433,6 @@ pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
             }
         }
     });
-    rx
 }
 
 /// Waits for Ctrl-C or SIGTERM (what containers and schedulers send); false if neither can be
@@ -438,12 +453,17 @@ pub async fn interrupted() -> bool {
 
 /// One sync (or apply of a given plan), asking first when `confirm` says so.
 pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confirm) -> Result<u8> {
-    let mut mirror = ctx.mirror()?;
+    let (stop, stopped) = watch::channel(false);
+    let mirror = ctx
+        .builder()
+        .observer(out.progress())
+        .stop_when(stopped)
+        .build()?;
     let plan = match given {
         Some(p) => p,
         // Ctrl-C while reading: nothing was done yet, so stop at once.
         None => tokio::select! {
-            plan = make_plan(&mirror, &ctx.config, out) => plan?,
+            plan = make_plan(&mirror, out) => plan?,
             true = interrupted() => exit_interrupted(),
         },
     };
@@ -453,7 +473,7 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
         && std::io::stderr().is_terminal();
     if asking {
         // The summary, then the question: the whole plan is one `plan` away.
-        let options = mirror_core::RenderOptions::default()
+        let options = mirror_core::plan::RenderOptions::default()
             .summary_only(true)
             .colour(colour(true));
         eprint!("{}", plan_text(&plan, options));
@@ -466,8 +486,8 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
         show_plan(out, &plan);
     }
     // From here on, Ctrl-C lets the imports in flight finish.
-    mirror.stop_when(stop_on_ctrl_c());
-    run_plan(&mut mirror, out, &plan).await
+    stop_on_ctrl_c_into(stop);
+    run_plan(&mirror, out, &plan).await
 }
 
 /// Asks whether to apply; Ctrl-C (or SIGTERM) while asking ends the process at once with exit
@@ -492,7 +512,7 @@ fn exit_interrupted() -> ! {
 fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
         // Skips are counted by reason; a run of a mirrored estate is not a page per repository.
-        let options = mirror_core::RenderOptions::default()
+        let options = mirror_core::plan::RenderOptions::default()
             .colour(colour(std::io::stderr().is_terminal()))
             .without_skips(!out.verbose);
         // Before applying, only an estate already equal gets its closing line: what differs
@@ -511,7 +531,7 @@ fn show_plan(out: Out, plan: &Plan) {
 }
 
 /// A plan for people as `options` ask, with the hints its conflicts call for.
-fn plan_text(plan: &Plan, options: mirror_core::RenderOptions) -> String {
+fn plan_text(plan: &Plan, options: mirror_core::plan::RenderOptions) -> String {
     format!(
         "{}{}{}",
         plan.render_with(options),
@@ -530,11 +550,8 @@ fn closing(plan: &Plan) -> String {
 }
 
 /// Applies `plan` with a progress display; prints the report and returns its exit code.
-async fn run_plan(mirror: &mut Mirror, out: Out, plan: &Plan) -> Result<u8> {
-    let progress = out.progress(plan.summary().imports);
-    mirror.observe(progress.clone());
+async fn run_plan(mirror: &Mirror, out: Out, plan: &Plan) -> Result<u8> {
     let report = mirror.apply(plan).await;
-    progress.finish();
     Ok(print_report(out, plan, &report?))
 }
 
@@ -559,14 +576,17 @@ pub fn print_report(out: Out, plan: &Plan, report: &Report) -> u8 {
 async fn watch_loop(ctx: &Ctx, out: Out, interval: Duration) -> Result<u8> {
     let stop = stop_on_ctrl_c();
     // One mirror for every round: it holds the state directory, and its journal stays current.
-    let mut mirror = ctx.mirror()?;
-    mirror.stop_when(stop.clone());
+    let mirror = ctx
+        .builder()
+        .observer(out.progress())
+        .stop_when(stop.clone())
+        .build()?;
     let mut failures: u32 = 0;
     loop {
         let round = async {
-            let plan = make_plan(&mirror, &ctx.config, out).await?;
+            let plan = make_plan(&mirror, out).await?;
             show_plan(out, &plan);
-            run_plan(&mut mirror, out, &plan).await
+            run_plan(&mirror, out, &plan).await
         }
         .await;
         if *stop.borrow() {
@@ -675,18 +695,18 @@ async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Result<u
         println!("  fake Snyk             {}", snyk.api_url());
         println!("Nothing leaves this machine. First run:\n");
     }
-    let mut mirror = ctx.mirror()?;
-    let plan = make_plan(&mirror, &ctx.config, out).await?;
+    let mirror = ctx.builder().observer(out.progress()).build()?;
+    let plan = make_plan(&mirror, out).await?;
     if out.human() {
         // A generated estate's plan is long: its summary says enough.
-        let options = mirror_core::RenderOptions::default()
+        let options = mirror_core::plan::RenderOptions::default()
             .summary_only(estate.is_some())
             .colour(colour(std::io::stdout().is_terminal()));
         println!("{}", plan.render_with(options));
     }
-    let code = run_plan(&mut mirror, out, &plan).await?;
+    let code = run_plan(&mirror, out, &plan).await?;
     // The second plan sees what the first run journaled.
-    let second = make_plan(&mirror, &ctx.config, out).await?;
+    let second = make_plan(&mirror, out).await?;
     if out.human() {
         let s = second.summary();
         println!(
@@ -698,7 +718,7 @@ async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Result<u
     }
     // The drift round changes repositories of the sample estate.
     let code = if estate.is_none() {
-        let code = code.max(drift_round(&bb, &mut mirror, &ctx.config, out).await?);
+        let code = code.max(drift_round(&bb, &mirror, out).await?);
         // `serve` takes the state directory's lock itself.
         drop(mirror);
         code.max(realtime_round(&bb, &snyk, &ctx, out).await?)
@@ -761,8 +781,7 @@ async fn serve_sandboxes(
 /// to do.
 async fn drift_round(
     bb: &bitbucket_cloud_client::sandbox::Sandbox,
-    mirror: &mut Mirror,
-    config: &Config,
+    mirror: &Mirror,
     out: Out,
 ) -> Result<u8> {
     use bitbucket_cloud_client::sandbox::SandboxRepository;
@@ -778,7 +797,7 @@ async fn drift_round(
             "\nMeanwhile in Bitbucket: acme-platform/web-frontend was renamed web-app, acme-data/ml-models was deleted, acme-mobile/android-app now defaults to develop, and acme-mobile/wear-app was created. The next sync plans:\n"
         );
     }
-    let plan = make_plan(mirror, config, out).await?;
+    let plan = make_plan(mirror, out).await?;
     if out.human() {
         for line in plan.render().lines().map(str::trim_start).filter(|l| {
             ["~ ", "→ ", "- ", "⇄ ", "+ import", "! ", "? "]
@@ -790,7 +809,7 @@ async fn drift_round(
         println!();
     }
     let code = run_plan(mirror, out, &plan).await?;
-    let after = make_plan(mirror, config, out).await?;
+    let after = make_plan(mirror, out).await?;
     if out.human() {
         let verification = mirror_core::Verification::of(&after);
         println!(

@@ -61,7 +61,7 @@ pub async fn undo(g: &Global, out: Out, run: &str, yes: bool, dry_run: bool) -> 
     let ctx = Ctx::from_env(g)?;
     let (plan, cannot) = {
         let mirror = ctx.mirror()?;
-        mirror.undo_plan(&ctx.config, run.trim()).await?
+        mirror.undo_plan(run.trim()).await?
     };
     if out.human() {
         for line in &cannot {

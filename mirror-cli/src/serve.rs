@@ -700,12 +700,9 @@ pub fn start(
     options: ServeOptions,
 ) -> Result<Running> {
     let (stop, stopped) = watch::channel(false);
-    let mut mirror = ctx.mirror()?;
-    mirror.stop_when(stopped.clone());
+    let mirror = ctx.builder().stop_when(stopped.clone()).build()?;
     let metrics = Arc::new(Metrics::default());
-    let events = EventLoop::with_options(
-        Arc::new(mirror),
-        Arc::new(ctx.config.clone()),
+    let events = Arc::new(mirror).event_loop(
         metrics.clone(),
         LoopOptions::default().set_aside_after(options.set_aside_after),
     );

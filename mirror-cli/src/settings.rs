@@ -97,12 +97,12 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     config.drift.allow_mass_retire |= global.allow_mass_retire;
     config.drift.dedupe |= global.dedupe;
     if global.restore {
-        config.snyk.people_changes = mirror_core::PeopleChanges::Restore;
+        config.snyk.people_changes = mirror_core::config::PeopleChanges::Restore;
     }
     config.drift.retire = match global.retire.as_deref() {
-        Some("delete") => mirror_core::RetireMode::Delete,
-        Some("report") => mirror_core::RetireMode::Report,
-        Some(_) => mirror_core::RetireMode::Deactivate,
+        Some("delete") => mirror_core::config::RetireMode::Delete,
+        Some("report") => mirror_core::config::RetireMode::Report,
+        Some(_) => mirror_core::config::RetireMode::Deactivate,
         None => config.drift.retire,
     };
     if need_group

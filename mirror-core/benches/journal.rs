@@ -16,7 +16,7 @@ use std::time::Instant;
 mod journal_gen;
 
 use journal_gen::{Shape, write_journal};
-use mirror_core::Journal;
+use mirror_core::journal::Journal;
 
 fn memory(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

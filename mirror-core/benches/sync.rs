@@ -48,10 +48,11 @@ use std::time::{Duration, Instant as RealInstant};
 use api_support::sandbox::Stats;
 use bitbucket_cloud_client::sandbox::{self as bb, Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
 use bitbucket_cloud_client::{Auth, BitbucketClient};
+use mirror_core::Config;
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
 use mirror_core::config::ApplyOptions;
+use mirror_core::journal::Journal;
 use mirror_core::ports::SnykPort;
-use mirror_core::{Config, Journal};
 use snyk_client::sandbox::{self as snyk, JobDurations, SAMPLE_TOKEN};
 use snyk_client::{SnykAuth, SnykClient};
 use tokio::time::Instant;
@@ -509,13 +510,14 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 config.snyk.full_every(),
             )
             .with_margin(Duration::ZERO);
-            let inventory = mirror_core::gather_for(&config, &bitbucket_port, &kept_snyk, &history)
-                .await
-                .map_err(|e| e.to_string())?;
-            let plan = mirror_core::plan(&config, &inventory, &history);
+            let inventory =
+                mirror_core::advanced::gather_for(&config, &bitbucket_port, &kept_snyk, &history)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let plan = mirror_core::advanced::plan(&config, &inventory, &history);
             drop(inventory);
             mirror_core::snyk_listing::forget(state.path(), &plan.orgs_changed());
-            let report = mirror_core::apply(
+            let report = mirror_core::advanced::apply(
                 &plan,
                 snyk_port.clone(),
                 &journal,

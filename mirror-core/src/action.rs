@@ -52,6 +52,7 @@ impl OrgRef {
 /// One step of the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Action {
     /// Create an org in the group.
     CreateOrg {

@@ -26,6 +26,7 @@ use crate::error::Error;
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// The Snyk side.
     #[serde(default)]

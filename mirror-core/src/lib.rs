@@ -4,8 +4,9 @@
 //!
 //! # Quick start
 //!
-//! One handle, [`Mirror`], holds both sides, the state directory and the options; `plan` reads
-//! both sides and says what it would do, `apply` does it. This program runs as it is against
+//! One door, [`Mirror`], is given both sides, the configuration and the state directory once;
+//! `plan` reads both sides and says what it would do, `apply` does it, `verify` proves both
+//! sides equal, and `event_loop` mirrors Bitbucket's webhooks as they come. This program runs as it is against
 //! the built-in sandboxes (the hidden lines start them); point the clients at the real
 //! services with `BitbucketClient::builder()` and `SnykClient::builder()` defaults.
 //!
@@ -28,20 +29,22 @@
 //!         .auth(Auth::api_token(email, token)).build()?)
 //!     .snyk(SnykClient::builder().api_url(snyk.api_url()).auth(SnykAuth::token(snyk_token)).build()?)
 //!     .snyk_bitbucket_credentials(email, token) // lets it add missing integrations
+//!     .config(config)
 //!     .state_dir(state.path())
 //!     .build()?;
-//! let plan = mirror.plan(&config).await?;
+//! let plan = mirror.plan().await?;
 //! print!("{}", plan.render());
 //! let report = mirror.apply(&plan).await?;
 //! assert_eq!(report.imports_completed, 11, "{}", report.render());
-//! assert!(mirror.plan(&config).await?.is_noop()); // a second run has nothing to do
+//! assert!(mirror.plan().await?.is_noop()); // a second run has nothing to do
+//! assert!(mirror.verify().await?.holds()); // both sides read again: Snyk equals Bitbucket
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Lower down: [`gather_for`] and [`plan()`] read and plan without a state directory;
-//! [`import::run_imports`] runs imports of your own choosing through the same journaled
-//! protocol; the ports ([`ports::BitbucketPort`], [`ports::SnykPort`]) let you bring your own
+//! Lower down, in [`advanced`]: reading and planning without a state directory, and applying
+//! a plan with a journal of your own; [`import::run_imports`] runs imports of your own choosing
+//! through the same journaled protocol; the ports ([`ports::BitbucketPort`], [`ports::SnykPort`]) let you bring your own
 //! sides, and feature `fakes` gives in-memory ones for tests.
 //!
 //! # Guarantees
@@ -56,10 +59,11 @@
 
 mod action;
 pub mod adapters;
+pub mod advanced;
 mod apply;
 pub mod compat;
 pub mod config;
-mod conflict;
+pub mod conflict;
 pub mod credentials;
 pub mod differences;
 mod drift;
@@ -69,45 +73,26 @@ pub mod events;
 pub mod fakes;
 pub mod ids;
 pub mod import;
-mod inventory;
+pub mod inventory;
 pub mod journal;
 pub mod listing;
 pub mod metadata;
 mod mirror;
-mod plan;
+pub mod plan;
 pub mod ports;
-mod report;
-mod rules;
+pub mod report;
+pub mod rules;
 pub mod runs;
 pub mod snyk_listing;
 pub mod verify;
 
-pub use apply::apply;
-pub use config::{
-    Config, DriftOptions, Integration, Mapping, OutOfScope, PeopleChanges, RetireMode,
-};
-pub use conflict::{Conflict, ConflictReason};
-pub use differences::{Difference, DifferenceKind};
+// The door, what it is given, and what it answers; everything else is in its module.
+pub use config::Config;
 pub use error::{Error, fit_screen};
-pub use events::{Admission, EventLoop, EventObserver};
-pub use ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 pub use import::ApplyObserver;
-pub use inventory::{
-    BitbucketInventory, Inventory, Lookup, OrgInventory, SnykInventory, WorkspaceInventory, gather,
-    gather_bitbucket, gather_for, workspaces_in_scope,
-};
-pub use journal::{Journal, JournalState};
 pub use mirror::{Mirror, MirrorBuilder};
-pub use plan::{
-    Action, ImportAction, MetadataChange, OrgRef, PLAN_SCHEMA_VERSION, Plan, PlanOrigin,
-    PlanSettings, RenderOptions, RetireReason, Summary, plan, plan_focused,
-};
-pub use ports::{ImportStatus, JobHandle, JobOutcome, Repo, SnykOrg};
-pub use report::{
-    BranchChange, FailedChange, FailedImport, OrgFailure, OrgRename, OrgStep, Report, Retirement,
-    Uncertainty,
-};
-pub use rules::{History, MAX_ORG_NAME, Placement, RepoRecord, Sighting, SkipReason};
+pub use plan::{Action, Plan};
+pub use report::Report;
 pub use verify::Verification;
 
 pub use bitbucket_cloud_client;

@@ -1,5 +1,6 @@
-//! The handle for embedders: both sides, the state directory and the options in one value;
-//! [`Mirror::plan`] and [`Mirror::apply`] are its methods.
+//! The one door for embedders: both sides, the configuration, the state directory, the
+//! observer and the stop signal, given once to [`Mirror::builder`]; reading, planning,
+//! applying, verifying and the real-time event loop are its methods.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,11 +11,14 @@ use snyk_client::SnykClient;
 use tokio::sync::watch;
 
 use crate::adapters::{BitbucketAdapter, SnykAdapter};
-use crate::config::{ApplyOptions, Config};
+use bitbucket_cloud_client::webhooks::RepositoryEvent;
+
+use crate::config::Config;
 use crate::error::Error;
+use crate::events::{Admission, EventLoop, EventObserver, LoopOptions};
 use crate::import::{ApplyObserver, Silent};
 use crate::inventory::{Inventory, gather_for};
-use crate::journal::{Journal, WriteObserver};
+use crate::journal::{Journal, PendingRepository, WriteObserver};
 use crate::plan::{Plan, plan};
 use crate::ports::{BitbucketPort, SnykPort};
 use crate::report::Report;
@@ -30,10 +34,11 @@ pub struct Mirror {
     journal: Journal,
     /// The state directory (the journal, and the kept listings).
     dir: PathBuf,
+    /// What to mirror, and how (its `[apply]` table is how apply runs).
+    config: Arc<Config>,
     /// Workspaces listed in full every time up to this many repositories.
     in_full_up_to: usize,
     audit_margin: std::time::Duration,
-    options: ApplyOptions,
     observer: Arc<dyn ApplyObserver>,
     stop: Option<watch::Receiver<bool>>,
     /// Held by a targeted reconcile from its plan until its orgs are ready.
@@ -46,7 +51,7 @@ impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mirror")
             .field("journal", &self.journal)
-            .field("options", &self.options)
+            .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
 }
@@ -57,12 +62,22 @@ impl Mirror {
         MirrorBuilder::default()
     }
 
-    /// Reads both sides as far as a plan for `config` needs: Snyk orgs whose every repository
-    /// the journal shows imported are listed but not read.
+    /// Reads both sides as far as a plan needs: Snyk orgs whose every repository the journal
+    /// shows imported are listed but not read.
     ///
     /// # Errors
     /// The first request that fails.
-    pub async fn inventory(&self, config: &Config) -> Result<Inventory, Error> {
+    pub async fn inventory(&self) -> Result<Inventory, Error> {
+        self.inventory_reading(self.config.snyk.full_every()).await
+    }
+
+    /// [`Mirror::inventory`], reading again every Snyk org last read longer than
+    /// `snyk_full_every` ago (zero: every org).
+    async fn inventory_reading(
+        &self,
+        snyk_full_every: std::time::Duration,
+    ) -> Result<Inventory, Error> {
+        let config = self.config.as_ref();
         let history = self.journal.with_state(|s| s.history());
         // Workspaces listed before are asked only what changed (see `listing`).
         let bitbucket = crate::listing::Incremental::new(
@@ -76,7 +91,7 @@ impl Mirror {
             self.snyk.clone(),
             &self.dir,
             &config.snyk.group_id,
-            config.snyk.full_every(),
+            snyk_full_every,
         )
         .with_margin(self.audit_margin);
         gather_for(config, &bitbucket, &snyk, &history).await
@@ -86,9 +101,9 @@ impl Mirror {
     ///
     /// # Errors
     /// The first request that fails.
-    pub async fn plan(&self, config: &Config) -> Result<Plan, Error> {
-        let inventory = self.inventory(config).await?;
-        Ok(self.plan_from(config, &inventory))
+    pub async fn plan(&self) -> Result<Plan, Error> {
+        let inventory = self.inventory().await?;
+        Ok(self.plan_from(&inventory))
     }
 
     /// Reads both sides in full and compares them, writing nothing: every difference with
@@ -96,19 +111,20 @@ impl Mirror {
     ///
     /// # Errors
     /// As [`Mirror::plan`].
-    pub async fn verify(&self, config: &Config) -> Result<crate::verify::Verification, Error> {
-        let plan = self.plan(config).await?;
+    pub async fn verify(&self) -> Result<crate::verify::Verification, Error> {
+        let inventory = self.inventory_reading(std::time::Duration::ZERO).await?;
+        let plan = self.plan_from(&inventory);
         Ok(crate::verify::Verification::of(&plan))
     }
 
     /// Plans from an inventory already read (pure: the same inputs give the same plan).
-    pub fn plan_from(&self, config: &Config, inventory: &Inventory) -> Plan {
+    pub fn plan_from(&self, inventory: &Inventory) -> Plan {
         let history = self.journal.with_state(|s| s.history());
-        plan(config, inventory, &history)
+        plan(&self.config, inventory, &history)
     }
 
-    /// Carries out `plan` with the options, the observer and the stop signal set on this
-    /// mirror; resumes whatever an earlier run on the same state directory left unfinished.
+    /// Carries out `plan` with the configuration's `[apply]` options, the observer and the stop
+    /// signal given to the builder; resumes whatever an earlier run on the same state directory left unfinished.
     ///
     /// # Errors
     /// When the journal cannot be written, the group's orgs cannot be listed, or Snyk refuses
@@ -127,16 +143,18 @@ impl Mirror {
         // however this run ends).
         let changed = plan.orgs_changed();
         crate::snyk_listing::forget(&self.dir, &changed);
+        self.observer.apply_started(plan.summary().imports);
         let applied = crate::apply::apply_holding(
             plan,
             self.snyk.clone(),
             &self.journal,
-            &self.options,
+            &self.config.apply,
             Some(self.observer.clone()),
             self.stop.clone(),
             setup,
         )
         .await;
+        self.observer.apply_ended();
         crate::snyk_listing::forget(&self.dir, &changed);
         self.journal.writer().compact_if_grown().await;
         let mut report = applied?;
@@ -153,11 +171,8 @@ impl Mirror {
     ///
     /// # Errors
     /// [`Error::Config`] when the journal has no such run; a journal that cannot be read.
-    pub async fn undo_plan(
-        &self,
-        config: &Config,
-        run: &str,
-    ) -> Result<(Plan, Vec<String>), Error> {
+    pub async fn undo_plan(&self, run: &str) -> Result<(Plan, Vec<String>), Error> {
+        let config = self.config.as_ref();
         let names = match self.snyk.orgs(&config.snyk.group_id).await {
             Ok(orgs) => orgs.into_iter().map(|o| (o.id, o.name)).collect(),
             Err(e) => {
@@ -169,22 +184,56 @@ impl Mirror {
         Ok((Plan::with_actions(config, undo.actions), undo.cannot))
     }
 
-    /// Tells `observer` what apply does (progress displays, files of your own).
-    pub fn observe(&mut self, observer: Arc<dyn ApplyObserver>) -> &mut Self {
-        self.observer = observer;
-        self
+    /// The configuration this mirror was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
-    /// Stops applying once `stop` turns true: nothing new starts, imports in flight finish,
-    /// and the report says it was interrupted (run again to resume).
-    pub fn stop_when(&mut self, stop: watch::Receiver<bool>) -> &mut Self {
-        self.stop = Some(stop);
-        self
+    /// Admits a delivery: repeated ones (by `request_uuid`, remembered for
+    /// [`crate::journal::DELIVERY_MEMORY_SECONDS`]) and out-of-scope ones are told apart, and
+    /// the rest is queued in the journal, on disk before this returns.
+    ///
+    /// # Errors
+    /// When the journal cannot be written (then nothing is queued: answer with an error so
+    /// that Bitbucket retries).
+    pub async fn queue_delivery(
+        &self,
+        request_uuid: &str,
+        delivery: RepositoryEvent,
+    ) -> Result<Admission, Error> {
+        crate::events::queue_delivery(self, request_uuid, delivery).await
     }
 
-    /// The options apply runs with.
-    pub fn options(&self) -> &ApplyOptions {
-        &self.options
+    /// The deliveries queued and not yet reconciled, by repository.
+    pub fn pending_repositories(&self) -> Vec<PendingRepository> {
+        self.journal
+            .with_state(|s| s.pending.values().cloned().collect())
+    }
+
+    /// Reconciles the repositories `pending` names, each once (read again by uuid; the
+    /// payloads are trusted for nothing else), then marks their deliveries done in the
+    /// journal. Interrupted by the stop signal, they stay queued; so do those of a repository
+    /// that Bitbucket's answers left uncertain ([`crate::Action::Uncertain`]).
+    ///
+    /// # Errors
+    /// As [`Mirror::plan`] and [`Mirror::apply`]; the deliveries then stay queued.
+    pub async fn reconcile_deliveries(
+        &self,
+        pending: &[PendingRepository],
+    ) -> Result<Report, Error> {
+        crate::events::reconcile_pending(self, pending, None)
+            .await
+            .map(|(report, _)| report)
+    }
+
+    /// The real-time event loop over this mirror ([`EventLoop`]), telling `observer` what it
+    /// does.
+    pub fn event_loop(
+        self: Arc<Self>,
+        observer: Arc<dyn EventObserver>,
+        options: LoopOptions,
+    ) -> Arc<EventLoop> {
+        EventLoop::new(self, observer, options)
     }
 
     /// The journal.
@@ -209,15 +258,17 @@ enum SnykSide {
     Port(Arc<dyn SnykPort>),
 }
 
-/// Builds a [`Mirror`]: both sides (clients or ports of your own), the state directory, and
-/// the options.
+/// Builds a [`Mirror`]: both sides (clients or ports of your own), the configuration, the
+/// state directory, and who is told what apply does and when to stop.
 #[derive(Default)]
 pub struct MirrorBuilder {
     bitbucket: Option<Arc<dyn BitbucketPort>>,
     snyk: Option<SnykSide>,
     snyk_bitbucket_credentials: Option<(String, SecretString)>,
     state_dir: Option<PathBuf>,
-    options: ApplyOptions,
+    config: Option<Config>,
+    observer: Option<Arc<dyn ApplyObserver>>,
+    stop: Option<watch::Receiver<bool>>,
     journal_observer: Option<WriteObserver>,
     in_full_up_to: Option<usize>,
     audit_margin: Option<std::time::Duration>,
@@ -227,7 +278,7 @@ impl std::fmt::Debug for MirrorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MirrorBuilder")
             .field("state_dir", &self.state_dir)
-            .field("options", &self.options)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -276,10 +327,24 @@ impl MirrorBuilder {
         self
     }
 
-    /// How apply runs (default [`ApplyOptions::default`]; a configuration file's `[apply]`
-    /// table is `config.apply`).
-    pub fn options(mut self, options: ApplyOptions) -> Self {
-        self.options = options;
+    /// What to mirror and how (required): the scope, the mapping, Snyk's group, and in
+    /// `config.apply` how apply runs.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Tells `observer` what apply does (progress displays, files of your own); by default
+    /// nobody is told.
+    pub fn observer(mut self, observer: Arc<dyn ApplyObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Stops applying once `stop` turns true: nothing new starts, imports in flight finish,
+    /// and the report says it was interrupted (run again to resume).
+    pub fn stop_when(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -310,7 +375,7 @@ impl MirrorBuilder {
     /// Opens the state directory (taking its lock) and builds the mirror. No request is made.
     ///
     /// # Errors
-    /// [`Error::Config`] when a side is missing; [`Error::Locked`] when another run holds the
+    /// [`Error::Config`] when a side or the configuration is missing; [`Error::Locked`] when another run holds the
     /// state directory; I/O and malformed-journal errors.
     pub fn build(self) -> Result<Mirror, Error> {
         let missing = |side: &str| {
@@ -319,6 +384,11 @@ impl MirrorBuilder {
             ))
         };
         let bitbucket = self.bitbucket.ok_or_else(|| missing("bitbucket"))?;
+        let config = self.config.ok_or_else(|| {
+            Error::Config(
+                "Mirror::builder() needs the configuration: call .config(config)".to_owned(),
+            )
+        })?;
         let snyk: Arc<dyn SnykPort> = match (self.snyk, self.snyk_bitbucket_credentials) {
             (None, _) => return Err(missing("snyk")),
             (Some(SnykSide::Client(client)), credentials) => {
@@ -344,15 +414,88 @@ impl MirrorBuilder {
             snyk,
             journal,
             dir,
+            config: Arc::new(config),
             in_full_up_to: self.in_full_up_to.unwrap_or(crate::listing::ONE_PAGE),
             audit_margin: self
                 .audit_margin
                 .unwrap_or(crate::snyk_listing::CLOCK_MARGIN),
-            options: self.options,
-            observer: Arc::new(Silent),
-            stop: None,
+            observer: self.observer.unwrap_or_else(|| Arc::new(Silent)),
+            stop: self.stop,
             setup: tokio::sync::Mutex::new(()),
             admitting: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::fakes::{FakeBitbucket, FakeSnyk};
+    use crate::ports::Repo;
+
+    /// What an observer was told, in order.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<String>>);
+
+    impl ApplyObserver for Told {
+        fn apply_started(&self, imports: usize) {
+            self.0.lock().unwrap().push(format!("started {imports}"));
+        }
+        fn import_finished(&self, repository: &str, _failure: Option<&str>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("imported {repository}"));
+        }
+        fn apply_ended(&self) {
+            self.0.lock().unwrap().push("ended".to_owned());
+        }
+    }
+
+    fn builder(dir: &std::path::Path) -> MirrorBuilder {
+        let snyk = FakeSnyk::new();
+        snyk.set_can_add_integrations(true);
+        Mirror::builder()
+            .bitbucket_port(Arc::new(
+                FakeBitbucket::new().with_workspace("acme", vec![Repo::new("acme", "api")]),
+            ))
+            .snyk_port(Arc::new(snyk))
+            .state_dir(dir)
+    }
+
+    #[test]
+    fn a_mirror_without_its_configuration_is_refused_and_says_how_to_give_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = builder(dir.path()).build().unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e}");
+        assert!(e.to_string().contains(".config(config)"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_configuration_given_once_rules_plan_and_apply_and_the_observer_hears_each_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let told = Arc::new(Told::default());
+        let config = Config::from_toml(
+            "[snyk]\ngroup_id = \"g\"\n[apply]\nresume_grace_seconds = 0\nquiet_integrations = false",
+        )
+        .unwrap();
+        let mirror = builder(dir.path())
+            .config(config.clone())
+            .observer(told.clone())
+            .build()
+            .unwrap();
+        assert_eq!(mirror.config(), &config);
+        assert!(!mirror.config().apply.quiet_integrations);
+        let plan = mirror.plan().await.unwrap();
+        assert_eq!(plan.summary().imports, 1, "{}", plan.render());
+        let report = mirror.apply(&plan).await.unwrap();
+        assert_eq!(report.imports_completed, 1, "{}", report.render());
+        assert_eq!(
+            *told.0.lock().unwrap(),
+            ["started 1", "imported acme/api", "ended"]
+        );
+        assert!(mirror.plan().await.unwrap().is_noop());
     }
 }

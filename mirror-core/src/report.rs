@@ -255,6 +255,7 @@ pub struct FailedChange {
 
 /// What apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Orgs created by this run.
     pub orgs_created: Vec<String>,

@@ -7,10 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mirror_core::advanced::apply;
+use mirror_core::advanced::gather;
+use mirror_core::advanced::plan;
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
+use mirror_core::ids::IntegrationId;
+use mirror_core::ids::OrgId;
 use mirror_core::journal::{Event, Journal};
+use mirror_core::ports::Repo;
 use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
-use mirror_core::{Config, Error, History, IntegrationId, OrgId, Repo, apply, gather, plan};
+use mirror_core::rules::History;
+use mirror_core::{Config, Error};
 
 fn config(extra: &str) -> Config {
     Config::from_toml(&format!(
@@ -133,8 +140,8 @@ async fn an_intent_without_outcome_is_checked_against_snyk_before_posting() {
     let stale_with_api = {
         let mut p = stale.clone();
         p.actions.push(mirror_core::Action::Import(Box::new(
-            mirror_core::ImportAction {
-                org: mirror_core::OrgRef::Existing {
+            mirror_core::plan::ImportAction {
+                org: mirror_core::plan::OrgRef::Existing {
                     id: acme.clone(),
                     name: "acme".into(),
                     integration_id: Some(format!("int-bitbucket-cloud-{acme}").into()),

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use mirror_core::Journal;
+use mirror_core::journal::Journal;
 use mirror_core::journal::{
     JOURNAL_FILE, JournalState, Step, compact::COMPACTING_FILE, read_state,
 };

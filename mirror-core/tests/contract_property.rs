@@ -126,6 +126,7 @@ impl World {
             .snyk(self.snyk_client())
             .snyk_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
             .state_dir(self.state.path())
+            .config(self.config.clone())
             .build()
             .unwrap()
     }
@@ -254,7 +255,7 @@ async fn check(c: Case) -> Result<(), TestCaseError> {
     let w = World::start(&c).await;
     let first_report = {
         let m = w.mirror();
-        let plan = m.plan(&w.config).await.unwrap();
+        let plan = m.plan().await.unwrap();
         m.apply(&plan).await.unwrap()
     };
     prop_assert!(!first_report.has_failures(), "{}", first_report.render());
@@ -271,7 +272,7 @@ async fn check(c: Case) -> Result<(), TestCaseError> {
     let posts_before = w.snyk.import_posts();
     let orgs_before: BTreeSet<String> = w.snyk.orgs().into_iter().map(|o| o.name).collect();
     let m = w.mirror();
-    let plan = m.plan(&w.config).await.unwrap();
+    let plan = m.plan().await.unwrap();
     let report = m.apply(&plan).await.unwrap();
     drop(m);
     let (imports, changed, new_orgs) = shown(&plan);
@@ -321,7 +322,7 @@ async fn check(c: Case) -> Result<(), TestCaseError> {
         }
     }
     // Nothing is left to do.
-    let again = w.mirror().plan(&w.config).await.unwrap();
+    let again = w.mirror().plan().await.unwrap();
     prop_assert!(
         again.is_noop(),
         "a second sync has work:\n{}",

@@ -17,8 +17,12 @@ use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox::{Estate, SAMPLE_API_TOKEN, SAMPLE_EMAIL};
 use bitbucket_cloud_client::{Auth, BitbucketClient, TransportConfig};
+use mirror_core::Config;
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::{Config, Journal, apply, gather_for, plan};
+use mirror_core::advanced::apply;
+use mirror_core::advanced::gather_for;
+use mirror_core::advanced::plan;
+use mirror_core::journal::Journal;
 use snyk_client::sandbox::SAMPLE_TOKEN;
 use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 

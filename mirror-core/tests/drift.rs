@@ -220,7 +220,7 @@ async fn report_mode_changes_nothing_and_delete_mode_leaves_no_project() {
     let w = World {
         config: {
             let mut c = w.config.clone();
-            c.drift.retire = mirror_core::RetireMode::Delete;
+            c.drift.retire = mirror_core::config::RetireMode::Delete;
             c.drift.delete_after = Some("0s".into());
             c
         },
@@ -284,7 +284,7 @@ async fn a_repository_now_out_of_scope_is_reported_and_retired_only_when_asked()
     let retire = World {
         config: {
             let mut c = excluded.config.clone();
-            c.drift.out_of_scope = mirror_core::OutOfScope::Retire;
+            c.drift.out_of_scope = mirror_core::config::OutOfScope::Retire;
             c
         },
         ..excluded
@@ -388,7 +388,7 @@ async fn the_safety_net_lists_in_full_when_the_kept_listing_is_old() {
 // ---- Events: each a targeted reconcile of the repositories it names ----
 
 use bitbucket_cloud_client::webhooks::{EventKey, RepositoryEvent};
-use mirror_core::Admission;
+use mirror_core::events::Admission;
 
 /// The event Bitbucket would deliver for the repository `slug` now in `workspace`.
 fn event(
@@ -424,15 +424,12 @@ async fn deliver(w: &World, events: Vec<RepositoryEvent>) -> Report {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = format!("{{req-{n}}}");
         assert_eq!(
-            mirror.queue_delivery(&w.config, &id, e).await.unwrap(),
+            mirror.queue_delivery(&id, e).await.unwrap(),
             Admission::Queued
         );
     }
     let queued = mirror.pending_repositories();
-    let report = mirror
-        .reconcile_deliveries(&w.config, &queued)
-        .await
-        .unwrap();
+    let report = mirror.reconcile_deliveries(&queued).await.unwrap();
     assert!(
         mirror.pending_repositories().is_empty(),
         "the round marks its deliveries done"
@@ -517,27 +514,18 @@ async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
         None,
     );
     assert_eq!(
-        mirror
-            .queue_delivery(&w.config, "{a}", e.clone())
-            .await
-            .unwrap(),
+        mirror.queue_delivery("{a}", e.clone()).await.unwrap(),
         Admission::Queued
     );
     // A retry (X-Attempt-Number: 2) and a replay carry the same X-Request-UUID.
     assert_eq!(
-        mirror
-            .queue_delivery(&w.config, "{a}", e.clone())
-            .await
-            .unwrap(),
+        mirror.queue_delivery("{a}", e.clone()).await.unwrap(),
         Admission::Duplicate
     );
     let queued = mirror.pending_repositories();
-    mirror
-        .reconcile_deliveries(&w.config, &queued)
-        .await
-        .unwrap();
+    mirror.reconcile_deliveries(&queued).await.unwrap();
     assert_eq!(
-        mirror.queue_delivery(&w.config, "{a}", e).await.unwrap(),
+        mirror.queue_delivery("{a}", e).await.unwrap(),
         Admission::Duplicate,
         "remembered after it was reconciled"
     );
@@ -548,7 +536,7 @@ async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
         &w.first_repos("ws-0002", 1)[0],
         None,
     );
-    let admission = mirror.queue_delivery(&w.config, "{b}", out).await.unwrap();
+    let admission = mirror.queue_delivery("{b}", out).await.unwrap();
     assert!(
         matches!(&admission, Admission::OutOfScope { why } if why.contains("ws-0002") && why.contains("excluded by ws-0002")),
         "{admission:?}"
@@ -565,7 +553,7 @@ async fn a_repeated_delivery_acts_once_and_an_out_of_scope_one_is_ignored() {
         None,
     );
     assert_eq!(
-        mirror.queue_delivery(&w.config, "{a}", e).await.unwrap(),
+        mirror.queue_delivery("{a}", e).await.unwrap(),
         Admission::Duplicate
     );
 }
@@ -580,7 +568,7 @@ async fn a_delivery_queued_before_a_crash_is_reconciled_after_the_restart() {
         let mirror = w.mirror();
         let e = event(&w, EventKey::Created, "ws-0002", "late", None);
         assert_eq!(
-            mirror.queue_delivery(&w.config, "{c}", e).await.unwrap(),
+            mirror.queue_delivery("{c}", e).await.unwrap(),
             Admission::Queued
         );
         // The process dies here, after answering 202 and before reconciling.
@@ -589,10 +577,7 @@ async fn a_delivery_queued_before_a_crash_is_reconciled_after_the_restart() {
     let queued = mirror.pending_repositories();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].requests.len(), 1);
-    let report = mirror
-        .reconcile_deliveries(&w.config, &queued)
-        .await
-        .unwrap();
+    let report = mirror.reconcile_deliveries(&queued).await.unwrap();
     assert_eq!(report.imports_accepted, 1, "{}", report.render());
     w.assert_equal();
 }
@@ -605,10 +590,9 @@ async fn a_thousand_deliveries_for_one_repository_give_one_import() {
     let uuid = "{00000000-0000-4000-8000-00000000e003}";
     assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("busy", uuid)));
     let mirror = std::sync::Arc::new(w.mirror());
-    let events = mirror_core::EventLoop::new(
-        mirror.clone(),
-        std::sync::Arc::new(w.config.clone()),
+    let events = mirror.clone().event_loop(
         std::sync::Arc::new(mirror_core::events::Unobserved),
+        mirror_core::events::LoopOptions::default(),
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(events.clone().run(stopped, Duration::from_secs(6 * 3600)));
@@ -724,7 +708,7 @@ async fn a_workspace_refusing_the_uuid_filter_is_asked_one_repository_at_a_time(
             .unwrap(),
     );
     let estate = w.bb.estate();
-    let wanted: Vec<mirror_core::RepoUuid> = estate.workspaces[0].repositories[..3]
+    let wanted: Vec<mirror_core::ids::RepoUuid> = estate.workspaces[0].repositories[..3]
         .iter()
         .map(|r| r.uuid.as_str().into())
         .collect();
@@ -896,7 +880,7 @@ async fn apply_retires_only_what_the_plan_shows() {
     let slug = w.first_repos("ws-0001", 1)[0].clone();
     assert!(w.bb.rename_repository("ws-0001", &slug, "renamed-three"));
     let mirror = w.mirror();
-    let mut plan = mirror.plan(&w.config).await.unwrap();
+    let mut plan = mirror.plan().await.unwrap();
     // A plan that imports the new name without showing the old target's retirement: apply
     // does that and nothing more.
     for a in &mut plan.actions {
@@ -918,7 +902,7 @@ async fn a_retirement_with_nothing_left_in_snyk_says_so_rather_than_deactivated(
     let slug = w.first_repos("ws-0001", 1)[0].clone();
     assert!(w.bb.delete_repository("ws-0001", &slug));
     let mirror = w.mirror();
-    let plan = mirror.plan(&w.config).await.unwrap();
+    let plan = mirror.plan().await.unwrap();
     // A person deactivates the projects in Snyk before the sync applies its plan.
     w.sync_deactivating(&slug).await;
     let report = mirror.apply(&plan).await.unwrap();
@@ -1012,7 +996,7 @@ async fn undo_reactivates_what_a_run_deactivated_and_runs_lists_it() {
     assert_eq!(runs[0].orgs_created, 2, "{runs:?}");
 
     let mirror = w.mirror();
-    let (plan, cannot) = mirror.undo_plan(&w.config, &run).await.unwrap();
+    let (plan, cannot) = mirror.undo_plan(&run).await.unwrap();
     assert!(cannot.is_empty(), "{cannot:?}");
     let text = plan.render();
     for slug in &gone {
@@ -1029,12 +1013,9 @@ async fn undo_reactivates_what_a_run_deactivated_and_runs_lists_it() {
         assert_eq!(w.active(&format!("ws-0001/{slug}")), 1);
     }
     // Undone once: a second undo has nothing left to do.
-    let (again, _) = mirror.undo_plan(&w.config, &run).await.unwrap();
+    let (again, _) = mirror.undo_plan(&run).await.unwrap();
     assert!(again.actions.is_empty(), "{}", again.render());
-    let e = mirror
-        .undo_plan(&w.config, "20200101-000000-0000")
-        .await
-        .unwrap_err();
+    let e = mirror.undo_plan("20200101-000000-0000").await.unwrap_err();
     assert!(e.to_string().contains("bb-snyk-mirror runs"), "{e}");
 }
 
@@ -1050,11 +1031,7 @@ async fn undo_names_what_it_cannot_bring_back() {
     assert!(w.bb.delete_repository("ws-0001", &slug));
     let deactivating = w.sync().await.run.unwrap();
     w.sync().await;
-    let (plan, cannot) = w
-        .mirror()
-        .undo_plan(&w.config, &deactivating)
-        .await
-        .unwrap();
+    let (plan, cannot) = w.mirror().undo_plan(&deactivating).await.unwrap();
     assert!(plan.actions.is_empty(), "{}", plan.render());
     assert_eq!(cannot.len(), 1, "{cannot:?}");
     assert!(
@@ -1067,7 +1044,7 @@ async fn undo_names_what_it_cannot_bring_back() {
 #[derive(Default)]
 struct Reconciles(std::sync::Mutex<(usize, usize)>);
 
-impl mirror_core::EventObserver for Reconciles {
+impl mirror_core::events::EventObserver for Reconciles {
     fn reconcile_done(&self, result: &Result<Report, mirror_core::Error>) {
         let mut n = self.0.lock().unwrap();
         if result.is_ok() { n.0 += 1 } else { n.1 += 1 }
@@ -1084,11 +1061,8 @@ async fn a_failed_start_up_reconcile_is_tried_again_within_a_minute_not_the_inte
         6,
     );
     let counted = std::sync::Arc::new(Reconciles::default());
-    let events = mirror_core::EventLoop::new(
-        std::sync::Arc::new(w.mirror()),
-        std::sync::Arc::new(w.config.clone()),
-        counted.clone(),
-    );
+    let events = std::sync::Arc::new(w.mirror())
+        .event_loop(counted.clone(), mirror_core::events::LoopOptions::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let start = tokio::time::Instant::now();
     let running = tokio::spawn(events.clone().run(stopped, Duration::from_secs(6 * 3600)));

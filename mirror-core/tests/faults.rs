@@ -18,8 +18,9 @@ use api_support::sandbox::Fault;
 use bitbucket_cloud_client::sandbox::{self as bb, Estate};
 use bitbucket_cloud_client::{Auth, BitbucketClient};
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::journal::Journal;
 use mirror_core::ports::SnykPort;
-use mirror_core::{Action, Config, Journal, Report};
+use mirror_core::{Action, Config, Report};
 
 /// The binary's exit codes (README, "Exit codes"), as `mirror-cli/src/exit.rs` derives them
 /// from a report or an error's kind; the binary's own tests check its mapping end to end.
@@ -238,15 +239,20 @@ impl World {
         let result = async {
             let journal = Journal::open(self.state.path(), None)?;
             let history = journal.state().history();
-            let inventory =
-                mirror_core::gather_for(&self.config, &bitbucket, snyk.as_ref(), &history).await?;
-            let plan = mirror_core::plan(&self.config, &inventory, &history);
+            let inventory = mirror_core::advanced::gather_for(
+                &self.config,
+                &bitbucket,
+                snyk.as_ref(),
+                &history,
+            )
+            .await?;
+            let plan = mirror_core::advanced::plan(&self.config, &inventory, &history);
             for action in &plan.actions {
                 if let Action::Conflict { repositories, .. } = action {
                     held.extend(repositories.iter().map(|r| r.to_lowercase()));
                 }
             }
-            mirror_core::apply(
+            mirror_core::advanced::apply(
                 &plan,
                 snyk.clone(),
                 &journal,

@@ -9,12 +9,14 @@ use async_trait::async_trait;
 use mirror_core::bitbucket_cloud_client::ErrorKind;
 use mirror_core::config::ApplyOptions;
 use mirror_core::fakes::FakeSnyk;
+use mirror_core::ids::IntegrationId;
+use mirror_core::ids::OrgId;
 use mirror_core::import::{
     ImportContext, ImportOutcome, ImportTask, Resume, import_one, run_imports,
 };
 use mirror_core::journal::{Event, Journal};
 use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
-use mirror_core::{ApplyObserver, Error, IntegrationId, OrgId, Report};
+use mirror_core::{ApplyObserver, Error, Report};
 
 struct Silent;
 impl ApplyObserver for Silent {}

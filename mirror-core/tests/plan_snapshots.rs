@@ -2,10 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mirror_core::{
-    BitbucketInventory, Config, History, Inventory, OrgInventory, Plan, Repo, SnykInventory,
-    WorkspaceInventory, plan,
-};
+use mirror_core::advanced::plan;
+use mirror_core::inventory::BitbucketInventory;
+use mirror_core::inventory::Inventory;
+use mirror_core::inventory::OrgInventory;
+use mirror_core::inventory::SnykInventory;
+use mirror_core::inventory::WorkspaceInventory;
+use mirror_core::ports::Repo;
+use mirror_core::rules::History;
+use mirror_core::{Config, Plan};
 
 fn config(extra: &str) -> Config {
     Config::from_toml(&format!("[snyk]\ngroup_id = \"group-1\"\n{extra}")).unwrap()
@@ -78,12 +83,12 @@ fn new_workspace_creates_an_org_and_imports_everything() {
     assert_eq!(p.summary().orgs_to_create, 1);
     assert_eq!(p.summary().imports, 2);
     // The summary alone, and the signs coloured on request.
-    let summary = p.render_with(mirror_core::RenderOptions::default().summary_only(true));
+    let summary = p.render_with(mirror_core::plan::RenderOptions::default().summary_only(true));
     assert!(
         summary.contains("repositories             2 to import") && !summary.contains("+ import"),
         "{summary}"
     );
-    let coloured = p.render_with(mirror_core::RenderOptions::default().colour(true));
+    let coloured = p.render_with(mirror_core::plan::RenderOptions::default().colour(true));
     assert!(
         coloured.contains("  \u{1b}[32m+ import acme/api (main) into acme (new)\u{1b}[0m"),
         "{coloured:?}"

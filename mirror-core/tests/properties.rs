@@ -5,8 +5,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use mirror_core::advanced::apply;
+use mirror_core::advanced::gather;
+use mirror_core::advanced::gather_for;
+use mirror_core::advanced::plan;
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
-use mirror_core::{Action, Config, Journal, OrgRef, Repo, apply, gather, gather_for, plan};
+use mirror_core::journal::Journal;
+use mirror_core::plan::OrgRef;
+use mirror_core::ports::Repo;
+use mirror_core::{Action, Config};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -166,7 +173,7 @@ proptest! {
         let (bb, snyk) = fakes(&e);
         let rt = runtime();
         let inventory = rt.block_on(gather(&cfg, &bb, snyk.as_ref())).unwrap();
-        let history = mirror_core::History::default();
+        let history = mirror_core::rules::History::default();
         let first = plan(&cfg, &inventory, &history);
         prop_assert_eq!(&first, &plan(&cfg, &inventory, &history));
         let mut shuffled = inventory.clone();
@@ -183,7 +190,7 @@ proptest! {
         let cfg = config(&e);
         let (bb, snyk) = fakes(&e);
         let inventory = runtime().block_on(gather(&cfg, &bb, snyk.as_ref())).unwrap();
-        let p = plan(&cfg, &inventory, &mirror_core::History::default());
+        let p = plan(&cfg, &inventory, &mirror_core::rules::History::default());
         let keys = import_keys(&p);
         let unique: BTreeSet<_> = keys.iter().cloned().collect();
         prop_assert_eq!(keys.len(), unique.len());

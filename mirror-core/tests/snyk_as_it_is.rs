@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox::Estate;
 use common::World;
+use mirror_core::config::PeopleChanges;
 use mirror_core::differences::{DifferenceKind, Response};
-use mirror_core::{Action, PeopleChanges, Plan, Verification};
+use mirror_core::{Action, Plan, Verification};
 use snyk_client::ImportRequest;
 use snyk_client::sandbox::SAMPLE_PERSON_USER;
 
@@ -384,12 +385,9 @@ async fn two_syncs_on_two_state_directories_at_once_end_with_one_org_of_each_nam
         let w = World::with(Estate::generate(2, 6, round), "").await;
         let second = tempfile::tempdir().unwrap();
         let (a, b) = (w.mirror(), w.mirror_at(second.path()));
-        let sync = |m: mirror_core::Mirror| {
-            let config = w.config.clone();
-            async move {
-                let plan = m.plan(&config).await.unwrap();
-                m.apply(&plan).await.unwrap()
-            }
+        let sync = |m: mirror_core::Mirror| async move {
+            let plan = m.plan().await.unwrap();
+            m.apply(&plan).await.unwrap()
         };
         tokio::join!(sync(a), sync(b));
         let (o, t) = duplicates(&w);

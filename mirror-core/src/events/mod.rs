@@ -19,7 +19,6 @@ use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::Config;
 use crate::error::Error;
 use crate::ids::RepoUuid;
 use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
@@ -50,165 +49,132 @@ pub enum Admission {
     },
 }
 
-impl Mirror {
-    /// Admits a delivery: repeated ones (by `request_uuid`, remembered for
-    /// [`crate::journal::DELIVERY_MEMORY_SECONDS`]) and out-of-scope ones are told apart, and
-    /// the rest is queued in the journal, on disk before this returns.
-    ///
-    /// # Errors
-    /// When the journal cannot be written (then nothing is queued: answer with an error so
-    /// that Bitbucket retries).
-    pub async fn queue_delivery(
-        &self,
-        config: &Config,
-        request_uuid: &str,
-        delivery: RepositoryEvent,
-    ) -> Result<Admission, Error> {
-        let mirrored = |s: &crate::journal::JournalState| {
-            s.repos
-                .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
+/// [`Mirror::queue_delivery`].
+pub(crate) async fn queue_delivery(
+    mirror: &Mirror,
+    request_uuid: &str,
+    delivery: RepositoryEvent,
+) -> Result<Admission, Error> {
+    let mirrored = |s: &crate::journal::JournalState| {
+        s.repos
+            .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
+    };
+    let (seen, known) = mirror
+        .journal()
+        .with_state(|s| (s.delivery_seen(request_uuid), mirrored(s)));
+    if seen {
+        return Ok(Admission::Duplicate);
+    }
+    if let Err(why) = workspace_in_scope(mirror.config(), &delivery.workspace)
+        && !known
+    {
+        return Ok(Admission::OutOfScope {
+            why: format!("workspace `{}` is {why}", delivery.workspace),
+        });
+    }
+    // Two attempts of one delivery may arrive together: one of them writes.
+    if !lock(&mirror.admitting).insert(request_uuid.to_owned()) {
+        return Ok(Admission::Duplicate);
+    }
+    let at = unix_now();
+    let written = mirror
+        .journal()
+        .writer()
+        .append(Event::DeliveryQueued {
+            request_uuid: request_uuid.to_owned(),
+            at,
+            delivery,
+        })
+        .await;
+    lock(&mirror.admitting).remove(request_uuid);
+    written.map(|()| Admission::Queued)
+}
+
+/// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
+/// (or the round ended before); also returns the repositories left unsettled, with why.
+pub(crate) async fn reconcile_pending(
+    mirror: &Mirror,
+    pending: &[PendingRepository],
+    on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
+) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
+    let touched: Vec<Touched> = pending
+        .iter()
+        .map(|p| Touched {
+            workspace: p.workspace.clone(),
+            uuid: p.uuid.clone(),
+            deleted: p.deleted,
+        })
+        .collect();
+    let (report, unsettled) = reconcile_touched(mirror, &touched, on_planned).await?;
+    if report.interrupted {
+        return Ok((report, unsettled));
+    }
+    // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
+    // thousands, and one event of them all would be tens of megabytes at once, in memory
+    // and on one journal line.
+    let done: Vec<&crate::journal::DeliveryId> = pending
+        .iter()
+        .filter(|p| !unsettled.contains_key(&p.uuid))
+        .flat_map(|p| &p.requests)
+        .collect();
+    let writer = mirror.journal().writer();
+    for chunk in done.chunks(DONE_PER_EVENT) {
+        let request_uuids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        writer
+            .append(Event::DeliveriesDone { request_uuids })
+            .await?;
+    }
+    Ok((report, unsettled))
+}
+
+/// A targeted reconcile: plans and applies for `touched` alone, holding the setup lock
+/// until their orgs are ready. Also returns the repositories Bitbucket's answers left
+/// uncertain, with why.
+async fn reconcile_touched(
+    mirror: &Mirror,
+    touched: &[Touched],
+    on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
+) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
+    let setup = crate::apply::SetupHold {
+        _guard: mirror.setup.lock().await,
+        on_release: on_planned,
+    };
+    let config = mirror.config();
+    let history = mirror.journal().with_state(|s| s.history());
+    let (inventory, focus) = gather_touched(
+        config,
+        mirror.bitbucket.as_ref(),
+        mirror.snyk().as_ref(),
+        &history,
+        touched,
+    )
+    .await?;
+    let unsettled: BTreeMap<RepoUuid, String> = inventory
+        .bitbucket
+        .confirmations
+        .iter()
+        .filter_map(|(uuid, lookup)| match lookup {
+            Lookup::Uncertain { why } => Some((uuid.clone(), why.clone())),
+            _ => None,
+        })
+        .collect();
+    let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
+    // Most deliveries change nothing Snyk shows (a description edited): such a round
+    // writes nothing to the journal but its deliveries' end.
+    if plan
+        .actions
+        .iter()
+        .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
+    {
+        drop(setup);
+        let report = Report {
+            skipped: plan.summary().skipped,
+            ..Report::default()
         };
-        let (seen, known) = self
-            .journal()
-            .with_state(|s| (s.delivery_seen(request_uuid), mirrored(s)));
-        if seen {
-            return Ok(Admission::Duplicate);
-        }
-        if let Err(why) = workspace_in_scope(config, &delivery.workspace)
-            && !known
-        {
-            return Ok(Admission::OutOfScope {
-                why: format!("workspace `{}` is {why}", delivery.workspace),
-            });
-        }
-        // Two attempts of one delivery may arrive together: one of them writes.
-        if !lock(&self.admitting).insert(request_uuid.to_owned()) {
-            return Ok(Admission::Duplicate);
-        }
-        let at = unix_now();
-        let written = self
-            .journal()
-            .writer()
-            .append(Event::DeliveryQueued {
-                request_uuid: request_uuid.to_owned(),
-                at,
-                delivery,
-            })
-            .await;
-        lock(&self.admitting).remove(request_uuid);
-        written.map(|()| Admission::Queued)
+        return Ok((report, unsettled));
     }
-
-    /// The deliveries queued and not yet reconciled, by repository.
-    pub fn pending_repositories(&self) -> Vec<PendingRepository> {
-        self.journal()
-            .with_state(|s| s.pending.values().cloned().collect())
-    }
-
-    /// Reconciles the repositories `deliveries` name, each once (read again by uuid; the
-    /// payloads are trusted for nothing else), then marks the deliveries done in the journal.
-    /// Interrupted by the stop signal, they stay queued; so do those of a repository that
-    /// Bitbucket's answers left uncertain ([`Action::Uncertain`](crate::plan::Action)).
-    ///
-    /// # Errors
-    /// As [`Mirror::plan`] and [`Mirror::apply`]; the deliveries then stay queued.
-    pub async fn reconcile_deliveries(
-        &self,
-        config: &Config,
-        pending: &[PendingRepository],
-    ) -> Result<Report, Error> {
-        self.reconcile_pending(config, pending, None)
-            .await
-            .map(|(report, _)| report)
-    }
-
-    /// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
-    /// (or the round ended before); also returns the repositories left unsettled, with why.
-    async fn reconcile_pending(
-        &self,
-        config: &Config,
-        pending: &[PendingRepository],
-        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
-        let touched: Vec<Touched> = pending
-            .iter()
-            .map(|p| Touched {
-                workspace: p.workspace.clone(),
-                uuid: p.uuid.clone(),
-                deleted: p.deleted,
-            })
-            .collect();
-        let (report, unsettled) = self.reconcile_touched(config, &touched, on_planned).await?;
-        if report.interrupted {
-            return Ok((report, unsettled));
-        }
-        // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
-        // thousands, and one event of them all would be tens of megabytes at once, in memory
-        // and on one journal line.
-        let done: Vec<&crate::journal::DeliveryId> = pending
-            .iter()
-            .filter(|p| !unsettled.contains_key(&p.uuid))
-            .flat_map(|p| &p.requests)
-            .collect();
-        let writer = self.journal().writer();
-        for chunk in done.chunks(DONE_PER_EVENT) {
-            let request_uuids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-            writer
-                .append(Event::DeliveriesDone { request_uuids })
-                .await?;
-        }
-        Ok((report, unsettled))
-    }
-
-    /// A targeted reconcile: plans and applies for `touched` alone, holding the setup lock
-    /// until their orgs are ready. Also returns the repositories Bitbucket's answers left
-    /// uncertain, with why.
-    async fn reconcile_touched(
-        &self,
-        config: &Config,
-        touched: &[Touched],
-        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
-        let setup = crate::apply::SetupHold {
-            _guard: self.setup.lock().await,
-            on_release: on_planned,
-        };
-        let history = self.journal().with_state(|s| s.history());
-        let (inventory, focus) = gather_touched(
-            config,
-            self.bitbucket.as_ref(),
-            self.snyk().as_ref(),
-            &history,
-            touched,
-        )
-        .await?;
-        let unsettled: BTreeMap<RepoUuid, String> = inventory
-            .bitbucket
-            .confirmations
-            .iter()
-            .filter_map(|(uuid, lookup)| match lookup {
-                Lookup::Uncertain { why } => Some((uuid.clone(), why.clone())),
-                _ => None,
-            })
-            .collect();
-        let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
-        // Most deliveries change nothing Snyk shows (a description edited): such a round
-        // writes nothing to the journal but its deliveries' end.
-        if plan
-            .actions
-            .iter()
-            .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
-        {
-            drop(setup);
-            let report = Report {
-                skipped: plan.summary().skipped,
-                ..Report::default()
-            };
-            return Ok((report, unsettled));
-        }
-        let report = self.apply_holding(&plan, Some(setup)).await?;
-        Ok((report, unsettled))
-    }
+    let report = mirror.apply_holding(&plan, Some(setup)).await?;
+    Ok((report, unsettled))
 }
 
 /// Told what the event loop does (metrics, logs).
@@ -248,7 +214,6 @@ impl EventObserver for Unobserved {}
 /// reconcile (at start and then every interval). See the module's documentation.
 pub struct EventLoop {
     mirror: Arc<Mirror>,
-    config: Arc<Config>,
     wake: Notify,
     rounds: std::sync::Mutex<Rounds>,
     /// Rounds hold it shared; the full reconcile alone.
@@ -303,19 +268,9 @@ impl std::fmt::Debug for EventLoop {
 }
 
 impl EventLoop {
-    /// An event loop over `mirror` for `config`, telling `observer` what it does.
-    pub fn new(
+    /// An event loop over `mirror` ([`Mirror::event_loop`]).
+    pub(crate) fn new(
         mirror: Arc<Mirror>,
-        config: Arc<Config>,
-        observer: Arc<dyn EventObserver>,
-    ) -> Arc<Self> {
-        Self::with_options(mirror, config, observer, LoopOptions::default())
-    }
-
-    /// [`EventLoop::new`] with `options`.
-    pub fn with_options(
-        mirror: Arc<Mirror>,
-        config: Arc<Config>,
         observer: Arc<dyn EventObserver>,
         options: LoopOptions,
     ) -> Arc<Self> {
@@ -327,7 +282,6 @@ impl EventLoop {
             budget,
             set_aside_after: options.set_aside_after.max(1),
             mirror,
-            config,
             wake: Notify::new(),
             rounds: std::sync::Mutex::new(Rounds::default()),
             exclusive: RwLock::new(()),
@@ -350,10 +304,7 @@ impl EventLoop {
         request_uuid: &str,
         delivery: RepositoryEvent,
     ) -> Result<Admission, Error> {
-        let admission = self
-            .mirror
-            .queue_delivery(&self.config, request_uuid, delivery)
-            .await?;
+        let admission = self.mirror.queue_delivery(request_uuid, delivery).await?;
         if admission == Admission::Queued {
             self.wake.notify_one();
         }
@@ -424,7 +375,7 @@ impl EventLoop {
         let _alone = self.exclusive.write().await;
         let began = unix_now();
         let requests_before = self.mirror.bitbucket.requests();
-        let mut result = match self.mirror.plan(&self.config).await {
+        let mut result = match self.mirror.plan().await {
             Ok(plan) => {
                 self.observer.reconcile_planned();
                 self.mirror.apply(&plan).await
@@ -509,9 +460,7 @@ impl EventLoop {
         let result = {
             let _shared = self.exclusive.read().await;
             let free = free.clone();
-            self.mirror
-                .reconcile_pending(&self.config, &batch, Some(Box::new(free)))
-                .await
+            reconcile_pending(&self.mirror, &batch, Some(Box::new(free))).await
         };
         free();
         let deliveries = batch.iter().map(|p| p.requests.len()).sum();

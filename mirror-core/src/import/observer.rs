@@ -7,6 +7,10 @@ use crate::ports::JobHandle;
 /// Told what apply and the import protocol do. Every method has a no-op default, and each is
 /// called after the journal has the event it reports.
 pub trait ApplyObserver: Send + Sync {
+    /// An apply begins, with this many imports planned.
+    fn apply_started(&self, _imports: usize) {}
+    /// The apply that began last has ended (however it ended).
+    fn apply_ended(&self) {}
     /// An org is ready (created or found).
     fn org_ready(&self, _name: &str, _created: bool) {}
     /// Snyk accepted an import (`repository` is `workspace/slug`).

@@ -85,7 +85,7 @@ impl World {
             // The sandboxes run within seconds of real time: the audit log is searched from
             // the kept reads themselves.
             .snyk_audit_margin(Duration::ZERO)
-            .options(self.config.apply.clone())
+            .config(self.config.clone())
             // Every workspace is listed incrementally after the first sync (the default lists
             // workspaces of one page in full): each change below must be seen that way.
             .list_in_full_up_to(0)
@@ -94,12 +94,12 @@ impl World {
     }
 
     pub(crate) async fn plan(&self) -> Plan {
-        self.mirror().plan(&self.config).await.unwrap()
+        self.mirror().plan().await.unwrap()
     }
 
     pub(crate) async fn sync(&self) -> Report {
         let mirror = self.mirror();
-        let plan = mirror.plan(&self.config).await.unwrap();
+        let plan = mirror.plan().await.unwrap();
         mirror.apply(&plan).await.unwrap()
     }
 
