@@ -4,7 +4,7 @@
 //! time, imports journaled so that a rerun never posts an accepted import again, and a partial
 //! failure that exits non-zero.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -16,15 +16,17 @@ use mirror_core::adapters::SnykAdapter;
 use mirror_core::advanced::gather_bitbucket;
 use mirror_core::compat::{
     self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
-    ImportTargets, ImportedTargetLine, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
+    ImportTargets, ImportedTargetLine, OrgCreation, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
 };
 use mirror_core::config::ApplyOptions;
 use mirror_core::config::Integration;
+use mirror_core::ids::{IntegrationId, OrgId};
 use mirror_core::import::{ImportContext, ImportOutcome, ImportTask, run_imports};
 use mirror_core::journal::Journal;
 use mirror_core::ports::ImportSpec;
 use mirror_core::ports::JobHandle;
 use mirror_core::ports::JobOutcome;
+use mirror_core::ports::SnykOrg;
 use mirror_core::{ApplyObserver, Report};
 use serde_json::{Map, Value};
 
@@ -109,32 +111,45 @@ pub async fn orgs_data(g: &Global, out: Out, a: &OrgsDataArgs) -> Result<u8> {
 /// `orgs:create`.
 pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8> {
     let data: OrgsData = compat::read_json(&a.file)?;
-    let snyk = settings::snyk(g)?;
+    let snyk = SnykAdapter::new(settings::snyk(g)?);
     let dir = out_dir(g)?;
+    let journal = Journal::open(&dir, None)?;
     let include_existing = !a.no_include_existing && a.include_existing.unwrap_or(true);
-    let existing = orgs_by_name(&snyk, &data).await?;
+    let concurrency = settings::config(g, false)?.apply.concurrency;
+    let outcomes = compat::create_orgs(&snyk, &journal, &data.orgs, concurrency, None).await?;
     let mut created = CreatedOrgs::default();
     let (mut made, mut skipped, mut failed) = (0, 0, 0);
-    for entry in &data.orgs {
-        let key = format!("{}\u{0}{}", entry.group_id, entry.name);
-        let found = existing.get(&key).cloned().unwrap_or_default();
-        if !found.is_empty() {
-            skipped += 1;
-            refuse_duplicate(&dir, entry, &found)?;
-            if include_existing && let [org] = found.as_slice() {
-                let integrations = snyk.integrations(&org.id).await?.0;
+    for (entry, outcome) in data.orgs.iter().zip(outcomes) {
+        match outcome {
+            OrgCreation::Created { org, integrations } => {
+                made += 1;
+                log_created(&dir, out, entry, &org, &integrations)?;
                 created
                     .org_data
-                    .push(created_entry(org, entry, integrations));
+                    .push(created_entry(&org, entry, integrations));
             }
-            continue;
-        }
-        match create_one(&snyk, &dir, out, entry).await? {
-            Some(org) => {
-                made += 1;
-                created.org_data.push(org);
+            OrgCreation::Existing { org, integrations } => {
+                skipped += 1;
+                refuse_duplicate(&dir, entry, std::slice::from_ref(&org.id))?;
+                if include_existing {
+                    created
+                        .org_data
+                        .push(created_entry(&org, entry, integrations));
+                }
             }
-            None => failed += 1,
+            OrgCreation::Duplicate(ids) => {
+                skipped += 1;
+                refuse_duplicate(&dir, entry, &ids)?;
+            }
+            OrgCreation::Failed(e) if e.kind() == api_support::ErrorKind::Auth => {
+                return Err(e.into());
+            }
+            OrgCreation::Failed(e) => {
+                failed += 1;
+                log_failed(&dir, out, entry, &e)?;
+            }
+            // No stop signal is given.
+            _ => {}
         }
     }
     let path = dir.join(compat::CREATED_ORGS_FILE);
@@ -153,32 +168,10 @@ pub async fn orgs_create(g: &Global, out: Out, a: &OrgsCreateArgs) -> Result<u8>
     Ok(code)
 }
 
-/// The orgs of every group the file names, by group and name.
-async fn orgs_by_name(
-    snyk: &snyk_client::SnykClient,
-    data: &OrgsData,
-) -> Result<HashMap<String, Vec<snyk_client::Org>>> {
-    let mut existing: HashMap<String, Vec<snyk_client::Org>> = HashMap::new();
-    for group in data
-        .orgs
-        .iter()
-        .map(|o| o.group_id.clone())
-        .collect::<HashSet<_>>()
-    {
-        for org in snyk.group_orgs(&group).await? {
-            existing
-                .entry(format!("{group}\u{0}{}", org.name))
-                .or_default()
-                .push(org);
-        }
-    }
-    Ok(existing)
-}
-
 /// Logs, in snyk-api-import's failed-orgs log, that `entry` was not created because `found`
 /// orgs of its name exist.
-fn refuse_duplicate(dir: &Path, entry: &OrgDataEntry, found: &[snyk_client::Org]) -> Result<()> {
-    let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+fn refuse_duplicate(dir: &Path, entry: &OrgDataEntry, found: &[OrgId]) -> Result<()> {
+    let ids: Vec<&str> = found.iter().map(OrgId::as_str).collect();
     compat::append_line(
         &dir.join(compat::failed_orgs_log(&entry.group_id)),
         &FailedOrgLine {
@@ -197,41 +190,35 @@ fn refuse_duplicate(dir: &Path, entry: &OrgDataEntry, found: &[snyk_client::Org]
     Ok(())
 }
 
-/// Creates the org of `entry` and logs it as snyk-api-import does: the created org, or
-/// `None` when Snyk refused it (logged as failed; refused credentials end the command).
-async fn create_one(
-    snyk: &snyk_client::SnykClient,
+/// Logs, in snyk-api-import's failed-orgs log, that Snyk refused to create `entry`'s org.
+fn log_failed(dir: &Path, out: Out, entry: &OrgDataEntry, e: &mirror_core::Error) -> Result<()> {
+    compat::append_line(
+        &dir.join(compat::failed_orgs_log(&entry.group_id)),
+        &FailedOrgLine {
+            orig_name: entry.name.clone(),
+            group_id: entry.group_id.clone(),
+            error_message: e.to_string(),
+            msg: "Failed to create org".to_owned(),
+            extra: compat::time_fields(),
+        },
+    )?;
+    out.status(&format!("failed to create org {}: {e}", entry.name));
+    Ok(())
+}
+
+/// Logs, in snyk-api-import's created-orgs log, the org made for `entry`.
+fn log_created(
     dir: &Path,
     out: Out,
     entry: &OrgDataEntry,
-) -> Result<Option<CreatedOrg>> {
-    let org = match snyk
-        .create_org(&entry.group_id, &entry.name, entry.source_org_id.as_deref())
-        .await
-    {
-        Ok(org) => org,
-        Err(e) if e.kind() == api_support::ErrorKind::Auth => return Err(e.into()),
-        Err(e) => {
-            compat::append_line(
-                &dir.join(compat::failed_orgs_log(&entry.group_id)),
-                &FailedOrgLine {
-                    orig_name: entry.name.clone(),
-                    group_id: entry.group_id.clone(),
-                    error_message: e.to_string(),
-                    msg: "Failed to create org".to_owned(),
-                    extra: compat::time_fields(),
-                },
-            )?;
-            out.status(&format!("failed to create org {}: {e}", entry.name));
-            return Ok(None);
-        }
-    };
-    let integrations = snyk.integrations(&org.id).await?.0;
+    org: &SnykOrg,
+    integrations: &BTreeMap<String, IntegrationId>,
+) -> Result<()> {
     compat::append_line(
         &dir.join(compat::created_orgs_log(&entry.group_id)),
         &CreatedOrgLine {
             name: org.name.clone(),
-            id: org.id.clone(),
+            id: org.id.to_string(),
             integrations: integrations
                 .iter()
                 .map(|(k, v)| format!("{k}:{v}"))
@@ -245,13 +232,13 @@ async fn create_one(
         },
     )?;
     out.status(&format!("created org {}", org.name));
-    Ok(Some(created_entry(&org, entry, integrations)))
+    Ok(())
 }
 
 fn created_entry(
-    org: &snyk_client::Org,
+    org: &SnykOrg,
     entry: &OrgDataEntry,
-    integrations: BTreeMap<String, String>,
+    integrations: BTreeMap<String, IntegrationId>,
 ) -> CreatedOrg {
     let mut extra = Map::new();
     if let Some(slug) = &org.slug {
@@ -263,9 +250,12 @@ fn created_entry(
     extra.insert("group".into(), serde_json::json!({"id": entry.group_id}));
     CreatedOrg {
         name: org.name.clone(),
-        id: org.id.clone(),
-        org_id: org.id.clone(),
-        integrations,
+        id: org.id.to_string(),
+        org_id: org.id.to_string(),
+        integrations: integrations
+            .into_iter()
+            .map(|(kind, id)| (kind, id.to_string()))
+            .collect(),
         group_id: entry.group_id.clone(),
         orig_name: entry.name.clone(),
         extra,

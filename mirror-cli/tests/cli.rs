@@ -523,6 +523,20 @@ fn the_snyk_api_import_flow_end_to_end() {
         .arg(format!("--file={}", orgs_file.display()))
         .assert()
         .code(0);
+    // Each org was created through the journal: intent before, the org after (a crash between
+    // them adopts the org next time instead of creating a second).
+    let journaled = mirror_core::journal::read_state(dir).unwrap().orgs;
+    let in_snyk: std::collections::BTreeMap<String, String> =
+        w.snyk.orgs().into_iter().map(|o| (o.name, o.id)).collect();
+    assert_eq!(journaled.len(), 3, "{journaled:?}");
+    for (name, ready) in &journaled {
+        let (org_id, integration) = ready.as_ref().expect("the org is journaled ready");
+        assert_eq!(Some(org_id.as_str()), in_snyk.get(name).map(String::as_str));
+        assert!(
+            integration.is_some(),
+            "{name}: its bitbucket-cloud integration"
+        );
+    }
     w.cmd()
         .args(["orgs:create", "--noDuplicateNames"])
         .arg(format!("--file={}", orgs_file.display()))

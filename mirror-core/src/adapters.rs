@@ -285,11 +285,7 @@ impl SnykPort for SnykAdapter {
             .group_orgs(group_id)
             .await?
             .into_iter()
-            .map(|o| SnykOrg {
-                id: o.id.into(),
-                name: o.name,
-                created: o.created,
-            })
+            .map(SnykOrg::from)
             .collect())
     }
 
@@ -300,11 +296,7 @@ impl SnykPort for SnykAdapter {
             .await?
             .into_iter()
             .filter(|o| o.name == name)
-            .map(|o| SnykOrg {
-                id: o.id.into(),
-                name: o.name,
-                created: o.created,
-            })
+            .map(SnykOrg::from)
             .collect())
     }
 
@@ -342,15 +334,11 @@ impl SnykPort for SnykAdapter {
         name: &str,
         template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {
-        let o = self
+        Ok(self
             .client
             .create_org(group_id, name, template_org_id.map(OrgId::as_str))
-            .await?;
-        Ok(SnykOrg {
-            id: o.id.into(),
-            name: o.name,
-            created: o.created,
-        })
+            .await?
+            .into())
     }
 
     fn can_add_integrations(&self) -> bool {

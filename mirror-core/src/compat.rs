@@ -19,6 +19,9 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::journal::rfc3339;
 
+mod orgs;
+pub use orgs::{OrgCreation, create_orgs};
+
 /// `snyk-created-orgs.json`.
 pub const CREATED_ORGS_FILE: &str = "snyk-created-orgs.json";
 /// `bitbucket-cloud-import-targets.json`.

@@ -332,11 +332,7 @@ impl SnykPort for FakeSnyk {
         Ok(lock(&self.state)
             .orgs
             .iter()
-            .map(|o| SnykOrg {
-                id: o.id.as_str().into(),
-                name: o.name.clone(),
-                created: None,
-            })
+            .map(|o| SnykOrg::new(o.id.as_str().into(), o.name.clone()))
             .collect())
     }
 
@@ -407,11 +403,7 @@ impl SnykPort for FakeSnyk {
         let refs: Vec<&str> = types.iter().map(String::as_str).collect();
         let id = self.add_org(name, &refs);
         lock(&self.state).created.push(name.to_owned());
-        Ok(SnykOrg {
-            id,
-            name: name.to_owned(),
-            created: None,
-        })
+        Ok(SnykOrg::new(id, name))
     }
 
     async fn integration_settings(

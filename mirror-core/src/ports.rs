@@ -150,6 +150,37 @@ pub struct SnykOrg {
     /// once by two processes, the older is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// Its slug, when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// Its web address, when Snyk says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl SnykOrg {
+    /// An org of this id and name (Snyk saying nothing more).
+    pub fn new(id: OrgId, name: impl Into<String>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            created: None,
+            slug: None,
+            url: None,
+        }
+    }
+}
+
+impl From<snyk_client::Org> for SnykOrg {
+    fn from(o: snyk_client::Org) -> Self {
+        Self {
+            id: o.id.into(),
+            name: o.name,
+            created: o.created,
+            slug: o.slug,
+            url: o.url,
+        }
+    }
 }
 
 /// A target of an org: a repository as Snyk knows it there.

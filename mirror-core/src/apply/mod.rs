@@ -7,7 +7,7 @@
 pub(crate) mod carry;
 mod drift;
 mod integrations;
-mod orgs;
+pub(crate) mod orgs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,10 +38,6 @@ pub(crate) struct Stage<'a> {
 }
 
 impl Stage<'_> {
-    fn stopped(&self) -> bool {
-        self.stop.is_some_and(|s| *s.borrow())
-    }
-
     /// Records that `org` could not be made ready at `step`: its imports are not attempted.
     fn org_failed(
         &mut self,

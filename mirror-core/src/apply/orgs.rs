@@ -4,28 +4,48 @@
 //! was made), which is also how an intent left without an outcome by a crash is checked (the
 //! org it made is adopted).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::{StreamExt, TryStreamExt};
+use tokio::sync::watch;
 
 use crate::apply::{Stage, held_back};
 use crate::conflict::{Conflict, ConflictReason};
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::ApplyObserver;
-use crate::journal::Event;
+use crate::journal::{Event, JournalWriter};
 use crate::plan::{Action, Plan};
+use crate::ports::{SnykOrg, SnykPort};
 use crate::report::OrgStep;
 
 /// An org ready for imports: its id, and its integration of the plan's type if it has one.
 pub(crate) type Ready = HashMap<String, (OrgId, Option<IntegrationId>)>;
 
-/// What became of one org the plan creates.
-enum Outcome {
-    /// Created (or found) and its integration looked up.
+/// One org to make ready: where, under which name, from which template, and the integration
+/// type its imports go through.
+pub(crate) struct OrgSpec<'a> {
+    pub(crate) group_id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) template: Option<&'a OrgId>,
+    pub(crate) integration: &'a str,
+}
+
+/// What making an org ready needs: Snyk, the journal, whether a new org's notifications are
+/// turned off, and the stop signal.
+pub(crate) struct Maker<'a> {
+    pub(crate) snyk: &'a dyn SnykPort,
+    pub(crate) writer: &'a JournalWriter,
+    pub(crate) notifications_off: bool,
+    pub(crate) stop: Option<&'a watch::Receiver<bool>>,
+}
+
+/// What became of one org to make ready.
+pub(crate) enum Outcome {
+    /// Created (or found) and its integrations looked up.
     Ready {
-        org_id: OrgId,
-        integration_id: Option<IntegrationId>,
+        org: SnykOrg,
+        integrations: BTreeMap<String, IntegrationId>,
         created: bool,
         /// What `settle` or turning notifications off could not do.
         warnings: Vec<String>,
@@ -40,43 +60,62 @@ enum Outcome {
     Stopped,
 }
 
-/// Creates (or adopts) the orgs of `plan`'s `create-org` actions, up to `concurrency` at
-/// once (each is a few requests; an estate of many workspaces should not wait for them one
-/// by one before its first import); records conflicts and warnings in the report, in the
-/// plan's order.
+/// Makes the orgs of `specs` ready, up to `at_once` side by side (each is a few requests;
+/// an estate of many workspaces should not wait for them one by one before its first
+/// import); the outcomes in the order of `specs`.
+pub(crate) async fn make_all<'s>(
+    maker: &Maker<'_>,
+    specs: &'s [OrgSpec<'s>],
+    at_once: usize,
+) -> Result<Vec<(&'s OrgSpec<'s>, Outcome)>, Error> {
+    // A future per org made in a loop, not by a closure: a closure returning a future that
+    // borrows is not general enough for the spawned serve rounds.
+    let mut each = Vec::with_capacity(specs.len());
+    for spec in specs {
+        each.push(async move { Ok::<_, Error>((spec, make_ready(maker, spec).await?)) });
+    }
+    futures_util::stream::iter(each)
+        .buffered(at_once.max(1))
+        .try_collect()
+        .await
+}
+
+/// Creates (or adopts) the orgs of `plan`'s `create-org` actions (see [`make_all`]); records
+/// conflicts and warnings in the report, in the plan's order.
 pub(crate) async fn create(
     plan: &Plan,
     stage: &mut Stage<'_>,
     observer: &dyn ApplyObserver,
 ) -> Result<Ready, Error> {
-    let to_create: Vec<&str> = plan
+    let specs: Vec<OrgSpec<'_>> = plan
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::CreateOrg { name } => Some(name.as_str()),
+            Action::CreateOrg { name } => Some(OrgSpec {
+                group_id: &plan.group_id,
+                name: name.as_str(),
+                template: plan.template_org_id.as_ref(),
+                integration: plan.integration.api_name(),
+            }),
             _ => None,
         })
         .collect();
-    let at_once = stage.options.concurrency.max(1);
-    let outcomes: Vec<(&str, Outcome)> = {
-        let shared = &*stage;
-        // A future per org made in a loop, not by a closure: a closure returning a future
-        // that borrows is not general enough for the spawned serve rounds.
-        let mut each = Vec::with_capacity(to_create.len());
-        for name in to_create {
-            each.push(async move { Ok::<_, Error>((name, make_ready(plan, shared, name).await?)) });
-        }
-        futures_util::stream::iter(each)
-            .buffered(at_once)
-            .try_collect()
-            .await?
+    let outcomes = {
+        let maker = Maker {
+            snyk: stage.snyk.as_ref(),
+            writer: &stage.writer,
+            notifications_off: stage.options.notifications_off_for_new_orgs,
+            stop: stage.stop,
+        };
+        make_all(&maker, &specs, stage.options.concurrency).await?
     };
     let mut ready = Ready::new();
-    for (name, outcome) in outcomes {
+    for (spec, outcome) in outcomes {
+        let name = spec.name;
         match outcome {
             Outcome::Ready {
-                org_id,
-                integration_id,
+                org,
+                integrations,
                 created,
                 warnings,
                 quiet,
@@ -91,7 +130,8 @@ pub(crate) async fn create(
                 } else {
                     stage.report.orgs_adopted.push(name.to_owned());
                 }
-                ready.insert(name.to_owned(), (org_id, integration_id));
+                let integration_id = integrations.get(spec.integration).cloned();
+                ready.insert(name.to_owned(), (org.id, integration_id));
             }
             Outcome::Failed(e) => stage.org_failed(plan, name, OrgStep::CreateOrg, &e),
             Outcome::Duplicate(org_ids) => stage.report.conflicts.push(Conflict {
@@ -105,59 +145,54 @@ pub(crate) async fn create(
     Ok(ready)
 }
 
-/// Creates or finds the org `name`, journals it ready with its integration, and turns its
-/// notifications off when it is new and the options say so.
-async fn make_ready(plan: &Plan, stage: &Stage<'_>, name: &str) -> Result<Outcome, Error> {
-    if stage.stopped() {
+/// Creates or finds the org of `spec` (never a second of its name: the group is asked just
+/// before), journals the intent before creating and the org ready after, with its integration
+/// of the spec's type; turns a new org's notifications off when `maker` says so.
+async fn make_ready(maker: &Maker<'_>, spec: &OrgSpec<'_>) -> Result<Outcome, Error> {
+    if maker.stop.is_some_and(|s| *s.borrow()) {
         return Ok(Outcome::Stopped);
     }
-    let found: Vec<OrgId> = stage
-        .snyk
-        .orgs_named(&plan.group_id, name)
-        .await?
-        .into_iter()
-        .filter(|o| o.name == name)
-        .map(|o| o.id)
-        .collect();
+    let name = spec.name;
+    let mut found = maker.snyk.orgs_named(spec.group_id, name).await?;
+    found.retain(|o| o.name == name);
     let mut warnings = Vec::new();
-    let (org_id, created) = match found.as_slice() {
-        [] => {
-            stage
+    let (org, created) = match found.len() {
+        0 => {
+            maker
                 .writer
                 .append(Event::OrgCreateIntent {
                     name: name.to_owned(),
                 })
                 .await?;
-            match stage
+            match maker
                 .snyk
-                .create_org(&plan.group_id, name, plan.template_org_id.as_ref())
+                .create_org(spec.group_id, name, spec.template)
                 .await
             {
-                Ok(org) => settle(plan, stage, name, org.id, &mut warnings).await?,
+                Ok(org) => settle(maker.snyk, spec, org, &mut warnings).await?,
                 Err(e) => return Ok(Outcome::Failed(e)),
             }
         }
-        [one] => (one.clone(), false),
-        many => return Ok(Outcome::Duplicate(many.to_vec())),
+        1 => (found.remove(0), false),
+        _ => {
+            return Ok(Outcome::Duplicate(
+                found.into_iter().map(|o| o.id).collect(),
+            ));
+        }
     };
-    let integration_id = stage
-        .snyk
-        .integrations(&org_id)
-        .await?
-        .get(plan.integration.api_name())
-        .cloned();
-    stage
+    let integrations = maker.snyk.integrations(&org.id).await?;
+    maker
         .writer
         .append(Event::OrgReady {
             name: name.to_owned(),
-            org_id: org_id.clone(),
-            integration_id: integration_id.clone(),
+            org_id: org.id.clone(),
+            integration_id: integrations.get(spec.integration).cloned(),
             created,
         })
         .await?;
     let mut quiet = false;
-    if created && stage.options.notifications_off_for_new_orgs {
-        match stage.snyk.disable_notifications(&org_id).await {
+    if created && maker.notifications_off {
+        match maker.snyk.disable_notifications(&org.id).await {
             Ok(()) => quiet = true,
             Err(e) => warnings.push(format!(
                 "{name}: notifications could not be turned off: {e}"
@@ -165,43 +200,41 @@ async fn make_ready(plan: &Plan, stage: &Stage<'_>, name: &str) -> Result<Outcom
         }
     }
     Ok(Outcome::Ready {
-        org_id,
-        integration_id,
+        org,
+        integrations,
         created,
         warnings,
         quiet,
     })
 }
 
-/// After creating the org `ours` named `name`: when another process created one of the name
-/// at the same time, the older of them is kept by both (the one created first, then the
-/// lower id), and this run deletes its own, still empty, and adopts the other (a warning in
+/// After creating the org `ours` of `spec`: when another process created one of the name at
+/// the same time, the older of them is kept by both (the one created first, then the lower
+/// id), and this run deletes its own, still empty, and adopts the other (a warning in
 /// `warnings` when it cannot). Returns the org to use and whether this run created it.
 ///
 /// # Errors
-/// When the orgs of the name cannot be listed (the org created is then used, as before).
+/// When the orgs of the name cannot be listed.
 async fn settle(
-    plan: &Plan,
-    stage: &Stage<'_>,
-    name: &str,
-    ours: OrgId,
+    snyk: &dyn SnykPort,
+    spec: &OrgSpec<'_>,
+    ours: SnykOrg,
     warnings: &mut Vec<String>,
-) -> Result<(OrgId, bool), Error> {
-    let mut named = stage.snyk.orgs_named(&plan.group_id, name).await?;
+) -> Result<(SnykOrg, bool), Error> {
+    let name = spec.name;
+    let mut named = snyk.orgs_named(spec.group_id, name).await?;
     named.retain(|o| o.name == name);
-    let oldest = named
-        .iter()
-        .min_by(|a, b| {
-            let when = |o: &crate::ports::SnykOrg| o.created.clone().unwrap_or_default();
-            when(a).cmp(&when(b)).then(a.id.cmp(&b.id))
-        })
-        .map(|o| o.id.clone());
+    let oldest = named.into_iter().min_by(|a, b| {
+        let when = |o: &SnykOrg| o.created.clone().unwrap_or_default();
+        when(a).cmp(&when(b)).then(a.id.cmp(&b.id))
+    });
     match oldest {
-        Some(kept) if kept != ours => {
-            tracing::info!(org = name, %kept, created = %ours, "another process created the org at the same time; keeping the older");
-            if let Err(e) = stage.snyk.delete_org(&ours).await {
+        Some(kept) if kept.id != ours.id => {
+            tracing::info!(org = name, kept = %kept.id, created = %ours.id, "another process created the org at the same time; keeping the older");
+            if let Err(e) = snyk.delete_org(&ours.id).await {
                 warnings.push(format!(
-                    "{name}: another process created this org at the same time; the one created by this run ({ours}) could not be deleted ({e}): delete it in Snyk"
+                    "{name}: another process created this org at the same time; the one created by this run ({}) could not be deleted ({e}): delete it in Snyk",
+                    ours.id
                 ));
             }
             Ok((kept, false))
