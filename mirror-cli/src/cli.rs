@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+/// `serve`'s connections open at once, by default (well below the usual 1,024 file
+/// descriptors).
+pub const MAX_CONNECTIONS: u32 = 512;
+
 /// The exit codes, as `--help` shows them (a macro, so that the long help can append them to
 /// the environment with `concat!`).
 macro_rules! exit_codes {
@@ -212,7 +216,7 @@ pub enum Command {
         drain_timeout: String,
         /// Connections open at once at most; a connection beyond them is closed at once (a
         /// flood of idle sockets cannot use up the process's file descriptors).
-        #[arg(long, default_value_t = crate::serve::MAX_CONNECTIONS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        #[arg(long, default_value_t = MAX_CONNECTIONS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
         max_connections: u32,
         /// A repository whose deliveries keep failing is tried again with backoff (2 s,
         /// doubling, at most 5 min); after this many failures of its own its deliveries are

@@ -26,20 +26,13 @@ macro_rules! eprintln {
 
 mod advice;
 mod cli;
-mod compat;
+mod commands;
 mod completions;
-mod deliveries;
-mod doctor;
-mod hooks;
-mod integrations;
+mod context;
 mod output;
-mod practice;
 mod run;
 mod runlog;
-mod runs;
-mod serve;
 mod settings;
-mod verify;
 
 use bitbucket_cloud_client::api_support;
 use std::io::IsTerminal;

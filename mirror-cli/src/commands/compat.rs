@@ -661,7 +661,7 @@ pub async fn import(g: &Global, out: Out, a: &ImportArgs) -> Result<u8> {
         quiet_integrations: false,
         ..config.apply.clone()
     };
-    let stop = crate::run::stop_on_ctrl_c();
+    let stop = crate::context::stop_on_ctrl_c();
     let mut report = Report::default();
     let ran = run_imports(tasks, &ctx, &journal, &options, Some(&stop), &mut report).await;
     mirror_core::ApplyObserver::apply_ended(progress.as_ref());

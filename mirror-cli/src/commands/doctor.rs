@@ -167,7 +167,7 @@ impl Doctor {
 
     /// Which orgs of the group have no Bitbucket integration.
     async fn org_integrations(&mut self, snyk: &SnykClient, group: &str) {
-        let list = match crate::integrations::org_integrations(snyk, group).await {
+        let list = match crate::commands::integrations::org_integrations(snyk, group).await {
             Ok(list) => list,
             Err(e) => {
                 self.lines

@@ -30,7 +30,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::Usage;
-use crate::run::Ctx;
+use crate::cli::MAX_CONNECTIONS;
+use crate::context::Ctx;
 
 /// The webhook's path.
 pub const WEBHOOK_PATH: &str = "/webhooks/bitbucket";
@@ -728,9 +729,6 @@ pub fn start(
     })
 }
 
-/// Connections open at once, by default (well below the usual 1,024 file descriptors).
-pub const MAX_CONNECTIONS: u32 = 512;
-
 /// The largest request head (request line and headers) read: Bitbucket's are a few
 /// kilobytes; a larger one is answered 431.
 const MAX_HEAD_BYTES: usize = 32 * 1024;
@@ -829,7 +827,7 @@ pub async fn command(
         (Ok(s), Ok(a), Ok(c)) => (s, a, c),
         (s, a, c) => {
             let errors = [s.err(), a.err(), c.err()].into_iter().flatten().collect();
-            return Err(crate::run::all_at_once(errors));
+            return Err(crate::context::all_at_once(errors));
         }
     };
     let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -843,7 +841,7 @@ pub async fn command(
         running.addr,
         humantime::format_duration(reconcile_every)
     ));
-    crate::run::interrupted().await;
+    crate::context::interrupted().await;
     out.status(&format!(
         "stopping: no new deliveries; letting the work in flight finish (at most {})…",
         humantime::format_duration(drain)

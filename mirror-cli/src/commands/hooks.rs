@@ -23,7 +23,7 @@ fn check_url(raw: &str) -> Result<()> {
     let parsed = url::Url::parse(raw.trim()).map_err(|e| {
         Usage(format!(
             "--url `{url}` is not an absolute URL ({e}): give the public address of serve, such as https://mirror.example.com{}",
-            crate::serve::WEBHOOK_PATH
+            crate::commands::serve::WEBHOOK_PATH
         ))
     })?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -42,11 +42,11 @@ fn check_url(raw: &str) -> Result<()> {
     if !parsed
         .path()
         .trim_end_matches('/')
-        .ends_with(crate::serve::WEBHOOK_PATH)
+        .ends_with(crate::commands::serve::WEBHOOK_PATH)
     {
         return Err(Usage(format!(
             "--url `{url}`: serve answers on {}; end the URL with it",
-            crate::serve::WEBHOOK_PATH
+            crate::commands::serve::WEBHOOK_PATH
         ))
         .into());
     }
@@ -130,7 +130,7 @@ pub async fn run(g: &Global, out: Out, action: &HooksAction) -> Result<u8> {
     let secret = match action {
         HooksAction::Install { url } => {
             check_url(url)?;
-            Some(crate::serve::webhook_secret()?)
+            Some(crate::commands::serve::webhook_secret()?)
         }
         HooksAction::Remove { url } => {
             check_url(url)?;

@@ -4,9 +4,10 @@
 use anyhow::Result;
 
 use crate::cli::Global;
+use crate::commands::sync::{Confirm, sync_once};
+use crate::context::Ctx;
 use crate::exit;
 use crate::output::Out;
-use crate::run::{Confirm, Ctx, sync_once};
 use crate::settings;
 
 /// `runs`: the journal's runs, oldest first. Reads the state directory only.

@@ -3,9 +3,10 @@
 use anyhow::Result;
 use mirror_core::Verification;
 
+use crate::commands::plan::read_plan;
+use crate::context::Ctx;
 use crate::exit;
 use crate::output::Out;
-use crate::run::{Ctx, read_plan};
 
 /// Reads Bitbucket and Snyk in full, prints every difference and the closing line; exit 0
 /// when every difference is explained, 1 when any is not.
