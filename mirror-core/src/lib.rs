@@ -6,7 +6,7 @@
 //!
 //! One door, [`Mirror`], is given both sides, the configuration and the state directory once;
 //! `plan` reads both sides and says what it would do, `apply` does it, `verify` proves both
-//! sides equal, and `event_loop` mirrors Bitbucket's webhooks as they come. This program runs as it is against
+//! sides equal; [`events::EventLoop`] over it mirrors Bitbucket's webhooks as they come. This program runs as it is against
 //! the built-in sandboxes (the hidden lines start them); point the clients at the real
 //! services with `BitbucketClient::builder()` and `SnykClient::builder()` defaults.
 //!

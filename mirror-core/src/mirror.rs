@@ -2,6 +2,7 @@
 //! observer and the stop signal, given once to [`Mirror::builder`]; reading, planning,
 //! applying, verifying and the real-time event loop are its methods.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,10 +16,12 @@ use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::events::{Admission, EventLoop, EventObserver, LoopOptions};
+use crate::events::admission::Admission;
+use crate::ids::RepoUuid;
 use crate::import::{ApplyObserver, Silent};
 use crate::inventory::{Inventory, gather_for};
-use crate::journal::{Journal, PendingRepository, WriteObserver};
+use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
+use crate::journal::{Event, Journal, PendingRepository, WriteObserver, lock};
 use crate::plan::{Plan, plan};
 use crate::ports::{BitbucketPort, SnykPort};
 use crate::report::Report;
@@ -201,7 +204,7 @@ impl Mirror {
         request_uuid: &str,
         delivery: RepositoryEvent,
     ) -> Result<Admission, Error> {
-        crate::events::queue_delivery(self, request_uuid, delivery).await
+        self.queue(request_uuid, delivery).await
     }
 
     /// The deliveries queued and not yet reconciled, by repository.
@@ -221,19 +224,9 @@ impl Mirror {
         &self,
         pending: &[PendingRepository],
     ) -> Result<Report, Error> {
-        crate::events::reconcile_pending(self, pending, None)
+        self.reconcile_pending(pending, None)
             .await
             .map(|(report, _)| report)
-    }
-
-    /// The real-time event loop over this mirror ([`EventLoop`]), telling `observer` what it
-    /// does.
-    pub fn event_loop(
-        self: Arc<Self>,
-        observer: Arc<dyn EventObserver>,
-        options: LoopOptions,
-    ) -> Arc<EventLoop> {
-        EventLoop::new(self, observer, options)
     }
 
     /// The journal.
@@ -249,6 +242,140 @@ impl Mirror {
     /// The Snyk side.
     pub fn snyk(&self) -> &Arc<dyn SnykPort> {
         &self.snyk
+    }
+}
+
+/// The most request ids one `deliveries-done` event names.
+const DONE_PER_EVENT: usize = 4096;
+
+/// Deliveries: admitted to the journal, and reconciled for the repositories they name.
+impl Mirror {
+    /// [`Mirror::queue_delivery`]'s body.
+    async fn queue(
+        &self,
+        request_uuid: &str,
+        delivery: RepositoryEvent,
+    ) -> Result<Admission, Error> {
+        let mirrored = |s: &crate::journal::JournalState| {
+            s.repos
+                .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
+        };
+        let (seen, known) = self
+            .journal()
+            .with_state(|s| (s.delivery_seen(request_uuid), mirrored(s)));
+        if seen {
+            return Ok(Admission::Duplicate);
+        }
+        if let Err(why) = workspace_in_scope(self.config(), &delivery.workspace)
+            && !known
+        {
+            return Ok(Admission::OutOfScope {
+                why: format!("workspace `{}` is {why}", delivery.workspace),
+            });
+        }
+        // Two attempts of one delivery may arrive together: one of them writes.
+        if !lock(&self.admitting).insert(request_uuid.to_owned()) {
+            return Ok(Admission::Duplicate);
+        }
+        let at = unix_now();
+        let written = self
+            .journal()
+            .writer()
+            .append(Event::DeliveryQueued {
+                request_uuid: request_uuid.to_owned(),
+                at,
+                delivery,
+            })
+            .await;
+        lock(&self.admitting).remove(request_uuid);
+        written.map(|()| Admission::Queued)
+    }
+
+    /// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
+    /// (or the round ended before); also returns the repositories left unsettled, with why.
+    pub(crate) async fn reconcile_pending(
+        &self,
+        pending: &[PendingRepository],
+        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
+    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
+        let touched: Vec<Touched> = pending
+            .iter()
+            .map(|p| Touched {
+                workspace: p.workspace.clone(),
+                uuid: p.uuid.clone(),
+                deleted: p.deleted,
+            })
+            .collect();
+        let (report, unsettled) = self.reconcile_touched(&touched, on_planned).await?;
+        if report.interrupted {
+            return Ok((report, unsettled));
+        }
+        // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
+        // thousands, and one event of them all would be tens of megabytes at once, in memory
+        // and on one journal line.
+        let done: Vec<&crate::journal::DeliveryId> = pending
+            .iter()
+            .filter(|p| !unsettled.contains_key(&p.uuid))
+            .flat_map(|p| &p.requests)
+            .collect();
+        let writer = self.journal().writer();
+        for chunk in done.chunks(DONE_PER_EVENT) {
+            let request_uuids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            writer
+                .append(Event::DeliveriesDone { request_uuids })
+                .await?;
+        }
+        Ok((report, unsettled))
+    }
+
+    /// A targeted reconcile: plans and applies for `touched` alone, holding the setup lock
+    /// until their orgs are ready. Also returns the repositories Bitbucket's answers left
+    /// uncertain, with why.
+    async fn reconcile_touched(
+        &self,
+        touched: &[Touched],
+        on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
+    ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
+        let setup = crate::apply::SetupHold {
+            _guard: self.setup.lock().await,
+            on_release: on_planned,
+        };
+        let config = self.config();
+        let history = self.journal().with_state(|s| s.history());
+        let (inventory, focus) = gather_touched(
+            config,
+            self.bitbucket.as_ref(),
+            self.snyk().as_ref(),
+            &history,
+            touched,
+        )
+        .await?;
+        let unsettled: BTreeMap<RepoUuid, String> = inventory
+            .bitbucket
+            .confirmations
+            .iter()
+            .filter_map(|(uuid, lookup)| match lookup {
+                Lookup::Uncertain { why } => Some((uuid.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
+        let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
+        // Most deliveries change nothing Snyk shows (a description edited): such a round
+        // writes nothing to the journal but its deliveries' end.
+        if plan
+            .actions
+            .iter()
+            .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
+        {
+            drop(setup);
+            let report = Report {
+                skipped: plan.summary().skipped,
+                ..Report::default()
+            };
+            return Ok((report, unsettled));
+        }
+        let report = self.apply_holding(&plan, Some(setup)).await?;
+        Ok((report, unsettled))
     }
 }
 

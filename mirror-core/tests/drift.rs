@@ -590,7 +590,8 @@ async fn a_thousand_deliveries_for_one_repository_give_one_import() {
     let uuid = "{00000000-0000-4000-8000-00000000e003}";
     assert!(w.bb.add_repository("ws-0001", bb::SandboxRepository::new("busy", uuid)));
     let mirror = std::sync::Arc::new(w.mirror());
-    let events = mirror.clone().event_loop(
+    let events = mirror_core::events::EventLoop::new(
+        mirror.clone(),
         std::sync::Arc::new(mirror_core::events::Unobserved),
         mirror_core::events::LoopOptions::default(),
     );
@@ -1061,8 +1062,11 @@ async fn a_failed_start_up_reconcile_is_tried_again_within_a_minute_not_the_inte
         6,
     );
     let counted = std::sync::Arc::new(Reconciles::default());
-    let events = std::sync::Arc::new(w.mirror())
-        .event_loop(counted.clone(), mirror_core::events::LoopOptions::default());
+    let events = mirror_core::events::EventLoop::new(
+        std::sync::Arc::new(w.mirror()),
+        counted.clone(),
+        mirror_core::events::LoopOptions::default(),
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let start = tokio::time::Instant::now();
     let running = tokio::spawn(events.clone().run(stopped, Duration::from_secs(6 * 3600)));

@@ -703,7 +703,8 @@ pub fn start(
     let (stop, stopped) = watch::channel(false);
     let mirror = ctx.builder().stop_when(stopped.clone()).build()?;
     let metrics = Arc::new(Metrics::default());
-    let events = Arc::new(mirror).event_loop(
+    let events = EventLoop::new(
+        Arc::new(mirror),
         metrics.clone(),
         LoopOptions::default().set_aside_after(options.set_aside_after),
     );

@@ -9,7 +9,6 @@
 //! burst of deliveries gives one action. Rounds for different repositories run side by side
 //! (their orgs are set up one round at a time); the scheduled full reconcile runs alone.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,162 +19,18 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::ids::RepoUuid;
-use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
+use crate::inventory::unix_now;
 use crate::journal::{Event, PendingRepository, lock};
 use crate::mirror::Mirror;
 use crate::report::Report;
 
+pub(crate) mod admission;
 mod budget;
 mod rounds;
 
+pub use admission::Admission;
 pub use rounds::DEFAULT_SET_ASIDE_AFTER;
 use rounds::Rounds;
-
-/// The most request ids one `deliveries-done` event names.
-const DONE_PER_EVENT: usize = 4096;
-
-/// What became of a delivery offered to [`Mirror::queue_delivery`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// Queued in the journal (on disk): it will be reconciled.
-    Queued,
-    /// Its `X-Request-UUID` was seen before (a retry or a replay): nothing more to do.
-    Duplicate,
-    /// Its workspace is out of scope and the repository is not mirrored: ignored.
-    OutOfScope {
-        /// Why, naming the configuration.
-        why: String,
-    },
-}
-
-/// [`Mirror::queue_delivery`].
-pub(crate) async fn queue_delivery(
-    mirror: &Mirror,
-    request_uuid: &str,
-    delivery: RepositoryEvent,
-) -> Result<Admission, Error> {
-    let mirrored = |s: &crate::journal::JournalState| {
-        s.repos
-            .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
-    };
-    let (seen, known) = mirror
-        .journal()
-        .with_state(|s| (s.delivery_seen(request_uuid), mirrored(s)));
-    if seen {
-        return Ok(Admission::Duplicate);
-    }
-    if let Err(why) = workspace_in_scope(mirror.config(), &delivery.workspace)
-        && !known
-    {
-        return Ok(Admission::OutOfScope {
-            why: format!("workspace `{}` is {why}", delivery.workspace),
-        });
-    }
-    // Two attempts of one delivery may arrive together: one of them writes.
-    if !lock(&mirror.admitting).insert(request_uuid.to_owned()) {
-        return Ok(Admission::Duplicate);
-    }
-    let at = unix_now();
-    let written = mirror
-        .journal()
-        .writer()
-        .append(Event::DeliveryQueued {
-            request_uuid: request_uuid.to_owned(),
-            at,
-            delivery,
-        })
-        .await;
-    lock(&mirror.admitting).remove(request_uuid);
-    written.map(|()| Admission::Queued)
-}
-
-/// [`Mirror::reconcile_deliveries`], calling `on_planned` once the plan's orgs are ready
-/// (or the round ended before); also returns the repositories left unsettled, with why.
-pub(crate) async fn reconcile_pending(
-    mirror: &Mirror,
-    pending: &[PendingRepository],
-    on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
-    let touched: Vec<Touched> = pending
-        .iter()
-        .map(|p| Touched {
-            workspace: p.workspace.clone(),
-            uuid: p.uuid.clone(),
-            deleted: p.deleted,
-        })
-        .collect();
-    let (report, unsettled) = reconcile_touched(mirror, &touched, on_planned).await?;
-    if report.interrupted {
-        return Ok((report, unsettled));
-    }
-    // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
-    // thousands, and one event of them all would be tens of megabytes at once, in memory
-    // and on one journal line.
-    let done: Vec<&crate::journal::DeliveryId> = pending
-        .iter()
-        .filter(|p| !unsettled.contains_key(&p.uuid))
-        .flat_map(|p| &p.requests)
-        .collect();
-    let writer = mirror.journal().writer();
-    for chunk in done.chunks(DONE_PER_EVENT) {
-        let request_uuids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        writer
-            .append(Event::DeliveriesDone { request_uuids })
-            .await?;
-    }
-    Ok((report, unsettled))
-}
-
-/// A targeted reconcile: plans and applies for `touched` alone, holding the setup lock
-/// until their orgs are ready. Also returns the repositories Bitbucket's answers left
-/// uncertain, with why.
-async fn reconcile_touched(
-    mirror: &Mirror,
-    touched: &[Touched],
-    on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
-) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
-    let setup = crate::apply::SetupHold {
-        _guard: mirror.setup.lock().await,
-        on_release: on_planned,
-    };
-    let config = mirror.config();
-    let history = mirror.journal().with_state(|s| s.history());
-    let (inventory, focus) = gather_touched(
-        config,
-        mirror.bitbucket.as_ref(),
-        mirror.snyk().as_ref(),
-        &history,
-        touched,
-    )
-    .await?;
-    let unsettled: BTreeMap<RepoUuid, String> = inventory
-        .bitbucket
-        .confirmations
-        .iter()
-        .filter_map(|(uuid, lookup)| match lookup {
-            Lookup::Uncertain { why } => Some((uuid.clone(), why.clone())),
-            _ => None,
-        })
-        .collect();
-    let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
-    // Most deliveries change nothing Snyk shows (a description edited): such a round
-    // writes nothing to the journal but its deliveries' end.
-    if plan
-        .actions
-        .iter()
-        .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
-    {
-        drop(setup);
-        let report = Report {
-            skipped: plan.summary().skipped,
-            ..Report::default()
-        };
-        return Ok((report, unsettled));
-    }
-    let report = mirror.apply_holding(&plan, Some(setup)).await?;
-    Ok((report, unsettled))
-}
 
 /// Told what the event loop does (metrics, logs).
 pub trait EventObserver: Send + Sync {
@@ -268,8 +123,9 @@ impl std::fmt::Debug for EventLoop {
 }
 
 impl EventLoop {
-    /// An event loop over `mirror` ([`Mirror::event_loop`]).
-    pub(crate) fn new(
+    /// The real-time event loop over `mirror` (its configuration, journal and both sides),
+    /// telling `observer` what it does.
+    pub fn new(
         mirror: Arc<Mirror>,
         observer: Arc<dyn EventObserver>,
         options: LoopOptions,
@@ -460,7 +316,9 @@ impl EventLoop {
         let result = {
             let _shared = self.exclusive.read().await;
             let free = free.clone();
-            reconcile_pending(&self.mirror, &batch, Some(Box::new(free))).await
+            self.mirror
+                .reconcile_pending(&batch, Some(Box::new(free)))
+                .await
         };
         free();
         let deliveries = batch.iter().map(|p| p.requests.len()).sum();
