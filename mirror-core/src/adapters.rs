@@ -396,11 +396,11 @@ impl SnykPort for SnykAdapter {
             .client
             .import(org_id.as_str(), integration_id.as_str(), &request)
             .await?;
-        Ok(handle.into())
+        Ok(handle)
     }
 
     async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
-        let done = self.client.wait_for_import(&job.into()).await?;
+        let done = self.client.wait_for_import(job).await?;
         let project_results = done
             .job
             .logs

@@ -20,6 +20,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+pub use snyk_client::IntegrationType;
 
 use crate::error::Error;
 
@@ -132,41 +133,24 @@ impl DriftOptions {
     }
 }
 
-/// Which Bitbucket integration imports go through.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Integration {
-    /// `bitbucket-cloud`: an Atlassian e-mail and API token per org.
-    #[default]
-    #[serde(rename = "bitbucket-cloud")]
-    BitbucketCloud,
-    /// The Bitbucket Cloud App (`bitbucket-connect-app` in the API).
-    #[serde(rename = "bitbucket-cloud-app", alias = "bitbucket-connect-app")]
-    BitbucketCloudApp,
+/// Reads an integration type as users write it (`bitbucket-cloud`, `bitbucket-cloud-app`,
+/// `bitbucket-connect-app`): the two Bitbucket Cloud integrations imports can go through.
+///
+/// # Errors
+/// [`Error::Config`] naming the valid values.
+pub fn integration_type(name: &str) -> Result<IntegrationType, Error> {
+    match IntegrationType::parse(name) {
+        IntegrationType::Other(other) => Err(Error::Config(format!(
+            "unknown integration type `{other}`: use bitbucket-cloud or bitbucket-cloud-app"
+        ))),
+        known => Ok(known),
+    }
 }
 
-impl Integration {
-    /// The type name the Snyk API uses.
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Self::BitbucketCloud => "bitbucket-cloud",
-            Self::BitbucketCloudApp => "bitbucket-connect-app",
-        }
-    }
-
-    /// Reads a name as users write it (`bitbucket-cloud`, `bitbucket-cloud-app`,
-    /// `bitbucket-connect-app`).
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the valid values.
-    pub fn parse(name: &str) -> Result<Self, Error> {
-        match name.trim() {
-            "bitbucket-cloud" => Ok(Self::BitbucketCloud),
-            "bitbucket-cloud-app" | "bitbucket-connect-app" => Ok(Self::BitbucketCloudApp),
-            other => Err(Error::Config(format!(
-                "unknown integration type `{other}`: use bitbucket-cloud or bitbucket-cloud-app"
-            ))),
-        }
-    }
+/// `snyk.integration`: one of the two Bitbucket Cloud integrations.
+fn known_integration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IntegrationType, D::Error> {
+    let name = String::deserialize(d)?;
+    integration_type(&name).map_err(serde::de::Error::custom)
 }
 
 /// The Snyk side.
@@ -176,9 +160,10 @@ pub struct SnykSettings {
     /// The group whose orgs are listed and created.
     #[serde(default)]
     pub group_id: String,
-    /// The integration imports go through.
-    #[serde(default)]
-    pub integration: Integration,
+    /// The integration imports go through (`bitbucket-cloud`, the default, or the Bitbucket
+    /// Cloud App, `bitbucket-cloud-app`).
+    #[serde(default, deserialize_with = "known_integration")]
+    pub integration: IntegrationType,
     /// A template org: new orgs copy its integrations (with credentials) and settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<String>,
@@ -682,8 +667,8 @@ exclusion_globs = ["fixtures", "tests"]
 concurrency = 20
 "#;
         let c = Config::from_toml(text).unwrap();
-        assert_eq!(c.snyk.integration, Integration::BitbucketCloudApp);
-        assert_eq!(c.snyk.integration.api_name(), "bitbucket-connect-app");
+        assert_eq!(c.snyk.integration, IntegrationType::BitbucketConnectApp);
+        assert_eq!(c.snyk.integration.as_str(), "bitbucket-connect-app");
         assert_eq!(
             c.mapping.org_name("acme", Some("CORE")).as_deref(),
             Some("bb-acme-CORE")
@@ -706,6 +691,13 @@ concurrency = 20
         let e = Config::from_toml("[snyk]\ngroup_id = \"g\"\nintegraton = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("integraton"), "{e}");
         assert!(e.to_string().contains("line 3"), "{e}");
+        let e =
+            Config::from_toml("[snyk]\ngroup_id = \"g\"\nintegration = \"github\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown integration type `github`"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("bitbucket-cloud-app"), "{e}");
         let e = Config::from_toml("").unwrap_err();
         assert!(matches!(e, Error::MissingGroupId), "{e}");
         assert!(e.to_string().contains("snyk.group_id"), "{e}");

@@ -56,12 +56,6 @@ pub enum Error {
         /// What it cannot do.
         what: &'static str,
     },
-    /// A job reference in the journal or a plan is not `org/integration/job`.
-    #[error("`{text}` is not a job reference (org/integration/job)")]
-    BadJobReference {
-        /// The text found.
-        text: String,
-    },
     /// Something that should not happen did: a task panicked.
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,8 +96,7 @@ impl Error {
             Self::Config(_)
             | Self::MissingGroupId
             | Self::Malformed { .. }
-            | Self::Locked { .. }
-            | Self::BadJobReference { .. } => ErrorKind::Config,
+            | Self::Locked { .. } => ErrorKind::Config,
             Self::Unsupported { .. } => ErrorKind::Client,
             Self::Internal(_) | Self::JournalStopped { .. } => ErrorKind::Server,
             Self::Bitbucket(e) => e.kind(),

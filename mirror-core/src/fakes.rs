@@ -493,7 +493,7 @@ impl SnykPort for FakeSnyk {
         s.posted.push((org_id.to_string(), full.clone()));
         s.counter += 1;
         let job = JobHandle {
-            org_id: org_id.clone(),
+            org_id: org_id.to_string(),
             integration_id: "int".into(),
             job_id: format!("job-{}", s.counter),
         };

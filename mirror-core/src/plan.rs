@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Integration, Mapping, RetireMode, glob_match};
+use crate::config::{Config, IntegrationType, Mapping, RetireMode, glob_match};
 use crate::conflict::{ConflictReason, counted, repositories};
 use crate::drift::Drift;
 use crate::error::Error;
@@ -140,7 +140,7 @@ pub struct Plan {
     /// The group orgs are created in.
     pub group_id: String,
     /// The integration imports go through.
-    pub integration: Integration,
+    pub integration: IntegrationType,
     /// The template org new orgs copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_org_id: Option<OrgId>,
@@ -212,7 +212,7 @@ impl Plan {
         Self {
             schema_version: PLAN_SCHEMA_VERSION,
             group_id: config.snyk.group_id.clone(),
-            integration: config.snyk.integration,
+            integration: config.snyk.integration.clone(),
             template_org_id: config.snyk.template_org_id.as_deref().map(OrgId::from),
             actions,
             retire: config.drift.retire,
@@ -854,7 +854,7 @@ struct Planner<'a> {
     /// Repositories to record by uuid.
     tracks: Vec<Action>,
     /// The integration type imports go through.
-    integration: &'static str,
+    integration: &'a str,
     /// An integration can be added through the API only for `bitbucket-cloud`, and only when
     /// the Snyk port holds Snyk-side Bitbucket credentials.
     can_add: bool,
@@ -883,7 +883,7 @@ impl<'a> Planner<'a> {
         history: &'a History,
         drift: Drift,
     ) -> Self {
-        let integration = config.snyk.integration.api_name();
+        let integration = config.snyk.integration.as_str();
         let mut orgs: Vec<&OrgInventory> = inventory.snyk.orgs.iter().collect();
         orgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Self {
@@ -892,7 +892,7 @@ impl<'a> Planner<'a> {
             drift,
             tracks: Vec::new(),
             integration,
-            can_add: config.snyk.integration == Integration::BitbucketCloud
+            can_add: config.snyk.integration == IntegrationType::BitbucketCloud
                 && inventory.snyk.can_add_integrations,
             template_has: config.snyk.template_org_id.is_some()
                 && inventory

@@ -242,80 +242,9 @@ pub struct AuditEntry {
     pub name: Option<String>,
 }
 
-/// Where an accepted import job lives. In files it is one string, `org/integration/job`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct JobHandle {
-    /// The org the import went into.
-    pub org_id: OrgId,
-    /// The integration it went through.
-    pub integration_id: IntegrationId,
-    /// The job's id.
-    pub job_id: String,
-}
-
-impl std::fmt::Display for JobHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.org_id, self.integration_id, self.job_id)
-    }
-}
-
-impl From<JobHandle> for String {
-    fn from(h: JobHandle) -> Self {
-        h.to_string()
-    }
-}
-
-impl TryFrom<String> for JobHandle {
-    type Error = Error;
-
-    fn try_from(text: String) -> Result<Self, Error> {
-        text.parse()
-    }
-}
-
-impl std::str::FromStr for JobHandle {
-    type Err = Error;
-
-    /// Reads `org/integration/job`.
-    fn from_str(text: &str) -> Result<Self, Error> {
-        let mut parts = text.split('/');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(o), Some(i), Some(j), None)
-                if !o.is_empty() && !i.is_empty() && !j.is_empty() =>
-            {
-                Ok(Self {
-                    org_id: o.into(),
-                    integration_id: i.into(),
-                    job_id: j.to_owned(),
-                })
-            }
-            _ => Err(Error::BadJobReference {
-                text: text.to_owned(),
-            }),
-        }
-    }
-}
-
-impl From<snyk_client::JobHandle> for JobHandle {
-    fn from(h: snyk_client::JobHandle) -> Self {
-        Self {
-            org_id: h.org_id.into(),
-            integration_id: h.integration_id.into(),
-            job_id: h.job_id,
-        }
-    }
-}
-
-impl From<&JobHandle> for snyk_client::JobHandle {
-    fn from(h: &JobHandle) -> Self {
-        Self {
-            org_id: h.org_id.to_string(),
-            integration_id: h.integration_id.to_string(),
-            job_id: h.job_id.clone(),
-        }
-    }
-}
+/// Where an accepted import job lives (the client's own: one type from the API to the
+/// journal).
+pub use snyk_client::{BadJobReference, JobHandle};
 
 /// One project an import created or tried to create.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -88,8 +88,8 @@ pub use client::{
 pub use endpoints::REST_VERSION;
 pub use error::Error;
 pub use models::{
-    AuditLogEntry, Ignore, ImportJob, ImportLog, ImportRequest, ImportStatus, ImportedProject,
-    IntegrationSettings, IntegrationType, Integrations, JobHandle, Org, Project, ProjectSettings,
-    Target,
+    AuditLogEntry, BadJobReference, Ignore, ImportJob, ImportLog, ImportRequest, ImportStatus,
+    ImportedProject, IntegrationSettings, IntegrationType, Integrations, JobHandle, Org, Project,
+    ProjectSettings, Target,
 };
 pub use region::{Region, host_from_token, normalize_api_url};

@@ -121,6 +121,31 @@ impl IntegrationType {
     }
 }
 
+impl Default for IntegrationType {
+    /// `bitbucket-cloud`, the integration most estates import through.
+    fn default() -> Self {
+        Self::BitbucketCloud
+    }
+}
+
+/// In files people read and write (configurations, plans), the App is `bitbucket-cloud-app`,
+/// the name users give it; [`IntegrationType::as_str`] is the API's name. Both are read back.
+impl Serialize for IntegrationType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            Self::BitbucketConnectApp => "bitbucket-cloud-app",
+            other => other.as_str(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for IntegrationType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(Self::parse(&name))
+    }
+}
+
 impl fmt::Display for IntegrationType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -257,8 +282,9 @@ impl ImportRequest {
 }
 
 /// Where an accepted import job lives: parsed from the `Location` header, polled against the
-/// configured API host.
+/// configured API host. In files (a journal, a log) it is one string, `org/integration/job`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct JobHandle {
     /// The org id.
     pub org_id: String,
@@ -266,6 +292,52 @@ pub struct JobHandle {
     pub integration_id: String,
     /// The job id.
     pub job_id: String,
+}
+
+/// A job reference that is not `org/integration/job`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a job reference (org/integration/job)")]
+pub struct BadJobReference(pub String);
+
+impl fmt::Display for JobHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.org_id, self.integration_id, self.job_id)
+    }
+}
+
+impl From<JobHandle> for String {
+    fn from(h: JobHandle) -> Self {
+        h.to_string()
+    }
+}
+
+impl TryFrom<String> for JobHandle {
+    type Error = BadJobReference;
+
+    fn try_from(text: String) -> Result<Self, BadJobReference> {
+        text.parse()
+    }
+}
+
+impl std::str::FromStr for JobHandle {
+    type Err = BadJobReference;
+
+    /// Reads `org/integration/job`.
+    fn from_str(text: &str) -> Result<Self, BadJobReference> {
+        let mut parts = text.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(o), Some(i), Some(j), None)
+                if !o.is_empty() && !i.is_empty() && !j.is_empty() =>
+            {
+                Ok(Self {
+                    org_id: o.to_owned(),
+                    integration_id: i.to_owned(),
+                    job_id: j.to_owned(),
+                })
+            }
+            _ => Err(BadJobReference(text.to_owned())),
+        }
+    }
 }
 
 impl JobHandle {
@@ -859,6 +931,39 @@ pub(crate) mod rest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_handle_is_one_string_in_files_and_a_bad_one_is_named() {
+        let h = JobHandle::from_location("https://api.snyk.io/v1/org/o1/integrations/i1/import/j1")
+            .unwrap();
+        let text = serde_json::to_string(&h).unwrap();
+        assert_eq!(text, "\"o1/i1/j1\"");
+        assert_eq!(serde_json::from_str::<JobHandle>(&text).unwrap(), h);
+        for bad in ["\"o1/i1\"", "\"o1//j1\"", "\"a/b/c/d\""] {
+            let e = serde_json::from_str::<JobHandle>(bad).unwrap_err();
+            assert!(e.to_string().contains("is not a job reference"), "{e}");
+        }
+    }
+
+    #[test]
+    fn integration_types_are_written_as_people_name_them_and_read_by_either_name() {
+        for (t, written) in [
+            (IntegrationType::BitbucketCloud, "\"bitbucket-cloud\""),
+            (
+                IntegrationType::BitbucketConnectApp,
+                "\"bitbucket-cloud-app\"",
+            ),
+            (IntegrationType::Other("github".into()), "\"github\""),
+        ] {
+            assert_eq!(serde_json::to_string(&t).unwrap(), written);
+            assert_eq!(serde_json::from_str::<IntegrationType>(written).unwrap(), t);
+        }
+        assert_eq!(
+            serde_json::from_str::<IntegrationType>("\"bitbucket-connect-app\"").unwrap(),
+            IntegrationType::BitbucketConnectApp
+        );
+        assert_eq!(IntegrationType::default(), IntegrationType::BitbucketCloud);
+    }
 
     #[test]
     fn an_audit_log_page_holds_its_items_under_data_items() {

@@ -19,7 +19,7 @@ use mirror_core::compat::{
     ImportTargets, ImportedTargetLine, OrgCreation, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
 };
 use mirror_core::config::ApplyOptions;
-use mirror_core::config::Integration;
+use mirror_core::config::integration_type;
 use mirror_core::ids::{IntegrationId, OrgId};
 use mirror_core::import::{ImportContext, ImportOutcome, ImportTask, run_imports};
 use mirror_core::journal::Journal;
@@ -265,20 +265,20 @@ fn created_entry(
 /// `import:data`.
 pub async fn import_data(g: &Global, out: Out, a: &ImportDataArgs) -> Result<u8> {
     check_source(&a.source)?;
-    let integration = Integration::parse(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
+    let integration = integration_type(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
     let orgs: CreatedOrgs = compat::read_json(&a.orgs_data)?;
     let bitbucket = settings::bitbucket(g)?;
     let mut targets = ImportTargets::default();
     let mut problems = 0;
     let (mut empty, mut repos_seen) = (0, 0);
     for org in &orgs.org_data {
-        let Some(int) = org.integrations.get(integration.api_name()) else {
+        let Some(int) = org.integrations.get(integration.as_str()) else {
             problems += 1;
             out.status(&format!(
                 "org {} ({}) has no {} integration: its repositories are left out",
                 org.name,
                 org.id,
-                integration.api_name()
+                integration.as_str()
             ));
             continue;
         };
@@ -327,8 +327,8 @@ pub async fn import_data(g: &Global, out: Out, a: &ImportDataArgs) -> Result<u8>
 
 /// `list:imported`.
 pub async fn list_imported(g: &Global, out: Out, a: &ListImportedArgs) -> Result<u8> {
-    let integration = Integration::parse(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
-    let kind = integration.api_name();
+    let integration = integration_type(&a.integration_type).map_err(|e| Usage(e.to_string()))?;
+    let kind = integration.as_str();
     let snyk = settings::snyk(g)?;
     let org_ids: Vec<String> = match &a.org_id {
         Some(o) => vec![o.clone()],

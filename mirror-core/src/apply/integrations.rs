@@ -22,7 +22,7 @@ pub(crate) async fn ensure(
     ready: &Ready,
     stage: &mut Stage<'_>,
 ) -> Result<IntegrationOf, Error> {
-    let kind = plan.integration.api_name();
+    let kind = plan.integration.as_str();
     let mut integration_of: IntegrationOf = ready
         .values()
         .filter_map(|(id, int)| int.clone().map(|i| (id.clone(), i)))

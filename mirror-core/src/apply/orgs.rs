@@ -95,7 +95,7 @@ pub(crate) async fn create(
                 group_id: &plan.group_id,
                 name: name.as_str(),
                 template: plan.template_org_id.as_ref(),
-                integration: plan.integration.api_name(),
+                integration: plan.integration.as_str(),
             }),
             _ => None,
         })

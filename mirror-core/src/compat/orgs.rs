@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use crate::apply::orgs::{Maker, OrgSpec, Outcome, make_all};
 use crate::compat::OrgDataEntry;
-use crate::config::Integration;
+use crate::config::IntegrationType;
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::journal::Journal;
@@ -68,7 +68,7 @@ pub async fn create_orgs(
             group_id: &e.group_id,
             name: &e.name,
             template: template.as_ref(),
-            integration: Integration::BitbucketCloud.api_name(),
+            integration: IntegrationType::BitbucketCloud.as_str(),
         })
         .collect();
     let writer = journal.writer();
