@@ -54,6 +54,7 @@ mod error;
 pub mod instances;
 mod lenient;
 mod oauth;
+pub mod paginate;
 mod pool;
 pub mod redact;
 mod retry;
@@ -71,6 +72,7 @@ pub use client::{
 pub use error::{BoxError, Delivery, Error, ErrorKind, is_idempotent};
 pub use lenient::{SkippedItem, decode_items, warn_skipped};
 pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredentialsBuilder};
+pub use paginate::{Page, PageStrategy, Paginator};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{Backoff, RetryPolicy, parse_retry_after};
 pub use transport::{ReqwestTransport, Transport, TransportConfig, TransportError};

@@ -17,7 +17,7 @@ use crate::endpoints::{
 };
 use crate::error::classify;
 use crate::models::{Page, Project, Repository, User, Workspace, WorkspaceAccess};
-use crate::paginate::Paginator;
+use crate::paginate::{Cursor, Listing, Paginator};
 use crate::webhooks::{Webhook, WebhookSpec};
 use crate::{Error, Identified};
 
@@ -254,14 +254,17 @@ impl BitbucketClient {
 
     fn paginator<T>(&self, endpoint: &impl Endpoint, workspace: Option<&str>) -> Paginator<T>
     where
-        T: DeserializeOwned + Identified + Send + 'static,
+        T: DeserializeOwned + Identified + Send + Sync + 'static,
     {
         let first = self
             .http
             .request_for(endpoint)
-            .map(|r| r.url)
+            .map(|r| Cursor::at(r.url))
             .map_err(Error::from);
-        Paginator::new(self.clone(), first, workspace.map(str::to_owned))
+        Paginator::new(
+            Listing::new(self.clone(), workspace.map(str::to_owned)),
+            first,
+        )
     }
 
     /// `GET /user`: the authenticated user. Access tokens have no user.
@@ -280,11 +283,10 @@ impl BitbucketClient {
     pub fn user_workspaces(&self, administrator: Option<bool>) -> Paginator<WorkspaceAccess> {
         if !self.can_list_workspaces() {
             return Paginator::new(
-                self.clone(),
+                Listing::new(self.clone(), None),
                 Err(Error::WorkspaceListingUnsupported {
                     credential: self.kind,
                 }),
-                None,
             );
         }
         self.paginator(

@@ -131,4 +131,4 @@ pub use error::Error;
 pub use models::{
     Identified, Page, Project, Repository, User, Workspace, WorkspaceAccess, WorkspaceRef,
 };
-pub use paginate::Paginator;
+pub use paginate::{Cursor, Listing, Paginator};

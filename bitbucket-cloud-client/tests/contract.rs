@@ -317,7 +317,7 @@ async fn generated_payloads_the_spec_allows_decode() {
                 .as_ref()
                 .unwrap_or_else(|e| panic!("{context}: {e}"));
             let sent = listings[0].1["values"].as_array().map_or(0, Vec::len);
-            assert_eq!(page.values.len() + page.skipped.len(), sent, "{context}");
+            assert_eq!(page.items.len() + page.skipped.len(), sent, "{context}");
             if maximal && seed % 2 == 0 {
                 assert!(page.skipped.is_empty(), "{context}: {:?}", page.skipped);
             }

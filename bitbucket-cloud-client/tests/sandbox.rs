@@ -88,7 +88,7 @@ async fn pages_of_100_make_the_minimum_number_of_requests() {
         .await
         .unwrap();
     assert_eq!(
-        pages.iter().map(|p| p.values.len()).collect::<Vec<_>>(),
+        pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
         [100, 100, 50]
     );
     assert_eq!(sandbox.stats().route("GET /repositories/{workspace}"), 3);

@@ -241,7 +241,7 @@ async fn three_pages_followed_verbatim_and_duplicates_removed() {
     .unwrap()
     .unwrap();
     assert_eq!(pages.len(), 3);
-    assert_eq!(pages[1].values.len(), 2);
+    assert_eq!(pages[1].items.len(), 2);
 }
 
 #[tokio::test]

@@ -8,28 +8,28 @@ use api_support::{
     ApiRequest, ApiResponse, Authorizer, ClientAuthentication, Credential, CredentialPool,
     Endpoint, HttpClient, HttpOptions, OAuthClientCredentials, RateLimit, StaticAuth,
 };
-use futures_util::{Stream, TryStreamExt, stream};
-use http::{HeaderName, Method};
+use futures_util::{Stream, TryStreamExt};
+use http::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::Error;
 use crate::endpoints::{
     AddBitbucketCloudIntegration, AddIgnore, BITBUCKET_SOURCE_TYPES, CloneIntegration, CreateOrg,
-    DeleteOrg, DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, GroupOrgsV1,
-    Import, ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIgnores, ListIntegrations,
+    DeleteOrg, DeleteProject, DeleteTarget, DisableNotifications, GetOrg, GroupOrgs, Import,
+    ImportJobStatus, IntegrationSettingsEndpoint, JSON_API, ListIgnores, ListIntegrations,
     ListProjects, ListTargets, PatchProject, RenameOrg, SearchAuditLog, SetProjectActive,
     UpdateBitbucketCloudCredentials, UpdateProjectBranch,
 };
 use crate::error::classify;
-use crate::models::rest::{Document, OrgResource, ProjectResource, Single, TargetResource};
+use crate::models::rest::{OrgResource, ProjectResource, Single, TargetResource};
 use crate::models::{
     AuditLogEntry, CreatedOrgV1, Ignore, ImportJob, ImportRequest, IntegrationSettings,
     IntegrationType, Integrations, JobHandle, Org, Project, ProjectSettings, Target,
 };
 use crate::region::{Region, host_from_token, normalize_api_url};
-use crate::{Error, models::GroupOrgsV1 as GroupOrgsV1Answer};
 
 /// v1's default client-side budget: 2,000 requests a minute per token.
 pub const V1_PER_MINUTE: u32 = 2_000;
@@ -328,7 +328,7 @@ impl fmt::Debug for SnykClient {
     }
 }
 
-fn json<T: DeserializeOwned>(r: ApiResponse) -> Result<T, Error> {
+pub(crate) fn json<T: DeserializeOwned>(r: ApiResponse) -> Result<T, Error> {
     r.json().map_err(Error::from)
 }
 
@@ -365,7 +365,11 @@ impl SnykClient {
         &self.rest
     }
 
-    async fn send_v1(&self, e: &impl Endpoint, group: Option<&str>) -> Result<ApiResponse, Error> {
+    pub(crate) async fn send_v1(
+        &self,
+        e: &impl Endpoint,
+        group: Option<&str>,
+    ) -> Result<ApiResponse, Error> {
         let request = self.v1.request_for(e)?;
         self.v1
             .send(request)
@@ -373,7 +377,7 @@ impl SnykClient {
             .map_err(|err| classify(err, group))
     }
 
-    async fn send_rest(
+    pub(crate) async fn send_rest(
         &self,
         request: ApiRequest,
         group: Option<&str>,
@@ -406,25 +410,12 @@ impl SnykClient {
         group_id: &str,
         prefix: Option<&str>,
     ) -> Result<Vec<Org>, Error> {
-        let mut all = Vec::new();
-        for page in 1.. {
-            let e = GroupOrgsV1 {
-                group_id: group_id.to_owned(),
-                page,
-                per_page: 100,
-                name: prefix.map(str::to_owned),
-            };
-            let answer: GroupOrgsV1Answer = json(self.send_v1(&e, Some(group_id)).await?)?;
-            let n = answer.orgs.len();
-            all.extend(answer.orgs.into_iter().map(|mut o| {
-                o.group_id = Some(group_id.to_owned());
-                o
-            }));
-            if n < 100 {
-                break;
-            }
-        }
-        Ok(all)
+        let pages = crate::paginate::GroupOrgPages {
+            client: self.clone(),
+            group_id: group_id.to_owned(),
+            name: prefix.map(str::to_owned),
+        };
+        api_support::Paginator::new(pages, Ok(1)).collect().await
     }
 
     /// Every org of a group through REST cursor paging, as a `Send + 'static` stream.
@@ -1043,91 +1034,23 @@ impl SnykClient {
     where
         E: Endpoint,
         R: DeserializeOwned + Into<T> + Send + 'static,
-        T: Send + 'static,
+        T: Send + Sync + 'static,
     {
         let first = self
             .rest
             .request_for(endpoint)
             .map(|r| r.url)
             .map_err(Error::from);
-        let client = self.clone();
         let listing = first
             .as_ref()
             .map_or(String::new(), |u| u.path().to_owned());
-        // The listing's state: the next page (None once done), and the items received so far,
-        // readable or not (more than none: the page being read is not the first).
-        let start = (
-            client,
-            Some(first),
-            Vec::<T>::new().into_iter(),
+        let pages = crate::paginate::RestListing::<R, T> {
+            client: self.clone(),
             group,
-            0_u64,
-        );
-        stream::try_unfold(
-            start,
-            move |(client, mut next, mut buffer, group, mut received)| {
-                let listing = listing.clone();
-                async move {
-                    loop {
-                        if let Some(item) = buffer.next() {
-                            received += 1;
-                            return Ok(Some((item, (client, next, buffer, group, received))));
-                        }
-                        let Some(url) = next.take() else {
-                            return Ok(None);
-                        };
-                        let url = url?;
-                        let get = || {
-                            client.send_rest(
-                                ApiRequest::new(Method::GET, url.clone()),
-                                group.as_deref(),
-                            )
-                        };
-                        let answer = match get().await {
-                            Ok(answer) => answer,
-                            // A later page that cannot be read (a `links.next` that answers 404, say)
-                            // is asked for once more; then the listing fails as incomplete, never
-                            // passing for the whole.
-                            Err(first_error) if received > 0 => {
-                                tracing::warn!(page = %url.path(), error = %first_error, "a page of a listing failed; asking again");
-                                get().await.map_err(|e| Error::IncompleteListing {
-                                    what: listing.clone(),
-                                    page: url.path().to_owned(),
-                                    received,
-                                    reason: e.to_string(),
-                                    source: Box::new(e),
-                                })?
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        let doc: Document<serde_json::Value> = json(answer)?;
-                        // Whether the page held items at all, readable or not: a page of only
-                        // unreadable items does not end the listing.
-                        let had_items = !doc.data.is_empty();
-                        let (data, skipped) = api_support::decode_items::<R>(doc.data);
-                        api_support::warn_skipped(&listing, received, &skipped);
-                        received += skipped.len() as u64;
-                        let links = doc.links.unwrap_or_default();
-                        let self_link = links
-                            .self_link
-                            .as_ref()
-                            .and_then(|s| client.resolve_rest_link(s.href()).ok());
-                        if had_items && let Some(n) = links.next {
-                            let resolved = client.resolve_rest_link(n.href());
-                            let same = match &resolved {
-                                Ok(u) => *u == url || Some(u) == self_link.as_ref(),
-                                Err(_) => false,
-                            };
-                            if !same {
-                                next = Some(resolved);
-                            }
-                        }
-                        let items: Vec<T> = data.into_iter().map(Into::into).collect();
-                        buffer = items.into_iter();
-                    }
-                }
-            },
-        )
+            listing,
+            _items: std::marker::PhantomData,
+        };
+        api_support::Paginator::new(pages, first).items()
     }
 }
 

@@ -75,6 +75,7 @@ mod client;
 pub mod endpoints;
 mod error;
 pub mod models;
+mod paginate;
 mod poll;
 pub mod region;
 #[cfg(feature = "sandbox")]
