@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
+use crate::journal::operation::journaled;
 use crate::journal::{Event, JournalWriter};
 use crate::ports::SnykPort;
 
@@ -44,13 +45,13 @@ async fn update_one(
     integration_id: &IntegrationId,
     fingerprint: &str,
 ) -> Result<(), Error> {
-    snyk.update_bitbucket_credentials(org_id, integration_id)
-        .await?;
-    writer
-        .append(Event::CredentialsUpdated {
+    let update = snyk.update_bitbucket_credentials(org_id, integration_id);
+    journaled(writer, None, update, |updated| {
+        updated.is_ok().then(|| Event::CredentialsUpdated {
             org_id: org_id.clone(),
             integration_id: integration_id.clone(),
             fingerprint: fingerprint.to_owned(),
         })
-        .await
+    })
+    .await?
 }

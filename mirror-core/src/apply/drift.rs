@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::ids::{OrgId, RepoUuid, TargetId};
 use crate::inventory::bitbucket_targets;
+use crate::journal::operation::{drift_step, journaled};
 use crate::journal::{DriftOperation, Event, Journal, JournalWriter, RetireDone};
 use crate::plan::{Action, Plan, RetireReason};
 use crate::ports::SnykPort;
@@ -30,18 +31,6 @@ fn gone(e: &Error) -> bool {
 }
 
 impl Stage<'_> {
-    async fn intent(&self, operation: &DriftOperation) -> Result<(), Error> {
-        self.writer
-            .append(Event::DriftIntent {
-                operation: operation.clone(),
-            })
-            .await
-    }
-
-    async fn done(&self, operation: DriftOperation) -> Result<(), Error> {
-        self.writer.append(Event::DriftDone { operation }).await
-    }
-
     fn failed(&mut self, repository: &str, org: &str, what: &str, e: &Error) {
         self.report.failed_changes.push(FailedChange {
             repository: repository.to_owned(),
@@ -62,10 +51,17 @@ pub(crate) async fn rename_orgs(plan: &Plan, stage: &mut Stage<'_>) -> Result<()
             from: from.clone(),
             to: to.clone(),
         };
-        stage.intent(&operation).await?;
-        match stage.snyk.rename_org(org_id, to).await {
+        let renamed = journaled(
+            &stage.writer,
+            Some(Event::DriftIntent {
+                operation: operation.clone(),
+            }),
+            stage.snyk.rename_org(org_id, to),
+            |r| r.is_ok().then_some(Event::DriftDone { operation }),
+        )
+        .await?;
+        match renamed {
             Ok(()) => {
-                stage.done(operation).await?;
                 stage.report.orgs_renamed.push(crate::report::OrgRename {
                     from: from.clone(),
                     to: to.clone(),
@@ -161,10 +157,6 @@ struct Follow {
 }
 
 impl Follow {
-    async fn journal(&self, event: Event) -> Result<(), Error> {
-        self.writer.append(event).await
-    }
-
     fn target(&self, placement: &Placement) -> Option<TargetId> {
         placement.target_id.clone().or_else(|| {
             self.targets
@@ -220,19 +212,19 @@ impl Change {
                     from: Some(from.clone()),
                     to: to.clone(),
                 };
-                f.journal(Event::DriftIntent {
-                    operation: operation.clone(),
-                })
-                .await?;
-                if let Some(target) = f.target(placement) {
-                    let org_id = &placement.org_id;
-                    for p in f.snyk.projects(org_id, &target).await? {
-                        if p.active && p.branch.as_deref() == Some(from.as_str()) {
-                            f.snyk.set_project_branch(org_id, &p.id, to).await?;
+                let again = operation.clone();
+                let rebranch = async {
+                    if let Some(target) = f.target(placement) {
+                        let org_id = &placement.org_id;
+                        for p in f.snyk.projects(org_id, &target).await? {
+                            if p.active && p.branch.as_deref() == Some(from.as_str()) {
+                                f.snyk.set_project_branch(org_id, &p.id, to).await?;
+                            }
                         }
                     }
-                }
-                f.journal(Event::DriftDone { operation }).await?;
+                    Ok(())
+                };
+                drift_step(&f.writer, operation, rebranch, |()| again).await?;
                 Ok(Done::Branch(BranchChange {
                     repository: placement.full_name.clone(),
                     org: org.clone(),
@@ -286,17 +278,17 @@ async fn reactivate(
         run: run.map(str::to_owned),
         projects: projects.to_vec(),
     };
-    f.journal(Event::DriftIntent {
-        operation: operation.clone(),
-    })
-    .await?;
-    for p in projects {
-        match f.snyk.activate_project(&placement.org_id, p).await {
-            Err(e) if !gone(&e) => return Err(e),
-            _ => {}
+    let again = operation.clone();
+    let activate = async {
+        for p in projects {
+            match f.snyk.activate_project(&placement.org_id, p).await {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => {}
+            }
         }
-    }
-    f.journal(Event::DriftDone { operation }).await?;
+        Ok(())
+    };
+    drift_step(&f.writer, operation, activate, |()| again).await?;
     Ok(Done::Reactivated(placement.full_name.clone()))
 }
 
@@ -332,29 +324,27 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
         placement: placement.clone(),
         done,
     };
-    f.journal(Event::DriftIntent {
-        operation: operation(None),
-    })
-    .await?;
-    let changed = retire_in_snyk(f, placement, *mode).await?;
-    // The report says what was done, never "deactivated" or "deleted" where no request was
-    // sent.
-    line.already_gone = changed.is_empty();
-    let done = RetireDone {
+    let done = |changed: &Vec<ProjectId>| RetireDone {
         run: f.run.clone(),
         at: crate::inventory::unix_now(),
         deleted: *mode == RetireMode::Delete,
-        projects: changed,
+        projects: changed.clone(),
         quarantine: *quarantine,
         not_ours: matches!(
             why,
             RetireReason::NotMirrored { .. } | RetireReason::Duplicate { .. }
         ),
     };
-    f.journal(Event::DriftDone {
-        operation: operation(Some(done)),
-    })
+    let changed = drift_step(
+        &f.writer,
+        operation(None),
+        retire_in_snyk(f, placement, *mode),
+        |changed| operation(Some(done(changed))),
+    )
     .await?;
+    // The report says what was done, never "deactivated" or "deleted" where no request was
+    // sent.
+    line.already_gone = changed.is_empty();
     Ok(match why {
         RetireReason::Renamed { .. } | RetireReason::Moved { .. } => Done::Replaced {
             renamed: matches!(why, RetireReason::Renamed { .. }),
@@ -377,29 +367,27 @@ async fn carry(f: &Follow, from: &Placement, to: &Placement) -> Result<Carried, 
         to: to.clone(),
         carried,
     };
-    f.journal(Event::DriftIntent {
-        operation: operation(None),
-    })
-    .await?;
-    let mut carried = match (f.target(from), f.target(to)) {
-        (Some(old_target), Some(new_target)) => {
-            let twins = super::carry::Twins {
-                old: from,
-                old_target: &old_target,
-                new: to,
-                new_target: &new_target,
-            };
-            super::carry::carry_over(f.snyk.as_ref(), &twins).await?
-        }
-        _ => Carried::default(),
+    let copy = async {
+        let mut carried = match (f.target(from), f.target(to)) {
+            (Some(old_target), Some(new_target)) => {
+                let twins = super::carry::Twins {
+                    old: from,
+                    old_target: &old_target,
+                    new: to,
+                    new_target: &new_target,
+                };
+                super::carry::carry_over(f.snyk.as_ref(), &twins).await?
+            }
+            _ => Carried::default(),
+        };
+        carried.from.clone_from(&from.full_name);
+        carried.to.clone_from(&to.full_name);
+        Ok(carried)
     };
-    carried.from.clone_from(&from.full_name);
-    carried.to.clone_from(&to.full_name);
-    f.journal(Event::DriftDone {
-        operation: operation(Some(carried.clone())),
+    drift_step(&f.writer, operation(None), copy, |carried| {
+        operation(Some(carried.clone()))
     })
-    .await?;
-    Ok(carried)
+    .await
 }
 
 /// Deactivates (or deletes) what Snyk holds of a target: its projects that are active (or

@@ -10,6 +10,7 @@ use crate::conflict::{Conflict, ConflictReason};
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::journal::Event;
+use crate::journal::operation::journaled;
 use crate::plan::{Action, Plan};
 use crate::report::OrgStep;
 
@@ -45,15 +46,17 @@ pub(crate) async fn ensure(
             integration_of.insert(id, existing);
             continue;
         }
-        let reason = match stage.snyk.add_bitbucket_integration(&id).await {
+        let add = stage.snyk.add_bitbucket_integration(&id);
+        let added = journaled(&stage.writer, None, add, |added| match added {
+            Ok(Some(int)) => Some(Event::IntegrationAdded {
+                org_id: id.clone(),
+                integration_id: int.clone(),
+            }),
+            _ => None,
+        })
+        .await?;
+        let reason = match added {
             Ok(Some(int)) => {
-                stage
-                    .writer
-                    .append(Event::IntegrationAdded {
-                        org_id: id.clone(),
-                        integration_id: int.clone(),
-                    })
-                    .await?;
                 stage.report.integrations_added.push(org.clone());
                 integration_of.insert(id, int);
                 continue;

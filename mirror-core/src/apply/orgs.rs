@@ -14,6 +14,7 @@ use crate::conflict::{Conflict, ConflictReason};
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::ApplyObserver;
+use crate::journal::operation::journaled;
 use crate::journal::{Event, JournalWriter};
 use crate::plan::{Action, Plan};
 use crate::ports::{SnykOrg, SnykPort};
@@ -158,17 +159,13 @@ async fn make_ready(maker: &Maker<'_>, spec: &OrgSpec<'_>) -> Result<Outcome, Er
     let mut warnings = Vec::new();
     let (org, created) = match found.len() {
         0 => {
-            maker
-                .writer
-                .append(Event::OrgCreateIntent {
-                    name: name.to_owned(),
-                })
-                .await?;
-            match maker
-                .snyk
-                .create_org(spec.group_id, name, spec.template)
-                .await
-            {
+            // The org ready is journaled below, once its integrations are known: an intent
+            // without it is looked for by name next time.
+            let intent = Event::OrgCreateIntent {
+                name: name.to_owned(),
+            };
+            let create = maker.snyk.create_org(spec.group_id, name, spec.template);
+            match journaled(maker.writer, Some(intent), create, |_| None).await? {
                 Ok(org) => settle(maker.snyk, spec, org, &mut warnings).await?,
                 Err(e) => return Ok(Outcome::Failed(e)),
             }
@@ -180,16 +177,19 @@ async fn make_ready(maker: &Maker<'_>, spec: &OrgSpec<'_>) -> Result<Outcome, Er
             ));
         }
     };
-    let integrations = maker.snyk.integrations(&org.id).await?;
-    maker
-        .writer
-        .append(Event::OrgReady {
-            name: name.to_owned(),
-            org_id: org.id.clone(),
-            integration_id: integrations.get(spec.integration).cloned(),
-            created,
-        })
-        .await?;
+    let ready = |integrations: &Result<BTreeMap<String, IntegrationId>, Error>| {
+        integrations
+            .as_ref()
+            .ok()
+            .map(|integrations| Event::OrgReady {
+                name: name.to_owned(),
+                org_id: org.id.clone(),
+                integration_id: integrations.get(spec.integration).cloned(),
+                created,
+            })
+    };
+    let integrations = maker.snyk.integrations(&org.id);
+    let integrations = journaled(maker.writer, None, integrations, ready).await??;
     let mut quiet = false;
     if created && maker.notifications_off {
         match maker.snyk.disable_notifications(&org.id).await {

@@ -30,6 +30,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId, RepoUuid};
+use crate::journal::operation::journaled;
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
 use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};
 
@@ -268,18 +269,22 @@ pub(crate) async fn import_gated(
         }
     };
     let resumed = task.resume != Resume::Fresh;
-    let waited = ctx.snyk.wait(&job).await;
-    drop(held);
+    let follow = async {
+        let waited = ctx.snyk.wait(&job).await;
+        drop(held);
+        waited
+    };
+    let waited = journaled(&ctx.writer, None, follow, |waited| {
+        waited.as_ref().ok().map(|outcome| finished(task, outcome))
+    })
+    .await?;
     match waited {
-        Ok(outcome) => {
-            ctx.writer.append(finished(task, &outcome)).await?;
-            Ok(ImportOutcome::Ended {
-                job,
-                outcome,
-                accepted,
-                resumed,
-            })
-        }
+        Ok(outcome) => Ok(ImportOutcome::Ended {
+            job,
+            outcome,
+            accepted,
+            resumed,
+        }),
         Err(error) => Ok(ImportOutcome::Unfollowed { accepted, error }),
     }
 }
@@ -295,41 +300,37 @@ async fn permit(gate: Option<&Semaphore>) -> Option<SemaphorePermit<'_>> {
 /// Steps 1 to 3: intent, post, accepted (or refused). The outer error is the journal's.
 async fn post(task: &ImportTask, ctx: &ImportContext) -> Result<Result<JobHandle, Error>, Error> {
     let repository = task.repository();
-    ctx.writer
-        .append(Event::ImportIntent {
-            org_id: task.org_id.clone(),
+    let org_id = || task.org_id.clone();
+    let posted = journaled(
+        &ctx.writer,
+        Some(Event::ImportIntent {
+            org_id: org_id(),
             repository: repository.clone(),
-        })
-        .await?;
-    match ctx
-        .snyk
-        .import(&task.org_id, &task.integration_id, &task.spec)
-        .await
-    {
-        Ok(job) => {
-            ctx.writer
-                .append(Event::ImportAccepted {
-                    org_id: task.org_id.clone(),
+        }),
+        ctx.snyk
+            .import(&task.org_id, &task.integration_id, &task.spec),
+        |answer| {
+            Some(match answer {
+                Ok(job) => Event::ImportAccepted {
+                    org_id: org_id(),
                     repository: repository.clone(),
                     job: job.clone(),
-                })
-                .await?;
-            ctx.observer.import_accepted(&repository);
-            ctx.observer.job_accepted(task, &job);
-            Ok(Ok(job))
-        }
-        Err(e) => {
-            ctx.writer
-                .append(Event::ImportFailed {
-                    org_id: task.org_id.clone(),
-                    repository,
+                },
+                Err(e) => Event::ImportFailed {
+                    org_id: org_id(),
+                    repository: repository.clone(),
                     message: e.to_string(),
                     project_cap: e.is_project_cap(),
-                })
-                .await?;
-            Ok(Err(e))
-        }
+                },
+            })
+        },
+    )
+    .await?;
+    if let Ok(job) = &posted {
+        ctx.observer.import_accepted(&repository);
+        ctx.observer.job_accepted(task, job);
     }
+    Ok(posted)
 }
 
 /// A completed outcome for a target found in Snyk without a post.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::ids::{IntegrationId, OrgId};
 use crate::import::ImportContext;
+use crate::journal::operation::journaled;
 use crate::journal::{Event, JournalState};
 use crate::ports::Settings;
 use crate::report::Report;
@@ -98,21 +99,15 @@ impl SettingsGuard {
         if off.is_empty() {
             return Ok(());
         }
-        if saved.is_none() {
-            ctx.writer
-                .append(Event::IntegrationQuieted {
-                    org_id: key.0.clone(),
-                    integration_id: key.1.clone(),
-                    original: original.clone(),
-                })
-                .await?;
-        }
+        // What to put back is on disk before anything changes (once: a run that died left it).
+        let intent = saved.is_none().then(|| Event::IntegrationQuieted {
+            org_id: key.0.clone(),
+            integration_id: key.1.clone(),
+            original: original.clone(),
+        });
+        let quiet = ctx.snyk.update_integration_settings(&key.0, &key.1, &off);
         // Restored later even if this fails: part of it may have been applied.
-        if let Err(e) = ctx
-            .snyk
-            .update_integration_settings(&key.0, &key.1, &off)
-            .await
-        {
+        if let Err(e) = journaled(&ctx.writer, intent, quiet, |_| None).await? {
             report.warnings.push(format!(
                 "{org_name}: PR checks and fix PRs could not be turned off: {e}"
             ));
@@ -165,18 +160,18 @@ async fn restore(
     ctx: &ImportContext,
     report: &mut Report,
 ) -> Result<(), Error> {
-    match ctx
+    let put_back = ctx
         .snyk
-        .update_integration_settings(&org_id, &integration_id, original)
-        .await
-    {
+        .update_integration_settings(&org_id, &integration_id, original);
+    let restored = journaled(&ctx.writer, None, put_back, |put_back| {
+        put_back.is_ok().then(|| Event::IntegrationRestored {
+            org_id: org_id.clone(),
+            integration_id: integration_id.clone(),
+        })
+    })
+    .await?;
+    match restored {
         Ok(()) => {
-            ctx.writer
-                .append(Event::IntegrationRestored {
-                    org_id,
-                    integration_id,
-                })
-                .await?;
             report.integrations_quieted.push(org_name.to_owned());
         }
         Err(e) => report.warnings.push(format!(

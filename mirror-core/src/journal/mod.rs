@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 pub mod compact;
+pub(crate) mod operation;
 mod seen;
 
 pub use seen::MAX_REMEMBERED;
