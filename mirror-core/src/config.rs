@@ -19,6 +19,7 @@
 //! exclusion_globs = ["fixtures", "tests"]
 //! ```
 
+pub use crate::patterns::{Visibility, glob_match, glob_pattern};
 use serde::{Deserialize, Serialize};
 pub use snyk_client::IntegrationType;
 
@@ -153,6 +154,10 @@ fn known_integration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Integrati
     integration_type(&name).map_err(serde::de::Error::custom)
 }
 
+/// How long an org's kept read is trusted when the audit log names no change in it, by
+/// default (`snyk.full_every`).
+pub const SNYK_FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The Snyk side.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,7 +190,7 @@ impl SnykSettings {
         self.full_read_every
             .as_deref()
             .and_then(|t| humantime::parse_duration(t).ok())
-            .unwrap_or(crate::snyk_listing::FULL_EVERY)
+            .unwrap_or(SNYK_FULL_EVERY)
     }
 }
 
@@ -198,19 +203,6 @@ pub enum PeopleChanges {
     Respect,
     /// Undo them: import a removed target again, reactivate deactivated projects.
     Restore,
-}
-
-/// Public, private or both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// Every repository.
-    #[default]
-    All,
-    /// Only private repositories.
-    Private,
-    /// Only public repositories.
-    Public,
 }
 
 /// What to mirror from Bitbucket.
@@ -572,44 +564,6 @@ fn check_template(template: &str, allowed: &[&str]) -> Result<(), Error> {
         return Err(Error::Config("mapping.name is empty".to_owned()));
     }
     Ok(())
-}
-
-/// How patterns match: without regard to case, and `*` runs over `/` as well.
-const GLOB: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: false,
-    require_literal_separator: false,
-    require_literal_leading_dot: false,
-};
-
-/// A pattern as the configuration's rules write it: `*` (any run), `?` (one character) and
-/// character classes (`[0-4]`, `[!x]`), matched without regard to case.
-///
-/// # Errors
-/// [`Error::Config`] naming the pattern and what is wrong with it.
-pub fn glob_pattern(pattern: &str) -> Result<glob::Pattern, Error> {
-    glob::Pattern::new(pattern).map_err(|e| {
-        Error::Config(format!(
-            "`{pattern}` is not a pattern this tool reads ({}): use *, ? and character classes such as [0-4]",
-            e.msg
-        ))
-    })
-}
-
-/// Whether `text` matches the pattern (see [`glob_pattern`]); a pattern that is not one
-/// matches nothing (the configuration's checks refuse it before).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    thread_local! {
-        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Option<glob::Pattern>>> =
-            std::cell::RefCell::default();
-    }
-    COMPILED.with(|compiled| {
-        compiled
-            .borrow_mut()
-            .entry(pattern.to_owned())
-            .or_insert_with(|| glob::Pattern::new(pattern).ok())
-            .as_ref()
-            .is_some_and(|p| p.matches_with(text, GLOB))
-    })
 }
 
 #[cfg(test)]

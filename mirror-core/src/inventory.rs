@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Mapping, glob_match};
+use crate::clock::unix_now;
+use crate::config::{Config, Mapping};
 use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
+use crate::patterns::glob_match;
 use bitbucket_cloud_client::ErrorKind;
 
 pub(crate) mod read;
@@ -280,13 +282,6 @@ pub struct Inventory {
     /// quarantined targets are judged due for deletion. `None` judges none due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<u64>,
-}
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {

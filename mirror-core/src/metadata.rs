@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Visibility, glob_match};
 use crate::error::Error;
 use crate::ids::{OrgId, ProjectId};
+use crate::patterns::{Visibility, glob_match};
 use crate::ports::{ProjectSettings, Repo, SnykPort};
 
 /// One `[[metadata]]` rule.

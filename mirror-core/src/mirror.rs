@@ -14,13 +14,14 @@ use tokio::sync::watch;
 use crate::adapters::{BitbucketAdapter, SnykAdapter};
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::admission::Admission;
 use crate::ids::RepoUuid;
 use crate::import::{ApplyObserver, Silent};
 use crate::inventory::{Inventory, gather_for};
-use crate::inventory::{Lookup, Touched, gather_touched, unix_now, workspace_in_scope};
+use crate::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
 use crate::journal::{Event, Journal, PendingRepository, WriteObserver, lock};
 use crate::plan::{Plan, plan};
 use crate::ports::{BitbucketPort, SnykPort};

@@ -5,12 +5,13 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, IntegrationType, Mapping, RetireMode, glob_match};
+use crate::config::{Config, IntegrationType, Mapping, RetireMode};
 use crate::conflict::{ConflictReason, counted, repositories};
 use crate::drift::Drift;
 use crate::error::Error;
 use crate::ids::{OrgId, RepoUuid};
 use crate::inventory::{Inventory, OrgInventory};
+use crate::patterns::glob_match;
 use crate::ports::Repo;
 use crate::rules::{
     History, MAX_ORG_NAME, Placement, Sighting, SkipReason, destination, done_reason, repo_filter,

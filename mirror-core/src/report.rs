@@ -47,14 +47,6 @@ pub struct Carried {
 }
 
 impl Carried {
-    /// Adds what one project's merge copied.
-    pub(crate) fn add(&mut self, c: &crate::apply::carry::Counts) {
-        self.tags += c.tags;
-        self.attributes += c.attributes;
-        self.test_frequency += usize::from(c.test_frequency);
-        self.owner += usize::from(c.owner);
-    }
-
     /// In words: `1 ignore, 1 tag, 3 attributes, test frequency, owner`, or `nothing`.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();

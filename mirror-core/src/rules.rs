@@ -11,8 +11,9 @@ use crate::ports::Repo;
 
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;
-use crate::config::{Config, Mapping, Visibility, glob_match};
+use crate::config::{Config, Mapping};
 use crate::ids::{OrgId, RepoUuid, TargetId};
+use crate::patterns::{Visibility, glob_match};
 
 /// Why a repository (or workspace) is left alone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -31,7 +31,7 @@ use crate::ports::{
 };
 
 /// Kept reads older than this are read in full again, by default.
-pub const FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
+pub const FULL_EVERY: Duration = crate::config::SNYK_FULL_EVERY;
 
 /// How far before the oldest kept read the audit log is searched, for clocks and for entries
 /// that reach the log late.
@@ -124,7 +124,7 @@ impl KeptSnyk {
             dir: state_dir.join("snyk-orgs"),
             full_every,
             group_id: group_id.to_owned(),
-            now: crate::inventory::unix_now(),
+            now: crate::clock::unix_now(),
             margin: CLOCK_MARGIN,
             changed: tokio::sync::OnceCell::new(),
             kept: Mutex::new(HashMap::new()),

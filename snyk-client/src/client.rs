@@ -410,12 +410,7 @@ impl SnykClient {
         group_id: &str,
         prefix: Option<&str>,
     ) -> Result<Vec<Org>, Error> {
-        let pages = crate::paginate::GroupOrgPages {
-            client: self.clone(),
-            group_id: group_id.to_owned(),
-            name: prefix.map(str::to_owned),
-        };
-        api_support::Paginator::new(pages, Ok(1)).collect().await
+        self.v1_group_org_pages(group_id, prefix).collect().await
     }
 
     /// Every org of a group through REST cursor paging, as a `Send + 'static` stream.
@@ -1041,16 +1036,7 @@ impl SnykClient {
             .request_for(endpoint)
             .map(|r| r.url)
             .map_err(Error::from);
-        let listing = first
-            .as_ref()
-            .map_or(String::new(), |u| u.path().to_owned());
-        let pages = crate::paginate::RestListing::<R, T> {
-            client: self.clone(),
-            group,
-            listing,
-            _items: std::marker::PhantomData,
-        };
-        api_support::Paginator::new(pages, first).items()
+        self.rest_pages::<R, T>(first, group).items()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use api_support::{ApiRequest, Page, PageStrategy};
+use api_support::{ApiRequest, Page, PageStrategy, Paginator};
 use http::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -14,16 +14,54 @@ use crate::models::Org;
 use crate::models::rest::Document;
 use crate::{Error, models::GroupOrgsV1 as GroupOrgsV1Answer};
 
+impl SnykClient {
+    /// The REST listing whose first page is `first`, spending `group`'s rate limit when named.
+    pub(crate) fn rest_pages<R, T>(
+        &self,
+        first: Result<Url, Error>,
+        group: Option<String>,
+    ) -> Paginator<RestListing<R, T>>
+    where
+        R: DeserializeOwned + Into<T> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let listing = first
+            .as_ref()
+            .map_or(String::new(), |u| u.path().to_owned());
+        let pages = RestListing {
+            client: self.clone(),
+            group,
+            listing,
+            _items: PhantomData,
+        };
+        Paginator::new(pages, first)
+    }
+
+    /// A group's orgs through v1 pages, optionally only the names starting with `prefix`.
+    pub(crate) fn v1_group_org_pages(
+        &self,
+        group_id: &str,
+        prefix: Option<&str>,
+    ) -> Paginator<GroupOrgPages> {
+        let pages = GroupOrgPages {
+            client: self.clone(),
+            group_id: group_id.to_owned(),
+            name: prefix.map(str::to_owned),
+        };
+        Paginator::new(pages, Ok(1))
+    }
+}
+
 /// A REST listing: each page's `links.next` is the next; resources of type `R` are handed on
 /// as `T`. A later page that cannot be read (a `links.next` that answers 404, say) is asked
 /// for once more; then the listing fails as incomplete, never passing for the whole.
 pub(crate) struct RestListing<R, T> {
-    pub(crate) client: SnykClient,
+    client: SnykClient,
     /// The group whose rate limit the listing spends, when it is a group's.
-    pub(crate) group: Option<String>,
+    group: Option<String>,
     /// The first page's path, as errors and logs name the listing.
-    pub(crate) listing: String,
-    pub(crate) _items: PhantomData<fn() -> (R, T)>,
+    listing: String,
+    _items: PhantomData<fn() -> (R, T)>,
 }
 
 impl<R, T> PageStrategy for RestListing<R, T>
@@ -89,9 +127,9 @@ where
 /// A group's orgs through v1: pages of [`GroupOrgPages::PER_PAGE`] by number, until a short
 /// page; optionally only the names starting with `name`.
 pub(crate) struct GroupOrgPages {
-    pub(crate) client: SnykClient,
-    pub(crate) group_id: String,
-    pub(crate) name: Option<String>,
+    client: SnykClient,
+    group_id: String,
+    name: Option<String>,
 }
 
 impl GroupOrgPages {

@@ -146,6 +146,16 @@ pub(crate) struct Counts {
     pub(crate) owner: bool,
 }
 
+impl Carried {
+    /// Adds what one project's merge copied.
+    fn add(&mut self, c: &Counts) {
+        self.tags += c.tags;
+        self.attributes += c.attributes;
+        self.test_frequency += usize::from(c.test_frequency);
+        self.owner += usize::from(c.owner);
+    }
+}
+
 /// The new project's settings with the old one's added: tags of keys it lacks, attributes it
 /// has none of, the old test frequency and owner.
 fn merge(old: &ProjectSettings, new: &ProjectSettings) -> (ProjectSettings, Counts) {

@@ -326,7 +326,7 @@ async fn retire(f: &Follow, r: &Retiring) -> Result<Done, Error> {
     };
     let done = |changed: &Vec<ProjectId>| RetireDone {
         run: f.run.clone(),
-        at: crate::inventory::unix_now(),
+        at: crate::clock::unix_now(),
         deleted: *mode == RetireMode::Delete,
         projects: changed.clone(),
         quarantine: *quarantine,
@@ -646,7 +646,7 @@ pub(crate) async fn follow(
                     ));
                     let refused = Event::TagsRefused {
                         org_id: change.placement().org_id.clone(),
-                        at: crate::inventory::unix_now(),
+                        at: crate::clock::unix_now(),
                     };
                     stage.writer.append(refused).await?;
                 }

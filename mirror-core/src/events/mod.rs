@@ -18,8 +18,8 @@ use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::clock::unix_now;
 use crate::error::Error;
-use crate::inventory::unix_now;
 use crate::journal::{Event, PendingRepository, lock};
 use crate::mirror::Mirror;
 use crate::report::Report;
