@@ -89,7 +89,7 @@ impl Env {
     /// When the configuration is not valid (no group).
     pub fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::default();
-        config.snyk.group_id = self.group_id.clone();
+        config.snyk.group_id = self.group_id.as_str().into();
         config.source.workspaces = self.workspaces.clone();
         config.validate()?;
         Ok(config)

@@ -38,7 +38,11 @@ pub fn group_id(global: &Global) -> Option<String> {
         .group_id
         .clone()
         .or_else(|| env("SNYK_GROUP_ID"))
-        .or_else(|| config(global, false).ok().map(|c| c.snyk.group_id))
+        .or_else(|| {
+            config(global, false)
+                .ok()
+                .map(|c| c.snyk.group_id.to_string())
+        })
         .filter(|s| !s.trim().is_empty())
 }
 
@@ -62,7 +66,7 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
         None => Config::default(),
     };
     if let Some(g) = global.group_id.clone().or_else(|| env("SNYK_GROUP_ID")) {
-        config.snyk.group_id = g;
+        config.snyk.group_id = g.into();
     }
     if let Some(t) = env("SNYK_TEMPLATE_ORG_ID") {
         config.snyk.template_org_id = Some(t);
@@ -106,7 +110,7 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
         None => config.drift.retire,
     };
     if need_group
-        || !config.snyk.group_id.is_empty()
+        || !config.snyk.group_id.as_str().is_empty()
         || matches!(config.mapping, Mapping::SingleOrg { .. })
     {
         config.validate().map_err(|e| {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RetireMode;
 use crate::conflict::ConflictReason;
 use crate::differences::Difference;
-use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId};
+use crate::ids::{IntegrationId, OrgId, RepoUuid, TargetId, WorkspaceUuid};
 use crate::rules::{Placement, Sighting, SkipReason};
 
 /// Where an import goes.
@@ -248,7 +248,7 @@ pub struct ImportAction {
     pub uuid: Option<RepoUuid>,
     /// Its workspace's uuid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace_uuid: Option<String>,
+    pub workspace_uuid: Option<WorkspaceUuid>,
     /// Where the repository was mirrored under its old name or org (a rename or a move):
     /// that target is retired once this import has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use snyk_client::{ImportRequest, SnykClient};
 
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
+use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId, WorkspaceUuid};
 use crate::ports::{
     AuditEntry, BitbucketPort, Ignore, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult,
     ProjectSettings, Repo, RepoQuery, Settings, SnykOrg, SnykPort, SnykProject, SnykTarget,
@@ -196,7 +196,11 @@ fn repo_of(r: bitbucket_cloud_client::Repository, workspace: &str) -> Repo {
     Repo {
         uuid: r.uuid.clone().map(Into::into),
         workspace: r.workspace_slug().unwrap_or(workspace).to_owned(),
-        workspace_uuid: r.workspace.as_ref().and_then(|w| w.uuid.clone()),
+        workspace_uuid: r
+            .workspace
+            .as_ref()
+            .and_then(|w| w.uuid.as_deref())
+            .map(WorkspaceUuid::from),
         main_branch: r.main_branch().map(str::to_owned),
         is_fork: r.is_fork(),
         is_private: r.is_private.unwrap_or(true),
@@ -279,20 +283,20 @@ impl SnykAdapter {
 
 #[async_trait]
 impl SnykPort for SnykAdapter {
-    async fn orgs(&self, group_id: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, group_id: &GroupId) -> Result<Vec<SnykOrg>, Error> {
         Ok(self
             .client
-            .group_orgs(group_id)
+            .group_orgs(group_id.as_str())
             .await?
             .into_iter()
             .map(SnykOrg::from)
             .collect())
     }
 
-    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(&self, group_id: &GroupId, name: &str) -> Result<Vec<SnykOrg>, Error> {
         Ok(self
             .client
-            .group_orgs_named(group_id, Some(name))
+            .group_orgs_named(group_id.as_str(), Some(name))
             .await?
             .into_iter()
             .filter(|o| o.name == name)
@@ -330,13 +334,13 @@ impl SnykPort for SnykAdapter {
 
     async fn create_org(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         name: &str,
         template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {
         Ok(self
             .client
-            .create_org(group_id, name, template_org_id.map(OrgId::as_str))
+            .create_org(group_id.as_str(), name, template_org_id.map(OrgId::as_str))
             .await?
             .into())
     }
@@ -488,13 +492,13 @@ impl SnykPort for SnykAdapter {
 
     async fn group_audit_log(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         events: &[&str],
         from: &str,
     ) -> Result<Vec<AuditEntry>, Error> {
         let entries: Vec<snyk_client::AuditLogEntry> = self
             .client
-            .group_audit_log(group_id, events, Some(from))
+            .group_audit_log(group_id.as_str(), events, Some(from))
             .try_collect()
             .await?;
         Ok(entries.into_iter().map(audit_entry).collect())

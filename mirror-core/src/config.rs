@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use snyk_client::IntegrationType;
 
 use crate::error::Error;
+use crate::ids::GroupId;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +165,7 @@ pub const SNYK_FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(
 pub struct SnykSettings {
     /// The group whose orgs are listed and created.
     #[serde(default)]
-    pub group_id: String,
+    pub group_id: GroupId,
     /// The integration imports go through (`bitbucket-cloud`, the default, or the Bitbucket
     /// Cloud App, `bitbucket-cloud-app`).
     #[serde(default, deserialize_with = "known_integration")]
@@ -468,7 +469,7 @@ impl Config {
     /// [`Error::Config`] naming the setting and the fix.
     pub fn validate(&self) -> Result<(), Error> {
         let needs_group = !matches!(self.mapping, Mapping::SingleOrg { .. });
-        if needs_group && self.snyk.group_id.trim().is_empty() {
+        if needs_group && self.snyk.group_id.as_str().trim().is_empty() {
             return Err(Error::MissingGroupId);
         }
         match &self.mapping {

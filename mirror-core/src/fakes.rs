@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bitbucket_cloud_client::ErrorKind;
 
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
+use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
 use crate::ports::{
     BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Listing, Repo, RepoQuery,
     Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
@@ -327,7 +327,7 @@ fn default_settings() -> Settings {
 
 #[async_trait]
 impl SnykPort for FakeSnyk {
-    async fn orgs(&self, _group_id: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, _group_id: &GroupId) -> Result<Vec<SnykOrg>, Error> {
         self.count();
         Ok(lock(&self.state)
             .orgs
@@ -336,7 +336,7 @@ impl SnykPort for FakeSnyk {
             .collect())
     }
 
-    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(&self, group_id: &GroupId, name: &str) -> Result<Vec<SnykOrg>, Error> {
         Ok(self
             .orgs(group_id)
             .await?
@@ -388,7 +388,7 @@ impl SnykPort for FakeSnyk {
 
     async fn create_org(
         &self,
-        _group_id: &str,
+        _group_id: &GroupId,
         name: &str,
         template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {

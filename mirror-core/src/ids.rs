@@ -81,8 +81,17 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// A Snyk group's id: where orgs are listed and created.
+    GroupId
+);
+id_type!(
     /// A Snyk org's id.
     OrgId
+);
+id_type!(
+    /// A Bitbucket workspace's uuid, with its braces (`{…}`); unchanged by a rename of the
+    /// workspace.
+    WorkspaceUuid
 );
 id_type!(
     /// A Snyk integration's id (one per org and integration type).

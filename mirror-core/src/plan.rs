@@ -9,7 +9,7 @@ use crate::config::{Config, IntegrationType, Mapping, RetireMode};
 use crate::conflict::{ConflictReason, counted, repositories};
 use crate::drift::Drift;
 use crate::error::Error;
-use crate::ids::{OrgId, RepoUuid};
+use crate::ids::{GroupId, OrgId, RepoUuid};
 use crate::inventory::{Inventory, OrgInventory};
 use crate::patterns::glob_match;
 use crate::ports::Repo;
@@ -139,7 +139,7 @@ pub struct Plan {
     /// [`PLAN_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The group orgs are created in.
-    pub group_id: String,
+    pub group_id: GroupId,
     /// The integration imports go through.
     pub integration: IntegrationType,
     /// The template org new orgs copy.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
+use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId, WorkspaceUuid};
 
 pub use snyk_client::{Ignore, ImportStatus, ProjectSettings};
 
@@ -25,7 +25,7 @@ pub struct Repo {
     pub workspace: String,
     /// Bitbucket's uuid of the workspace, unchanged by a rename of the workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace_uuid: Option<String>,
+    pub workspace_uuid: Option<WorkspaceUuid>,
     /// The repository slug.
     pub slug: String,
     /// The main branch; `None` for an empty repository.
@@ -368,10 +368,10 @@ pub(crate) async fn each_by_uuid<P: BitbucketPort + ?Sized>(
 #[async_trait]
 pub trait SnykPort: Send + Sync {
     /// Every org of the group.
-    async fn orgs(&self, group_id: &str) -> Result<Vec<SnykOrg>, Error>;
+    async fn orgs(&self, group_id: &GroupId) -> Result<Vec<SnykOrg>, Error>;
     /// Orgs of the group with exactly this name (after a crash, to adopt an org created but
     /// not recorded).
-    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error>;
+    async fn orgs_named(&self, group_id: &GroupId, name: &str) -> Result<Vec<SnykOrg>, Error>;
     /// An org's integrations: type → id.
     async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error>;
     /// An org's targets imported through `integration_type` (its display names are
@@ -401,7 +401,7 @@ pub trait SnykPort: Send + Sync {
     /// Creates an org in the group, optionally from a template.
     async fn create_org(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         name: &str,
         template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error>;
@@ -499,7 +499,7 @@ pub trait SnykPort: Send + Sync {
     /// orgs changed since a read. The default answers that this port cannot.
     async fn group_audit_log(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         events: &[&str],
         from: &str,
     ) -> Result<Vec<AuditEntry>, Error> {

@@ -12,7 +12,7 @@ use crate::ports::Repo;
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;
 use crate::config::{Config, Mapping};
-use crate::ids::{OrgId, RepoUuid, TargetId};
+use crate::ids::{OrgId, RepoUuid, TargetId, WorkspaceUuid};
 use crate::patterns::{Visibility, glob_match};
 
 /// Why a repository (or workspace) is left alone.
@@ -202,7 +202,7 @@ pub struct Sighting {
     pub branch: Option<String>,
     /// Its workspace's uuid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace_uuid: Option<String>,
+    pub workspace_uuid: Option<WorkspaceUuid>,
 }
 
 /// What the journal knows of one mirrored repository.
@@ -215,7 +215,7 @@ pub struct RepoRecord {
     pub branch: Option<String>,
     /// Bitbucket's uuid of its workspace, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace_uuid: Option<String>,
+    pub workspace_uuid: Option<WorkspaceUuid>,
     /// Targets of its old names or orgs (after a rename or a move), still to retire.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<Placement>,

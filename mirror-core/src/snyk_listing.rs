@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId, ProjectId, TargetId};
+use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, TargetId};
 use crate::listing::{keep_file, kept_file_path};
 use crate::ports::{
     AuditEntry, Ignore, ImportSpec, JobHandle, JobOutcome, ProjectSettings, Settings, SnykOrg,
@@ -80,7 +80,7 @@ pub struct KeptSnyk {
     inner: Arc<dyn SnykPort>,
     dir: PathBuf,
     full_every: Duration,
-    group_id: String,
+    group_id: GroupId,
     now: u64,
     margin: Duration,
     /// The orgs the audit log names since the oldest kept read; `None` when it could not say.
@@ -116,7 +116,7 @@ impl KeptSnyk {
     pub fn new(
         inner: Arc<dyn SnykPort>,
         state_dir: &Path,
-        group_id: &str,
+        group_id: &GroupId,
         full_every: Duration,
     ) -> Self {
         Self {
@@ -216,10 +216,10 @@ impl KeptSnyk {
 
 #[async_trait]
 impl SnykPort for KeptSnyk {
-    async fn orgs(&self, group_id: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, group_id: &GroupId) -> Result<Vec<SnykOrg>, Error> {
         self.inner.orgs(group_id).await
     }
-    async fn orgs_named(&self, group_id: &str, name: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(&self, group_id: &GroupId, name: &str) -> Result<Vec<SnykOrg>, Error> {
         self.inner.orgs_named(group_id, name).await
     }
     async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
@@ -265,7 +265,7 @@ impl SnykPort for KeptSnyk {
     }
     async fn create_org(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         name: &str,
         template_org_id: Option<&OrgId>,
     ) -> Result<SnykOrg, Error> {
@@ -327,7 +327,7 @@ impl SnykPort for KeptSnyk {
     }
     async fn group_audit_log(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         events: &[&str],
         from: &str,
     ) -> Result<Vec<AuditEntry>, Error> {

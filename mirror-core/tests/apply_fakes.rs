@@ -268,10 +268,14 @@ struct Slow {
 
 #[async_trait]
 impl SnykPort for Slow {
-    async fn orgs(&self, g: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, g: &mirror_core::ids::GroupId) -> Result<Vec<SnykOrg>, Error> {
         self.inner.orgs(g).await
     }
-    async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+    ) -> Result<Vec<SnykOrg>, Error> {
         self.inner.orgs_named(g, n).await
     }
     async fn integrations(&self, o: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
@@ -280,7 +284,12 @@ impl SnykPort for Slow {
     async fn imported(&self, o: &OrgId, t: &str) -> Result<Vec<SnykTarget>, Error> {
         self.inner.imported(o, t).await
     }
-    async fn create_org(&self, g: &str, n: &str, t: Option<&OrgId>) -> Result<SnykOrg, Error> {
+    async fn create_org(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+        t: Option<&OrgId>,
+    ) -> Result<SnykOrg, Error> {
         self.inner.create_org(g, n, t).await
     }
     fn can_add_integrations(&self) -> bool {
@@ -489,10 +498,14 @@ struct Basic(Arc<FakeSnyk>);
 
 #[async_trait]
 impl SnykPort for Basic {
-    async fn orgs(&self, g: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, g: &mirror_core::ids::GroupId) -> Result<Vec<SnykOrg>, Error> {
         self.0.orgs(g).await
     }
-    async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+    ) -> Result<Vec<SnykOrg>, Error> {
         self.0.orgs_named(g, n).await
     }
     async fn integrations(&self, o: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
@@ -501,7 +514,12 @@ impl SnykPort for Basic {
     async fn imported(&self, o: &OrgId, t: &str) -> Result<Vec<SnykTarget>, Error> {
         self.0.imported(o, t).await
     }
-    async fn create_org(&self, g: &str, n: &str, t: Option<&OrgId>) -> Result<SnykOrg, Error> {
+    async fn create_org(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+        t: Option<&OrgId>,
+    ) -> Result<SnykOrg, Error> {
         self.0.create_org(g, n, t).await
     }
     fn can_add_integrations(&self) -> bool {

@@ -198,10 +198,14 @@ struct Revoked(Arc<FakeSnyk>);
 
 #[async_trait]
 impl SnykPort for Revoked {
-    async fn orgs(&self, g: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs(&self, g: &mirror_core::ids::GroupId) -> Result<Vec<SnykOrg>, Error> {
         self.0.orgs(g).await
     }
-    async fn orgs_named(&self, g: &str, n: &str) -> Result<Vec<SnykOrg>, Error> {
+    async fn orgs_named(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+    ) -> Result<Vec<SnykOrg>, Error> {
         self.0.orgs_named(g, n).await
     }
     async fn integrations(
@@ -213,7 +217,12 @@ impl SnykPort for Revoked {
     async fn imported(&self, o: &OrgId, t: &str) -> Result<Vec<SnykTarget>, Error> {
         self.0.imported(o, t).await
     }
-    async fn create_org(&self, g: &str, n: &str, t: Option<&OrgId>) -> Result<SnykOrg, Error> {
+    async fn create_org(
+        &self,
+        g: &mirror_core::ids::GroupId,
+        n: &str,
+        t: Option<&OrgId>,
+    ) -> Result<SnykOrg, Error> {
         self.0.create_org(g, n, t).await
     }
     async fn add_bitbucket_integration(&self, o: &OrgId) -> Result<Option<IntegrationId>, Error> {

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::apply::{Stage, held_back};
 use crate::conflict::{Conflict, ConflictReason};
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{GroupId, IntegrationId, OrgId};
 use crate::import::ApplyObserver;
 use crate::journal::operation::journaled;
 use crate::journal::{Event, JournalWriter};
@@ -26,7 +26,7 @@ pub(crate) type Ready = HashMap<String, (OrgId, Option<IntegrationId>)>;
 /// One org to make ready: where, under which name, from which template, and the integration
 /// type its imports go through.
 pub(crate) struct OrgSpec<'a> {
-    pub(crate) group_id: &'a str,
+    pub(crate) group_id: &'a GroupId,
     pub(crate) name: &'a str,
     pub(crate) template: Option<&'a OrgId>,
     pub(crate) integration: &'a str,

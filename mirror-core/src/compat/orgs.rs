@@ -9,7 +9,7 @@ use crate::apply::orgs::{Maker, OrgSpec, Outcome, make_all};
 use crate::compat::OrgDataEntry;
 use crate::config::IntegrationType;
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{GroupId, IntegrationId, OrgId};
 use crate::journal::Journal;
 use crate::ports::{SnykOrg, SnykPort};
 
@@ -61,11 +61,15 @@ pub async fn create_orgs(
         .iter()
         .map(|e| e.source_org_id.as_deref().map(OrgId::from))
         .collect();
+    let groups: Vec<GroupId> = entries
+        .iter()
+        .map(|e| GroupId::from(e.group_id.as_str()))
+        .collect();
     let specs: Vec<OrgSpec<'_>> = entries
         .iter()
-        .zip(&templates)
-        .map(|(e, template)| OrgSpec {
-            group_id: &e.group_id,
+        .zip(templates.iter().zip(&groups))
+        .map(|(e, (template, group_id))| OrgSpec {
+            group_id,
             name: &e.name,
             template: template.as_ref(),
             integration: IntegrationType::BitbucketCloud.as_str(),

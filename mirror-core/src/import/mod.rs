@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::Error;
-use crate::ids::{IntegrationId, OrgId, RepoUuid};
+use crate::ids::{IntegrationId, OrgId, RepoUuid, WorkspaceUuid};
 use crate::journal::operation::journaled;
 use crate::journal::{Event, ImportState, JournalState, JournalWriter};
 use crate::ports::{ImportSpec, ImportStatus, JobHandle, JobOutcome, SnykPort};
@@ -68,7 +68,7 @@ pub struct ImportTask {
     /// later rename or move is followed.
     pub uuid: Option<RepoUuid>,
     /// Its workspace's uuid, when known.
-    pub workspace_uuid: Option<String>,
+    pub workspace_uuid: Option<WorkspaceUuid>,
     /// What a `[[metadata]]` rule sets on each project the import creates.
     pub metadata: Option<crate::ports::ProjectSettings>,
 }
@@ -134,7 +134,11 @@ impl ImportTask {
 
     /// The same task, knowing the repository's and its workspace's uuids.
     #[must_use]
-    pub fn identified(mut self, uuid: Option<RepoUuid>, workspace_uuid: Option<String>) -> Self {
+    pub fn identified(
+        mut self,
+        uuid: Option<RepoUuid>,
+        workspace_uuid: Option<WorkspaceUuid>,
+    ) -> Self {
         self.uuid = uuid;
         self.workspace_uuid = workspace_uuid;
         self

@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use crate::error::Error;
 use crate::ids::ProjectId;
 use crate::ids::RepoUuid;
-use crate::ids::{IntegrationId, OrgId};
+use crate::ids::{IntegrationId, OrgId, WorkspaceUuid};
 use crate::ports::{ImportStatus, JobHandle};
 use crate::rules::{History, Placement, Quarantined, RepoRecord, Retired, Sighting};
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
@@ -141,7 +141,7 @@ pub enum Event {
         branch: Option<String>,
         /// The workspace's uuid.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        workspace_uuid: Option<String>,
+        workspace_uuid: Option<WorkspaceUuid>,
     },
     /// A repository found already in Snyk (imported before this tool, or by another) is
     /// recorded by its uuid from now on.
@@ -702,7 +702,7 @@ impl JournalState {
         uuid: &RepoUuid,
         placement: Placement,
         branch: &Option<String>,
-        workspace_uuid: &Option<String>,
+        workspace_uuid: &Option<WorkspaceUuid>,
     ) {
         // A target mirrored again leaves quarantine.
         let key = (placement.org_id.clone(), placement.full_name.to_lowercase());
