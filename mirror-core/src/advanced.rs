@@ -5,13 +5,15 @@
 /// need, [`gather_for`] what a plan with a given history needs (as [`crate::Mirror::inventory`]
 /// does), [`gather_bitbucket`] the Bitbucket side alone (snyk-api-import's `import:data`), and
 /// [`workspaces_in_scope`] the workspaces a configuration selects (`orgs:data`).
-pub use crate::inventory::read::{gather, gather_bitbucket, gather_for, workspaces_in_scope};
+pub use crate::read::inventory::gather::{
+    gather, gather_bitbucket, gather_for, workspaces_in_scope,
+};
 
 /// Planning from an inventory and a history of your own: [`plan`] is the pure function
 /// [`crate::Mirror::plan`] calls, [`plan_focused`] the one a targeted reconcile calls (tests
 /// and tools that plan for a few repositories).
-pub use crate::plan::make::{plan, plan_focused};
+pub use crate::decide::plan::make::{plan, plan_focused};
 
 /// Applying a plan through a journal and a Snyk port of your own (the door holds both; this
 /// is for tools that keep their own).
-pub use crate::apply::apply;
+pub use crate::act::apply::apply;

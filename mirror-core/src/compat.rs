@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::act::journal::rfc3339;
 use crate::error::Error;
-use crate::journal::rfc3339;
 
 mod orgs;
 pub use orgs::{OrgCreation, create_orgs};

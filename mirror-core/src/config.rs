@@ -19,7 +19,7 @@
 //! exclusion_globs = ["fixtures", "tests"]
 //! ```
 
-pub use crate::patterns::{Visibility, glob_match, glob_pattern};
+pub use crate::decide::patterns::{Visibility, glob_match, glob_pattern};
 use serde::{Deserialize, Serialize};
 pub use snyk_client::IntegrationType;
 
@@ -52,7 +52,7 @@ pub struct Config {
     /// `[[metadata]]`: tags and attributes for the projects of matching repositories (the
     /// first rule that matches a repository is its rule).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub metadata: Vec<crate::metadata::MetadataRule>,
+    pub metadata: Vec<crate::decide::metadata::MetadataRule>,
 }
 
 /// What retiring a target does.
@@ -245,7 +245,7 @@ pub struct Source {
     pub skip_empty_workspaces: bool,
     /// How often each workspace is listed in full (default `24h`); in between, a re-sync asks
     /// Bitbucket only what changed since the last listing, and how many repositories there
-    /// are (see [`crate::listing`]). `0s` lists in full every time.
+    /// are (see [`crate::read::listing`]). `0s` lists in full every time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_listing_every: Option<String>,
 }
@@ -284,7 +284,7 @@ impl Source {
         self.full_listing_every
             .as_deref()
             .and_then(|t| humantime::parse_duration(t).ok())
-            .unwrap_or(crate::listing::FULL_EVERY)
+            .unwrap_or(crate::read::listing::FULL_EVERY)
     }
 }
 
@@ -507,7 +507,7 @@ impl Config {
                 "snyk.full_read_every is `{every}`: write a duration such as 24h, 6h or 0s"
             )));
         }
-        crate::metadata::validate(&self.metadata)?;
+        crate::decide::metadata::validate(&self.metadata)?;
         let s = &self.source;
         s.updated_since_time()?;
         if let Some(every) = &s.full_listing_every

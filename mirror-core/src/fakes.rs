@@ -10,7 +10,7 @@ use bitbucket_cloud_client::ErrorKind;
 
 use crate::error::Error;
 use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId};
-use crate::ports::{
+use crate::read::ports::{
     BitbucketPort, ImportSpec, ImportStatus, JobHandle, JobOutcome, Listing, Repo, RepoQuery,
     Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
@@ -561,7 +561,7 @@ impl SnykPort for FakeSnyk {
                 active: p.active,
                 target_file: Some("package.json".to_owned()),
                 project_type: Some("npm".to_owned()),
-                settings: crate::ports::ProjectSettings::default(),
+                settings: crate::read::ports::ProjectSettings::default(),
             })
             .collect())
     }
@@ -579,7 +579,7 @@ impl SnykPort for FakeSnyk {
                 active: p.active,
                 target_file: Some("package.json".to_owned()),
                 project_type: Some("npm".to_owned()),
-                settings: crate::ports::ProjectSettings::default(),
+                settings: crate::read::ports::ProjectSettings::default(),
             })
             .collect())
     }

@@ -57,36 +57,24 @@
 //!   so a rerun after a crash neither creates an org twice nor posts an accepted import again.
 #![forbid(unsafe_code)]
 
-mod action;
-pub mod adapters;
+mod act;
 pub mod advanced;
-mod apply;
 mod clock;
 pub mod compat;
 pub mod config;
-pub mod conflict;
-pub mod credentials;
-pub mod differences;
-mod drift;
+mod decide;
 mod error;
 pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod ids;
-pub mod import;
-pub mod inventory;
-pub mod journal;
-pub mod listing;
-pub mod metadata;
 mod mirror;
-mod patterns;
-pub mod plan;
-pub mod ports;
-pub mod report;
-pub mod rules;
-pub mod runs;
-pub mod snyk_listing;
-pub mod verify;
+mod read;
+
+// The rooms' public modules, by the names users know.
+pub use act::{credentials, import, journal, report, runs};
+pub use decide::{conflict, differences, metadata, plan, rules, verify};
+pub use read::{adapters, inventory, listing, ports, snyk_listing};
 
 // The door, what it is given, and what it answers; everything else is in its module.
 pub use config::Config;

@@ -11,21 +11,21 @@ use secrecy::SecretString;
 use snyk_client::SnykClient;
 use tokio::sync::watch;
 
-use crate::adapters::{BitbucketAdapter, SnykAdapter};
+use crate::read::adapters::{BitbucketAdapter, SnykAdapter};
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
+use crate::act::import::{ApplyObserver, Silent};
+use crate::act::journal::{Event, Journal, PendingRepository, WriteObserver, lock};
+use crate::act::report::Report;
 use crate::clock::unix_now;
 use crate::config::Config;
+use crate::decide::plan::{Plan, plan};
 use crate::error::Error;
 use crate::events::admission::Admission;
 use crate::ids::RepoUuid;
-use crate::import::{ApplyObserver, Silent};
-use crate::inventory::{Inventory, gather_for};
-use crate::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
-use crate::journal::{Event, Journal, PendingRepository, WriteObserver, lock};
-use crate::plan::{Plan, plan};
-use crate::ports::{BitbucketPort, SnykPort};
-use crate::report::Report;
+use crate::read::inventory::{Inventory, gather_for};
+use crate::read::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
+use crate::read::ports::{BitbucketPort, SnykPort};
 
 /// A mirror of Bitbucket Cloud into Snyk: reads both sides, plans, applies, and journals every
 /// remote action in its state directory so that any run can be resumed.
@@ -84,14 +84,14 @@ impl Mirror {
         let config = self.config.as_ref();
         let history = self.journal.with_state(|s| s.history());
         // Workspaces listed before are asked only what changed (see `listing`).
-        let bitbucket = crate::listing::Incremental::new(
+        let bitbucket = crate::read::listing::Incremental::new(
             self.bitbucket.clone(),
             &self.dir,
             config.source.full_every(),
         )
         .in_full_up_to(self.in_full_up_to);
         // Orgs unchanged since their last read (as the group's audit log says) answer from it.
-        let snyk = crate::snyk_listing::KeptSnyk::new(
+        let snyk = crate::read::snyk_listing::KeptSnyk::new(
             self.snyk.clone(),
             &self.dir,
             &config.snyk.group_id,
@@ -111,14 +111,14 @@ impl Mirror {
     }
 
     /// Reads both sides in full and compares them, writing nothing: every difference with
-    /// its reason and whether it is explained ([`crate::verify::Verification`]).
+    /// its reason and whether it is explained ([`crate::decide::verify::Verification`]).
     ///
     /// # Errors
     /// As [`Mirror::plan`].
-    pub async fn verify(&self) -> Result<crate::verify::Verification, Error> {
+    pub async fn verify(&self) -> Result<crate::decide::verify::Verification, Error> {
         let inventory = self.inventory_reading(std::time::Duration::ZERO).await?;
         let plan = self.plan_from(&inventory);
-        Ok(crate::verify::Verification::of(&plan))
+        Ok(crate::decide::verify::Verification::of(&plan))
     }
 
     /// Plans from an inventory already read (pure: the same inputs give the same plan).
@@ -141,14 +141,14 @@ impl Mirror {
     pub(crate) async fn apply_holding(
         &self,
         plan: &Plan,
-        setup: Option<crate::apply::SetupHold<'_>>,
+        setup: Option<crate::act::apply::SetupHold<'_>>,
     ) -> Result<Report, Error> {
         // What this run may change is read again next time, whatever the audit log says (and
         // however this run ends).
         let changed = plan.orgs_changed();
-        crate::snyk_listing::forget(&self.dir, &changed);
+        crate::read::snyk_listing::forget(&self.dir, &changed);
         self.observer.apply_started(plan.summary().imports);
-        let applied = crate::apply::apply_holding(
+        let applied = crate::act::apply::apply_holding(
             plan,
             self.snyk.clone(),
             &self.journal,
@@ -159,7 +159,7 @@ impl Mirror {
         )
         .await;
         self.observer.apply_ended();
-        crate::snyk_listing::forget(&self.dir, &changed);
+        crate::read::snyk_listing::forget(&self.dir, &changed);
         self.journal.writer().compact_if_grown().await;
         let mut report = applied?;
         report
@@ -184,7 +184,7 @@ impl Mirror {
                 std::collections::BTreeMap::new()
             }
         };
-        let undo = crate::runs::undo(&self.dir, run, &names)?;
+        let undo = crate::act::runs::undo(&self.dir, run, &names)?;
         Ok((Plan::with_actions(config, undo.actions), undo.cannot))
     }
 
@@ -194,7 +194,7 @@ impl Mirror {
     }
 
     /// Admits a delivery: repeated ones (by `request_uuid`, remembered for
-    /// [`crate::journal::DELIVERY_MEMORY_SECONDS`]) and out-of-scope ones are told apart, and
+    /// [`crate::act::journal::DELIVERY_MEMORY_SECONDS`]) and out-of-scope ones are told apart, and
     /// the rest is queued in the journal, on disk before this returns.
     ///
     /// # Errors
@@ -257,7 +257,7 @@ impl Mirror {
         request_uuid: &str,
         delivery: RepositoryEvent,
     ) -> Result<Admission, Error> {
-        let mirrored = |s: &crate::journal::JournalState| {
+        let mirrored = |s: &crate::act::journal::JournalState| {
             s.repos
                 .contains_key(&RepoUuid::from(delivery.uuid.as_str()))
         };
@@ -314,7 +314,7 @@ impl Mirror {
         // In events of at most DONE_PER_EVENT ids: a round after a flood settles hundreds of
         // thousands, and one event of them all would be tens of megabytes at once, in memory
         // and on one journal line.
-        let done: Vec<&crate::journal::DeliveryId> = pending
+        let done: Vec<&crate::act::journal::DeliveryId> = pending
             .iter()
             .filter(|p| !unsettled.contains_key(&p.uuid))
             .flat_map(|p| &p.requests)
@@ -337,7 +337,7 @@ impl Mirror {
         touched: &[Touched],
         on_planned: Option<Box<dyn FnOnce() + Send + '_>>,
     ) -> Result<(Report, BTreeMap<RepoUuid, String>), Error> {
-        let setup = crate::apply::SetupHold {
+        let setup = crate::act::apply::SetupHold {
             _guard: self.setup.lock().await,
             on_release: on_planned,
         };
@@ -360,13 +360,13 @@ impl Mirror {
                 _ => None,
             })
             .collect();
-        let plan = crate::plan::plan_focused(config, &inventory, &history, &focus);
+        let plan = crate::decide::plan::plan_focused(config, &inventory, &history, &focus);
         // Most deliveries change nothing Snyk shows (a description edited): such a round
         // writes nothing to the journal but its deliveries' end.
         if plan
             .actions
             .iter()
-            .all(|a| matches!(a, crate::plan::Action::Skip { .. }))
+            .all(|a| matches!(a, crate::decide::plan::Action::Skip { .. }))
         {
             drop(setup);
             let report = Report {
@@ -477,16 +477,16 @@ impl MirrorBuilder {
     }
 
     /// How far before the oldest kept read of an org the group's audit log is searched for
-    /// changes (default [`crate::snyk_listing::CLOCK_MARGIN`], ten minutes, for clocks and for
-    /// entries that reach the log late; see [`crate::snyk_listing`]).
+    /// changes (default [`crate::read::snyk_listing::CLOCK_MARGIN`], ten minutes, for clocks and for
+    /// entries that reach the log late; see [`crate::read::snyk_listing`]).
     pub fn snyk_audit_margin(mut self, margin: std::time::Duration) -> Self {
         self.audit_margin = Some(margin);
         self
     }
 
     /// Workspaces with at most this many repositories are listed in full on every plan
-    /// (default [`crate::listing::ONE_PAGE`]: one request, where asking what changed takes
-    /// two); larger ones are asked what changed (see [`crate::listing`]). 0 lists every
+    /// (default [`crate::read::listing::ONE_PAGE`]: one request, where asking what changed takes
+    /// two); larger ones are asked what changed (see [`crate::read::listing`]). 0 lists every
     /// workspace incrementally.
     pub fn list_in_full_up_to(mut self, repositories: usize) -> Self {
         self.in_full_up_to = Some(repositories);
@@ -543,10 +543,10 @@ impl MirrorBuilder {
             journal,
             dir,
             config: Arc::new(config),
-            in_full_up_to: self.in_full_up_to.unwrap_or(crate::listing::ONE_PAGE),
+            in_full_up_to: self.in_full_up_to.unwrap_or(crate::read::listing::ONE_PAGE),
             audit_margin: self
                 .audit_margin
-                .unwrap_or(crate::snyk_listing::CLOCK_MARGIN),
+                .unwrap_or(crate::read::snyk_listing::CLOCK_MARGIN),
             observer: self.observer.unwrap_or_else(|| Arc::new(Silent)),
             stop: self.stop,
             setup: tokio::sync::Mutex::new(()),
@@ -561,7 +561,7 @@ mod tests {
 
     use super::*;
     use crate::fakes::{FakeBitbucket, FakeSnyk};
-    use crate::ports::Repo;
+    use crate::read::ports::Repo;
 
     /// What an observer was told, in order.
     #[derive(Default)]

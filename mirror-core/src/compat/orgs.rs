@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use tokio::sync::watch;
 
-use crate::apply::orgs::{Maker, OrgSpec, Outcome, make_all};
+use crate::act::apply::orgs::{Maker, OrgSpec, Outcome, make_all};
+use crate::act::journal::Journal;
 use crate::compat::OrgDataEntry;
 use crate::config::IntegrationType;
 use crate::error::Error;
 use crate::ids::{GroupId, IntegrationId, OrgId};
-use crate::journal::Journal;
-use crate::ports::{SnykOrg, SnykPort};
+use crate::read::ports::{SnykOrg, SnykPort};
 
 /// What became of one org of an `orgs:create` file.
 #[derive(Debug)]

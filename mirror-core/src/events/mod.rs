@@ -18,11 +18,11 @@ use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::act::journal::{Event, PendingRepository, lock};
+use crate::act::report::Report;
 use crate::clock::unix_now;
 use crate::error::Error;
-use crate::journal::{Event, PendingRepository, lock};
 use crate::mirror::Mirror;
-use crate::report::Report;
 
 pub(crate) mod admission;
 mod budget;

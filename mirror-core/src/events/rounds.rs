@@ -13,8 +13,8 @@ use std::time::Duration;
 use bitbucket_cloud_client::api_support::Backoff;
 use tokio::time::Instant;
 
+use crate::act::journal::PendingRepository;
 use crate::ids::RepoUuid;
-use crate::journal::PendingRepository;
 
 /// Rounds in flight at most: under load, deliveries wait for a slot and the next round takes
 /// them all, so a burst costs a few rounds of many repositories (a filtered listing per
@@ -219,7 +219,7 @@ impl Rounds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::DeliveryId;
+    use crate::act::journal::DeliveryId;
 
     fn pending(n: u32) -> PendingRepository {
         PendingRepository {
