@@ -60,6 +60,8 @@ pub mod redact;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+#[cfg(feature = "server")]
+pub mod server;
 mod transport;
 mod window;
 

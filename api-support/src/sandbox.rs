@@ -24,9 +24,6 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -289,25 +286,17 @@ impl Server {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let task_shared = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let handler = handler.clone();
-                let shared = task_shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let handler = handler.clone();
-                        let shared = shared.clone();
-                        async move { serve(req, handler, shared).await }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let handle = move |req| {
+            let (handler, shared) = (handler.clone(), task_shared.clone());
+            serve(req, handler, shared)
+        };
+        let task = tokio::spawn(crate::server::serve(
+            listener,
+            crate::server::Limits::default(),
+            None,
+            || {},
+            handle,
+        ));
         Ok(Self { addr, shared, task })
     }
 

@@ -10,14 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bitbucket_cloud_client::api_support::server::{self, Limits};
 use bitbucket_cloud_client::webhooks::{self, EventKey, RepositoryEvent, SignatureError};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use mirror_core::events::{Admission, EventLoop, EventObserver, LoopOptions};
 use mirror_core::{Error, Report};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -716,10 +714,34 @@ pub fn start(
         in_flight: AtomicUsize::new(0),
     });
     let looping = tokio::spawn(events.clone().run(stopped.clone(), options.reconcile_every));
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        options.max_connections as usize,
+    let limits = Limits {
+        max_connections: Some(options.max_connections as usize),
+        head_timeout: Some(Duration::from_secs(10)),
+        max_head_bytes: Some(MAX_HEAD_BYTES),
+    };
+    let refused = {
+        let shared = shared.clone();
+        move || {
+            shared.metrics.connections_refused.inc();
+        }
+    };
+    let handler = {
+        let shared = shared.clone();
+        move |req| {
+            let shared = shared.clone();
+            async move {
+                let answer = handle(shared, req).await;
+                Ok(answer.map(|body| body.map_err(|never| match never {}).boxed()))
+            }
+        }
+    };
+    let accepting = tokio::spawn(server::serve(
+        listener,
+        limits,
+        Some(stopped),
+        refused,
+        handler,
     ));
-    let accepting = tokio::spawn(accept(listener, shared.clone(), stopped, slots));
     Ok(Running {
         addr,
         stop,
@@ -733,45 +755,6 @@ pub fn start(
 /// The largest request head (request line and headers) read: Bitbucket's are a few
 /// kilobytes; a larger one is answered 431.
 const MAX_HEAD_BYTES: usize = 32 * 1024;
-
-async fn accept(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-    slots: Arc<tokio::sync::Semaphore>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else {
-            // Out of file descriptors, say: wait a little rather than spin.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        // Beyond the cap, the connection is closed at once: it costs nothing to keep.
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            shared.metrics.connections_refused.inc();
-            drop(stream);
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(shared, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_header_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
 
 impl Running {
     /// Waits until the first full reconcile has ended well, at most `within`; whether it did.
