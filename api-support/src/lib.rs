@@ -62,6 +62,7 @@ mod retry;
 pub mod sandbox;
 #[cfg(feature = "server")]
 pub mod server;
+mod sync;
 mod transport;
 mod window;
 
@@ -77,6 +78,7 @@ pub use oauth::{ClientAuthentication, OAuthClientCredentials, OAuthClientCredent
 pub use paginate::{Page, PageStrategy, Paginator};
 pub use pool::{Credential, CredentialPool, Lease, RateLimit};
 pub use retry::{Backoff, RetryPolicy, parse_retry_after};
+pub use sync::lock;
 pub use transport::{ReqwestTransport, Transport, TransportConfig, TransportError};
 pub use window::RollingWindow;
 

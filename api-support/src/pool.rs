@@ -8,7 +8,7 @@
 //! to return. Waiting happens on tokio's clock, so tests run it on a paused clock.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -198,7 +198,7 @@ impl CredentialPool {
 
     fn lock(&self) -> MutexGuard<'_, Vec<SlotState>> {
         // The state stays consistent even if a holder panicked: every update is a single step.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// Takes a credential for one request: the least-used one with budget left, waiting for the

@@ -15,7 +15,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -386,11 +386,9 @@ impl Drop for Server {
     }
 }
 
-/// Locks a sandbox's state. A handler that panicked leaves the state as it was at its last
-/// complete step, so the lock is taken even when poisoned.
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// Locks a sandbox's state (the workspace's one lock: a handler that panicked leaves the
+/// state as it was at its last complete step).
+pub use crate::sync::lock;
 
 fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
     let mut injections = lock(&shared.injections);

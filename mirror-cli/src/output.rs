@@ -1,5 +1,6 @@
 //! Progress and results: bars on a terminal, plain lines otherwise, JSON on request.
 
+use bitbucket_cloud_client::api_support::lock;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -98,10 +99,7 @@ pub struct Progress {
 impl Progress {
     /// The bar of the apply under way.
     fn bar(&self) -> Option<ProgressBar> {
-        self.bar
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.bar).clone()
     }
 
     fn line(&self, text: &str) {
@@ -124,18 +122,11 @@ impl ApplyObserver for Progress {
             }
             bar
         });
-        *self
-            .bar
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
+        *lock(&self.bar) = bar;
     }
 
     fn apply_ended(&self) {
-        let bar = self
-            .bar
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let bar = lock(&self.bar).take();
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

@@ -15,9 +15,7 @@ use crate::read::ports::{
     Settings, SnykOrg, SnykPort, SnykProject, SnykTarget, Unreadable,
 };
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use bitbucket_cloud_client::api_support::lock;
 
 /// A Bitbucket of workspaces and repositories held in memory.
 #[derive(Debug, Default)]

@@ -15,7 +15,7 @@ use crate::read::adapters::{BitbucketAdapter, SnykAdapter};
 use bitbucket_cloud_client::webhooks::RepositoryEvent;
 
 use crate::act::import::{ApplyObserver, Silent};
-use crate::act::journal::{Event, Journal, PendingRepository, WriteObserver, lock};
+use crate::act::journal::{Event, Journal, PendingRepository, WriteObserver};
 use crate::act::report::Report;
 use crate::clock::unix_now;
 use crate::config::Config;
@@ -26,6 +26,7 @@ use crate::ids::RepoUuid;
 use crate::read::inventory::{Inventory, gather_for};
 use crate::read::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
 use crate::read::ports::{BitbucketPort, SnykPort};
+use bitbucket_cloud_client::api_support::lock;
 
 /// A mirror of Bitbucket Cloud into Snyk: reads both sides, plans, applies, and journals every
 /// remote action in its state directory so that any run can be resumed.

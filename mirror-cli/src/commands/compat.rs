@@ -4,9 +4,10 @@
 //! time, imports journaled so that a rerun never posts an accepted import again, and a partial
 //! failure that exits non-zero.
 
+use bitbucket_cloud_client::api_support::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -446,16 +447,13 @@ impl CompatLogs {
 
     fn keep(&self, result: Written) {
         if let Err(e) = result {
-            let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut error = lock(&self.error);
             error.get_or_insert(e);
         }
     }
 
     fn take_error(&self) -> Option<mirror_core::Error> {
-        self.error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        lock(&self.error).take()
     }
 
     /// `imported-targets.log`: only a finished import is recorded, so a failed one is tried

@@ -4,6 +4,7 @@
 //!
 //! Routes: `POST /webhooks/bitbucket`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
+use bitbucket_cloud_client::api_support::lock;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -259,10 +260,7 @@ impl Metrics {
                 &e.to_string(),
             )),
         };
-        *self
-            .apis
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+        *lock(&self.apis) = Some(seen);
     }
 
     /// Why deliveries cannot be accepted and durably queued, if they cannot: readiness means
@@ -275,11 +273,7 @@ impl Metrics {
 
     /// `/healthz`'s body: alive, and how the APIs answered the last reconcile or round.
     fn health(&self) -> String {
-        let apis = match &*self
-            .apis
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
+        let apis = match &*lock(&self.apis) {
             None => "Bitbucket and Snyk have not been read yet".to_owned(),
             Some(Err(e)) => format!("the last reconcile failed: {e}"),
             Some(Ok(())) => "Bitbucket and Snyk answered".to_owned(),
@@ -312,10 +306,7 @@ impl EventObserver for Metrics {
     }
 
     fn reconcile_planned(&self) {
-        *self
-            .apis
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
+        *lock(&self.apis) = Some(Ok(()));
     }
 
     fn round_done(&self, deliveries: usize, result: &Result<Report, Error>) {

@@ -18,11 +18,12 @@ use tokio::sync::{Notify, RwLock, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::act::journal::{Event, PendingRepository, lock};
+use crate::act::journal::{Event, PendingRepository};
 use crate::act::report::Report;
 use crate::clock::unix_now;
 use crate::error::Error;
 use crate::mirror::Mirror;
+use bitbucket_cloud_client::api_support::lock;
 
 pub(crate) mod admission;
 mod budget;

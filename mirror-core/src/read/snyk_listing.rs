@@ -98,9 +98,7 @@ impl std::fmt::Debug for KeptSnyk {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use bitbucket_cloud_client::api_support::lock;
 
 /// Forgets the kept reads of `orgs` under `state_dir` (apply changed them).
 pub fn forget<'a>(state_dir: &Path, orgs: impl IntoIterator<Item = &'a OrgId>) {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -946,11 +946,9 @@ struct Shared {
     observer: Option<WriteObserver>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Both guarded values stay consistent if a holder panicked: the queue is a plain list,
-    // and a torn line on disk is what the reader already tolerates.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+// Both guarded values stay consistent if a holder panicked: the queue is a plain list, and a
+// torn line on disk is what the reader already tolerates.
+use bitbucket_cloud_client::api_support::lock;
 
 impl Shared {
     /// Compacts the journal (always, or once it has grown enough), under the disk lock.
