@@ -17,3 +17,23 @@ pub use crate::decide::plan::make::{plan, plan_focused};
 /// Applying a plan through a journal and a Snyk port of your own (the door holds both; this
 /// is for tools that keep their own).
 pub use crate::act::apply::apply;
+
+/// Reads both sides and plans as [`crate::Mirror::plan`] does (the same reading, the same
+/// kept listings), without taking the state directory's lock: the journal is read as it is
+/// on disk, so a plan (or a verification) can be made while a `serve` or a `sync` holds the
+/// directory. `snyk_in_full` reads every Snyk org again, as [`crate::Mirror::verify`] does.
+///
+/// # Errors
+/// A journal that cannot be read; the first request that fails.
+pub async fn plan_unlocked(
+    config: &crate::config::Config,
+    bitbucket: std::sync::Arc<dyn crate::read::ports::BitbucketPort>,
+    snyk: std::sync::Arc<dyn crate::read::ports::SnykPort>,
+    state_dir: &std::path::Path,
+    snyk_in_full: bool,
+) -> Result<crate::decide::plan::Plan, crate::error::Error> {
+    let history = crate::act::journal::read_state(state_dir)?.history();
+    let sides = crate::read::both::Sides::new(config, bitbucket, snyk, state_dir, snyk_in_full);
+    let inventory = sides.read(&history).await?;
+    Ok(plan(config, &inventory, &history))
+}

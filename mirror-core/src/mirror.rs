@@ -23,7 +23,8 @@ use crate::decide::plan::{Plan, plan};
 use crate::error::Error;
 use crate::events::admission::Admission;
 use crate::ids::RepoUuid;
-use crate::read::inventory::{Inventory, gather_for};
+use crate::read::both::Sides;
+use crate::read::inventory::Inventory;
 use crate::read::inventory::{Lookup, Touched, gather_touched, workspace_in_scope};
 use crate::read::ports::{BitbucketPort, SnykPort};
 use bitbucket_cloud_client::api_support::lock;
@@ -82,24 +83,17 @@ impl Mirror {
         &self,
         snyk_full_every: std::time::Duration,
     ) -> Result<Inventory, Error> {
-        let config = self.config.as_ref();
         let history = self.journal.with_state(|s| s.history());
-        // Workspaces listed before are asked only what changed (see `listing`).
-        let bitbucket = crate::read::listing::Incremental::new(
-            self.bitbucket.clone(),
-            &self.dir,
-            config.source.full_every(),
-        )
-        .in_full_up_to(self.in_full_up_to);
-        // Orgs unchanged since their last read (as the group's audit log says) answer from it.
-        let snyk = crate::read::snyk_listing::KeptSnyk::new(
-            self.snyk.clone(),
-            &self.dir,
-            &config.snyk.group_id,
+        let sides = Sides {
+            config: &self.config,
+            bitbucket: self.bitbucket.clone(),
+            snyk: self.snyk.clone(),
+            dir: &self.dir,
+            in_full_up_to: self.in_full_up_to,
+            audit_margin: self.audit_margin,
             snyk_full_every,
-        )
-        .with_margin(self.audit_margin);
-        gather_for(config, &bitbucket, &snyk, &history).await
+        };
+        sides.read(&history).await
     }
 
     /// Reads both sides and plans: what to create, import and skip, and why. Changes nothing.
@@ -626,5 +620,39 @@ mod tests {
             ["started 1", "imported acme/api", "ended"]
         );
         assert!(mirror.plan().await.unwrap().is_noop());
+    }
+
+    #[tokio::test]
+    async fn a_plan_without_the_lock_reads_as_the_door_does_while_the_door_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let snyk = FakeSnyk::new();
+        snyk.set_can_add_integrations(true);
+        let snyk: Arc<dyn SnykPort> = Arc::new(snyk);
+        let bitbucket: Arc<dyn BitbucketPort> =
+            Arc::new(FakeBitbucket::new().with_workspace("acme", vec![Repo::new("acme", "api")]));
+        let config =
+            Config::from_toml("[snyk]\ngroup_id = \"g\"\n[apply]\nresume_grace_seconds = 0")
+                .unwrap();
+        let mirror = Mirror::builder()
+            .bitbucket_port(bitbucket.clone())
+            .snyk_port(snyk.clone())
+            .config(config.clone())
+            .state_dir(dir.path())
+            .build()
+            .unwrap();
+        let unlocked = |in_full| {
+            crate::advanced::plan_unlocked(
+                &config,
+                bitbucket.clone(),
+                snyk.clone(),
+                dir.path(),
+                in_full,
+            )
+        };
+        assert_eq!(unlocked(false).await.unwrap(), mirror.plan().await.unwrap());
+        mirror.apply(&mirror.plan().await.unwrap()).await.unwrap();
+        // The door still holds the directory; the journal on disk says it is done.
+        assert!(unlocked(false).await.unwrap().is_noop());
+        assert!(crate::Verification::of(&unlocked(true).await.unwrap()).holds());
     }
 }

@@ -131,34 +131,19 @@ pub fn check_saved_plan(
 /// verifying may run beside a sync). With `kept`, orgs the group's audit log shows unchanged
 /// since their last read answer from it (`snyk.full_read_every`); `verify` reads every org.
 pub async fn read_plan(ctx: &Ctx, out: Out, kept: bool) -> Result<Plan> {
-    let history = mirror_core::journal::read_state(&ctx.state_dir)?.history();
     let spinner = out.spinner("reading Bitbucket and Snyk…");
-    let bitbucket = mirror_core::listing::Incremental::new(
+    let plan = mirror_core::advanced::plan_unlocked(
+        &ctx.config,
         ctx.bitbucket.clone(),
-        &ctx.state_dir,
-        ctx.config.source.full_every(),
-    );
-    let full_every = if kept {
-        ctx.config.snyk.full_every()
-    } else {
-        Duration::ZERO
-    };
-    let snyk = mirror_core::snyk_listing::KeptSnyk::new(
         ctx.snyk.clone(),
         &ctx.state_dir,
-        &ctx.config.snyk.group_id,
-        full_every,
-    );
-    let inventory =
-        mirror_core::advanced::gather_for(&ctx.config, &bitbucket, &snyk, &history).await;
+        !kept,
+    )
+    .await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    Ok(mirror_core::advanced::plan(
-        &ctx.config,
-        &inventory?,
-        &history,
-    ))
+    Ok(plan?)
 }
 
 pub async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {

@@ -2,6 +2,7 @@
 //! the listings kept between runs, and the inventory a plan is made from.
 
 pub mod adapters;
+pub(crate) mod both;
 pub mod inventory;
 pub mod listing;
 pub mod ports;
