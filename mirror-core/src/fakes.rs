@@ -493,10 +493,10 @@ impl SnykPort for FakeSnyk {
         let job = JobHandle {
             org_id: org_id.to_string(),
             integration_id: "int".into(),
-            job_id: format!("job-{}", s.counter),
+            job_id: format!("job-{}", s.counter).into(),
         };
         s.jobs.insert(
-            job.job_id.clone(),
+            job.job_id.to_string(),
             (org_id.to_string(), full, spec.branch.clone()),
         );
         Ok(job)
@@ -505,7 +505,7 @@ impl SnykPort for FakeSnyk {
     async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {
         self.count();
         let mut s = lock(&self.state);
-        let Some((org_id, full, branch)) = s.jobs.get(&job.job_id).cloned() else {
+        let Some((org_id, full, branch)) = s.jobs.get(job.job_id.as_str()).cloned() else {
             return Err(Error::Fake {
                 kind: ErrorKind::NotFound,
                 message: format!("job {job} not found"),

@@ -357,7 +357,7 @@ impl Endpoint for ImportJobStatus {
             "org/{}/integrations/{}/import/{}",
             seg(&self.handle.org_id),
             seg(&self.handle.integration_id),
-            seg(&self.handle.job_id)
+            seg(self.handle.job_id.as_str())
         ))
     }
 }

@@ -90,7 +90,7 @@ pub use endpoints::REST_VERSION;
 pub use error::Error;
 pub use models::{
     AuditLogEntry, BadJobReference, Ignore, ImportJob, ImportLog, ImportRequest, ImportStatus,
-    ImportedProject, IntegrationSettings, IntegrationType, Integrations, JobHandle, Org, Project,
-    ProjectSettings, Target,
+    ImportedProject, IntegrationSettings, IntegrationType, Integrations, JobHandle, JobId, Org,
+    Project, ProjectSettings, Target,
 };
 pub use region::{Region, host_from_token, normalize_api_url};

@@ -291,7 +291,37 @@ pub struct JobHandle {
     /// The integration id.
     pub integration_id: String,
     /// The job id.
-    pub job_id: String,
+    pub job_id: JobId,
+}
+
+/// An import job's id, as Snyk gives it in the job's `Location`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// The id as the API takes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for JobId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for JobId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
 }
 
 /// A job reference that is not `org/integration/job`.
@@ -332,7 +362,7 @@ impl std::str::FromStr for JobHandle {
                 Ok(Self {
                     org_id: o.to_owned(),
                     integration_id: i.to_owned(),
-                    job_id: j.to_owned(),
+                    job_id: j.into(),
                 })
             }
             _ => Err(BadJobReference(text.to_owned())),
@@ -357,7 +387,7 @@ impl JobHandle {
             ["org", org, "integrations", integration, "import", job] => Some(Self {
                 org_id: (*org).to_owned(),
                 integration_id: (*integration).to_owned(),
-                job_id: (*job).to_owned(),
+                job_id: (*job).into(),
             }),
             _ => None,
         })

@@ -52,7 +52,7 @@ pub(crate) fn write_journal(dir: &Path, shape: &Shape) {
             job: JobHandle {
                 org_id: org_id.as_str().into(),
                 integration_id: "int".into(),
-                job_id: format!("job-{i}"),
+                job_id: format!("job-{i}").into(),
             },
         });
         line(Event::ImportFinished {
