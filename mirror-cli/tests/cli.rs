@@ -525,7 +525,9 @@ fn the_snyk_api_import_flow_end_to_end() {
         .code(0);
     // Each org was created through the journal: intent before, the org after (a crash between
     // them adopts the org next time instead of creating a second).
-    let journaled = mirror_core::journal::read_state(dir).unwrap().orgs;
+    let journaled = mirror_core::advanced::journal::read_state(dir)
+        .unwrap()
+        .orgs;
     let in_snyk: std::collections::BTreeMap<String, String> =
         w.snyk.orgs().into_iter().map(|o| (o.name, o.id)).collect();
     assert_eq!(journaled.len(), 3, "{journaled:?}");
@@ -3145,7 +3147,7 @@ mod journal_gen;
 /// What a killed compaction must not lose: the orgs, the imports and their outcomes, the
 /// deliveries still queued and those set aside.
 fn lasting(dir: &std::path::Path) -> String {
-    let s = mirror_core::journal::read_state(dir).unwrap();
+    let s = mirror_core::advanced::journal::read_state(dir).unwrap();
     format!(
         "{:?}\n{:?}\n{:?}\n{} queued, {} set aside",
         s.orgs,
@@ -3158,8 +3160,8 @@ fn lasting(dir: &std::path::Path) -> String {
 
 #[test]
 fn sync_killed_while_it_compacts_the_journal_loses_nothing() {
-    use mirror_core::journal::JOURNAL_FILE;
-    use mirror_core::journal::compact::{COMPACTED_SIZE_FILE, COMPACTING_FILE};
+    use mirror_core::advanced::journal::JOURNAL_FILE;
+    use mirror_core::advanced::journal::compact::{COMPACTED_SIZE_FILE, COMPACTING_FILE};
     let w = World::with(Estate::generate(2, 4, 5), snyk::Sandbox::sample_builder());
     w.cmd().arg("sync").assert().code(0);
     let dir = w.state.path();

@@ -16,7 +16,7 @@ use std::time::Instant;
 mod journal_gen;
 
 use journal_gen::{Shape, write_journal};
-use mirror_core::journal::Journal;
+use mirror_core::advanced::journal::Journal;
 
 fn memory(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -82,7 +82,9 @@ fn main() -> ExitCode {
         pending: 10,
     };
     write_journal(dir.path(), &shape);
-    let path = dir.path().join(mirror_core::journal::JOURNAL_FILE);
+    let path = dir
+        .path()
+        .join(mirror_core::advanced::journal::JOURNAL_FILE);
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64 / 1e6;
     let child_with = |mode: &str| {
         let out = Command::new(std::env::current_exe().expect("this benchmark"))
@@ -105,8 +107,12 @@ fn main() -> ExitCode {
     );
     // A copy, opened and compacted in a child: the peak a compaction adds to an opened state.
     let copy = tempfile::tempdir().expect("a temporary directory");
-    std::fs::copy(&path, copy.path().join(mirror_core::journal::JOURNAL_FILE))
-        .expect("a copy of the journal");
+    std::fs::copy(
+        &path,
+        copy.path()
+            .join(mirror_core::advanced::journal::JOURNAL_FILE),
+    )
+    .expect("a copy of the journal");
     let out = Command::new(std::env::current_exe().expect("this benchmark"))
         .args(["--open-and-compact", &copy.path().display().to_string()])
         .output()

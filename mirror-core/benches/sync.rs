@@ -50,8 +50,8 @@ use bitbucket_cloud_client::sandbox::{self as bb, Estate, SAMPLE_API_TOKEN, SAMP
 use bitbucket_cloud_client::{Auth, BitbucketClient};
 use mirror_core::Config;
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
+use mirror_core::advanced::journal::Journal;
 use mirror_core::config::ApplyOptions;
-use mirror_core::journal::Journal;
 use mirror_core::ports::SnykPort;
 use snyk_client::sandbox::{self as snyk, JobDurations, SAMPLE_TOKEN};
 use snyk_client::{SnykAuth, SnykClient};

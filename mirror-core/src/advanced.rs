@@ -37,3 +37,8 @@ pub async fn plan_unlocked(
     let inventory = sides.read(&history).await?;
     Ok(plan(config, &inventory, &history))
 }
+
+/// The journal itself (its events, its replayed state, its compaction), for tools that read or
+/// write a state directory on their own: the binary's `runs` and `deliveries`, and
+/// snyk-api-import's `import`. The door holds one for you ([`crate::Mirror::journal`]).
+pub use crate::act::journal;

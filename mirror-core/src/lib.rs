@@ -72,7 +72,7 @@ mod mirror;
 mod read;
 
 // The rooms' public modules, by the names users know.
-pub use act::{credentials, import, journal, report, runs};
+pub use act::{credentials, import, report, runs};
 pub use decide::{conflict, differences, metadata, plan, rules, verify};
 pub use read::{adapters, inventory, listing, ports, snyk_listing};
 

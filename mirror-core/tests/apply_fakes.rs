@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mirror_core::advanced::apply;
 use mirror_core::advanced::gather;
+use mirror_core::advanced::journal::{Event, Journal};
 use mirror_core::advanced::plan;
 use mirror_core::fakes::{FakeBitbucket, FakeSnyk};
 use mirror_core::ids::IntegrationId;
 use mirror_core::ids::OrgId;
-use mirror_core::journal::{Event, Journal};
 use mirror_core::ports::Repo;
 use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
 use mirror_core::rules::History;
@@ -485,7 +485,7 @@ async fn quiet_integrations_are_off_during_the_run_and_put_back_even_after_a_cra
     assert_eq!(snyk.settings(&acme_int), before);
     drop(journal);
     assert!(
-        mirror_core::journal::read_state(dir.path())
+        mirror_core::advanced::journal::read_state(dir.path())
             .unwrap()
             .quieted
             .is_empty()
@@ -574,7 +574,7 @@ async fn settings_that_cannot_be_changed_are_warnings_and_the_imports_go_on() {
     // Nothing was journaled as quieted, so no later run tries to put anything back.
     drop(journal);
     assert!(
-        mirror_core::journal::read_state(dir.path())
+        mirror_core::advanced::journal::read_state(dir.path())
             .unwrap()
             .quieted
             .is_empty()

@@ -8,8 +8,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use mirror_core::journal::Journal;
-use mirror_core::journal::{
+use mirror_core::advanced::journal::Journal;
+use mirror_core::advanced::journal::{
     JOURNAL_FILE, JournalState, Step, compact::COMPACTING_FILE, read_state,
 };
 
@@ -89,7 +89,7 @@ fn compaction_keeps_the_state_and_drops_what_it_no_longer_needs() {
         let journal = Journal::open(dir.path(), None).unwrap();
         journal
             .writer()
-            .append(mirror_core::journal::Event::RunFinished)
+            .append(mirror_core::advanced::journal::Event::RunFinished)
             .await
             .unwrap();
     });

@@ -21,8 +21,8 @@ use mirror_core::Config;
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
 use mirror_core::advanced::apply;
 use mirror_core::advanced::gather_for;
+use mirror_core::advanced::journal::Journal;
 use mirror_core::advanced::plan;
-use mirror_core::journal::Journal;
 use snyk_client::sandbox::SAMPLE_TOKEN;
 use snyk_client::{PollPolicy, SnykAuth, SnykClient};
 
@@ -80,7 +80,7 @@ fn crash_child() {
             )
             .with_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN.into()),
         );
-        let observer: mirror_core::journal::WriteObserver = Arc::new(|seq| {
+        let observer: mirror_core::advanced::journal::WriteObserver = Arc::new(|seq| {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "journaled {seq}");

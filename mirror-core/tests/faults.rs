@@ -18,7 +18,7 @@ use api_support::sandbox::Fault;
 use bitbucket_cloud_client::sandbox::{self as bb, Estate};
 use bitbucket_cloud_client::{Auth, BitbucketClient};
 use mirror_core::adapters::{BitbucketAdapter, SnykAdapter};
-use mirror_core::journal::Journal;
+use mirror_core::advanced::journal::Journal;
 use mirror_core::ports::SnykPort;
 use mirror_core::{Action, Config, Report};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mirror_core::advanced::journal::{Event, Journal};
 use mirror_core::bitbucket_cloud_client::ErrorKind;
 use mirror_core::config::ApplyOptions;
 use mirror_core::fakes::FakeSnyk;
@@ -14,7 +15,6 @@ use mirror_core::ids::OrgId;
 use mirror_core::import::{
     ImportContext, ImportOutcome, ImportTask, Resume, import_one, run_imports,
 };
-use mirror_core::journal::{Event, Journal};
 use mirror_core::ports::{ImportSpec, JobHandle, JobOutcome, SnykOrg, SnykPort, SnykTarget};
 use mirror_core::{ApplyObserver, Error, Report};
 

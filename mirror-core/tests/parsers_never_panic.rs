@@ -102,8 +102,12 @@ fn parse_all(dir: &Path, bytes: &[u8]) {
     let _ = compat::read_lines::<ImportJobLine>(&file);
     let _ = compat::read_lines::<ProjectLine>(&file);
     let _ = compat::imported_target_ids(&file);
-    std::fs::write(dir.join(mirror_core::journal::JOURNAL_FILE), bytes).unwrap();
-    let _ = mirror_core::journal::read_state(dir);
+    std::fs::write(
+        dir.join(mirror_core::advanced::journal::JOURNAL_FILE),
+        bytes,
+    )
+    .unwrap();
+    let _ = mirror_core::advanced::journal::read_state(dir);
 }
 
 proptest! {

@@ -515,8 +515,12 @@ async fn the_orgs_of_many_workspaces_are_made_ready_side_by_side() {
     .await;
     let report = w.sync().await;
     assert_eq!(report.orgs_created.len(), 3, "{}", report.render());
-    let journal =
-        std::fs::read_to_string(w.state.path().join(mirror_core::journal::JOURNAL_FILE)).unwrap();
+    let journal = std::fs::read_to_string(
+        w.state
+            .path()
+            .join(mirror_core::advanced::journal::JOURNAL_FILE),
+    )
+    .unwrap();
     let kinds: Vec<&str> = journal
         .lines()
         .filter_map(|l| {

@@ -15,6 +15,7 @@ use bitbucket_cloud_client::api_support;
 use futures_util::TryStreamExt;
 use mirror_core::adapters::SnykAdapter;
 use mirror_core::advanced::gather_bitbucket;
+use mirror_core::advanced::journal::Journal;
 use mirror_core::compat::{
     self, CreatedOrg, CreatedOrgLine, CreatedOrgs, FailedOrgLine, ImportJobLine, ImportTargetEntry,
     ImportTargets, ImportedTargetLine, OrgCreation, OrgDataEntry, OrgsData, ProjectLine, TargetRef,
@@ -23,7 +24,6 @@ use mirror_core::config::ApplyOptions;
 use mirror_core::config::integration_type;
 use mirror_core::ids::{IntegrationId, OrgId};
 use mirror_core::import::{ImportContext, ImportOutcome, ImportTask, run_imports};
-use mirror_core::journal::Journal;
 use mirror_core::ports::ImportSpec;
 use mirror_core::ports::JobHandle;
 use mirror_core::ports::JobOutcome;

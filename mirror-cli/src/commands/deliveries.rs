@@ -12,7 +12,7 @@ use crate::settings;
 /// `deliveries`: the queue and the deliveries set aside. Reads the state directory only.
 pub fn list(g: &Global, out: Out) -> Result<u8> {
     let dir = settings::state_dir(g);
-    let state = mirror_core::journal::read_state(&dir)?;
+    let state = mirror_core::advanced::journal::read_state(&dir)?;
     let when = |at: u64| {
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at)).to_string()
     };

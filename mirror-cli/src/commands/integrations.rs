@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use mirror_core::advanced::journal::{Journal, fingerprint};
 use mirror_core::config::glob_match;
-use mirror_core::journal::{Journal, fingerprint};
 use secrecy::ExposeSecret;
 use snyk_client::{IntegrationType, Org, SnykClient};
 
@@ -162,7 +162,7 @@ async fn update(g: &Global, out: Out, dry_run: bool, patterns: Option<&[String]>
     };
     let known = match &journal {
         Some(j) => j.state().credentials.clone(),
-        None => mirror_core::journal::read_state(&state_dir)?.credentials,
+        None => mirror_core::advanced::journal::read_state(&state_dir)?.credentials,
     };
     let todo: Vec<(Org, String)> = selected
         .into_iter()

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use bitbucket_cloud_client::webhooks::{EventKey, RepositoryEvent};
-use mirror_core::journal::{Event, JOURNAL_FILE};
+use mirror_core::advanced::journal::{Event, JOURNAL_FILE};
 use mirror_core::ports::JobHandle;
 use snyk_client::ImportStatus;
 
