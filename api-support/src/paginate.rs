@@ -87,7 +87,9 @@ impl<S: PageStrategy> Paginator<S> {
         };
         let cursor = cursor?;
         let mut page = self.strategy.fetch(&cursor, self.received).await?;
-        warn_skipped(&self.strategy.listing(), self.received, &page.skipped);
+        if !page.skipped.is_empty() {
+            warn_skipped(&self.strategy.listing(), self.received, &page.skipped);
+        }
         self.received += (page.items.len() + page.skipped.len()) as u64;
         self.next = match page.next.take() {
             Some(next) if next == cursor => {

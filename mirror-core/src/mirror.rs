@@ -74,25 +74,21 @@ impl Mirror {
     /// # Errors
     /// The first request that fails.
     pub async fn inventory(&self) -> Result<Inventory, Error> {
-        self.inventory_reading(self.config.snyk.full_every()).await
+        self.inventory_reading(false).await
     }
 
-    /// [`Mirror::inventory`], reading again every Snyk org last read longer than
-    /// `snyk_full_every` ago (zero: every org).
-    async fn inventory_reading(
-        &self,
-        snyk_full_every: std::time::Duration,
-    ) -> Result<Inventory, Error> {
+    /// [`Mirror::inventory`], reading every Snyk org again when `snyk_in_full`.
+    async fn inventory_reading(&self, snyk_in_full: bool) -> Result<Inventory, Error> {
         let history = self.journal.with_state(|s| s.history());
-        let sides = Sides {
-            config: &self.config,
-            bitbucket: self.bitbucket.clone(),
-            snyk: self.snyk.clone(),
-            dir: &self.dir,
-            in_full_up_to: self.in_full_up_to,
-            audit_margin: self.audit_margin,
-            snyk_full_every,
-        };
+        let mut sides = Sides::new(
+            &self.config,
+            self.bitbucket.clone(),
+            self.snyk.clone(),
+            &self.dir,
+            snyk_in_full,
+        );
+        sides.in_full_up_to = self.in_full_up_to;
+        sides.audit_margin = self.audit_margin;
         sides.read(&history).await
     }
 
@@ -111,7 +107,7 @@ impl Mirror {
     /// # Errors
     /// As [`Mirror::plan`].
     pub async fn verify(&self) -> Result<crate::decide::verify::Verification, Error> {
-        let inventory = self.inventory_reading(std::time::Duration::ZERO).await?;
+        let inventory = self.inventory_reading(true).await?;
         let plan = self.plan_from(&inventory);
         Ok(crate::decide::verify::Verification::of(&plan))
     }
