@@ -8,6 +8,7 @@
 
 use examples::connect;
 use mirror_core::config::Mapping;
+use mirror_render::Render as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

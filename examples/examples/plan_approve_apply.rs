@@ -6,6 +6,7 @@
 //! Run: `cargo run -p examples --example plan_approve_apply` (or `echo yes | …`)
 
 use examples::connect;
+use mirror_render::Render as _;
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]

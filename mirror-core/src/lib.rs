@@ -22,6 +22,7 @@
 //! use mirror_core::bitbucket_cloud_client::{Auth, BitbucketClient};
 //! use mirror_core::snyk_client::{SnykAuth, SnykClient};
 //! use mirror_core::{Config, Mirror};
+//! use mirror_render::Render as _; // the values as text for people: the mirror-render crate
 //!
 //! let config = Config::from_toml(&format!("[snyk]\ngroup_id = \"{}\"", snyk.group_id()))?;
 //! let mirror = Mirror::builder()

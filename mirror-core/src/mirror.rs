@@ -608,9 +608,9 @@ mod tests {
         assert_eq!(mirror.config(), &config);
         assert!(!mirror.config().apply.quiet_integrations);
         let plan = mirror.plan().await.unwrap();
-        assert_eq!(plan.summary().imports, 1, "{}", plan.render());
+        assert_eq!(plan.summary().imports, 1, "{:?}", plan.actions);
         let report = mirror.apply(&plan).await.unwrap();
-        assert_eq!(report.imports_completed, 1, "{}", report.render());
+        assert_eq!(report.imports_completed, 1, "{report:?}");
         assert_eq!(
             *told.0.lock().unwrap(),
             ["started 1", "imported acme/api", "ended"]

@@ -1,6 +1,7 @@
 //! Apply against the in-memory fakes: reports, resume after every kind of interruption, stale
 //! plans, concurrency bounds, stopping.
 
+use mirror_render::Render as _;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

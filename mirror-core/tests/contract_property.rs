@@ -11,6 +11,7 @@
 //! 200 cases by default (`PROPTEST_CASES` for more), from a fixed seed
 //! (`MIRROR_PROPTEST_SEED`, printed with any failure so that it can be run again).
 
+use mirror_render::Render as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

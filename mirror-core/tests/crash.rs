@@ -9,6 +9,7 @@
 //! between its print and the kill, so the kills land at varied points, between a remote call
 //! and its journal entry too.
 
+use mirror_render::Render as _;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -5,6 +5,7 @@
 
 mod common;
 
+use mirror_render::Render as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -8,6 +8,7 @@
 //! file written. A second sync once the fault has passed then leaves every repository imported
 //! exactly once.
 
+use mirror_render::Render as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;

@@ -8,6 +8,7 @@ mod common;
 
 use bitbucket_cloud_client::sandbox::{self as bb, Estate};
 use common::World;
+use mirror_render::Render as _;
 use snyk_client::sandbox::SAMPLE_PERSON_USER;
 use snyk_client::{Ignore, ProjectSettings};
 

@@ -1,5 +1,6 @@
 //! Plans for a dozen estates, snapshot-tested as people read them and as JSON.
 
+use mirror_render::Render as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use mirror_core::advanced::plan;
@@ -83,12 +84,16 @@ fn new_workspace_creates_an_org_and_imports_everything() {
     assert_eq!(p.summary().orgs_to_create, 1);
     assert_eq!(p.summary().imports, 2);
     // The summary alone, and the signs coloured on request.
-    let summary = p.render_with(mirror_core::plan::RenderOptions::default().summary_only(true));
+    let summary = mirror_render::plan_with(
+        &p,
+        mirror_render::RenderOptions::default().summary_only(true),
+    );
     assert!(
         summary.contains("repositories             2 to import") && !summary.contains("+ import"),
         "{summary}"
     );
-    let coloured = p.render_with(mirror_core::plan::RenderOptions::default().colour(true));
+    let coloured =
+        mirror_render::plan_with(&p, mirror_render::RenderOptions::default().colour(true));
     assert!(
         coloured.contains("  \u{1b}[32m+ import acme/api (main) into acme (new)\u{1b}[0m"),
         "{coloured:?}"

@@ -2,6 +2,7 @@
 //! plan, apply (fakes), plan again gives nothing to do; no plan imports the same
 //! (org, workspace, repository) twice.
 
+use mirror_render::Render as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+use mirror_render::Render as _;
 use std::time::Duration;
 
 use bitbucket_cloud_client::sandbox::Estate;

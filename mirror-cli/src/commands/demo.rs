@@ -1,5 +1,6 @@
 //! `demo`: the built-in sandboxes, a first sync, a second with nothing to do, then drift and real time.
 
+use mirror_render::Render as _;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,10 +82,10 @@ pub async fn demo(out: Out, estate: Option<(usize, usize)>, serve: bool) -> Resu
     let plan = make_plan(&mirror, out).await?;
     if out.human() {
         // A generated estate's plan is long: its summary says enough.
-        let options = mirror_core::plan::RenderOptions::default()
+        let options = mirror_render::RenderOptions::default()
             .summary_only(estate.is_some())
             .colour(colour(std::io::stdout().is_terminal()));
-        println!("{}", plan.render_with(options));
+        println!("{}", mirror_render::plan_with(&plan, options));
     }
     let code = run_plan(&mirror, out, &plan).await?;
     // The second plan sees what the first run journaled.

@@ -157,7 +157,7 @@ pub async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: boo
         out.status(&format!("plan written to {}", path.display()));
     }
     if out.human() {
-        let options = mirror_core::plan::RenderOptions::default()
+        let options = mirror_render::RenderOptions::default()
             .summary_only(summary)
             .colour(colour(std::io::stdout().is_terminal()));
         print!("{}", plan_text(&plan, options));
@@ -174,7 +174,7 @@ pub async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: boo
 pub fn show_plan(out: Out, plan: &Plan) {
     if out.human() && !out.quiet {
         // Skips are counted by reason; a run of a mirrored estate is not a page per repository.
-        let options = mirror_core::plan::RenderOptions::default()
+        let options = mirror_render::RenderOptions::default()
             .colour(colour(std::io::stderr().is_terminal()))
             .without_skips(!out.verbose);
         // Before applying, only an estate already equal gets its closing line: what differs
@@ -184,7 +184,7 @@ pub fn show_plan(out: Out, plan: &Plan) {
         } else {
             format!(
                 "{}{}",
-                plan.render_with(options),
+                mirror_render::plan_with(plan, options),
                 crate::advice::for_plan(plan)
             )
         };
@@ -193,10 +193,10 @@ pub fn show_plan(out: Out, plan: &Plan) {
 }
 
 /// A plan for people as `options` ask, with the hints its conflicts call for.
-pub fn plan_text(plan: &Plan, options: mirror_core::plan::RenderOptions) -> String {
+pub fn plan_text(plan: &Plan, options: mirror_render::RenderOptions) -> String {
     format!(
         "{}{}{}",
-        plan.render_with(options),
+        mirror_render::plan_with(plan, options),
         crate::advice::for_plan(plan),
         closing(plan)
     )

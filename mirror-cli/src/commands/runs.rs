@@ -2,6 +2,7 @@
 //! deactivated).
 
 use anyhow::Result;
+use mirror_render::Render as _;
 
 use crate::cli::Global;
 use crate::commands::sync::{Confirm, sync_once};

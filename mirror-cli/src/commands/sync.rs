@@ -1,5 +1,6 @@
 //! `sync` and `apply`: plan, ask when asked to, apply, report; `sync --watch` again and again.
 
+use mirror_render::Render as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ pub async fn sync_once(ctx: &Ctx, out: Out, given: Option<Plan>, confirm: Confir
         && std::io::stderr().is_terminal();
     if asking {
         // The summary, then the question: the whole plan is one `plan` away.
-        let options = mirror_core::plan::RenderOptions::default()
+        let options = mirror_render::RenderOptions::default()
             .summary_only(true)
             .colour(colour(true));
         eprint!("{}", plan_text(&plan, options));

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use mirror_core::Verification;
+use mirror_render::Render as _;
 
 use crate::commands::plan::read_plan;
 use crate::context::Ctx;

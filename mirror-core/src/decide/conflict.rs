@@ -132,11 +132,11 @@ impl fmt::Display for Conflict {
 }
 
 /// `n` with the noun that fits it: "1 tag", "2 tags".
-pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+pub fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// "1 repository", "2 repositories".
-pub(crate) fn repositories(n: usize) -> String {
+pub fn repositories(n: usize) -> String {
     counted(n, "repository", "repositories")
 }

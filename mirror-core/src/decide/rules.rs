@@ -61,7 +61,8 @@ impl SkipReason {
         }
     }
 
-    pub(crate) fn explain(&self) -> String {
+    /// The reason in a sentence, naming the setting or the place that decided it.
+    pub fn explain(&self) -> String {
         match self {
             Self::Excluded { rule } => format!("excluded ({rule})"),
             Self::Fork => "fork (source.skip_forks)".to_owned(),

@@ -113,23 +113,6 @@ impl Verification {
             ),
         }
     }
-
-    /// Every difference, one per line, then the closing line.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for d in &self.differences {
-            let mark = if d.explained { "=" } else { "!" };
-            // A difference of Snyk's side names its subject itself.
-            if d.kind == FindingKind::Snyk {
-                out.push_str(&format!("{mark} {}\n", d.reason));
-            } else {
-                out.push_str(&format!("{mark} {}: {}\n", d.subject, d.reason));
-            }
-        }
-        out.push_str(&self.closing_line());
-        out.push('\n');
-        out
-    }
 }
 
 fn found(

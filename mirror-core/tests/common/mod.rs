@@ -2,6 +2,7 @@
 //! mirror-core run in (on tokio's paused clock).
 #![allow(dead_code)]
 
+use mirror_render::Render as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
