@@ -49,6 +49,7 @@
 mod auth;
 mod base_url;
 mod client;
+pub mod env;
 mod error;
 #[cfg(feature = "sandbox")]
 pub mod instances;

@@ -112,6 +112,7 @@
 mod auth;
 mod client;
 pub mod endpoints;
+pub mod env;
 mod error;
 pub mod models;
 mod paginate;

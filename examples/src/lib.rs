@@ -39,24 +39,21 @@ pub struct Env {
     pub sandboxes: Option<Sandboxes>,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use secrecy::SecretString;
+use snyk_client::api_support::env::var;
 
 impl Env {
     /// The Atlassian e-mail and API token Snyk uses to read Bitbucket (to add missing
     /// integrations): SNYK_BITBUCKET_EMAIL + SNYK_BITBUCKET_API_TOKEN, the tool's own API token,
     /// or in sandbox mode the sample's.
-    pub fn snyk_bitbucket_credentials(&self) -> Option<(String, String)> {
+    pub fn snyk_bitbucket_credentials(&self) -> Option<(String, SecretString)> {
         if self.sandboxes.is_some() {
             return Some((
                 bb_sandbox::SAMPLE_EMAIL.to_owned(),
-                bb_sandbox::SAMPLE_API_TOKEN.to_owned(),
+                bb_sandbox::SAMPLE_API_TOKEN.into(),
             ));
         }
-        var("SNYK_BITBUCKET_EMAIL")
-            .zip(var("SNYK_BITBUCKET_API_TOKEN"))
-            .or_else(|| var("BITBUCKET_CLOUD_EMAIL").zip(var("BITBUCKET_CLOUD_API_TOKEN")))
+        snyk_client::env::bitbucket_credentials().ok().flatten()
     }
 
     /// The Snyk port, able to add missing `bitbucket-cloud` integrations when credentials are
@@ -64,7 +61,7 @@ impl Env {
     pub fn snyk_adapter(&self) -> SnykAdapter {
         let adapter = SnykAdapter::new(self.snyk.clone());
         match self.snyk_bitbucket_credentials() {
-            Some((email, token)) => adapter.with_bitbucket_credentials(email, token.into()),
+            Some((email, token)) => adapter.with_bitbucket_credentials(email, token),
             None => adapter,
         }
     }
@@ -96,12 +93,11 @@ impl Env {
     }
 }
 
-/// Whether the environment holds real credentials for both sides.
+/// Whether the environment holds real credentials for both sides, and the Snyk group.
 pub fn real_credentials() -> bool {
-    var("SNYK_TOKEN").is_some()
-        && var("SNYK_GROUP_ID").is_some()
-        && (var("BITBUCKET_CLOUD_API_TOKEN").is_some()
-            || var("BITBUCKET_CLOUD_ACCESS_TOKENS").is_some())
+    var("SNYK_GROUP_ID").is_some()
+        && snyk_client::env::auth().is_ok()
+        && bitbucket_cloud_client::env::auths().is_ok()
 }
 
 /// Connects to the real services, or starts the sandboxes with their sample estates.
@@ -111,22 +107,8 @@ pub fn real_credentials() -> bool {
 pub async fn connect() -> anyhow::Result<Env> {
     if real_credentials() {
         println!("using the real Bitbucket Cloud and Snyk (credentials found in the environment)");
-        let mut bb = BitbucketClient::builder();
-        if let Some(pool) = var("BITBUCKET_CLOUD_ACCESS_TOKENS") {
-            bb = bb.auths(
-                pool.split(',')
-                    .map(|t| Auth::access_token(t.trim().to_owned())),
-            );
-        } else if let (Some(email), Some(token)) = (
-            var("BITBUCKET_CLOUD_EMAIL"),
-            var("BITBUCKET_CLOUD_API_TOKEN"),
-        ) {
-            bb = bb.auth(Auth::api_token(email, token));
-        } else if let Some(token) = var("BITBUCKET_CLOUD_API_TOKEN") {
-            bb = bb.auth(Auth::access_token(token));
-        }
-        let mut snyk =
-            SnykClient::builder().auth(SnykAuth::token(var("SNYK_TOKEN").unwrap_or_default()));
+        let bb = BitbucketClient::builder().auths(bitbucket_cloud_client::env::auths()?);
+        let mut snyk = SnykClient::builder().auth(snyk_client::env::auth()?);
         if let Some(region) = var("SNYK_REGION") {
             snyk = snyk.region(Region::parse(&region)?);
         }
@@ -134,8 +116,7 @@ pub async fn connect() -> anyhow::Result<Env> {
             bitbucket: bb.build()?,
             snyk: snyk.build()?,
             group_id: var("SNYK_GROUP_ID").unwrap_or_default(),
-            workspaces: var("BITBUCKET_CLOUD_WORKSPACES")
-                .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect()),
+            workspaces: bitbucket_cloud_client::env::workspaces(),
             sandboxes: None,
         });
     }

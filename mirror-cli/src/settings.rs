@@ -19,9 +19,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "bb-snyk-mirror.toml";
 /// The state directory used when neither --state-dir nor SNYK_LOG_PATH is set.
 pub const DEFAULT_STATE_DIR: &str = ".bb-snyk-mirror";
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use api_support::env::var as env;
 
 /// The state directory: --state-dir, SNYK_LOG_PATH, or ./.bb-snyk-mirror.
 pub fn state_dir(global: &Global) -> PathBuf {
@@ -71,14 +69,10 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     if let Some(t) = env("SNYK_TEMPLATE_ORG_ID") {
         config.snyk.template_org_id = Some(t);
     }
-    let workspaces = global.workspaces.clone().or_else(|| {
-        env("BITBUCKET_CLOUD_WORKSPACES").map(|w| {
-            w.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-    });
+    let workspaces = global
+        .workspaces
+        .clone()
+        .or_else(bitbucket_cloud_client::env::workspaces);
     if let Some(w) = workspaces {
         config.source.workspaces = Some(w);
     }
@@ -124,98 +118,10 @@ pub fn config(global: &Global, need_group: bool) -> Result<Config> {
     Ok(config)
 }
 
-/// Whether a token has the form of an Atlassian API token (`ATATT…`), which is sent as Basic
-/// with the account's e-mail, never alone.
-fn looks_like_atlassian_api_token(token: &str) -> bool {
-    token.trim_start().starts_with("ATATT")
-}
-
-/// The Bitbucket credentials from the environment.
+/// The Bitbucket credentials from the environment (`bitbucket_cloud_client::env`), a refusal
+/// being a usage error.
 pub fn bitbucket_auths() -> Result<Vec<Auth>> {
-    let method = env("BITBUCKET_CLOUD_AUTH_METHOD").map(|m| m.to_ascii_lowercase());
-    let email = env("BITBUCKET_CLOUD_EMAIL");
-    let api_token = env("BITBUCKET_CLOUD_API_TOKEN");
-    let pool = env("BITBUCKET_CLOUD_ACCESS_TOKENS");
-    let oauth = env("BITBUCKET_CLOUD_OAUTH_TOKEN");
-    let client_id = env("BITBUCKET_CLOUD_OAUTH_CLIENT_ID");
-    let client_secret = env("BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET");
-    let user = env("BITBUCKET_CLOUD_USERNAME");
-    let password = env("BITBUCKET_CLOUD_PASSWORD");
-
-    if client_id.is_some() != client_secret.is_some() {
-        return Err(Usage(
-            "set both BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET, or neither".to_owned(),
-        )
-        .into());
-    }
-    if email.is_some() && api_token.is_none() {
-        return Err(Usage(
-            "BITBUCKET_CLOUD_EMAIL is set without BITBUCKET_CLOUD_API_TOKEN: set the Atlassian API token too".to_owned(),
-        )
-        .into());
-    }
-    if email.is_none()
-        && api_token
-            .as_deref()
-            .is_some_and(looks_like_atlassian_api_token)
-    {
-        return Err(Usage(
-            "BITBUCKET_CLOUD_API_TOKEN looks like an Atlassian API token (it starts with ATATT), which Bitbucket accepts only together with the account's e-mail: set BITBUCKET_CLOUD_EMAIL to your Atlassian account e-mail. (Workspace, project and repository access tokens are used alone; they do not start with ATATT.)".to_owned(),
-        )
-        .into());
-    }
-    if user.is_some() != password.is_some() {
-        return Err(Usage(
-            "set both BITBUCKET_CLOUD_USERNAME and BITBUCKET_CLOUD_PASSWORD, or neither (app passwords were removed by Bitbucket on 2026-07-28: prefer BITBUCKET_CLOUD_EMAIL + BITBUCKET_CLOUD_API_TOKEN)".to_owned(),
-        )
-        .into());
-    }
-    let api = || match (&email, &api_token) {
-        (Some(e), Some(t)) => Some(vec![Auth::api_token(e.clone(), t.clone())]),
-        (None, Some(t)) => Some(vec![Auth::access_token(t.clone())]),
-        _ => None,
-    };
-    let access_pool = || {
-        pool.as_ref().map(|p| {
-            p.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| Auth::access_token(t.to_owned()))
-                .collect::<Vec<_>>()
-        })
-    };
-    let oauth_token = || oauth.as_ref().map(|t| vec![Auth::oauth_token(t.clone())]);
-    let consumer = || match (&client_id, &client_secret) {
-        (Some(i), Some(s)) => Some(vec![Auth::oauth_client_credentials(i.clone(), s.clone())]),
-        _ => None,
-    };
-    let app_password = || match (&user, &password) {
-        (Some(u), Some(p)) => Some(vec![Auth::app_password(u.clone(), p.clone())]),
-        _ => None,
-    };
-    let chosen = match method.as_deref() {
-        Some("api") => api().or_else(access_pool),
-        Some("oauth") => consumer().or_else(oauth_token),
-        Some("user") => app_password(),
-        Some(other) => {
-            return Err(Usage(format!(
-                "BITBUCKET_CLOUD_AUTH_METHOD is `{other}`: use api, oauth or user"
-            ))
-            .into());
-        }
-        None => consumer()
-            .or_else(api)
-            .or_else(access_pool)
-            .or_else(oauth_token)
-            .or_else(app_password),
-    };
-    match chosen {
-        Some(a) if !a.is_empty() => Ok(a),
-        _ => Err(Usage(
-            "no Bitbucket credentials: set BITBUCKET_CLOUD_EMAIL and BITBUCKET_CLOUD_API_TOKEN (an Atlassian API token), BITBUCKET_CLOUD_API_TOKEN alone or BITBUCKET_CLOUD_ACCESS_TOKENS (access tokens), BITBUCKET_CLOUD_OAUTH_TOKEN, or BITBUCKET_CLOUD_OAUTH_CLIENT_ID and BITBUCKET_CLOUD_OAUTH_CLIENT_SECRET".to_owned(),
-        )
-        .into()),
-    }
+    bitbucket_cloud_client::env::auths().map_err(|e| Usage(e.0).into())
 }
 
 /// How `doctor` talks to the APIs: it fails fast (a connect timeout of a few seconds, one retry
@@ -306,52 +212,15 @@ fn bitbucket_with(global: &Global, fast: bool) -> Result<BitbucketClient> {
 }
 
 /// The Atlassian e-mail and API token Snyk uses to read Bitbucket, for adding and rotating
-/// `bitbucket-cloud` integrations: SNYK_BITBUCKET_EMAIL + SNYK_BITBUCKET_API_TOKEN, else the
-/// tool's own BITBUCKET_CLOUD_EMAIL + BITBUCKET_CLOUD_API_TOKEN when those are an API token.
+/// `bitbucket-cloud` integrations (`snyk_client::env::bitbucket_credentials`).
 pub fn snyk_bitbucket_credentials() -> Result<Option<(String, secrecy::SecretString)>> {
-    match (env("SNYK_BITBUCKET_EMAIL"), env("SNYK_BITBUCKET_API_TOKEN")) {
-        (Some(e), Some(t)) => Ok(Some((e, t.into()))),
-        (Some(_), None) | (None, Some(_)) => Err(Usage(
-            "set both SNYK_BITBUCKET_EMAIL and SNYK_BITBUCKET_API_TOKEN, or neither".to_owned(),
-        )
-        .into()),
-        (None, None) => Ok(
-            match (
-                env("BITBUCKET_CLOUD_EMAIL"),
-                env("BITBUCKET_CLOUD_API_TOKEN"),
-            ) {
-                (Some(e), Some(t)) => Some((e, t.into())),
-                _ => None,
-            },
-        ),
-    }
+    snyk_client::env::bitbucket_credentials().map_err(|e| Usage(e.0).into())
 }
 
-/// The Snyk credentials from the environment.
+/// The Snyk credentials from the environment (`snyk_client::env`), a refusal being a usage
+/// error.
 pub fn snyk_auth() -> Result<SnykAuth> {
-    let token = env("SNYK_TOKEN");
-    let oauth = env("SNYK_OAUTH_TOKEN");
-    let id = env("SNYK_OAUTH_CLIENT_ID");
-    let secret = env("SNYK_OAUTH_CLIENT_SECRET");
-    if id.is_some() != secret.is_some() {
-        return Err(Usage(
-            "set both SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET, or neither".to_owned(),
-        )
-        .into());
-    }
-    if let Some(t) = oauth {
-        return Ok(SnykAuth::bearer(t));
-    }
-    if let (Some(i), Some(s)) = (id, secret) {
-        return Ok(SnykAuth::oauth_client_credentials(i, s));
-    }
-    match token {
-        Some(t) => Ok(SnykAuth::token(t)),
-        None => Err(Usage(
-            "no Snyk credentials: set SNYK_TOKEN (API, service-account or personal access token), SNYK_OAUTH_TOKEN, or SNYK_OAUTH_CLIENT_ID and SNYK_OAUTH_CLIENT_SECRET".to_owned(),
-        )
-        .into()),
-    }
+    snyk_client::env::auth().map_err(|e| Usage(e.0).into())
 }
 
 /// The Snyk client.

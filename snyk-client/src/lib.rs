@@ -73,6 +73,7 @@
 
 mod client;
 pub mod endpoints;
+pub mod env;
 mod error;
 pub mod models;
 mod paginate;

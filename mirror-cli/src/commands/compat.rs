@@ -402,7 +402,7 @@ fn targets_file(g: &Global, a: &ImportArgs) -> PathBuf {
     if let Some(f) = &a.file {
         return f.clone();
     }
-    if let Ok(p) = std::env::var("SNYK_IMPORT_PATH") {
+    if let Some(p) = bitbucket_cloud_client::api_support::env::var("SNYK_IMPORT_PATH") {
         let p = PathBuf::from(p);
         if p.is_dir() {
             for name in [compat::IMPORT_TARGETS_FILE, "import-projects.json"] {

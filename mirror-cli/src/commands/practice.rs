@@ -48,7 +48,7 @@ pub async fn change(
     let api = g
         .bitbucket_api_url
         .clone()
-        .or_else(|| std::env::var("BITBUCKET_CLOUD_API_URL").ok())
+        .or_else(|| bitbucket_cloud_client::api_support::env::var("BITBUCKET_CLOUD_API_URL"))
         .ok_or_else(|| {
             Usage(
                 "demo change acts on the practice sandbox: start `bb-snyk-mirror demo --serve` and paste the exports it prints (BITBUCKET_CLOUD_API_URL names the sandbox)"

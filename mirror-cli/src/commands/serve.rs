@@ -73,10 +73,9 @@ pub fn webhook_secret() -> Result<SecretString> {
 /// A secret from the variable `name`: `None` when unset or empty; refused when longer than
 /// Bitbucket accepts.
 fn secret_from(name: &str) -> Result<Option<SecretString>> {
-    let value = std::env::var(name).unwrap_or_default();
-    if value.trim().is_empty() {
+    let Some(value) = bitbucket_cloud_client::api_support::env::var(name) else {
         return Ok(None);
-    }
+    };
     let length = value.chars().count();
     if length > webhooks::MAX_SECRET_CHARS {
         return Err(Usage(format!(
