@@ -64,6 +64,7 @@ pub mod sandbox;
 #[cfg(feature = "server")]
 pub mod server;
 mod sync;
+pub mod time;
 mod transport;
 mod window;
 

@@ -477,9 +477,9 @@ impl RepositoriesRequest {
         self.query(format!("project.key={}", quote(key)))
     }
 
-    /// Only repositories updated after this RFC 3339 time (for example `2026-01-01T00:00:00Z`).
-    pub fn updated_since(self, rfc3339: &str) -> Self {
-        self.query(format!("updated_on>{rfc3339}"))
+    /// Only repositories updated after this instant (sent in UTC, `2026-01-01T00:00:00Z`).
+    pub fn updated_since(self, since: api_support::time::Timestamp) -> Self {
+        self.query(format!("updated_on>{since}"))
     }
 
     /// The order, such as `-updated_on` (default `slug`).

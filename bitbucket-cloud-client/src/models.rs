@@ -3,6 +3,7 @@
 //! Fields the API may omit are `Option`; unknown fields are ignored, so a new field in an answer
 //! never breaks a listing. Timestamps are kept as the RFC 3339 text Bitbucket sends.
 
+use api_support::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// A page of a paginated listing. Only `values` and `next` are guaranteed.
@@ -161,12 +162,12 @@ pub struct Workspace {
     /// Whether the workspace is private.
     #[serde(default)]
     pub is_private: Option<bool>,
-    /// When it was created.
-    #[serde(default)]
-    pub created_on: Option<String>,
-    /// When it was last updated.
-    #[serde(default)]
-    pub updated_on: Option<String>,
+    /// When it was created (an RFC 3339 time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub created_on: Option<Timestamp>,
+    /// When it was last updated (an RFC 3339 time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub updated_on: Option<Timestamp>,
     /// Links.
     #[serde(default)]
     pub links: Option<Links>,
@@ -188,12 +189,12 @@ pub struct Project {
     /// Whether the project is private.
     #[serde(default)]
     pub is_private: Option<bool>,
-    /// When it was created.
-    #[serde(default)]
-    pub created_on: Option<String>,
-    /// When it was last updated.
-    #[serde(default)]
-    pub updated_on: Option<String>,
+    /// When it was created (an RFC 3339 time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub created_on: Option<Timestamp>,
+    /// When it was last updated (an RFC 3339 time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub updated_on: Option<Timestamp>,
 }
 
 /// A branch reference (`mainbranch`).
@@ -242,10 +243,10 @@ struct RawRepository {
     language: Option<String>,
     #[serde(default)]
     size: Option<i64>,
-    #[serde(default)]
-    created_on: Option<String>,
-    #[serde(default)]
-    updated_on: Option<String>,
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    created_on: Option<Timestamp>,
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    updated_on: Option<Timestamp>,
     #[serde(default)]
     links: Option<Links>,
 }
@@ -292,12 +293,12 @@ pub struct Repository {
     /// negative values have been seen; the mirror does not use it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
-    /// When it was created.
+    /// When it was created (an RFC 3339 time that does not parse is `None`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_on: Option<String>,
-    /// When it was last updated.
+    pub created_on: Option<Timestamp>,
+    /// When it was last updated (an RFC 3339 time that does not parse is `None`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_on: Option<String>,
+    pub updated_on: Option<Timestamp>,
     /// Links.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<Links>,

@@ -176,7 +176,7 @@ async fn repository_listing_sends_every_refinement() {
     let list = client(&server, api_token())
         .repositories("acme")
         .project_key("CORE")
-        .updated_since("2026-01-01T00:00:00Z")
+        .updated_since("2026-01-01T00:00:00Z".parse().expect("a time"))
         .sort("-updated_on")
         .role(Role::Member)
         .fields(Fields::new(["values.slug", "values.uuid"]))

@@ -8,15 +8,19 @@
 //! (real services: also set EXAMPLE_ORG_ID, the org to import into).
 
 use bitbucket_cloud_client::Repository;
+use bitbucket_cloud_client::api_support::time::Timestamp;
 use examples::connect;
 use futures_util::TryStreamExt;
 use snyk_client::{ImportRequest, IntegrationType};
+
+/// Mid-2025, as an instant: Bitbucket's times compare as instants whatever their offset.
+const MID_2025: Timestamp = Timestamp::constant(1_748_736_000, 0);
 
 /// The predicate: Python repositories with a main branch, updated since mid-2025.
 fn wanted(r: &Repository) -> bool {
     r.language.as_deref() == Some("python")
         && r.main_branch().is_some()
-        && r.updated_on.as_deref().is_some_and(|u| u >= "2025-06-01")
+        && r.updated_on.is_some_and(|u| u >= MID_2025)
 }
 
 #[tokio::main]

@@ -25,6 +25,7 @@ pub use snyk_client::IntegrationType;
 
 use crate::error::Error;
 use crate::ids::GroupId;
+use crate::ids::Timestamp;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,12 +252,13 @@ pub struct Source {
 }
 
 impl Source {
-    /// [`Source::updated_since`] as an RFC 3339 time (a duration counted back from now, a date
-    /// taken at midnight UTC); `Err` with the setting's message when it is none of the forms.
+    /// [`Source::updated_since`] as an instant (a duration counted back from now, to the
+    /// second; a date taken at midnight UTC; a date-time with its offset); `Err` with the
+    /// setting's message when it is none of the forms.
     ///
     /// # Errors
     /// [`Error::Config`] naming the setting and the forms it accepts.
-    pub fn updated_since_time(&self) -> Result<Option<String>, Error> {
+    pub fn updated_since_time(&self) -> Result<Option<Timestamp>, Error> {
         let Some(text) = self.updated_since.as_deref().map(str::trim) else {
             return Ok(None);
         };
@@ -264,14 +266,19 @@ impl Source {
             let at = std::time::SystemTime::now()
                 .checked_sub(back)
                 .unwrap_or(std::time::UNIX_EPOCH);
-            return Ok(Some(humantime::format_rfc3339_seconds(at).to_string()));
+            let at = Timestamp::try_from(at).unwrap_or(Timestamp::UNIX_EPOCH);
+            return Ok(Some(
+                Timestamp::from_second(at.as_second()).unwrap_or(Timestamp::UNIX_EPOCH),
+            ));
         }
-        if humantime::parse_rfc3339_weak(text).is_ok() {
-            return Ok(Some(text.to_owned()));
+        if let Some(at) = bitbucket_cloud_client::api_support::time::parse(text) {
+            return Ok(Some(at));
         }
         let midnight = format!("{text}T00:00:00Z");
-        if text.len() == 10 && humantime::parse_rfc3339_weak(&midnight).is_ok() {
-            return Ok(Some(midnight));
+        if text.len() == 10
+            && let Some(at) = bitbucket_cloud_client::api_support::time::parse(&midnight)
+        {
+            return Ok(Some(at));
         }
         Err(Error::Config(format!(
             "source.updated_since is `{text}`: write a date (2026-11-01), a date-time (2026-11-01T00:00:00Z) or a duration back from now (24h, 7d)"
@@ -680,7 +687,9 @@ mod updated_since_tests {
             updated_since: Some(text.to_owned()),
             ..Source::default()
         };
-        s.updated_since_time().map_err(|e| e.to_string())
+        s.updated_since_time()
+            .map(|t| t.map(|t| t.to_string()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -695,6 +704,11 @@ mod updated_since_tests {
         );
         let back = since("24h").unwrap().unwrap();
         assert!(back.starts_with("20") && back.ends_with('Z'), "{back}");
+        // An offset is kept as the instant it names (before, its text was compared as is).
+        assert_eq!(
+            since("2026-11-01T08:30:00+02:00").unwrap().unwrap(),
+            "2026-11-01T06:30:00Z"
+        );
         let e = since("yesterday").unwrap_err();
         assert!(e.contains("source.updated_since is `yesterday`"), "{e}");
         assert!(since("2026-13-45").is_err());

@@ -11,6 +11,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// The instant type of every time in the core's values (a repository's last update, an org's
+/// creation, an audit-log entry, a plan's date): UTC, compared as instants whatever offset the
+/// API wrote, and RFC 3339 text in files.
+pub use bitbucket_cloud_client::api_support::time::Timestamp;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

@@ -247,9 +247,9 @@ fn patterns_and_filters_exclude() {
     let mut public = repo("acme", "site");
     public.is_private = false;
     let mut stale = repo("acme", "old-tool");
-    stale.updated_on = Some("2025-02-01T00:00:00.000000+00:00".into());
+    stale.updated_on = "2025-02-01T00:00:00.000000+00:00".parse().ok();
     let mut fresh = repo("acme", "api");
-    fresh.updated_on = Some("2026-03-01T00:00:00.000000+00:00".into());
+    fresh.updated_on = "2026-03-01T00:00:00.000000+00:00".parse().ok();
     let inv = Inventory {
         bitbucket: BitbucketInventory {
             workspaces: vec![ws(
@@ -271,6 +271,29 @@ fn patterns_and_filters_exclude() {
     );
     let p = check("filters", &cfg, &inv, &History::default());
     assert_eq!(p.summary().imports, 1);
+}
+
+#[test]
+fn updated_since_compares_instants_whatever_the_offset() {
+    // Before, the first 19 characters were compared as text: `east` (01:00 at +02:00, which
+    // is 23:00 the day before in UTC) counted as updated since, and `west` (23:30 at -01:00,
+    // which is 00:30 in UTC) did not.
+    let mut east = repo("acme", "east");
+    east.updated_on = "2026-01-01T01:00:00+02:00".parse().ok();
+    let mut west = repo("acme", "west");
+    west.updated_on = "2025-12-31T23:30:00-01:00".parse().ok();
+    let inv = inventory(vec![ws("acme", vec![east, west])], vec![]);
+    let cfg = config("[source]\nupdated_since = \"2026-01-01T00:00:00Z\"\n");
+    let p = plan(&cfg, &inv, &History::default());
+    let imported: Vec<&str> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            mirror_core::Action::Import(i) => Some(i.repository.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(imported, ["west"], "{}", p.render());
 }
 
 #[test]

@@ -973,13 +973,13 @@ impl SnykClient {
         &self,
         org_id: &str,
         events: &[&str],
-        from: Option<&str>,
+        from: Option<api_support::time::Timestamp>,
     ) -> impl Stream<Item = Result<AuditLogEntry, Error>> + Send + 'static + use<> {
         let e = SearchAuditLog {
             group: false,
             org_id: org_id.to_owned(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
-            from: from.map(str::to_owned),
+            from,
         };
         self.rest_items::<AuditLogEntry, AuditLogEntry, _>(&e, None)
     }
@@ -990,13 +990,13 @@ impl SnykClient {
         &self,
         group_id: &str,
         events: &[&str],
-        from: Option<&str>,
+        from: Option<api_support::time::Timestamp>,
     ) -> impl Stream<Item = Result<AuditLogEntry, Error>> + Send + 'static + use<> {
         let e = SearchAuditLog {
             group: true,
             org_id: group_id.to_owned(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
-            from: from.map(str::to_owned),
+            from,
         };
         self.rest_items::<AuditLogEntry, AuditLogEntry, _>(&e, Some(group_id.to_owned()))
     }

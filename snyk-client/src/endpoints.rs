@@ -401,8 +401,8 @@ pub struct SearchAuditLog {
     pub org_id: String,
     /// Event types, such as `org.target.delete`.
     pub events: Vec<String>,
-    /// The earliest time (RFC 3339); Snyk's default is the start of yesterday.
-    pub from: Option<String>,
+    /// The earliest time; Snyk's default is the start of yesterday.
+    pub from: Option<api_support::time::Timestamp>,
 }
 
 impl Endpoint for SearchAuditLog {
@@ -417,7 +417,7 @@ impl Endpoint for SearchAuditLog {
             ("sort_order", "DESC".to_owned()),
         ];
         if let Some(from) = &self.from {
-            q.push(("from", from.clone()));
+            q.push(("from", from.to_string()));
         }
         q.extend(self.events.iter().map(|e| ("events", e.clone())));
         q

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use api_support::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -23,9 +24,14 @@ pub struct Org {
     /// The org's web address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// When it was created.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "created_at")]
-    pub created: Option<String>,
+    /// When it was created (a time that does not parse is `None`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "created_at",
+        deserialize_with = "api_support::time::lenient"
+    )]
+    pub created: Option<Timestamp>,
     /// The group it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
@@ -68,8 +74,8 @@ pub(crate) struct CreatedOrgV1 {
     pub(crate) slug: Option<String>,
     #[serde(default)]
     pub(crate) url: Option<String>,
-    #[serde(default)]
-    pub(crate) created: Option<String>,
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub(crate) created: Option<Timestamp>,
     #[serde(default)]
     pub(crate) group: Option<GroupRef>,
 }
@@ -448,9 +454,9 @@ pub struct ImportLog {
     /// `workspace/repository`.
     #[serde(default)]
     pub name: Option<String>,
-    /// When it started.
-    #[serde(default)]
-    pub created: Option<String>,
+    /// When it started (a time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub created: Option<Timestamp>,
     /// Its status.
     #[serde(default)]
     pub status: Option<String>,
@@ -471,9 +477,9 @@ pub struct ImportJob {
     pub id: Option<String>,
     /// The state.
     pub status: ImportStatus,
-    /// When it was created.
-    #[serde(default)]
-    pub created: Option<String>,
+    /// When it was created (a time that does not parse is `None`).
+    #[serde(default, deserialize_with = "api_support::time::lenient")]
+    pub created: Option<Timestamp>,
     /// One log per repository.
     #[serde(default)]
     pub logs: Vec<ImportLog>,
@@ -512,7 +518,7 @@ pub struct Target {
     /// Whether the repository is private.
     pub is_private: Option<bool>,
     /// When it was created.
-    pub created_at: Option<String>,
+    pub created_at: Option<Timestamp>,
     /// The integration type it was imported through.
     pub integration_type: Option<String>,
     /// The integration id.
@@ -599,9 +605,13 @@ pub struct Ignore {
     /// Who added it (Snyk sets it: it cannot be written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored_by: Option<String>,
-    /// When it was added (Snyk sets it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    /// When it was added (Snyk sets it; a time that does not parse is `None`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "api_support::time::lenient"
+    )]
+    pub created: Option<Timestamp>,
 }
 
 impl Ignore {
@@ -649,7 +659,7 @@ impl Ignore {
                 .unwrap_or(false),
             expires: text("expires"),
             ignored_by: who.map(str::to_owned),
-            created: text("created"),
+            created: text("created").and_then(|t| api_support::time::parse(&t)),
         }
     }
 }
@@ -658,8 +668,8 @@ impl Ignore {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct AuditLogEntry {
-    /// When (RFC 3339).
-    pub created: String,
+    /// When.
+    pub created: Timestamp,
     /// The event, such as `org.project.stop_monitor` or `org.target.delete`.
     pub event: String,
     /// The org.
@@ -782,8 +792,8 @@ pub(crate) mod rest {
         pub(crate) is_personal: Option<bool>,
         #[serde(default)]
         pub(crate) group_id: Option<String>,
-        #[serde(default)]
-        pub(crate) created_at: Option<String>,
+        #[serde(default, deserialize_with = "api_support::time::lenient")]
+        pub(crate) created_at: Option<api_support::time::Timestamp>,
     }
 
     impl From<OrgResource> for super::Org {
@@ -815,8 +825,8 @@ pub(crate) mod rest {
         pub(crate) url: Option<String>,
         #[serde(default)]
         pub(crate) is_private: Option<bool>,
-        #[serde(default)]
-        pub(crate) created_at: Option<String>,
+        #[serde(default, deserialize_with = "api_support::time::lenient")]
+        pub(crate) created_at: Option<api_support::time::Timestamp>,
     }
 
     #[derive(Debug, Default, Deserialize)]

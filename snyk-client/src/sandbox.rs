@@ -1480,7 +1480,7 @@ impl State {
                 ignore.disregard_if_fixable = body["disregardIfFixable"].as_bool().unwrap_or(false);
                 ignore.expires = body["expires"].as_str().map(str::to_owned);
                 ignore.ignored_by = Some(user);
-                ignore.created = Some(now_text());
+                ignore.created = api_support::time::parse(&now_text());
                 p.ignores.push(ignore);
                 Some(Response::json(200, &json!({})))
             }

@@ -227,7 +227,10 @@ fn log_created(
             msg: "Created org".to_owned(),
             extra: {
                 let mut m = compat::time_fields();
-                m.insert("created".to_owned(), Value::from(org.created.clone()));
+                m.insert(
+                    "created".to_owned(),
+                    Value::from(org.created.map(|t| t.to_string())),
+                );
                 m
             },
         },

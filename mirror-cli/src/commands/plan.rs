@@ -103,10 +103,7 @@ pub fn check_saved_plan(
             .into());
         }
     }
-    let made = plan
-        .created_at
-        .as_deref()
-        .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+    let made = plan.created_at.map(std::time::SystemTime::from);
     let age = made.map(|m| now.duration_since(m));
     match age {
         Some(Ok(age)) if age <= SAVED_PLAN_MAX_AGE => Ok(()),
@@ -117,7 +114,7 @@ pub fn check_saved_plan(
         .into()),
         Some(Err(_)) => Err(Usage(format!(
             "{shown} is dated in the future ({}): check this machine's clock, or make a new plan",
-            plan.created_at.as_deref().unwrap_or_default()
+            plan.created_at.map(|t| t.to_string()).unwrap_or_default()
         ))
         .into()),
         None => Err(Usage(format!(
@@ -148,8 +145,8 @@ pub async fn read_plan(ctx: &Ctx, out: Out, kept: bool) -> Result<Plan> {
 
 pub async fn plan_command(ctx: &Ctx, out: Out, file: Option<&Path>, summary: bool) -> Result<u8> {
     let mut plan = read_plan(ctx, out, true).await?;
-    plan.created_at =
-        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    let now = mirror_core::ids::Timestamp::now();
+    plan.created_at = mirror_core::ids::Timestamp::from_second(now.as_second()).ok();
     plan.made_against = Some(origin(ctx));
     if let Some(path) = file {
         std::fs::write(path, plan.to_json()?)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decide::conflict::counted;
 
-use crate::ids::{OrgId, ProjectId, RepoUuid, TargetId};
+use crate::ids::{OrgId, ProjectId, RepoUuid, TargetId, Timestamp};
 use crate::read::inventory::OrgInventory;
 use crate::read::ports::{AuditEntry, SnykProject};
 
@@ -103,8 +103,8 @@ pub struct ChangedBy {
     /// The user's id, when the entry names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// When (RFC 3339).
-    pub at: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// What a run does about a difference.
@@ -244,9 +244,9 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
-/// The date of an RFC 3339 time.
-fn day(at: &str) -> &str {
-    at.get(..10).unwrap_or(at)
+/// The date of an instant, in UTC.
+fn day(at: &Timestamp) -> String {
+    at.strftime("%Y-%m-%d").to_string()
 }
 
 /// Who removed the target `target_id` (or of this name) from `org`, as its audit log says.
@@ -275,7 +275,7 @@ pub(crate) fn who_deactivated(org: &OrgInventory, projects: &[ProjectId]) -> Opt
 fn changed_by(entry: Option<&AuditEntry>) -> Option<ChangedBy> {
     entry.map(|e| ChangedBy {
         user: e.user.clone(),
-        at: e.at.clone(),
+        at: e.at,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::decide::rules::{
     History, MAX_ORG_NAME, Placement, Sighting, SkipReason, destination, done_reason, repo_filter,
 };
 use crate::error::Error;
-use crate::ids::{GroupId, OrgId, RepoUuid};
+use crate::ids::{GroupId, OrgId, RepoUuid, Timestamp};
 use crate::read::inventory::{Inventory, OrgInventory};
 use crate::read::ports::Repo;
 
@@ -153,10 +153,14 @@ pub struct Plan {
     /// applying (the plan's own retirements carry their mode).
     #[serde(default, skip_serializing_if = "is_deactivate")]
     pub retire: RetireMode,
-    /// When the plan was made (RFC 3339), when whoever made it said so: the binary refuses a
-    /// saved plan older than a day.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
+    /// When the plan was made, when whoever made it said so: the binary refuses a saved plan
+    /// older than a day (RFC 3339 in the file; one that does not parse counts as unsaid).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bitbucket_cloud_client::api_support::time::lenient"
+    )]
+    pub created_at: Option<Timestamp>,
     /// Settings apply changes around the plan's actions (from `[apply]`): shown with the plan,
     /// and done only when the plan shows them.
     #[serde(default, skip_serializing_if = "PlanSettings::is_unchanged")]

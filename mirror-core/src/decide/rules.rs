@@ -314,13 +314,12 @@ pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
         .updated_on
         .as_ref()
         .and_then(|_| s.updated_since_time().ok().flatten());
-    if let (Some(since), Some(updated)) = (&since, &repo.updated_on) {
-        let cut = |t: &str| t.chars().take(19).collect::<String>();
-        if cut(updated) <= cut(since) {
-            return Some(SkipReason::Excluded {
-                rule: format!("not updated since {since}"),
-            });
-        }
+    if let (Some(since), Some(updated)) = (&since, &repo.updated_on)
+        && updated <= since
+    {
+        return Some(SkipReason::Excluded {
+            rule: format!("not updated since {since}"),
+        });
     }
     if s.skip_forks && repo.is_fork {
         return Some(SkipReason::Fork);

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use snyk_client::{ImportRequest, SnykClient};
 
 use crate::error::Error;
+use crate::ids::Timestamp;
 use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId, WorkspaceUuid};
 use crate::read::ports::{
     AuditEntry, BitbucketPort, Ignore, ImportSpec, JobHandle, JobOutcome, Listing, ProjectResult,
@@ -35,7 +36,7 @@ impl BitbucketAdapter {
             listing = listing.project_key(key);
         }
         if let Some(since) = &query.updated_since {
-            listing = listing.updated_since(since);
+            listing = listing.updated_since(*since);
         }
         listing
     }
@@ -205,7 +206,7 @@ fn repo_of(r: bitbucket_cloud_client::Repository, workspace: &str) -> Repo {
         is_fork: r.is_fork(),
         is_private: r.is_private.unwrap_or(true),
         project_key: r.project_key().map(str::to_owned),
-        updated_on: r.updated_on.clone(),
+        updated_on: r.updated_on,
         language: r.language.clone().filter(|l| !l.is_empty()),
         slug: r.slug,
     }
@@ -480,7 +481,7 @@ impl SnykPort for SnykAdapter {
         &self,
         org_id: &OrgId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         let entries: Vec<snyk_client::AuditLogEntry> = self
             .client
@@ -494,7 +495,7 @@ impl SnykPort for SnykAdapter {
         &self,
         group_id: &GroupId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         let entries: Vec<snyk_client::AuditLogEntry> = self
             .client

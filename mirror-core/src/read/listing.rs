@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::ids::RepoUuid;
+use crate::ids::Timestamp;
 use crate::read::ports::{BitbucketPort, Listing, Repo, RepoQuery, Unreadable};
 
 /// Kept listings older than this (in full) are listed in full again, by default.
@@ -131,7 +132,7 @@ impl Incremental {
         }
         let since = listed_at.checked_sub(CLOCK_MARGIN).unwrap_or(listed_at);
         let changed_query = RepoQuery {
-            updated_since: Some(humantime::format_rfc3339_seconds(since).to_string()),
+            updated_since: Timestamp::try_from(since).ok(),
             ..query.clone()
         };
         let changed = self.inner.repositories(workspace, &changed_query).await?;

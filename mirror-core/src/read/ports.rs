@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId, WorkspaceUuid};
+use crate::ids::{
+    GroupId, IntegrationId, OrgId, ProjectId, RepoUuid, TargetId, Timestamp, WorkspaceUuid,
+};
 
 pub use snyk_client::{Ignore, ImportStatus, ProjectSettings};
 
@@ -36,8 +38,8 @@ pub struct Repo {
     pub is_private: bool,
     /// The Bitbucket project key.
     pub project_key: Option<String>,
-    /// Last update (RFC 3339).
-    pub updated_on: Option<String>,
+    /// Last update.
+    pub updated_on: Option<Timestamp>,
     /// The main language, as Bitbucket guesses it (kept only when a `[[metadata]]` rule
     /// matches on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +138,7 @@ pub struct RepoQuery {
     /// Only these project keys.
     pub project_keys: Vec<String>,
     /// Only repositories updated after this time.
-    pub updated_since: Option<String>,
+    pub updated_since: Option<Timestamp>,
 }
 
 /// An org as the plan needs it.
@@ -146,10 +148,10 @@ pub struct SnykOrg {
     pub id: OrgId,
     /// The name.
     pub name: String,
-    /// When it was created (RFC 3339), when Snyk says: of two orgs of one name created at
-    /// once by two processes, the older is kept.
+    /// When it was created, when Snyk says: of two orgs of one name created at once by two
+    /// processes, the older is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    pub created: Option<Timestamp>,
     /// Its slug, when Snyk says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
@@ -221,8 +223,8 @@ pub struct SnykProject {
 /// One entry of an org's audit log, as far as naming who changed something needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// When (RFC 3339).
-    pub at: String,
+    /// When.
+    pub at: Timestamp,
     /// The event, such as `org.target.delete`.
     pub event: String,
     /// The org it happened in, when the entry says.
@@ -482,26 +484,26 @@ pub trait SnykPort: Send + Sync {
             what: "list an org's projects",
         })
     }
-    /// The org's audit log since `from` (RFC 3339), newest first, only these events. Plans
+    /// The org's audit log since `from`, newest first, only these events. Plans
     /// without audit logs refuse (403). The default answers that this port cannot.
     async fn audit_log(
         &self,
         org_id: &OrgId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         let _ = (org_id, events, from);
         Err(Error::Unsupported {
             what: "search an org's audit log",
         })
     }
-    /// The group's audit log since `from` (RFC 3339), newest first, only these events: which
+    /// The group's audit log since `from`, newest first, only these events: which
     /// orgs changed since a read. The default answers that this port cannot.
     async fn group_audit_log(
         &self,
         group_id: &GroupId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         let _ = (group_id, events, from);
         Err(Error::Unsupported {

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::ids::Timestamp;
 use crate::ids::{GroupId, IntegrationId, OrgId, ProjectId, TargetId};
 use crate::read::listing::{keep_file, kept_file_path};
 use crate::read::ports::{
@@ -166,10 +167,10 @@ impl KeptSnyk {
             .get_or_init(|| async {
                 let oldest = self.oldest_kept()?;
                 let from = oldest.checked_sub(self.margin).unwrap_or(SystemTime::UNIX_EPOCH);
-                let from = humantime::format_rfc3339_millis(from).to_string();
+                let from = Timestamp::try_from(from).unwrap_or(Timestamp::UNIX_EPOCH);
                 match self
                     .inner
-                    .group_audit_log(&self.group_id, CHANGE_EVENTS, &from)
+                    .group_audit_log(&self.group_id, CHANGE_EVENTS, from)
                     .await
                 {
                     Ok(entries) => entries.into_iter().map(|e| e.org_id).collect(),
@@ -319,7 +320,7 @@ impl SnykPort for KeptSnyk {
         &self,
         org_id: &OrgId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         self.inner.audit_log(org_id, events, from).await
     }
@@ -327,7 +328,7 @@ impl SnykPort for KeptSnyk {
         &self,
         group_id: &GroupId,
         events: &[&str],
-        from: &str,
+        from: Timestamp,
     ) -> Result<Vec<AuditEntry>, Error> {
         self.inner.group_audit_log(group_id, events, from).await
     }

@@ -90,8 +90,7 @@ fn carried_reason(ignore: &Ignore, old: &str) -> String {
     let who = ignore.ignored_by.as_deref().unwrap_or("someone");
     let when = ignore
         .created
-        .as_deref()
-        .map(|c| format!(" on {}", c.get(..10).unwrap_or(c)))
+        .map(|c| format!(" on {}", c.strftime("%Y-%m-%d")))
         .unwrap_or_default();
     format!(
         "{} (ignored by {who}{when} in {old}; carried over by bb-snyk-mirror)",

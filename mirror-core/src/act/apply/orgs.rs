@@ -225,7 +225,7 @@ async fn settle(
     let mut named = snyk.orgs_named(spec.group_id, name).await?;
     named.retain(|o| o.name == name);
     let oldest = named.into_iter().min_by(|a, b| {
-        let when = |o: &SnykOrg| o.created.clone().unwrap_or_default();
+        let when = |o: &SnykOrg| o.created.unwrap_or_default();
         when(a).cmp(&when(b)).then(a.id.cmp(&b.id))
     });
     match oldest {

@@ -344,10 +344,10 @@ fn shows_people_changes(org: &OrgInventory, history: &History) -> bool {
 /// Reads the audit log of an org that shows people's changes, to name who made them and
 /// when; a plan without audit logs (or any failure) is noted and the run goes on.
 async fn read_changes(snyk: &dyn SnykPort, org: &mut OrgInventory, now: u64) {
-    let from = std::time::UNIX_EPOCH
-        + std::time::Duration::from_secs(now.saturating_sub(AUDIT_HORIZON_SECONDS));
-    let from = humantime::format_rfc3339_seconds(from).to_string();
-    match snyk.audit_log(&org.id, PEOPLE_EVENTS, &from).await {
+    let back = now.saturating_sub(AUDIT_HORIZON_SECONDS);
+    let from = crate::ids::Timestamp::from_second(i64::try_from(back).unwrap_or(0))
+        .unwrap_or(crate::ids::Timestamp::UNIX_EPOCH);
+    match snyk.audit_log(&org.id, PEOPLE_EVENTS, from).await {
         Ok(entries) => org.changes = entries,
         Err(e) => {
             tracing::info!(org = %org.name, error = %e, "the audit log could not be read; who changed what is not named");
