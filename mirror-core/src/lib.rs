@@ -74,7 +74,7 @@ mod read;
 
 // The rooms' public modules, by the names users know.
 pub use act::{credentials, import, report, runs};
-pub use decide::{conflict, differences, metadata, plan, rules, verify};
+pub use decide::{conflict, differences, metadata, plan, rules, scope, verify};
 pub use read::{adapters, inventory, listing, ports, snyk_listing};
 
 // The door, what it is given, and what it answers; everything else is in its module.

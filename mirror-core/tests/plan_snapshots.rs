@@ -62,6 +62,7 @@ fn inventory(workspaces: Vec<WorkspaceInventory>, orgs: Vec<OrgInventory>) -> In
             read_in_full: false,
         },
         read_at: None,
+        estate: Default::default(),
     }
 }
 
@@ -265,6 +266,7 @@ fn patterns_and_filters_exclude() {
             ..SnykInventory::default()
         },
         read_at: None,
+        estate: Default::default(),
     };
     let cfg = config(
         "[source]\nexclude_workspaces = [\"sand*\"]\nexclude_repositories = [\"*-archive\"]\nvisibility = \"private\"\nupdated_since = \"2026-01-01T00:00:00Z\"\n",

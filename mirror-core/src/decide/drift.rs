@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::config::{Config, Mapping, OutOfScope, RetireMode};
 use crate::decide::action::{Action, RetireReason};
 use crate::decide::conflict::ConflictReason;
-use crate::decide::rules::{
-    History, Placement, Quarantined, RepoRecord, Retired, destination, repo_filter,
-};
+use crate::decide::rules::{History, Placement, Quarantined, RepoRecord, Retired};
+use crate::decide::scope::Estate;
 use crate::ids::{OrgId, RepoUuid};
 use crate::read::inventory::{Inventory, Lookup};
 use crate::read::ports::Repo;
@@ -38,10 +37,12 @@ struct Seen<'a> {
     listed: HashMap<&'a RepoUuid, &'a Repo>,
     visible: BTreeSet<&'a str>,
     inventory: &'a Inventory,
+    /// Each repository's scope and destination, as the inventory decided them.
+    estate: &'a Estate,
 }
 
 impl<'a> Seen<'a> {
-    fn new(inventory: &'a Inventory) -> Self {
+    fn new(inventory: &'a Inventory, estate: &'a Estate) -> Self {
         let b = &inventory.bitbucket;
         Self {
             listed: b
@@ -58,6 +59,7 @@ impl<'a> Seen<'a> {
                 .chain(b.unlisted.iter().map(|(w, _)| w.as_str()))
                 .collect(),
             inventory,
+            estate,
         }
     }
 
@@ -162,14 +164,14 @@ fn destination_org<'a>(
     seen: &Seen<'a>,
     renames: &'a BTreeMap<OrgId, String>,
 ) -> Option<OrgId> {
-    let dest = destination(config, &repo.workspace, repo)?;
+    let dest = seen.estate.destination(repo)?;
     if let Mapping::SingleOrg { org_id } = &config.mapping {
         return Some(org_id.as_str().into());
     }
     seen.org_named(&dest).cloned().or_else(|| {
         renames
             .iter()
-            .find(|(_, n)| **n == dest)
+            .find(|(_, n)| n.as_str() == &*dest)
             .map(|(id, _)| id.clone())
     })
 }
@@ -198,10 +200,11 @@ struct Findings {
 pub(crate) fn analyse(
     config: &Config,
     inventory: &Inventory,
+    estate: &Estate,
     history: &History,
     focus: Option<&BTreeSet<RepoUuid>>,
 ) -> Drift {
-    let seen = Seen::new(inventory);
+    let seen = Seen::new(inventory, estate);
     let renames = org_renames(config, history, &seen);
     let mut drift = Drift::default();
     for (org_id, to) in &renames {
@@ -312,7 +315,7 @@ impl Findings {
         record: &RepoRecord,
         repo: &Repo,
     ) {
-        if let Some(reason) = repo_filter(config, repo) {
+        if let Some(reason) = seen.estate.skip_reason(repo) {
             let rule = reason.explain();
             self.notices.push(Action::OutOfScope {
                 repository: repo.full_name(),
@@ -409,7 +412,7 @@ impl Findings {
                     .uncertain(&q.uuid)
                     .unwrap_or_else(|| "its repository is not found gone again yet".to_owned())),
             },
-            Retired::OutOfScope => match seen.now(&q.uuid).map(|r| repo_filter(config, r)) {
+            Retired::OutOfScope => match seen.now(&q.uuid).map(|r| seen.estate.skip_reason(r)) {
                 Some(Some(reason)) => Ok(RetireReason::OutOfScope {
                     rule: reason.explain(),
                 }),

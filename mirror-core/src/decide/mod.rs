@@ -9,4 +9,5 @@ pub mod metadata;
 pub(crate) mod patterns;
 pub mod plan;
 pub mod rules;
+pub mod scope;
 pub mod verify;

@@ -8,9 +8,8 @@ use crate::config::{Config, IntegrationType, Mapping, RetireMode};
 use crate::decide::conflict::ConflictReason;
 use crate::decide::drift::Drift;
 use crate::decide::patterns::glob_match;
-use crate::decide::rules::{
-    History, MAX_ORG_NAME, Placement, Sighting, SkipReason, destination, done_reason, repo_filter,
-};
+use crate::decide::rules::{History, MAX_ORG_NAME, Placement, Sighting, SkipReason, done_reason};
+use crate::decide::scope::{Decision, Estate};
 use crate::error::Error;
 use crate::ids::{GroupId, OrgId, RepoUuid, Timestamp};
 use crate::read::inventory::{Inventory, OrgInventory};
@@ -401,7 +400,11 @@ struct Destinations<'a> {
 /// Sorts every repository into its destination, or into a skip with the reason it is out of
 /// scope. Workspaces and repositories are sorted here, so the plan does not depend on the order
 /// the inventory came in.
-fn destinations<'a>(config: &Config, inventory: &'a Inventory) -> Destinations<'a> {
+fn destinations<'a>(
+    config: &Config,
+    inventory: &'a Inventory,
+    estate: &Estate,
+) -> Destinations<'a> {
     let mut d = Destinations {
         repos: BTreeMap::new(),
         workspaces: BTreeMap::new(),
@@ -439,15 +442,17 @@ fn destinations<'a>(config: &Config, inventory: &'a Inventory) -> Destinations<'
             }
         }
         for repo in repositories {
-            if let Some(reason) = repo_filter(config, repo) {
-                d.skips.push(Action::Skip {
-                    workspace: ws.slug.clone(),
-                    repository: Some(repo.slug.clone()),
-                    reason,
-                });
-                continue;
-            }
-            let dest = destination(config, &ws.slug, repo).unwrap_or_default();
+            let dest = match estate.of(repo) {
+                Decision::Mirror(dest) => dest.to_string(),
+                Decision::Skip(reason) => {
+                    d.skips.push(Action::Skip {
+                        workspace: ws.slug.clone(),
+                        repository: Some(repo.slug.clone()),
+                        reason,
+                    });
+                    continue;
+                }
+            };
             d.workspaces
                 .entry(dest.clone())
                 .or_default()
@@ -493,6 +498,7 @@ impl<'a> Planner<'a> {
     fn new(
         config: &'a Config,
         inventory: &'a Inventory,
+        estate: &'a Estate,
         history: &'a History,
         drift: Drift,
     ) -> Self {
@@ -521,7 +527,7 @@ impl<'a> Planner<'a> {
             skips: Vec::new(),
             differs: Vec::new(),
             fixes: Vec::new(),
-            facts: both_sides::Facts::new(config, inventory, history),
+            facts: both_sides::Facts::new(config, inventory, estate, history),
         }
     }
 

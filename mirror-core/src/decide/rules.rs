@@ -1,5 +1,6 @@
-//! The rules both the inventory and the plan apply: which workspaces and repositories are in
-//! scope, where a repository goes, and what the journal says is done. Kept apart so that
+//! The rules both the inventory and the plan apply: what the journal says is done, and why a
+//! repository is skipped (which repositories are in scope and where each goes is decided once,
+//! in [`crate::scope`]). Kept apart so that
 //! neither module needs the other's internals (the plan reads the inventory; the inventory
 //! reads only these rules).
 
@@ -11,8 +12,7 @@ use crate::read::ports::Repo;
 
 /// The longest org name Snyk accepts.
 pub const MAX_ORG_NAME: usize = 60;
-use crate::config::{Config, Mapping};
-use crate::decide::patterns::{Visibility, glob_match};
+use crate::config::Config;
 use crate::ids::{OrgId, RepoUuid, TargetId, WorkspaceUuid};
 
 /// Why a repository (or workspace) is left alone.
@@ -256,76 +256,4 @@ pub(crate) fn done_reason(
 /// knows (the inventory uses it to read only the orgs that have work).
 pub(crate) fn pending_by_history(repo: &Repo, org_id: &OrgId, history: &History) -> bool {
     done_reason(repo, None, Some(org_id), history).is_none()
-}
-
-/// Where `repo` of `workspace` goes: the org name the mapping gives, or the single org's id.
-pub(crate) fn destination(config: &Config, workspace: &str, repo: &Repo) -> Option<String> {
-    match &config.mapping {
-        Mapping::SingleOrg { org_id } => Some(org_id.clone()),
-        mapping => mapping.org_name(workspace, repo.project_key.as_deref()),
-    }
-}
-
-/// Why a repository is not imported at all under this configuration (excluded, a fork, empty).
-pub(crate) fn repo_filter(config: &Config, repo: &Repo) -> Option<SkipReason> {
-    let s = &config.source;
-    let full = repo.full_name();
-    let matches = |p: &String| {
-        if p.contains('/') {
-            glob_match(p, &full)
-        } else {
-            glob_match(p, &repo.slug)
-        }
-    };
-    if !s.include_repositories.is_empty() && !s.include_repositories.iter().any(matches) {
-        return Some(SkipReason::Excluded {
-            rule: format!("not matched by {}", s.include_repositories.join(", ")),
-        });
-    }
-    if let Some(p) = s.exclude_repositories.iter().find(|p| matches(p)) {
-        return Some(SkipReason::Excluded {
-            rule: format!("matched by {p}"),
-        });
-    }
-    match (s.visibility, repo.is_private) {
-        (Visibility::Private, false) => {
-            return Some(SkipReason::Excluded {
-                rule: "public (source.visibility = private)".to_owned(),
-            });
-        }
-        (Visibility::Public, true) => {
-            return Some(SkipReason::Excluded {
-                rule: "private (source.visibility = public)".to_owned(),
-            });
-        }
-        _ => {}
-    }
-    if !s.project_keys.is_empty()
-        && !repo
-            .project_key
-            .as_ref()
-            .is_some_and(|k| s.project_keys.iter().any(|p| p.eq_ignore_ascii_case(k)))
-    {
-        return Some(SkipReason::Excluded {
-            rule: format!("not in project {}", s.project_keys.join(", ")),
-        });
-    }
-    let since = repo
-        .updated_on
-        .as_ref()
-        .and_then(|_| s.updated_since_time().ok().flatten());
-    if let (Some(since), Some(updated)) = (&since, &repo.updated_on)
-        && updated <= since
-    {
-        return Some(SkipReason::Excluded {
-            rule: format!("not updated since {since}"),
-        });
-    }
-    if s.skip_forks && repo.is_fork {
-        return Some(SkipReason::Fork);
-    }
-    if repo.main_branch.as_deref().is_none_or(str::is_empty) {
-        return Some(SkipReason::EmptyRepository);
-    }
-    None
 }

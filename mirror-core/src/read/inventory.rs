@@ -77,9 +77,8 @@ pub(crate) async fn bitbucket_targets_named(
 /// its repositories (a request each), and lists the whole org otherwise.
 const NAMED_TARGET_LOOKUPS: usize = 8;
 
-use crate::decide::rules::{
-    History, Quarantined, Retired, destination, pending_by_history, repo_filter,
-};
+use crate::decide::rules::{History, Quarantined, Retired, pending_by_history};
+use crate::decide::scope::Estate;
 use crate::error::Error;
 use crate::read::ports::Repo;
 use crate::read::ports::{
@@ -122,6 +121,16 @@ pub struct BitbucketInventory {
 }
 
 impl BitbucketInventory {
+    /// Every repository it holds: the listed ones, then those found by uuid.
+    pub fn repositories(&self) -> impl Iterator<Item = &Repo> {
+        self.workspaces.iter().flat_map(|w| &w.repositories).chain(
+            self.confirmations.values().filter_map(|l| match l {
+                Lookup::Found { repository } => Some(repository),
+                _ => None,
+            }),
+        )
+    }
+
     /// Whether the listing of `workspace` is complete evidence of absence: it was read, and
     /// every entry it holds could be read or at least shows its uuid.
     pub fn lists_in_full(&self, workspace: &str) -> bool {
@@ -284,6 +293,10 @@ pub struct Inventory {
     /// quarantined targets are judged due for deletion. `None` judges none due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<u64>,
+    /// Each repository's scope and destination, decided once when Bitbucket was read (see
+    /// [`Estate`]); not written to files.
+    #[serde(skip)]
+    pub estate: Estate,
 }
 
 fn workspace_selected(config: &Config, slug: &str) -> Result<(), String> {
@@ -416,12 +429,14 @@ pub(crate) async fn gather_touched(
         .collect();
     bb.excluded_workspaces.sort();
     bb.excluded_workspaces.dedup();
-    let sn = gather_snyk_for(config, &bb, snyk, history, true).await?;
+    let estate = Estate::decide(config, bb.repositories());
+    let sn = gather_snyk_for(config, &bb, &estate, snyk, history, true).await?;
     Ok((
         Inventory {
             bitbucket: bb,
             snyk: sn,
             read_at: Some(unix_now()),
+            estate,
         },
         focus,
     ))

@@ -12,7 +12,8 @@ use crate::decide::differences::{
     who_removed,
 };
 use crate::decide::drift::mass_retire_limit;
-use crate::decide::rules::{History, Placement, repo_filter};
+use crate::decide::rules::{History, Placement};
+use crate::decide::scope::Estate;
 use crate::ids::{OrgId, RepoUuid, TargetId};
 use crate::read::inventory::{BitbucketInventory, Inventory, OrgInventory};
 use crate::read::ports::Repo;
@@ -21,7 +22,6 @@ use super::{Action, Planner, RetireReason};
 
 /// What the comparison reads of the whole estate, made once per plan.
 pub(super) struct Facts<'a> {
-    config: &'a Config,
     /// Every listed repository by lowercased `workspace/repository` (whether it is in scope
     /// is judged only for a target found in Snyk alone).
     listed: HashMap<String, &'a Repo>,
@@ -38,12 +38,18 @@ pub(super) struct Facts<'a> {
     whole: bool,
     /// The Bitbucket side, for the evidence of absence.
     bitbucket: &'a BitbucketInventory,
+    /// Each repository's scope, as the inventory decided it.
+    estate: &'a Estate,
 }
 
 impl<'a> Facts<'a> {
-    pub(super) fn new(config: &'a Config, inventory: &'a Inventory, history: &History) -> Self {
+    pub(super) fn new(
+        config: &'a Config,
+        inventory: &'a Inventory,
+        estate: &'a Estate,
+        history: &History,
+    ) -> Self {
         let mut facts = Self {
-            config,
             listed: HashMap::new(),
             known: BTreeSet::new(),
             now: inventory.read_at.unwrap_or(0),
@@ -51,6 +57,7 @@ impl<'a> Facts<'a> {
             branching: BTreeSet::new(),
             whole: false,
             bitbucket: &inventory.bitbucket,
+            estate,
         };
         if !inventory.snyk.orgs.iter().any(OrgInventory::read_in_full) {
             return facts;
@@ -82,7 +89,7 @@ impl<'a> Facts<'a> {
         }
         let ws = name.split('/').next().unwrap_or(name);
         if let Some(repo) = self.listed.get(name) {
-            return Some(match repo_filter(self.config, repo) {
+            return Some(match self.estate.skip_reason(repo) {
                 Some(why) => (
                     format!("its repository is out of scope: {}", why.explain()),
                     true,

@@ -27,9 +27,18 @@ fn plan_within(
     history: &History,
     focus: Option<&BTreeSet<RepoUuid>>,
 ) -> Plan {
-    let d = destinations(config, inventory);
-    let drift = crate::decide::drift::analyse(config, inventory, history, focus);
-    let mut planner = Planner::new(config, inventory, history, drift);
+    // Scope and destination as the inventory decided them when it read Bitbucket; an
+    // inventory built by hand or read from a file is decided here, once.
+    let decided;
+    let estate = if inventory.estate.is_decided() {
+        &inventory.estate
+    } else {
+        decided = Estate::decide(config, inventory.bitbucket.repositories());
+        &decided
+    };
+    let d = destinations(config, inventory, estate);
+    let drift = crate::decide::drift::analyse(config, inventory, estate, history, focus);
+    let mut planner = Planner::new(config, inventory, estate, history, drift);
     planner.note_drift_branches();
     planner.skips = d.skips;
     // Most repositories become a skip (done before) or an import (not yet): room for each

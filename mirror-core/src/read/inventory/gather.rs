@@ -267,18 +267,13 @@ async fn list_orgs(
 
 /// The repositories each destination would import, before looking at Snyk.
 fn candidates<'a>(
-    config: &Config,
     bitbucket: &'a BitbucketInventory,
+    estate: &Estate,
 ) -> BTreeMap<String, Vec<&'a Repo>> {
     let mut candidates: BTreeMap<String, Vec<&Repo>> = BTreeMap::new();
-    for ws in &bitbucket.workspaces {
-        for repo in &ws.repositories {
-            if repo_filter(config, repo).is_some() {
-                continue;
-            }
-            if let Some(dest) = destination(config, &ws.slug, repo) {
-                candidates.entry(dest).or_default().push(repo);
-            }
+    for repo in bitbucket.workspaces.iter().flat_map(|w| &w.repositories) {
+        if let Some(dest) = estate.destination(repo) {
+            candidates.entry(dest.to_string()).or_default().push(repo);
         }
     }
     candidates
@@ -366,6 +361,7 @@ async fn read_changes(snyk: &dyn SnykPort, org: &mut OrgInventory, now: u64) {
 pub(crate) async fn gather_snyk_for(
     config: &Config,
     bitbucket: &BitbucketInventory,
+    estate: &Estate,
     snyk: &dyn SnykPort,
     history: &History,
     targeted: bool,
@@ -373,7 +369,7 @@ pub(crate) async fn gather_snyk_for(
     let wanted = wanted_org_names(config, bitbucket);
     let mut orgs = list_orgs(config, snyk, &wanted, targeted).await?;
     let single = matches!(config.mapping, Mapping::SingleOrg { .. });
-    let candidates = candidates(config, bitbucket);
+    let candidates = candidates(bitbucket, estate);
     let dest_of = |o: &OrgInventory| {
         if single {
             o.id.to_string()
@@ -487,10 +483,12 @@ pub async fn gather_for(
     let now = unix_now();
     let mut bb = gather_bitbucket(config, bitbucket).await?;
     confirm_missing(config, bitbucket, &mut bb, history, now).await?;
-    let sn = gather_snyk_for(config, &bb, snyk, history, false).await?;
+    let estate = Estate::decide(config, bb.repositories());
+    let sn = gather_snyk_for(config, &bb, &estate, snyk, history, false).await?;
     Ok(Inventory {
         bitbucket: bb,
         snyk: sn,
         read_at: Some(now),
+        estate,
     })
 }
