@@ -20,6 +20,9 @@
 
 mod changes;
 mod hooks;
+mod query;
+
+use query::{apply_fields, parse_query};
 
 use std::collections::HashMap;
 use std::io;
@@ -884,84 +887,46 @@ impl State {
         }
     }
 
+    /// The read routes, each to its handler once the caller's scope allows it (API tokens
+    /// carry scopes; access tokens see one workspace and no user).
     fn route(&self, req: &Request, rest: &[&str], principal: &Principal) -> Response {
-        let needs = |scope: &str| -> Option<Response> {
-            match principal {
-                Principal::ApiToken { scopes, .. } if !scopes.iter().any(|s| s == scope) => Some(
-                    error(
-                        403,
-                        "Your credentials lack one or more required privilege scopes.",
-                    )
-                    .header("x-accepted-oauth-scopes", scope),
-                ),
-                _ => None,
-            }
-        };
         let cross_workspace = matches!(principal, Principal::AccessToken { .. });
         match rest {
-            ["user"] => {
-                if cross_workspace {
-                    return error(403, NOT_ACCESSIBLE);
-                }
-                if let Some(r) = needs("read:user:bitbucket") {
-                    return r;
-                }
-                Response::json(
-                    200,
-                    &json!({
-                        "type": "user",
-                        "uuid": "{00000000-0000-4000-8000-00000000beef}",
-                        "account_id": "557058:sandbox",
-                        "display_name": "Sandbox User",
-                        "nickname": "sandbox",
-                        "account_status": "active",
-                    }),
-                )
-            }
-            ["user", "workspaces"] => {
-                if cross_workspace {
-                    return error(403, NOT_ACCESSIBLE);
-                }
-                if let Some(r) = needs("read:workspace:bitbucket") {
-                    return r;
-                }
-                self.user_workspaces(req)
-            }
-            ["workspaces", ws, rest @ ..] => {
-                if let Some(r) = needs("read:workspace:bitbucket") {
-                    return r;
-                }
-                let Some(w) = self.workspace(ws, principal) else {
-                    return error(404, &format!("No workspace with identifier '{ws}'."));
-                };
-                match rest {
+            ["user"] | ["user", "workspaces"] if cross_workspace => error(403, NOT_ACCESSIBLE),
+            ["user"] => needs(principal, "read:user:bitbucket").unwrap_or_else(user),
+            ["user", "workspaces"] => needs(principal, "read:workspace:bitbucket")
+                .unwrap_or_else(|| self.user_workspaces(req)),
+            ["workspaces", ws, tail @ ..] => {
+                self.in_workspace(principal, "read:workspace:bitbucket", ws, |w| match tail {
                     [] => Response::json(200, &workspace_json(w, &req.origin)),
-                    _ => {
-                        if let Some(r) = needs("read:project:bitbucket") {
-                            return r;
-                        }
-                        let items = w
-                            .projects
-                            .iter()
-                            .map(|p| {
-                                json!({"type": "project", "key": p.key, "uuid": p.uuid, "name": p.name, "is_private": true,
-                                       "created_on": "2025-01-01T00:00:00.000000+00:00", "updated_on": "2026-01-01T00:00:00.000000+00:00"})
-                            })
-                            .collect();
-                        paginate(req, items)
-                    }
-                }
+                    _ => needs(principal, "read:project:bitbucket")
+                        .unwrap_or_else(|| projects(req, w)),
+                })
             }
-            ["repositories", ws, rest @ ..] => {
-                if let Some(r) = needs("read:repository:bitbucket") {
-                    return r;
-                }
-                let Some(w) = self.workspace(ws, principal) else {
-                    return error(404, &format!("No workspace with identifier '{ws}'."));
-                };
-                self.repositories_route(req, w, rest)
+            ["repositories", ws, tail @ ..] => {
+                self.in_workspace(principal, "read:repository:bitbucket", ws, |w| match tail {
+                    [slug] => self.repository(req, w, slug),
+                    _ => self.repositories(req, w),
+                })
             }
             _ => error(404, "Resource not found"),
+        }
+    }
+
+    /// `handler`'s answer for the workspace `ws`, once the caller has `scope` and sees it.
+    fn in_workspace(
+        &self,
+        principal: &Principal,
+        scope: &str,
+        ws: &str,
+        handler: impl FnOnce(&SandboxWorkspace) -> Response,
+    ) -> Response {
+        if let Some(refused) = needs(principal, scope) {
+            return refused;
+        }
+        match self.workspace(ws, principal) {
+            Some(w) => handler(w),
+            None => error(404, &format!("No workspace with identifier '{ws}'.")),
         }
     }
 
@@ -1004,37 +969,38 @@ impl State {
         paginate(req, items)
     }
 
-    /// `/2.0/repositories/{workspace}[/{repo_slug}]` of a workspace the caller sees: one
-    /// repository by slug or uuid, or the listing with `role`, `q` and `sort`; repositories
-    /// made odd ([`Sandbox::make_odd`]) answered so.
-    fn repositories_route(&self, req: &Request, w: &SandboxWorkspace, rest: &[&str]) -> Response {
+    /// `GET /2.0/repositories/{workspace}/{repo_slug}`: one repository by slug or by uuid
+    /// with braces (an old slug does not redirect after a rename); one made odd
+    /// ([`Sandbox::make_odd`]) answered so.
+    fn repository(&self, req: &Request, w: &SandboxWorkspace, slug: &str) -> Response {
         let ws = &w.slug;
-        if let [slug] = rest {
-            // A repository is addressed by its slug or by its uuid with braces; an old
-            // slug does not redirect after a rename.
-            let by_uuid = slug.starts_with('{');
-            let found = w.repositories.iter().find(|r| {
-                if by_uuid {
-                    r.uuid.eq_ignore_ascii_case(slug)
-                } else {
-                    r.slug == *slug
+        let by_uuid = slug.starts_with('{');
+        let found = w.repositories.iter().find(|r| {
+            if by_uuid {
+                r.uuid.eq_ignore_ascii_case(slug)
+            } else {
+                r.slug == slug
+            }
+        });
+        let oddity = found.and_then(|r| self.oddities.get(&r.uuid.to_lowercase()));
+        match (found, oddity) {
+            (Some(_), Some(Oddity::Forbidden)) => {
+                error(403, "You do not have access to this repository.")
+            }
+            (Some(r), _) => {
+                let mut v = repository_json(w, r, &req.origin);
+                if let Some(o) = oddity {
+                    o.apply(&mut v);
                 }
-            });
-            let oddity = found.and_then(|r| self.oddities.get(&r.uuid.to_lowercase()));
-            return match (found, oddity) {
-                (Some(_), Some(Oddity::Forbidden)) => {
-                    error(403, "You do not have access to this repository.")
-                }
-                (Some(r), _) => {
-                    let mut v = repository_json(w, r, &req.origin);
-                    if let Some(o) = oddity {
-                        o.apply(&mut v);
-                    }
-                    Response::json(200, &v)
-                }
-                (None, _) => error(404, &format!("Repository {ws}/{slug} not found")),
-            };
+                Response::json(200, &v)
+            }
+            (None, _) => error(404, &format!("Repository {ws}/{slug} not found")),
         }
+    }
+
+    /// `GET /2.0/repositories/{workspace}`: the listing, with `role`, `q` and `sort`;
+    /// repositories made odd answered so, forbidden ones left out.
+    fn repositories(&self, req: &Request, w: &SandboxWorkspace) -> Response {
         if let Some(role) = req.query_value("role")
             && !["member", "contributor", "admin", "owner"].contains(&role)
         {
@@ -1234,6 +1200,48 @@ impl State {
 }
 
 /// The user events are attributed to.
+/// The caller's refusal when an API token lacks `scope`.
+fn needs(principal: &Principal, scope: &str) -> Option<Response> {
+    match principal {
+        Principal::ApiToken { scopes, .. } if !scopes.iter().any(|s| s == scope) => Some(
+            error(
+                403,
+                "Your credentials lack one or more required privilege scopes.",
+            )
+            .header("x-accepted-oauth-scopes", scope),
+        ),
+        _ => None,
+    }
+}
+
+/// `GET /2.0/user`: the sandbox's one user.
+fn user() -> Response {
+    Response::json(
+        200,
+        &json!({
+            "type": "user",
+            "uuid": "{00000000-0000-4000-8000-00000000beef}",
+            "account_id": "557058:sandbox",
+            "display_name": "Sandbox User",
+            "nickname": "sandbox",
+            "account_status": "active",
+        }),
+    )
+}
+
+/// `GET /2.0/workspaces/{workspace}/projects`: a page of the workspace's projects.
+fn projects(req: &Request, w: &SandboxWorkspace) -> Response {
+    let items = w
+        .projects
+        .iter()
+        .map(|p| {
+            json!({"type": "project", "key": p.key, "uuid": p.uuid, "name": p.name, "is_private": true,
+                   "created_on": "2025-01-01T00:00:00.000000+00:00", "updated_on": "2026-01-01T00:00:00.000000+00:00"})
+        })
+        .collect();
+    paginate(req, items)
+}
+
 fn actor() -> Value {
     json!({"type": "user", "display_name": "Sandbox User", "uuid": "{00000000-0000-4000-8000-00000000beef}"})
 }
@@ -1333,180 +1341,6 @@ fn paginate(req: &Request, items: Vec<Value>) -> Response {
     Response::json(200, &body)
 }
 
-/// Applies a `fields` selection: names project the answer to those paths; `-path` removes one;
-/// `+path` keeps the defaults (everything here).
-fn apply_fields(body: Value, fields: &str) -> Value {
-    let list: Vec<&str> = fields
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .collect();
-    let keep: Vec<Vec<&str>> = list
-        .iter()
-        .filter(|f| !f.starts_with(['+', '-']))
-        .chain(list.iter().filter(|f| f.starts_with('+')))
-        .map(|f| f.trim_start_matches('+').split('.').collect())
-        .collect();
-    let projects = list.iter().any(|f| !f.starts_with(['+', '-']));
-    let mut body = if projects {
-        project(&body, &keep)
-    } else {
-        body
-    };
-    for f in list.iter().filter(|f| f.starts_with('-')) {
-        remove(&mut body, &f[1..].split('.').collect::<Vec<_>>());
-    }
-    body
-}
-
-fn project(value: &Value, paths: &[Vec<&str>]) -> Value {
-    match value {
-        Value::Array(items) => Value::Array(items.iter().map(|v| project(v, paths)).collect()),
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, v) in map {
-                let tails: Vec<Vec<&str>> = paths
-                    .iter()
-                    .filter(|p| p.first() == Some(&key.as_str()) || p.first() == Some(&"*"))
-                    .map(|p| p[1..].to_vec())
-                    .collect();
-                if tails.is_empty() {
-                    continue;
-                }
-                if tails.iter().any(Vec::is_empty) {
-                    out.insert(key.clone(), v.clone());
-                } else {
-                    out.insert(key.clone(), project(v, &tails));
-                }
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    }
-}
-
-fn remove(value: &mut Value, path: &[&str]) {
-    match value {
-        Value::Array(items) => items.iter_mut().for_each(|v| remove(v, path)),
-        Value::Object(map) => match path {
-            [] => {}
-            [last] => {
-                map.remove(*last);
-            }
-            [first, rest @ ..] => {
-                if let Some(v) = map.get_mut(*first) {
-                    remove(v, rest);
-                }
-            }
-        },
-        _ => {}
-    }
-}
-
-#[derive(Debug)]
-struct Clause {
-    path: Vec<String>,
-    op: &'static str,
-    value: String,
-}
-
-impl Clause {
-    fn matches(&self, item: &Value) -> bool {
-        let mut v = item;
-        for part in &self.path {
-            v = &v[part.as_str()];
-        }
-        let actual = match v {
-            Value::String(s) => s.clone(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Null => "null".to_owned(),
-            other => other.to_string(),
-        };
-        // Timestamps compare on their first 19 characters (to the second).
-        let looks_like_time = |s: &str| s.len() >= 19 && s.as_bytes().get(10) == Some(&b'T');
-        let (a, b) = if looks_like_time(&actual) && self.value.len() >= 10 {
-            let cut = |s: &str| s.chars().take(19).collect::<String>();
-            (cut(&actual), cut(&self.value))
-        } else {
-            (actual, self.value.clone())
-        };
-        match self.op {
-            "=" => a == b,
-            "!=" => a != b,
-            ">" => a > b,
-            ">=" => a >= b,
-            "<" => a < b,
-            "<=" => a <= b,
-            "~" => a.to_lowercase().contains(&b.to_lowercase()),
-            _ => false,
-        }
-    }
-}
-
-/// Reads a `q` filter: terms joined by `AND`, each a clause or a parenthesised group of
-/// clauses joined by `OR` (`(uuid="{a}" OR uuid="{b}")`); returns the terms, each the clauses
-/// of which one must match.
-fn parse_query(q: &str) -> Result<Vec<Vec<Clause>>, String> {
-    let mut terms = Vec::new();
-    let mut rest = q;
-    loop {
-        let lower_rest = rest.to_ascii_lowercase();
-        let (part, next) = match lower_rest.find(" and ") {
-            Some(i) => (&rest[..i], Some(&rest[i + 5..])),
-            None => (rest, None),
-        };
-        let part = part.trim();
-        let grouped = part.starts_with('(') && part.ends_with(')');
-        let inner = part.trim_start_matches('(').trim_end_matches(')').trim();
-        let mut alternatives = Vec::new();
-        let mut left = inner;
-        loop {
-            let lower_left = left.to_ascii_lowercase();
-            let (one, more) = match lower_left.find(" or ") {
-                Some(i) if grouped => (&left[..i], Some(&left[i + 4..])),
-                Some(_) => {
-                    return Err("Invalid query: put OR alternatives in parentheses".to_owned());
-                }
-                None => (left, None),
-            };
-            alternatives.push(parse_clause(one.trim())?);
-            match more {
-                Some(m) => left = m,
-                None => break,
-            }
-        }
-        terms.push(alternatives);
-        match next {
-            Some(n) => rest = n,
-            None => break,
-        }
-    }
-    Ok(terms)
-}
-
-/// One `field op value` clause.
-fn parse_clause(part: &str) -> Result<Clause, String> {
-    let op = [">=", "<=", "!=", "=", ">", "<", "~"]
-        .into_iter()
-        .find(|op| part.contains(op))
-        .ok_or_else(|| format!("Invalid query: `{part}`"))?;
-    let (field, value) = part.split_once(op).unwrap_or_default();
-    let value = value.trim();
-    let value = if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-        value[1..value.len() - 1]
-            .replace("\\\"", "\"")
-            .replace("\\\\", "\\")
-    } else {
-        value.to_owned()
-    };
-    Ok(Clause {
-        path: field.trim().split('.').map(str::to_owned).collect(),
-        op,
-        value,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1516,44 +1350,5 @@ mod tests {
         assert_eq!(date_after_2025(0, 0), "2025-01-01T00:00:00.000000+00:00");
         assert_eq!(date_after_2025(59, 61), "2025-03-01T00:01:01.000000+00:00");
         assert_eq!(date_after_2025(365, 0), "2026-01-01T00:00:00.000000+00:00");
-    }
-
-    #[test]
-    fn fields_projection_keeps_only_what_was_asked() {
-        let body = json!({"next": "n", "size": 3, "values": [{"slug": "a", "mainbranch": {"name": "main", "type": "branch"}, "uuid": "u"}]});
-        assert_eq!(
-            apply_fields(body.clone(), "values.slug,values.mainbranch.name"),
-            json!({"values": [{"slug": "a", "mainbranch": {"name": "main"}}]})
-        );
-        assert!(
-            apply_fields(body.clone(), "-values.uuid")["values"][0]
-                .get("uuid")
-                .is_none()
-        );
-        assert_eq!(apply_fields(body, "next,values.uuid")["next"], "n");
-    }
-
-    #[test]
-    fn queries_filter() {
-        let item = json!({"project": {"key": "CORE"}, "updated_on": "2026-03-01T10:00:00.000000+00:00", "is_private": true});
-        let ok = |q: &str| {
-            parse_query(q)
-                .unwrap()
-                .iter()
-                .all(|any| any.iter().any(|c| c.matches(&item)))
-        };
-        assert!(ok(r#"project.key="CORE""#));
-        assert!(!ok(r#"project.key="WEB""#));
-        assert!(ok("updated_on>2026-01-01T00:00:00Z"));
-        assert!(!ok("updated_on>2026-06-01T00:00:00Z"));
-        assert!(ok(r#"(project.key="CORE") AND (is_private=true)"#));
-        assert!(
-            parse_query("a=1 OR b=2").is_err(),
-            "OR needs its parentheses"
-        );
-        assert!(ok(
-            r#"(project.key="WEB" OR project.key="CORE") AND is_private=true"#
-        ));
-        assert!(!ok(r#"(project.key="WEB" OR project.key="APP")"#));
     }
 }
