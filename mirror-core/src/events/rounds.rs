@@ -227,6 +227,7 @@ mod tests {
             workspace: "w".to_owned(),
             deleted: false,
             requests: vec![DeliveryId::parse(&format!("d-{n}"))],
+            arrived: vec![0],
             since: 0,
         }
     }

@@ -305,7 +305,9 @@ pub struct PendingRepository {
     pub deleted: bool,
     /// The deliveries, in arrival order.
     pub requests: Vec<DeliveryId>,
-    /// When the first of them arrived (seconds since the Unix epoch).
+    /// When each of `requests` arrived (seconds since the Unix epoch), in the same order.
+    pub arrived: Vec<u64>,
+    /// When the oldest of them still queued arrived (seconds since the Unix epoch).
     pub since: u64,
 }
 
@@ -658,8 +660,15 @@ impl JournalState {
         let mut removed = 0;
         self.pending.retain(|_, p| {
             let before = p.requests.len();
-            p.requests.retain(|r| !done.contains(r));
+            let (requests, arrived) = std::mem::take(&mut p.requests)
+                .into_iter()
+                .zip(std::mem::take(&mut p.arrived))
+                .filter(|(r, _)| !done.contains(r))
+                .unzip();
+            (p.requests, p.arrived) = (requests, arrived);
             removed += before - p.requests.len();
+            // The queue's oldest age is that of what is still queued.
+            p.since = p.arrived.first().copied().unwrap_or(p.since);
             !p.requests.is_empty()
         });
         self.pending_deliveries -= removed.min(self.pending_deliveries);
@@ -687,11 +696,13 @@ impl JournalState {
                 workspace: String::new(),
                 deleted: false,
                 requests: Vec::new(),
+                arrived: Vec::new(),
                 since: at,
             });
         pending.workspace.clone_from(&delivery.workspace);
         pending.deleted |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Deleted;
         pending.requests.push(id);
+        pending.arrived.push(at);
         self.pending_deliveries += 1;
     }
 
@@ -1299,6 +1310,8 @@ mod tests {
             request_uuids: vec!["a".to_owned()],
         });
         assert_eq!(state.pending_deliveries, 1);
+        // What is left waits since it arrived (before, since the first delivery taken).
+        assert_eq!(state.pending[&RepoUuid::from("{r}")].since, 101);
         state.apply(&Event::DeliveriesDone {
             request_uuids: vec!["b".to_owned()],
         });
