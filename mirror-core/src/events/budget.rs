@@ -7,6 +7,10 @@
 //! deliveries are still accepted and queued meanwhile, and coalesce: the round that starts when
 //! it fills takes them all (one action per repository, one filtered listing per workspace).
 //! A full reconcile's own requests are not drawn from the bucket.
+//!
+//! A repository just created need not wait behind a flood: while the bucket is empty, a round
+//! of created repositories alone may still draw on the reserve (a full reconcile would spend
+//! it importing them), never past the whole budget in any rolling hour.
 
 use std::time::Duration;
 
@@ -67,6 +71,29 @@ impl Budget {
         self.hourly() / 2.0
     }
 
+    /// Whether a round of created repositories alone may start while the others wait: the
+    /// reserve is theirs too, and the whole budget bounds any rolling hour.
+    pub(super) fn may_start_creations(&mut self, total: u64) -> bool {
+        let (_, in_the_hour) = self.fill(total);
+        self.tokens + self.reserve as f64 > 0.0 && (in_the_hour as u64) < self.per_hour
+    }
+
+    /// Fills the bucket for the time since it was last filled, less what rounds spent since
+    /// (the port's request counter reads `total`); returns now and what rounds spent in the
+    /// last hour.
+    fn fill(&mut self, total: u64) -> (Instant, usize) {
+        let now = Instant::now();
+        let hours = now.saturating_duration_since(self.filled_at).as_secs_f64() / 3600.0;
+        let spent = total
+            .saturating_sub(self.last_total)
+            .saturating_sub(self.exempt);
+        self.tokens = (self.tokens + hours * self.hourly() - spent as f64).min(self.capacity());
+        (self.filled_at, self.last_total, self.exempt) = (now, total, 0);
+        self.spent
+            .record_many(now, usize::try_from(spent).unwrap_or(usize::MAX));
+        (now, self.spent.count(now))
+    }
+
     /// A full reconcile made `requests`: the reserve follows it, and they are not the rounds'.
     pub(super) fn reconciled(&mut self, requests: u64) {
         self.reserve = (requests + requests / 5).clamp(self.per_hour / 10, self.per_hour / 2);
@@ -77,16 +104,7 @@ impl Budget {
     /// not, rounds wait (`waiting_since` says since when). Logs once when the wait begins and
     /// once when it ends.
     pub(super) fn may_start(&mut self, total: u64, queued: usize) -> bool {
-        let now = Instant::now();
-        let hours = now.saturating_duration_since(self.filled_at).as_secs_f64() / 3600.0;
-        let spent = total
-            .saturating_sub(self.last_total)
-            .saturating_sub(self.exempt);
-        self.tokens = (self.tokens + hours * self.hourly() - spent as f64).min(self.capacity());
-        (self.filled_at, self.last_total, self.exempt) = (now, total, 0);
-        self.spent
-            .record_many(now, usize::try_from(spent).unwrap_or(usize::MAX));
-        let in_the_hour = self.spent.count(now);
+        let (now, in_the_hour) = self.fill(total);
         if self.tokens > 0.0 && (in_the_hour as f64) < self.hourly() {
             if let Some(since) = self.waiting_since.take() {
                 tracing::info!(
@@ -143,6 +161,24 @@ mod tests {
             gaps.iter().all(|g| (40..=60).contains(g)),
             "then a round of 10 every ~47 s: {gaps:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn created_repositories_draw_on_the_reserve_while_a_flood_waits() {
+        let mut b = Budget::new(1_000, 0);
+        b.reconciled(200); // reserve 240
+        let mut total = 200 + 450; // a flood spent the bucket (450 when it began)
+        assert!(!b.may_start(total, 500), "the flood's rounds wait");
+        let mut creations = 0;
+        while b.may_start_creations(total) {
+            creations += 1;
+            total += 2; // a created repository read by uuid, and its workspace
+        }
+        assert_eq!(creations, 120, "the reserve (240), two requests each");
+        assert!(!b.may_start(total, 500), "and the others still wait");
+        // Later the bucket fills for both again.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(b.may_start_creations(total) && b.may_start(total, 500));
     }
 
     #[test]

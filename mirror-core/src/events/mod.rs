@@ -280,18 +280,27 @@ impl EventLoop {
     /// Starts rounds for the queued deliveries whose repository no round is reconciling: those
     /// never tried together, and each group of retries that is due (see `rounds`).
     fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        // While the others wait for Bitbucket's budget, created repositories may go alone.
+        let mut created_only = false;
         if let Some(budget) = &self.budget {
-            let queued = self.mirror.journal().with_state(|s| s.pending.len());
+            let (queued, created) = self
+                .mirror
+                .journal()
+                .with_state(|s| (s.pending.len(), s.pending.values().any(|p| p.created)));
             let total = self.mirror.bitbucket.requests();
-            if queued > 0 && !lock(budget).may_start(total, queued) {
-                return;
+            let mut budget = lock(budget);
+            if queued > 0 && !budget.may_start(total, queued) {
+                if !(created && budget.may_start_creations(total)) {
+                    return;
+                }
+                created_only = true;
             }
         }
         let batches = {
             let mut rounds = lock(&self.rounds);
-            self.mirror
-                .journal()
-                .with_state(|s| rounds.take(s.pending.values()))
+            self.mirror.journal().with_state(|s| {
+                rounds.take(s.pending.values().filter(|p| !created_only || p.created))
+            })
         };
         for batch in batches {
             let this = self.clone();

@@ -226,6 +226,7 @@ mod tests {
             uuid: RepoUuid::from(format!("{{r-{n}}}").as_str()),
             workspace: "w".to_owned(),
             deleted: false,
+            created: false,
             requests: vec![DeliveryId::parse(&format!("d-{n}"))],
             arrived: vec![0],
             since: 0,

@@ -303,6 +303,9 @@ pub struct PendingRepository {
     pub workspace: String,
     /// Whether a delivery said it was deleted.
     pub deleted: bool,
+    /// Whether a delivery said it was created (its round may start while others wait for
+    /// Bitbucket's budget).
+    pub created: bool,
     /// The deliveries, in arrival order.
     pub requests: Vec<DeliveryId>,
     /// When each of `requests` arrived (seconds since the Unix epoch), in the same order.
@@ -695,12 +698,14 @@ impl JournalState {
                 uuid,
                 workspace: String::new(),
                 deleted: false,
+                created: false,
                 requests: Vec::new(),
                 arrived: Vec::new(),
                 since: at,
             });
         pending.workspace.clone_from(&delivery.workspace);
         pending.deleted |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Deleted;
+        pending.created |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Created;
         pending.requests.push(id);
         pending.arrived.push(at);
         self.pending_deliveries += 1;
@@ -1306,6 +1311,7 @@ mod tests {
             !state.pending[&RepoUuid::from("{r}")].deleted,
             "a repeat is not queued"
         );
+        assert!(state.pending[&RepoUuid::from("{r}")].created);
         state.apply(&Event::DeliveriesDone {
             request_uuids: vec!["a".to_owned()],
         });
