@@ -286,7 +286,7 @@ impl EventLoop {
             let (queued, created) = self
                 .mirror
                 .journal()
-                .with_state(|s| (s.pending.len(), s.pending.values().any(|p| p.created)));
+                .with_state(|s| (s.pending.len(), s.pending_created > 0));
             let total = self.mirror.bitbucket.requests();
             let mut budget = lock(budget);
             if queued > 0 && !budget.may_start(total, queued) {

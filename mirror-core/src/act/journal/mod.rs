@@ -461,6 +461,9 @@ pub struct JournalState {
     pub pending: BTreeMap<RepoUuid, PendingRepository>,
     /// How many deliveries `pending` holds.
     pub pending_deliveries: usize,
+    /// How many repositories of `pending` a delivery said were created (kept as they change,
+    /// so that the event loop need not look through the queue to know).
+    pub pending_created: usize,
     /// Deliveries set aside since the last full reconcile that succeeded.
     pub set_aside: Vec<SetAside>,
     /// `X-Request-UUID`s seen within [`DELIVERY_MEMORY_SECONDS`] of the newest (at most
@@ -660,8 +663,12 @@ impl JournalState {
     fn take_pending(&mut self, request_uuids: &[String]) -> usize {
         let done: std::collections::HashSet<DeliveryId> =
             request_uuids.iter().map(|r| DeliveryId::parse(r)).collect();
-        let mut removed = 0;
+        let (mut removed, mut created_gone) = (0, 0);
         self.pending.retain(|_, p| {
+            // Most repositories hold none of these: left as they are.
+            if !p.requests.iter().any(|r| done.contains(r)) {
+                return true;
+            }
             let before = p.requests.len();
             let (requests, arrived) = std::mem::take(&mut p.requests)
                 .into_iter()
@@ -672,9 +679,12 @@ impl JournalState {
             removed += before - p.requests.len();
             // The queue's oldest age is that of what is still queued.
             p.since = p.arrived.first().copied().unwrap_or(p.since);
-            !p.requests.is_empty()
+            let left = !p.requests.is_empty();
+            created_gone += usize::from(!left && p.created);
+            left
         });
         self.pending_deliveries -= removed.min(self.pending_deliveries);
+        self.pending_created -= created_gone.min(self.pending_created);
         removed
     }
 
@@ -705,7 +715,10 @@ impl JournalState {
             });
         pending.workspace.clone_from(&delivery.workspace);
         pending.deleted |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Deleted;
-        pending.created |= delivery.key == bitbucket_cloud_client::webhooks::EventKey::Created;
+        if !pending.created && delivery.key == bitbucket_cloud_client::webhooks::EventKey::Created {
+            pending.created = true;
+            self.pending_created += 1;
+        }
         pending.requests.push(id);
         pending.arrived.push(at);
         self.pending_deliveries += 1;
@@ -1312,6 +1325,7 @@ mod tests {
             "a repeat is not queued"
         );
         assert!(state.pending[&RepoUuid::from("{r}")].created);
+        assert_eq!(state.pending_created, 1);
         state.apply(&Event::DeliveriesDone {
             request_uuids: vec!["a".to_owned()],
         });
@@ -1322,6 +1336,7 @@ mod tests {
             request_uuids: vec!["b".to_owned()],
         });
         assert!(state.pending.is_empty());
+        assert_eq!(state.pending_created, 0);
         assert!(state.delivery_seen("a"));
         // A day and more later, `a` is forgotten.
         state.apply(&queued(
