@@ -105,10 +105,11 @@ impl fmt::Debug for SnykAuth {
 /// How import jobs are polled (see the `poll` module's notes): the first poll after
 /// `first_delay`, or, once this client's first polls have found jobs ended or running, at the
 /// wait they taught (`learn`: found ended moves it down, found running moves it up, so it is
-/// never stuck above the jobs' own time); then each wait `lag_percent` % of the time waited so
-/// far, between `min_delay` and `max_delay`, so a job is seen at most that share of its time
-/// after it ended; giving up after `timeout`. A 404 or 422 right after creation is tolerated
-/// `grace_polls` times.
+/// never stuck above the jobs' own time). After a poll that found its job running, the next
+/// comes where the schedule learned from the durations later polls saw puts it (`learn`; once
+/// fifteen jobs were seen end that way), else after `lag_percent` % of the time waited so
+/// far; between `min_delay` and `max_delay` either way. Giving up after `timeout`. A 404 or 422
+/// right after creation is tolerated `grace_polls` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PollPolicy {
     /// The wait before the first poll until something is learned (default 500 ms: learning
@@ -119,13 +120,14 @@ pub struct PollPolicy {
     pub min_delay: Duration,
     /// The longest wait between polls (default 30 s).
     pub max_delay: Duration,
-    /// Each wait as a share of the time waited so far, in percent (default 10: a job is seen
-    /// within a tenth of its time of its end, 5 % on average; the sync benchmark's rows with job
-    /// durations from 0.3 s to log-normal around 20 s chose it, for the fewest polls within
-    /// Snyk's rate limit at 15 imports in flight). Doubled while three quarters of the v1
-    /// budget's rolling minute are spent, so that polls give way to imports.
+    /// Each wait after a poll that found its job running, as a share of the time waited so
+    /// far, in percent, until the schedule is learned (and for a job past an hour, or with
+    /// `learn` off). Default 10: a job is seen within a tenth of its time of its end, 5 % on
+    /// average. Doubled while nine tenths of the v1 budget's rolling minute are spent, so that
+    /// polls give way to imports.
     pub lag_percent: u32,
-    /// Whether the first poll is learned from what first polls found (default true).
+    /// Whether the first poll is learned from what first polls found, and the later ones from
+    /// the durations later polls saw (default true).
     pub learn: bool,
     /// The longest a job is polled (default 1 h).
     pub timeout: Duration,
@@ -835,14 +837,15 @@ impl SnykClient {
         let start = Instant::now();
         let budget_used = self.v1.credentials().budget_used();
         let (mut delay, aim) = if policy.learn {
-            let later = |waited| crate::poll::next_delay(waited, &policy, budget_used);
-            self.durations.first(policy.first_delay, later, budget_used)
+            self.durations.first(&policy, budget_used)
         } else {
             (policy.first_delay, crate::poll::Aim::Early)
         };
         let issued = delay;
         let mut polls = 0;
         let mut misses = 0;
+        // When a poll last found the job running.
+        let mut running = None;
         loop {
             tokio::time::sleep(delay).await;
             polls += 1;
@@ -855,6 +858,9 @@ impl SnykClient {
                     } else if policy.learn {
                         self.durations
                             .later_poll_found_ended(aim, waited, policy.max_delay);
+                        if let Some(running) = running {
+                            self.durations.seen_ended(running, waited);
+                        }
                     }
                     return Ok(FinishedImport {
                         job,
@@ -865,20 +871,22 @@ impl SnykClient {
                 Ok(_) if polls == 1 => {
                     self.durations
                         .first_poll_found(aim, issued, false, policy.max_delay);
+                    running = Some(waited);
                 }
-                Ok(_) => {}
+                Ok(_) => running = Some(waited),
                 Err(e) if matches!(e.status(), Some(404 | 422)) && misses < policy.grace_polls => {
                     misses += 1;
                     tracing::debug!(job = %handle.job_id, status = e.status(), "job not visible yet");
                 }
                 Err(e) => return Err(e),
             }
-            delay = crate::poll::next_delay(
-                start.elapsed(),
-                &policy,
-                self.v1.credentials().budget_used(),
-            );
-            if start.elapsed() + delay > policy.timeout {
+            // The schedule is of when polls leave: the time this one took to answer is not
+            // added to the wait before the next.
+            let after = self
+                .durations
+                .later(waited, &policy, self.v1.credentials().budget_used());
+            delay = (waited + after).saturating_sub(start.elapsed());
+            if waited + after > policy.timeout {
                 return Err(Error::ImportTimeout {
                     handle: handle.clone(),
                     waited: start.elapsed(),

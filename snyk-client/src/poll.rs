@@ -2,8 +2,11 @@
 //!
 //! A job's slot (one of the imports in flight) is held until the job is *seen* to end, so the
 //! wait between its end and the poll that sees it is time lost for every import behind it.
-//! After the first poll, each wait is `lag_percent` of the time waited so far (at least
-//! `min_delay`, at most `max_delay`), which keeps that lag to a small share of the job's time.
+//! After a poll that found its job running, the next comes where the schedule learned from
+//! the durations later polls saw puts it (the `later` module: the least lag after the job's
+//! end plus a poll's worth for each poll, a poll worth more as Snyk's v1 budget fills), or,
+//! until fifteen jobs were seen end that way, after `lag_percent` of the time waited so far;
+//! at least `min_delay`, at most `max_delay`.
 //!
 //! The first poll is learned, and what it teaches is *censored*: a job found ended at its first
 //! poll says only "ended at or before then", never how long it took, so a schedule that learned
@@ -44,6 +47,8 @@ use std::time::Duration;
 
 use crate::PollPolicy;
 
+mod later;
+
 /// The shortest first poll the schedule learns.
 pub(crate) const FLOOR: Duration = Duration::from_millis(200);
 /// A first poll aimed early that found its job ended: the next comes this much sooner.
@@ -71,7 +76,7 @@ pub(crate) const NARROW: f64 = 1.6;
 pub(crate) const EXPLORE: u64 = 32;
 /// Above this share of the rolling budget used, polls are spent sparingly: the sure aim is
 /// taken whenever the jobs' times are close, and later polls come at twice the lag.
-pub(crate) const PRESSED: f64 = 0.75;
+pub(crate) const PRESSED: f64 = 0.9;
 /// Above this share of the budget used, no first poll is aimed the other way.
 pub(crate) const EXPLORE_BELOW: f64 = 0.25;
 
@@ -114,6 +119,8 @@ struct Aims {
     /// Whether the last first poll found the sure aim worth taking.
     sure_in_use: bool,
     issued: u64,
+    /// The durations later polls saw, and the schedule of later polls worked out from them.
+    later: later::Later,
 }
 
 impl Default for Aims {
@@ -126,6 +133,7 @@ impl Default for Aims {
             },
             sure_in_use: false,
             issued: 0,
+            later: later::Later::default(),
         }
     }
 }
@@ -234,10 +242,9 @@ impl Learned {
 }
 
 impl Durations {
-    /// When to poll a new job first, and with which aim: the learned wait, or `default` before
-    /// anything is learned. `later` is the wait after a poll that found its job running at a
-    /// given time; `budget_used` the share of the rolling budget spent (see
-    /// `CredentialPool::budget_used`).
+    /// When to poll a new job first, and with which aim: the learned wait, or the policy's
+    /// `first_delay` before anything is learned. `budget_used` is the share of the rolling
+    /// budget spent (see `CredentialPool::budget_used`).
     ///
     /// The sure aim is taken when the jobs' times are close (it is within [`NARROW`] of the
     /// early one) and either the budget is nearly spent or waiting for it costs less than the
@@ -245,12 +252,8 @@ impl Durations {
     /// [`EXPLORE`] is spent keeping the other aim learned, unless a quarter of the budget is spent
     /// ([`EXPLORE_BELOW`]); when
     /// the sure aim is not taken, that poll tries it again from just above the early one.
-    pub(crate) fn first(
-        &self,
-        default: Duration,
-        later: impl Fn(Duration) -> Duration,
-        budget_used: Option<f64>,
-    ) -> (Duration, Aim) {
+    pub(crate) fn first(&self, policy: &PollPolicy, budget_used: Option<f64>) -> (Duration, Aim) {
+        let default = policy.first_delay;
         let Ok(mut a) = self.inner.lock() else {
             return (default, Aim::Early);
         };
@@ -271,7 +274,7 @@ impl Durations {
         };
         let pressed = budget_used.is_some_and(|used| used >= PRESSED);
         let sure_pays = sure <= early.mul_f64(NARROW)
-            && (pressed || sure.saturating_sub(early) <= later(early));
+            && (pressed || sure.saturating_sub(early) <= next_delay(early, policy, budget_used));
         a.issued += 1;
         let explore =
             a.issued % EXPLORE == 0 && budget_used.is_none_or(|used| used < EXPLORE_BELOW);
@@ -330,6 +333,45 @@ impl Durations {
     }
 }
 
+impl Durations {
+    /// The wait before the next poll of a job a poll `waited` after its acceptance found
+    /// running: where the schedule learned from the durations later polls saw puts it
+    /// (see the `later` module), or, before enough is seen, [`next_delay`]; between the
+    /// policy's `min_delay` and `max_delay` either way.
+    pub(crate) fn later(
+        &self,
+        waited: Duration,
+        policy: &PollPolicy,
+        budget_used: Option<f64>,
+    ) -> Duration {
+        match self.inner.lock() {
+            Ok(a) => wait_after(&a.later, waited, policy, budget_used),
+            Err(_) => next_delay(waited, policy, budget_used),
+        }
+    }
+
+    /// A job a poll `running` after its acceptance found running was seen ended by the poll
+    /// `ended` after it.
+    pub(crate) fn seen_ended(&self, running: Duration, ended: Duration) {
+        if let Ok(mut a) = self.inner.lock() {
+            a.later.seen_ended(running, ended);
+        }
+    }
+}
+
+/// As [`Durations::later`], with the durations seen at hand.
+fn wait_after(
+    later: &later::Later,
+    waited: Duration,
+    policy: &PollPolicy,
+    budget_used: Option<f64>,
+) -> Duration {
+    match later.after(waited, budget_used).filter(|_| policy.learn) {
+        Some(wait) => wait.clamp(policy.min_delay, policy.max_delay.max(policy.min_delay)),
+        None => next_delay(waited, policy, budget_used),
+    }
+}
+
 /// The wait before the next poll of a job polled `waited` after it was accepted: the policy's
 /// `lag_percent` of it, doubled while the budget is nearly spent ([`PRESSED`]: fewer polls,
 /// each job seen a little later, rather than every request waiting for the window), between
@@ -353,13 +395,13 @@ mod tests {
 
     const CEILING: Duration = Duration::from_secs(30);
 
-    /// The default policy's wait after a poll that found its job running.
-    fn later(waited: Duration) -> Duration {
-        let policy = PollPolicy {
+    /// The default policy (its longest wait the tests' ceiling) starting at `first`.
+    fn starting(first: Duration) -> PollPolicy {
+        PollPolicy {
+            first_delay: first,
             max_delay: CEILING,
             ..PollPolicy::default()
-        };
-        next_delay(waited, &policy, None)
+        }
     }
 
     /// A policy of `lag_percent` between `min_delay` and `max_delay`.
@@ -390,7 +432,7 @@ mod tests {
         let mut running = 0;
         for w in 0..waves {
             let issued: Vec<_> = (0..wave)
-                .map(|_| d.first(Duration::from_secs(2), later, None))
+                .map(|_| d.first(&starting(Duration::from_secs(2)), None))
                 .collect();
             let mut counts = std::collections::BTreeMap::new();
             for (wait, _) in &issued {
@@ -472,7 +514,7 @@ mod tests {
     fn jobs_that_got_quicker_start_the_halving_again() {
         let d = Durations::default();
         waves(&d, Duration::from_secs(4), 60, 15);
-        let before = d.first(Duration::from_secs(2), later, None).0;
+        let before = d.first(&starting(Duration::from_secs(2)), None).0;
         assert!(before >= Duration::from_secs(3), "{before:?}");
         let firsts = waves(&d, Duration::from_millis(300), 14, 15);
         assert!(
@@ -486,10 +528,10 @@ mod tests {
         let d = Durations::default();
         // A wave of 20 s jobs: the first poll at 500 ms finds the job running, and a later
         // poll finds it ended at 21 s.
-        let (wait, aim) = d.first(Duration::from_millis(500), later, None);
+        let (wait, aim) = d.first(&starting(Duration::from_millis(500)), None);
         d.first_poll_found(aim, wait, false, CEILING);
         d.later_poll_found_ended(aim, Duration::from_secs(21), CEILING);
-        let (next, aim) = d.first(Duration::from_millis(500), later, None);
+        let (next, aim) = d.first(&starting(Duration::from_millis(500)), None);
         // Half a step back from 21 s (21 / √2 ≈ 14.8 s), tracking: doubling once a wave would
         // have put the next wave's first poll at 1 s.
         assert_eq!(aim, Aim::Early);
@@ -497,7 +539,7 @@ mod tests {
         assert!(d.inner.lock().unwrap().early.tracking);
         // Once tracking, later polls leave it to the first polls.
         d.later_poll_found_ended(Aim::Early, Duration::from_secs(60), CEILING);
-        assert_eq!(d.first(Duration::from_millis(500), later, None).0, next);
+        assert_eq!(d.first(&starting(Duration::from_millis(500)), None).0, next);
     }
 
     #[test]
@@ -549,14 +591,14 @@ mod tests {
             // Learned when jobs took 5 s, and not taken since they got slower.
             a.sure.first = Some(Duration::from_secs(5));
         }
-        let (wait, aim) = d.first(Duration::from_secs(1), later, None);
+        let (wait, aim) = d.first(&starting(Duration::from_secs(1)), None);
         assert_eq!((wait, aim), (Duration::from_secs(10), Aim::Early));
         let sure = d.inner.lock().unwrap().sure.first;
         assert_eq!(sure, Some(Duration::from_secs(10).mul_f64(SURE_START)));
         // Taken, a sure aim below the early one means the early one overshot: it stays.
         d.inner.lock().unwrap().sure_in_use = true;
         d.inner.lock().unwrap().sure.first = Some(Duration::from_millis(9_500));
-        let (wait, aim) = d.first(Duration::from_secs(1), later, None);
+        let (wait, aim) = d.first(&starting(Duration::from_secs(1)), None);
         assert_eq!(
             (wait, aim),
             (Duration::from_millis(9_500), Aim::Sure { sparing: false })
@@ -574,5 +616,133 @@ mod tests {
             Duration::from_secs(8)
         );
         assert_eq!(next_delay(Duration::from_secs(3600), &p, None), max);
+    }
+}
+
+/// The schedule as a whole, on a virtual clock: a thousand jobs through fifteen slots, each
+/// first poll and each later one made where the schedule says, a rolling minute of requests
+/// counted against Snyk's v1 budget as the client counts it.
+#[cfg(test)]
+mod simulated {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+
+    use super::*;
+
+    const SLOTS: usize = 15;
+    const JOBS: usize = 1000;
+
+    /// Log-normal durations (σ 1) around `median`, clipped as the sandbox clips them.
+    fn log_normal(rng: &mut fastrand::Rng, median: f64) -> Duration {
+        let u1 = 1.0 - rng.f64();
+        let u2 = rng.f64();
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        Duration::from_secs_f64((median * z.exp()).clamp(median / 20.0, median * 30.0))
+    }
+
+    /// One job in its slot.
+    struct Job {
+        start: Duration,
+        takes: Duration,
+        first: Duration,
+        aim: Aim,
+        polls: u32,
+        running: Option<Duration>,
+    }
+
+    /// What the jobs cost: slot time lost after their end as a share of their time, and polls
+    /// a job.
+    struct Cost {
+        lag: f64,
+        polls: f64,
+    }
+
+    /// Runs [`JOBS`] jobs of durations from `draw` through [`SLOTS`] slots, posting the next
+    /// as soon as a poll sees one end.
+    fn run(mut draw: impl FnMut() -> Duration) -> Cost {
+        let d = Durations::default();
+        let policy = PollPolicy::default();
+        let mut sent: VecDeque<Duration> = VecDeque::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut due = BinaryHeap::new();
+        let (mut lag, mut busy, mut polls) = (Duration::ZERO, Duration::ZERO, 0);
+        let mut post = |now: Duration, used, jobs: &mut Vec<Job>, due: &mut BinaryHeap<_>| {
+            let (first, aim) = d.first(&policy, used);
+            jobs.push(Job {
+                start: now,
+                takes: draw(),
+                first,
+                aim,
+                polls: 0,
+                running: None,
+            });
+            due.push(Reverse((now + first, jobs.len() - 1)));
+        };
+        for _ in 0..SLOTS {
+            post(Duration::ZERO, None, &mut jobs, &mut due);
+        }
+        while let Some(Reverse((now, i))) = due.pop() {
+            // A post and a poll a job, as the client counts them.
+            sent.push_back(now);
+            while sent
+                .front()
+                .is_some_and(|t| *t + Duration::from_secs(60) < now)
+            {
+                sent.pop_front();
+            }
+            let used = Some(sent.len() as f64 / f64::from(crate::V1_PER_MINUTE));
+            let job = &mut jobs[i];
+            job.polls += 1;
+            let waited = now - job.start;
+            let ended = waited >= job.takes;
+            if job.polls == 1 {
+                d.first_poll_found(job.aim, job.first, ended, policy.max_delay);
+            }
+            if !ended {
+                job.running = Some(waited);
+                due.push(Reverse((now + d.later(waited, &policy, used), i)));
+                continue;
+            }
+            if let Some(running) = job.running {
+                d.later_poll_found_ended(job.aim, waited, policy.max_delay);
+                d.seen_ended(running, waited);
+            }
+            lag += waited - job.takes;
+            busy += job.takes;
+            polls += job.polls;
+            if jobs.len() < JOBS {
+                sent.push_back(now);
+                post(now, used, &mut jobs, &mut due);
+            }
+        }
+        Cost {
+            lag: lag.as_secs_f64() / busy.as_secs_f64(),
+            polls: f64::from(polls) / JOBS as f64,
+        }
+    }
+
+    #[test]
+    fn log_normal_jobs_are_seen_within_a_tenth_of_their_time_within_the_budget() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let cost = run(|| log_normal(&mut rng, 2.0));
+        assert!(cost.lag <= 0.11, "lag {:.3} of the jobs' time", cost.lag);
+        assert!(cost.polls <= 7.5, "{:.2} polls a job", cost.polls);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let cost = run(|| log_normal(&mut rng, 20.0));
+        assert!(cost.lag <= 0.08, "lag {:.3} of the jobs' time", cost.lag);
+        assert!(cost.polls <= 10.0, "{:.2} polls a job", cost.polls);
+    }
+
+    #[test]
+    fn jobs_of_one_length_are_seen_soon_with_few_polls() {
+        for (secs, lag, polls) in [(0.3, 0.16, 1.1), (2.0, 0.07, 2.0), (20.0, 0.025, 2.7)] {
+            let cost = run(|| Duration::from_secs_f64(secs));
+            assert!(cost.lag <= lag, "{secs} s: lag {:.3}", cost.lag);
+            assert!(
+                cost.polls <= polls,
+                "{secs} s: {:.2} polls a job",
+                cost.polls
+            );
+        }
     }
 }

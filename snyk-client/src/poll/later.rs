@@ -1,0 +1,304 @@
+//! When to poll a job again after a poll found it running: the schedule that, over how long
+//! this client's jobs have taken, costs the least slot time lost between a job's end and the
+//! poll that sees it, counting each poll at a small share of a job's mean time.
+//!
+//! A fixed share of the time waited (the policy's `lag_percent`) polls too often early, where
+//! a job that just survived its first poll has many seconds ahead of it, and too seldom later
+//! for jobs whose times spread widely. For log-normal jobs (σ 1) the schedule that costs least
+//! waits nearly the same time between polls, about a fifth of the median, growing slowly; for
+//! jobs of one length it polls once just after that length. Both come out of one dynamic
+//! programme over the durations seen (the classic inspection-scheduling recursion): for every
+//! point a poll may find a job running, the next poll that minimises the expected wait after
+//! the job's end plus a poll's worth times the chance that the next poll is made at all.
+//!
+//! The durations are those of jobs a later poll saw end: each ended between the last poll that
+//! found it running and the one that found it ended, and its weight is spread evenly over that
+//! interval. Jobs seen ended at their first poll say only "ended by then" and are not counted:
+//! the schedule after a first poll needs only the durations beyond it. Older jobs weigh less
+//! ([`MEMORY`]), so jobs that got quicker or slower are followed, and a small even share
+//! ([`PRIOR_SHARE`]) over every duration keeps polls coming for a job longer than any seen.
+
+use std::time::Duration;
+
+/// The first bin's upper edge, in seconds; each next edge is [`RATIO`] times the last.
+const START: f64 = 0.1;
+/// Bins two per cent wide: a job of one length is seen within two per cent of its time.
+const RATIO: f64 = 1.02;
+/// Enough bins to reach past the default timeout of an hour.
+const BINS: usize = 530;
+/// The furthest ahead, in bins, the next poll may be placed (a factor of about 24).
+const LOOK_AHEAD: usize = 160;
+/// How many jobs' durations are remembered: each new one weighs the older ones down by a
+/// share of this.
+const MEMORY: f64 = 256.0;
+/// The weight spread evenly over every bin, as a share of the jobs remembered.
+const PRIOR_SHARE: f64 = 0.02;
+/// How many jobs must have been seen ended by a later poll before the schedule is used.
+const SEEN_BEFORE_USE: f64 = 15.0;
+/// How many new durations are gathered before the schedule is worked out again.
+const SOLVE_EVERY: usize = 16;
+/// A poll's worth, as a share of the jobs' mean time: a poll is made where the chance of
+/// seeing the job end saves more than this.
+const POLL_WORTH: f64 = 0.005;
+/// Past this share of the rolling budget spent, a poll is worth more: twice as much for each
+/// [`BAND`] more spent, up to eight times (polls about three times as far apart), so polls
+/// give way to imports before the budget binds.
+const EASY: f64 = 0.85;
+/// See [`EASY`].
+const BAND: f64 = 0.03;
+/// How many schedules are worked out: at a poll's worth, and at two, four and eight times it.
+const SCHEDULES: usize = 4;
+
+/// The durations seen and the schedules worked out from them.
+#[derive(Debug)]
+pub(crate) struct Later {
+    /// Each bin's weight of durations remembered.
+    weights: Vec<f64>,
+    /// Durations seen since the schedules were worked out, as bin ranges.
+    fresh: Vec<(usize, usize)>,
+    /// For each bin, the bin at whose upper edge the next poll comes, at a poll's worth and
+    /// at twice, four and eight times it; empty until enough is seen.
+    next: [Vec<u16>; SCHEDULES],
+}
+
+impl Default for Later {
+    fn default() -> Self {
+        Self {
+            weights: vec![0.0; BINS],
+            fresh: Vec::new(),
+            next: Default::default(),
+        }
+    }
+}
+
+/// The upper edge of bin `i`, in seconds.
+fn edge(i: usize) -> f64 {
+    START * RATIO.powi(i32::try_from(i).unwrap_or(i32::MAX))
+}
+
+/// The bin holding `t` (its lower edge below `t`, its upper edge at or above), or `None` past
+/// the last.
+fn bin_of(t: Duration) -> Option<usize> {
+    let t = t.as_secs_f64();
+    if t <= START {
+        return Some(0);
+    }
+    let i = ((t / START).ln() / RATIO.ln()).ceil();
+    // `i` is positive and finite here; the cast saturates.
+    let i = i as usize;
+    (i < BINS).then_some(i)
+}
+
+impl Later {
+    /// A job a poll at `running` found running was seen ended by the poll at `ended`.
+    pub(crate) fn seen_ended(&mut self, running: Duration, ended: Duration) {
+        let Some(from) = bin_of(running) else {
+            return;
+        };
+        let to = bin_of(ended).unwrap_or(BINS - 1).max(from);
+        self.fresh.push((from, to));
+        let remembered: f64 = self.weights.iter().sum();
+        if self.fresh.len() >= SOLVE_EVERY
+            || (self.next[0].is_empty()
+                && remembered + self.fresh.len() as f64 >= SEEN_BEFORE_USE - 0.5)
+        {
+            self.solve();
+        }
+    }
+
+    /// The wait after a poll at `waited` found its job running, with `budget_used` of the
+    /// rolling budget spent, or `None` before enough durations are seen or past the last bin.
+    pub(crate) fn after(&self, waited: Duration, budget_used: Option<f64>) -> Option<Duration> {
+        let used = budget_used.unwrap_or(0.0);
+        let band = ((used - EASY) / BAND).floor() + 1.0;
+        // `band` is a small whole number here; the cast saturates at 0 below.
+        let next = &self.next[(band.max(0.0) as usize).min(SCHEDULES - 1)];
+        // The state is the last bin edge below the poll: the next poll comes at an edge above.
+        let j = bin_of(waited)?.saturating_sub(1);
+        let k = usize::from(*next.get(j)?);
+        (k < BINS).then(|| Duration::from_secs_f64(edge(k)).saturating_sub(waited))
+    }
+
+    /// Takes in the fresh durations, the older ones weighed down, and works out both schedules.
+    fn solve(&mut self) {
+        let keep = (1.0 - 1.0 / MEMORY).powi(i32::try_from(self.fresh.len()).unwrap_or(0));
+        for w in &mut self.weights {
+            *w *= keep;
+        }
+        for (from, to) in self.fresh.drain(..) {
+            let share = 1.0 / (to - from + 1) as f64;
+            for w in &mut self.weights[from..=to] {
+                *w += share;
+            }
+        }
+        let total: f64 = self.weights.iter().sum();
+        // (Each job's weight sums to one, give or take rounding.)
+        if total < SEEN_BEFORE_USE - 0.5 {
+            return;
+        }
+        let mean = (0..BINS).map(|i| self.weights[i] * centre(i)).sum::<f64>() / total;
+        let prior = PRIOR_SHARE * total / BINS as f64;
+        let mass: Vec<f64> = self.weights.iter().map(|w| w + prior).collect();
+        let worth = POLL_WORTH * mean;
+        let mut times = 1.0;
+        for next in &mut self.next {
+            *next = schedule(&mass, worth * times);
+            times *= 2.0;
+        }
+    }
+}
+
+/// Where in bin `i` a duration is taken to lie: its middle.
+fn centre(i: usize) -> f64 {
+    let low = if i == 0 { 0.0 } else { edge(i - 1) };
+    (low + edge(i)) / 2.0
+}
+
+/// The inspection-scheduling recursion over `mass` (weight per bin) with each poll worth
+/// `worth` seconds: for each bin edge at which a poll found the job running, the bin at whose
+/// upper edge the next poll costs least in wait after the job's end plus polls to come.
+fn schedule(mass: &[f64], worth: f64) -> Vec<u16> {
+    let n = mass.len();
+    // below[i]: weight in bins before i; moment[i]: weight × centre in bins before i.
+    let mut below = vec![0.0; n + 1];
+    let mut moment = vec![0.0; n + 1];
+    for i in 0..n {
+        below[i + 1] = below[i] + mass[i];
+        moment[i + 1] = moment[i] + mass[i] * centre(i);
+    }
+    let total = below[n];
+    let mut cost = vec![0.0; n];
+    let mut next = vec![u16::MAX; n];
+    for j in (0..n.saturating_sub(1)).rev() {
+        let beyond = total - below[j + 1];
+        let mut best = (f64::INFINITY, n - 1);
+        for k in j + 1..n.min(j + 1 + LOOK_AHEAD) {
+            let ended = below[k + 1] - below[j + 1];
+            let wait = edge(k) * ended - (moment[k + 1] - moment[j + 1]);
+            let c = wait + cost[k];
+            if c < best.0 {
+                best = (c, k);
+            }
+        }
+        cost[j] = best.0 + worth * beyond;
+        next[j] = u16::try_from(best.1).unwrap_or(u16::MAX);
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `n` durations from `duration(i)`, each found running a millisecond before its
+    /// end and seen ended a millisecond after.
+    fn learned(n: usize, duration: impl Fn(usize) -> Duration) -> Later {
+        let mut later = Later::default();
+        for i in 0..n {
+            let d = duration(i);
+            let ms = Duration::from_millis(1);
+            later.seen_ended(d.saturating_sub(ms), d + ms);
+        }
+        later
+    }
+
+    /// The poll times after a first poll at `first` found the job running, up to `until`.
+    fn polls(later: &Later, first: Duration, until: Duration, used: Option<f64>) -> Vec<Duration> {
+        let mut at = vec![first];
+        while let Some(last) = at.last().copied().filter(|t| *t < until) {
+            let Some(wait) = later.after(last, used) else {
+                break;
+            };
+            at.push(last + wait.max(Duration::from_millis(1)));
+        }
+        at
+    }
+
+    #[test]
+    fn nothing_is_scheduled_before_a_wave_of_jobs_is_seen() {
+        let later = learned(14, |_| Duration::from_secs(2));
+        assert_eq!(later.after(Duration::from_secs(1), None), None);
+        let later = learned(15, |_| Duration::from_secs(2));
+        assert!(later.after(Duration::from_secs(1), None).is_some());
+    }
+
+    #[test]
+    fn jobs_of_one_length_are_polled_once_just_after_it() {
+        let later = learned(64, |_| Duration::from_secs(20));
+        let wait = later.after(Duration::from_secs(15), None).unwrap();
+        let at = Duration::from_secs(15) + wait;
+        assert!(
+            at >= Duration::from_secs(20) && at <= Duration::from_millis(20_900),
+            "the next poll comes just after 20 s: {at:?}"
+        );
+    }
+
+    #[test]
+    fn widely_spread_jobs_are_polled_at_nearly_even_gaps_not_a_share_of_the_wait() {
+        // Durations from 0.5 s to 16 s, evenly on a log scale.
+        let spread =
+            |i: usize| Duration::from_millis(500).mul_f64(32f64.powf((i % 64) as f64 / 64.0));
+        let later = learned(512, spread);
+        let at = polls(
+            &later,
+            Duration::from_secs(1),
+            Duration::from_secs(16),
+            None,
+        );
+        let gaps: Vec<f64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+        let early = gaps[0];
+        assert!(
+            early > 0.2,
+            "early gaps are wider than a tenth of the time waited: {gaps:?}"
+        );
+        let late = gaps[gaps.len() - 2];
+        assert!(
+            late < 0.1 * at[at.len() - 2].as_secs_f64(),
+            "late gaps are narrower than a tenth of the time waited: {gaps:?}"
+        );
+        let pressed = polls(
+            &later,
+            Duration::from_secs(1),
+            Duration::from_secs(16),
+            Some(0.95),
+        );
+        assert!(
+            pressed.len() * 3 < at.len() * 2,
+            "fewer polls while the budget is pressed: {} against {}",
+            pressed.len(),
+            at.len()
+        );
+    }
+
+    #[test]
+    fn a_job_longer_than_any_seen_is_still_polled() {
+        let later = learned(64, |_| Duration::from_secs(2));
+        let at = polls(
+            &later,
+            Duration::from_secs(3),
+            Duration::from_secs(600),
+            None,
+        );
+        assert!(at.last().unwrap() >= &Duration::from_secs(600), "{at:?}");
+        let gaps = at.windows(2).map(|w| w[1] - w[0]);
+        assert!(
+            gaps.clone().all(|g| g <= Duration::from_secs(300)),
+            "never an hour's silence: {:?}",
+            gaps.collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn jobs_that_got_slower_move_the_schedule() {
+        let mut later = learned(256, |_| Duration::from_secs(2));
+        for _ in 0..512 {
+            later.seen_ended(Duration::from_millis(7_900), Duration::from_millis(8_100));
+        }
+        let wait = later.after(Duration::from_secs(3), None).unwrap();
+        let at = Duration::from_secs(3) + wait;
+        assert!(
+            at >= Duration::from_secs(7) && at <= Duration::from_millis(8_300),
+            "the next poll goes to where jobs end now: {at:?}"
+        );
+    }
+}
