@@ -729,7 +729,7 @@ mod simulated {
         assert!(cost.polls <= 7.5, "{:.2} polls a job", cost.polls);
         let mut rng = fastrand::Rng::with_seed(11);
         let cost = run(|| log_normal(&mut rng, 20.0));
-        assert!(cost.lag <= 0.08, "lag {:.3} of the jobs' time", cost.lag);
+        assert!(cost.lag <= 0.095, "lag {:.3} of the jobs' time", cost.lag);
         assert!(cost.polls <= 10.0, "{:.2} polls a job", cost.polls);
     }
 

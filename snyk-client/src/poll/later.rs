@@ -26,8 +26,8 @@ const START: f64 = 0.1;
 const RATIO: f64 = 1.02;
 /// Enough bins to reach past the default timeout of an hour.
 const BINS: usize = 530;
-/// The furthest ahead, in bins, the next poll may be placed (a factor of about 24).
-const LOOK_AHEAD: usize = 160;
+/// The furthest ahead, in bins, the next poll may be placed (a factor of about 7).
+const LOOK_AHEAD: usize = 100;
 /// How many jobs' durations are remembered: each new one weighs the older ones down by a
 /// share of this.
 const MEMORY: f64 = 256.0;
@@ -35,7 +35,8 @@ const MEMORY: f64 = 256.0;
 const PRIOR_SHARE: f64 = 0.02;
 /// How many jobs must have been seen ended by a later poll before the schedule is used.
 const SEEN_BEFORE_USE: f64 = 15.0;
-/// How many new durations are gathered before the schedule is worked out again.
+/// How many new durations are gathered before the schedule is worked out again (each time
+/// costs about a third of a millisecond: two seconds of CPU over a hundred thousand jobs).
 const SOLVE_EVERY: usize = 16;
 /// A poll's worth, as a share of the jobs' mean time: a poll is made where the chance of
 /// seeing the job end saves more than this.
@@ -159,6 +160,7 @@ fn centre(i: usize) -> f64 {
 /// upper edge the next poll costs least in wait after the job's end plus polls to come.
 fn schedule(mass: &[f64], worth: f64) -> Vec<u16> {
     let n = mass.len();
+    let edges: Vec<f64> = (0..n).map(edge).collect();
     // below[i]: weight in bins before i; moment[i]: weight × centre in bins before i.
     let mut below = vec![0.0; n + 1];
     let mut moment = vec![0.0; n + 1];
@@ -174,7 +176,7 @@ fn schedule(mass: &[f64], worth: f64) -> Vec<u16> {
         let mut best = (f64::INFINITY, n - 1);
         for k in j + 1..n.min(j + 1 + LOOK_AHEAD) {
             let ended = below[k + 1] - below[j + 1];
-            let wait = edge(k) * ended - (moment[k + 1] - moment[j + 1]);
+            let wait = edges[k] * ended - (moment[k + 1] - moment[j + 1]);
             let c = wait + cost[k];
             if c < best.0 {
                 best = (c, k);
