@@ -336,8 +336,9 @@ impl Durations {
 impl Durations {
     /// The wait before the next poll of a job a poll `waited` after its acceptance found
     /// running: where the schedule learned from the durations later polls saw puts it
-    /// (see the `later` module), or, before enough is seen, [`next_delay`]; between the
-    /// policy's `min_delay` and `max_delay` either way.
+    /// (see the `later` module; never more than [`STALE_GUARD`] of the time waited), or,
+    /// before enough is seen, [`next_delay`]; between the policy's `min_delay` and
+    /// `max_delay` either way.
     pub(crate) fn later(
         &self,
         waited: Duration,
@@ -359,6 +360,11 @@ impl Durations {
     }
 }
 
+/// The longest learned wait, as a share of the time waited: a schedule learned from jobs that
+/// have since got much quicker (it would wait for where they used to end) loses at most half
+/// a job's time while the new durations come in.
+pub(crate) const STALE_GUARD: f64 = 0.5;
+
 /// As [`Durations::later`], with the durations seen at hand.
 fn wait_after(
     later: &later::Later,
@@ -367,7 +373,9 @@ fn wait_after(
     budget_used: Option<f64>,
 ) -> Duration {
     match later.after(waited, budget_used).filter(|_| policy.learn) {
-        Some(wait) => wait.clamp(policy.min_delay, policy.max_delay.max(policy.min_delay)),
+        Some(wait) => wait
+            .min(waited.mul_f64(STALE_GUARD))
+            .clamp(policy.min_delay, policy.max_delay.max(policy.min_delay)),
         None => next_delay(waited, policy, budget_used),
     }
 }
@@ -603,6 +611,20 @@ mod tests {
             (wait, aim),
             (Duration::from_millis(9_500), Aim::Sure { sparing: false })
         );
+    }
+
+    #[test]
+    fn a_schedule_learned_from_slower_jobs_waits_at_most_half_the_time_waited() {
+        let d = Durations::default();
+        for _ in 0..64 {
+            d.seen_ended(Duration::from_millis(19_900), Duration::from_millis(20_100));
+        }
+        let policy = PollPolicy::default();
+        let at = Duration::from_secs(3);
+        assert_eq!(d.later(at, &policy, None), Duration::from_millis(1_500));
+        // Where the learned schedule has a poll close by, it is taken.
+        let near = d.later(Duration::from_millis(19_000), &policy, None);
+        assert!(near < Duration::from_millis(1_300), "{near:?}");
     }
 
     #[test]
