@@ -12,8 +12,8 @@
 //! the job's end plus a poll's worth times the chance that the next poll is made at all.
 //!
 //! The durations are those of jobs a later poll saw end: each ended between the last poll that
-//! found it running and the one that found it ended, and its weight is spread evenly over that
-//! interval. Jobs seen ended at their first poll say only "ended by then" and are not counted:
+//! found it running and the one that found it ended, and its weight is spread evenly over the
+//! bins of that interval. Jobs seen ended at their first poll say only "ended by then" and are not counted:
 //! the schedule after a first poll needs only the durations beyond it. Older jobs weigh less
 //! ([`MEMORY`]), so jobs that got quicker or slower are followed, and a small even share
 //! ([`PRIOR_SHARE`]) over every duration keeps polls coming for a job longer than any seen.
@@ -120,7 +120,7 @@ impl Later {
         (k < BINS).then(|| Duration::from_secs_f64(edge(k)).saturating_sub(waited))
     }
 
-    /// Takes in the fresh durations, the older ones weighed down, and works out both schedules.
+    /// Takes in the fresh durations, the older ones weighed down, and works out the schedules.
     fn solve(&mut self) {
         let keep = (1.0 - 1.0 / MEMORY).powi(i32::try_from(self.fresh.len()).unwrap_or(0));
         for w in &mut self.weights {
