@@ -72,6 +72,8 @@
 #![forbid(unsafe_code)]
 
 mod client;
+#[cfg(any(test, feature = "sandbox"))]
+mod draw;
 pub mod endpoints;
 pub mod env;
 mod error;

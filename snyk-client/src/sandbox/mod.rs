@@ -277,14 +277,7 @@ impl JobDurations {
                 min,
                 max,
                 rng,
-            } => {
-                // Box–Muller: a standard normal from two uniforms in (0, 1].
-                let u1 = 1.0 - rng.f64();
-                let u2 = rng.f64();
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                let secs = median.as_secs_f64() * (*sigma * z).exp();
-                Duration::from_secs_f64(secs.clamp(min.as_secs_f64(), max.as_secs_f64()))
-            }
+            } => crate::draw::log_normal(rng, *median, *sigma, *min, *max),
         }
     }
 }
