@@ -331,23 +331,27 @@ impl Durations {
         early.tracking = true;
         early.moves = 0;
     }
-}
 
-impl Durations {
     /// The wait before the next poll of a job a poll `waited` after its acceptance found
     /// running: where the schedule learned from the durations later polls saw puts it
     /// (see the `later` module; never more than [`STALE_GUARD`] of the time waited), or,
-    /// before enough is seen, [`next_delay`]; between the policy's `min_delay` and
-    /// `max_delay` either way.
+    /// before enough is seen (or with `learn` off), [`next_delay`]; between the policy's
+    /// `min_delay` and `max_delay` either way.
     pub(crate) fn later(
         &self,
         waited: Duration,
         policy: &PollPolicy,
         budget_used: Option<f64>,
     ) -> Duration {
-        match self.inner.lock() {
-            Ok(a) => wait_after(&a.later, waited, policy, budget_used),
-            Err(_) => next_delay(waited, policy, budget_used),
+        let learned = policy
+            .learn
+            .then(|| self.inner.lock().ok()?.later.after(waited, budget_used))
+            .flatten();
+        match learned {
+            Some(wait) => wait
+                .min(waited.mul_f64(STALE_GUARD))
+                .clamp(policy.min_delay, policy.max_delay.max(policy.min_delay)),
+            None => next_delay(waited, policy, budget_used),
         }
     }
 
@@ -364,21 +368,6 @@ impl Durations {
 /// have since got much quicker (it would wait for where they used to end) loses at most half
 /// a job's time while the new durations come in.
 pub(crate) const STALE_GUARD: f64 = 0.5;
-
-/// As [`Durations::later`], with the durations seen at hand.
-fn wait_after(
-    later: &later::Later,
-    waited: Duration,
-    policy: &PollPolicy,
-    budget_used: Option<f64>,
-) -> Duration {
-    match later.after(waited, budget_used).filter(|_| policy.learn) {
-        Some(wait) => wait
-            .min(waited.mul_f64(STALE_GUARD))
-            .clamp(policy.min_delay, policy.max_delay.max(policy.min_delay)),
-        None => next_delay(waited, policy, budget_used),
-    }
-}
 
 /// The wait before the next poll of a job polled `waited` after it was accepted: the policy's
 /// `lag_percent` of it, doubled while the budget is nearly spent ([`PRESSED`]: fewer polls,
@@ -654,12 +643,11 @@ mod simulated {
     const SLOTS: usize = 15;
     const JOBS: usize = 1000;
 
-    /// Log-normal durations (σ 1) around `median`, clipped as the sandbox clips them.
+    /// Log-normal durations (σ 1) around `median`, clipped as the sync benchmark clips them
+    /// (a twentieth to thirty times the median), drawn as the sandbox draws them.
     fn log_normal(rng: &mut fastrand::Rng, median: f64) -> Duration {
-        let u1 = 1.0 - rng.f64();
-        let u2 = rng.f64();
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        Duration::from_secs_f64((median * z.exp()).clamp(median / 20.0, median * 30.0))
+        let median = Duration::from_secs_f64(median);
+        crate::draw::log_normal(rng, median, 1.0, median / 20, median * 30)
     }
 
     /// One job in its slot.

@@ -98,11 +98,11 @@ impl Later {
         };
         let to = bin_of(ended).unwrap_or(BINS - 1).max(from);
         self.fresh.push((from, to));
-        let remembered: f64 = self.weights.iter().sum();
-        if self.fresh.len() >= SOLVE_EVERY
-            || (self.next[0].is_empty()
-                && remembered + self.fresh.len() as f64 >= SEEN_BEFORE_USE - 0.5)
-        {
+        // Before the first schedule, as soon as enough is seen (the weights are summed only
+        // then); after it, once every [`SOLVE_EVERY`] durations.
+        let first_ready =
+            || self.weights.iter().sum::<f64>() + self.fresh.len() as f64 >= SEEN_BEFORE_USE - 0.5;
+        if self.fresh.len() >= SOLVE_EVERY || (self.next[0].is_empty() && first_ready()) {
             self.solve();
         }
     }
@@ -137,52 +137,107 @@ impl Later {
         if total < SEEN_BEFORE_USE - 0.5 {
             return;
         }
-        let mean = (0..BINS).map(|i| self.weights[i] * centre(i)).sum::<f64>() / total;
+        let bins = Bins::new();
+        let mean = (0..BINS)
+            .map(|i| self.weights[i] * bins.centre(i))
+            .sum::<f64>()
+            / total;
         let prior = PRIOR_SHARE * total / BINS as f64;
         let mass: Vec<f64> = self.weights.iter().map(|w| w + prior).collect();
+        let summed = Summed::new(&bins, &mass);
         let worth = POLL_WORTH * mean;
         let mut times = 1.0;
         for next in &mut self.next {
-            *next = schedule(&mass, worth * times);
+            *next = schedule(&summed, worth * times);
             times *= 2.0;
         }
     }
 }
 
-/// Where in bin `i` a duration is taken to lie: its middle.
-fn centre(i: usize) -> f64 {
-    let low = if i == 0 { 0.0 } else { edge(i - 1) };
-    (low + edge(i)) / 2.0
+/// Every bin's upper edge, worked out once for a solve rather than a power at every step.
+struct Bins {
+    edges: Vec<f64>,
 }
 
-/// The inspection-scheduling recursion over `mass` (weight per bin) with each poll worth
-/// `worth` seconds: for each bin edge at which a poll found the job running, the bin at whose
-/// upper edge the next poll costs least in wait after the job's end plus polls to come.
-fn schedule(mass: &[f64], worth: f64) -> Vec<u16> {
-    let n = mass.len();
-    let edges: Vec<f64> = (0..n).map(edge).collect();
-    // below[i]: weight in bins before i; moment[i]: weight × centre in bins before i.
-    let mut below = vec![0.0; n + 1];
-    let mut moment = vec![0.0; n + 1];
-    for i in 0..n {
-        below[i + 1] = below[i] + mass[i];
-        moment[i + 1] = moment[i] + mass[i] * centre(i);
+impl Bins {
+    fn new() -> Self {
+        Self {
+            edges: (0..BINS).map(edge).collect(),
+        }
     }
-    let total = below[n];
+
+    /// Where in bin `i` a duration is taken to lie: its middle.
+    fn centre(&self, i: usize) -> f64 {
+        let low = if i == 0 { 0.0 } else { self.edges[i - 1] };
+        (low + self.edges[i]) / 2.0
+    }
+}
+
+/// A weight per bin, summed from the first bin on, so that the weight and the wait of the jobs
+/// ending in any run of bins take two subtractions each.
+struct Summed<'a> {
+    bins: &'a Bins,
+    /// `below[i]`: the weight in the bins before `i`.
+    below: Vec<f64>,
+    /// `moment[i]`: the weight × centre in the bins before `i`.
+    moment: Vec<f64>,
+}
+
+impl<'a> Summed<'a> {
+    fn new(bins: &'a Bins, mass: &[f64]) -> Self {
+        let mut below = vec![0.0; mass.len() + 1];
+        let mut moment = vec![0.0; mass.len() + 1];
+        for (i, m) in mass.iter().enumerate() {
+            below[i + 1] = below[i] + m;
+            moment[i + 1] = moment[i] + m * bins.centre(i);
+        }
+        Self {
+            bins,
+            below,
+            moment,
+        }
+    }
+
+    /// How many bins there are.
+    fn len(&self) -> usize {
+        self.below.len() - 1
+    }
+
+    /// The whole weight.
+    fn total(&self) -> f64 {
+        self.below[self.len()]
+    }
+
+    /// The weight in bins `from` and after.
+    fn from(&self, from: usize) -> f64 {
+        self.total() - self.below[from]
+    }
+
+    /// The wait, summed over the weight, of the jobs ending in bins `from..=at` until a poll
+    /// at the upper edge of `at` sees them.
+    fn wait(&self, from: usize, at: usize) -> f64 {
+        let ended = self.below[at + 1] - self.below[from];
+        self.bins.edges[at] * ended - (self.moment[at + 1] - self.moment[from])
+    }
+}
+
+/// The inspection-scheduling recursion over `summed` with each poll worth `worth` seconds: for
+/// each bin edge at which a poll found the job running, the bin at whose upper edge the next
+/// poll costs least in wait after the job's end plus polls to come.
+fn schedule(summed: &Summed, worth: f64) -> Vec<u16> {
+    let n = summed.len();
     let mut cost = vec![0.0; n];
     let mut next = vec![u16::MAX; n];
     for j in (0..n.saturating_sub(1)).rev() {
-        let beyond = total - below[j + 1];
         let mut best = (f64::INFINITY, n - 1);
-        for k in j + 1..n.min(j + 1 + LOOK_AHEAD) {
-            let ended = below[k + 1] - below[j + 1];
-            let wait = edges[k] * ended - (moment[k + 1] - moment[j + 1]);
-            let c = wait + cost[k];
+        let ahead = j + 1..n.min(j + 1 + LOOK_AHEAD);
+        for (k, after) in ahead.clone().zip(&cost[ahead]) {
+            let c = summed.wait(j + 1, k) + after;
             if c < best.0 {
                 best = (c, k);
             }
         }
-        cost[j] = best.0 + worth * beyond;
+        cost[j] = best.0 + worth * summed.from(j + 1);
         next[j] = u16::try_from(best.1).unwrap_or(u16::MAX);
     }
     next
@@ -324,21 +379,17 @@ mod tests {
     /// The least lag (as a share of the mean time) and the polls a job of the best schedule
     /// at `worth` over `mass`: the first poll chosen too, then the recursion's.
     fn best(mass: &[f64], worth: f64) -> (f64, f64) {
-        let next = schedule(mass, worth);
-        let total: f64 = mass.iter().sum();
-        let mean = (0..BINS).map(|i| mass[i] * centre(i)).sum::<f64>() / total;
-        let (mut below, mut moment) = (vec![0.0; BINS + 1], vec![0.0; BINS + 1]);
-        for i in 0..BINS {
-            below[i + 1] = below[i] + mass[i];
-            moment[i + 1] = moment[i] + mass[i] * centre(i);
-        }
+        let bins = Bins::new();
+        let summed = Summed::new(&bins, mass);
+        let next = schedule(&summed, worth);
+        let total = summed.total();
+        let mean = summed.moment[BINS] / total;
         // Follows the schedule from a first poll at bin `first`: (lag, polls) per job.
         let follow = |first: usize| {
             let (mut lag, mut polls, mut from, mut at) = (0.0, 0.0, 0, first);
             loop {
-                polls += (total - below[from]) / total;
-                let ended = below[at + 1] - below[from];
-                lag += (edge(at) * ended - (moment[at + 1] - moment[from])) / total;
+                polls += summed.from(from) / total;
+                lag += summed.wait(from, at) / total;
                 from = at + 1;
                 match next.get(at).map(|k| usize::from(*k)) {
                     Some(k) if k < BINS => at = k,
