@@ -411,6 +411,8 @@ struct Figures {
     heap_before: usize,
     heap_peak: usize,
     sandbox_heap: usize,
+    /// How long after their end this sync's jobs were seen ended.
+    seen_lag: snyk::SeenLag,
 }
 
 fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String> {
@@ -487,6 +489,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             bitbucket.server().reset_stats();
             snyk.server().reset_stats();
             let jobs_before = snyk.job_durations().len();
+            let lag_before = snyk.seen_lag();
             reset_peak_memory();
             let heap_before = live();
             reset_peak();
@@ -540,6 +543,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             let bitbucket_stats = bitbucket.stats();
             let snyk_stats = snyk.stats();
             let durations = snyk.job_durations().split_off(jobs_before);
+            let seen_lag = snyk.seen_lag().since(&lag_before);
             let sandbox_heap = sandbox_live();
             runs.push(Figures {
                 durations,
@@ -555,6 +559,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 heap_before,
                 heap_peak,
                 sandbox_heap,
+                seen_lag,
             });
         }
         let minimum = bitbucket_minimum(workspaces, repos);
@@ -872,6 +877,9 @@ fn print_run(name: &str, f: &Figures, minimum: u64, o: &Options) {
         clock(instant),
         ratio(f.wall, instant)
     );
+    if let Some(line) = lag_line(f) {
+        println!("{line}");
+    }
     println!(
         "CPU (real) {:.2} s; peak resident memory of the process (sandboxes included) {}",
         f.cpu.as_secs_f64(),
@@ -883,6 +891,23 @@ fn print_run(name: &str, f: &Figures, minimum: u64, o: &Options) {
         mb(f.heap_before),
         mb(f.sandbox_heap)
     );
+}
+
+/// How long slots stayed held after their job's end, until a poll saw it: on average, as a
+/// share of the mean job, and the part of it spent by jobs seen ended at their first poll.
+fn lag_line(f: &Figures) -> Option<String> {
+    let lag = &f.seen_lag;
+    let n = u32::try_from(lag.jobs).ok().filter(|n| *n > 0)?;
+    let mean_job = f.durations.iter().sum::<Duration>() / u32::try_from(f.durations.len()).ok()?;
+    let mean_lag = lag.lag / n;
+    Some(format!(
+        "a slot held after its job's end until a poll saw it: {:.3} s a job, {:.1} % of the mean job ({:.2} s); {:.1} % of the jobs were seen at their first poll, with {:.0} % of that time",
+        mean_lag.as_secs_f64(),
+        100.0 * mean_lag.as_secs_f64() / mean_job.as_secs_f64().max(f64::MIN_POSITIVE),
+        mean_job.as_secs_f64(),
+        100.0 * lag.at_first_poll as f64 / f64::from(n),
+        100.0 * lag.lag_at_first_poll.as_secs_f64() / lag.lag.as_secs_f64().max(f64::MIN_POSITIVE),
+    ))
 }
 
 fn print_routes(routes: &BTreeMap<String, u64>) {

@@ -594,3 +594,38 @@ async fn log_normal_job_durations_are_seeded_clipped_and_centred_on_their_median
     assert!((14.0..28.0).contains(&median), "median {median}");
     assert!(a.first() != a.last(), "durations vary");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_sandbox_counts_how_long_after_its_end_each_job_was_seen_ended() {
+    let sandbox = Sandbox::sample_builder()
+        .import_delay(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let c = client(&sandbox);
+    let (org_id, int) = org_with_integration(&c, &sandbox).await;
+    let request = ImportRequest::new("acme-platform", "billing-service", Some("main"));
+    let start = Instant::now();
+    let polled_twice = c.import(&org_id, &int, &request).await.unwrap();
+    let polled_once = c.import(&org_id, &int, &request).await.unwrap();
+    let status = |job| {
+        let c = &c;
+        async move { c.import_job(job).await.unwrap().status }
+    };
+    tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+    assert_eq!(status(&polled_twice).await, ImportStatus::Pending);
+    tokio::time::sleep_until(start + Duration::from_millis(3500)).await;
+    assert_eq!(status(&polled_twice).await, ImportStatus::Complete);
+    tokio::time::sleep_until(start + Duration::from_secs(4)).await;
+    assert_eq!(status(&polled_once).await, ImportStatus::Complete);
+    // A job already seen ended counts once.
+    assert_eq!(status(&polled_twice).await, ImportStatus::Complete);
+
+    let seen = sandbox.seen_lag();
+    assert_eq!((seen.jobs, seen.at_first_poll), (2, 1), "{seen:?}");
+    let near =
+        |d: Duration, ms: u64| d.abs_diff(Duration::from_millis(ms)) < Duration::from_millis(20);
+    assert!(near(seen.lag, 1500), "{seen:?}");
+    assert!(near(seen.lag_at_first_poll, 1000), "{seen:?}");
+    assert_eq!(seen.since(&seen), snyk_client::sandbox::SeenLag::default());
+}

@@ -82,6 +82,9 @@ impl State {
                     .map(str::to_owned),
                 result: None,
                 reserved: manifests.len(),
+                due: ready_at,
+                polls: 0,
+                seen: false,
             },
         );
         *self.org_reserved.entry(org_id.to_owned()).or_default() += manifests.len();
@@ -93,15 +96,20 @@ impl State {
     }
 
     pub(super) fn job(&mut self, job_id: &str, org_id: &str) -> Response {
-        let Some(job) = self.jobs.get(job_id).cloned() else {
+        let Some(job) = self.jobs.get_mut(job_id).filter(|j| j.org_id == org_id) else {
             return v1_error(404, "Import job not found");
         };
-        if job.org_id != org_id {
-            return v1_error(404, "Import job not found");
+        if !job.seen {
+            job.polls += 1;
+            if job.result.is_some() {
+                job.seen = true;
+                let lag = Instant::now().saturating_duration_since(job.due);
+                self.seen_lag.count(lag, job.polls);
+            }
         }
         // Due jobs were finished by `complete_due_jobs` before routing.
         match &job.result {
-            Some(end) => Response::json(200, &end.json(&job)),
+            Some(end) => Response::json(200, &end.json(job)),
             None => Response::json(
                 200,
                 &json!({"id": job.id, "status": "pending", "created": now_text(), "logs": [

@@ -126,6 +126,52 @@ struct Job {
     reserved: usize,
     /// Who posted it.
     user: String,
+    /// When it ends.
+    due: Instant,
+    /// How many polls asked for it until one saw it ended.
+    polls: u32,
+    /// Whether a poll has seen it ended.
+    seen: bool,
+}
+
+/// How long after their end finished jobs were first seen ended by a poll: the time each held
+/// its slot for nothing. Sums since the sandbox started; subtract an earlier reading for one
+/// run's share.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeenLag {
+    /// Jobs a poll has seen ended.
+    pub jobs: u64,
+    /// The time between each one's end and the poll that first saw it, summed.
+    pub lag: Duration,
+    /// Of those, the jobs seen ended by their first poll.
+    pub at_first_poll: u64,
+    /// Their share of `lag`.
+    pub lag_at_first_poll: Duration,
+}
+
+impl SeenLag {
+    /// What was seen since `before` (a reading of the same sandbox).
+    #[must_use]
+    pub fn since(&self, before: &SeenLag) -> SeenLag {
+        SeenLag {
+            jobs: self.jobs.saturating_sub(before.jobs),
+            lag: self.lag.saturating_sub(before.lag),
+            at_first_poll: self.at_first_poll.saturating_sub(before.at_first_poll),
+            lag_at_first_poll: self
+                .lag_at_first_poll
+                .saturating_sub(before.lag_at_first_poll),
+        }
+    }
+
+    /// Counts a job first seen ended `lag` after its end by its `polls`-th poll.
+    fn count(&mut self, lag: Duration, polls: u32) {
+        self.jobs += 1;
+        self.lag += lag;
+        if polls == 1 {
+            self.at_first_poll += 1;
+            self.lag_at_first_poll += lag;
+        }
+    }
 }
 
 /// How a job ended, kept small (estates of 100,000 imports) and rendered when polled.
@@ -220,6 +266,7 @@ struct State {
     durations: JobDurations,
     /// The duration drawn for each job posted, in order.
     job_durations: Vec<Duration>,
+    seen_lag: SeenLag,
     project_cap: usize,
     per_minute: Option<u32>,
     rest_per_minute: Option<u32>,
@@ -488,6 +535,7 @@ impl SandboxBuilder {
             project_keys: HashMap::new(),
             durations: self.durations,
             job_durations: Vec::new(),
+            seen_lag: SeenLag::default(),
             project_cap: self.project_cap,
             per_minute: self.per_minute,
             rest_per_minute: self.rest_per_minute,
@@ -667,6 +715,11 @@ impl Sandbox {
     /// The duration drawn for each import job posted so far, in order.
     pub fn job_durations(&self) -> Vec<Duration> {
         lock(&self.state).job_durations.clone()
+    }
+
+    /// How long after their end the jobs polled so far were seen ended.
+    pub fn seen_lag(&self) -> SeenLag {
+        lock(&self.state).seen_lag
     }
 }
 
