@@ -841,39 +841,26 @@ impl SnykClient {
         } else {
             (policy.first_delay, crate::poll::Aim::Early)
         };
-        let issued = delay;
+        let mut watch = crate::poll::Watch::new(delay, aim);
         let mut polls = 0;
         let mut misses = 0;
-        // When a poll last found the job running.
-        let mut running = None;
         loop {
             tokio::time::sleep(delay).await;
             polls += 1;
             let waited = start.elapsed();
             match self.import_job(handle).await {
-                Ok(job) if job.status.is_final() => {
-                    if polls == 1 {
-                        self.durations
-                            .first_poll_found(aim, issued, true, policy.max_delay);
-                    } else if policy.learn {
-                        self.durations
-                            .later_poll_found_ended(aim, waited, policy.max_delay);
-                        if let Some(running) = running {
-                            self.durations.seen_ended(running, waited);
-                        }
-                    }
-                    return Ok(FinishedImport {
-                        job,
-                        polls,
-                        waited: start.elapsed(),
-                    });
-                }
-                Ok(_) if polls == 1 => {
+                Ok(job) => {
+                    let ended = job.status.is_final();
                     self.durations
-                        .first_poll_found(aim, issued, false, policy.max_delay);
-                    running = Some(waited);
+                        .found(&mut watch, polls, waited, ended, &policy);
+                    if ended {
+                        return Ok(FinishedImport {
+                            job,
+                            polls,
+                            waited: start.elapsed(),
+                        });
+                    }
                 }
-                Ok(_) => running = Some(waited),
                 Err(e) if matches!(e.status(), Some(404 | 422)) && misses < policy.grace_polls => {
                     misses += 1;
                     tracing::debug!(job = %handle.job_id, status = e.status(), "job not visible yet");

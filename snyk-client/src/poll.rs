@@ -364,6 +364,53 @@ impl Durations {
     }
 }
 
+/// One job's polls so far, for what they teach: the wait and aim its first poll was issued
+/// with, and when a poll last found it running.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    issued: Duration,
+    aim: Aim,
+    running: Option<Duration>,
+}
+
+impl Watch {
+    /// A job whose first poll was issued `issued` after its acceptance with `aim`.
+    pub(crate) fn new(issued: Duration, aim: Aim) -> Self {
+        Self {
+            issued,
+            aim,
+            running: None,
+        }
+    }
+}
+
+impl Durations {
+    /// The `polls`-th poll of a job, `waited` after its acceptance, found it `ended` or
+    /// running. The first poll teaches the aim it was issued with; a later one that saw the
+    /// job end (with `learn` on) ends the first poll's search and gives the later schedule the
+    /// job's duration, between the last poll that found it running and this one.
+    pub(crate) fn found(
+        &self,
+        watch: &mut Watch,
+        polls: u32,
+        waited: Duration,
+        ended: bool,
+        policy: &PollPolicy,
+    ) {
+        if polls == 1 {
+            self.first_poll_found(watch.aim, watch.issued, ended, policy.max_delay);
+        } else if ended && policy.learn {
+            self.later_poll_found_ended(watch.aim, waited, policy.max_delay);
+            if let Some(running) = watch.running {
+                self.seen_ended(running, waited);
+            }
+        }
+        if !ended {
+            watch.running = Some(waited);
+        }
+    }
+}
+
 /// The longest learned wait, as a share of the time waited: a schedule learned from jobs that
 /// have since got much quicker (it would wait for where they used to end) loses at most half
 /// a job's time while the new durations come in.
@@ -636,7 +683,9 @@ mod tests {
 #[cfg(test)]
 mod simulated {
     use std::cmp::Reverse;
-    use std::collections::{BinaryHeap, VecDeque};
+    use std::collections::BinaryHeap;
+
+    use api_support::RollingWindow;
 
     use super::*;
 
@@ -654,10 +703,8 @@ mod simulated {
     struct Job {
         start: Duration,
         takes: Duration,
-        first: Duration,
-        aim: Aim,
         polls: u32,
-        running: Option<Duration>,
+        watch: Watch,
     }
 
     /// What the jobs cost: slot time lost after their end as a share of their time, and polls
@@ -672,7 +719,13 @@ mod simulated {
     fn run(mut draw: impl FnMut() -> Duration) -> Cost {
         let d = Durations::default();
         let policy = PollPolicy::default();
-        let mut sent: VecDeque<Duration> = VecDeque::new();
+        // The client's own count of the v1 budget's rolling minute, on a virtual clock from
+        // `zero`.
+        let zero = tokio::time::Instant::now();
+        let mut sent = RollingWindow::new(
+            usize::try_from(crate::V1_PER_MINUTE).unwrap_or(usize::MAX),
+            Duration::from_secs(60),
+        );
         let mut jobs: Vec<Job> = Vec::new();
         let mut due = BinaryHeap::new();
         let (mut lag, mut busy, mut polls) = (Duration::ZERO, Duration::ZERO, 0);
@@ -681,10 +734,8 @@ mod simulated {
             jobs.push(Job {
                 start: now,
                 takes: draw(),
-                first,
-                aim,
                 polls: 0,
-                running: None,
+                watch: Watch::new(first, aim),
             });
             due.push(Reverse((now + first, jobs.len() - 1)));
         };
@@ -693,35 +744,22 @@ mod simulated {
         }
         while let Some(Reverse((now, i))) = due.pop() {
             // A post and a poll a job, as the client counts them.
-            sent.push_back(now);
-            while sent
-                .front()
-                .is_some_and(|t| *t + Duration::from_secs(60) < now)
-            {
-                sent.pop_front();
-            }
-            let used = Some(sent.len() as f64 / f64::from(crate::V1_PER_MINUTE));
+            sent.record(zero + now);
+            let used = Some(sent.share_used(zero + now));
             let job = &mut jobs[i];
             job.polls += 1;
             let waited = now - job.start;
             let ended = waited >= job.takes;
-            if job.polls == 1 {
-                d.first_poll_found(job.aim, job.first, ended, policy.max_delay);
-            }
+            d.found(&mut job.watch, job.polls, waited, ended, &policy);
             if !ended {
-                job.running = Some(waited);
                 due.push(Reverse((now + d.later(waited, &policy, used), i)));
                 continue;
-            }
-            if let Some(running) = job.running {
-                d.later_poll_found_ended(job.aim, waited, policy.max_delay);
-                d.seen_ended(running, waited);
             }
             lag += waited - job.takes;
             busy += job.takes;
             polls += job.polls;
             if jobs.len() < JOBS {
-                sent.push_back(now);
+                sent.record(zero + now);
                 post(now, used, &mut jobs, &mut due);
             }
         }
