@@ -249,7 +249,6 @@ fn servable_page(mut page: Value) -> Value {
 #[tokio::test]
 async fn generated_payloads_the_spec_allows_decode() {
     use api_support::instances::Instances;
-    use futures_util::StreamExt;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -264,40 +263,7 @@ async fn generated_payloads_the_spec_allows_decode() {
     for seed in 0..12_u64 {
         let mut generator = Instances::new(&spec, seed);
         for maximal in [false, true] {
-            let mut make = |name: &str| {
-                let schema = generator.schema(name).expect(name);
-                generator.filled(schema, maximal)
-            };
-            let mut repositories = servable_page(make("paginated_repositories"));
-            // A minimal page has no items: give it minimal repositories to decode.
-            if !maximal {
-                repositories["values"] = Value::Array((0..3).map(|_| make("repository")).collect());
-            } else if seed % 2 == 0 {
-                // Half the maximal pages carry full names as Bitbucket writes them, so that
-                // every other field is shown to decode too.
-                for (i, r) in repositories["values"]
-                    .as_array_mut()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    r["full_name"] = Value::from(format!("acme/repo-{i}"));
-                }
-            }
-            let listings = [
-                ("/2.0/repositories/acme", repositories),
-                (
-                    "/2.0/user/workspaces",
-                    servable_page(make("paginated_workspace_access")),
-                ),
-                (
-                    "/2.0/workspaces/acme/projects",
-                    servable_page(make("paginated_projects")),
-                ),
-                ("/2.0/user", make("account")),
-                ("/2.0/workspaces/acme", make("workspace")),
-                ("/2.0/repositories/acme/api", make("repository")),
-            ];
+            let listings = generated_answers(&mut generator, seed, maximal);
             server.reset().await;
             for (at, body) in &listings {
                 Mock::given(method("GET"))
@@ -306,46 +272,97 @@ async fn generated_payloads_the_spec_allows_decode() {
                     .mount(&server)
                     .await;
             }
-            let context = format!("seed {seed}, maximal {maximal}");
-            let pages: Vec<_> = client
-                .repositories("acme")
-                .paginator()
-                .pages()
-                .collect()
-                .await;
-            let page = pages[0]
-                .as_ref()
-                .unwrap_or_else(|e| panic!("{context}: {e}"));
             let sent = listings[0].1["values"].as_array().map_or(0, Vec::len);
-            assert_eq!(page.items.len() + page.skipped.len(), sent, "{context}");
-            if maximal && seed % 2 == 0 {
-                assert!(page.skipped.is_empty(), "{context}: {:?}", page.skipped);
-            }
-            for skipped in &page.skipped {
-                // Only a repository without a slug to be had cannot be used: neither `slug` nor
-                // `full_name` (minimal), or a `full_name` without `/` (the schema sets no
-                // pattern); it is left out and named, and the listing goes on.
-                let reason = &skipped.reason;
-                assert!(
-                    reason.contains("neither `slug` nor `full_name`")
-                        || (maximal && reason.contains("has no `/`")),
-                    "{context}: {skipped}"
-                );
-            }
-            let workspaces = client.user_workspaces(None).collect().await;
-            assert!(workspaces.is_ok(), "{context}: {workspaces:?}");
-            let projects = client.projects("acme").collect().await;
-            assert!(projects.is_ok(), "{context}: {projects:?}");
-            let user = client.current_user().await;
-            assert!(user.is_ok(), "{context}: {user:?}");
-            let workspace = client.workspace("acme").await;
-            if maximal {
-                assert!(workspace.is_ok(), "{context}: {workspace:?}");
-            }
-            // A single repository without a slug to be had is an error naming it.
-            if let Err(e) = client.repository("acme", "api").await {
-                assert!(e.to_string().contains("slug"), "{context}: {e}");
-            }
+            decodes(&client, seed, maximal, sent).await;
         }
+    }
+}
+
+/// The answers the client reads, generated from the vendor's document under `seed`: the
+/// repositories of `acme` first, then the caller's workspaces, `acme`'s projects, the user,
+/// the workspace and one repository.
+fn generated_answers(
+    generator: &mut api_support::instances::Instances,
+    seed: u64,
+    maximal: bool,
+) -> [(&'static str, Value); 6] {
+    let mut make = |name: &str| {
+        let schema = generator.schema(name).expect(name);
+        generator.filled(schema, maximal)
+    };
+    let mut repositories = servable_page(make("paginated_repositories"));
+    // A minimal page has no items: give it minimal repositories to decode.
+    if !maximal {
+        repositories["values"] = Value::Array((0..3).map(|_| make("repository")).collect());
+    } else if seed.is_multiple_of(2) {
+        // Half the maximal pages carry full names as Bitbucket writes them, so that every
+        // other field is shown to decode too.
+        for (i, r) in repositories["values"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            r["full_name"] = Value::from(format!("acme/repo-{i}"));
+        }
+    }
+    [
+        ("/2.0/repositories/acme", repositories),
+        (
+            "/2.0/user/workspaces",
+            servable_page(make("paginated_workspace_access")),
+        ),
+        (
+            "/2.0/workspaces/acme/projects",
+            servable_page(make("paginated_projects")),
+        ),
+        ("/2.0/user", make("account")),
+        ("/2.0/workspaces/acme", make("workspace")),
+        ("/2.0/repositories/acme/api", make("repository")),
+    ]
+}
+
+/// Reads each generated answer through the client: the listing of `sent` repositories keeps
+/// or names every one, and only a repository without a slug to be had is left out.
+async fn decodes(client: &BitbucketClient, seed: u64, maximal: bool, sent: usize) {
+    use futures_util::StreamExt;
+    let context = format!("seed {seed}, maximal {maximal}");
+    let pages: Vec<_> = client
+        .repositories("acme")
+        .paginator()
+        .pages()
+        .collect()
+        .await;
+    let page = pages[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{context}: {e}"));
+    assert_eq!(page.items.len() + page.skipped.len(), sent, "{context}");
+    if maximal && seed.is_multiple_of(2) {
+        assert!(page.skipped.is_empty(), "{context}: {:?}", page.skipped);
+    }
+    for skipped in &page.skipped {
+        // Only a repository without a slug to be had cannot be used: neither `slug` nor
+        // `full_name` (minimal), or a `full_name` without `/` (the schema sets no
+        // pattern); it is left out and named, and the listing goes on.
+        let reason = &skipped.reason;
+        assert!(
+            reason.contains("neither `slug` nor `full_name`")
+                || (maximal && reason.contains("has no `/`")),
+            "{context}: {skipped}"
+        );
+    }
+    let workspaces = client.user_workspaces(None).collect().await;
+    assert!(workspaces.is_ok(), "{context}: {workspaces:?}");
+    let projects = client.projects("acme").collect().await;
+    assert!(projects.is_ok(), "{context}: {projects:?}");
+    let user = client.current_user().await;
+    assert!(user.is_ok(), "{context}: {user:?}");
+    let workspace = client.workspace("acme").await;
+    if maximal {
+        assert!(workspace.is_ok(), "{context}: {workspace:?}");
+    }
+    // A single repository without a slug to be had is an error naming it.
+    if let Err(e) = client.repository("acme", "api").await {
+        assert!(e.to_string().contains("slug"), "{context}: {e}");
     }
 }

@@ -177,6 +177,35 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let served = spawn_serve(port, &bb, &snyk, state.path())?;
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/webhooks/bitbucket");
+    let transport = ReqwestTransport::new(TransportConfig::default())?;
+    let started = Instant::now();
+    first_reconcile(&transport, &base).await?;
+    println!(
+        "first reconcile of 3 × 100 repositories ({} ms jobs, 15 in flight) done after {:.1} s",
+        args.job_ms,
+        started.elapsed().as_secs_f64()
+    );
+    latency(&bb, &snyk, &transport, &url, args.deliveries).await?;
+    one_repository_burst(&bb, &snyk, &transport, &url).await;
+    throughput(&estate, &bb, &served, &transport, &base, &args).await;
+    // Bursts of created repositories (last: they spend Bitbucket's budget).
+    for (b, &n) in args.bursts.iter().enumerate() {
+        created_burst(&bb, &snyk, &transport, &url, b, n, args.job_ms).await?;
+    }
+    Ok(())
+}
+
+/// Starts the release binary's `serve` on `port` against both sandboxes, its state in
+/// `state`; its log goes to `SERVE_LOG_FILE` at the level `SERVE_LOG` names (off by default).
+fn spawn_serve(
+    port: u16,
+    bb: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+    state: &std::path::Path,
+) -> Result<Served, Box<dyn std::error::Error>> {
     let child = Command::new(env!("CARGO_BIN_EXE_bb-snyk-mirror"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env_clear()
@@ -188,7 +217,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .env("SNYK_GROUP_ID", snyk.group_id())
         .env("SNYK_BITBUCKET_EMAIL", bb::SAMPLE_EMAIL)
         .env("SNYK_BITBUCKET_API_TOKEN", bb::SAMPLE_API_TOKEN)
-        .env("SNYK_LOG_PATH", state.path())
+        .env("SNYK_LOG_PATH", state)
         .env("BITBUCKET_WEBHOOK_SECRET", SECRET)
         .env(
             "RUST_LOG",
@@ -200,11 +229,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             None => Stdio::null(),
         })
         .spawn()?;
-    let served = Served(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("{base}/webhooks/bitbucket");
-    let transport = ReqwestTransport::new(TransportConfig::default())?;
-    // The first reconcile (300 repositories) ended.
+    Ok(Served(child))
+}
+
+/// Waits until `/metrics` says the first reconcile (300 repositories) succeeded.
+async fn first_reconcile(
+    transport: &ReqwestTransport,
+    base: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     loop {
         let probe = http::Request::get(format!("{base}/metrics")).body(Bytes::new())?;
@@ -212,34 +244,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             String::from_utf8_lossy(r.body()).contains("bb_snyk_mirror_last_reconcile_success 1")
         });
         if reconciled {
-            break;
+            return Ok(());
         }
         if started.elapsed() > Duration::from_secs(300) {
             return Err("serve never became ready".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!(
-        "first reconcile of 3 × 100 repositories ({} ms jobs, 15 in flight) done after {:.1} s",
-        args.job_ms,
-        started.elapsed().as_secs_f64()
-    );
+}
 
-    // 1. Latency.
-    let mut sent: HashMap<String, Instant> = HashMap::new();
-    for n in 0..args.deliveries {
-        let slug = format!("created-{n}");
-        let uuid = format!("{{00000000-0000-4000-8000-{n:012}}}");
-        bb.add_repository("ws-0001", SandboxRepository::new(&slug, &uuid));
-        let body = payload("ws-0001", &slug, &uuid);
-        sent.insert(format!("ws-0001/{slug}"), Instant::now());
-        let status = deliver(&transport, &url, "repo:created", &request_id(1, n), body).await;
-        if status != 202 {
-            return Err(format!("delivery {n} answered {status}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// From each moment in `sent` (repository full name → when) to Snyk's first import request
+/// for that repository, sorted; waits until every one arrived or `patience` passed, looking
+/// every `every`.
+async fn imported_after(
+    snyk: &snyk::Sandbox,
+    sent: &HashMap<String, Instant>,
+    patience: Duration,
+    every: Duration,
+) -> Vec<Duration> {
+    let deadline = Instant::now() + patience;
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
         let posted = snyk.first_import_posts();
@@ -250,9 +273,41 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         if latencies.len() == sent.len() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
     latencies.sort();
+    latencies
+}
+
+/// Figure 1: `deliveries` signed `repo:created` deliveries 50 ms apart, each for a repository
+/// just created, to the import request at Snyk.
+async fn latency(
+    bb: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+    transport: &ReqwestTransport,
+    url: &str,
+    deliveries: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut sent: HashMap<String, Instant> = HashMap::new();
+    for n in 0..deliveries {
+        let slug = format!("created-{n}");
+        let uuid = format!("{{00000000-0000-4000-8000-{n:012}}}");
+        bb.add_repository("ws-0001", SandboxRepository::new(&slug, &uuid));
+        let body = payload("ws-0001", &slug, &uuid);
+        sent.insert(format!("ws-0001/{slug}"), Instant::now());
+        let status = deliver(transport, url, "repo:created", &request_id(1, n), body).await;
+        if status != 202 {
+            return Err(format!("delivery {n} answered {status}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let latencies = imported_after(
+        snyk,
+        &sent,
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    )
+    .await;
     println!(
         "latency, signed repo:created → import request at Snyk, {} deliveries 50 ms apart: {} imported; p50 {}, p99 {}, max {}",
         sent.len(),
@@ -261,17 +316,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
     );
+    Ok(())
+}
 
-    // 2. A burst for one repository.
-    bb.add_repository(
-        "ws-0002",
-        SandboxRepository::new("burst", "{00000000-0000-4000-8000-0000000b0000}"),
-    );
-    let body = payload("ws-0002", "burst", "{00000000-0000-4000-8000-0000000b0000}");
+/// Figure 3: 1,000 deliveries for one new repository as fast as they can be sent, and how
+/// many imports Snyk received for it.
+async fn one_repository_burst(
+    bb: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+    transport: &ReqwestTransport,
+    url: &str,
+) {
+    let uuid = "{00000000-0000-4000-8000-0000000b0000}";
+    bb.add_repository("ws-0002", SandboxRepository::new("burst", uuid));
+    let body = payload("ws-0002", "burst", uuid);
     let burst_started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..1000 {
-        let (t, url, body) = (transport.clone(), url.clone(), body.clone());
+        let (t, url, body) = (transport.clone(), url.to_owned(), body.clone());
         let event = if n == 0 {
             "repo:created"
         } else {
@@ -294,8 +356,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "burst: 1000 deliveries for one repository sent in {} ({accepted} answered 202): {imports} import(s) at Snyk",
         ms(burst_sent)
     );
+}
 
-    // 3. Throughput and memory.
+/// Figure 2: `repo:updated` deliveries over the estate at `--rate` a second for `--seconds`:
+/// how many were answered 202, the answer time, the serving process's memory once a second,
+/// and what the rounds meanwhile spent of Bitbucket's budget.
+async fn throughput(
+    estate: &Estate,
+    bb: &bb::Sandbox,
+    served: &Served,
+    transport: &ReqwestTransport,
+    base: &str,
+    args: &Args,
+) {
+    let url = format!("{base}/webhooks/bitbucket");
     let repos: Vec<(String, String, String)> = estate
         .workspaces
         .iter()
@@ -305,15 +379,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .map(move |r| (w.slug.clone(), r.slug.clone(), r.uuid.clone()))
         })
         .collect();
-    let rss_before = served.rss_kib();
     let bb_before = bb.stats().total;
-    let depth_before = queue_depth(&transport, &base).await;
+    let depth_before = queue_depth(transport, base).await;
     let ok = Arc::new(AtomicUsize::new(0));
     let answer_times = Arc::new(std::sync::Mutex::new(Vec::new()));
     let total = args.rate * args.seconds as usize;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / args.rate.max(1) as u32);
     let mut tasks = tokio::task::JoinSet::new();
-    let mut rss_samples = vec![rss_before];
+    let mut rss_samples = vec![served.rss_kib()];
     let throughput_started = Instant::now();
     for n in 0..total {
         ticker.tick().await;
@@ -359,17 +432,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let depth = queue_depth(&transport, &base).await;
+    let depth = queue_depth(transport, base).await;
     println!(
         "meanwhile {} deliveries were reconciled with {} Bitbucket requests (the budget is 1,000 repository requests an hour a credential); {depth} stay queued",
         (depth_before + total).saturating_sub(depth),
         bb.stats().total - bb_before,
     );
-    // 4. Bursts of created repositories (last: they spend Bitbucket's budget).
-    for (b, &n) in args.bursts.iter().enumerate() {
-        created_burst(&bb, &snyk, &transport, &url, b, n, args.job_ms).await?;
-    }
-    Ok(())
 }
 
 /// A burst of `n` created repositories, their deliveries sent at once: from each 202 to its
@@ -403,20 +471,13 @@ async fn created_burst(
             answered.insert(name, at);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut latencies = Vec::new();
-    while Instant::now() < deadline {
-        let posted = snyk.first_import_posts();
-        latencies = answered
-            .iter()
-            .filter_map(|(name, at)| Some(posted.get(name)?.saturating_duration_since(*at)))
-            .collect();
-        if latencies.len() == answered.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    latencies.sort();
+    let latencies = imported_after(
+        snyk,
+        &answered,
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+    )
+    .await;
     let bound = Duration::from_millis(job_ms) * n.div_ceil(15) as u32;
     let p99 = percentile(&latencies, 0.99);
     println!(

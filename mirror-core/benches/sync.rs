@@ -422,43 +422,10 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     runtime.block_on(async move {
-        let latency = Duration::from_millis(o.latency_ms);
-        let estate = Estate::generate(workspaces, repos, 7);
-        let bitbucket = bb::Sandbox::builder()
-            .estate(estate)
-            .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
-            .hourly_budget(BITBUCKET_PER_HOUR as u32)
-            .latency(latency)
-            .start()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut snyk = snyk::Sandbox::builder()
-            .token(SAMPLE_TOKEN)
-            .import_durations(o.durations())
-            .per_minute(SNYK_V1_PER_MINUTE as u32)
-            .rest_per_minute(SNYK_REST_PER_MINUTE as u32)
-            .latency(latency);
-        if o.no_audit_log {
-            snyk = snyk.without_audit_logs();
-        }
-        let snyk = snyk.start().await.map_err(|e| e.to_string())?;
+        let (bitbucket, snyk) = start_sandboxes(workspaces, repos, o).await?;
         let base_rss = memory("VmRSS");
-
-        let config = Config::from_toml(&format!(
-            "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n{}{}",
-            snyk.group_id(),
-            o.concurrency,
-            o.per_org
-                .map_or(String::new(), |n| format!("per_org_concurrency = {n}\n")),
-            if o.metadata {
-                "[[metadata]]\ntags = { bb-project = \"{project.key}\" }\n"
-            } else {
-                ""
-            }
-        ))
-        .map_err(|e| e.to_string())?;
+        let config = bench_config(&snyk, o)?;
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
-
         let mut runs = Vec::new();
         let mut drift = Drift::default();
         for round in 0..4 {
@@ -468,99 +435,7 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 drift = change_one_percent(&bitbucket, workspaces, o.metadata);
             }
-            // Fresh clients each time, as two runs of the binary would have.
-            let bitbucket_port = BitbucketAdapter::new(
-                BitbucketClient::builder()
-                    .base_url(bitbucket.base_url())
-                    .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-            let snyk_port: Arc<dyn SnykPort> = Arc::new(
-                SnykAdapter::new(
-                    SnykClient::builder()
-                        .api_url(snyk.api_url())
-                        .auth(SnykAuth::token(SAMPLE_TOKEN))
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .with_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN.into()),
-            );
-            bitbucket.server().reset_stats();
-            snyk.server().reset_stats();
-            let jobs_before = snyk.job_durations().len();
-            let lag_before = snyk.seen_lag();
-            reset_peak_memory();
-            let heap_before = live();
-            reset_peak();
-            let cpu = RealInstant::now();
-            let start = Instant::now();
-            let journal = Journal::open(state.path(), None).map_err(|e| e.to_string())?;
-            let history = journal.with_state(|s| s.history());
-            // As the Mirror handle and the binary list: incrementally after the first sync.
-            let bitbucket_port = mirror_core::listing::Incremental::new(
-                Arc::new(bitbucket_port),
-                state.path(),
-                config.source.full_every(),
-            );
-            // As the Mirror handle reads Snyk: orgs the group's audit log shows unchanged since
-            // their kept read answer from it (the sandboxes run within seconds of real time:
-            // no margin).
-            let kept_snyk = mirror_core::snyk_listing::KeptSnyk::new(
-                snyk_port.clone(),
-                state.path(),
-                &config.snyk.group_id,
-                config.snyk.full_every(),
-            )
-            .with_margin(Duration::ZERO);
-            let inventory =
-                mirror_core::advanced::gather_for(&config, &bitbucket_port, &kept_snyk, &history)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            let plan = mirror_core::advanced::plan(&config, &inventory, &history);
-            drop(inventory);
-            mirror_core::snyk_listing::forget(state.path(), &plan.orgs_changed());
-            let report = mirror_core::advanced::apply(
-                &plan,
-                snyk_port.clone(),
-                &journal,
-                &config.apply,
-                None,
-                None,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            mirror_core::snyk_listing::forget(state.path(), &plan.orgs_changed());
-            drop(journal);
-            let wall = start.elapsed();
-            let imports = report.imports_accepted;
-            let failed = report.imports_failed.len();
-            let orgs_created = report.orgs_created.len();
-            let polls = report.polls;
-            let cpu_time = cpu.elapsed();
-            let heap_peak = PEAK.load(Ordering::Relaxed);
-            let peak_rss_kib = memory("VmHWM");
-            let bitbucket_stats = bitbucket.stats();
-            let snyk_stats = snyk.stats();
-            let durations = snyk.job_durations().split_off(jobs_before);
-            let seen_lag = snyk.seen_lag().since(&lag_before);
-            let sandbox_heap = sandbox_live();
-            runs.push(Figures {
-                durations,
-                bitbucket: bitbucket_stats,
-                snyk: snyk_stats,
-                wall,
-                cpu: cpu_time,
-                imports,
-                failed,
-                orgs_created,
-                polls,
-                peak_rss_kib,
-                heap_before,
-                heap_peak,
-                sandbox_heap,
-                seen_lag,
-            });
+            runs.push(one_sync(&bitbucket, &snyk, &config, state.path()).await?);
         }
         let minimum = bitbucket_minimum(workspaces, repos);
         println!("\n# {workspaces} workspaces × {repos} repositories");
@@ -580,6 +455,150 @@ fn run_estate(workspaces: usize, repos: usize, o: &Options) -> Result<(), String
             );
         }
         Ok(())
+    })
+}
+
+/// Both sandboxes for `workspaces` × `repos` repositories, with the real budgets, the
+/// options' latency and the options' job durations.
+async fn start_sandboxes(
+    workspaces: usize,
+    repos: usize,
+    o: &Options,
+) -> Result<(bb::Sandbox, snyk::Sandbox), String> {
+    let latency = Duration::from_millis(o.latency_ms);
+    let estate = Estate::generate(workspaces, repos, 7);
+    let bitbucket = bb::Sandbox::builder()
+        .estate(estate)
+        .api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN)
+        .hourly_budget(BITBUCKET_PER_HOUR as u32)
+        .latency(latency)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut snyk = snyk::Sandbox::builder()
+        .token(SAMPLE_TOKEN)
+        .import_durations(o.durations())
+        .per_minute(SNYK_V1_PER_MINUTE as u32)
+        .rest_per_minute(SNYK_REST_PER_MINUTE as u32)
+        .latency(latency);
+    if o.no_audit_log {
+        snyk = snyk.without_audit_logs();
+    }
+    let snyk = snyk.start().await.map_err(|e| e.to_string())?;
+    Ok((bitbucket, snyk))
+}
+
+/// The configuration every sync of the run uses: the sandbox's group, the options'
+/// concurrency, per-org cap and metadata rule.
+fn bench_config(snyk: &snyk::Sandbox, o: &Options) -> Result<Config, String> {
+    Config::from_toml(&format!(
+        "[snyk]\ngroup_id = \"{}\"\n[apply]\nconcurrency = {}\n{}{}",
+        snyk.group_id(),
+        o.concurrency,
+        o.per_org
+            .map_or(String::new(), |n| format!("per_org_concurrency = {n}\n")),
+        if o.metadata {
+            "[[metadata]]\ntags = { bb-project = \"{project.key}\" }\n"
+        } else {
+            ""
+        }
+    ))
+    .map_err(|e| e.to_string())
+}
+
+/// The two ports a run of the binary would build, fresh each time.
+fn ports(
+    bitbucket: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+) -> Result<(BitbucketAdapter, Arc<dyn SnykPort>), String> {
+    let bitbucket_port = BitbucketAdapter::new(
+        BitbucketClient::builder()
+            .base_url(bitbucket.base_url())
+            .auth(Auth::api_token(SAMPLE_EMAIL, SAMPLE_API_TOKEN))
+            .build()
+            .map_err(|e| e.to_string())?,
+    );
+    let snyk_port: Arc<dyn SnykPort> = Arc::new(
+        SnykAdapter::new(
+            SnykClient::builder()
+                .api_url(snyk.api_url())
+                .auth(SnykAuth::token(SAMPLE_TOKEN))
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .with_bitbucket_credentials(SAMPLE_EMAIL, SAMPLE_API_TOKEN.into()),
+    );
+    Ok((bitbucket_port, snyk_port))
+}
+
+/// One sync, as the binary runs it (fresh clients, the journal and kept listings in
+/// `state`), and what it cost.
+async fn one_sync(
+    bitbucket: &bb::Sandbox,
+    snyk: &snyk::Sandbox,
+    config: &Config,
+    state: &std::path::Path,
+) -> Result<Figures, String> {
+    let (bitbucket_port, snyk_port) = ports(bitbucket, snyk)?;
+    bitbucket.server().reset_stats();
+    snyk.server().reset_stats();
+    let jobs_before = snyk.job_durations().len();
+    let lag_before = snyk.seen_lag();
+    reset_peak_memory();
+    let heap_before = live();
+    reset_peak();
+    let cpu = RealInstant::now();
+    let start = Instant::now();
+    let journal = Journal::open(state, None).map_err(|e| e.to_string())?;
+    let history = journal.with_state(|s| s.history());
+    // As the Mirror handle and the binary list: incrementally after the first sync.
+    let bitbucket_port = mirror_core::listing::Incremental::new(
+        Arc::new(bitbucket_port),
+        state,
+        config.source.full_every(),
+    );
+    // As the Mirror handle reads Snyk: orgs the group's audit log shows unchanged since their
+    // kept read answer from it (the sandboxes run within seconds of real time: no margin).
+    let kept_snyk = mirror_core::snyk_listing::KeptSnyk::new(
+        snyk_port.clone(),
+        state,
+        &config.snyk.group_id,
+        config.snyk.full_every(),
+    )
+    .with_margin(Duration::ZERO);
+    let inventory =
+        mirror_core::advanced::gather_for(config, &bitbucket_port, &kept_snyk, &history)
+            .await
+            .map_err(|e| e.to_string())?;
+    let plan = mirror_core::advanced::plan(config, &inventory, &history);
+    drop(inventory);
+    mirror_core::snyk_listing::forget(state, &plan.orgs_changed());
+    let report =
+        mirror_core::advanced::apply(&plan, snyk_port, &journal, &config.apply, None, None)
+            .await
+            .map_err(|e| e.to_string())?;
+    mirror_core::snyk_listing::forget(state, &plan.orgs_changed());
+    drop(journal);
+    let wall = start.elapsed();
+    let cpu = cpu.elapsed();
+    // Read before anything below allocates.
+    let heap_peak = PEAK.load(Ordering::Relaxed);
+    let peak_rss_kib = memory("VmHWM");
+    Ok(Figures {
+        durations: snyk.job_durations().split_off(jobs_before),
+        bitbucket: bitbucket.stats(),
+        snyk: snyk.stats(),
+        wall,
+        cpu,
+        imports: report.imports_accepted,
+        failed: report.imports_failed.len(),
+        orgs_created: report.orgs_created.len(),
+        polls: report.polls,
+        peak_rss_kib,
+        heap_before,
+        heap_peak,
+        sandbox_heap: sandbox_live(),
+        seen_lag: snyk.seen_lag().since(&lag_before),
     })
 }
 

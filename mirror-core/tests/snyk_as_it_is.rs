@@ -75,6 +75,15 @@ async fn person_imports(w: &World, org: &str, full_name: &str, integration: &str
 #[tokio::test(start_paused = true)]
 async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
     let mut w = synced("").await;
+    let (removed, deactivated) = a_person_changes_three_things(&w).await;
+    the_plan_names_them_with_the_person(&w, &removed, &deactivated).await;
+    the_default_sync_leaves_them_and_verify_holds(&w, &deactivated).await;
+    restore_undoes_what_this_mirror_made(&mut w, &deactivated).await;
+}
+
+/// A person removes one target, deactivates another's projects and imports a repository
+/// this mirror never imported; the first two, by full name.
+async fn a_person_changes_three_things(w: &World) -> (String, String) {
     let repos = w.first_repos("ws-0001", 3);
     let (removed, deactivated) = (
         format!("ws-0001/{}", repos[0]),
@@ -94,15 +103,19 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
                 .unwrap();
         }
     }
-    person_imports(&w, "ws-0001", "ws-existing/ghost-repo", "bitbucket-cloud").await;
+    person_imports(w, "ws-0001", "ws-existing/ghost-repo", "bitbucket-cloud").await;
+    (removed, deactivated)
+}
 
-    // The plan names all three, with the person, and imports nothing.
+/// The plan names all three, with the person, and imports nothing; its JSON reads back the
+/// same (a saved plan applies as shown).
+async fn the_plan_names_them_with_the_person(w: &World, removed: &str, deactivated: &str) {
     let plan = w.plan().await;
     let named = differences(&plan);
     assert!(
         named.contains(&(
             "removed in Snyk".into(),
-            removed.clone(),
+            removed.to_owned(),
             Response::Respected
         )),
         "{}",
@@ -111,7 +124,7 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
     assert!(
         named.contains(&(
             "deactivated in Snyk".into(),
-            deactivated.clone(),
+            deactivated.to_owned(),
             Response::Respected
         )),
         "{}",
@@ -144,13 +157,15 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
         "{json}"
     );
     assert_eq!(Plan::from_json(&json).unwrap(), plan);
+}
 
-    // The default sync leaves them, and names them in its report; verify holds.
+/// The default sync leaves them, and names them in its report; verify holds.
+async fn the_default_sync_leaves_them_and_verify_holds(w: &World, deactivated: &str) {
     let posts = w.snyk.import_posts().values().sum::<usize>();
     let report = w.sync().await;
     assert_eq!(w.snyk.import_posts().values().sum::<usize>(), posts);
     assert_eq!(report.differences.len(), 3, "{}", report.render());
-    assert_eq!(w.active(&deactivated), 0);
+    assert_eq!(w.active(deactivated), 0);
     let verification = Verification::of(&w.plan().await);
     assert!(verification.holds(), "{}", verification.render());
     assert!(
@@ -160,15 +175,18 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
         "{}",
         verification.render()
     );
+}
 
-    // Restore: the removed target is imported again, the projects reactivated; a target never
-    // imported by this mirror is still not touched.
+/// Restore: the removed target is imported again, the projects reactivated; a target never
+/// imported by this mirror is still not touched, and the same plan applied again posts
+/// nothing (the target is looked for by name first).
+async fn restore_undoes_what_this_mirror_made(w: &mut World, deactivated: &str) {
     w.config.snyk.people_changes = PeopleChanges::Restore;
     let plan = w.plan().await;
     assert_eq!(imports(&plan), 1, "{}", plan.render());
     let report = w.mirror().apply(&plan).await.unwrap();
     assert_eq!(report.imports_accepted, 1, "{}", report.render());
-    assert_eq!(report.reactivated, vec![deactivated.clone()]);
+    assert_eq!(report.reactivated, vec![deactivated.to_owned()]);
     assert!(
         report
             .render()
@@ -176,7 +194,7 @@ async fn people_changes_are_named_left_by_default_and_restored_when_asked() {
         "{}",
         report.render()
     );
-    assert!(w.active(&deactivated) > 0);
+    assert!(w.active(deactivated) > 0);
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The same plan applied again posts nothing: the target is looked for by name first.
     let posts = w.snyk.import_posts().values().sum::<usize>();

@@ -415,23 +415,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
     let sandbox = Sandbox::start_sample().await.unwrap();
     let c = client(&sandbox);
     let (org_id, int) = org_with_integration(&c, &sandbox).await;
-    let job = c
-        .import(
-            &org_id,
-            &int,
-            &ImportRequest::new("acme-platform", "billing-service", Some("main")),
-        )
-        .await
-        .unwrap();
-    c.wait_for_import(&job).await.unwrap();
-    let target = c
-        .targets(&org_id)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.display_name == "acme-platform/billing-service")
-        .unwrap();
+    let target = imported(&c, &org_id, &int, "billing-service").await;
     let projects = || {
         c.projects(&org_id, Some(&target.id))
             .try_collect::<Vec<_>>()
@@ -470,49 +454,7 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         .await
         .unwrap();
 
-    // v1 deletes a project too.
-    let extra = c
-        .import(
-            &org_id,
-            &int,
-            &ImportRequest::new("acme-platform", "web-frontend", Some("main")),
-        )
-        .await
-        .unwrap();
-    c.wait_for_import(&extra).await.unwrap();
-    let web = c
-        .targets(&org_id)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.display_name == "acme-platform/web-frontend")
-        .unwrap();
-    let web_projects: Vec<_> = c
-        .projects(&org_id, Some(&web.id))
-        .try_collect()
-        .await
-        .unwrap();
-    let url = c.v1().url(
-        &format!("org/{}/project/{}", org_id, web_projects[0].id),
-        &[],
-    );
-    let response = c
-        .v1()
-        .send(snyk_client::api_support::ApiRequest::new(
-            snyk_client::api_support::http::Method::DELETE,
-            url,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    assert!(
-        c.projects(&org_id, Some(&web.id))
-            .try_collect::<Vec<_>>()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    v1_deletes_a_project(&c, &org_id, &int).await;
 
     // The target is deleted; its projects are not (Snyk does not document that they go), so
     // they are listed and deleted one by one.
@@ -553,6 +495,57 @@ async fn projects_are_deactivated_rebranched_deleted_and_targets_deleted_orgs_re
         2
     );
     assert_eq!(stats.route("PATCH /rest/orgs/{org_id}"), 1);
+}
+
+/// Imports `acme-platform/{slug}` into the org, waits for the job, and returns its target.
+async fn imported(c: &SnykClient, org_id: &str, int: &str, slug: &str) -> snyk_client::Target {
+    let job = c
+        .import(
+            org_id,
+            int,
+            &ImportRequest::new("acme-platform", slug, Some("main")),
+        )
+        .await
+        .unwrap();
+    c.wait_for_import(&job).await.unwrap();
+    let name = format!("acme-platform/{slug}");
+    c.targets(org_id)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.display_name == name)
+        .unwrap()
+}
+
+/// v1 deletes a project too (through the client's plain v1 request).
+async fn v1_deletes_a_project(c: &SnykClient, org_id: &str, int: &str) {
+    let web = imported(c, org_id, int, "web-frontend").await;
+    let web_projects: Vec<_> = c
+        .projects(org_id, Some(&web.id))
+        .try_collect()
+        .await
+        .unwrap();
+    let url = c.v1().url(
+        &format!("org/{}/project/{}", org_id, web_projects[0].id),
+        &[],
+    );
+    let response = c
+        .v1()
+        .send(snyk_client::api_support::ApiRequest::new(
+            snyk_client::api_support::http::Method::DELETE,
+            url,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        c.projects(org_id, Some(&web.id))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(start_paused = true)]
