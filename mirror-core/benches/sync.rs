@@ -19,10 +19,14 @@
 //! `concurrency` imports in flight each held exactly for its job's duration as the sandbox
 //! drew it: `ceil(n / c) × d` when every job takes `d`, else the list-scheduling lower bound
 //! `max(sum(d) / c, max(d))`. "Seen at once" is the wall time of a tool that saw each job end
-//! the instant it ended, posting the same jobs in the same order (the list-scheduling bound
-//! can sit below it by up to a job's length when a long job is drawn late). Job durations are fixed (`--job-seconds`) or log-normal
-//! (`--job-distribution lognormal`: median `--job-seconds`, σ 1, clipped to a twentieth and thirty times the median,
-//! seeded).
+//! the instant it ended, posting the same jobs in the same order. It is the tight bound: the
+//! sandbox draws each job's time when the job is posted, so the times come in one order
+//! whatever a tool does, and with the order fixed, taking each slot as it frees starts every
+//! job as early as any schedule can, even one that knew the times in advance. The
+//! list-scheduling bound can sit below it by up to a job's length when a long job is drawn
+//! late. Job durations are fixed (`--job-seconds`) or log-normal (`--job-distribution
+//! lognormal`: median `--job-seconds`, σ 1, clipped to a twentieth and thirty times the
+//! median, seeded).
 //!
 //! Time is tokio's paused clock: the sandboxes' latency, the import jobs' duration, the
 //! clients' budgets (Bitbucket 1,000 repository requests an hour, Snyk 2,000 v1 and 1,620 REST
@@ -795,9 +799,11 @@ fn in_flight_bound(f: &Figures, o: &Options) -> Duration {
 
 /// The wall time of a tool that saw every job end the instant it ended: the same jobs, in
 /// the order they were posted, on `concurrency` slots, each slot taking the next job as soon
-/// as its job ends, one request latency a job. No tool can do better without knowing how long
-/// each job will take, which Snyk does not say; the list-scheduling `bound` can sit below
-/// it by a job's length when a long job is drawn late.
+/// as its job ends, one request latency a job. No tool can do better: the sandbox draws the
+/// times in the order jobs are posted, and for a fixed order of times this greedy start is
+/// the earliest for every job (after each post, the sorted times at which slots free up are
+/// each no later than any other schedule's). The list-scheduling `bound` can sit below it by
+/// a job's length when a long job is drawn late.
 fn seen_instantly(f: &Figures, o: &Options) -> Duration {
     let latency = Duration::from_millis(o.latency_ms);
     let mut slots = vec![Duration::ZERO; o.concurrency.max(1)];
