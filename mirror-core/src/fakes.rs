@@ -177,6 +177,8 @@ struct SnykState {
     /// Integration id → settings.
     settings: BTreeMap<String, Settings>,
     notifications_off: BTreeSet<String>,
+    /// Whether the group's audit log answers (naming no change) rather than being unsupported.
+    audit_log_quiet: bool,
 }
 
 /// A Snyk group held in memory. Imports complete at once; a repository has one project unless
@@ -301,6 +303,12 @@ impl FakeSnyk {
             .get(integration_id.as_ref())
             .cloned()
             .unwrap_or_else(default_settings)
+    }
+
+    /// The group's audit log answers, and names no change (by default it is unsupported, as
+    /// on plans without audit logs, so every org is read in full).
+    pub fn set_audit_log_quiet(&self) {
+        lock(&self.state).audit_log_quiet = true;
     }
 
     /// The orgs whose notifications were turned off.
@@ -500,6 +508,22 @@ impl SnykPort for FakeSnyk {
             (org_id.to_string(), full, spec.branch.clone()),
         );
         Ok(job)
+    }
+
+    async fn group_audit_log(
+        &self,
+        _group_id: &GroupId,
+        _events: &[&str],
+        _from: crate::ids::Timestamp,
+    ) -> Result<Vec<crate::read::ports::AuditEntry>, Error> {
+        self.count();
+        if lock(&self.state).audit_log_quiet {
+            Ok(Vec::new())
+        } else {
+            Err(Error::Unsupported {
+                what: "search a group's audit log",
+            })
+        }
     }
 
     async fn wait(&self, job: &JobHandle) -> Result<JobOutcome, Error> {

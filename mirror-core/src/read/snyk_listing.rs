@@ -67,6 +67,25 @@ struct KeptOrg {
     projects: Vec<SnykProject>,
 }
 
+/// What was kept of an org, as handed out this run: the targets and projects go to the one
+/// caller that asks (the inventory) rather than being copied and held twice; a part asked for
+/// again is read from the file again.
+struct KeptParts {
+    integrations: BTreeMap<String, IntegrationId>,
+    targets: Option<Vec<SnykTarget>>,
+    projects: Option<Vec<SnykProject>>,
+}
+
+impl From<KeptOrg> for KeptParts {
+    fn from(k: KeptOrg) -> Self {
+        Self {
+            integrations: k.integrations,
+            targets: Some(k.targets),
+            projects: Some(k.projects),
+        }
+    }
+}
+
 /// The parts of an org read so far this run.
 #[derive(Default)]
 struct Partial {
@@ -86,7 +105,7 @@ pub struct KeptSnyk {
     margin: Duration,
     /// The orgs the audit log names since the oldest kept read; `None` when it could not say.
     changed: tokio::sync::OnceCell<Option<BTreeSet<OrgId>>>,
-    kept: Mutex<HashMap<OrgId, Option<Arc<KeptOrg>>>>,
+    kept: Mutex<HashMap<OrgId, Option<KeptParts>>>,
     reading: Mutex<HashMap<OrgId, Partial>>,
 }
 
@@ -131,17 +150,24 @@ impl KeptSnyk {
         }
     }
 
-    fn load(&self, org: &OrgId) -> Option<Arc<KeptOrg>> {
-        if let Some(k) = lock(&self.kept).get(org) {
-            return k.clone();
-        }
-        let kept = std::fs::read_to_string(kept_file_path(&self.dir, org.as_str()))
+    /// What was kept of `org` in its file, when it can be read and was read less than
+    /// `full_every` ago.
+    fn read_kept(&self, org: &OrgId) -> Option<KeptOrg> {
+        std::fs::read_to_string(kept_file_path(&self.dir, org.as_str()))
             .ok()
             .and_then(|t| serde_json::from_str::<KeptOrg>(&t).ok())
             .filter(|k| self.now.saturating_sub(k.read_at) < self.full_every.as_secs())
-            .map(Arc::new);
-        lock(&self.kept).insert(org.clone(), kept.clone());
-        kept
+    }
+
+    /// Whether `org` has a kept read, loading it on first ask.
+    fn load(&self, org: &OrgId) -> bool {
+        if let Some(k) = lock(&self.kept).get(org) {
+            return k.is_some();
+        }
+        let kept = self.read_kept(org).map(KeptParts::from);
+        let found = kept.is_some();
+        lock(&self.kept).insert(org.clone(), kept);
+        found
     }
 
     /// How far before the oldest kept read the audit log is searched (default ten minutes,
@@ -184,15 +210,21 @@ impl KeptSnyk {
             .as_ref()
     }
 
-    /// What was kept of `org`, when it is still good: read less than `full_every` ago, and
-    /// named in no change since.
-    async fn fresh(&self, org: &OrgId) -> Option<Arc<KeptOrg>> {
-        if self.full_every.is_zero() {
+    /// One part of what was kept of `org`, when it is still good: read less than `full_every`
+    /// ago, and named in no change since. `part` takes it from what is held; a part taken
+    /// before is read from the file again.
+    async fn fresh<T>(&self, org: &OrgId, part: impl Fn(&mut KeptParts) -> Option<T>) -> Option<T> {
+        if self.full_every.is_zero() || !self.load(org) {
             return None;
         }
-        let kept = self.load(org)?;
         let changed = self.changed().await?;
-        (!changed.contains(org)).then_some(kept)
+        if changed.contains(org) {
+            return None;
+        }
+        let held = lock(&self.kept)
+            .get_mut(org)
+            .and_then(|k| k.as_mut().and_then(&part));
+        held.or_else(|| part(&mut KeptParts::from(self.read_kept(org)?)))
     }
 
     /// Notes a part of an org's read; once all three are in, keeps the read.
@@ -222,8 +254,8 @@ impl SnykPort for KeptSnyk {
         self.inner.orgs_named(group_id, name).await
     }
     async fn integrations(&self, org_id: &OrgId) -> Result<BTreeMap<String, IntegrationId>, Error> {
-        if let Some(kept) = self.fresh(org_id).await {
-            return Ok(kept.integrations.clone());
+        if let Some(kept) = self.fresh(org_id, |k| Some(k.integrations.clone())).await {
+            return Ok(kept);
         }
         let read = self.inner.integrations(org_id).await?;
         self.note(org_id, |p| p.integrations = Some(read.clone()));
@@ -235,8 +267,8 @@ impl SnykPort for KeptSnyk {
         integration_type: &str,
     ) -> Result<Vec<SnykTarget>, Error> {
         let all = integration_type == snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
-        if all && let Some(kept) = self.fresh(org_id).await {
-            return Ok(kept.targets.clone());
+        if all && let Some(kept) = self.fresh(org_id, |k| k.targets.take()).await {
+            return Ok(kept);
         }
         let read = self.inner.imported(org_id, integration_type).await?;
         if all {
@@ -255,8 +287,8 @@ impl SnykPort for KeptSnyk {
             .await
     }
     async fn org_projects(&self, org_id: &OrgId) -> Result<Vec<SnykProject>, Error> {
-        if let Some(kept) = self.fresh(org_id).await {
-            return Ok(kept.projects.clone());
+        if let Some(kept) = self.fresh(org_id, |k| k.projects.take()).await {
+            return Ok(kept);
         }
         let read = self.inner.org_projects(org_id).await?;
         self.note(org_id, |p| p.projects = Some(read.clone()));
@@ -390,5 +422,57 @@ impl SnykPort for KeptSnyk {
     }
     fn requests(&self) -> u64 {
         self.inner.requests()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakeSnyk;
+
+    #[tokio::test]
+    async fn a_kept_read_is_handed_out_once_and_read_from_its_file_when_asked_again() {
+        let fake = FakeSnyk::new();
+        fake.set_audit_log_quiet();
+        let org = fake.add_org("acme", &["bitbucket-cloud"]);
+        fake.add_target(&org, "acme/api");
+        fake.add_target(&org, "acme/web");
+        let port: Arc<dyn SnykPort> = Arc::new(fake);
+        let dir = tempfile::tempdir().unwrap();
+        let group = GroupId::from("g");
+        let all = snyk_client::endpoints::BITBUCKET_SOURCE_TYPES;
+        let day = Duration::from_secs(86_400);
+        // One run reads the org in full and keeps the read.
+        let first = KeptSnyk::new(port.clone(), dir.path(), &group, day);
+        let targets = first.imported(&org, all).await.unwrap();
+        first.integrations(&org).await.unwrap();
+        first.org_projects(&org).await.unwrap();
+        assert_eq!(targets.len(), 2);
+        // The next answers from it: the targets are moved out rather than held twice, and a
+        // second ask reads the file again, still without asking Snyk.
+        let next = KeptSnyk::new(port.clone(), dir.path(), &group, day).with_margin(Duration::ZERO);
+        let asked = port.requests();
+        assert_eq!(next.imported(&org, all).await.unwrap(), targets);
+        let held = lock(&next.kept)
+            .get(&org)
+            .and_then(|k| k.as_ref().map(|k| k.targets.is_some()));
+        assert_eq!(
+            held,
+            Some(false),
+            "the targets are held once, by the caller"
+        );
+        assert_eq!(next.imported(&org, all).await.unwrap(), targets);
+        assert!(next.org_projects(&org).await.unwrap().is_empty());
+        assert!(
+            next.integrations(&org)
+                .await
+                .unwrap()
+                .contains_key("bitbucket-cloud")
+        );
+        assert_eq!(
+            port.requests(),
+            asked + 1,
+            "one search of the group's audit log, and no org read from Snyk"
+        );
     }
 }
